@@ -56,6 +56,7 @@ type Local struct {
 	store  Store
 	format TableFormat
 	opts   LocalOptions
+	trees  treeCache
 }
 
 var _ Service = (*Local)(nil)
@@ -75,3 +76,80 @@ func NewLocal(ctx context.Context, store Store, format TableFormat, opts LocalOp
 
 // Close closes the store.
 func (l *Local) Close() error { return l.store.Close() }
+
+// bootstrap creates main with a first commit holding the default namespace
+// when the store has no main branch yet.
+func (l *Local) bootstrap(ctx context.Context) error {
+	return l.store.Update(ctx, func(tx Tx) error {
+		if _, err := tx.GetRef(KindBranch, string(MainBranch)); err == nil {
+			return nil
+		} else if !errdefs.Is(err, errdefs.ErrNotFound) {
+			return err
+		}
+		tree := NewTree()
+		tree.Namespaces[DefaultNamespace] = NamespaceEntry{}
+		root := &Commit{
+			Height:  1,
+			Author:  "lakehouse",
+			Message: "initial commit",
+			Time:    l.opts.Now(),
+		}
+		c, err := l.putCommit(tx, root, tree)
+		if err != nil {
+			return err
+		}
+		return tx.PutRef(KindBranch, string(MainBranch), c.ID)
+	})
+}
+
+// putCommit stores tree and c (whose Tree and ID it fills in).
+func (l *Local) putCommit(tx Tx, c *Commit, tree *Tree) (*Commit, error) {
+	tid := tree.ComputeID()
+	if err := tx.PutTree(tid, tree); err != nil {
+		return nil, err
+	}
+	l.trees.add(tid, tree)
+	c.Tree = tid
+	c.ID = c.ComputeID()
+	if err := tx.PutCommit(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// tree returns the tree of c, from the cache when possible. Trees are
+// immutable, so a cached tree is always current.
+func (l *Local) tree(tx Tx, c *Commit) (*Tree, error) {
+	if t := l.trees.get(c.Tree); t != nil {
+		return t, nil
+	}
+	t, err := tx.GetTree(c.Tree)
+	if err != nil {
+		return nil, fmt.Errorf("tree of commit %s: %w", c.ID.Short(), err)
+	}
+	l.trees.add(c.Tree, t)
+	return t, nil
+}
+
+// newCommit builds the descriptive part of a commit from opts.
+func (l *Local) newCommit(opts CommitOptions, parents ...*Commit) *Commit {
+	c := &Commit{
+		Author:     opts.Author,
+		Message:    opts.Message,
+		Time:       l.opts.Now(),
+		Properties: opts.Properties,
+	}
+	if c.Author == "" {
+		c.Author = l.opts.Author
+	}
+	for _, p := range parents {
+		c.Parents = append(c.Parents, p.ID)
+		c.Height = max(c.Height, p.Height+1)
+		// Keep time non-decreasing along history, so that time-travel refs
+		// stay meaningful if the clock steps back.
+		if c.Time.Before(p.Time) {
+			c.Time = p.Time
+		}
+	}
+	return c
+}

@@ -1,0 +1,136 @@
+package catalog
+
+import (
+	"container/heap"
+	"fmt"
+	"strings"
+
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+)
+
+// This file holds the commit-graph algorithms: finding commits by prefix,
+// ancestry, merge base and history walks. They run inside a store
+// transaction and do no I/O besides it.
+
+// findCommit returns the one commit whose id starts with prefix.
+func findCommit(tx Tx, prefix string) (*Commit, error) {
+	ids, err := tx.FindCommits(prefix, 5)
+	if err != nil {
+		return nil, err
+	}
+	switch len(ids) {
+	case 0:
+		return nil, errdefs.WithHint(errdefs.ErrNotFound, "list commits with `lakehouse log`",
+			"no commit starts with %s", prefix)
+	case 1:
+		return tx.GetCommit(ids[0])
+	default:
+		short := make([]string, len(ids))
+		for i, id := range ids {
+			short[i] = id.Short()
+		}
+		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "give more characters of the hash",
+			"commit prefix %s is ambiguous: it matches %s", prefix, strings.Join(short, ", "))
+	}
+}
+
+// commitQueue is a max-heap of commits by (Height desc, ID asc): children
+// always come out before their parents, because a child is higher.
+type commitQueue []*Commit
+
+func (q commitQueue) Len() int { return len(q) }
+func (q commitQueue) Less(i, j int) bool {
+	if q[i].Height != q[j].Height {
+		return q[i].Height > q[j].Height
+	}
+	return q[i].ID < q[j].ID
+}
+func (q commitQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *commitQueue) Push(x any)   { *q = append(*q, x.(*Commit)) }
+func (q *commitQueue) Pop() any {
+	old := *q
+	c := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return c
+}
+
+// walkHistory calls fn for each commit reachable from start, highest first
+// (so every commit comes before its parents), until fn returns false.
+func walkHistory(tx Tx, start *Commit, fn func(*Commit) (bool, error)) error {
+	seen := map[CommitID]bool{start.ID: true}
+	q := &commitQueue{start}
+	for q.Len() > 0 {
+		c := heap.Pop(q).(*Commit)
+		more, err := fn(c)
+		if err != nil || !more {
+			return err
+		}
+		for _, p := range c.Parents {
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			pc, err := tx.GetCommit(p)
+			if err != nil {
+				return fmt.Errorf("parent %s of commit %s: %w", p.Short(), c.ID.Short(), err)
+			}
+			heap.Push(q, pc)
+		}
+	}
+	return nil
+}
+
+// isAncestor reports whether anc is from or one of its ancestors.
+func isAncestor(tx Tx, anc, from *Commit) (bool, error) {
+	found := false
+	err := walkHistory(tx, from, func(c *Commit) (bool, error) {
+		if c.ID == anc.ID {
+			found = true
+			return false, nil
+		}
+		// Below anc's height nothing can be anc.
+		return c.Height > anc.Height, nil
+	})
+	return found, err
+}
+
+// mergeBase returns the best common ancestor of a and b: of all commits
+// that are ancestors of both (each commit counts as its own ancestor), the
+// one with the greatest height, ties broken by the smallest id. It returns
+// nil if the two histories share no commit.
+//
+// Commits come off the queue highest first; since every child is higher
+// than its parents, a commit's marks are complete when it is popped, so the
+// first commit popped with both marks is the answer.
+func mergeBase(tx Tx, a, b *Commit) (*Commit, error) {
+	if a.ID == b.ID {
+		return a, nil
+	}
+	const fromA, fromB = 1, 2
+	marks := map[CommitID]uint8{a.ID: fromA}
+	marks[b.ID] |= fromB
+	q := &commitQueue{a}
+	if b.ID != a.ID {
+		heap.Push(q, b)
+	}
+	for q.Len() > 0 {
+		c := heap.Pop(q).(*Commit)
+		m := marks[c.ID]
+		if m == fromA|fromB {
+			return c, nil
+		}
+		for _, p := range c.Parents {
+			pm, seen := marks[p]
+			marks[p] = pm | m
+			if seen {
+				continue
+			}
+			pc, err := tx.GetCommit(p)
+			if err != nil {
+				return nil, fmt.Errorf("parent %s of commit %s: %w", p.Short(), c.ID.Short(), err)
+			}
+			heap.Push(q, pc)
+		}
+	}
+	return nil, nil
+}

@@ -1,0 +1,316 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+)
+
+// mergePlan is the outcome of a three-way merge computed outside the write
+// transaction.
+type mergePlan struct {
+	target, source, base *Commit
+	tree                 *Tree
+	changed, combined    []string
+}
+
+// Merge implements Service. The merge is computed optimistically against
+// the target's head (opening table metadata where both sides appended) and
+// committed only if the head has not moved meanwhile; otherwise it starts
+// over, up to MaxRetries times.
+func (l *Local) Merge(ctx context.Context, req MergeRequest) (*MergeResult, error) {
+	for attempt := 0; ; attempt++ {
+		res, retry, err := l.mergeOnce(ctx, req)
+		if !retry || attempt >= l.opts.MaxRetries {
+			if retry {
+				err = errdefs.WithHint(errdefs.ErrConflict, "try again", "branch %s kept moving during the merge", req.Into)
+			}
+			return res, err
+		}
+	}
+}
+
+func (l *Local) mergeOnce(ctx context.Context, req MergeRequest) (*MergeResult, bool, error) {
+	var p mergePlan
+	var baseTree, targetTree, sourceTree *Tree
+	err := l.store.View(ctx, func(tx Tx) (err error) {
+		if req.Into != MainBranch { // main takes merges; other checks still apply
+			if _, err := l.writableBranch(tx, req.Into); err != nil {
+				return err
+			}
+		}
+		id, err := tx.GetRef(KindBranch, string(req.Into))
+		if errdefs.Is(err, errdefs.ErrNotFound) {
+			return l.branchNotFound(tx, req.Into)
+		} else if err != nil {
+			return err
+		}
+		if p.target, err = tx.GetCommit(id); err != nil {
+			return err
+		}
+		if p.source, err = l.resolve(tx, req.Source); err != nil {
+			return err
+		}
+		if p.base, err = mergeBase(tx, p.target, p.source); err != nil {
+			return err
+		}
+		if p.base == nil {
+			return errdefs.New(errdefs.ErrFailedPrecondition, "%s and %s share no history", req.Source, req.Into)
+		}
+		if targetTree, err = l.tree(tx, p.target); err != nil {
+			return err
+		}
+		if sourceTree, err = l.tree(tx, p.source); err != nil {
+			return err
+		}
+		baseTree, err = l.tree(tx, p.base)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	res := &MergeResult{Base: p.base.ID}
+	switch {
+	case p.base.ID == p.source.ID:
+		res.Outcome, res.Commit = "up-to-date", p.target
+		return res, false, nil
+	case p.base.ID == p.target.ID && req.Mode != MergeNoFF:
+		res.Outcome = "fast-forward"
+		res.Changed = changedTables(targetTree, sourceTree)
+		err := l.store.Update(ctx, func(tx Tx) error {
+			head, err := tx.GetRef(KindBranch, string(req.Into))
+			if err != nil {
+				return err
+			}
+			if head != p.target.ID {
+				return errRetry
+			}
+			res.Commit = p.source
+			return tx.PutRef(KindBranch, string(req.Into), p.source.ID)
+		})
+		if err == errRetry {
+			return nil, true, nil
+		}
+		return res, false, err
+	case req.Mode == MergeFFOnly:
+		return nil, false, errdefs.WithHint(errdefs.ErrFailedPrecondition, "drop --ff-only to create a merge commit",
+			"cannot fast-forward %s to %s: the branches have diverged since %s", req.Into, req.Source, p.base.ID.Short())
+	}
+
+	tree, combined, conflicts, err := l.threeWay(ctx, baseTree, targetTree, sourceTree)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(conflicts) > 0 {
+		return nil, false, &MergeConflictError{Source: req.Source.String(), Into: string(req.Into), Conflicts: conflicts}
+	}
+	res.Outcome, res.Combined = "merge", combined
+	res.Changed = changedTables(targetTree, tree)
+	opts := req.Commit
+	if opts.Message == "" {
+		opts.Message = fmt.Sprintf("merge %s into %s", req.Source, req.Into)
+	}
+	err = l.store.Update(ctx, func(tx Tx) error {
+		head, err := tx.GetRef(KindBranch, string(req.Into))
+		if err != nil {
+			return err
+		}
+		if head != p.target.ID {
+			return errRetry
+		}
+		c, err := l.putCommit(tx, l.newCommit(opts, p.target, p.source), tree)
+		if err != nil {
+			return err
+		}
+		res.Commit = c
+		return tx.PutRef(KindBranch, string(req.Into), c.ID)
+	})
+	if err == errRetry {
+		return nil, true, nil
+	}
+	return res, false, err
+}
+
+var errRetry = errdefs.New(errdefs.ErrConflict, "branch moved")
+
+// threeWay merges source into target given their base, table by table: a
+// table changed on one side only takes that side; changed on both sides is
+// a conflict unless both only appended, in which case the TableFormat
+// combines the appended files.
+func (l *Local) threeWay(ctx context.Context, base, target, source *Tree) (*Tree, []string, []Conflict, error) {
+	out := target.Clone()
+	var conflicts []Conflict
+	var combined []string
+
+	for _, ns := range unionKeys(base.Namespaces, target.Namespaces, source.Namespaces) {
+		b, bok := base.Namespaces[ns]
+		t, tok := target.Namespaces[ns]
+		s, sok := source.Namespaces[ns]
+		same := func(x NamespaceEntry, xok bool, y NamespaceEntry, yok bool) bool {
+			return xok == yok && maps.Equal(x.Properties, y.Properties)
+		}
+		switch {
+		case same(s, sok, b, bok), same(t, tok, s, sok):
+		case same(t, tok, b, bok):
+			if sok {
+				out.Namespaces[ns] = s
+			} else {
+				delete(out.Namespaces, ns)
+			}
+		default:
+			conflicts = append(conflicts, Conflict{Name: "namespace " + string(ns), Reason: "changed on both sides"})
+		}
+	}
+
+	ids := unionKeys(base.Tables, target.Tables, source.Tables)
+	for _, id := range ids {
+		b, bok := base.Tables[id]
+		t, tok := target.Tables[id]
+		s, sok := source.Tables[id]
+		same := func(x TableEntry, xok bool, y TableEntry, yok bool) bool {
+			return xok == yok && x.MetadataLocation == y.MetadataLocation
+		}
+		switch {
+		case same(s, sok, b, bok), same(t, tok, s, sok):
+			// Source did not change it, or both made the same change.
+		case same(t, tok, b, bok):
+			if sok {
+				out.Tables[id] = s
+			} else {
+				delete(out.Tables, id)
+			}
+		case !bok:
+			conflicts = append(conflicts, Conflict{Name: id.String(), Reason: "created on both sides"})
+		case !tok || !sok:
+			conflicts = append(conflicts, Conflict{Name: id.String(), Reason: "removed on one side and changed on the other"})
+		default:
+			merged, ok, err := l.format.MergeAppends(ctx, id, b, t, s)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("merging appends to %s: %w", id, err)
+			}
+			if !ok {
+				conflicts = append(conflicts, Conflict{Name: id.String(), Reason: "changed on both sides (not only appends)"})
+				continue
+			}
+			out.Tables[id] = merged
+			combined = append(combined, id.String())
+		}
+	}
+	if len(conflicts) == 0 {
+		for _, id := range out.TableNames("") {
+			if _, ok := out.Namespaces[id.Namespace]; !ok {
+				conflicts = append(conflicts, Conflict{Name: "namespace " + string(id.Namespace),
+					Reason: "removed on one side while table " + id.String() + " was added or kept on the other"})
+			}
+		}
+	}
+	return out, combined, conflicts, nil
+}
+
+// unionKeys returns the sorted union of the keys of maps.
+func unionKeys[K comparable, V any](ms ...map[K]V) []K {
+	set := map[K]struct{}{}
+	for _, m := range ms {
+		for k := range m {
+			set[k] = struct{}{}
+		}
+	}
+	keys := slices.Collect(maps.Keys(set))
+	slices.SortFunc(keys, func(a, b K) int { return cmpKey(a, b) })
+	return keys
+}
+
+func cmpKey[K comparable](a, b K) int {
+	switch x := any(a).(type) {
+	case TableIdent:
+		y := any(b).(TableIdent)
+		if x.Less(y) {
+			return -1
+		} else if y.Less(x) {
+			return 1
+		}
+		return 0
+	case Namespace:
+		y := any(b).(Namespace)
+		if x < y {
+			return -1
+		} else if x > y {
+			return 1
+		}
+		return 0
+	}
+	return 0
+}
+
+// changedTables lists tables whose state differs between two trees.
+func changedTables(a, b *Tree) []string {
+	var out []string
+	for _, id := range unionKeys(a.Tables, b.Tables) {
+		x, xok := a.Tables[id]
+		y, yok := b.Tables[id]
+		if xok != yok || x.MetadataLocation != y.MetadataLocation {
+			out = append(out, id.String())
+		}
+	}
+	return out
+}
+
+// Diff implements Service.
+func (l *Local) Diff(ctx context.Context, from, to Ref, opts DiffOptions) (*DiffResult, error) {
+	var a, b *Tree
+	res := &DiffResult{}
+	err := l.store.View(ctx, func(tx Tx) error {
+		ca, err := l.resolve(tx, from)
+		if err != nil {
+			return err
+		}
+		cb, err := l.resolve(tx, to)
+		if err != nil {
+			return err
+		}
+		res.From, res.To = ca.ID, cb.ID
+		if a, err = l.tree(tx, ca); err != nil {
+			return err
+		}
+		b, err = l.tree(tx, cb)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, ns := range unionKeys(a.Namespaces, b.Namespaces) {
+		_, aok := a.Namespaces[ns]
+		_, bok := b.Namespaces[ns]
+		switch {
+		case aok && !bok:
+			res.Namespaces = append(res.Namespaces, NamespaceDiff{Namespace: string(ns), Change: "removed"})
+		case !aok && bok:
+			res.Namespaces = append(res.Namespaces, NamespaceDiff{Namespace: string(ns), Change: "added"})
+		}
+	}
+	for _, id := range unionKeys(a.Tables, b.Tables) {
+		x, xok := a.Tables[id]
+		y, yok := b.Tables[id]
+		d := TableDiff{Table: id.String(), FromSnapshot: x.SnapshotID, ToSnapshot: y.SnapshotID}
+		switch {
+		case xok && !yok:
+			d.Change = "removed"
+		case !xok && yok:
+			d.Change = "added"
+		case x.MetadataLocation != y.MetadataLocation:
+			d.Change = "changed"
+			if opts.Schema && x.SchemaID != y.SchemaID || opts.Schema && x.TableUUID != y.TableUUID {
+				if d.Schema, err = l.format.SchemaDiff(ctx, x, y); err != nil {
+					return nil, fmt.Errorf("schema diff of %s: %w", id, err)
+				}
+			}
+		default:
+			continue
+		}
+		res.Tables = append(res.Tables, d)
+	}
+	return res, nil
+}

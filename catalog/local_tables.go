@@ -1,0 +1,413 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+)
+
+// commitChanges applies changes to branch in one new commit. base is the
+// commit the changes were computed against; if the branch has moved since,
+// the changes rebase onto its head unless a changed table or namespace also
+// changed there. A change set that leaves the tree as it is creates no
+// commit and returns the head.
+func (l *Local) commitChanges(ctx context.Context, branch BranchName, base CommitID, ch Changes, opts CommitOptions) (*Commit, error) {
+	var out *Commit
+	err := l.store.Update(ctx, func(tx Tx) error {
+		head, err := l.writableBranch(tx, branch)
+		if err != nil {
+			return err
+		}
+		headTree, err := l.tree(tx, head)
+		if err != nil {
+			return err
+		}
+		if base != "" && base != head.ID {
+			if err := l.checkRebase(tx, base, head, headTree, ch); err != nil {
+				return err
+			}
+		}
+		tree := headTree.Clone()
+		for ns, e := range ch.Namespaces {
+			if e == nil {
+				delete(tree.Namespaces, ns)
+			} else {
+				tree.Namespaces[ns] = *e
+			}
+		}
+		for id, e := range ch.Tables {
+			if e == nil {
+				delete(tree.Tables, id)
+			} else {
+				tree.Tables[id] = *e
+			}
+		}
+		if err := checkTree(tree); err != nil {
+			return err
+		}
+		if tree.ComputeID() == head.Tree {
+			out = head
+			return nil
+		}
+		c, err := l.putCommit(tx, l.newCommit(opts, head), tree)
+		if err != nil {
+			return err
+		}
+		out = c
+		return tx.PutRef(KindBranch, string(branch), c.ID)
+	})
+	return out, err
+}
+
+// checkRebase fails with ErrConflict if anything ch changes was also changed
+// between base and head.
+func (l *Local) checkRebase(tx Tx, base CommitID, head *Commit, headTree *Tree, ch Changes) error {
+	bc, err := tx.GetCommit(base)
+	if err != nil {
+		return fmt.Errorf("base commit: %w", err)
+	}
+	baseTree, err := l.tree(tx, bc)
+	if err != nil {
+		return err
+	}
+	var conflicts []string
+	for id := range ch.Tables {
+		be, bok := baseTree.Tables[id]
+		he, hok := headTree.Tables[id]
+		if bok != hok || be.MetadataLocation != he.MetadataLocation {
+			conflicts = append(conflicts, "table "+id.String())
+		}
+	}
+	for ns := range ch.Namespaces {
+		be, bok := baseTree.Namespaces[ns]
+		he, hok := headTree.Namespaces[ns]
+		if bok != hok || !maps.Equal(be.Properties, he.Properties) {
+			conflicts = append(conflicts, "namespace "+string(ns))
+		}
+	}
+	if len(conflicts) == 0 {
+		return nil
+	}
+	slices.Sort(conflicts)
+	return errdefs.WithHint(errdefs.ErrConflict, "re-run the operation on the new head",
+		"%s changed on the branch since commit %s (head is now %s)", strings.Join(conflicts, ", "), bc.ID.Short(), head.ID.Short())
+}
+
+// checkTree enforces tree invariants: every table's namespace exists.
+func checkTree(t *Tree) error {
+	for _, id := range t.TableNames("") {
+		if _, ok := t.Namespaces[id.Namespace]; !ok {
+			return errdefs.WithHint(errdefs.ErrFailedPrecondition,
+				"remove its tables first (`lakehouse table rm`)",
+				"namespace %s is not empty: it holds table %s", id.Namespace, id)
+		}
+	}
+	return nil
+}
+
+// viewAt runs fn with the commit and tree at ref.
+func (l *Local) viewAt(ctx context.Context, ref Ref, fn func(tx Tx, c *Commit, t *Tree) error) error {
+	return l.store.View(ctx, func(tx Tx) error {
+		c, err := l.resolve(tx, ref)
+		if err != nil {
+			return err
+		}
+		t, err := l.tree(tx, c)
+		if err != nil {
+			return err
+		}
+		return fn(tx, c, t)
+	})
+}
+
+// branchState returns the head and tree of a writable branch.
+func (l *Local) branchState(ctx context.Context, b BranchName) (head *Commit, tree *Tree, err error) {
+	err = l.store.View(ctx, func(tx Tx) error {
+		if head, err = l.writableBranch(tx, b); err != nil {
+			return err
+		}
+		tree, err = l.tree(tx, head)
+		return err
+	})
+	return head, tree, err
+}
+
+func namespaceNotFound(ns Namespace, where string, t *Tree) error {
+	names := make([]string, 0, len(t.Namespaces))
+	for n := range t.Namespaces {
+		names = append(names, string(n))
+	}
+	hint := fmt.Sprintf("create it with `lakehouse namespace create %s`", ns)
+	if s := suggest(string(ns), names); s != "" {
+		hint = "did you mean " + s + "? or " + hint
+	}
+	return errdefs.WithHint(errdefs.ErrNotFound, hint, "namespace %s does not exist on %s", ns, where)
+}
+
+func tableNotFound(id TableIdent, where string, t *Tree) error {
+	names := make([]string, 0, len(t.Tables))
+	for n := range t.Tables {
+		names = append(names, n.String())
+	}
+	hint := fmt.Sprintf("list tables with `lakehouse table ls -r %s`", where)
+	if s := suggest(id.String(), names); s != "" {
+		hint = "did you mean " + s + "? " + hint
+	}
+	return errdefs.WithHint(errdefs.ErrNotFound, hint, "table %s does not exist at %s", id, where)
+}
+
+// ListNamespaces implements Service.
+func (l *Local) ListNamespaces(ctx context.Context, ref Ref) ([]Namespace, error) {
+	var out []Namespace
+	err := l.viewAt(ctx, ref, func(_ Tx, _ *Commit, t *Tree) error {
+		out = slices.Sorted(maps.Keys(t.Namespaces))
+		return nil
+	})
+	return out, err
+}
+
+// CreateNamespace implements Service.
+func (l *Local) CreateNamespace(ctx context.Context, b BranchName, ns Namespace, opts CommitOptions) (*Commit, error) {
+	head, tree, err := l.branchState(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := tree.Namespaces[ns]; ok {
+		return nil, errdefs.New(errdefs.ErrAlreadyExists, "namespace %s already exists on %s", ns, b)
+	}
+	if opts.Message == "" {
+		opts.Message = "create namespace " + string(ns)
+	}
+	return l.commitChanges(ctx, b, head.ID, Changes{Namespaces: map[Namespace]*NamespaceEntry{ns: {}}}, opts)
+}
+
+// DeleteNamespace implements Service.
+func (l *Local) DeleteNamespace(ctx context.Context, b BranchName, ns Namespace, opts CommitOptions) (*Commit, error) {
+	head, tree, err := l.branchState(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := tree.Namespaces[ns]; !ok {
+		return nil, namespaceNotFound(ns, string(b), tree)
+	}
+	if opts.Message == "" {
+		opts.Message = "remove namespace " + string(ns)
+	}
+	return l.commitChanges(ctx, b, head.ID, Changes{Namespaces: map[Namespace]*NamespaceEntry{ns: nil}}, opts)
+}
+
+// ListTables implements Service.
+func (l *Local) ListTables(ctx context.Context, ref Ref, ns Namespace) ([]TableSummary, error) {
+	var out []TableSummary
+	err := l.viewAt(ctx, ref, func(_ Tx, _ *Commit, t *Tree) error {
+		if _, ok := t.Namespaces[ns]; ns != "" && !ok {
+			return namespaceNotFound(ns, ref.String(), t)
+		}
+		for _, id := range t.TableNames(ns) {
+			e := t.Tables[id]
+			out = append(out, TableSummary{Ident: id, Namespace: id.Namespace, Name: id.Name,
+				SnapshotID: e.SnapshotID, Metadata: e.MetadataLocation})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// TableEntry implements Service.
+func (l *Local) TableEntry(ctx context.Context, ref Ref, id TableIdent) (TableEntry, *Commit, error) {
+	var (
+		out TableEntry
+		at  *Commit
+	)
+	err := l.viewAt(ctx, ref, func(_ Tx, c *Commit, t *Tree) error {
+		e, ok := t.Tables[id]
+		if !ok {
+			if _, nsok := t.Namespaces[id.Namespace]; !nsok {
+				return namespaceNotFound(id.Namespace, ref.String(), t)
+			}
+			return tableNotFound(id, ref.String(), t)
+		}
+		out, at = e, c
+		return nil
+	})
+	return out, at, err
+}
+
+// GetTable implements Service.
+func (l *Local) GetTable(ctx context.Context, ref Ref, id TableIdent) (*TableInfo, error) {
+	e, c, err := l.TableEntry(ctx, ref, id)
+	if err != nil {
+		return nil, err
+	}
+	info, err := l.format.Describe(ctx, id, e)
+	if err != nil {
+		return nil, fmt.Errorf("table %s at %s: %w", id, ref, err)
+	}
+	info.Ident, info.Namespace, info.Name, info.Commit = id, id.Namespace, id.Name, c.ID
+	return info, nil
+}
+
+// DeleteTable implements Service.
+func (l *Local) DeleteTable(ctx context.Context, b BranchName, id TableIdent, opts CommitOptions) (*Commit, error) {
+	head, tree, err := l.branchState(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := tree.Tables[id]; !ok {
+		return nil, tableNotFound(id, string(b), tree)
+	}
+	if opts.Message == "" {
+		opts.Message = "remove table " + id.String()
+	}
+	return l.commitChanges(ctx, b, head.ID, Changes{Tables: map[TableIdent]*TableEntry{id: nil}}, opts)
+}
+
+// TableHistory implements Service.
+func (l *Local) TableHistory(ctx context.Context, ref Ref, id TableIdent, limit int) ([]TableChange, error) {
+	var out []TableChange
+	err := l.store.View(ctx, func(tx Tx) error {
+		start, err := l.resolve(tx, ref)
+		if err != nil {
+			return err
+		}
+		st, err := l.tree(tx, start)
+		if err != nil {
+			return err
+		}
+		err = walkHistory(tx, start, func(c *Commit) (bool, error) {
+			t, err := l.tree(tx, c)
+			if err != nil {
+				return false, err
+			}
+			cur, ok := t.Tables[id]
+			var prev TableEntry
+			pok := false
+			if len(c.Parents) > 0 {
+				pc, err := tx.GetCommit(c.Parents[0])
+				if err != nil {
+					return false, err
+				}
+				pt, err := l.tree(tx, pc)
+				if err != nil {
+					return false, err
+				}
+				prev, pok = pt.Tables[id]
+			}
+			var change string
+			switch {
+			case ok && !pok:
+				change = "created"
+			case !ok && pok:
+				change = "removed"
+			case ok && cur.MetadataLocation != prev.MetadataLocation:
+				change = "updated"
+			}
+			if change != "" {
+				out = append(out, TableChange{Commit: c, Change: change, SnapshotID: cur.SnapshotID})
+			}
+			return limit <= 0 || len(out) < limit, nil
+		})
+		if err == nil && len(out) == 0 {
+			// A removed table still has a history; fail only if it never existed.
+			return tableNotFound(id, ref.String(), st)
+		}
+		return err
+	})
+	return out, err
+}
+
+// RevertTable implements Service.
+func (l *Local) RevertTable(ctx context.Context, b BranchName, id TableIdent, from Ref, opts CommitOptions) (*Commit, error) {
+	head, tree, err := l.branchState(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		src     *TableEntry
+		srcNS   NamespaceEntry
+		srcHash CommitID
+	)
+	err = l.viewAt(ctx, from, func(_ Tx, c *Commit, t *Tree) error {
+		srcHash = c.ID
+		if e, ok := t.Tables[id]; ok {
+			src, srcNS = &e, t.Namespaces[id.Namespace]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	_, exists := tree.Tables[id]
+	if src == nil && !exists {
+		return nil, tableNotFound(id, string(b)+" or "+from.String(), tree)
+	}
+	ch := Changes{Tables: map[TableIdent]*TableEntry{id: src}}
+	if _, ok := tree.Namespaces[id.Namespace]; src != nil && !ok {
+		ch.Namespaces = map[Namespace]*NamespaceEntry{id.Namespace: &srcNS}
+	}
+	if opts.Message == "" {
+		opts.Message = fmt.Sprintf("revert table %s to %s (%s)", id, from, srcHash.Short())
+	}
+	return l.commitChanges(ctx, b, head.ID, ch, opts)
+}
+
+// CommitTables implements Service.
+func (l *Local) CommitTables(ctx context.Context, b BranchName, base CommitID, ch Changes, opts CommitOptions) (*Commit, error) {
+	if opts.Message == "" {
+		opts.Message = fmt.Sprintf("commit %d table(s)", len(ch.Tables))
+	}
+	return l.commitChanges(ctx, b, base, ch, opts)
+}
+
+// ImportTable implements Service.
+func (l *Local) ImportTable(ctx context.Context, req ImportRequest) (*ImportResult, error) {
+	if req.Mode == "" {
+		req.Mode = ImportAppend
+	}
+	if req.Mode != ImportAppend && req.Mode != ImportReplace {
+		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "use append or replace", "unknown import mode %q", req.Mode)
+	}
+	if len(req.Sources) == 0 {
+		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "name files, directories or globs with --from", "nothing to import")
+	}
+	head, tree, err := l.branchState(ctx, req.Branch)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := tree.Namespaces[req.Table.Namespace]; !ok {
+		return nil, namespaceNotFound(req.Table.Namespace, string(req.Branch), tree)
+	}
+	spec := ImportSpec{Ident: req.Table, Sources: req.Sources, Mode: req.Mode, PartitionBy: req.PartitionBy,
+		SnapshotProperties: req.Commit.Properties}
+	if e, ok := tree.Tables[req.Table]; ok {
+		spec.Current = &e
+		if len(req.PartitionBy) > 0 {
+			return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "drop --partitioned-by, or import into a new table",
+				"table %s already exists; --partitioned-by applies only when an import creates a table", req.Table)
+		}
+	}
+	out, err := l.format.Import(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	res := &ImportResult{Table: req.Table, Created: out.Created, Imported: out.Imported, Skipped: out.Skipped,
+		Rows: out.Rows, Bytes: out.Bytes}
+	if spec.Current != nil && out.Entry.MetadataLocation == spec.Current.MetadataLocation {
+		return res, nil
+	}
+	opts := req.Commit
+	if opts.Message == "" {
+		opts.Message = fmt.Sprintf("import %d file(s) into %s (%s)", len(out.Imported), req.Table, req.Mode)
+	}
+	e := out.Entry
+	c, err := l.commitChanges(ctx, req.Branch, head.ID, Changes{Tables: map[TableIdent]*TableEntry{req.Table: &e}}, opts)
+	if err != nil {
+		return nil, err
+	}
+	res.Commit = c
+	return res, nil
+}
