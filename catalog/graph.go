@@ -88,8 +88,9 @@ func isAncestor(tx Tx, anc, from *Commit) (bool, error) {
 			found = true
 			return false, nil
 		}
-		// Below anc's height nothing can be anc.
-		return c.Height > anc.Height, nil
+		// Commits come highest first: once below anc's height, anc cannot
+		// come any more; at its height, another commit may still be anc.
+		return c.Height >= anc.Height, nil
 	})
 	return found, err
 }
