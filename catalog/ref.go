@@ -93,9 +93,6 @@ func isHex(s string) bool {
 
 // unhinted strips a hint from err's message, for nesting one message in another.
 func unhinted(err error) string {
-	if ce, ok := err.(interface{ Unwrap() error }); ok {
-		_ = ce
-	}
 	msg := err.Error()
 	if i := strings.Index(msg, "; "); i >= 0 {
 		return msg[:i]
