@@ -1,0 +1,55 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/catalog/bolt"
+	"github.com/lakehouse-dev/lakehouse/catalog/iceberg"
+)
+
+// embeddedConfig is the layout of the embedded catalog under a data
+// directory:
+//
+//	<data-dir>/
+//	  catalog.db      bbolt store: refs, commits, trees, records
+//	  profiles.json   profile settings of the command line
+//	  warehouse/      Iceberg tables: metadata and data files
+type embeddedConfig struct {
+	DataDir   string
+	Catalog   string
+	Warehouse string
+	// LockTimeout is how long to wait for another process holding the
+	// catalog file before failing with errdefs.ErrUnavailable.
+	LockTimeout time.Duration
+	// Author of commits whose options name none.
+	Author string
+	// Now is the commit clock; nil means real time.
+	Now func() time.Time
+}
+
+// openEmbedded wires the in-process catalog: the bbolt store, the Iceberg
+// table format over the local warehouse directory, and the Local service
+// over both.
+func openEmbedded(ctx context.Context, cfg embeddedConfig) (catalog.Service, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fileError("create", cfg.DataDir, err)
+	}
+	store, err := bolt.Open(cfg.Catalog, bolt.Options{Timeout: cfg.LockTimeout})
+	if err != nil {
+		return nil, err
+	}
+	format, err := iceberg.New(iceberg.Options{Warehouse: cfg.Warehouse})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	svc, err := catalog.NewLocal(ctx, store, format, catalog.LocalOptions{Author: cfg.Author, Now: cfg.Now})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return svc, nil
+}

@@ -1,0 +1,390 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lakehouse-dev/lakehouse/catalog/bolt"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden with the actual output")
+
+// TestGolden runs each script in testdata/golden against a fresh data
+// directory, in-process, and compares the transcript.
+//
+// A script is a sequence of cases:
+//
+//	# comments and blank lines before a case are kept by -update
+//	$ lakehouse branch create alice.dev --from-ref main
+//	created branch alice.dev at <commit-002> (from main)
+//	! error: lines on stderr start with "! "
+//	[exit 4]
+//
+// The command line is split like a shell would (single and double quotes),
+// may start with VAR=value assignments, and expands $DATA (the data
+// directory), $TESTDATA (the repository's testdata/) and {x*N} (N copies of
+// x). Two directives act on the store: `$ @lock` opens the catalog file in
+// the test, holding its lock; `$ @unlock` closes it.
+//
+// Output is normalized so it does not depend on the machine or the run:
+// commit ids become <commit-NNN> (numbered by first appearance, same width
+// as a short id), UUIDs <uuid>, Iceberg snapshot ids <snapshot>, times
+// not on the test clock (which starts at 2001-01-01T00:00:00Z and ticks a
+// second per reading) YYYY-MM-DDTHH:MM:SSZ, and paths $DATA and $TESTDATA.
+//
+// Regenerate with `go test ./cli -run TestGolden -update`.
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no golden files")
+	}
+	testdata, err := filepath.Abs(filepath.Join("..", "testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not parallel: urfave/cli keeps its help flag in a package variable
+	// that every app run writes to.
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) {
+			runGolden(t, file, testdata)
+		})
+	}
+}
+
+type goldenCase struct {
+	pre  []string // comments and blank lines before the case
+	cmd  string
+	want []string
+	line int
+}
+
+func parseGolden(t *testing.T, path string) (cases []goldenCase, trailer []string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	var cur *goldenCase
+	var pending []string
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "$ "):
+			if cur != nil {
+				cur.want, pending = splitTrailer(cur.want)
+				cases = append(cases, *cur)
+			}
+			cur = &goldenCase{pre: pending, cmd: strings.TrimPrefix(l, "$ "), line: i + 1}
+			pending = nil
+		case cur == nil:
+			pending = append(pending, l)
+		default:
+			cur.want = append(cur.want, l)
+		}
+	}
+	if cur != nil {
+		cur.want, pending = splitTrailer(cur.want)
+		cases = append(cases, *cur)
+	}
+	return cases, pending
+}
+
+// splitTrailer separates the trailing blank and comment lines of a case's
+// output, which belong to the next case.
+func splitTrailer(out []string) (body, trailer []string) {
+	n := len(out)
+	for n > 0 && (strings.TrimSpace(out[n-1]) == "" || strings.HasPrefix(out[n-1], "#")) {
+		n--
+	}
+	return out[:n], out[n:]
+}
+
+func runGolden(t *testing.T, path, testdata string) {
+	cases, trailer := parseGolden(t, path)
+	dataDir := t.TempDir()
+	clock := &testClock{t: time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)}
+	norm := newNormalizer(dataDir, testdata)
+	var locked *bolt.Store
+	defer func() {
+		if locked != nil {
+			locked.Close()
+		}
+	}()
+
+	var out bytes.Buffer
+	failed := false
+	for i, c := range cases {
+		if i > 0 {
+			out.WriteString("\n")
+		}
+		for _, l := range trimLeadingBlank(c.pre) {
+			out.WriteString(l + "\n")
+		}
+		out.WriteString("$ " + c.cmd + "\n")
+
+		var got []string
+		switch c.cmd {
+		case "@lock":
+			s, err := bolt.Open(filepath.Join(dataDir, "catalog.db"), bolt.Options{})
+			if err != nil {
+				t.Fatalf("%s:%d: @lock: %v", path, c.line, err)
+			}
+			locked = s
+		case "@unlock":
+			if locked == nil {
+				t.Fatalf("%s:%d: @unlock without @lock", path, c.line)
+			}
+			if err := locked.Close(); err != nil {
+				t.Fatalf("%s:%d: @unlock: %v", path, c.line, err)
+			}
+			locked = nil
+		default:
+			got = runCase(t, path, c, dataDir, testdata, clock, norm)
+		}
+		for _, l := range got {
+			out.WriteString(l + "\n")
+		}
+		if !*update && !equalLines(got, c.want) {
+			failed = true
+			t.Errorf("%s:%d: $ %s\n--- want\n%s\n--- got\n%s", path, c.line, c.cmd,
+				strings.Join(c.want, "\n"), strings.Join(got, "\n"))
+		}
+	}
+	if len(trimLeadingBlank(trailer)) > 0 {
+		out.WriteString("\n")
+		for _, l := range trimLeadingBlank(trailer) {
+			out.WriteString(l + "\n")
+		}
+	}
+	if *update {
+		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	} else if failed {
+		t.Logf("rerun with -update to accept the new output")
+	}
+}
+
+func runCase(t *testing.T, path string, c goldenCase, dataDir, testdata string, clock *testClock, norm *normalizer) []string {
+	words, err := splitCommand(c.cmd, map[string]string{"DATA": dataDir, "TESTDATA": testdata})
+	if err != nil {
+		t.Fatalf("%s:%d: %v", path, c.line, err)
+	}
+	env := map[string]string{
+		envDataDir: dataDir,
+		envUser:    "tester",
+		"HOME":     dataDir,
+	}
+	for len(words) > 0 && strings.Contains(words[0], "=") && !strings.HasPrefix(words[0], "-") {
+		k, v, _ := strings.Cut(words[0], "=")
+		env[k] = v
+		words = words[1:]
+	}
+	if len(words) == 0 || words[0] != "lakehouse" {
+		t.Fatalf("%s:%d: a command starts with `lakehouse`: %s", path, c.line, c.cmd)
+	}
+	var stdout, stderr bytes.Buffer
+	e := &Env{
+		Stdin:  strings.NewReader(""),
+		Stdout: &stdout,
+		Stderr: &stderr,
+		Getenv: func(k string) string { return env[k] },
+		Now:    clock.now,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := run(ctx, words, e)
+
+	var got []string
+	for _, l := range splitLines(stdout.String()) {
+		got = append(got, norm.apply(l))
+	}
+	for _, l := range splitLines(stderr.String()) {
+		got = append(got, "! "+norm.apply(l))
+	}
+	if code != 0 {
+		got = append(got, fmt.Sprintf("[exit %d]", code))
+	}
+	return got
+}
+
+func splitLines(s string) []string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return nil
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	return lines
+}
+
+func trimLeadingBlank(ls []string) []string {
+	for len(ls) > 0 && strings.TrimSpace(ls[0]) == "" {
+		ls = ls[1:]
+	}
+	return ls
+}
+
+func equalLines(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// testClock is the commit clock of a script: it starts at a fixed time and
+// ticks one second per reading, so commit times (and time refs) are
+// predictable.
+type testClock struct{ t time.Time }
+
+func (c *testClock) now() time.Time {
+	c.t = c.t.Add(time.Second)
+	return c.t
+}
+
+var repeatRE = regexp.MustCompile(`\{(.)\*(\d+)\}`)
+
+// splitCommand splits a command line into words like a shell: whitespace
+// separates, single quotes are literal, double quotes group, $NAME expands
+// from vars. {x*N} expands to N copies of x.
+func splitCommand(s string, vars map[string]string) ([]string, error) {
+	s = repeatRE.ReplaceAllStringFunc(s, func(m string) string {
+		sub := repeatRE.FindStringSubmatch(m)
+		var n int
+		fmt.Sscan(sub[2], &n)
+		return strings.Repeat(sub[1], n)
+	})
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	expand := func(i int) int {
+		j := i + 1
+		for j < len(s) && (s[j] == '_' || s[j] >= 'A' && s[j] <= 'Z') {
+			j++
+		}
+		name := s[i+1 : j]
+		v, ok := vars[name]
+		if !ok {
+			cur.WriteString(s[i:j])
+		} else {
+			cur.WriteString(v)
+		}
+		return j
+	}
+	for i := 0; i < len(s); {
+		ch := s[i]
+		switch {
+		case ch == ' ' || ch == '\t':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+			i++
+		case ch == '\'':
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				return nil, fmt.Errorf("unterminated ' in %q", s)
+			}
+			cur.WriteString(s[i+1 : i+1+j])
+			inWord = true
+			i += j + 2
+		case ch == '"':
+			inWord = true
+			i++
+			for i < len(s) && s[i] != '"' {
+				if s[i] == '$' {
+					i = expand(i)
+					continue
+				}
+				cur.WriteByte(s[i])
+				i++
+			}
+			if i >= len(s) {
+				return nil, fmt.Errorf("unterminated \" in %q", s)
+			}
+			i++
+		case ch == '$':
+			inWord = true
+			i = expand(i)
+		default:
+			inWord = true
+			cur.WriteByte(ch)
+			i++
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+// normalizer rewrites the parts of output that differ between runs.
+type normalizer struct {
+	paths   [][2]string // longest first
+	commits map[string]string
+}
+
+var (
+	uuidRE     = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+	commitRE   = regexp.MustCompile(`\b[0-9a-f]{12}(?:[0-9a-f]{52})?\b`)
+	timeRE     = regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})`)
+	snapshotRE = regexp.MustCompile(`\b\d{10,20}\b`)
+)
+
+func newNormalizer(dataDir, testdata string) *normalizer {
+	n := &normalizer{commits: map[string]string{}}
+	add := func(p, name string) {
+		n.paths = append(n.paths, [2]string{p, name})
+		if r, err := filepath.EvalSymlinks(p); err == nil && r != p {
+			n.paths = append(n.paths, [2]string{r, name})
+		}
+	}
+	add(dataDir, "$DATA")
+	add(testdata, "$TESTDATA")
+	sort.Slice(n.paths, func(i, j int) bool { return len(n.paths[i][0]) > len(n.paths[j][0]) })
+	return n
+}
+
+func (n *normalizer) apply(s string) string {
+	for _, p := range n.paths {
+		s = strings.ReplaceAll(s, p[0], p[1])
+	}
+	s = uuidRE.ReplaceAllString(s, "<uuid>")
+	s = timeRE.ReplaceAllStringFunc(s, func(m string) string {
+		if strings.HasPrefix(m, "2001-") {
+			return m // the test clock
+		}
+		return "YYYY-MM-DDTHH:MM:SSZ"
+	})
+	s = commitRE.ReplaceAllStringFunc(s, func(m string) string {
+		key := m[:12]
+		if _, ok := n.commits[key]; !ok {
+			n.commits[key] = fmt.Sprintf("<commit-%03d>", len(n.commits)+1)
+		}
+		return n.commits[key]
+	})
+	s = snapshotRE.ReplaceAllString(s, "<snapshot>")
+	s = strings.ReplaceAll(s, runtime.Version(), "goX.Y")
+	s = strings.ReplaceAll(s, runtime.GOOS+"/"+runtime.GOARCH, "OS/ARCH")
+	return s
+}

@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	urfave "github.com/urfave/cli/v2"
+)
+
+// Version is the release of this build, set with
+// -ldflags "-X github.com/lakehouse-dev/lakehouse/cli.Version=v0.1.0".
+var Version = "dev"
+
+func (e *Env) versionCommand() *urfave.Command {
+	return &urfave.Command{Name: "version", Usage: "print the version of this build", Action: e.version}
+}
+
+func (e *Env) infoCommand() *urfave.Command {
+	return &urfave.Command{Name: "info", Usage: "where the state lives and how this process reaches it", Action: e.info}
+}
+
+type versionView struct {
+	Version   string `json:"version"`
+	GoVersion string `json:"go_version"`
+	Platform  string `json:"platform"`
+	Revision  string `json:"revision,omitempty"`
+}
+
+func buildVersion() versionView {
+	v := versionView{Version: Version, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				v.Revision = s.Value
+			}
+		}
+	}
+	return v
+}
+
+func (e *Env) version(c *urfave.Context) error {
+	if _, err := positional(c); err != nil {
+		return err
+	}
+	v := buildVersion()
+	return e.emit(v, func(w io.Writer) error {
+		var f fields
+		f.add("version", v.Version)
+		f.add("go", v.GoVersion)
+		f.add("platform", v.Platform)
+		if v.Revision != "" {
+			f.add("revision", v.Revision)
+		}
+		return f.write(w)
+	})
+}
+
+type infoView struct {
+	Version       string `json:"version"`
+	Role          string `json:"role"`
+	DataDir       string `json:"data_dir"`
+	Catalog       string `json:"catalog"`
+	CatalogExists bool   `json:"catalog_exists"`
+	Warehouse     string `json:"warehouse"`
+	Profile       string `json:"profile"`
+	ActiveBranch  string `json:"active_branch"`
+	Namespace     string `json:"namespace"`
+	User          string `json:"user"`
+}
+
+// info reports the embedded layout without opening the catalog, so it works
+// while another process holds the lock.
+func (e *Env) info(c *urfave.Context) error {
+	if _, err := positional(c); err != nil {
+		return err
+	}
+	if e.Addr != "" {
+		_, err := e.Service(c.Context) // reports that server mode is unavailable
+		return err
+	}
+	p, err := e.Profile()
+	if err != nil {
+		return err
+	}
+	_, statErr := os.Stat(e.CatalogPath())
+	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
+		return errdefs.New(errdefs.ErrUnavailable, "cannot read %s: %v", e.CatalogPath(), statErr)
+	}
+	v := infoView{Version: Version, Role: e.Role(), DataDir: e.DataDir, Catalog: e.CatalogPath(),
+		CatalogExists: statErr == nil, Warehouse: e.WarehouseDir(), Profile: e.ProfileName,
+		ActiveBranch: string(p.ActiveBranch), Namespace: string(p.Namespace), User: e.author(p)}
+	return e.emit(v, func(w io.Writer) error {
+		var f fields
+		f.add("version", v.Version)
+		f.add("role", v.Role)
+		f.add("data dir", v.DataDir)
+		cat := v.Catalog
+		if !v.CatalogExists {
+			cat += " (not created yet)"
+		}
+		f.add("catalog", cat)
+		f.add("warehouse", v.Warehouse)
+		f.add("profile", v.Profile)
+		f.add("active branch", v.ActiveBranch)
+		f.add("namespace", v.Namespace)
+		f.add("user", v.User)
+		return f.write(w)
+	})
+}

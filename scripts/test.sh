@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# test.sh: every check of the repository, as CI runs it (.ci/run calls this).
+#
+#   go vet ./...
+#   go test -race -count=1 ./...
+#   a short run of every native fuzz target (FUZZTIME, default 10s, each)
+#
+# Exits non-zero if any check fails and ends with a summary line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+# --- system packages --------------------------------------------------------
+# Nothing beyond Go is needed yet. Tests that need system packages (e.g.
+# containerd and runc for the runtime, a Python interpreter for envcache)
+# install them here, so a fresh machine passes too:
+#
+#   need() { command -v "$1" >/dev/null 2>&1; }
+#   if ! need runc; then apt-get update && apt-get install -y containerd runc; fi
+# -----------------------------------------------------------------------------
+
+if ! command -v go >/dev/null 2>&1; then
+	echo "test.sh: go is not installed" >&2
+	exit 1
+fi
+go version
+
+passed=0
+failed=0
+failures=()
+
+# check NAME CMD...: runs one check and counts it.
+check() {
+	local name=$1
+	shift
+	echo
+	echo "==> $name"
+	if "$@"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		failures+=("$name")
+		echo "FAILED: $name"
+	fi
+}
+
+check "go vet ./..." go vet ./...
+check "go test -race ./..." go test -race -count=1 ./...
+
+# Every `func FuzzX(` in a _test.go file, as "dir FuzzX".
+fuzz_targets() {
+	grep -rE --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]*\(' . |
+		grep -v '/vendor/' |
+		sed -E 's#^\./##; s#^(.*)/[^/]*_test\.go:func (Fuzz[A-Za-z0-9_]*)\($#\1 \2#; s#^[^/ ]*_test\.go:func (Fuzz[A-Za-z0-9_]*)\($#. \1#' |
+		sort -u
+}
+
+while read -r dir target; do
+	[[ -n $target ]] || continue
+	check "fuzz $target (./$dir)" go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-10s}" "./$dir"
+done < <(fuzz_targets)
+
+echo
+if ((failed > 0)); then
+	printf 'failed: %s\n' "${failures[@]}"
+fi
+echo "checks: $passed passed, $failed failed"
+((failed == 0))
