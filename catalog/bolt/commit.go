@@ -1,0 +1,236 @@
+package bolt
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+)
+
+// Group commit.
+//
+// A synced bbolt commit costs two fdatasyncs, which dwarfs the work of a
+// catalog commit. Updates that arrive while one is in progress therefore
+// share the next bbolt transaction: one goroutine, the committer, begins it
+// and gives each waiting Update its turn on it, one after the other; then it
+// commits once and tells every Update that succeeded how the commit went.
+//
+// Each fn still runs exactly once, on its caller's goroutine (so a panic or
+// t.Fatal in fn behaves as usual), and sees the writes of the Updates before
+// it in the batch. An fn that fails must leave no trace while the others in
+// its batch commit, and bbolt has no savepoints, so the tx of an Update logs
+// how to undo each write, and a failed fn's writes are undone before the next
+// fn's turn. If undoing fails the whole batch is abandoned.
+//
+// A failed Update returns as soon as its writes are undone. If the batch's
+// commit then fails (a disk error), that Update may have based its error on
+// writes of the Updates before it that never became durable; those Updates
+// do get the commit error.
+
+// maxBatch bounds the Updates sharing one bbolt transaction.
+const maxBatch = 64
+
+// request is one Update waiting for, or taking, its turn.
+type request struct {
+	turn      chan turn    // committer → Update: run fn now (or fail)
+	finished  chan outcome // Update → committer: fn is done
+	committed chan error   // committer → Update: the batch commit's result
+}
+
+type turn struct {
+	tx  *bolt.Tx
+	err error // the batch could not start; fn must not run
+}
+
+type outcome int
+
+const (
+	fnSucceeded outcome = iota
+	fnFailed            // fn returned an error or panicked; its writes are undone
+	fnPoisoned          // fn failed and its writes could not be undone
+)
+
+// Update runs fn in a read-write transaction, committed (and synced unless
+// Options.NoSync) if fn returns nil and rolled back if it returns an error,
+// which Update returns unchanged. Updates are serialized, and concurrent ones
+// share a commit (see above). Update returns ctx.Err() without running fn if
+// ctx is done before fn's turn.
+func (s *Store) Update(ctx context.Context, fn func(tx catalog.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.readOnly {
+		return errdefs.New(errdefs.ErrFailedPrecondition, "catalog store %s is open read-only", s.path)
+	}
+	r := &request{
+		turn:      make(chan turn, 1),
+		finished:  make(chan outcome, 1),
+		committed: make(chan error, 1),
+	}
+	select {
+	case s.requests <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.quit:
+		return s.closedError()
+	}
+	tn := <-r.turn
+	if tn.err != nil {
+		return tn.err
+	}
+	if err := ctx.Err(); err != nil {
+		r.finished <- fnFailed
+		return err
+	}
+	t := &tx{tx: tn.tx}
+	succeeded := false
+	defer func() {
+		// fn returned an error, panicked or called runtime.Goexit: undo
+		// its writes and hand the transaction back either way.
+		if !succeeded {
+			r.finished <- t.rollback()
+		}
+	}()
+	if err := fn(t); err != nil {
+		return err
+	}
+	succeeded = true
+	r.finished <- fnSucceeded
+	return <-r.committed
+}
+
+// commitLoop is the committer goroutine. It runs until quit is closed.
+func (s *Store) commitLoop() {
+	defer close(s.loopDone)
+	for {
+		select {
+		case <-s.quit:
+			return
+		default:
+		}
+		var first *request
+		select {
+		case first = <-s.requests:
+		case <-s.quit:
+			return
+		}
+		// Let Updates that are about to arrive join this batch.
+		runtime.Gosched()
+		batch := []*request{first}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.requests:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		s.runBatch(batch)
+	}
+}
+
+// runBatch gives each request its turn on one bbolt transaction and commits
+// the work of those that succeeded.
+func (s *Store) runBatch(batch []*request) {
+	bt, err := s.db.Begin(true)
+	if err != nil {
+		err = s.beginError(err)
+		for _, r := range batch {
+			r.turn <- turn{err: err}
+		}
+		return
+	}
+	var ok []*request
+	for i, r := range batch {
+		r.turn <- turn{tx: bt}
+		switch <-r.finished {
+		case fnSucceeded:
+			ok = append(ok, r)
+		case fnPoisoned:
+			_ = bt.Rollback()
+			err := errdefs.New(errdefs.ErrInternal,
+				"catalog store %s: a concurrent update failed and could not be undone, so this one was rolled back too; retry it", s.path)
+			for _, r := range ok {
+				r.committed <- err
+			}
+			// The rest have not run yet: they get a fresh transaction.
+			if rest := batch[i+1:]; len(rest) > 0 {
+				s.runBatch(rest)
+			}
+			return
+		}
+	}
+	if len(ok) == 0 {
+		_ = bt.Rollback()
+		return
+	}
+	if err := bt.Commit(); err != nil {
+		err = fmt.Errorf("commit to catalog store %s: %w", s.path, err)
+		for _, r := range ok {
+			r.committed <- err
+		}
+		return
+	}
+	for _, r := range ok {
+		r.committed <- nil
+	}
+}
+
+// undoOp restores one key (or drops one bucket) written by the current fn.
+type undoOp struct {
+	top []byte // top-level bucket
+	sub []byte // bucket nested in top, or nil
+	key []byte // nil: drop sub, which the fn created
+	old []byte // the value before the write
+	had bool   // whether key existed before the write
+}
+
+// logUndo records how to undo a write that is about to happen. old is
+// copied: it may point into the memory map or into a node bbolt rewrites.
+func (t *tx) logUndo(top, sub, key, old []byte, had bool) {
+	if had {
+		old = append(make([]byte, 0, len(old)), old...)
+	}
+	t.undo = append(t.undo, undoOp{top: top, sub: sub, key: key, old: old, had: had})
+}
+
+// rollback undoes the logged writes, newest first. It reports fnPoisoned if
+// it could not, in which case the transaction must be abandoned.
+func (t *tx) rollback() (res outcome) {
+	defer func() {
+		if recover() != nil {
+			res = fnPoisoned
+		}
+	}()
+	for i := len(t.undo) - 1; i >= 0; i-- {
+		if t.undoOne(t.undo[i]) != nil {
+			return fnPoisoned
+		}
+	}
+	t.undo = nil
+	return fnFailed
+}
+
+func (t *tx) undoOne(op undoOp) error {
+	b := t.tx.Bucket(op.top)
+	if b == nil {
+		return fmt.Errorf("bucket %s is missing", op.top)
+	}
+	if op.sub != nil {
+		if op.key == nil {
+			return b.DeleteBucket(op.sub)
+		}
+		if b = b.Bucket(op.sub); b == nil {
+			return fmt.Errorf("bucket %s/%s is missing", op.top, op.sub)
+		}
+	}
+	if op.had {
+		return b.Put(op.key, op.old)
+	}
+	return b.Delete(op.key)
+}
