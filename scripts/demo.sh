@@ -26,20 +26,26 @@ fi
 
 # run prints a command, then runs it.
 run() {
-	printf '\n$ lakehouse'
-	printf ' %q' "$@"
-	printf '\n'
+	local line="lakehouse" arg
+	for arg in "$@"; do
+		if [[ $arg == *[[:space:]]* ]]; then
+			line+=" \"$arg\""
+		else
+			line+=" $arg"
+		fi
+	done
+	printf '\n$ %s\n' "$line"
 	"$LAKEHOUSE" "$@"
 }
 
 run checkout -b demo.setup
 run namespace create sales
 run table import sales.transactions --from testdata/sample/transactions
-run merge demo.setup --into main -m "load sales.transactions"
+run merge demo.setup --into main
 run checkout -b demo.more --from-ref main
 run table import sales.transactions --from testdata/sample/transactions_more
 run diff main demo.more
-run merge demo.more --into main -m "more transactions"
+run merge demo.more --into main
 run log main -n 5
 run table get sales.transactions -r main
 printf '\ndemo finished\n'
