@@ -19,10 +19,12 @@ func storeBackends() []storeBackend {
 	return []storeBackend{
 		{"memstore", func(t *testing.T) catalog.Store { return memstore.New() }},
 		{"bolt", func(t *testing.T) catalog.Store {
-			s, err := bolt.Open(filepath.Join(t.TempDir(), "catalog.db"), bolt.Options{})
+			// NoSync: these tests check logic, not durability (see crash_test.go).
+			s, err := bolt.Open(filepath.Join(t.TempDir(), "catalog.db"), bolt.Options{NoSync: true})
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(func() { _ = s.Close() })
 			return s
 		}},
 	}

@@ -21,8 +21,15 @@ type RefEntry struct {
 // Store transactions. Implementations: catalog/bolt (on disk) and
 // catalog/memstore (in memory); catalog/storetest is their conformance suite.
 //
-// A Store is safe for concurrent use. Update transactions are serialized;
-// View transactions see a consistent snapshot.
+// A Store is safe for concurrent use. Update transactions are serialized
+// (bolt may run several in one bbolt transaction, each seeing the writes of
+// those before it); View transactions see a consistent snapshot. Calling
+// View or Update from inside a View or Update function deadlocks.
+//
+// Choices both implementations share: FindCommits with limit <= 0 has no
+// limit; PutTree of an id already stored is a no-op; an unknown ref kind or
+// an empty name, key or id is ErrInvalidArgument; a ListRecords callback
+// may put or delete records.
 type Store interface {
 	// View runs fn in a read-only transaction. fn must not keep tx.
 	View(ctx context.Context, fn func(tx Tx) error) error
