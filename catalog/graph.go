@@ -34,14 +34,18 @@ func findCommit(tx Tx, prefix string) (*Commit, error) {
 	}
 }
 
-// commitQueue is a max-heap of commits by (Height desc, ID asc): children
-// always come out before their parents, because a child is higher.
+// commitQueue is a max-heap of commits by (Height desc, Time desc, ID asc):
+// children always come out before their parents, because a child is
+// higher; among equals the newest comes first, so logs read in time order.
 type commitQueue []*Commit
 
 func (q commitQueue) Len() int { return len(q) }
 func (q commitQueue) Less(i, j int) bool {
 	if q[i].Height != q[j].Height {
 		return q[i].Height > q[j].Height
+	}
+	if !q[i].Time.Equal(q[j].Time) {
+		return q[i].Time.After(q[j].Time)
 	}
 	return q[i].ID < q[j].ID
 }
@@ -97,7 +101,8 @@ func isAncestor(tx Tx, anc, from *Commit) (bool, error) {
 
 // mergeBase returns the best common ancestor of a and b: of all commits
 // that are ancestors of both (each commit counts as its own ancestor), the
-// one with the greatest height, ties broken by the smallest id. It returns
+// one with the greatest height, ties broken by the latest time, then the
+// smallest id. It returns
 // nil if the two histories share no commit.
 //
 // Commits come off the queue highest first; since every child is higher

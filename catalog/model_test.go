@@ -30,6 +30,7 @@ var (
 type mCommit struct {
 	parents []catalog.CommitID
 	height  uint64
+	time    time.Time
 	tables  map[string]string // "ns.table" -> state (fakeFormat op list)
 	ns      map[string]bool
 }
@@ -55,7 +56,8 @@ func (m *model) ancestors(id catalog.CommitID) map[catalog.CommitID]bool {
 	return out
 }
 
-// mergeBase: among common ancestors the highest, ties to the smallest id.
+// mergeBase: among common ancestors the highest, ties to the latest, then
+// to the smallest id.
 func (m *model) mergeBase(a, b catalog.CommitID) catalog.CommitID {
 	aa, bb := m.ancestors(a), m.ancestors(b)
 	var best catalog.CommitID
@@ -63,8 +65,10 @@ func (m *model) mergeBase(a, b catalog.CommitID) catalog.CommitID {
 		if !bb[c] {
 			continue
 		}
-		if best == "" || m.commits[c].height > m.commits[best].height ||
-			m.commits[c].height == m.commits[best].height && c < best {
+		x, y := m.commits[c], m.commits[best]
+		if best == "" || x.height > y.height ||
+			x.height == y.height && x.time.After(y.time) ||
+			x.height == y.height && x.time.Equal(y.time) && c < best {
 			best = c
 		}
 	}
@@ -192,7 +196,7 @@ func runModel(t *testing.T, store catalog.Store, seed uint64, ops int) {
 		t.Fatal(err)
 	}
 	m := &model{
-		commits:  map[catalog.CommitID]*mCommit{main.Head: {height: 1, tables: map[string]string{}, ns: map[string]bool{"default": true}}},
+		commits:  map[catalog.CommitID]*mCommit{main.Head: {height: 1, time: main.Commit.Time, tables: map[string]string{}, ns: map[string]bool{"default": true}}},
 		branches: map[string]catalog.CommitID{"main": main.Head},
 		tags:     map[string]catalog.CommitID{},
 	}
@@ -323,7 +327,7 @@ func (r *modelRun) newCommit(ctx context.Context, c *catalog.Commit, parents []c
 	if c.Height != h {
 		r.fatalf("new commit height %d, want %d", c.Height, h)
 	}
-	r.m.commits[c.ID] = &mCommit{parents: parents, height: h, tables: tables, ns: ns}
+	r.m.commits[c.ID] = &mCommit{parents: parents, height: h, time: c.Time, tables: tables, ns: ns}
 }
 
 func (r *modelRun) doCommit(ctx context.Context) {

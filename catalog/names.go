@@ -146,6 +146,9 @@ func checkIdent(kind, s string) error {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		ok := c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || (i > 0 && c >= '0' && c <= '9')
+		if !ok && i == 0 && c >= '0' && c <= '9' {
+			return errdefs.WithHint(errdefs.ErrInvalidArgument, hint, "invalid %s name %q: it starts with a digit", kind, s)
+		}
 		if !ok {
 			return errdefs.WithHint(errdefs.ErrInvalidArgument, hint, "invalid %s name %q: it contains %s", kind, s, quoteChar(c))
 		}

@@ -101,7 +101,7 @@ func TestParseTableIdent(t *testing.T) {
 		{"_x._y1", "_x._y1", ""},
 		{"sales.", "", "table name is empty"},
 		{".t", "", "namespace name is empty"},
-		{"1sales.t", "", "contains '1'"},
+		{"1sales.t", "", "starts with a digit"},
 		{"sales.t-1", "", "contains '-'"},
 		{"a.b.c", "", "contains '.'"},
 		{"sales.my table", "", "contains a space"},
