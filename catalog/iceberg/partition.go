@@ -1,0 +1,154 @@
+package iceberg
+
+import (
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/apache/iceberg-go"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+)
+
+const partitionHint = "write a partition field as col, identity(col), year(col), month(col), day(col), hour(col), bucket(N,col) or truncate(W,col)"
+
+// partitionField is a parsed --partitioned-by field, not yet bound to a
+// schema.
+type partitionField struct {
+	transform iceberg.Transform
+	column    string
+}
+
+// parsePartitionField parses one partition field: "col", "identity(col)",
+// "year(col)", "month(col)", "day(col)", "hour(col)", "bucket(N,col)" or
+// "truncate(W,col)". Transform names are case-insensitive and may be plural
+// ("days(ts)"), spaces around names and arguments are ignored. Errors are
+// ErrInvalidArgument.
+func parsePartitionField(s string) (partitionField, error) {
+	bad := func(format string, args ...any) (partitionField, error) {
+		return partitionField{}, errdefs.WithHint(errdefs.ErrInvalidArgument, partitionHint,
+			"invalid partition field %q: "+format, append([]any{s}, args...)...)
+	}
+	t := strings.TrimSpace(s)
+	open := strings.IndexByte(t, '(')
+	if open < 0 {
+		if !validPartitionColumn(t) {
+			return bad("it is not a column name")
+		}
+		return partitionField{transform: iceberg.IdentityTransform{}, column: t}, nil
+	}
+	if !strings.HasSuffix(t, ")") {
+		return bad("missing closing parenthesis")
+	}
+	name := strings.ToLower(strings.TrimSpace(t[:open]))
+	args := strings.Split(t[open+1:len(t)-1], ",")
+	for i := range args {
+		args[i] = strings.TrimSpace(args[i])
+	}
+	var tr iceberg.Transform
+	switch name {
+	case "identity":
+		tr = iceberg.IdentityTransform{}
+	case "year", "years":
+		tr = iceberg.YearTransform{}
+	case "month", "months":
+		tr = iceberg.MonthTransform{}
+	case "day", "days":
+		tr = iceberg.DayTransform{}
+	case "hour", "hours":
+		tr = iceberg.HourTransform{}
+	case "bucket", "truncate":
+		if len(args) != 2 {
+			return bad("%s takes two arguments, %s(N,col)", name, name)
+		}
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 1 || n > math.MaxInt32 {
+			return bad("%s needs a positive whole number as its first argument, not %q", name, args[0])
+		}
+		if name == "bucket" {
+			tr = iceberg.BucketTransform{NumBuckets: n}
+		} else {
+			tr = iceberg.TruncateTransform{Width: n}
+		}
+		args = args[1:]
+	case "":
+		return bad("missing transform name before '('")
+	default:
+		return bad("unknown transform %q", name)
+	}
+	if len(args) != 1 {
+		return bad("%s takes one column", name)
+	}
+	if !validPartitionColumn(args[0]) {
+		return bad("%q is not a column name", args[0])
+	}
+	return partitionField{transform: tr, column: args[0]}, nil
+}
+
+// validPartitionColumn reports whether s can name a column in a partition
+// field (the grammar's delimiters are not allowed in it).
+func validPartitionColumn(s string) bool {
+	return s != "" && !strings.ContainsAny(s, "(),") && strings.TrimSpace(s) == s
+}
+
+// partitionName is the name of the partition field for transform tr of col,
+// following Iceberg's conventions (ts_day, id_bucket, name_trunc).
+func partitionName(tr iceberg.Transform, col string) string {
+	switch tr.(type) {
+	case iceberg.IdentityTransform:
+		return col
+	case iceberg.YearTransform:
+		return col + "_year"
+	case iceberg.MonthTransform:
+		return col + "_month"
+	case iceberg.DayTransform:
+		return col + "_day"
+	case iceberg.HourTransform:
+		return col + "_hour"
+	case iceberg.BucketTransform:
+		return col + "_bucket"
+	case iceberg.TruncateTransform:
+		return col + "_trunc"
+	}
+	return col + "_" + tr.String()
+}
+
+// partitionSpec builds the partition spec of a new table with schema sc from
+// --partitioned-by fields.
+func partitionSpec(sc *iceberg.Schema, fields []string) (*iceberg.PartitionSpec, error) {
+	if len(fields) == 0 {
+		return iceberg.UnpartitionedSpec, nil
+	}
+	var opts []iceberg.PartitionOption
+	names := map[string]string{}
+	for _, s := range fields {
+		pf, err := parsePartitionField(s)
+		if err != nil {
+			return nil, err
+		}
+		col, ok := sc.FindFieldByName(pf.column)
+		if !ok {
+			var cols []string
+			for _, f := range sc.Fields() {
+				cols = append(cols, f.Name)
+			}
+			return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "the table's columns are "+strings.Join(cols, ", "),
+				"unknown partition column %q in %q", pf.column, s)
+		}
+		if !pf.transform.CanTransform(col.Type) {
+			return nil, errdefs.New(errdefs.ErrInvalidArgument,
+				"invalid partition field %q: %s cannot be applied to column %q of type %s", s, pf.transform, col.Name, col.Type)
+		}
+		name := partitionName(pf.transform, col.Name)
+		if prev, dup := names[name]; dup {
+			return nil, errdefs.New(errdefs.ErrInvalidArgument,
+				"partition fields %q and %q both define partition %q", prev, s, name)
+		}
+		names[name] = s
+		opts = append(opts, iceberg.AddPartitionFieldByName(col.Name, name, pf.transform, sc, nil))
+	}
+	spec, err := iceberg.NewPartitionSpecOpts(opts...)
+	if err != nil {
+		return nil, errdefs.New(errdefs.ErrInvalidArgument, "invalid partition spec %s: %v", strings.Join(fields, ", "), err)
+	}
+	return &spec, nil
+}
