@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
@@ -60,3 +61,5 @@ func mergeAppendOps(base, ours, theirs string) (string, bool) {
 	}
 	return ours + "," + x2, true
 }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
