@@ -5,3 +5,6 @@ package catalog_test
 // Under the race detector each child is several times slower; the full 200
 // kill points run in the plain (non-race) test pass of scripts/test.sh.
 const crashPoints = 25
+
+// crashSlowdown scales the child's run time before a kill.
+const crashSlowdown = 4

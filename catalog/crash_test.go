@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,12 +59,20 @@ func TestCrashSafety(t *testing.T) {
 	for k := range points {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashSafety$")
 		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, fmt.Sprintf("LAKEHOUSE_CRASH_SEED=%d", seed+uint64(k)))
-		out := &strings.Builder{}
+		out := &lockedBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(rng.IntN(250)+10) * time.Millisecond)
+		// One kill in five lands anywhere from the start (opening the store,
+		// creating branches); the others while imports and merges run.
+		if rng.IntN(5) > 0 {
+			deadline := time.Now().Add(60 * time.Second)
+			for !strings.Contains(out.String(), "READY") && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		time.Sleep(time.Duration(rng.IntN(200*crashSlowdown)) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 		if strings.Contains(out.String(), "CHILD-ERROR") {
@@ -118,6 +127,7 @@ func crashChild(dir string) {
 			fail(err)
 		}
 	}
+	fmt.Println("READY")
 	for {
 		b := branches[rng.IntN(2)]
 		switch x := rng.IntN(10); {
@@ -205,4 +215,22 @@ func verifyStore(dir string) error {
 		}
 	}
 	return nil
+}
+
+// lockedBuffer collects a child's output while the parent reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

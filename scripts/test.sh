@@ -3,6 +3,7 @@
 #
 #   go vet ./...
 #   go test -race -count=1 ./...
+#   go test -run TestCrashSafety ./catalog (200 kill points, without -race)
 #   a short run of every native fuzz target (FUZZTIME, default 10s, each)
 #
 # Exits non-zero if any check fails and ends with a summary line.
@@ -45,6 +46,9 @@ check() {
 
 check "go vet ./..." go vet ./...
 check "go test -race ./..." go test -race -count=1 ./...
+# The race build runs the crash-safety test at 25 kill points (children are
+# slow under -race); this plain run does the full 200.
+check "crash safety, 200 SIGKILL points" go test -count=1 -run '^TestCrashSafety$' ./catalog
 
 # Every `func FuzzX(` in a _test.go file, as "dir FuzzX".
 fuzz_targets() {
