@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/lakehouse-dev/lakehouse/catalog"
@@ -26,6 +27,57 @@ func evolveSchema(t *testing.T, f *Format, e catalog.TableEntry) catalog.TableEn
 	return entryOf(cat.base, cat.baseLoc)
 }
 
+// deleteRows deletes the rows whose id is id from a table state, rewriting
+// the files that hold them (copy-on-write) or writing position delete files
+// (merge-on-read).
+func deleteRows(t *testing.T, f *Format, e catalog.TableEntry, id int64, mergeOnRead bool) catalog.TableEntry {
+	t.Helper()
+	ctx := context.Background()
+	tbl, cat, err := f.load(ctx, salesIdent, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txn := tbl.NewTransaction()
+	mode := table.WriteModeCopyOnWrite
+	if mergeOnRead {
+		mode = table.WriteModeMergeOnRead
+	}
+	if err := txn.SetProperties(iceberg.Properties{table.WriteDeleteModeKey: mode}); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Delete(ctx, iceberg.EqualTo(iceberg.Reference("id"), id), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := txn.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return entryOf(cat.base, cat.baseLoc)
+}
+
+// deleteFiles counts the live delete files of a table state.
+func deleteFiles(t *testing.T, f *Format, e catalog.TableEntry) int {
+	t.Helper()
+	tbl, cat, err := f.load(context.Background(), salesIdent, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := snapshotFiles(cat.fs, tbl.Metadata().CurrentSnapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fs.deletes)
+}
+
+// mustMerge merges theirs into ours and fails the test unless it combines.
+func mustMerge(t *testing.T, f *Format, base, ours, theirs catalog.TableEntry) catalog.TableEntry {
+	t.Helper()
+	merged, ok, err := f.MergeAppends(context.Background(), salesIdent, base, ours, theirs)
+	if err != nil || !ok {
+		t.Fatalf("merge: ok %v, err %v", ok, err)
+	}
+	return merged
+}
+
 func TestMergeAppends(t *testing.T) {
 	t.Parallel()
 	type states struct{ base, ours, theirs catalog.TableEntry }
@@ -35,6 +87,11 @@ func TestMergeAppends(t *testing.T) {
 		make     func(t *testing.T, f *Format, imp func(cur *catalog.TableEntry, mode catalog.ImportMode, rows string) catalog.TableEntry) states
 		wantOK   bool
 		wantRows []string
+		// wantOurs: the result is ours unchanged.
+		wantOurs bool
+		// wantRecords is the merged snapshot's total-records when it is not
+		// len(wantRows) (rows hidden by delete files still count).
+		wantRecords int64
 	}{
 		{
 			name: "both appended",
@@ -100,6 +157,108 @@ func TestMergeAppends(t *testing.T) {
 				return states{base, imp(&base, catalog.ImportAppend, "2\n"), imp(nil, "", "1\n3\n")}
 			},
 		},
+		{
+			// After B is merged into A, A's lineage holds the merge snapshot
+			// and never reaches B's, which is the next merge base.
+			name: "repeated merge",
+			make: func(t *testing.T, f *Format, imp func(*catalog.TableEntry, catalog.ImportMode, string) catalog.TableEntry) states {
+				b0 := imp(nil, "", "1\n")
+				a := imp(&b0, catalog.ImportAppend, "2\n")
+				b1 := imp(&b0, catalog.ImportAppend, "3\n")
+				a = mustMerge(t, f, b0, a, b1)
+				a = imp(&a, catalog.ImportAppend, "4\n")
+				b2 := imp(&b1, catalog.ImportAppend, "5\n")
+				return states{b1, a, b2}
+			},
+			wantOK:   true,
+			wantRows: []string{"1", "2", "3", "4", "5"},
+		},
+		{
+			// Merging an older base again: theirs' files are all in ours.
+			name: "theirs already merged",
+			make: func(t *testing.T, f *Format, imp func(*catalog.TableEntry, catalog.ImportMode, string) catalog.TableEntry) states {
+				b0 := imp(nil, "", "1\n")
+				a := imp(&b0, catalog.ImportAppend, "2\n")
+				b1 := imp(&b0, catalog.ImportAppend, "3\n")
+				return states{b0, mustMerge(t, f, b0, a, b1), b1}
+			},
+			wantOK:   true,
+			wantRows: []string{"1", "2", "3"},
+			wantOurs: true,
+		},
+		{
+			// Both sides merged the same append of a third branch.
+			name: "same file merged on both sides",
+			make: func(t *testing.T, f *Format, imp func(*catalog.TableEntry, catalog.ImportMode, string) catalog.TableEntry) states {
+				b0 := imp(nil, "", "1\n")
+				c := imp(&b0, catalog.ImportAppend, "9\n")
+				a := mustMerge(t, f, b0, imp(&b0, catalog.ImportAppend, "2\n"), c)
+				b := mustMerge(t, f, b0, imp(&b0, catalog.ImportAppend, "3\n"), c)
+				return states{b0, a, b}
+			},
+			wantOK:   true,
+			wantRows: []string{"1", "2", "3", "9"},
+		},
+		{
+			name: "empty base",
+			make: func(t *testing.T, f *Format, imp func(*catalog.TableEntry, catalog.ImportMode, string) catalog.TableEntry) states {
+				empty := writeParquet(t, t.TempDir(), "empty.parquet", col{"id", arrow.PrimitiveTypes.Int64, nil})
+				base := mustImport(t, f, catalog.ImportSpec{Sources: []string{empty}}).Entry
+				if base.SnapshotID != 0 {
+					t.Fatalf("base has snapshot %d", base.SnapshotID)
+				}
+				return states{base, imp(&base, catalog.ImportAppend, "1\n"), imp(&base, catalog.ImportAppend, "2\n")}
+			},
+			wantOK:   true,
+			wantRows: []string{"1", "2"},
+		},
+		{
+			name: "theirs rewrote a base file",
+			make: func(t *testing.T, f *Format, imp func(*catalog.TableEntry, catalog.ImportMode, string) catalog.TableEntry) states {
+				base := imp(nil, "", "1\n2\n")
+				ours := imp(&base, catalog.ImportAppend, "3\n")
+				return states{base, ours, deleteRows(t, f, imp(&base, catalog.ImportAppend, "4\n"), 1, false)}
+			},
+		},
+		{
+			name: "ours deleted base rows",
+			make: func(t *testing.T, f *Format, imp func(*catalog.TableEntry, catalog.ImportMode, string) catalog.TableEntry) states {
+				base := imp(nil, "", "1\n2\n")
+				ours := deleteRows(t, f, imp(&base, catalog.ImportAppend, "3\n"), 1, true)
+				if deleteFiles(t, f, ours) == 0 {
+					t.Fatal("no delete file written")
+				}
+				return states{base, ours, imp(&base, catalog.ImportAppend, "4\n")}
+			},
+		},
+		{
+			// Every data file of base is still there, but theirs added a
+			// delete file: adding its data file alone would revive row 5.
+			name: "theirs deleted its own rows",
+			make: func(t *testing.T, f *Format, imp func(*catalog.TableEntry, catalog.ImportMode, string) catalog.TableEntry) states {
+				base := imp(nil, "", "1\n")
+				ours := imp(&base, catalog.ImportAppend, "2\n")
+				theirs := deleteRows(t, f, imp(&base, catalog.ImportAppend, "5\n6\n"), 5, true)
+				if deleteFiles(t, f, theirs) == 0 {
+					t.Fatal("no delete file written")
+				}
+				return states{base, ours, theirs}
+			},
+		},
+		{
+			// Delete files base already had are no obstacle.
+			name: "deletes in base",
+			make: func(t *testing.T, f *Format, imp func(*catalog.TableEntry, catalog.ImportMode, string) catalog.TableEntry) states {
+				base := deleteRows(t, f, imp(nil, "", "1\n2\n"), 1, true)
+				if deleteFiles(t, f, base) == 0 {
+					t.Fatal("no delete file written")
+				}
+				return states{base, imp(&base, catalog.ImportAppend, "3\n"), imp(&base, catalog.ImportAppend, "4\n")}
+			},
+			wantOK:      true,
+			wantRows:    []string{"2", "3", "4"},
+			wantRecords: 4,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,9 +282,16 @@ func TestMergeAppends(t *testing.T) {
 			if !ok {
 				return
 			}
+			if tc.wantOurs && merged != s.ours {
+				t.Errorf("merged = %+v, want ours %+v", merged, s.ours)
+			}
 			eqStrings(t, "merged rows", scan(t, merged, "id"), tc.wantRows)
 			info := describe(t, f, merged)
-			if info.RowCount != int64(len(tc.wantRows)) || info.TableUUID != s.base.TableUUID {
+			records := tc.wantRecords
+			if records == 0 {
+				records = int64(len(tc.wantRows))
+			}
+			if info.RowCount != records || info.TableUUID != s.base.TableUUID {
 				t.Errorf("merged info %+v", info)
 			}
 		})
@@ -168,6 +334,24 @@ func TestMergeAppendsSnapshot(t *testing.T) {
 	out := mustImport(t, f, catalog.ImportSpec{Current: &merged, Sources: []string{a, b, c}})
 	if len(out.Skipped) != 3 || out.Entry != merged {
 		t.Errorf("import after merge: %+v", out)
+	}
+
+	// A second round between the same branches: the merge base is now
+	// theirs' previous state. The merge snapshot adds only the file theirs
+	// appended since, and carries its import so that it is skipped too.
+	d := writeFile(t, dir, "d.csv", "id\n4\n")
+	e := writeFile(t, dir, "e.csv", "id\n5\n")
+	ours2 := mustImport(t, f, catalog.ImportSpec{Current: &merged, Sources: []string{d}}).Entry
+	theirs2 := mustImport(t, f, catalog.ImportSpec{Current: &theirs, Sources: []string{e}}).Entry
+	merged2 := mustMerge(t, f, theirs, ours2, theirs2)
+	info2 := describe(t, f, merged2)
+	if info2.Snapshot.ParentID != ours2.SnapshotID || info2.Snapshot.Operation != string(table.OpAppend) ||
+		info2.Snapshot.Summary["added-data-files"] != "1" || info2.FileCount != 5 || info2.RowCount != 5 {
+		t.Errorf("second merge snapshot %+v (%d files, %d rows)", info2.Snapshot, info2.FileCount, info2.RowCount)
+	}
+	out = mustImport(t, f, catalog.ImportSpec{Current: &merged2, Sources: []string{a, b, c, d, e}})
+	if len(out.Skipped) != 5 || out.Entry != merged2 {
+		t.Errorf("import after second merge: %+v", out)
 	}
 }
 
