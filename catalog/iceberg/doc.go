@@ -41,7 +41,9 @@
 // # Caveats
 //
 // Only flat schemas are imported (no list, map or struct columns). Table
-// locations are local paths. MergeAppends requires each side's snapshot
-// chain to pass through base's current snapshot, so a second append merge
-// between the same two branches conflicts unless one side fast-forwards.
+// locations are local paths. MergeAppends compares data-file sets: each
+// side must keep every data file of base and add no delete files. A side
+// that removed a whole file added after base is not detected, so if the
+// other side also holds that file (through an earlier shared merge) the
+// merge brings it back.
 package iceberg
