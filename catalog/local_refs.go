@@ -3,9 +3,9 @@ package catalog
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	suggestpkg "github.com/lakehouse-dev/lakehouse/internal/suggest"
 )
 
 // resolve returns the commit ref denotes.
@@ -324,41 +324,8 @@ func (l *Local) Log(ctx context.Context, ref Ref, limit int) ([]*Commit, error) 
 	return out, err
 }
 
-// suggest returns the candidate closest to name by edit distance, or "" if
-// none is close enough to be a likely typo.
+// suggest returns the candidate closest to name, or "" if none is a
+// likely typo of it.
 func suggest(name string, candidates []string) string {
-	best, bestD := "", 1<<30
-	sort.Strings(candidates)
-	for _, c := range candidates {
-		if d := editDistance(name, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if best == "" || bestD > max(2, len(name)/3) {
-		return ""
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 300 || len(b) > 300 {
-		return 1 << 20
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggestpkg.Closest(name, candidates, 0)
 }

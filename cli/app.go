@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	suggestpkg "github.com/lakehouse-dev/lakehouse/internal/suggest"
 	urfave "github.com/urfave/cli/v2"
 	"golang.org/x/term"
 )
@@ -228,36 +229,11 @@ func positional(c *urfave.Context, names ...string) ([]string, error) {
 // suggest returns the command name closest to name (edit distance at most
 // 2), or "".
 func suggest(cmds []*urfave.Command, name string) string {
-	best, bestDist := "", 3
+	var names []string
 	for _, c := range cmds {
-		if c.Hidden {
-			continue
-		}
-		for _, n := range c.Names() {
-			if d := editDistance(n, name); d < bestDist {
-				best, bestDist = n, d
-			}
+		if !c.Hidden {
+			names = append(names, c.Names()...)
 		}
 	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggestpkg.Closest(name, names, 2)
 }
