@@ -349,6 +349,10 @@ var (
 	commitRE   = regexp.MustCompile(`\b[0-9a-f]{12}(?:[0-9a-f]{52})?\b`)
 	timeRE     = regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})`)
 	snapshotRE = regexp.MustCompile(`\b\d{10,20}\b`)
+	// Data file names start with writer task numbers that vary between runs.
+	dataFileRE = regexp.MustCompile(`\b\d{5}-\d+-<uuid>-\d{5}\.parquet`)
+	// Sizes of files written by parallel partition writers vary with row order.
+	sizeRE = regexp.MustCompile(`\b\d+(?:\.\d)? (?:B|KiB|MiB)\b`)
 )
 
 func newNormalizer(dataDir, testdata string) *normalizer {
@@ -370,6 +374,8 @@ func (n *normalizer) apply(s string) string {
 		s = strings.ReplaceAll(s, p[0], p[1])
 	}
 	s = uuidRE.ReplaceAllString(s, "<uuid>")
+	s = dataFileRE.ReplaceAllString(s, "<data-file>.parquet")
+	s = sizeRE.ReplaceAllString(s, "<size>")
 	s = timeRE.ReplaceAllStringFunc(s, func(m string) string {
 		if strings.HasPrefix(m, "2001-") {
 			return m // the test clock

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
@@ -174,8 +175,62 @@ func (e *Env) tableGet(c *urfave.Context) error {
 			}
 			t.row(col.Name, col.Type, req)
 		}
-		return t.write(w)
+		if err := t.write(w); err != nil {
+			return err
+		}
+		return writeFiles(e, w, info)
 	})
+}
+
+// maxListedFiles bounds the data files `table get` lists on a terminal;
+// -O json lists them all.
+const maxListedFiles = 20
+
+func writeFiles(e *Env, w io.Writer, info *catalog.TableInfo) error {
+	if len(info.Files) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	type fileRow struct {
+		path, part   string
+		rows, nbytes int64
+	}
+	rows := make([]fileRow, len(info.Files))
+	for i, df := range info.Files {
+		var part []string
+		for k, v := range df.Partition {
+			part = append(part, k+"="+v)
+		}
+		sort.Strings(part)
+		rows[i] = fileRow{strings.TrimPrefix(strings.TrimPrefix(df.Path, "file://"), info.Location+"/"),
+			strings.Join(part, ","), df.Records, df.Bytes}
+	}
+	// File names hold random ids: order by partition, then size, so the
+	// listing reads the same each time.
+	sort.Slice(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if a.part != b.part {
+			return a.part < b.part
+		}
+		if a.rows != b.rows {
+			return a.rows > b.rows
+		}
+		if a.nbytes != b.nbytes {
+			return a.nbytes > b.nbytes
+		}
+		return a.path < b.path
+	})
+	t := e.newTable("FILE", "ROWS", "SIZE", "PARTITION")
+	for _, r := range rows[:min(len(rows), maxListedFiles)] {
+		t.row(r.path, fmt.Sprint(r.rows), humanBytes(r.nbytes), orDash(r.part))
+	}
+	if err := t.write(w); err != nil {
+		return err
+	}
+	if n := len(info.Files) - maxListedFiles; n > 0 {
+		fmt.Fprintf(w, "… and %d more files (all of them with -O json)\n", n)
+	}
+	return nil
 }
 
 func partitionCell(spec []catalog.PartitionField) string {
