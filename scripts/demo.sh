@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 LAKEHOUSE=${LAKEHOUSE:-./bin/lakehouse}
 if [[ ! -x $LAKEHOUSE ]]; then
 	echo "building $LAKEHOUSE"
-	go build -o "$LAKEHOUSE" .
+	go build -tags duckdb_arrow -o "$LAKEHOUSE" .
 fi
 
 LAKEHOUSE_DATA_DIR=$(mktemp -d "${TMPDIR:-/tmp}/lakehouse-demo.XXXXXX")

@@ -11,12 +11,18 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # --- system packages --------------------------------------------------------
-# Nothing beyond Go is needed yet. Tests that need system packages (e.g.
-# containerd and runc for the runtime, a Python interpreter for envcache)
-# install them here, so a fresh machine passes too:
-#
-#   need() { command -v "$1" >/dev/null 2>&1; }
-#   if ! need runc; then apt-get update && apt-get install -y containerd runc; fi
+# DuckDB comes from the Go module proxy (duckdb-go's prebuilt library); its
+# Arrow interface needs the duckdb_arrow build tag, set for every go command.
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=duckdb_arrow"
+# Python: the SDK's tests (pytest) and functions need pyarrow.
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import pyarrow, pytest' >/dev/null 2>&1; then
+	echo "installing pyarrow and pytest for $PYTHON"
+	"$PYTHON" -m pip install --quiet --disable-pip-version-check pyarrow pytest || {
+		echo "test.sh: could not install pyarrow and pytest with $PYTHON -m pip" >&2
+		exit 1
+	}
+fi
 # -----------------------------------------------------------------------------
 
 if ! command -v go >/dev/null 2>&1; then
@@ -45,6 +51,9 @@ check() {
 }
 
 check "go vet ./..." go vet ./...
+if [[ -d python/tests ]]; then
+	check "pytest python/tests" "$PYTHON" -m pytest -q python/tests
+fi
 check "go test -race ./..." go test -race -count=1 ./...
 # The race build runs the crash-safety test at 25 kill points (children are
 # slow under -race); this plain run does the full 200.
