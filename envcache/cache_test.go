@@ -1,0 +1,213 @@
+package envcache_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/lakehouse-dev/lakehouse/envcache"
+	"github.com/lakehouse-dev/lakehouse/envcache/envtest"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+)
+
+func TestEnvironmentSmallPackages(t *testing.T) {
+	ctx := context.Background()
+	c := envtest.Fresh(t)
+	spec := envcache.Spec{Python: "3.11", Requirements: []string{"six", "attrs", "tomli"}}
+	env, err := c.Environment(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(env.Python.Version, "3.11.") {
+		t.Fatalf("python %s", env.Python.Version)
+	}
+	names := map[string]bool{}
+	for _, p := range env.Packages {
+		names[p.Name] = true
+		if st, err := os.Stat(p.Dir); err != nil || st.Mode().Perm()&0o222 != 0 {
+			t.Errorf("%s: folder %s is not read-only (%v)", p.Name, p.Dir, err)
+		}
+	}
+	for _, n := range []string{"six", "attrs", "tomli", "pyarrow"} {
+		if !names[n] {
+			t.Errorf("%s missing from %v", n, names)
+		}
+	}
+	if c.ResolverCalls() != 1 {
+		t.Fatalf("resolver calls %d", c.ResolverCalls())
+	}
+	// The packages import from their folders with the interpreter isolated
+	// from its own site-packages.
+	cmd := exec.Command(env.Python.Path, "-s", "-S", "-c", "import six, attr, tomli, pyarrow; print(six.__file__)")
+	cmd.Env = []string{"PYTHONPATH=" + strings.Join(env.Paths(), ":")}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), filepath.Dir(env.Packages[0].Dir)) {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	// A repeat costs no resolver call and no install.
+	installs := c.Installs()
+	env2, err := c.Environment(ctx, envcache.Spec{Python: "3.11", Requirements: []string{"tomli", "attrs", "six"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ResolverCalls() != 1 || c.Installs() != installs {
+		t.Fatalf("repeat: resolver calls %d, installs %d→%d", c.ResolverCalls(), installs, c.Installs())
+	}
+	if strings.Join(env2.Paths(), ":") != strings.Join(env.Paths(), ":") {
+		t.Fatalf("repeat assembled a different environment")
+	}
+	pkgs, err := c.Packages()
+	if err != nil || len(pkgs) != len(env.Packages) {
+		t.Fatalf("packages %d, %v", len(pkgs), err)
+	}
+}
+
+func TestResolveErrors(t *testing.T) {
+	c := envtest.Fresh(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		spec envcache.Spec
+		want []string
+	}{
+		{"unknown package", envcache.Spec{Python: "3.11", Requirements: []string{"no-such-package-lakehouse-xyzzy"}},
+			[]string{"no-such-package-lakehouse-xyzzy", "No matching distribution"}},
+		{"conflict", envcache.Spec{Python: "3.11", Requirements: []string{"attrs==23.1.0", "attrs==22.2.0"}},
+			[]string{"attrs==23.1.0", "conflict"}},
+		{"bad version", envcache.Spec{Python: "3.x"}, []string{"invalid Python version"}},
+		{"option injection", envcache.Spec{Python: "3.11", Requirements: []string{"--index-url=http://evil"}}, []string{"invalid pip requirement"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Environment(ctx, tc.spec)
+			if !errors.Is(err, errdefs.ErrInvalidArgument) {
+				t.Fatalf("err %v, want invalid argument", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if strings.Count(err.Error(), "\n") > 0 {
+				t.Errorf("error is not one paragraph: %q", err)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+func TestMissingPython(t *testing.T) {
+	c := envtest.Fresh(t)
+	_, err := c.Environment(context.Background(), envcache.Spec{Python: "3.4"})
+	if !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), "3.11.") {
+		t.Fatalf("err %v", err)
+	}
+	t.Log(err)
+}
+
+// Eight functions asking at once for the same uncached packages install
+// each of them once.
+func TestConcurrentInstallOnce(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	spec := envcache.Spec{Python: "3.12", Requirements: []string{"six==1.16.0", "tomli==2.0.1"}}
+	// Resolve once, so the eight share one lock file.
+	first, err := envcache.New(envcache.Config{Dir: dir, DownloadDir: envtest.DownloadDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := first.Resolve(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	caches := make([]*envcache.Cache, 8)
+	errs := make([]error, 8)
+	paths := make([]string, 8)
+	for i := range caches {
+		// One Cache each, as separate processes would have.
+		caches[i], err = envcache.New(envcache.Config{Dir: dir, DownloadDir: envtest.DownloadDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			env, err := caches[i].Environment(ctx, spec)
+			errs[i] = err
+			if err == nil {
+				paths[i] = strings.Join(env.Paths(), ":")
+			}
+		}()
+	}
+	wg.Wait()
+	var installs int64
+	for i, c := range caches {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if paths[i] != paths[0] {
+			t.Fatalf("different environments: %s vs %s", paths[i], paths[0])
+		}
+		installs += c.Installs()
+		if c.ResolverCalls() != 0 {
+			t.Errorf("cache %d ran the resolver", i)
+		}
+	}
+	pkgs, _ := first.Packages()
+	if installs != int64(len(pkgs)) {
+		t.Fatalf("%d installs for %d packages", installs, len(pkgs))
+	}
+}
+
+func TestLocalWheelFolder(t *testing.T) {
+	// An air-gapped machine: wheels in a folder, no index.
+	ctx := context.Background()
+	py := envtest.Env(t, "3.11").Python.Path
+	wheels := t.TempDir()
+	cmd := exec.Command(py, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--only-binary=:all:", "-d", wheels, "six==1.16.0", "pyarrow")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pip download: %v\n%s", err, out)
+	}
+	c, err := envcache.New(envcache.Config{Dir: t.TempDir(), Index: envcache.IndexOptions{NoIndex: true, FindLinks: []string{wheels}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := c.Environment(ctx, envcache.Spec{Python: "3.11", Requirements: []string{"six"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range env.Packages {
+		if !strings.HasPrefix(p.URL, "file://") {
+			t.Errorf("%s from %s", p.Name, p.URL)
+		}
+	}
+	_, err = c.Environment(ctx, envcache.Spec{Python: "3.11", Requirements: []string{"attrs"}})
+	if !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("attrs without an index: %v", err)
+	}
+}
+
+func TestGC(t *testing.T) {
+	ctx := context.Background()
+	c := envtest.Fresh(t)
+	if _, err := c.Environment(ctx, envcache.Spec{Python: "3.11", Requirements: []string{"six"}}); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := c.GC(ctx, envcache.GCOptions{})
+	if err != nil || len(removed) != 0 {
+		t.Fatalf("gc removed %d packages still used by a resolution (%v)", len(removed), err)
+	}
+	// Dropping every resolution makes every package collectable.
+	removed, err = c.GC(ctx, envcache.GCOptions{OlderThan: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs, _ := c.Packages()
+	if len(removed) == 0 || len(pkgs) != 0 {
+		t.Fatalf("gc removed %d, %d left", len(removed), len(pkgs))
+	}
+}

@@ -1,0 +1,331 @@
+package envcache
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+)
+
+// Package is one installed distribution: a read-only folder that goes on
+// sys.path as it is.
+type Package struct {
+	// Hash names the folder: pkgs/<hash>/.
+	Hash     string `json:"hash"`
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Filename string `json:"filename"`
+	URL      string `json:"url"`
+	SHA256   string `json:"sha256,omitempty"`
+	// CacheTag is the interpreter the bytecode was compiled for.
+	CacheTag  string    `json:"cache_tag"`
+	Size      int64     `json:"size"`
+	Installed time.Time `json:"installed"`
+	// LastUsed is when an environment last included the package (the
+	// modification time of pkgs/<hash>.json).
+	LastUsed time.Time `json:"last_used"`
+	// Dir is the folder (not stored).
+	Dir string `json:"-"`
+}
+
+// packageHash is the content address of a distribution installed for an
+// interpreter: the file's hash (its URL when the index gave none) and the
+// bytecode tag.
+func packageHash(d Distribution, cacheTag string) string {
+	id := d.SHA256
+	if id == "" {
+		id = d.URL
+	}
+	h := sha256.Sum256([]byte(id + "|" + cacheTag))
+	return hex.EncodeToString(h[:])[:32]
+}
+
+// install makes sure d is installed for in, exactly once per machine: a
+// flock on pkgs/<hash>.lock serializes installers (other goroutines and
+// other processes), the folder is built under a temporary name and renamed
+// into place, and the metadata file pkgs/<hash>.json, written last, marks it
+// complete.
+func (c *Cache) install(ctx context.Context, in *Interpreter, d Distribution) (*Package, error) {
+	hash := packageHash(d, in.CacheTag)
+	if p := c.readPackage(hash); p != nil {
+		return p, nil
+	}
+	lock, err := os.OpenFile(filepath.Join(c.pkgsDir(), hash+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	if err := flockContext(ctx, lock); err != nil {
+		return nil, err
+	}
+	defer unix.Flock(int(lock.Fd()), unix.LOCK_UN)
+	if p := c.readPackage(hash); p != nil {
+		return p, nil // another installer finished while we waited
+	}
+	start := time.Now()
+	dir := filepath.Join(c.pkgsDir(), hash)
+	tmp, err := os.MkdirTemp(c.tmpDir(), hash+"-*")
+	if err != nil {
+		return nil, err
+	}
+	defer removeAll(tmp)
+	file, err := c.fetch(ctx, d, tmp)
+	if err != nil {
+		return nil, err
+	}
+	wheel := file
+	if !d.IsWheel() {
+		if wheel, err = c.buildWheel(ctx, in, file, tmp); err != nil {
+			return nil, err
+		}
+	}
+	root := filepath.Join(tmp, "root")
+	if err := unpackWheel(wheel, root); err != nil {
+		return nil, err
+	}
+	c.compile(ctx, in, root)
+	size, err := makeReadOnly(root)
+	if err != nil {
+		return nil, err
+	}
+	// A folder left by a crashed installer (no metadata file) goes first.
+	if _, err := os.Stat(dir); err == nil {
+		removeAll(dir)
+	}
+	if err := os.Rename(root, dir); err != nil {
+		return nil, err
+	}
+	p := &Package{Hash: hash, Name: d.Name, Version: d.Version, Filename: d.Filename(), URL: d.URL,
+		SHA256: d.SHA256, CacheTag: in.CacheTag, Size: size, Installed: time.Now().UTC(), Dir: dir}
+	b, _ := json.MarshalIndent(p, "", "  ")
+	if err := writeFileAtomic(filepath.Join(c.pkgsDir(), hash+".json"), b); err != nil {
+		return nil, err
+	}
+	c.installs.Add(1)
+	c.log.Debug("installed package", "name", d.Name, "version", d.Version, "hash", hash, "took", time.Since(start))
+	return p, nil
+}
+
+// readPackage returns the installed package hash, or nil if it is not
+// (completely) installed.
+func (c *Cache) readPackage(hash string) *Package {
+	meta := filepath.Join(c.pkgsDir(), hash+".json")
+	b, err := os.ReadFile(meta)
+	if err != nil {
+		return nil
+	}
+	var p Package
+	if json.Unmarshal(b, &p) != nil {
+		return nil
+	}
+	if st, err := os.Stat(meta); err == nil {
+		p.LastUsed = st.ModTime()
+	}
+	p.Dir = filepath.Join(c.pkgsDir(), hash)
+	if st, err := os.Stat(p.Dir); err != nil || !st.IsDir() {
+		return nil
+	}
+	return &p
+}
+
+// flockContext takes an exclusive flock on f, giving up when ctx ends.
+func flockContext(ctx context.Context, f *os.File) error {
+	for delay := time.Millisecond; ; delay = min(delay*2, 100*time.Millisecond) {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if err != unix.EWOULDBLOCK {
+			return fmt.Errorf("lock %s: %w", f.Name(), err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+// fetch returns a local copy of d's file: the file itself for file:// URLs,
+// the download cache's copy when there is one, else a fresh download into
+// dir. The SHA-256 is checked when the index gave one.
+func (c *Cache) fetch(ctx context.Context, d Distribution, dir string) (string, error) {
+	u, err := url.Parse(d.URL)
+	if err != nil {
+		return "", fmt.Errorf("distribution %s: bad URL %q", d.Name, d.URL)
+	}
+	if u.Scheme == "file" {
+		return u.Path, verifySHA(u.Path, d)
+	}
+	if c.cfg.DownloadDir != "" && d.SHA256 != "" {
+		cached := filepath.Join(c.cfg.DownloadDir, d.SHA256[:2], d.SHA256+"-"+d.Filename())
+		if verifySHA(cached, d) == nil {
+			return cached, nil
+		}
+		if err := os.MkdirAll(filepath.Dir(cached), 0o755); err == nil {
+			if err := download(ctx, d.URL, cached+".part"); err != nil {
+				return "", fmt.Errorf("download %s: %w", d.Filename(), err)
+			}
+			if err := verifySHA(cached+".part", d); err != nil {
+				os.Remove(cached + ".part")
+				return "", err
+			}
+			return cached, os.Rename(cached+".part", cached)
+		}
+	}
+	dst := filepath.Join(dir, d.Filename())
+	if err := download(ctx, d.URL, dst); err != nil {
+		return "", fmt.Errorf("download %s: %w", d.Filename(), err)
+	}
+	return dst, verifySHA(dst, d)
+}
+
+func download(ctx context.Context, rawURL, dst string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return errdefs.New(errdefs.ErrUnavailable, "%v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return errdefs.New(errdefs.ErrUnavailable, "GET %s: %s", rawURL, resp.Status)
+	}
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func verifySHA(file string, d Distribution) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if d.SHA256 == "" {
+		return nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != d.SHA256 {
+		return errdefs.New(errdefs.ErrInvalidArgument, "%s: sha256 %s does not match the index's %s", d.Filename(), got, d.SHA256)
+	}
+	return nil
+}
+
+// buildWheel turns an sdist into a wheel with the target interpreter's pip.
+func (c *Cache) buildWheel(ctx context.Context, in *Interpreter, sdist, tmp string) (string, error) {
+	out := filepath.Join(tmp, "wheel")
+	args := []string{"-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "--no-input", "-q", "-w", out}
+	args = append(args, c.cfg.Index.pipArgs()...)
+	args = append(args, sdist)
+	cmd := exec.CommandContext(ctx, in.Path, args...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Run(); err != nil {
+		return "", errdefs.New(errdefs.ErrInvalidArgument, "cannot build a wheel from %s: %s", filepath.Base(sdist), pipReason(buf.String()))
+	}
+	ms, _ := filepath.Glob(filepath.Join(out, "*.whl"))
+	if len(ms) != 1 {
+		return "", fmt.Errorf("pip wheel %s: expected one wheel, found %d", filepath.Base(sdist), len(ms))
+	}
+	return ms[0], nil
+}
+
+// compile writes bytecode for in next to the sources, so that imports from
+// the read-only folder never compile. Hash-based pycs need no source stat.
+// Failures (e.g. Python 2 files shipped as data) are not errors.
+func (c *Cache) compile(ctx context.Context, in *Interpreter, dir string) {
+	cmd := exec.CommandContext(ctx, in.Path, "-I", "-m", "compileall", "-q", "-j", "0",
+		"--invalidation-mode", "unchecked-hash", dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		c.log.Debug("compileall reported errors", "dir", dir, "err", err, "output", string(out))
+	}
+}
+
+// makeReadOnly removes write permission from every file and folder under
+// dir and returns the total size of its files.
+func makeReadOnly(dir string) (int64, error) {
+	var size int64
+	var dirs []string
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			dirs = append(dirs, p)
+			return nil
+		}
+		size += info.Size()
+		if e.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		return os.Chmod(p, info.Mode().Perm()&^0o222)
+	})
+	if err != nil {
+		return 0, err
+	}
+	// Folders last (deepest first), so the walk could still create pycs.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Chmod(dirs[i], 0o555); err != nil {
+			return 0, err
+		}
+	}
+	return size, nil
+}
+
+// removeAll removes a tree that may have been made read-only.
+func removeAll(dir string) error {
+	if err := os.RemoveAll(dir); err == nil {
+		return nil
+	}
+	filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && e.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
+}
+
+// touch records that p was used now (at most once a minute).
+func touch(p *Package, metaPath string) {
+	if time.Since(p.LastUsed) < time.Minute {
+		return
+	}
+	now := time.Now()
+	if os.Chtimes(metaPath, now, now) == nil {
+		p.LastUsed = now
+	}
+}
+
+var _ = strings.TrimSpace

@@ -1,0 +1,283 @@
+package duckdb
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	bindings "github.com/duckdb/duckdb-go-bindings"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+)
+
+// DB is a fresh in-memory DuckDB for one query: views over Parquet files,
+// then Lock, then Query. It is not safe for concurrent use (except that a
+// context cancelled during Query interrupts it).
+type DB struct {
+	db     bindings.Database
+	conn   bindings.Connection
+	locked bool
+	closed bool
+	mu     sync.Mutex // guards closed against Interrupt
+}
+
+// Options configure a DB.
+type Options struct {
+	// Threads is DuckDB's worker thread count; 0 means one per core.
+	Threads int
+	// MemoryLimit is DuckDB's memory_limit ("4GB"); "" means DuckDB's
+	// default (80% of RAM).
+	MemoryLimit string
+}
+
+// Open starts a fresh in-memory DuckDB.
+func Open(opts Options) (*DB, error) {
+	var cfg bindings.Config
+	if bindings.CreateConfig(&cfg) == bindings.StateError {
+		return nil, fmt.Errorf("duckdb: creating a configuration")
+	}
+	defer bindings.DestroyConfig(&cfg)
+	set := map[string]string{
+		// Nothing outside the planned files is read; no extension is
+		// installed or loaded behind the user's back.
+		"autoinstall_known_extensions": "false",
+		"autoload_known_extensions":    "false",
+	}
+	if opts.Threads > 0 {
+		set["threads"] = fmt.Sprint(opts.Threads)
+	}
+	if opts.MemoryLimit != "" {
+		set["memory_limit"] = opts.MemoryLimit
+	}
+	for k, v := range set {
+		if bindings.SetConfig(cfg, k, v) == bindings.StateError {
+			return nil, fmt.Errorf("duckdb: setting %s=%s", k, v)
+		}
+	}
+	d := &DB{}
+	var errMsg string
+	if bindings.OpenExt("", &d.db, cfg, &errMsg) == bindings.StateError {
+		return nil, fmt.Errorf("duckdb: opening: %s", errMsg)
+	}
+	if bindings.Connect(d.db, &d.conn) == bindings.StateError {
+		bindings.Close(&d.db)
+		return nil, fmt.Errorf("duckdb: connecting")
+	}
+	return d, nil
+}
+
+// Close releases the database. A reader returned by Query must be released
+// first.
+func (d *DB) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	bindings.Disconnect(&d.conn)
+	bindings.Close(&d.db)
+	return nil
+}
+
+// exec runs a setup statement.
+func (d *DB) exec(stmt string) error {
+	var res bindings.Result
+	defer bindings.DestroyResult(&res)
+	if bindings.Query(d.conn, stmt, &res) == bindings.StateError {
+		return fmt.Errorf("duckdb: %s", bindings.ResultError(&res))
+	}
+	return nil
+}
+
+// Column is a column of a view: a name and a DuckDB type ("BIGINT").
+type Column struct {
+	Name, Type string
+}
+
+// CreateView creates schema.name as a view over the Parquet files, with
+// exactly columns, cast to their types. No files gives an empty view of
+// the same columns. Files are read by column position (Iceberg writers
+// keep the table's column order, and file column names may be sanitized),
+// unless unionByName is set: then by name, for tables whose older files
+// have other columns, which are filled with NULL. It must precede Lock.
+func (d *DB) CreateView(schema, name string, columns []Column, files []string, unionByName bool) error {
+	if d.locked {
+		return fmt.Errorf("duckdb: CreateView after Lock")
+	}
+	if err := d.exec("CREATE SCHEMA IF NOT EXISTS " + Ident(schema)); err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("CREATE VIEW " + Ident(schema) + "." + Ident(name) + " AS SELECT ")
+	for i, c := range columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		src := "f." + Ident(c.Name)
+		if len(files) == 0 {
+			src = "NULL"
+		}
+		fmt.Fprintf(&b, "CAST(%s AS %s) AS %s", src, c.Type, Ident(c.Name))
+	}
+	if len(columns) == 0 {
+		b.WriteString("NULL AS no_columns")
+	}
+	if len(files) == 0 {
+		b.WriteString(" WHERE false")
+		return d.exec(b.String())
+	}
+	b.WriteString(" FROM read_parquet([")
+	for i, f := range files {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(Literal(f))
+	}
+	b.WriteString("]")
+	if unionByName {
+		b.WriteString(", union_by_name=true) AS f")
+	} else {
+		b.WriteString(") AS f(")
+		for i, c := range columns {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(Ident(c.Name))
+		}
+		b.WriteString(")")
+	}
+	return d.exec(b.String())
+}
+
+// Lock switches the sandbox on before user SQL runs: the search path is
+// schema, only files are readable, every other file system, network and
+// extension access is off, and no setting can change any more.
+func (d *DB) Lock(schema string, files []string) error {
+	if err := d.exec("CREATE SCHEMA IF NOT EXISTS " + Ident(schema)); err != nil {
+		return err
+	}
+	lits := make([]string, len(files))
+	for i, f := range files {
+		lits[i] = Literal(f)
+	}
+	for _, s := range []string{
+		"SET schema=" + Literal(schema),
+		"SET allowed_paths=[" + strings.Join(lits, ", ") + "]",
+		"SET allowed_directories=[]",
+		"SET enable_external_access=false",
+		"SET allow_community_extensions=false",
+		"SET lock_configuration=true",
+	} {
+		if err := d.exec(s); err != nil {
+			return err
+		}
+	}
+	d.locked = true
+	return nil
+}
+
+// interrupt stops the running query, if the database is still open.
+func (d *DB) interrupt() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.closed {
+		bindings.Interrupt(d.conn)
+	}
+}
+
+// Ident quotes a SQL identifier.
+func Ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// Literal quotes a SQL string literal.
+func Literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Query runs sql (one SELECT statement; the caller has checked it) and
+// streams its result. Cancelling ctx interrupts the query. Errors from
+// DuckDB (unknown column, type errors, the sandbox) are *Error values of
+// class errdefs.ErrInvalidArgument; the reader's Err reports errors that
+// happen while streaming.
+func (d *DB) Query(ctx context.Context, sql string) (*Reader, error) {
+	if !d.locked {
+		return nil, fmt.Errorf("duckdb: Query before Lock")
+	}
+	r := &Reader{db: d, ctx: ctx, refs: 1, done: make(chan struct{})}
+	go func() {
+		select {
+		case <-ctx.Done():
+			d.interrupt()
+		case <-r.done:
+		}
+	}()
+	if bindings.Prepare(d.conn, sql, &r.stmt) == bindings.StateError {
+		err := newError(bindings.PrepareError(r.stmt), sql)
+		r.free()
+		return nil, ctxErr(ctx, err)
+	}
+	var pending bindings.PendingResult
+	if bindings.PendingPreparedStreaming(r.stmt, &pending) == bindings.StateError {
+		err := newError(bindings.PendingError(pending), sql)
+		bindings.DestroyPending(&pending)
+		r.free()
+		return nil, ctxErr(ctx, err)
+	}
+	state := bindings.ExecutePending(pending, &r.res)
+	bindings.DestroyPending(&pending)
+	r.hasRes = true
+	if state == bindings.StateError {
+		err := newError(bindings.ResultError(&r.res), sql)
+		r.free()
+		return nil, ctxErr(ctx, err)
+	}
+	if err := r.init(); err != nil {
+		r.free()
+		return nil, err
+	}
+	return r, nil
+}
+
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// Error is an error DuckDB reported for a query.
+type Error struct {
+	// Type is DuckDB's error type ("Binder", "Parser", "Permission", …).
+	Type string
+	// Msg is the message for people, with DuckDB's position marker.
+	Msg string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Unwrap makes errors.Is(err, errdefs.ErrInvalidArgument) hold: the query
+// is at fault.
+func (e *Error) Unwrap() error { return errdefs.ErrInvalidArgument }
+
+// SandboxHint ends the errors of statements the sandbox refuses.
+const SandboxHint = "queries can read catalog tables only (no files, COPY, ATTACH, INSTALL/LOAD or settings)"
+
+// newError turns DuckDB's message into an *Error with a clear message for
+// what the sandbox refuses.
+func newError(msg, sql string) error {
+	typ, rest, ok := strings.Cut(msg, " Error: ")
+	if !ok {
+		typ, rest = "", msg
+	}
+	e := &Error{Type: typ, Msg: strings.TrimRight(msg, "\n")}
+	switch {
+	case typ == "Permission" || strings.Contains(rest, "disabled by configuration") || strings.Contains(rest, "disabled through configuration"):
+		e.Msg = "not allowed: " + firstLine(rest) + "; " + SandboxHint
+	case strings.Contains(rest, "the configuration has been locked"):
+		e.Msg = "not allowed: " + firstLine(rest) + "; " + SandboxHint
+	}
+	return e
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}

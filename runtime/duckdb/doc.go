@@ -1,0 +1,30 @@
+// Package duckdb is the one package of lakehouse that talks to DuckDB
+// (github.com/duckdb/duckdb-go and its C bindings). The rest of the tree
+// uses the small surface here:
+//
+//   - Engine: a long-lived scratch DuckDB that parses SQL with DuckDB's own
+//     parser (json_serialize_sql) and lists the tables a query reads
+//     (TableRefs). It never executes user SQL.
+//   - DB: a fresh in-memory DuckDB per query. The caller registers views
+//     over the planned Parquet files (CreateView), then Lock switches the
+//     sandbox on — external access off, only the planned files readable,
+//     configuration locked — and Query runs the user's SQL and streams the
+//     result as Arrow record batches.
+//
+// # Streaming
+//
+// Query executes with DuckDB's streaming result
+// (duckdb_pending_prepared_streaming) and converts each data chunk with
+// DuckDB's Arrow C API (duckdb_data_chunk_to_arrow, the conversion
+// duckdb-go's Arrow reader uses). duckdb-go's own Arrow.QueryContext
+// materializes the whole result inside DuckDB before the first batch — about
+// 450 MB for a 10M-row, 4-column result here — so large results would not
+// stay in bounded memory.
+//
+// # Caveats
+//
+// Views read Parquet with DuckDB's read_parquet, which does its own
+// projection and filter pushdown; duckdb-go's Arrow views (RegisterView)
+// are not used: they can read wrong columns and drop filters (duckdb-go
+// issues #24, #28). Data files must be local paths.
+package duckdb

@@ -1,0 +1,160 @@
+// Package runtime runs functions. This file holds the launcher interface
+// shared by the two launchers: runtime/process (a plain child process) and
+// runtime/containerd (one container per invocation). runtime/launchers
+// picks one.
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lakehouse-dev/lakehouse/envcache"
+)
+
+// Launcher starts one function invocation and waits for it.
+type Launcher interface {
+	// Name is "process" or "containerd".
+	Name() string
+	// Launch runs inv to completion. It returns a *FunctionError when the
+	// function failed (exception, out of memory, timeout, crash),
+	// ErrInvalidArgument for a malformed invocation, and ctx.Err() when ctx
+	// ended first. Nothing of the invocation (process, container, scratch
+	// space) outlives Launch.
+	Launch(ctx context.Context, inv Invocation) (*Result, error)
+	// Close releases the launcher's connections.
+	Close() error
+}
+
+// Invocation is one call of a Python function.
+type Invocation struct {
+	// Model names the function in logs and errors.
+	Model string
+	// Env is the assembled environment (interpreter and package folders).
+	Env *envcache.Environment
+	// ModulePath is the user's Python file (e.g. /proj/models.py); its
+	// folder is importable and mounted read-only.
+	ModulePath string
+	// Function is the name of the function in that module.
+	Function string
+	// Inputs bind function arguments to Arrow IPC files in DataDir.
+	Inputs []Input
+	// Params are further keyword arguments (JSON values).
+	Params map[string]any
+	// DataDir is the invocation's shared-memory folder (under /dev/shm):
+	// inputs are read from it and Output is written into it. It is the
+	// only writable host folder the function sees.
+	DataDir string
+	// Output is the Arrow IPC file the function's result is written to,
+	// inside DataDir; "" if the function returns nothing.
+	Output string
+	// Memory is the memory limit in bytes (0: none).
+	Memory int64
+	// Timeout bounds the run (0: none beyond ctx).
+	Timeout time.Duration
+	// InternetAccess lets the function open network connections
+	// (containerd launcher; the process launcher cannot prevent them).
+	InternetAccess bool
+	// Log receives stdout and stderr line by line while the function runs
+	// (nil: discarded). It is called from several goroutines, one line at
+	// a time per stream.
+	Log LogSink
+}
+
+// Input binds the function argument Arg to the Arrow IPC file Path.
+type Input struct {
+	Arg  string
+	Path string
+}
+
+// LogSink receives one line of a function's output.
+type LogSink func(LogLine)
+
+// LogLine is one line of stdout or stderr, without its newline.
+type LogLine struct {
+	Model  string
+	Stream string // "stdout" or "stderr"
+	Text   string
+	Time   time.Time
+}
+
+// Result is a successful invocation.
+type Result struct {
+	// Output is the Arrow IPC file written ("" if the function returned
+	// None or a bool).
+	Output string
+	Rows   int64
+	// Expectation is the bool an expectation function returned.
+	Expectation *bool
+	// Duration is the wall time from Launch to exit.
+	Duration time.Duration
+}
+
+// FailureKind says how a function failed.
+type FailureKind string
+
+const (
+	// FailureException: the function raised; Type, Message and Traceback
+	// describe it.
+	FailureException FailureKind = "exception"
+	// FailureOutOfMemory: killed at its memory limit.
+	FailureOutOfMemory FailureKind = "out_of_memory"
+	// FailureTimeout: killed at its timeout.
+	FailureTimeout FailureKind = "timeout"
+	// FailureCrash: the interpreter died of a signal (Signal) or exited
+	// without writing a result (ExitCode).
+	FailureCrash FailureKind = "crash"
+)
+
+// FunctionError is a failed function. It carries no errdefs class: the CLI
+// maps it to exit code 1 (a failed run).
+type FunctionError struct {
+	Model     string
+	Kind      FailureKind
+	Type      string // exception class
+	Message   string
+	Traceback string // user frames only
+	Signal    string // e.g. "SIGSEGV"
+	ExitCode  int
+	Memory    int64
+	Timeout   time.Duration
+}
+
+func (e *FunctionError) Error() string {
+	switch e.Kind {
+	case FailureOutOfMemory:
+		return fmt.Sprintf("model %s exceeded its memory limit of %s", e.Model, FormatBytes(e.Memory))
+	case FailureTimeout:
+		return fmt.Sprintf("model %s timed out after %s and was killed", e.Model, e.Timeout)
+	case FailureCrash:
+		if e.Signal != "" {
+			return fmt.Sprintf("model %s crashed: the interpreter was killed by signal %s", e.Model, e.Signal)
+		}
+		return fmt.Sprintf("model %s crashed: the interpreter exited with status %d without a result", e.Model, e.ExitCode)
+	default:
+		return fmt.Sprintf("model %s failed: %s: %s", e.Model, e.Type, e.Message)
+	}
+}
+
+// FormatBytes renders n as people write memory limits: 512 MiB, 2 GiB.
+func FormatBytes(n int64) string {
+	const (
+		ki = 1 << 10
+		mi = 1 << 20
+		gi = 1 << 30
+	)
+	switch {
+	case n >= gi && n%gi == 0:
+		return fmt.Sprintf("%d GiB", n/gi)
+	case n >= gi:
+		return fmt.Sprintf("%.1f GiB", float64(n)/gi)
+	case n >= mi && n%mi == 0:
+		return fmt.Sprintf("%d MiB", n/mi)
+	case n >= mi:
+		return fmt.Sprintf("%.1f MiB", float64(n)/mi)
+	case n >= ki:
+		return fmt.Sprintf("%d KiB", n/ki)
+	default:
+		return fmt.Sprintf("%d B", n)
+	}
+}

@@ -1,0 +1,157 @@
+// Package query is the query path as a function: SQL + ref + namespace in,
+// an Arrow record stream out. It plans with planner/sql (DuckDB's parser,
+// the catalog, iceberg-go's file pruning) and executes in a fresh,
+// sandboxed in-process DuckDB (runtime/duckdb) per query. The CLI's
+// `lakehouse query`, pipelines' SQL models and the Flight server reuse it.
+package query
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go"
+	"github.com/lakehouse-dev/lakehouse/catalog"
+	plansql "github.com/lakehouse-dev/lakehouse/planner/sql"
+	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
+)
+
+// Request is a query.
+type Request struct {
+	SQL string
+	// Ref is the catalog state to read.
+	Ref catalog.Ref
+	// Namespace qualifies unqualified table names; default "default".
+	Namespace catalog.Namespace
+}
+
+// Result is a running query. Read Reader to the end (or stop early) and
+// Close it.
+type Result struct {
+	// Plan is the query's plan (for --explain and logs).
+	Plan *plansql.Plan
+	// Reader streams the rows as Arrow record batches.
+	Reader array.RecordReader
+	db     *duckdb.DB
+	closed bool
+}
+
+// Close releases the reader and the query's DuckDB.
+func (r *Result) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	if r.Reader != nil {
+		r.Reader.Release()
+	}
+	return r.db.Close()
+}
+
+var (
+	engineOnce sync.Once
+	engine     *duckdb.Engine
+	engineErr  error
+)
+
+// Parser returns the process's shared SQL parser.
+func Parser() (*duckdb.Engine, error) {
+	engineOnce.Do(func() { engine, engineErr = duckdb.New() })
+	return engine, engineErr
+}
+
+// Plan parses and plans req without running it. Errors: ErrInvalidArgument
+// (a *plansql.SyntaxError) for SQL that does not parse or is not a query,
+// ErrNotFound for an unknown ref or table.
+func Plan(ctx context.Context, svc catalog.Service, req Request) (*plansql.Plan, error) {
+	p, err := Parser()
+	if err != nil {
+		return nil, err
+	}
+	return plansql.PlanQuery(ctx, p, svc, plansql.Request{SQL: req.SQL, Ref: req.Ref, Namespace: req.Namespace})
+}
+
+// Run plans req and starts it in a fresh DuckDB whose only tables are views
+// over the planned files. Errors: those of Plan, then *duckdb.Error
+// (ErrInvalidArgument) for a query DuckDB rejects — unknown column, type
+// error, or a statement the sandbox refuses.
+func Run(ctx context.Context, svc catalog.Service, req Request) (*Result, error) {
+	plan, err := Plan(ctx, svc, req)
+	if err != nil {
+		return nil, err
+	}
+	return Execute(ctx, plan)
+}
+
+// Execute runs a plan.
+func Execute(ctx context.Context, plan *plansql.Plan) (*Result, error) {
+	db, err := duckdb.Open(duckdb.Options{})
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Plan: plan, db: db}
+	var files []string
+	for _, t := range plan.Tables {
+		cols := make([]duckdb.Column, len(t.Schema))
+		for i, c := range t.Schema {
+			typ, err := duckType(c.Type)
+			if err != nil {
+				db.Close()
+				return nil, fmt.Errorf("table %s column %s: %w", t.Ident, c.Name, err)
+			}
+			cols[i] = duckdb.Column{Name: c.Name, Type: typ}
+		}
+		if err := db.CreateView(string(t.Ident.Namespace), t.Ident.Name, cols, t.Files, t.SchemaEvolved); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("registering table %s: %w", t.Ident, err)
+		}
+		files = append(files, t.Files...)
+	}
+	if err := db.Lock(string(plan.Namespace), files); err != nil {
+		db.Close()
+		return nil, err
+	}
+	rd, err := db.Query(ctx, plan.SQL)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	res.Reader = rd
+	return res, nil
+}
+
+// duckType is the DuckDB type of an Iceberg type.
+func duckType(t iceberg.Type) (string, error) {
+	switch t := t.(type) {
+	case iceberg.BooleanType:
+		return "BOOLEAN", nil
+	case iceberg.Int32Type:
+		return "INTEGER", nil
+	case iceberg.Int64Type:
+		return "BIGINT", nil
+	case iceberg.Float32Type:
+		return "FLOAT", nil
+	case iceberg.Float64Type:
+		return "DOUBLE", nil
+	case iceberg.DecimalType:
+		return fmt.Sprintf("DECIMAL(%d,%d)", t.Precision(), t.Scale()), nil
+	case iceberg.DateType:
+		return "DATE", nil
+	case iceberg.TimeType:
+		return "TIME", nil
+	case iceberg.TimestampType:
+		return "TIMESTAMP", nil
+	case iceberg.TimestampTzType:
+		return "TIMESTAMPTZ", nil
+	case iceberg.TimestampNsType:
+		return "TIMESTAMP_NS", nil
+	case iceberg.StringType:
+		return "VARCHAR", nil
+	case iceberg.UUIDType:
+		return "UUID", nil
+	case iceberg.BinaryType, iceberg.FixedType:
+		return "BLOB", nil
+	}
+	return "", fmt.Errorf("type %s is not supported by queries yet", t)
+}

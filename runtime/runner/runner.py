@@ -1,0 +1,177 @@
+# The lakehouse function runner. The launcher runs it as
+#   python -s -S -u -B -c <this file>
+# with the invocation as JSON in $LAKEHOUSE_INVOCATION and the package
+# folders on PYTHONPATH. It imports the user's module, calls the function
+# with its inputs (memory-mapped Arrow IPC files, as pyarrow.Table) and
+# parameters, writes what the function returns as an Arrow IPC file and a
+# small result JSON. Any exception becomes a structured error in the result
+# JSON and exit status 1. Heavy modules (pyarrow) are imported only when
+# needed, so a function without inputs reaches user code in about one
+# interpreter start.
+import os
+import sys
+
+
+def _paths(cfg):
+    # -c puts the current directory first on sys.path; user code must not
+    # import from wherever the process happens to start.
+    while sys.path and sys.path[0] in ("", "."):
+        del sys.path[0]
+    for d in cfg.get("paths") or ():
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        if any(n.endswith(".pth") for n in names):
+            import site
+
+            site.addsitedir(d)
+    code = cfg["code_dir"]
+    sys.path.insert(0, code)
+    return code
+
+
+def _shim():
+    """A stand-in for the lakehouse SDK when it is not installed: its
+    decorators return the function unchanged, Model and Parameter are
+    placeholders (the runner passes the real values by name)."""
+    import types
+
+    m = types.ModuleType("lakehouse")
+
+    def _ident(*a, **kw):
+        if len(a) == 1 and callable(a[0]) and not kw:
+            return a[0]
+        return lambda f: f
+
+    class Model:
+        def __init__(self, name, columns=None, filter=None, ref=None):
+            self.name, self.columns, self.filter, self.ref = name, columns, filter, ref
+
+    class Parameter:
+        def __init__(self, name):
+            self.name = name
+
+    m.model = m.python = m.resources = m.expectation = _ident
+    m.Model, m.Parameter = Model, Parameter
+    sys.modules["lakehouse"] = m
+
+
+def _read_input(path):
+    import pyarrow as pa
+    import pyarrow.ipc
+
+    # Zero copy: the table's buffers point into the mapped file.
+    return pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
+
+
+def _to_arrow(result):
+    mod = type(result).__module__.split(".")[0]
+    if mod == "pyarrow":
+        import pyarrow as pa
+
+        if isinstance(result, pa.Table):
+            return result.schema, [result]
+        if isinstance(result, pa.RecordBatch):
+            return result.schema, [pa.Table.from_batches([result])]
+        if isinstance(result, pa.RecordBatchReader):
+            return result.schema, result
+    elif mod == "pandas":
+        import pyarrow as pa
+
+        if type(result).__name__ == "DataFrame":
+            t = pa.Table.from_pandas(result, preserve_index=False)
+            return t.schema, [t]
+    elif mod == "polars":
+        if type(result).__name__ == "DataFrame":
+            t = result.to_arrow()
+            return t.schema, [t]
+    raise TypeError(
+        "the function returned %s; return a pyarrow Table or RecordBatchReader, "
+        "a pandas DataFrame or a polars DataFrame" % type(result).__name__
+    )
+
+
+def _write_output(path, result):
+    import pyarrow as pa
+    import pyarrow.ipc
+
+    schema, parts = _to_arrow(result)
+    tmp = path + ".tmp"
+    rows = 0
+    with pa.OSFile(tmp, "wb") as sink:
+        with pa.ipc.new_file(sink, schema) as w:
+            for p in parts:
+                if isinstance(p, pa.Table):
+                    w.write_table(p)
+                else:
+                    w.write_batch(p)
+                rows += p.num_rows
+    os.rename(tmp, path)
+    return rows
+
+
+def _error(exc, code_dir):
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in frames if f.filename.startswith(code_dir + os.sep)]
+    if not user:
+        user = [f for f in frames if f.filename != "<string>"]
+    tb = "".join(traceback.format_list(user))
+    tb += "".join(traceback.format_exception_only(type(exc), exc))
+    return {"type": type(exc).__name__, "message": str(exc), "traceback": tb}
+
+
+def _write_result(cfg, res):
+    import json
+
+    with open(cfg["result"], "w") as f:
+        json.dump(res, f)
+
+
+def main():
+    import json
+
+    cfg = json.loads(os.environ["LAKEHOUSE_INVOCATION"])
+    code_dir = cfg["code_dir"]
+    try:
+        _paths(cfg)
+        import importlib.util
+
+        if importlib.util.find_spec("lakehouse") is None:
+            _shim()
+        mod = importlib.import_module(cfg["module"])
+        fn = getattr(mod, cfg["function"], None)
+        if fn is None or not callable(fn):
+            raise AttributeError(
+                "module %s has no function %s" % (cfg["module"], cfg["function"])
+            )
+        while hasattr(fn, "__wrapped__"):
+            fn = fn.__wrapped__
+        kwargs = dict(cfg.get("params") or {})
+        for inp in cfg.get("inputs") or ():
+            kwargs[inp["arg"]] = _read_input(inp["path"])
+        result = fn(**kwargs)
+        res = {"ok": True}
+        if isinstance(result, bool):
+            res["expectation"] = result
+        elif result is not None:
+            if not cfg.get("output"):
+                raise ValueError("the function returned a table but the invocation has no output path")
+            res["rows"] = _write_output(cfg["output"], result)
+            res["output"] = cfg["output"]
+    except BaseException as exc:  # noqa: B902 - everything is reported
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        _write_result(cfg, {"ok": False, "error": _error(exc, code_dir)})
+        sys.stderr.flush()
+        os._exit(1)
+    _write_result(cfg, res)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown (pyarrow's pools, module finalizers).
+    os._exit(0)
+
+
+main()
