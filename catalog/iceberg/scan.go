@@ -1,0 +1,127 @@
+package iceberg
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+)
+
+// ScanTable is a table state opened for reading: its schema and current
+// snapshot, ready to plan scans. It reads metadata and manifests only.
+type ScanTable struct {
+	id  catalog.TableIdent
+	tbl *table.Table
+	fs  *writeOnceFS
+}
+
+// OpenScan opens the table state e for scan planning. It returns
+// ErrNotFound when the metadata file does not exist. It needs no Format:
+// reads go straight to the locations the metadata names.
+func OpenScan(ctx context.Context, id catalog.TableIdent, e catalog.TableEntry) (*ScanTable, error) {
+	tbl, cat, err := (&Format{}).load(ctx, id, e)
+	if err != nil {
+		return nil, err
+	}
+	return &ScanTable{id: id, tbl: tbl, fs: cat.fs}, nil
+}
+
+// Schema is the table's current schema.
+func (t *ScanTable) Schema() *iceberg.Schema { return t.tbl.Schema() }
+
+// SchemaCount is the number of schemas the table has had; more than one
+// means older data files may have other column types or lack columns.
+func (t *ScanTable) SchemaCount() int { return len(t.tbl.Metadata().Schemas()) }
+
+// SnapshotID is the current snapshot, 0 for a table without one.
+func (t *ScanTable) SnapshotID() int64 {
+	if s := t.tbl.CurrentSnapshot(); s != nil {
+		return s.SnapshotID
+	}
+	return 0
+}
+
+// ScanOptions narrow a scan plan.
+type ScanOptions struct {
+	// Columns the reader needs; nil means all.
+	Columns []string
+	// Filter is a row filter in iceberg-go's expression language; nil
+	// means every row. Files whose partition values or column statistics
+	// prove that no row matches are pruned. Rows of kept files are not
+	// filtered: the reader applies its own predicates.
+	Filter iceberg.BooleanExpression
+}
+
+// ScanPlan is the outcome of planning: the data files to read.
+type ScanPlan struct {
+	SnapshotID int64
+	// Files are the local paths of the kept data files, sorted.
+	Files []string
+	// Records is the row count of the kept files.
+	Records int64
+	// TotalFiles is the number of live data files of the snapshot, so
+	// TotalFiles - len(Files) were pruned.
+	TotalFiles int
+}
+
+// PlanFiles plans a scan of the current snapshot with iceberg-go's planner
+// (manifest, partition and metrics evaluation). Errors:
+// ErrFailedPrecondition when a kept file has row-level deletes (which this
+// reader does not apply) or is not Parquet; ErrInvalidArgument when the
+// filter does not bind to the schema.
+func (t *ScanTable) PlanFiles(ctx context.Context, opts ScanOptions) (*ScanPlan, error) {
+	snap := t.tbl.CurrentSnapshot()
+	plan := &ScanPlan{Files: []string{}}
+	if snap == nil {
+		return plan, nil
+	}
+	plan.SnapshotID = snap.SnapshotID
+	all, err := liveDataFiles(t.fs, snap)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", t.id, err)
+	}
+	plan.TotalFiles = len(all)
+
+	var scanOpts []table.ScanOption
+	if opts.Filter != nil {
+		scanOpts = append(scanOpts, table.WithRowFilter(opts.Filter))
+	}
+	if opts.Columns != nil {
+		scanOpts = append(scanOpts, table.WithSelectedFields(opts.Columns...))
+	}
+	scanOpts = append(scanOpts, table.WithCaseSensitive(false))
+	tasks, err := t.tbl.Scan(scanOpts...).PlanFiles(ctx)
+	if err != nil {
+		return nil, errdefs.New(errdefs.ErrInvalidArgument, "table %s: planning the scan: %v", t.id, err)
+	}
+	for _, task := range tasks {
+		if len(task.DeleteFiles)+len(task.EqualityDeleteFiles)+len(task.DeletionVectorFiles) > 0 {
+			return nil, errdefs.New(errdefs.ErrFailedPrecondition,
+				"table %s has row-level deletes, which queries cannot read yet", t.id)
+		}
+		if task.File.FileFormat() != iceberg.ParquetFile {
+			return nil, errdefs.New(errdefs.ErrFailedPrecondition,
+				"table %s has a %s data file (%s); queries read Parquet only", t.id, task.File.FileFormat(), task.File.FilePath())
+		}
+		plan.Files = append(plan.Files, localName(task.File.FilePath()))
+		plan.Records += task.File.Count()
+	}
+	sort.Strings(plan.Files)
+	plan.Files = dedupSorted(plan.Files)
+	return plan, nil
+}
+
+// dedupSorted drops repeated paths (a file split into several tasks).
+func dedupSorted(s []string) []string {
+	out := s[:0]
+	for i, p := range s {
+		if i == 0 || p != s[i-1] {
+			out = append(out, p)
+		}
+	}
+	return out
+}

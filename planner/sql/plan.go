@@ -1,0 +1,393 @@
+package sql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/apache/iceberg-go"
+	"github.com/lakehouse-dev/lakehouse/catalog"
+	ice "github.com/lakehouse-dev/lakehouse/catalog/iceberg"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/internal/suggest"
+)
+
+// Parser parses SQL with DuckDB's parser. runtime/duckdb implements it.
+type Parser interface {
+	// SerializeSQL returns the JSON of json_serialize_sql(sql): the parse
+	// tree, or DuckDB's error object for SQL that does not parse.
+	SerializeSQL(ctx context.Context, sql string) ([]byte, error)
+}
+
+// MaxQueryBytes bounds the length of a query text.
+const MaxQueryBytes = 4 << 20
+
+// Request is a query to plan.
+type Request struct {
+	SQL string
+	// Ref is the catalog state the query reads.
+	Ref catalog.Ref
+	// Namespace qualifies table names given without one; default
+	// catalog.DefaultNamespace.
+	Namespace catalog.Namespace
+}
+
+// Plan is a planned query: the resolved commit and one scan per table.
+type Plan struct {
+	SQL       string
+	Ref       catalog.Ref
+	Commit    *catalog.Commit
+	Namespace catalog.Namespace
+	// Tables are the distinct tables read, sorted by name.
+	Tables []*TableScan
+	// Statement is the analysed parse tree.
+	Statement *Statement
+}
+
+// TableScan is the scan of one table.
+type TableScan struct {
+	Ident      catalog.TableIdent
+	SnapshotID int64
+	// Schema is the table's current schema, in order.
+	Schema []Column
+	// SchemaEvolved is set when the table has had other schemas, so older
+	// files may lack columns or hold narrower types.
+	SchemaEvolved bool
+	// Columns are the columns the query mentions (nil: all).
+	Columns []string
+	// Filters are the pushed-down predicates as text (ANDed; the OR of
+	// several references' filters is one entry).
+	Filters []string
+	// Files are the kept data files (local paths, sorted).
+	Files      []string
+	TotalFiles int
+	Records    int64
+}
+
+// Column is one column of a scanned table.
+type Column struct {
+	Name string
+	// Type is the Iceberg type.
+	Type iceberg.Type
+	// Required is set for non-null columns.
+	Required bool
+}
+
+// PlanQuery parses req.SQL, resolves its tables at req.Ref and plans their
+// scans. Errors: ErrInvalidArgument (a *SyntaxError) for SQL that does not
+// parse or is not a query; ErrNotFound for an unknown ref, namespace or
+// table (with close matches).
+func PlanQuery(ctx context.Context, p Parser, svc catalog.Service, req Request) (*Plan, error) {
+	st, err := Parse(ctx, p, req.SQL)
+	if err != nil {
+		return nil, err
+	}
+	ns := req.Namespace
+	if ns == "" {
+		ns = catalog.DefaultNamespace
+	}
+	commit, err := svc.Resolve(ctx, req.Ref)
+	if err != nil {
+		return nil, err
+	}
+	plan := &Plan{SQL: req.SQL, Ref: req.Ref, Commit: commit, Namespace: ns, Statement: st}
+	if len(st.Tables) == 0 {
+		return plan, nil
+	}
+	// Pin the commit: a branch head that moves meanwhile does not mix states.
+	pinned := catalog.Ref{Commit: string(commit.ID)}
+	all, err := svc.ListTables(ctx, pinned, "")
+	if err != nil {
+		return nil, err
+	}
+	idents, err := resolveTables(req.SQL, st, all, ns, req.Ref)
+	if err != nil {
+		return nil, err
+	}
+	byIdent := map[catalog.TableIdent]*TableScan{}
+	tables := map[catalog.TableIdent]*ice.ScanTable{}
+	for _, id := range idents {
+		if byIdent[id] != nil {
+			continue
+		}
+		entry, _, err := svc.TableEntry(ctx, pinned, id)
+		if err != nil {
+			return nil, err
+		}
+		t, err := ice.OpenScan(ctx, id, entry)
+		if err != nil {
+			return nil, err
+		}
+		tables[id] = t
+		ts := &TableScan{Ident: id, SnapshotID: t.SnapshotID(), SchemaEvolved: t.SchemaCount() > 1}
+		for _, f := range t.Schema().Fields() {
+			ts.Schema = append(ts.Schema, Column{Name: f.Name, Type: f.Type, Required: f.Required})
+		}
+		byIdent[id] = ts
+		plan.Tables = append(plan.Tables, ts)
+	}
+	sort.Slice(plan.Tables, func(i, j int) bool { return plan.Tables[i].Ident.Less(plan.Tables[j].Ident) })
+
+	for _, ts := range plan.Tables {
+		ts.Columns = neededColumns(st, ts, idents)
+		filter, texts := tableFilter(st, ts.Ident, idents, tables)
+		ts.Filters = texts
+		plan, err := tables[ts.Ident].PlanFiles(ctx, ice.ScanOptions{Columns: nonEmpty(ts.Columns), Filter: filter})
+		if err != nil {
+			return nil, err
+		}
+		ts.Files, ts.TotalFiles, ts.Records = plan.Files, plan.TotalFiles, plan.Records
+	}
+	return plan, nil
+}
+
+func nonEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// Parse parses one SELECT statement with p.
+func Parse(ctx context.Context, p Parser, sql string) (*Statement, error) {
+	if len(sql) > MaxQueryBytes {
+		return nil, errdefs.New(errdefs.ErrInvalidArgument, "the query is %d bytes long; the limit is %d", len(sql), MaxQueryBytes)
+	}
+	if strings.TrimSpace(sql) == "" {
+		return nil, &SyntaxError{Msg: "the query is empty", Pos: -1, SQL: sql}
+	}
+	js, err := p.SerializeSQL(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStatement(sql, js)
+}
+
+// resolveTables maps every reference of st to a catalog table, in order.
+func resolveTables(sql string, st *Statement, all []catalog.TableSummary, ns catalog.Namespace, ref catalog.Ref) ([]catalog.TableIdent, error) {
+	exact := map[catalog.TableIdent]bool{}
+	folded := map[string][]catalog.TableIdent{}
+	var names []string
+	for _, t := range all {
+		id := catalog.TableIdent{Namespace: t.Namespace, Name: t.Name}
+		exact[id] = true
+		k := strings.ToLower(id.String())
+		folded[k] = append(folded[k], id)
+		names = append(names, id.String())
+	}
+	out := make([]catalog.TableIdent, len(st.Tables))
+	for i, r := range st.Tables {
+		if r.Catalog != "" {
+			return nil, errdefs.WithHint(errdefs.ErrNotFound, "name tables as TABLE or NAMESPACE.TABLE",
+				"unknown table %s.%s.%s%s", r.Catalog, r.Schema, r.Name, at(sql, r.Pos))
+		}
+		want := catalog.TableIdent{Namespace: catalog.Namespace(r.Schema), Name: r.Name}
+		if r.Schema == "" {
+			want.Namespace = ns
+		}
+		if exact[want] {
+			out[i] = want
+			continue
+		}
+		if ids := folded[strings.ToLower(want.String())]; len(ids) == 1 {
+			out[i] = ids[0]
+			continue
+		}
+		return nil, unknownTable(want, names, ref, at(sql, r.Pos))
+	}
+	return out, nil
+}
+
+// at renders a position in sql as " (line L, column C)".
+func at(sql string, pos int) string {
+	if pos < 0 || pos > len(sql) {
+		return ""
+	}
+	line, col, _ := lineCol(sql, pos)
+	return fmt.Sprintf(" (line %d, column %d)", line, col)
+}
+
+// unknownTable is the ErrNotFound error for a reference to a missing table,
+// naming up to three close matches.
+func unknownTable(want catalog.TableIdent, names []string, ref catalog.Ref, where string) error {
+	type cand struct {
+		name string
+		d    int
+	}
+	var cands []cand
+	w := strings.ToLower(want.String())
+	limit := max(2, len(w)/3)
+	for _, n := range names {
+		d := suggest.Distance(w, strings.ToLower(n))
+		if dn := suggest.Distance(strings.ToLower(want.Name), strings.ToLower(n[strings.IndexByte(n, '.')+1:])); dn < d {
+			d = dn // same name in another namespace
+		}
+		if d <= limit {
+			cands = append(cands, cand{n, d})
+		}
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		if cands[i].d != cands[j].d {
+			return cands[i].d < cands[j].d
+		}
+		return cands[i].name < cands[j].name
+	})
+	hint := fmt.Sprintf("list the tables with `lakehouse table ls -r %s`", ref)
+	if len(cands) > 0 {
+		var ns []string
+		for i := 0; i < len(cands) && i < 3; i++ {
+			ns = append(ns, cands[i].name)
+		}
+		hint = "did you mean " + strings.Join(ns, ", ") + "?"
+	}
+	return errdefs.WithHint(errdefs.ErrNotFound, hint, "table %s does not exist at %s%s", want, ref, where)
+}
+
+// neededColumns lists the columns of ts the query mentions; nil when the
+// query may read them all.
+func neededColumns(st *Statement, ts *TableScan, idents []catalog.TableIdent) []string {
+	if st.Star {
+		return nil
+	}
+	for i, r := range st.Tables {
+		if idents[i] == ts.Ident && (st.Columns[strings.ToLower(r.Qualifier())] || st.Columns[strings.ToLower(r.Name)]) {
+			return nil // t.* or t as a row value
+		}
+	}
+	out := []string{}
+	for _, c := range ts.Schema {
+		if st.Columns[strings.ToLower(c.Name)] {
+			out = append(out, c.Name)
+		}
+	}
+	if len(out) == len(ts.Schema) {
+		return nil
+	}
+	return out
+}
+
+// tableFilter is the pruning filter of table id: the OR over its
+// references of the AND of the filters that certainly apply to each; nil
+// when some reference has none.
+func tableFilter(st *Statement, id catalog.TableIdent, idents []catalog.TableIdent, tables map[catalog.TableIdent]*ice.ScanTable) (iceberg.BooleanExpression, []string) {
+	var ors []iceberg.BooleanExpression
+	var texts []string
+	for i, r := range st.Tables {
+		if idents[i] != id {
+			continue
+		}
+		if r.Block < 0 {
+			return nil, nil
+		}
+		var ands []iceberg.BooleanExpression
+		var parts []string
+		for _, f := range st.Blocks[r.Block].Filters {
+			field, ok := filterField(st, i, f, idents, tables)
+			if !ok {
+				continue
+			}
+			e, ok := icebergFilter(f, field)
+			if !ok {
+				continue
+			}
+			ands = append(ands, e)
+			parts = append(parts, renderFilter(f, displayIdent(field.Name)))
+		}
+		if len(ands) == 0 {
+			return nil, nil
+		}
+		e := ands[0]
+		for _, a := range ands[1:] {
+			e = iceberg.NewAnd(e, a)
+		}
+		ors = append(ors, e)
+		texts = append(texts, strings.Join(parts, " AND "))
+	}
+	if len(ors) == 0 {
+		return nil, nil
+	}
+	if len(ors) == 1 {
+		return ors[0], texts
+	}
+	e := ors[0]
+	for _, o := range ors[1:] {
+		e = iceberg.NewOr(e, o)
+	}
+	for i, t := range texts {
+		texts[i] = "(" + t + ")"
+	}
+	sort.Strings(texts)
+	texts = dedup(texts)
+	return e, []string{strings.Join(texts, " OR ")}
+}
+
+func dedup(s []string) []string {
+	out := s[:0]
+	for i, x := range s {
+		if i == 0 || x != s[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// filterField returns the field of reference i that filter f is on, if f
+// certainly applies to that reference.
+func filterField(st *Statement, i int, f Filter, idents []catalog.TableIdent, tables map[catalog.TableIdent]*ice.ScanTable) (iceberg.NestedField, bool) {
+	r := st.Tables[i]
+	field, ok := tables[idents[i]].Schema().FindFieldByNameCaseInsensitive(f.Column)
+	if !ok || !isTopLevel(tables[idents[i]].Schema(), field.ID) {
+		return iceberg.NestedField{}, false
+	}
+	switch len(f.Qualifier) {
+	case 0:
+		// Unqualified: only when the FROM clause holds base tables only
+		// and no other table of it has the column.
+		if !st.Blocks[r.Block].OnlyBaseTables {
+			return iceberg.NestedField{}, false
+		}
+		for j, o := range st.Tables {
+			if j == i || o.From != r.From {
+				continue
+			}
+			if _, has := tables[idents[j]].Schema().FindFieldByNameCaseInsensitive(f.Column); has {
+				return iceberg.NestedField{}, false
+			}
+		}
+		return field, true
+	case 1:
+		q := strings.ToLower(f.Qualifier[0])
+		if q != strings.ToLower(r.Qualifier()) {
+			return iceberg.NestedField{}, false
+		}
+		// The qualifier must name this reference only within its FROM.
+		for j, o := range st.Tables {
+			if j != i && o.From == r.From && strings.ToLower(o.Qualifier()) == q {
+				return iceberg.NestedField{}, false
+			}
+		}
+		return field, true
+	case 2:
+		if r.Alias == "" && strings.EqualFold(f.Qualifier[0], string(idents[i].Namespace)) && strings.EqualFold(f.Qualifier[1], r.Name) {
+			return field, true
+		}
+	}
+	return iceberg.NestedField{}, false
+}
+
+func isTopLevel(sc *iceberg.Schema, id int) bool {
+	for _, f := range sc.Fields() {
+		if f.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// IsSyntaxError reports whether err is a query that does not parse.
+func IsSyntaxError(err error) bool {
+	var se *SyntaxError
+	return errors.As(err, &se)
+}
