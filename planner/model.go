@@ -1,0 +1,458 @@
+package planner
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Materializations of a model's output.
+const (
+	MatNone                = "NONE"
+	MatReplace             = "REPLACE"
+	MatAppend              = "APPEND"
+	MatOverwritePartitions = "OVERWRITE_PARTITIONS"
+)
+
+var materializations = []string{MatNone, MatReplace, MatAppend, MatOverwritePartitions}
+
+// Languages of models.
+const (
+	LangPython = "python"
+	LangSQL    = "sql"
+)
+
+// Model is a model or expectation as written in the project, before names
+// are resolved.
+type Model struct {
+	Name        string
+	Expectation bool
+	Language    string
+	File        string
+	Line        int
+	// Function is the Python function's name ("" for SQL).
+	Function string
+
+	Materialization string
+	MatLine         int
+	PartitionedBy   []string
+	OverwriteFilter string
+	InternetAccess  bool
+	Cache           bool
+	// Columns are the declared output columns (nil: unknown).
+	Columns   []string
+	Namespace string
+	NSLine    int
+
+	Python     string
+	PythonLine int
+	Pip        map[string]string
+	PipLine    int
+	Resources  Resources
+	ResLine    int
+
+	Inputs []*InputSpec
+	Params []ParamUse
+	// SQL is the model's query after $param substitution.
+	SQL string
+}
+
+// InputSpec is one input as written: lakehouse.Model(...) or a table
+// reference in SQL.
+type InputSpec struct {
+	// Param is the Python argument ("" for SQL).
+	Param   string
+	Name    string
+	Columns []string
+	Filter  string
+	Ref     string
+	Line    int
+}
+
+// ParamUse is a lakehouse.Parameter(...) argument of a Python model, or a
+// $param of a SQL model.
+type ParamUse struct {
+	Param string
+	Name  string
+	Line  int
+}
+
+// Resources of a model's function. Zero values mean the runtime's defaults.
+type Resources struct {
+	CPUs        float64 `json:"cpus,omitempty"`
+	MemoryBytes int64   `json:"memory_bytes,omitempty"`
+	TimeoutSecs int64   `json:"timeout_seconds,omitempty"`
+}
+
+var decoratorNames = []string{"model", "python", "resources", "expectation"}
+
+var decoratorArgs = map[string][]string{
+	"model":       {"name", "materialization", "partitioned_by", "overwrite_filter", "internet_access", "cache", "columns", "namespace"},
+	"python":      {"version", "pip"},
+	"resources":   {"cpus", "memory", "timeout"},
+	"expectation": {},
+}
+
+var markerArgs = map[string][]string{
+	"Model":     {"name", "columns", "filter", "ref"},
+	"Parameter": {"name"},
+}
+
+// decodeFunction turns an extracted function into a Model, or nil when it
+// is not one (diagnostics say why).
+func decodeFunction(file string, fn function, ds *diags) *Model {
+	m := &Model{Name: fn.Name, Function: fn.Name, Language: LangPython, File: file, Line: fn.Line,
+		Materialization: MatNone, Cache: true}
+	seen := map[string]int{}
+	isModel := false
+	for _, d := range fn.Decorators {
+		label := "@lakehouse." + d.Name
+		if _, ok := decoratorArgs[d.Name]; !ok {
+			if d.Name == "Model" || d.Name == "Parameter" {
+				ds.add(file, d.Line, "lakehouse.%s is an input marker, not a decorator; use it as a parameter default: data=lakehouse.%s(...)", d.Name, d.Name)
+			} else {
+				ds.add(file, d.Line, "unknown decorator %s%s; the decorators are @lakehouse.model, @lakehouse.python, @lakehouse.resources and @lakehouse.expectation",
+					label, didYouMean(d.Name, decoratorNames))
+			}
+			continue
+		}
+		if prev, dup := seen[d.Name]; dup {
+			ds.add(file, d.Line, "%s appears twice on %s (first at line %d)", label, fn.Name, prev)
+			continue
+		}
+		seen[d.Name] = d.Line
+		if !d.Call {
+			ds.add(file, d.Line, "%s needs parentheses: %s()", label, label)
+			continue
+		}
+		args := bindArgs(file, label, decoratorArgs[d.Name], d.Args, d.Kwargs, ds)
+		switch d.Name {
+		case "model":
+			isModel = true
+			decodeModelArgs(m, file, args, ds)
+		case "expectation":
+			m.Expectation = true
+		case "python":
+			m.PythonLine = d.Line
+			if a, ok := args["version"]; ok {
+				m.Python, _ = str(file, "python version", a, ds)
+			} else {
+				ds.add(file, d.Line, `@lakehouse.python needs a version, e.g. @lakehouse.python("3.11")`)
+			}
+			if a, ok := args["pip"]; ok {
+				m.Pip, _ = strMap(file, "pip", a, ds)
+				m.PipLine = a.Line
+			}
+		case "resources":
+			m.ResLine = d.Line
+			decodeResources(m, file, args, ds)
+		}
+	}
+	if isModel && m.Expectation {
+		ds.add(file, fn.Line, "%s has both @lakehouse.model() and @lakehouse.expectation(); use one", fn.Name)
+		return nil
+	}
+	if !isModel && !m.Expectation {
+		if len(seen) > 0 {
+			ds.add(file, fn.Line, "function %s has lakehouse decorators but neither @lakehouse.model() nor @lakehouse.expectation(); add one", fn.Name)
+		}
+		return nil
+	}
+	for _, p := range fn.Params {
+		decodeParam(m, file, p, ds)
+	}
+	return m
+}
+
+func decodeModelArgs(m *Model, file string, args map[string]literal, ds *diags) {
+	if a, ok := args["name"]; ok {
+		if s, ok := str(file, "name", a, ds); ok {
+			if !identRE.MatchString(s) {
+				ds.add(file, a.Line, "model name %q: use letters, digits and '_', starting with a letter or '_'", s)
+			} else {
+				m.Name = s
+			}
+		}
+	}
+	if a, ok := args["materialization"]; ok {
+		m.MatLine = a.Line
+		if s, ok := str(file, "materialization", a, ds); ok {
+			if !contains(materializations, s) {
+				ds.add(file, a.Line, "unknown materialization %q%s; use NONE, REPLACE, APPEND or OVERWRITE_PARTITIONS",
+					s, didYouMean(strings.ToUpper(s), materializations))
+			} else {
+				m.Materialization = s
+			}
+		}
+	}
+	if a, ok := args["partitioned_by"]; ok {
+		m.PartitionedBy, _ = strList(file, "partitioned_by", a, ds)
+	}
+	if a, ok := args["overwrite_filter"]; ok {
+		m.OverwriteFilter, _ = optStr(file, "overwrite_filter", a, ds)
+	}
+	if a, ok := args["internet_access"]; ok {
+		m.InternetAccess, _ = boolean(file, "internet_access", a, ds)
+	}
+	if a, ok := args["cache"]; ok {
+		m.Cache, _ = boolean(file, "cache", a, ds)
+	}
+	if a, ok := args["columns"]; ok {
+		m.Columns, _ = strList(file, "columns", a, ds)
+	}
+	if a, ok := args["namespace"]; ok {
+		m.Namespace, _ = optStr(file, "namespace", a, ds)
+		m.NSLine = a.Line
+	}
+}
+
+func decodeParam(m *Model, file string, p param, ds *diags) {
+	switch p.Marker {
+	case "Model":
+		args := bindArgs(file, "lakehouse.Model", markerArgs["Model"], p.Args, p.Kwargs, ds)
+		in := &InputSpec{Param: p.Name, Line: p.Line}
+		a, ok := args["name"]
+		if !ok {
+			ds.add(file, p.Line, `lakehouse.Model needs a name: lakehouse.Model("transactions")`)
+			return
+		}
+		if in.Name, ok = str(file, "the name of lakehouse.Model", a, ds); !ok {
+			return
+		}
+		if a, ok := args["columns"]; ok {
+			in.Columns, _ = strList(file, "columns", a, ds)
+		}
+		if a, ok := args["filter"]; ok {
+			in.Filter, _ = optStr(file, "filter", a, ds)
+		}
+		if a, ok := args["ref"]; ok {
+			in.Ref, _ = optStr(file, "ref", a, ds)
+		}
+		m.Inputs = append(m.Inputs, in)
+	case "Parameter":
+		args := bindArgs(file, "lakehouse.Parameter", markerArgs["Parameter"], p.Args, p.Kwargs, ds)
+		a, ok := args["name"]
+		if !ok {
+			ds.add(file, p.Line, `lakehouse.Parameter needs a name: lakehouse.Parameter("min_usd")`)
+			return
+		}
+		if name, ok := str(file, "the name of lakehouse.Parameter", a, ds); ok {
+			m.Params = append(m.Params, ParamUse{Param: p.Name, Name: name, Line: p.Line})
+		}
+	case "":
+		if p.Default != "" {
+			ds.add(file, p.Line, "argument %s of %s defaults to %s; inputs are lakehouse.Model(...) and parameters lakehouse.Parameter(...)",
+				p.Name, m.Function, p.Default)
+		} else {
+			ds.add(file, p.Line, `argument %s of %s has no default; give it lakehouse.Model("...") or lakehouse.Parameter("...")`, p.Name, m.Function)
+		}
+	default:
+		ds.add(file, p.Line, "argument %s of %s defaults to lakehouse.%s(...); inputs are lakehouse.Model(...) and parameters lakehouse.Parameter(...)",
+			p.Name, m.Function, p.Marker)
+	}
+}
+
+// bindArgs maps positional and keyword arguments to names. Arguments that
+// were not literals are dropped (the extractor reported them).
+func bindArgs(file, label string, names []string, args []literal, kwargs map[string]literal, ds *diags) map[string]literal {
+	out := map[string]literal{}
+	for i, a := range args {
+		if i >= len(names) {
+			ds.add(file, a.Line, "%s takes at most %d positional argument%s (%s)", label, len(names), plural(len(names)), strings.Join(names, ", "))
+			break
+		}
+		if a.OK {
+			out[names[i]] = a
+		}
+	}
+	for _, k := range sortedKeys(kwargs) {
+		a := kwargs[k]
+		if !contains(names, k) {
+			if len(names) == 0 {
+				ds.add(file, a.Line, "%s takes no arguments", label)
+			} else {
+				ds.add(file, a.Line, "%s has no argument %s%s; it takes %s", label, k, didYouMean(k, names), strings.Join(names, ", "))
+			}
+			continue
+		}
+		if i := indexOf(names, k); i < len(args) {
+			ds.add(file, a.Line, "%s: argument %s is given twice (by position and by name)", label, k)
+			continue
+		}
+		if a.OK {
+			out[k] = a
+		}
+	}
+	return out
+}
+
+func decodeResources(m *Model, file string, args map[string]literal, ds *diags) {
+	if a, ok := args["cpus"]; ok && !isNull(a) {
+		var v float64
+		if err := json.Unmarshal(a.Value, &v); err != nil || v <= 0 || v > 1024 {
+			ds.add(file, a.Line, "resources cpus must be a number above 0 (e.g. 2 or 0.5), not %s", string(a.Value))
+		} else {
+			m.Resources.CPUs = v
+		}
+	}
+	if a, ok := args["memory"]; ok && !isNull(a) {
+		if n, err := parseMemory(a.Value); err != nil {
+			ds.add(file, a.Line, "resources memory %s: %v", string(a.Value), err)
+		} else {
+			m.Resources.MemoryBytes = n
+		}
+	}
+	if a, ok := args["timeout"]; ok && !isNull(a) {
+		if n, err := parseTimeout(a.Value); err != nil {
+			ds.add(file, a.Line, "resources timeout %s: %v", string(a.Value), err)
+		} else {
+			m.Resources.TimeoutSecs = n
+		}
+	}
+}
+
+var memRE = regexp.MustCompile(`^(\d+(?:\.\d+)?)\s*([KMGT]?)(I?)B?$`)
+
+// parseMemory accepts bytes (an integer) or "512MB", "4GiB", "2G".
+func parseMemory(raw json.RawMessage) (int64, error) {
+	var n int64
+	if err := json.Unmarshal(raw, &n); err == nil {
+		if n <= 0 {
+			return 0, fmt.Errorf("must be above 0")
+		}
+		return n, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return 0, fmt.Errorf(`use bytes or a size such as "4GB" or "512MiB"`)
+	}
+	mm := memRE.FindStringSubmatch(strings.ToUpper(strings.TrimSpace(s)))
+	if mm == nil {
+		return 0, fmt.Errorf(`use bytes or a size such as "4GB" or "512MiB"`)
+	}
+	v, _ := strconv.ParseFloat(mm[1], 64)
+	base := 1000.0
+	if mm[3] != "" {
+		base = 1024
+	}
+	exp := strings.Index("KMGT", mm[2]) + 1
+	if mm[2] == "" {
+		exp = 0
+	}
+	v *= math.Pow(base, float64(exp))
+	if v < 1 || v > 1<<50 {
+		return 0, fmt.Errorf("is out of range")
+	}
+	return int64(v), nil
+}
+
+// parseTimeout accepts seconds (an integer) or a duration ("10m", "1h30m").
+func parseTimeout(raw json.RawMessage) (int64, error) {
+	var n float64
+	if err := json.Unmarshal(raw, &n); err == nil {
+		if n <= 0 {
+			return 0, fmt.Errorf("must be above 0 seconds")
+		}
+		return int64(math.Ceil(n)), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		if d, err := time.ParseDuration(s); err == nil && d > 0 {
+			return int64(math.Ceil(d.Seconds())), nil
+		}
+	}
+	return 0, fmt.Errorf(`use seconds or a duration such as "10m"`)
+}
+
+func isNull(a literal) bool { return string(a.Value) == "null" }
+
+func str(file, what string, a literal, ds *diags) (string, bool) {
+	var s string
+	if err := json.Unmarshal(a.Value, &s); err != nil {
+		ds.add(file, a.Line, "%s must be a string, not %s", what, string(a.Value))
+		return "", false
+	}
+	return s, true
+}
+
+func optStr(file, what string, a literal, ds *diags) (string, bool) {
+	if isNull(a) {
+		return "", true
+	}
+	return str(file, what, a, ds)
+}
+
+func boolean(file, what string, a literal, ds *diags) (bool, bool) {
+	var b bool
+	if err := json.Unmarshal(a.Value, &b); err != nil {
+		ds.add(file, a.Line, "%s must be True or False, not %s", what, string(a.Value))
+		return false, false
+	}
+	return b, true
+}
+
+// strList accepts a list of strings or one string.
+func strList(file, what string, a literal, ds *diags) ([]string, bool) {
+	if isNull(a) {
+		return nil, true
+	}
+	var s string
+	if json.Unmarshal(a.Value, &s) == nil {
+		return []string{s}, true
+	}
+	var l []string
+	if err := json.Unmarshal(a.Value, &l); err != nil {
+		ds.add(file, a.Line, "%s must be a list of strings, not %s", what, string(a.Value))
+		return nil, false
+	}
+	return l, true
+}
+
+// strMap accepts {"name": "version" or None}.
+func strMap(file, what string, a literal, ds *diags) (map[string]string, bool) {
+	if isNull(a) {
+		return nil, true
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(a.Value, &raw); err != nil {
+		ds.add(file, a.Line, `%s must be a dict of package names to version strings, e.g. {"pandas": "2.2.3"}`, what)
+		return nil, false
+	}
+	out := map[string]string{}
+	ok := true
+	for _, k := range sortedKeys(raw) {
+		v := raw[k]
+		var s string
+		if string(v) == "null" {
+			out[k] = ""
+			continue
+		}
+		if err := json.Unmarshal(v, &s); err != nil {
+			ds.add(file, a.Line, `%s: the version of %s must be a string, not %s (write "%s")`, what, k, string(v), strings.Trim(string(v), `"`))
+			ok = false
+			continue
+		}
+		out[k] = s
+	}
+	return out, ok
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
