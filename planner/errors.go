@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -39,7 +40,9 @@ func (ds *diags) add(file string, line int, format string, args ...any) {
 // PlanError reports every problem found while planning a project. It is of
 // class errdefs.ErrInvalidArgument (exit code 2).
 type PlanError struct {
-	Project     string
+	Project string
+	// Dir is the project folder; messages name files under it.
+	Dir         string
 	Diagnostics []Diagnostic
 }
 
@@ -76,6 +79,9 @@ func (e *PlanError) Error() string {
 	n := len(e.Diagnostics)
 	fmt.Fprintf(&b, "pipeline %s has %d error%s; nothing ran", e.Project, n, map[bool]string{true: "", false: "s"}[n == 1])
 	for _, d := range e.Diagnostics {
+		if d.File != "" && e.Dir != "" && e.Dir != "." {
+			d.File = filepath.Join(e.Dir, d.File)
+		}
 		b.WriteString("\n  ")
 		b.WriteString(d.String())
 	}

@@ -203,7 +203,9 @@ func (b *builder) build(ctx context.Context) (*Plan, error) {
 	}
 	b.checkModels()
 	if len(b.ds) > 0 {
-		return nil, newPlanError(cfg.Name, b.ds)
+		pe := newPlanError(cfg.Name, b.ds)
+		pe.Dir = b.proj.Dir
+		return nil, pe
 	}
 	return b.physical(), nil
 }
