@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/envcache/envtest"
@@ -202,7 +203,7 @@ func TestGC(t *testing.T) {
 		t.Fatalf("gc removed %d packages still used by a resolution (%v)", len(removed), err)
 	}
 	// Dropping every resolution makes every package collectable.
-	removed, err = c.GC(ctx, envcache.GCOptions{OlderThan: -1})
+	removed, err = c.GC(ctx, envcache.GCOptions{OlderThan: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}

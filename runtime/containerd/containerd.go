@@ -1,0 +1,438 @@
+// Package containerd is the launcher that runs each function invocation in
+// its own container, created with the containerd Go client against a running
+// containerd daemon (runc).
+//
+// No image, snapshotter or build is involved: the container's root is an
+// empty per-invocation folder (read-only) on which host folders are
+// bind-mounted read-only at their host paths, so every path the runner sees
+// (interpreter, package folders, user code, data folder) is the same as on
+// the host:
+//
+//	/usr /bin /lib /lib64 /sbin   host system (symlinks kept as symlinks)
+//	/etc/...                      ld.so.cache, nsswitch.conf, localtime,
+//	                              ssl; resolv.conf and hosts with internet
+//	/etc/passwd, /etc/group       generated: root and nobody
+//	<interpreter prefix>          e.g. /root/.pyenv/versions/3.11.7
+//	<package folders>             read-only
+//	<folder of the user module>   read-only
+//	<data folder>                 read-write (in /dev/shm)
+//	/tmp                          tmpfs scratch, HOME and TMPDIR
+//
+// plus containerd's defaults (/proc, /dev, /sys, /run). The cgroup memory
+// limit comes from the invocation; without internet access the container
+// gets a network namespace of its own with only a loopback interface.
+//
+// Every container carries the labels lakehouse.launcher=1 and
+// lakehouse.owner=<pid>@<boot id>; New removes those whose owner process is
+// gone (a crashed worker), so nothing is left behind.
+package containerd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	cerrdefs "github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/runtime"
+)
+
+// DefaultSocket is the socket of a system containerd.
+const DefaultSocket = "/run/containerd/containerd.sock"
+
+// Labels on every container this launcher creates.
+const (
+	labelLauncher = "lakehouse.launcher"
+	labelOwner    = "lakehouse.owner"
+)
+
+// Config configures the containerd launcher.
+type Config struct {
+	// Socket is the daemon's address (default DefaultSocket).
+	Socket string
+	// Namespace is the containerd namespace (default "lakehouse").
+	Namespace string
+	// StateDir holds per-invocation root folders and FIFOs (default
+	// <TempDir>/lakehouse-containerd).
+	StateDir string
+	// ScratchSize is the size of the /tmp tmpfs (default 512 MiB; its
+	// pages count against the memory limit).
+	ScratchSize int64
+	// DialTimeout bounds the first contact with the daemon (default 2s).
+	DialTimeout time.Duration
+}
+
+// Validate fills in defaults.
+func (c *Config) Validate() error {
+	if c.Socket == "" {
+		c.Socket = DefaultSocket
+	}
+	if c.Namespace == "" {
+		c.Namespace = "lakehouse"
+	}
+	if c.StateDir == "" {
+		c.StateDir = filepath.Join(os.TempDir(), "lakehouse-containerd")
+	}
+	if c.ScratchSize <= 0 {
+		c.ScratchSize = 512 << 20
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 2 * time.Second
+	}
+	return nil
+}
+
+// Launcher runs functions in containers.
+type Launcher struct {
+	cfg    Config
+	client *containerd.Client
+	owner  string
+}
+
+var _ runtime.Launcher = (*Launcher)(nil)
+
+// Available reports whether a containerd daemon answers on socket.
+func Available(ctx context.Context, socket string) bool {
+	if socket == "" {
+		socket = DefaultSocket
+	}
+	if st, err := os.Stat(socket); err != nil || st.Mode()&os.ModeSocket == 0 {
+		return false
+	}
+	c, err := containerd.New(socket)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err = c.Version(ctx)
+	return err == nil
+}
+
+// New connects to the daemon and removes containers left by launchers
+// whose process is gone. It returns ErrUnavailable if the daemon does not
+// answer.
+func New(ctx context.Context, cfg Config) (*Launcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, errdefs.WithHint(errdefs.ErrPermissionDenied, "run the worker as root or use --launcher=process",
+			"the containerd launcher needs root (bind mounts of host folders)")
+	}
+	client, err := containerd.New(cfg.Socket, containerd.WithDefaultNamespace(cfg.Namespace),
+		containerd.WithDefaultRuntime("io.containerd.runc.v2"), containerd.WithTimeout(cfg.DialTimeout))
+	if err != nil {
+		return nil, errdefs.New(errdefs.ErrUnavailable, "containerd at %s: %v", cfg.Socket, err)
+	}
+	vctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	if _, err := client.Version(vctx); err != nil {
+		client.Close()
+		return nil, errdefs.WithHint(errdefs.ErrUnavailable, "start containerd or use --launcher=process",
+			"containerd does not answer at %s: %v", cfg.Socket, err)
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		client.Close()
+		return nil, err
+	}
+	l := &Launcher{cfg: cfg, client: client, owner: fmt.Sprintf("%d@%s", os.Getpid(), bootID())}
+	if err := l.removeLeftovers(ctx); err != nil {
+		client.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Name is "containerd".
+func (l *Launcher) Name() string { return "containerd" }
+
+// Socket is the daemon address in use.
+func (l *Launcher) Socket() string { return l.cfg.Socket }
+
+// Close closes the connection to the daemon.
+func (l *Launcher) Close() error { return l.client.Close() }
+
+// Launch runs inv in a new container and removes it afterwards.
+func (l *Launcher) Launch(ctx context.Context, inv runtime.Invocation) (_ *runtime.Result, retErr error) {
+	started := time.Now()
+	p, err := runtime.Prepare(inv)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Cleanup()
+
+	id := "lh-" + randomHex(8)
+	dir := filepath.Join(l.cfg.StateDir, id)
+	if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	opts, err := l.spec(p, dir)
+	if err != nil {
+		return nil, err
+	}
+	// Cleanup must happen even when ctx is cancelled.
+	cleanupCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	}
+	ctr, err := l.client.NewContainer(ctx, id,
+		containerd.WithContainerLabels(map[string]string{labelLauncher: "1", labelOwner: l.owner}),
+		containerd.WithNewSpec(opts...))
+	if err != nil {
+		return nil, fmt.Errorf("model %s: create container: %w", inv.Model, err)
+	}
+	defer func() {
+		cctx, cancel := cleanupCtx()
+		defer cancel()
+		if err := ctr.Delete(cctx); err != nil && !cerrdefs.IsNotFound(err) && retErr == nil {
+			retErr = fmt.Errorf("model %s: delete container %s: %w", inv.Model, id, err)
+		}
+	}()
+
+	stdout := runtime.NewLineWriter(inv.Model, "stdout", inv.Log)
+	stderr := runtime.NewLineWriter(inv.Model, "stderr", inv.Log)
+	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, stdout, stderr), cio.WithFIFODir(dir)))
+	if err != nil {
+		return nil, fmt.Errorf("model %s: create task: %w", inv.Model, err)
+	}
+	deleted := false
+	defer func() {
+		if deleted {
+			return
+		}
+		cctx, cancel := cleanupCtx()
+		defer cancel()
+		task.Delete(cctx, containerd.WithProcessKill)
+	}()
+	// Wait before Start, so that a fast exit is not missed.
+	exitCh, err := task.Wait(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("model %s: wait: %w", inv.Model, err)
+	}
+	if err := task.Start(ctx); err != nil {
+		return nil, fmt.Errorf("model %s: start: %w", inv.Model, err)
+	}
+
+	var timeout <-chan time.Time
+	if inv.Timeout > 0 {
+		t := time.NewTimer(inv.Timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var exit runtime.Exit
+	var killed bool
+	var status containerd.ExitStatus
+	select {
+	case status = <-exitCh:
+	case <-timeout:
+		exit.TimedOut, killed = true, true
+	case <-ctx.Done():
+		killed = true
+	}
+	if killed {
+		kctx, cancel := cleanupCtx()
+		task.Kill(kctx, syscall.SIGKILL, containerd.WithKillAll)
+		cancel()
+		status = <-exitCh
+	}
+	code, _, err := status.Result()
+	if err != nil && !killed {
+		return nil, fmt.Errorf("model %s: %w", inv.Model, err)
+	}
+	exit.Code = int(code)
+	if code > 128 && code < 128+65 {
+		exit.Signal = syscall.Signal(code - 128)
+	}
+	if inv.Memory > 0 && !killed {
+		exit.OOM = l.oomKilled(id, exit.Signal)
+	}
+	dctx, cancel := cleanupCtx()
+	_, derr := task.Delete(dctx)
+	cancel()
+	deleted = derr == nil
+	stdout.Flush()
+	stderr.Flush()
+	if killed && !exit.TimedOut {
+		return nil, ctx.Err()
+	}
+	return p.Finish(exit, started)
+}
+
+// oomKilled reads the container's memory cgroup (still there until the task
+// is deleted): the kernel counts OOM kills there. Where the counter cannot
+// be read, a SIGKILL the launcher did not send is taken for one.
+func (l *Launcher) oomKilled(id string, sig syscall.Signal) bool {
+	rel := filepath.Join(l.cfg.Namespace, id)
+	for _, f := range []string{
+		filepath.Join("/sys/fs/cgroup/memory", rel, "memory.oom_control"), // v1
+		filepath.Join("/sys/fs/cgroup", rel, "memory.events"),             // v2
+	} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if n, ok := strings.CutPrefix(line, "oom_kill "); ok {
+				v, _ := strconv.Atoi(strings.TrimSpace(n))
+				return v > 0
+			}
+		}
+	}
+	return sig == syscall.SIGKILL
+}
+
+// spec builds the container's OCI spec options.
+func (l *Launcher) spec(p *runtime.Prepared, dir string) ([]oci.SpecOpts, error) {
+	inv := p.Inv
+	root := filepath.Join(dir, "rootfs")
+	var mounts []specs.Mount
+	ro := func(path string) {
+		mounts = append(mounts, specs.Mount{Destination: path, Type: "bind", Source: path,
+			Options: []string{"rbind", "ro", "nosuid", "nodev"}})
+	}
+	// Host system folders; merged-/usr symlinks (/lib -> usr/lib) stay
+	// symlinks in the root folder.
+	for _, d := range []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"} {
+		st, err := os.Lstat(d)
+		switch {
+		case err != nil:
+			continue
+		case st.Mode()&os.ModeSymlink != 0:
+			target, err := os.Readlink(d)
+			if err != nil {
+				return nil, err
+			}
+			if err := os.Symlink(target, filepath.Join(root, d)); err != nil {
+				return nil, err
+			}
+		case st.IsDir():
+			ro(d)
+		}
+	}
+	etc := []string{"/etc/ld.so.cache", "/etc/nsswitch.conf", "/etc/localtime", "/etc/ssl", "/etc/ca-certificates"}
+	if inv.InternetAccess {
+		etc = append(etc, "/etc/resolv.conf", "/etc/hosts")
+	}
+	for _, f := range etc {
+		if _, err := os.Stat(f); err == nil {
+			ro(f)
+		}
+	}
+	for name, content := range map[string]string{
+		"passwd": "root:x:0:0:root:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+		"group":  "root:x:0:\nnogroup:x:65534:\n",
+	} {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
+			return nil, err
+		}
+		mounts = append(mounts, specs.Mount{Destination: "/etc/" + name, Type: "bind", Source: f, Options: []string{"bind", "ro"}})
+	}
+	if pre := inv.Env.Python.Prefix; !strings.HasPrefix(pre+"/", "/usr/") {
+		ro(pre)
+	}
+	if !strings.HasPrefix(inv.Env.Python.Path, inv.Env.Python.Prefix+"/") && !strings.HasPrefix(inv.Env.Python.Path, "/usr/") {
+		ro(filepath.Dir(inv.Env.Python.Path))
+	}
+	for _, d := range inv.Env.Paths() {
+		ro(d)
+	}
+	ro(p.CodeDir)
+	mounts = append(mounts,
+		specs.Mount{Destination: inv.DataDir, Type: "bind", Source: inv.DataDir, Options: []string{"rbind", "rw", "nosuid", "nodev"}},
+		specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs",
+			Options: []string{"nosuid", "nodev", "mode=1777", "size=" + strconv.FormatInt(l.cfg.ScratchSize, 10)}},
+	)
+	opts := []oci.SpecOpts{
+		oci.WithRootFSPath(root),
+		oci.WithRootFSReadonly(),
+		oci.WithMounts(mounts),
+		oci.WithProcessArgs(p.Args...),
+		oci.WithEnv(p.Environ("/tmp")),
+		oci.WithProcessCwd("/tmp"),
+		oci.WithHostname("lakehouse"),
+		oci.WithNoNewPrivileges,
+	}
+	if inv.Memory > 0 {
+		opts = append(opts, oci.WithMemoryLimit(uint64(inv.Memory)))
+	}
+	if inv.InternetAccess {
+		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace))
+	}
+	// The default spec's /run and /dev/shm tmpfs stay; nothing else of the
+	// host is visible.
+	opts = append(opts, func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		s.Process.Terminal = false
+		return nil
+	})
+	return opts, nil
+}
+
+// removeLeftovers deletes containers of launchers whose process is gone.
+func (l *Launcher) removeLeftovers(ctx context.Context) error {
+	ctrs, err := l.client.Containers(ctx, fmt.Sprintf(`labels."%s"==1`, labelLauncher))
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	for _, c := range ctrs {
+		labels, err := c.Labels(ctx)
+		if err != nil {
+			continue
+		}
+		if ownerAlive(labels[labelOwner]) {
+			continue
+		}
+		if t, err := c.Task(ctx, nil); err == nil {
+			t.Delete(ctx, containerd.WithProcessKill)
+		}
+		if err := c.Delete(ctx); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("remove leftover container %s: %w", c.ID(), err)
+		}
+		os.RemoveAll(filepath.Join(l.cfg.StateDir, c.ID()))
+	}
+	return nil
+}
+
+// ownerAlive reports whether the pid@boot owner still runs.
+func ownerAlive(owner string) bool {
+	pid, boot, ok := strings.Cut(owner, "@")
+	if !ok || boot != bootID() {
+		return false
+	}
+	n, err := strconv.Atoi(pid)
+	if err != nil {
+		return false
+	}
+	if n == os.Getpid() {
+		return true
+	}
+	err = syscall.Kill(n, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+func bootID() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	return strings.TrimSpace(string(b))
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,287 @@
+package query
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// Formats a result can be written in by Write.
+const (
+	FormatCSV     = "csv"
+	FormatJSON    = "json"  // one JSON array of row objects
+	FormatJSONL   = "jsonl" // one JSON object per line
+	FormatParquet = "parquet"
+	FormatArrow   = "arrow" // Arrow IPC stream
+)
+
+// Formats lists the formats Write accepts.
+var Formats = []string{FormatCSV, FormatJSON, FormatJSONL, FormatParquet, FormatArrow}
+
+// WriteStats reports what Write wrote.
+type WriteStats struct {
+	Rows int64
+}
+
+// Write streams the rows of r to w in format, at most limit rows (limit
+// < 0: all). Memory stays bounded by a few batches (Parquet: one row
+// group of at most ParquetRowGroupRows rows).
+func Write(w io.Writer, r array.RecordReader, format string, limit int64) (WriteStats, error) {
+	var sink batchSink
+	bw := bufio.NewWriterSize(w, 1<<20)
+	switch format {
+	case FormatCSV:
+		sink = newCSVSink(bw, r.Schema())
+	case FormatJSON:
+		sink = &jsonSink{w: bw, array: true}
+	case FormatJSONL:
+		sink = &jsonSink{w: bw}
+	case FormatParquet:
+		s, err := newParquetSink(bw, r.Schema())
+		if err != nil {
+			return WriteStats{}, err
+		}
+		sink = s
+	case FormatArrow:
+		sink = &arrowSink{w: ipc.NewWriter(bw, ipc.WithSchema(r.Schema()))}
+	default:
+		return WriteStats{}, fmt.Errorf("unknown output format %q", format)
+	}
+	var st WriteStats
+	for (limit < 0 || st.Rows < limit) && r.Next() {
+		rec := r.RecordBatch()
+		if limit >= 0 && st.Rows+rec.NumRows() > limit {
+			rec = rec.NewSlice(0, limit-st.Rows)
+			defer rec.Release()
+		}
+		if err := sink.write(rec); err != nil {
+			return st, err
+		}
+		st.Rows += rec.NumRows()
+	}
+	if err := r.Err(); err != nil {
+		return st, err
+	}
+	if err := sink.close(); err != nil {
+		return st, err
+	}
+	return st, bw.Flush()
+}
+
+type batchSink interface {
+	write(arrow.RecordBatch) error
+	close() error
+}
+
+// ParquetRowGroupRows is the row group size of Parquet output.
+const ParquetRowGroupRows = 256 * 1024
+
+type parquetSink struct{ w *pqarrow.FileWriter }
+
+func newParquetSink(w io.Writer, schema *arrow.Schema) (*parquetSink, error) {
+	fw, err := pqarrow.NewFileWriter(schema, w,
+		parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy),
+			parquet.WithMaxRowGroupLength(ParquetRowGroupRows)),
+		pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		return nil, fmt.Errorf("parquet output: %w", err)
+	}
+	return &parquetSink{w: fw}, nil
+}
+
+func (s *parquetSink) write(rec arrow.RecordBatch) error { return s.w.WriteBuffered(rec) }
+func (s *parquetSink) close() error                      { return s.w.Close() }
+
+type arrowSink struct{ w *ipc.Writer }
+
+func (s *arrowSink) write(rec arrow.RecordBatch) error { return s.w.Write(rec) }
+func (s *arrowSink) close() error                      { return s.w.Close() }
+
+type csvSink struct {
+	w      *csv.Writer
+	header []string
+	row    []string
+}
+
+func newCSVSink(w io.Writer, schema *arrow.Schema) *csvSink {
+	s := &csvSink{w: csv.NewWriter(w)}
+	for _, f := range schema.Fields() {
+		s.header = append(s.header, f.Name)
+	}
+	s.row = make([]string, len(s.header))
+	return s
+}
+
+func (s *csvSink) write(rec arrow.RecordBatch) error {
+	if s.header != nil {
+		if err := s.w.Write(s.header); err != nil {
+			return err
+		}
+		s.header = nil
+	}
+	cols := rec.Columns()
+	for i := 0; i < int(rec.NumRows()); i++ {
+		for j, c := range cols {
+			s.row[j] = FormatValue(c, i)
+		}
+		if err := s.w.Write(s.row); err != nil {
+			return err
+		}
+	}
+	return s.w.Error()
+}
+
+func (s *csvSink) close() error {
+	if s.header != nil { // no rows: still a header
+		if err := s.w.Write(s.header); err != nil {
+			return err
+		}
+	}
+	s.w.Flush()
+	return s.w.Error()
+}
+
+type jsonSink struct {
+	w     *bufio.Writer
+	array bool
+	n     int64
+}
+
+func (s *jsonSink) write(rec arrow.RecordBatch) error {
+	names := make([][]byte, rec.NumCols())
+	for j, f := range rec.Schema().Fields() {
+		b, _ := json.Marshal(f.Name)
+		names[j] = b
+	}
+	for i := 0; i < int(rec.NumRows()); i++ {
+		switch {
+		case s.array && s.n == 0:
+			s.w.WriteString("[\n  ")
+		case s.array:
+			s.w.WriteString(",\n  ")
+		}
+		s.w.WriteByte('{')
+		for j, c := range rec.Columns() {
+			if j > 0 {
+				s.w.WriteByte(',')
+			}
+			s.w.Write(names[j])
+			s.w.WriteByte(':')
+			b, err := json.Marshal(jsonValue(c, i))
+			if err != nil {
+				return err
+			}
+			s.w.Write(b)
+		}
+		s.w.WriteByte('}')
+		if !s.array {
+			s.w.WriteByte('\n')
+		}
+		s.n++
+	}
+	return nil
+}
+
+func (s *jsonSink) close() error {
+	if !s.array {
+		return nil
+	}
+	if s.n == 0 {
+		_, err := s.w.WriteString("[]\n")
+		return err
+	}
+	_, err := s.w.WriteString("\n]\n")
+	return err
+}
+
+// jsonValue is a cell as a JSON-encodable value.
+func jsonValue(c arrow.Array, i int) any {
+	if c.IsNull(i) {
+		return nil
+	}
+	switch a := c.(type) {
+	case *array.Float64:
+		if v := a.Value(i); math.IsNaN(v) || math.IsInf(v, 0) {
+			return FormatValue(c, i)
+		}
+	case *array.Float32:
+		if v := float64(a.Value(i)); math.IsNaN(v) || math.IsInf(v, 0) {
+			return FormatValue(c, i)
+		}
+	case *array.Int64, *array.Int32, *array.Int16, *array.Int8, *array.Uint64, *array.Uint32,
+		*array.Uint16, *array.Uint8, *array.Boolean:
+		return c.GetOneForMarshal(i)
+	case *array.String, *array.LargeString, *array.StringView:
+		return FormatValue(c, i)
+	}
+	switch c.DataType().ID() {
+	case arrow.FLOAT64, arrow.FLOAT32:
+		return json.Number(FormatValue(c, i))
+	case arrow.DECIMAL128, arrow.DECIMAL256:
+		return json.Number(FormatValue(c, i))
+	case arrow.DATE32, arrow.DATE64, arrow.TIMESTAMP, arrow.TIME32, arrow.TIME64:
+		return FormatValue(c, i)
+	}
+	return c.GetOneForMarshal(i)
+}
+
+// FormatValue renders one cell as text: "" for null, dates as
+// 2006-01-02, timestamps as 2006-01-02 15:04:05[.ffffff][Z], floats in
+// their shortest exact form.
+func FormatValue(c arrow.Array, i int) string {
+	if c.IsNull(i) {
+		return ""
+	}
+	switch a := c.(type) {
+	case *array.String:
+		return a.Value(i)
+	case *array.LargeString:
+		return a.Value(i)
+	case *array.StringView:
+		return a.Value(i)
+	case *array.Int64:
+		return strconv.FormatInt(a.Value(i), 10)
+	case *array.Int32:
+		return strconv.FormatInt(int64(a.Value(i)), 10)
+	case *array.Float64:
+		return strconv.FormatFloat(a.Value(i), 'g', -1, 64)
+	case *array.Float32:
+		return strconv.FormatFloat(float64(a.Value(i)), 'g', -1, 32)
+	case *array.Boolean:
+		return strconv.FormatBool(a.Value(i))
+	case *array.Date32:
+		return a.Value(i).ToTime().Format("2006-01-02")
+	case *array.Timestamp:
+		typ := a.DataType().(*arrow.TimestampType)
+		t := a.Value(i).ToTime(typ.Unit)
+		s := t.Format("2006-01-02 15:04:05.999999999")
+		if typ.TimeZone != "" {
+			s = t.UTC().Format("2006-01-02 15:04:05.999999999") + "Z"
+		}
+		return s
+	case *array.Decimal128:
+		typ := a.DataType().(*arrow.Decimal128Type)
+		return a.Value(i).ToString(typ.Scale)
+	}
+	s := c.ValueStr(i)
+	return strings.TrimSuffix(s, "\n")
+}
+
+// elapsed renders a duration in seconds with milliseconds: "0.012 s".
+func elapsed(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) }
+
+// Elapsed is elapsed, exported for the CLI footer.
+func Elapsed(d time.Duration) string { return elapsed(d) }
