@@ -2,6 +2,7 @@ package planner
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -252,7 +253,7 @@ func describe(m *Model) string {
 }
 
 func where(m *Model) string {
-	return Diagnostic{File: m.File, Line: m.Line}.String()
+	return fmt.Sprintf("%s:%d", m.File, m.Line)
 }
 
 // readCatalog pins the target ref to its commit and lists its tables and

@@ -56,6 +56,7 @@ func (b *builder) parseSQL(ctx context.Context) error {
 var (
 	sqlLineRE   = regexp.MustCompile(`LINE (\d+):`)
 	sqlAtLineRE = regexp.MustCompile(` at line (\d+), column \d+$`)
+	sqlParenRE  = regexp.MustCompile(`\(line (\d+), column \d+\)`)
 )
 
 // sqlErrorLine finds the line of a parser error in its message (DuckDB
@@ -68,6 +69,9 @@ func sqlErrorLine(sql, msg string) (int, string) {
 	// Keep the message to its first line: DuckDB appends the source line
 	// and a caret.
 	msg, _, _ = strings.Cut(msg, "\n")
+	if m := sqlParenRE.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+	}
 	if m := sqlAtLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = strings.TrimSuffix(msg, m[0])

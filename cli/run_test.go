@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestRunInvalidProjects plans each project of testdata/pipelines/invalid
+// (one folder per class of error) through the command line and checks the
+// exact error text (expected.txt, with every problem at file:line), exit
+// code 2, and that no branch, table or warehouse file changed. A folder's
+// optional `args` file holds extra arguments, one per line. Regenerate the
+// expected texts with `go test ./cli -run TestRunInvalidProjects -update`.
+func TestRunInvalidProjects(t *testing.T) {
+	testdata, err := filepath.Abs(filepath.Join("..", "testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	env := map[string]string{envDataDir: dataDir, envUser: "tester", "HOME": dataDir}
+	lh := func(args ...string) (string, string, int) {
+		var stdout, stderr bytes.Buffer
+		e := &Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }}
+		code := run(context.Background(), append([]string{"lakehouse"}, args...), e)
+		return stdout.String(), stderr.String(), code
+	}
+	for _, args := range [][]string{
+		{"checkout", "-b", "tester.dev"},
+		{"namespace", "create", "sales"},
+		{"table", "import", "sales.transactions", "--from", filepath.Join(testdata, "sample", "transactions")},
+	} {
+		if _, stderr, code := lh(args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+	}
+	state := func() string {
+		t.Helper()
+		var b strings.Builder
+		for _, args := range [][]string{{"branch", "ls", "-O", "json"}, {"table", "ls", "-O", "json"}, {"log", "-O", "json"}} {
+			out, stderr, code := lh(args...)
+			if code != 0 {
+				t.Fatalf("%v: %s", args, stderr)
+			}
+			b.WriteString(out)
+		}
+		filepath.WalkDir(filepath.Join(dataDir, "warehouse"), func(p string, d os.DirEntry, err error) error {
+			b.WriteString(p + "\n")
+			return nil
+		})
+		return b.String()
+	}
+	before := state()
+
+	dirs, err := filepath.Glob(filepath.Join(testdata, "pipelines", "invalid", "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no invalid projects: %v", err)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			args := []string{"run", "--dry-run", "-p", dir}
+			if b, err := os.ReadFile(filepath.Join(dir, "args")); err == nil {
+				args = append(args, strings.Fields(string(b))...)
+			}
+			stdout, stderr, code := lh(args...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2; stderr:\n%s", code, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout is not empty:\n%s", stdout)
+			}
+			got := strings.ReplaceAll(stderr, testdata, "$TESTDATA")
+			got = machinePythonsRE.ReplaceAllString(got, "(this machine has …)")
+			path := filepath.Join(dir, "expected.txt")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("stderr differs from %s (rerun with -update to accept):\n--- want\n%s--- got\n%s", path, want, got)
+			}
+		})
+	}
+	if after := state(); after != before {
+		t.Errorf("planning invalid projects changed the catalog:\n--- before\n%s\n--- after\n%s", before, after)
+	}
+}
+
+// machinePythonsRE matches the list of interpreters found on this machine,
+// which differs between machines.
+var machinePythonsRE = regexp.MustCompile(`\(this machine has [^)]*\)`)

@@ -1,0 +1,1 @@
+SELECT country, sum(usd) AS usd FROM euro GROUP BY country

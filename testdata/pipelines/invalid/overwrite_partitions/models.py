@@ -1,0 +1,6 @@
+import lakehouse
+
+
+@lakehouse.model(materialization="OVERWRITE_PARTITIONS")
+def daily(data=lakehouse.Model("transactions")):
+    return data

@@ -1,0 +1,6 @@
+import lakehouse
+
+
+@lakehouse.model()
+def top(data=lakehouse.Model("transactions"), n=lakehouse.Parameter("top_n"), m=lakehouse.Parameter("min_usd")):
+    return data

@@ -1,0 +1,6 @@
+import lakehouse
+
+
+@lakehouse.model()
+def euro(data=lakehouse.Model("transactions"):
+    return data

@@ -1,0 +1,4 @@
+-- lakehouse: materialization=REPLACE
+SELECT country, sum(usd) AS usd
+FROM transactions
+GROUP BY GROUP BY country

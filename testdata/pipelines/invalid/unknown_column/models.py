@@ -1,0 +1,11 @@
+import lakehouse
+
+
+@lakehouse.model(columns=["country", "usd"])
+def euro(data=lakehouse.Model("transactions", columns=["id", "usd2", "country"])):
+    return data
+
+
+@lakehouse.model()
+def totals(data=lakehouse.Model("euro", columns=["country", "amount"])):
+    return data

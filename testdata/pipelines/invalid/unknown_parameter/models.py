@@ -1,0 +1,6 @@
+import lakehouse
+
+
+@lakehouse.model()
+def euro(data=lakehouse.Model("transactions"), m=lakehouse.Parameter("min_usd")):
+    return data
