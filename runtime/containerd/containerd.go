@@ -363,7 +363,10 @@ func (l *Launcher) spec(p *runtime.Prepared, dir string) ([]oci.SpecOpts, error)
 		oci.WithRootFSPath(root),
 		oci.WithRootFSReadonly(),
 		oci.WithMounts(mounts),
-		oci.WithProcessArgs(p.Args...),
+		// The interpreter must not be the namespace's PID 1, which ignores
+		// signals it has no handler for (abort() would end in SIGSEGV); sh
+		// waits for it and exits with 128+signal.
+		oci.WithProcessArgs(append([]string{"/bin/sh", "-c", `"$@"; exit $?`, "sh"}, p.Args...)...),
 		oci.WithEnv(p.Environ("/tmp")),
 		oci.WithProcessCwd("/tmp"),
 		oci.WithHostname("lakehouse"),
@@ -435,4 +438,10 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// Count is how many containers of this launcher's namespace exist.
+func (l *Launcher) Count(ctx context.Context) (int, error) {
+	ctrs, err := l.client.Containers(ctx, fmt.Sprintf(`labels."%s"==1`, labelLauncher))
+	return len(ctrs), err
 }

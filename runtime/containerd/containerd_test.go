@@ -1,0 +1,77 @@
+package containerd_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lakehouse-dev/lakehouse/envcache/envtest"
+	"github.com/lakehouse-dev/lakehouse/runtime/containerd"
+	"github.com/lakehouse-dev/lakehouse/runtime/containerd/ctrdtest"
+	"github.com/lakehouse-dev/lakehouse/runtime/launchertest"
+)
+
+var socket string
+
+func TestMain(m *testing.M) {
+	s, stop, err := ctrdtest.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		os.Exit(1)
+	}
+	socket = s
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+func newLauncher(t *testing.T) (*containerd.Launcher, string) {
+	t.Helper()
+	state := t.TempDir()
+	l, err := containerd.New(context.Background(), containerd.Config{Socket: socket, StateDir: state, Namespace: "lakehouse-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, state
+}
+
+func TestLauncher(t *testing.T) {
+	l, state := newLauncher(t)
+	env := envtest.Env(t, "3.11", "pandas==2.2.*")
+	launchertest.Run(t, l, env, launchertest.Capabilities{NetworkIsolation: true})
+	left, _ := filepath.Glob(filepath.Join(state, "*"))
+	if len(left) != 0 {
+		t.Fatalf("state left behind: %v", left)
+	}
+	assertNoContainers(t, l)
+}
+
+func assertNoContainers(t *testing.T, l *containerd.Launcher) {
+	t.Helper()
+	n, err := l.Count(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d containers left", n)
+	}
+	b, _ := os.ReadFile("/proc/self/mounts")
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "lakehouse-containerd") || strings.Contains(line, "/lh-") {
+			t.Errorf("mount left: %s", line)
+		}
+	}
+}
+
+func TestAvailable(t *testing.T) {
+	if !containerd.Available(context.Background(), socket) {
+		t.Fatal("daemon not available")
+	}
+	if containerd.Available(context.Background(), filepath.Join(t.TempDir(), "nothing.sock")) {
+		t.Fatal("a missing socket is available")
+	}
+}
