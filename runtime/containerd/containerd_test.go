@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lakehouse-dev/lakehouse/envcache/envtest"
 	"github.com/lakehouse-dev/lakehouse/runtime/containerd"
 	"github.com/lakehouse-dev/lakehouse/runtime/containerd/ctrdtest"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchertest"
@@ -41,8 +40,7 @@ func newLauncher(t *testing.T) (*containerd.Launcher, string) {
 
 func TestLauncher(t *testing.T) {
 	l, state := newLauncher(t)
-	env := envtest.Env(t, "3.11", "pandas==2.2.*")
-	launchertest.Run(t, l, env, launchertest.Capabilities{NetworkIsolation: true})
+	launchertest.Run(t, l, launchertest.Capabilities{NetworkIsolation: true})
 	left, _ := filepath.Glob(filepath.Join(state, "*"))
 	if len(left) != 0 {
 		t.Fatalf("state left behind: %v", left)

@@ -20,6 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakehouse-dev/lakehouse/envcache"
+	"github.com/lakehouse-dev/lakehouse/envcache/envtest"
 	"github.com/lakehouse-dev/lakehouse/runtime"
 )
 
@@ -132,9 +133,14 @@ func ReadColumn(t testing.TB, path, col string) []int64 {
 	return out
 }
 
-// Run runs the suite against l. env must hold pandas (and pyarrow).
-func Run(t *testing.T, l runtime.Launcher, env *envcache.Environment, caps Capabilities) {
+// Env is the suite's main environment: Python 3.11 with pandas 2.2 (and
+// pyarrow), from the shared test cache.
+func Env(t testing.TB) *envcache.Environment { return envtest.Env(t, "3.11", "pandas==2.2.*") }
+
+// Run runs the suite against l.
+func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 	funcs := FunctionsFile(t)
+	env := Env(t)
 	call := func(t *testing.T, fn string, mod func(*runtime.Invocation)) (*runtime.Result, error, *logs) {
 		t.Helper()
 		lg := &logs{}
@@ -379,4 +385,62 @@ func Run(t *testing.T, l runtime.Launcher, env *envcache.Environment, caps Capab
 			t.Fatalf("left %d files", len(ents))
 		}
 	})
+	t.Run("pandas 1.5 on Python 3.10 beside pandas 2.2 on Python 3.11", func(t *testing.T) {
+		// pandas 1.5.3 declares no upper bound on numpy but is built
+		// against numpy 1; its users pin numpy<2 themselves.
+		envs := map[string]*envcache.Environment{
+			"1.5.3": envtest.Env(t, "3.10", "pandas==1.5.3", "numpy<2"),
+			"2.2.":  env,
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		got := map[string]string{}
+		for want, e := range envs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				dir := DataDir(t)
+				res, err := l.Launch(context.Background(), runtime.Invocation{Model: "versions", Env: e, ModulePath: funcs,
+					Function: "versions", DataDir: dir, Output: filepath.Join(dir, "v.arrow"), Timeout: time.Minute})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				got[want] = readStrings(t, res.Output, "pandas")[0] + " on " + readStrings(t, res.Output, "python")[0]
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if got["1.5.3"] != "1.5.3 on 3.10" || !strings.HasPrefix(got["2.2."], "2.2.") || !strings.HasSuffix(got["2.2."], " on 3.11") {
+			t.Fatalf("versions %v", got)
+		}
+		t.Log(got)
+	})
+}
+
+func readStrings(t testing.TB, path, col string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := ipc.NewFileReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out []string
+	for i := 0; i < r.NumRecords(); i++ {
+		rec, err := r.Record(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := rec.Column(rec.Schema().FieldIndices(col)[0])
+		for j := 0; j < c.Len(); j++ {
+			out = append(out, c.ValueStr(j))
+		}
+	}
+	return out
 }

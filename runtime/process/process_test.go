@@ -5,15 +5,13 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/lakehouse-dev/lakehouse/envcache/envtest"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchertest"
 	"github.com/lakehouse-dev/lakehouse/runtime/process"
 )
 
 func TestLauncher(t *testing.T) {
 	scratch := t.TempDir()
-	env := envtest.Env(t, "3.11", "pandas==2.2.*")
-	launchertest.Run(t, process.New(process.Config{ScratchDir: scratch}), env, launchertest.Capabilities{})
+	launchertest.Run(t, process.New(process.Config{ScratchDir: scratch}), launchertest.Capabilities{})
 	left, _ := filepath.Glob(filepath.Join(scratch, "*"))
 	if len(left) != 0 {
 		t.Fatalf("scratch left behind: %v", left)
