@@ -279,3 +279,58 @@ func (b *builder) machinePythons() string {
 	}
 	return strings.Join(vs, ", ")
 }
+
+// filterTable is the placeholder table a filter is parsed against.
+const filterTable = "__lakehouse_filter"
+
+// checkFilters parses each input filter and overwrite_filter as the WHERE
+// clause of a query, so a typo fails the plan rather than the run.
+func (b *builder) checkFilters(ctx context.Context) error {
+	if b.opts.SQL == nil {
+		return nil
+	}
+	check := func(m *Model, line int, what, filter string) error {
+		if strings.TrimSpace(filter) == "" {
+			return nil
+		}
+		refs, err := b.opts.SQL.TableRefs(ctx, "SELECT * FROM "+filterTable+" WHERE "+filter)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !errdefs.Is(err, errdefs.ErrInvalidArgument) {
+				return err
+			}
+			_, msg := sqlErrorLine("", err.Error())
+			msg = sqlParenRE.ReplaceAllString(msg, "")
+			b.ds.add(m.File, line, "%s %q is not a valid SQL condition: %s", what, filter, strings.TrimSpace(msg))
+			return nil
+		}
+		for _, r := range refs {
+			if r.Name != filterTable || r.Schema != "" {
+				name := r.Name
+				if r.Schema != "" {
+					name = r.Schema + "." + name
+				}
+				b.ds.add(m.File, line, "%s %q reads table %s; a filter may use only the columns of its input", what, filter, name)
+				break
+			}
+		}
+		return nil
+	}
+	for _, m := range b.models {
+		for _, in := range m.Inputs {
+			if err := check(m, in.Line, "filter of input "+in.Name, in.Filter); err != nil {
+				return err
+			}
+		}
+		line := m.MatLine
+		if line == 0 {
+			line = m.Line
+		}
+		if err := check(m, line, m.Name+": overwrite_filter", m.OverwriteFilter); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -202,6 +202,9 @@ func (b *builder) build(ctx context.Context) (*Plan, error) {
 	if err := b.checkColumns(ctx); err != nil {
 		return nil, err
 	}
+	if err := b.checkFilters(ctx); err != nil {
+		return nil, err
+	}
 	b.checkModels()
 	if len(b.ds) > 0 {
 		pe := newPlanError(cfg.Name, b.ds)
