@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/lakehouse-dev/lakehouse/envcache"
+	urfave "github.com/urfave/cli/v2"
+)
+
+// defaultEnvGCAge is how long `env gc` keeps unused resolutions and
+// packages.
+const defaultEnvGCAge = 30 * 24 * time.Hour
+
+func (e *Env) envCommand() *urfave.Command {
+	return &urfave.Command{
+		Name:  "env",
+		Usage: "Python function environments: installed packages and interpreters",
+		Description: "Each package version is installed once on the machine, into a read-only folder under\n" +
+			"<data-dir>/envcache/pkgs; a function's environment is its interpreter plus those folders.",
+		Subcommands: []*urfave.Command{
+			{Name: "ls", Usage: "list installed packages (name, version, interpreter, size, last used)", Action: e.envList},
+			{Name: "pythons", Usage: "list the Python interpreters found (pyenv, PATH, --python-dir)",
+				Flags: []urfave.Flag{&urfave.StringSliceFlag{Name: "python-dir", Usage: "extra interpreter prefix or bin folder"}},
+				Action: e.envPythons},
+			{
+				Name: "gc", Usage: "remove packages no cached resolution uses",
+				Description: "Drops cached resolutions not used for --older-than, then removes every installed package\n" +
+					"that no remaining resolution uses and that was not used for --older-than.\n" +
+					"--older-than 0 removes only packages no resolution uses.",
+				Flags: []urfave.Flag{
+					&urfave.DurationFlag{Name: "older-than", Value: defaultEnvGCAge, Usage: "keep what was used more recently than this"},
+					&urfave.BoolFlag{Name: "dry-run", Usage: "list what would be removed"},
+				},
+				Action: e.envGC,
+			},
+		},
+	}
+}
+
+// envCache opens the package cache under the data directory.
+func (e *Env) envCache(pythonDirs []string) (*envcache.Cache, error) {
+	return envcache.New(envcache.Config{
+		Dir:        filepath.Join(e.DataDir, "envcache"),
+		Index:      envcache.IndexOptions{IndexURL: e.Getenv("PIP_INDEX_URL")},
+		PythonDirs: pythonDirs,
+		Log:        e.Log,
+	})
+}
+
+type envPackageView struct {
+	Name     string    `json:"name"`
+	Version  string    `json:"version"`
+	Python   string    `json:"python"`
+	Size     int64     `json:"size"`
+	LastUsed time.Time `json:"last_used"`
+	Hash     string    `json:"hash"`
+	File     string    `json:"file"`
+}
+
+func viewPackages(ps []*envcache.Package) []envPackageView {
+	out := make([]envPackageView, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, envPackageView{Name: p.Name, Version: p.Version, Python: p.CacheTag, Size: p.Size,
+			LastUsed: p.LastUsed.UTC().Truncate(time.Second), Hash: p.Hash, File: p.Filename})
+	}
+	return out
+}
+
+func (e *Env) envList(c *urfave.Context) error {
+	if _, err := positional(c); err != nil {
+		return err
+	}
+	cache, err := e.envCache(nil)
+	if err != nil {
+		return err
+	}
+	ps, err := cache.Packages()
+	if err != nil {
+		return err
+	}
+	views := viewPackages(ps)
+	return e.emit(views, func(w io.Writer) error {
+		t := e.newTable("PACKAGE", "VERSION", "PYTHON", "SIZE", "LAST USED")
+		for _, v := range views {
+			t.row(v.Name, v.Version, v.Python, humanBytes(v.Size), formatTime(v.LastUsed))
+		}
+		return t.write(w)
+	})
+}
+
+type envPythonView struct {
+	Version  string `json:"version"`
+	Path     string `json:"path"`
+	Platform string `json:"platform"`
+}
+
+func (e *Env) envPythons(c *urfave.Context) error {
+	if _, err := positional(c); err != nil {
+		return err
+	}
+	cache, err := e.envCache(c.StringSlice("python-dir"))
+	if err != nil {
+		return err
+	}
+	var views []envPythonView
+	for _, in := range cache.Interpreters(c.Context) {
+		views = append(views, envPythonView{Version: in.Version, Path: in.Path, Platform: in.Platform})
+	}
+	views = nonNil(views)
+	return e.emit(views, func(w io.Writer) error {
+		t := e.newTable("PYTHON", "PATH", "PLATFORM")
+		for _, v := range views {
+			t.row(v.Version, v.Path, v.Platform)
+		}
+		return t.write(w)
+	})
+}
+
+type envGCView struct {
+	DryRun  bool             `json:"dry_run"`
+	Removed []envPackageView `json:"removed"`
+	Freed   int64            `json:"freed"`
+}
+
+func (e *Env) envGC(c *urfave.Context) error {
+	if _, err := positional(c); err != nil {
+		return err
+	}
+	if c.Duration("older-than") < 0 {
+		return usageError(c, "--older-than must not be negative")
+	}
+	cache, err := e.envCache(nil)
+	if err != nil {
+		return err
+	}
+	removed, err := cache.GC(c.Context, envcache.GCOptions{OlderThan: c.Duration("older-than"), DryRun: c.Bool("dry-run")})
+	if err != nil {
+		return err
+	}
+	v := envGCView{DryRun: c.Bool("dry-run"), Removed: viewPackages(removed)}
+	for _, p := range removed {
+		v.Freed += p.Size
+	}
+	return e.emit(v, func(w io.Writer) error {
+		verb := "removed"
+		if v.DryRun {
+			verb = "would remove"
+		}
+		for _, p := range v.Removed {
+			if _, err := fmt.Fprintf(w, "%s %s %s (%s)\n", verb, p.Name, p.Version, p.Python); err != nil {
+				return err
+			}
+		}
+		_, err := fmt.Fprintf(w, "%s %s, %s\n", verb, plural(int64(len(v.Removed)), "package", "packages"), humanBytes(v.Freed))
+		return err
+	})
+}
