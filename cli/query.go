@@ -1,19 +1,312 @@
 package cli
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	plansql "github.com/lakehouse-dev/lakehouse/planner/sql"
+	"github.com/lakehouse-dev/lakehouse/runtime/query"
 )
 
-// queryCommand is `lakehouse query`. Placeholder until the query path lands.
+// defaultTableRows is how many rows -O table shows without --max-rows or
+// --all-rows.
+const defaultTableRows = 10
+
+// queryCommand is `lakehouse query`.
 func (e *Env) queryCommand() *urfave.Command {
 	return &urfave.Command{
 		Name:      "query",
 		Usage:     "run SQL on catalog tables at a ref",
 		ArgsUsage: "SQL",
-		Action: func(c *urfave.Context) error {
-			return errdefs.New(errdefs.ErrUnavailable, "queries are not available in this build yet")
+		Description: "Runs one SELECT query in a fresh DuckDB that can read only the catalog tables\n" +
+			"it names, at the ref (-r, default: the active branch). Unqualified table names\n" +
+			"are in the namespace -n (default: the profile's namespace).\n\n" +
+			"-O table (default) shows 10 rows unless --max-rows N or --all-rows; csv, json,\n" +
+			"jsonl, parquet and arrow (IPC stream) write every row. --explain prints the plan:\n" +
+			"resolved commit, snapshots, files kept and pruned, pushed-down columns and filters.",
+		Flags: []urfave.Flag{
+			&urfave.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read the SQL from `FILE` (- for stdin)"},
+			refFlag(),
+			&urfave.StringFlag{Name: "namespace", Aliases: []string{"n"}, Usage: "namespace of unqualified table names (default: the profile's)"},
+			&urfave.IntFlag{Name: "max-rows", Value: -1, Usage: "output at most `N` rows", DefaultText: "10 for -O table, else all"},
+			&urfave.BoolFlag{Name: "all-rows", Usage: "output every row (-O table)"},
+			&urfave.StringFlag{Name: "output", Aliases: []string{"O"}, Usage: "output format: table, csv, json, jsonl, parquet or arrow"},
+			&urfave.StringFlag{Name: "out", Usage: "write the result to `FILE` (created only when the query succeeds)"},
+			&urfave.BoolFlag{Name: "explain", Usage: "print the plan instead of running the query"},
 		},
+		Action: e.query,
 	}
+}
+
+func (e *Env) query(c *urfave.Context) error {
+	start := e.clock()
+	args, err := positional(c, "[SQL]")
+	if err != nil {
+		return err
+	}
+	sqlText, err := e.querySQL(c, args)
+	if err != nil {
+		return err
+	}
+	format := c.String("output")
+	if format == "" {
+		format = e.Output
+	}
+	if format != outputTable && !slices.Contains(query.Formats, format) {
+		return usageError(c, "invalid output format %q: use table, csv, json, jsonl, parquet or arrow", format)
+	}
+	limit := int64(c.Int("max-rows"))
+	if c.IsSet("max-rows") && limit < 0 {
+		return usageError(c, "--max-rows must be 0 or more")
+	}
+	if c.Bool("all-rows") {
+		if c.IsSet("max-rows") {
+			return usageError(c, "--max-rows and --all-rows exclude each other")
+		}
+		limit = -1
+	} else if !c.IsSet("max-rows") && format == outputTable {
+		limit = defaultTableRows
+	}
+	if (format == query.FormatParquet || format == query.FormatArrow) && c.String("out") == "" && e.StdoutTTY {
+		return usageError(c, "-O %s writes binary data; use --out FILE or redirect stdout", format)
+	}
+	ref, err := e.readRef(c.String("ref"))
+	if err != nil {
+		return err
+	}
+	ns, err := e.namespace(c.String("namespace"))
+	if err != nil {
+		return err
+	}
+	svc, err := e.Service(c.Context)
+	if err != nil {
+		return err
+	}
+	req := query.Request{SQL: sqlText, Ref: ref, Namespace: ns}
+	if c.Bool("explain") {
+		plan, err := query.Plan(c.Context, svc, req)
+		if err != nil {
+			return queryFailed(err)
+		}
+		if format == outputJSON {
+			enc := json.NewEncoder(e.Stdout)
+			enc.SetEscapeHTML(false)
+			enc.SetIndent("", "  ")
+			return enc.Encode(viewPlan(plan))
+		}
+		return plansql.Explain(e.Stdout, plan)
+	}
+	res, err := query.Run(c.Context, svc, req)
+	if err != nil {
+		return queryFailed(err)
+	}
+	defer res.Close()
+	return e.writeResult(c, res.Reader, format, limit, start)
+}
+
+// querySQL is the SQL of the positional argument or of -f.
+func (e *Env) querySQL(c *urfave.Context, args []string) (string, error) {
+	file := c.String("file")
+	switch {
+	case file != "" && len(args) > 0:
+		return "", usageError(c, "give the SQL as an argument or with -f, not both")
+	case file == "" && len(args) == 0:
+		return "", usageError(c, "missing argument SQL (or -f FILE)")
+	case file == "":
+		return args[0], nil
+	}
+	var b []byte
+	var err error
+	if file == "-" {
+		b, err = io.ReadAll(io.LimitReader(e.Stdin, plansql.MaxQueryBytes+1))
+	} else {
+		b, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return "", fileError("read", file, err)
+	}
+	if !utf8.Valid(b) {
+		return "", errdefs.New(errdefs.ErrInvalidArgument, "%s is not UTF-8 text", file)
+	}
+	return string(b), nil
+}
+
+// writeResult renders the stream: a table with a footer, or a format
+// streamed to stdout or to --out.
+func (e *Env) writeResult(c *urfave.Context, r array.RecordReader, format string, limit int64, start time.Time) error {
+	out := c.String("out")
+	if out == "" {
+		if format == outputTable {
+			return e.writeTable(e.Stdout, r, limit, start)
+		}
+		_, err := query.Write(e.Stdout, r, format, limit)
+		return queryFailed(err)
+	}
+	// Write next to the target and rename on success, so a failed query
+	// leaves no partial file.
+	dir := filepath.Dir(out)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(out)+".tmp-*")
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // name the target, not the temporary file
+		}
+		return fileError("create", out, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	var rows int64
+	if format == outputTable {
+		err = e.writeTable(tmp, r, limit, start)
+	} else {
+		var st query.WriteStats
+		st, err = query.Write(tmp, r, format, limit)
+		rows = st.Rows
+	}
+	if err != nil {
+		return queryFailed(err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fileError("write", out, err)
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return fileError("write", out, err)
+	}
+	ok = true
+	if format != outputTable {
+		fmt.Fprintf(e.Stderr, "wrote %s to %s · %s\n", plural(rows, "row", "rows"), out, query.Elapsed(e.clock().Sub(start)))
+	}
+	return nil
+}
+
+// writeTable renders up to limit rows as an aligned table and a footer
+// with the total row count (the rest of the stream is counted, not
+// rendered) and the elapsed time.
+func (e *Env) writeTable(w io.Writer, r array.RecordReader, limit int64, start time.Time) error {
+	var header []string
+	for _, f := range r.Schema().Fields() {
+		header = append(header, f.Name)
+	}
+	t := e.newTable(header...)
+	var total int64
+	for r.Next() {
+		rec := r.RecordBatch()
+		n := rec.NumRows()
+		for i := int64(0); i < n && (limit < 0 || total+i < limit); i++ {
+			cells := make([]string, rec.NumCols())
+			for j, col := range rec.Columns() {
+				if col.IsNull(int(i)) {
+					cells[j] = "NULL"
+				} else {
+					// Copied: string cells point into the batch, which
+					// the next batch replaces.
+					cells[j] = strings.Clone(tableCell(query.FormatValue(col, int(i))))
+				}
+			}
+			t.row(cells...)
+		}
+		total += n
+	}
+	if err := r.Err(); err != nil {
+		return queryFailed(err)
+	}
+	if len(header) > 0 {
+		if err := t.write(w); err != nil {
+			return err
+		}
+	}
+	footer := plural(total, "row", "rows")
+	if shown := int64(len(t.rows)); shown < total {
+		footer += fmt.Sprintf(" (showing %d)", shown)
+	}
+	footer += " · " + query.Elapsed(e.clock().Sub(start))
+	_, err := fmt.Fprintln(w, footer)
+	return err
+}
+
+// tableCell keeps a cell on one line and at most 60 characters.
+func tableCell(s string) string {
+	s = strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s)
+	if utf8.RuneCountInString(s) > 60 {
+		r := []rune(s)
+		s = string(r[:59]) + "…"
+	}
+	return s
+}
+
+// clock is the command's clock: the test clock when set.
+func (e *Env) clock() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// queryFailed maps an error of the query path to the CLI's exit codes: an
+// unknown ref or table stays "not found" (3); a query that does not parse
+// or that DuckDB rejects is a failed query (1), not a usage error.
+func queryFailed(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch errdefs.Class(err) {
+	case errdefs.ErrNotFound, errdefs.ErrUnavailable, errdefs.ErrPermissionDenied:
+		return err
+	}
+	return &failedQueryError{err: err}
+}
+
+// failedQueryError is a query that failed: exit code 1. It keeps the
+// message and drops the class, so errdefs.ExitCode falls back to 1.
+type failedQueryError struct{ err error }
+
+func (e *failedQueryError) Error() string { return e.err.Error() }
+func (e *failedQueryError) ExitCode() int { return errdefs.ExitFailed }
+
+// planView is --explain -O json.
+type planView struct {
+	Ref       string          `json:"ref"`
+	Commit    string          `json:"commit"`
+	Namespace string          `json:"namespace"`
+	Tables    []tableScanView `json:"tables"`
+}
+
+type tableScanView struct {
+	Table       string   `json:"table"`
+	SnapshotID  int64    `json:"snapshot_id"`
+	Files       []string `json:"files"`
+	FilesTotal  int      `json:"files_total"`
+	FilesPruned int      `json:"files_pruned"`
+	Rows        int64    `json:"rows"`
+	Columns     []string `json:"columns"`
+	Filters     []string `json:"filters"`
+}
+
+func viewPlan(p *plansql.Plan) planView {
+	v := planView{Ref: p.Ref.String(), Commit: commitID(p.Commit), Namespace: string(p.Namespace), Tables: []tableScanView{}}
+	for _, t := range p.Tables {
+		v.Tables = append(v.Tables, tableScanView{
+			Table: t.Ident.String(), SnapshotID: t.SnapshotID, Files: nonNil(t.Files),
+			FilesTotal: t.TotalFiles, FilesPruned: t.TotalFiles - len(t.Files), Rows: t.Records,
+			Columns: t.Columns, Filters: nonNil(t.Filters),
+		})
+	}
+	return v
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
@@ -28,6 +29,9 @@ type Statement struct {
 	// Star is set when an unqualified * (or COLUMNS(…)) appears: every
 	// table may be read whole.
 	Star bool
+	// WholeRows are the lower-cased names used as t.* or as a bare value
+	// (SELECT t FROM t): a reference with that alias or name is read whole.
+	WholeRows map[string]bool
 	// Blocks are the SELECT blocks with a WHERE clause, for pruning.
 	Blocks []Block
 }
@@ -149,7 +153,7 @@ func (e *SyntaxError) Error() string {
 		return e.Msg
 	}
 	line, col, text := lineCol(e.SQL, e.Pos)
-	return fmt.Sprintf("%s at line %d, column %d\n  %s\n  %s^", e.Msg, line, col, text, strings.Repeat(" ", col-1))
+	return fmt.Sprintf("%s (line %d, column %d)\n  %s\n  %s^", e.Msg, line, col, text, strings.Repeat(" ", utf8.RuneCountInString(text[:col-1])))
 }
 
 // Unwrap makes errors.Is(err, errdefs.ErrInvalidArgument) hold.
@@ -203,9 +207,6 @@ func ParseStatement(sql string, astJSON []byte) (*Statement, error) {
 		if strings.Contains(msg, "Only SELECT statements") {
 			return nil, &SyntaxError{Msg: OnlySelectMessage, Pos: -1, SQL: sql}
 		}
-		if head.Type == "parser" {
-			msg = "syntax error: " + strings.TrimPrefix(msg, "syntax error ")
-		}
 		return nil, &SyntaxError{Msg: msg, Pos: pos, SQL: sql}
 	}
 	dec := json.NewDecoder(bytes.NewReader(astJSON))
@@ -221,7 +222,7 @@ func ParseStatement(sql string, astJSON []byte) (*Statement, error) {
 	case len(stmts) > 1:
 		return nil, &SyntaxError{Msg: "one statement per query, please: found " + strconv.Itoa(len(stmts)), Pos: -1, SQL: sql}
 	}
-	w := &walker{st: &Statement{Columns: map[string]bool{}}}
+	w := &walker{st: &Statement{Columns: map[string]bool{}, WholeRows: map[string]bool{}}}
 	if err := w.walk(stmts[0], nil); err != nil {
 		var se *SyntaxError
 		if errors.As(err, &se) {
@@ -285,8 +286,12 @@ func (w *walker) walkMap(n map[string]any, sc scope) error {
 	case typ == "BASE_TABLE":
 		return w.baseTable(n, sc)
 	case class == "COLUMN_REF":
-		for _, p := range strs(n["column_names"]) {
+		parts := strs(n["column_names"])
+		for _, p := range parts {
 			w.st.Columns[strings.ToLower(p)] = true
+		}
+		if len(parts) == 1 {
+			w.st.WholeRows[strings.ToLower(parts[0])] = true
 		}
 	case class == "STAR":
 		if rel, _ := n["relation_name"].(string); rel != "" {
@@ -332,9 +337,9 @@ func (w *walker) baseTable(n map[string]any, sc scope) error {
 }
 
 // markWholeRow notes that the reference named q (alias or table name) is
-// read whole (t.*): q counts as a mentioned name, like t used as a value.
+// read whole (t.*).
 func (w *walker) markWholeRow(q string) {
-	w.st.Columns[strings.ToLower(q)] = true
+	w.st.WholeRows[strings.ToLower(q)] = true
 }
 
 // selectNode records the simple WHERE conjuncts of a SELECT block and

@@ -183,6 +183,10 @@ func resolveTables(sql string, st *Statement, all []catalog.TableSummary, ns cat
 			return nil, errdefs.WithHint(errdefs.ErrNotFound, "name tables as TABLE or NAMESPACE.TABLE",
 				"unknown table %s.%s.%s%s", r.Catalog, r.Schema, r.Name, at(sql, r.Pos))
 		}
+		if _, err := catalog.ParseTableIdent(r.Name, catalog.DefaultNamespace); err != nil || strings.Contains(r.Name, ".") {
+			return nil, errdefs.WithHint(errdefs.ErrNotFound, "queries read catalog tables only, not files",
+				"unknown table %q%s", r.Name, at(sql, r.Pos))
+		}
 		want := catalog.TableIdent{Namespace: catalog.Namespace(r.Schema), Name: r.Name}
 		if r.Schema == "" {
 			want.Namespace = ns
@@ -252,7 +256,7 @@ func neededColumns(st *Statement, ts *TableScan, idents []catalog.TableIdent) []
 		return nil
 	}
 	for i, r := range st.Tables {
-		if idents[i] == ts.Ident && (st.Columns[strings.ToLower(r.Qualifier())] || st.Columns[strings.ToLower(r.Name)]) {
+		if idents[i] == ts.Ident && (st.WholeRows[strings.ToLower(r.Qualifier())] || st.WholeRows[strings.ToLower(r.Name)]) {
 			return nil // t.* or t as a row value
 		}
 	}

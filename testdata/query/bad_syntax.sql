@@ -1,0 +1,3 @@
+SELECT id,
+       amount
+  FROM orders WHER id = 1
