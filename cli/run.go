@@ -157,6 +157,23 @@ func (p *lazyParser) TableRefs(ctx context.Context, sql string) ([]planner.Table
 	return out, nil
 }
 
+// OutputColumns implements planner.SQLOutputParser with DuckDB's parse
+// tree of the query.
+func (p *lazyParser) OutputColumns(ctx context.Context, sql string) ([]string, bool, error) {
+	p.once.Do(func() { p.eng, p.err = duckdb.New() })
+	if p.err != nil {
+		return nil, false, p.err
+	}
+	tree, err := p.eng.SerializeSQL(ctx, sql)
+	if err != nil {
+		return nil, false, err
+	}
+	cols, ok := planner.SelectOutputColumns(tree)
+	return cols, ok, nil
+}
+
+var _ planner.SQLOutputParser = (*lazyParser)(nil)
+
 func (p *lazyParser) Close() {
 	if p.eng != nil {
 		p.eng.Close()

@@ -135,7 +135,11 @@ func (b *builder) checkColumns(ctx context.Context) error {
 				if up.Columns == nil {
 					continue // unknown until it runs
 				}
-				have, what = up.Columns, fmt.Sprintf("an output of model %s, which declares", up.Name)
+				verb := "declares"
+				if up.ColumnsDerived {
+					verb = "returns"
+				}
+				have, what = up.Columns, fmt.Sprintf("an output of model %s, which %s", up.Name, verb)
 			case SourceTable:
 				key := in.atRef.Commit + "/" + in.Table
 				info, ok := b.schemas[key]

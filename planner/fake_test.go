@@ -112,6 +112,31 @@ func (fakeSQL) TableRefs(ctx context.Context, sql string) ([]TableRef, error) {
 	return out, nil
 }
 
+var fakeSelectRE = regexp.MustCompile(`(?is)^\s*SELECT\s+(.*?)\s+FROM\b`)
+
+// OutputColumns names the columns of a leading SELECT list: aliases and
+// bare names; anything else is unknown.
+func (fakeSQL) OutputColumns(ctx context.Context, sql string) ([]string, bool, error) {
+	body := strings.TrimSpace(stripSQLComments(sql))
+	m := fakeSelectRE.FindStringSubmatch(body)
+	if m == nil {
+		return nil, false, nil
+	}
+	var cols []string
+	for _, part := range splitList(m[1]) {
+		f := strings.Fields(part)
+		switch {
+		case len(f) == 1 && identRE.MatchString(f[0]):
+			cols = append(cols, f[0])
+		case len(f) >= 3 && strings.EqualFold(f[len(f)-2], "AS"):
+			cols = append(cols, f[len(f)-1])
+		default:
+			return nil, false, nil
+		}
+	}
+	return cols, true, nil
+}
+
 // testInterpreters is a fixed machine for golden plans: 3.10 to 3.13, no 3.9.
 var testInterpreters = []Interpreter{
 	{Version: "3.13.0", Minor: "3.13", Path: "/opt/python/3.13/bin/python3.13"},

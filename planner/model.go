@@ -43,10 +43,12 @@ type Model struct {
 	OverwriteFilter string
 	InternetAccess  bool
 	Cache           bool
-	// Columns are the declared output columns (nil: unknown).
-	Columns   []string
-	Namespace string
-	NSLine    int
+	// Columns are the output columns (nil: unknown): declared, or derived
+	// from a SQL model's select list (ColumnsDerived).
+	Columns        []string
+	ColumnsDerived bool
+	Namespace      string
+	NSLine         int
 
 	Python     string
 	PythonLine int

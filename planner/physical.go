@@ -52,8 +52,10 @@ type Node struct {
 	Upstream   []string `json:"upstream"`
 	Downstream []string `json:"downstream"`
 	Output     Output   `json:"output"`
-	// Columns are the declared output columns (absent: not declared).
+	// Columns are the output columns when known (absent: known only when
+	// it runs); ColumnsFrom says how: "declared" or "sql" (the select list).
 	Columns        []string  `json:"columns,omitempty"`
+	ColumnsFrom    string    `json:"columns_from,omitempty"`
 	Resources      Resources `json:"resources"`
 	Cache          bool      `json:"cache"`
 	InternetAccess bool      `json:"internet_access"`
@@ -158,6 +160,12 @@ func (b *builder) node(m *Model) *Node {
 	}
 	if m.Expectation {
 		n.Kind = "expectation"
+	}
+	if m.Columns != nil {
+		n.ColumnsFrom = "declared"
+		if m.ColumnsDerived {
+			n.ColumnsFrom = "sql"
+		}
 	}
 	if m.Materialization != MatNone {
 		n.Output.Table = catalog.TableIdent{Namespace: b.modelNamespace(m), Name: m.Name}.String()

@@ -37,6 +37,15 @@ func (b *builder) parseSQL(ctx context.Context) error {
 			b.ds.add(m.File, line, "SQL syntax error: %s", msg)
 			continue
 		}
+		if op, ok := b.opts.SQL.(SQLOutputParser); ok && m.Columns == nil {
+			cols, known, err := op.OutputColumns(ctx, m.SQL)
+			if err != nil && !errdefs.Is(err, errdefs.ErrInvalidArgument) {
+				return err
+			}
+			if err == nil && known {
+				m.Columns, m.ColumnsDerived = cols, true
+			}
+		}
 		seen := map[string]bool{}
 		for _, r := range refs {
 			name := r.Name

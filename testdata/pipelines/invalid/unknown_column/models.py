@@ -9,3 +9,8 @@ def euro(data=lakehouse.Model("transactions", columns=["id", "usd2", "country"])
 @lakehouse.model()
 def totals(data=lakehouse.Model("euro", columns=["country", "amount"])):
     return data
+
+
+@lakehouse.model()
+def report(data=lakehouse.Model("country_totals", columns=["country", "usd"])):
+    return data

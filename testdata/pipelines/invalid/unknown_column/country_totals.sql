@@ -1,0 +1,3 @@
+SELECT country, sum(usd) AS total
+FROM euro
+GROUP BY country
