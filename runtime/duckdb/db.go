@@ -80,6 +80,10 @@ func (d *DB) Close() error {
 	return nil
 }
 
+// Exec runs a statement of the caller's own (setup, never user SQL: that
+// goes through Query after Lock). After Lock it runs inside the sandbox.
+func (d *DB) Exec(stmt string) error { return d.exec(stmt) }
+
 // exec runs a setup statement.
 func (d *DB) exec(stmt string) error {
 	var res bindings.Result
