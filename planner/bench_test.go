@@ -146,3 +146,19 @@ func TestPlan100(t *testing.T) {
 	}
 	t.Logf("extract %v, plan %v", plan.Timings.Extract, plan.Timings.Plan)
 }
+
+// TestWriteBenchProject writes the 100-model project to
+// $LAKEHOUSE_BENCH_PROJECT (skipped when unset), to time the whole command:
+//
+//	LAKEHOUSE_BENCH_PROJECT=/tmp/big go test ./planner -run TestWriteBenchProject
+//	time lakehouse run --dry-run -p /tmp/big   (needs sales.transactions and sales.customers)
+func TestWriteBenchProject(t *testing.T) {
+	dir := os.Getenv("LAKEHOUSE_BENCH_PROJECT")
+	if dir == "" {
+		t.Skip("LAKEHOUSE_BENCH_PROJECT is not set")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeBigProject(t, dir, 100)
+}
