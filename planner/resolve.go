@@ -2,6 +2,7 @@ package planner
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"sort"
 	"strconv"
@@ -181,6 +182,14 @@ func (b *builder) resolveInputs(ctx context.Context) error {
 				b.ds.add(m.File, in.Line, "input %q: %s", in.Name, unhint(err))
 				continue
 			}
+			// NS.NAME of a model that writes that table reads the model's
+			// output, as the pipeline will have written it.
+			if up, ok := b.byName[id.Name]; ok && up != m && up.Materialization != MatNone && !up.Expectation && b.modelNamespace(up) == id.Namespace {
+				r.Source, r.Model = SourceModel, up.Name
+				b.resolved[m] = append(b.resolved[m], r)
+				b.edges[m] = append(b.edges[m], up)
+				continue
+			}
 			if id.Name == m.Name && id.Namespace == ns {
 				if _, exists := b.tables[id]; exists {
 					b.shadow(m, in, id)
@@ -221,7 +230,11 @@ func (b *builder) unknownInput(m *Model, in *InputSpec, id catalog.TableIdent) {
 	cands = append(cands, b.tableNames...)
 	sort.Strings(cands)
 	if qualified {
-		b.ds.add(m.File, in.Line, "unknown table %s at %s%s", id, b.opts.Ref, didYouMean(in.Name, cands))
+		hint := didYouMean(in.Name, cands)
+		if up, ok := b.byName[id.Name]; ok && up != m {
+			hint = fmt.Sprintf("; model %s is not written to a table (materialization %s): read it by name, %q", up.Name, up.Materialization, up.Name)
+		}
+		b.ds.add(m.File, in.Line, "unknown table %s at %s%s", id, b.opts.Ref, hint)
 		return
 	}
 	b.ds.add(m.File, in.Line, "unknown table or model %q: no model has that name and there is no table %s at %s%s",

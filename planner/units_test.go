@@ -293,6 +293,14 @@ func TestPlanErrors(t *testing.T) {
 			want:  []string{`m.py:4: ref "v9" of input transactions: no branch or tag named "v9"`},
 		},
 		{
+			name: "qualified name of an in-memory model",
+			files: map[string]string{
+				"m.py":  head + "@lakehouse.model()\ndef mem(x=lakehouse.Model(\"transactions\")):\n    return x\n",
+				"b.sql": "-- lakehouse: materialization=REPLACE\nSELECT * FROM sales.mem",
+			},
+			want: []string{`b.sql:2: unknown table sales.mem at main; model mem is not written to a table (materialization NONE): read it by name, "mem"`},
+		},
+		{
 			name:  "empty sql",
 			files: map[string]string{"a.sql": "-- lakehouse: materialization=NONE\n"},
 			want:  []string{"a.sql: the file has no SQL"},
@@ -357,6 +365,20 @@ def f(old=M("sales.transactions", columns=["id"], ref="main"), e=lh.Model("raw.e
 	}
 	if len(plan.Warnings) != 1 || !strings.Contains(plan.Warnings[0].Msg, "nothing reads it") {
 		t.Errorf("warnings = %v", plan.Warnings)
+	}
+}
+
+func TestQualifiedModelOutput(t *testing.T) {
+	t.Parallel()
+	plan, err := planDir(t, map[string]string{
+		"m.py":  "import lakehouse\n\n@lakehouse.model(materialization=\"REPLACE\")\ndef daily(x=lakehouse.Model(\"transactions\")):\n    return x\n",
+		"b.sql": "-- lakehouse: materialization=REPLACE\nSELECT * FROM sales.daily",
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := plan.Models[1]; n.Name != "b" || len(n.Upstream) != 1 || n.Upstream[0] != "daily" || n.Inputs[0].Source != SourceModel {
+		t.Errorf("b = %+v", n)
 	}
 }
 
