@@ -202,6 +202,9 @@ func (b *builder) checkModels() {
 	}
 	for _, m := range b.models {
 		b.checkMaterialization(m)
+		if m.Expectation && len(m.Inputs) == 0 {
+			b.ds.add(m.File, m.Line, "expectation %s reads nothing; give it an input such as data=lakehouse.Model(\"...\")", m.Name)
+		}
 		if m.Language == LangPython {
 			switch {
 			case m.Python != "":
@@ -238,6 +241,14 @@ func (b *builder) checkMaterialization(m *Model) {
 		b.ds.add(m.File, line, "%s: materialization OVERWRITE_PARTITIONS needs partitioned_by (the partition columns it overwrites)", m.Name)
 	case m.Materialization == MatNone && len(m.PartitionedBy) > 0:
 		b.ds.add(m.File, line, "%s: partitioned_by applies only to a written table; set materialization to REPLACE, APPEND or OVERWRITE_PARTITIONS", m.Name)
+	}
+	if m.Columns != nil && m.Materialization != MatNone {
+		for _, p := range m.PartitionedBy {
+			if col := partitionColumn(p); !contains(m.Columns, col) {
+				b.ds.add(m.File, line, "%s: partitioned_by %s: column %q is not among its output columns (%s)%s",
+					m.Name, p, col, strings.Join(m.Columns, ", "), didYouMean(col, m.Columns))
+			}
+		}
 	}
 	if m.OverwriteFilter != "" && m.Materialization != MatOverwritePartitions {
 		b.ds.add(m.File, line, "%s: overwrite_filter applies only to materialization OVERWRITE_PARTITIONS", m.Name)
@@ -337,4 +348,33 @@ func (b *builder) checkFilters(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// partitionColumn is the source column of a partition field: "country",
+// or ts in "day(ts)", id in "bucket(16, id)".
+func partitionColumn(field string) string {
+	f := strings.TrimSpace(field)
+	open, close := strings.IndexByte(f, '('), strings.LastIndexByte(f, ')')
+	if open < 0 || close < open {
+		return f
+	}
+	args := strings.Split(f[open+1:close], ",")
+	return strings.TrimSpace(args[len(args)-1])
+}
+
+// unusedParams warns about declared parameters no model uses.
+func (b *builder) unusedParams() []Diagnostic {
+	used := map[string]bool{}
+	for _, m := range b.models {
+		for _, u := range m.Params {
+			used[u.Name] = true
+		}
+	}
+	var ws diags
+	for _, p := range b.proj.Config.Params {
+		if !used[p.Name] {
+			ws.add(ConfigFile, p.Line, "parameter %s is declared but no model uses it", p.Name)
+		}
+	}
+	return ws
 }

@@ -21,6 +21,8 @@ import json
 import sys
 
 MODULE = "lakehouse"
+# What `from lakehouse import *` binds (lakehouse.__all__).
+STAR_NAMES = ("model", "python", "resources", "expectation", "Model", "Parameter")
 
 
 def source_of(src, node):
@@ -73,7 +75,10 @@ class File:
                         self.modules.add(a.asname or a.name)
             elif isinstance(node, ast.ImportFrom) and node.module == MODULE and node.level == 0:
                 for a in node.names:
-                    if a.name != "*":
+                    if a.name == "*":
+                        for n in STAR_NAMES:
+                            self.names.setdefault(n, n)
+                    else:
                         self.names[a.asname or a.name] = a.name
 
     def lakehouse_attr(self, expr):

@@ -266,6 +266,7 @@ func (b *builder) addWarnings(p *Plan) {
 			ws.add(n.File, n.Line, "%s is not materialized and nothing reads it, so its output is dropped", n.Name)
 		}
 	}
+	ws = append(ws, b.unusedParams()...)
 	p.Warnings = nonNil(append(p.Warnings, ws...))
 }
 

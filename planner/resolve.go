@@ -171,6 +171,10 @@ func (b *builder) resolveInputs(ctx context.Context) error {
 						}
 						continue
 					}
+					if up.Expectation {
+						b.ds.add(m.File, in.Line, "%s is an expectation, whose result is a check, not a table; read the model it checks", up.Name)
+						continue
+					}
 					r.Source, r.Model = SourceModel, up.Name
 					b.resolved[m] = append(b.resolved[m], r)
 					b.edges[m] = append(b.edges[m], up)

@@ -301,6 +301,22 @@ func TestPlanErrors(t *testing.T) {
 			want: []string{`b.sql:2: unknown table sales.mem at main; model mem is not written to a table (materialization NONE): read it by name, "mem"`},
 		},
 		{
+			name: "expectations",
+			files: map[string]string{"m.py": head + "@lakehouse.expectation()\ndef e():\n    return True\n\n" +
+				"@lakehouse.expectation()\ndef f(x=lakehouse.Model(\"transactions\")):\n    return True\n\n" +
+				"@lakehouse.model()\ndef g(x=lakehouse.Model(\"f\")):\n    return x\n"},
+			want: []string{
+				"m.py:4: expectation e reads nothing",
+				"m.py:12: f is an expectation, whose result is a check, not a table; read the model it checks",
+			},
+		},
+		{
+			name: "partition column",
+			files: map[string]string{"m.py": "from lakehouse import *\n\n" +
+				"@model(materialization=\"REPLACE\", columns=[\"ts\", \"usd\"], partitioned_by=[\"day(ts)\", \"bucket(4, cntry)\"])\ndef g(x=Model(\"transactions\")):\n    return x\n"},
+			want: []string{`m.py:3: g: partitioned_by bucket(4, cntry): column "cntry" is not among its output columns (ts, usd)`},
+		},
+		{
 			name:  "empty sql",
 			files: map[string]string{"a.sql": "-- lakehouse: materialization=NONE\n"},
 			want:  []string{"a.sql: the file has no SQL"},
