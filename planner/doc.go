@@ -13,21 +13,36 @@
 //     lines. SQL models (NAME.sql) are configured by `-- lakehouse: key=value`
 //     header lines; their inputs come from an SQLParser (DuckDB's parser in
 //     the binary), after `$param` substitution.
-//  2. The logical plan: a DAG of models and catalog tables. Names resolve to
-//     a model first, then to a catalog table (NAME in the project namespace,
-//     or NS.NAME). Validation runs against the catalog at the target ref and
-//     collects every error, each with file:line, before returning them
-//     together as a *PlanError (errdefs.ErrInvalidArgument).
-//  3. The physical plan: per function its interpreter, pip requirements,
-//     input scans (table, snapshot, columns, filter), upstream outputs,
+//  2. The logical plan: a DAG of models and catalog tables. A name
+//     resolves to a model first, then to a catalog table (NAME in the
+//     project namespace, or NS.NAME); NS.NAME of a model written to that
+//     table is the model. Validation runs against the catalog pinned at the
+//     target ref's commit and collects every problem, each with file:line,
+//     before returning them together as a *PlanError
+//     (errdefs.ErrInvalidArgument): unknown tables, models and columns,
+//     cycles, duplicate names, a model shadowing a table it reads, syntax
+//     errors (Python from ast, SQL from the parser), unsupported Python
+//     versions (3.9 to 3.13), malformed pip requirements, parameters that
+//     are missing, unknown or of the wrong type, bad materialization
+//     settings, filters that do not parse.
+//  3. The physical plan: per function its interpreter (the path found on
+//     this machine, or "missing"), pip requirements (project defaults merged
+//     under the model's own; pyarrow always added), input scans (table,
+//     snapshot, columns, filter), upstream and downstream models,
 //     materialization target and resources, in topological order. It has a
-//     stable JSON form and a tree rendering (WriteTree).
+//     stable JSON form (WriteJSON) and a tree rendering (WriteTree).
+//
+// Output columns of a model are known when declared (model(columns=...),
+// SQL header columns=) or, for SQL models, when the parser can name them
+// from the select list (SQLOutputParser); readers' columns= are checked
+// against them. Otherwise they are checked when the model runs.
 //
 // Invariants: planning never writes to the catalog and never imports user
 // code; a Plan is deterministic for the same files, parameters, catalog
 // commit and interpreters (map iteration never shows in it).
 //
-// Caveats: output columns of a model are known only when declared
-// (`model(columns=...)`, SQL header `columns=`); otherwise readers' columns
-// are checked at run time.
+// Caveats: only the project folder itself is read, not subfolders. The
+// extractor sees syntax through the newest supported Python on the machine,
+// so a file using syntax newer than its model's Python version parses here
+// and fails when it runs.
 package planner
