@@ -277,4 +277,3 @@ func decodeResources(m *Model, file string, args map[string]literal, ds *diags) 
 		}
 	}
 }
-
