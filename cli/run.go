@@ -221,4 +221,3 @@ func (e *Env) initCommand() *urfave.Command {
 		},
 	}
 }
-
