@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/apache/iceberg-go"
 	"github.com/lakehouse-dev/lakehouse/catalog"
@@ -154,6 +155,9 @@ func nonEmpty(s []string) []string {
 func Parse(ctx context.Context, p Parser, sql string) (*Statement, error) {
 	if len(sql) > MaxQueryBytes {
 		return nil, errdefs.New(errdefs.ErrInvalidArgument, "the query is %d bytes long; the limit is %d", len(sql), MaxQueryBytes)
+	}
+	if !utf8.ValidString(sql) {
+		return nil, errdefs.New(errdefs.ErrInvalidArgument, "the query is not valid UTF-8 text")
 	}
 	if strings.TrimSpace(sql) == "" {
 		return nil, &SyntaxError{Msg: "the query is empty", Pos: -1, SQL: sql}
