@@ -26,10 +26,13 @@ func (e *Env) runCommand() *urfave.Command {
 		Description: "Reads the project folder (lakehouse.yml, *.py, *.sql; default: the current folder),\n" +
 			"builds the DAG of models and validates it against the catalog at the ref without\n" +
 			"running any user code. --dry-run prints the plan: a tree on a terminal, or JSON\n" +
-			"with -O json. Every problem is reported at once, each at file:line (exit 2).",
+			"with -O json. Every problem is reported at once, each at file:line (exit 2).\n\n" +
+			"Python files are read with the newest Python 3.9-3.13 found on PATH or under\n" +
+			"$PYENV_ROOT/versions (set LAKEHOUSE_PYTHON to a binary to add one). Running the\n" +
+			"plan (without --dry-run) is not in this build yet (exit 6).",
 		Flags: []urfave.Flag{
 			&urfave.StringFlag{Name: "project-dir", Aliases: []string{"p"}, Usage: "pipeline project folder (default: .)"},
-			refFlag(),
+			&urfave.StringFlag{Name: "ref", Aliases: []string{"r"}, Usage: "ref to plan against and write to (default: the active branch)"},
 			&urfave.StringFlag{Name: "namespace", Aliases: []string{"n"}, Usage: "namespace of models and unqualified tables (default: defaults.namespace, else the profile's)"},
 			&urfave.StringSliceFlag{Name: "param", Usage: "set a parameter: --param NAME=VALUE (repeatable)"},
 			&urfave.BoolFlag{Name: "dry-run", Usage: "plan and validate only; print the plan"},
