@@ -140,10 +140,14 @@ func (b *builder) physical() *Plan {
 		p.Tables = append(p.Tables, *scans[k])
 	}
 	sort.SliceStable(p.Tables, func(i, j int) bool {
-		if p.Tables[i].Table != p.Tables[j].Table {
-			return p.Tables[i].Table < p.Tables[j].Table
+		a, b := p.Tables[i], p.Tables[j]
+		if a.Table != b.Table {
+			return a.Table < b.Table
 		}
-		return p.Tables[i].Ref < p.Tables[j].Ref
+		if (a.Ref == p.Ref) != (b.Ref == p.Ref) {
+			return a.Ref == p.Ref // the target ref first
+		}
+		return a.Ref < b.Ref
 	})
 	p.Tables = nonNil(p.Tables)
 	p.Models = nonNil(p.Models)

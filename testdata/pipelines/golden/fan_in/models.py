@@ -23,3 +23,17 @@ def rates(fx=lh.Model("default.fx_rates", columns=["currency", "rate"], filter="
 @lh.python("3.11", pip={"duckdb": "1.1.3"})
 def eur_by_segment(sales=lh.Model("eu_sales"), seg=lh.Model("segments"), fx=lh.Model("rates")):
     return sales
+
+
+@lh.model(columns=["day"])
+@lh.python("3.11")
+def calendar():
+    import pyarrow as pa
+
+    return pa.table({"day": list(range(1, 32))})
+
+
+@lh.model(materialization="REPLACE")
+@lh.python("3.11")
+def daily_eur(cal=lh.Model("calendar", columns=["day"]), seg=lh.Model("eur_by_segment"), old=lh.Model("transactions", ref="alice.dev", columns=["id"])):
+    return cal
