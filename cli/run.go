@@ -36,7 +36,7 @@ func (e *Env) runCommand() *urfave.Command {
 			&urfave.StringFlag{Name: "namespace", Aliases: []string{"n"}, Usage: "namespace of models and unqualified tables (default: defaults.namespace, else the profile's)"},
 			&urfave.StringSliceFlag{Name: "param", Usage: "set a parameter: --param NAME=VALUE (repeatable)"},
 			&urfave.BoolFlag{Name: "dry-run", Usage: "plan and validate only; print the plan"},
-			&urfave.BoolFlag{Name: "strict", Usage: "failed expectations and schema warnings fail the run"},
+			&urfave.BoolFlag{Name: "strict", Usage: "warnings fail the plan, and failed expectations the run"},
 			&urfave.BoolFlag{Name: "no-cache", Usage: "recompute every model"},
 			&urfave.StringFlag{Name: "preview", Value: "head", Usage: "show outputs as they are computed: head or off"},
 			&urfave.BoolFlag{Name: "detach", Usage: "return once the run has started"},
@@ -96,6 +96,7 @@ func (e *Env) run(c *urfave.Context) error {
 		Catalog:          svc,
 		SQL:              parser,
 		Interpreters:     planner.FindInterpreters(e.machineEnv),
+		Strict:           c.Bool("strict"),
 	})
 	if err != nil {
 		return err

@@ -44,6 +44,9 @@ type PlanError struct {
 	// Dir is the project folder; messages name files under it.
 	Dir         string
 	Diagnostics []Diagnostic
+	// Strict is set when the diagnostics are warnings that fail the plan
+	// because of Options.Strict.
+	Strict bool
 }
 
 func newPlanError(project string, ds []Diagnostic) *PlanError {
@@ -77,7 +80,11 @@ func newPlanError(project string, ds []Diagnostic) *PlanError {
 func (e *PlanError) Error() string {
 	var b strings.Builder
 	n := len(e.Diagnostics)
-	fmt.Fprintf(&b, "pipeline %s has %d error%s; nothing ran", e.Project, n, map[bool]string{true: "", false: "s"}[n == 1])
+	if e.Strict {
+		fmt.Fprintf(&b, "pipeline %s has %d warning%s, which fail it with --strict; nothing ran", e.Project, n, plural(n))
+	} else {
+		fmt.Fprintf(&b, "pipeline %s has %d error%s; nothing ran", e.Project, n, plural(n))
+	}
 	for _, d := range e.Diagnostics {
 		if d.File != "" && e.Dir != "" && e.Dir != "." {
 			d.File = filepath.Join(e.Dir, d.File)

@@ -64,6 +64,9 @@ type Options struct {
 	// Extractor is the Python that parses the project files; "" picks the
 	// newest supported one of Interpreters.
 	Extractor string
+	// Strict turns the plan's warnings (a missing interpreter, an unused
+	// parameter, an output nothing keeps) into errors.
+	Strict bool
 	// Extraction, when set, is used instead of running the extractor
 	// (benchmarks and tests that measure the Go side alone).
 	Extraction *Extraction
@@ -211,7 +214,13 @@ func (b *builder) build(ctx context.Context) (*Plan, error) {
 		pe.Dir = b.proj.Dir
 		return nil, pe
 	}
-	return b.physical(), nil
+	plan := b.physical()
+	if b.opts.Strict && len(plan.Warnings) > 0 {
+		pe := newPlanError(cfg.Name, plan.Warnings)
+		pe.Dir, pe.Strict = b.proj.Dir, true
+		return nil, pe
+	}
+	return plan, nil
 }
 
 // pickNamespace sets the project namespace: -n, else defaults.namespace,
