@@ -1,0 +1,6 @@
+import lakehouse
+
+
+@lakehouse.model()
+def dropped(data=lakehouse.Model("transactions", columns=["id"])):
+    return data
