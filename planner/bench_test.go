@@ -141,6 +141,21 @@ func TestPlan100(t *testing.T) {
 			}
 		}
 	}
+	// The tree shows each model once, and deep chains do not drift right.
+	var tree strings.Builder
+	if err := plan.WriteTree(&tree); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range plan.Models {
+		if c := strings.Count(tree.String(), "── "+n.Name+"  "); c != 1 {
+			t.Errorf("%s appears %d times in the tree", n.Name, c)
+		}
+	}
+	for _, l := range strings.Split(tree.String(), "\n") {
+		if indent := len([]rune(l)) - len([]rune(strings.TrimLeft(l, "│├└─ "))); indent > 4*(maxTreeDepth+1) {
+			t.Errorf("line indented by %d: %s", indent, l)
+		}
+	}
 	if plan.Timings.Plan > 500e6 {
 		t.Errorf("planning took %v beyond the extractor (%v)", plan.Timings.Plan, plan.Timings.Extract)
 	}

@@ -261,7 +261,13 @@ func (b *builder) checkMaterialization(m *Model) {
 	}
 	if m.Materialization != MatNone && !m.Expectation {
 		ns := b.modelNamespace(m)
-		if !b.nsExists[ns] {
+		if !b.nsExists[ns] && !b.nsReported[ns] {
+			// Once per namespace: every other model writing there has the
+			// same fix.
+			if b.nsReported == nil {
+				b.nsReported = map[catalog.Namespace]bool{}
+			}
+			b.nsReported[ns] = true
 			line := m.NSLine
 			if line == 0 {
 				line = m.Line

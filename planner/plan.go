@@ -135,6 +135,7 @@ type builder struct {
 	tables     map[catalog.TableIdent]catalog.TableSummary
 	tableNames []string
 	nsExists   map[catalog.Namespace]bool
+	nsReported map[catalog.Namespace]bool
 	schemas    map[string]*catalog.TableInfo
 	refs       map[string]*refState
 	resolved   map[*Model][]Input

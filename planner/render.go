@@ -68,16 +68,27 @@ func (p *Plan) WriteTree(w io.Writer) error {
 	for _, t := range p.Tables {
 		snap[tableKey(t.Table, t.Ref, p.Ref)] = t.SnapshotID
 	}
-	var walk func(key, prefix string)
-	walk = func(key, prefix string) {
+	// Deep chains continue as new roots, so lines stay readable.
+	type deferred struct {
+		n      *Node
+		parent string
+	}
+	var later []deferred
+	var walk func(key, prefix string, depth int)
+	walk = func(key, prefix string, depth int) {
 		kids := children[key]
 		for i, n := range kids {
 			branch, indent := "├── ", "│   "
 			if i == len(kids)-1 {
 				branch, indent = "└── ", "    "
 			}
+			if depth == maxTreeDepth {
+				b.WriteString(prefix + branch + "… " + n.Name + " continues below\n")
+				later = append(later, deferred{n, strings.TrimPrefix(key, "model ")})
+				continue
+			}
 			b.WriteString(prefix + branch + nodeLine(n) + "\n")
-			walk("model "+n.Name, prefix+indent)
+			walk("model "+n.Name, prefix+indent, depth+1)
 		}
 	}
 	for _, r := range roots {
@@ -88,11 +99,18 @@ func (p *Plan) WriteTree(w io.Writer) error {
 			label += " (empty)"
 		}
 		b.WriteString(label + "\n")
-		walk(r, "")
+		walk(r, "", 0)
 	}
 	for _, n := range orphans {
 		b.WriteString(nodeLine(n) + "\n")
-		walk("model "+n.Name, "")
+		walk("model "+n.Name, "", 1)
+	}
+	for len(later) > 0 {
+		d := later[0]
+		later = later[1:]
+		b.WriteString("… " + d.parent + "\n")
+		b.WriteString("└── " + nodeLine(d.n) + "\n")
+		walk("model "+d.n.Name, "    ", 1)
 	}
 	if len(p.Warnings) > 0 {
 		b.WriteString("warnings:\n")
@@ -103,6 +121,10 @@ func (p *Plan) WriteTree(w io.Writer) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// maxTreeDepth is how deep the tree nests before a chain continues as a
+// new root.
+const maxTreeDepth = 12
 
 func tableKey(table, ref, planRef string) string {
 	if ref == "" || ref == planRef {
