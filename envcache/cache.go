@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -35,8 +36,19 @@ type Config struct {
 	// DownloadDir, if set, keeps downloaded wheels and sdists by hash so a
 	// reinstall (e.g. after gc, or in tests) does not download again.
 	DownloadDir string
-	// Parallel is how many packages install at once (default 4).
+	// Parallel is how many packages install at once (default 8: installs
+	// are mostly download and unzip).
 	Parallel int
+	// Resolver is "uv", "pip" or "" (auto: uv when UV or `uv` on PATH is
+	// found, else pip).
+	Resolver string
+	// UV is the uv binary (default: $LAKEHOUSE_UV, else `uv` on PATH).
+	UV string
+	// SyncCompile compiles bytecode before an install counts as done.
+	// By default bytecode is compiled in the background after the folder
+	// is in place (imports work meanwhile, compiling in memory); Wait
+	// waits for it.
+	SyncCompile bool
 	// Log receives debug records (default: discard).
 	Log *slog.Logger
 }
@@ -65,7 +77,30 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.Parallel <= 0 {
-		c.Parallel = 4
+		c.Parallel = 8
+	}
+	if c.UV == "" {
+		c.UV = os.Getenv("LAKEHOUSE_UV")
+	}
+	if c.UV == "" && c.Resolver != "pip" {
+		if p, err := exec.LookPath("uv"); err == nil {
+			c.UV = p
+		}
+	}
+	switch c.Resolver {
+	case "":
+		c.Resolver = "pip"
+		if c.UV != "" {
+			c.Resolver = "uv"
+		}
+	case "pip":
+	case "uv":
+		if c.UV == "" {
+			return errdefs.WithHint(errdefs.ErrFailedPrecondition, "install it (pip install uv) or use the pip resolver",
+				"uv is not installed")
+		}
+	default:
+		return errdefs.New(errdefs.ErrInvalidArgument, "envcache: unknown resolver %q: use uv or pip", c.Resolver)
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -87,6 +122,11 @@ type Cache struct {
 	// process; across processes the resolution file is simply rewritten.
 	mu       sync.Mutex
 	inflight map[string]*call
+
+	compiles  sync.WaitGroup
+	compileMu sync.Mutex
+	compiling map[string]bool
+	compileQ  chan compileJob
 }
 
 type call struct {
@@ -100,7 +140,9 @@ func New(cfg Config) (*Cache, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Cache{cfg: cfg, log: cfg.Log, interp: interpreters{dirs: cfg.PythonDirs}, inflight: map[string]*call{}}
+	c := &Cache{cfg: cfg, log: cfg.Log, interp: interpreters{dirs: cfg.PythonDirs}, inflight: map[string]*call{},
+		compiling: map[string]bool{}, compileQ: make(chan compileJob, 1024)}
+	go c.compileLoop()
 	for _, d := range []string{c.pkgsDir(), c.resolutionsDir(), c.tmpDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
@@ -112,6 +154,9 @@ func New(cfg Config) (*Cache, error) {
 func (c *Cache) pkgsDir() string        { return filepath.Join(c.cfg.Dir, "pkgs") }
 func (c *Cache) resolutionsDir() string { return filepath.Join(c.cfg.Dir, "resolutions") }
 func (c *Cache) tmpDir() string         { return filepath.Join(c.cfg.Dir, "tmp") }
+
+// Dir is the cache's folder.
+func (c *Cache) Dir() string { return c.cfg.Dir }
 
 // ResolverCalls is how many times this Cache ran the resolver.
 func (c *Cache) ResolverCalls() int64 { return c.resolverCalls.Load() }
@@ -157,6 +202,9 @@ func (c *Cache) Environment(ctx context.Context, spec Spec) (*Environment, error
 				return fmt.Errorf("install %s %s: %w", d.Name, d.Version, err)
 			}
 			touch(p, filepath.Join(c.pkgsDir(), p.Hash+".json"))
+			if !p.Compiled {
+				c.compileLater(in, p)
+			}
 			pkgs[i] = p
 			return nil
 		})
@@ -206,13 +254,18 @@ func (c *Cache) Resolve(ctx context.Context, spec Spec) (*Resolution, *Interpret
 
 	start := time.Now()
 	c.resolverCalls.Add(1)
-	dists, err := resolvePip(ctx, in, reqs, c.cfg.Index)
+	var dists []Distribution
+	if c.cfg.Resolver == "uv" {
+		dists, err = c.resolveUV(ctx, c.cfg.UV, in, reqs, c.cfg.Index)
+	} else {
+		dists, err = resolvePip(ctx, in, reqs, c.cfg.Index)
+	}
 	if err != nil {
 		cl.err = err
 		return nil, nil, err
 	}
 	r := &Resolution{Key: key, Spec: Spec{Python: spec.Python, Requirements: reqs}, Python: in.Version,
-		Platform: in.Platform, Index: c.cfg.Index, Resolver: "pip", Created: time.Now().UTC(), Distributions: dists}
+		Platform: in.Platform, Index: c.cfg.Index, Resolver: c.cfg.Resolver, Created: time.Now().UTC(), Distributions: dists}
 	if err := writeResolution(c.resolutionsDir(), r); err != nil {
 		cl.err = err
 		return nil, nil, err

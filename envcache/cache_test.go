@@ -16,9 +16,26 @@ import (
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
+// resolvers are the resolver configurations every resolution test runs
+// with: pip (always there) and uv (installed by envtest when missing).
+func resolvers(t *testing.T) map[string]envcache.Config {
+	return map[string]envcache.Config{
+		"pip": {Resolver: "pip", DownloadDir: envtest.DownloadDir()},
+		"uv":  {Resolver: "uv", UV: envtest.UV(t), DownloadDir: envtest.DownloadDir()},
+	}
+}
+
 func TestEnvironmentSmallPackages(t *testing.T) {
+	for name, cfg := range resolvers(t) {
+		t.Run(name, func(t *testing.T) {
+			cfg.Dir = t.TempDir()
+			testEnvironmentSmallPackages(t, envtest.Open(t, cfg))
+		})
+	}
+}
+
+func testEnvironmentSmallPackages(t *testing.T, c *envcache.Cache) {
 	ctx := context.Background()
-	c := envtest.Fresh(t)
 	spec := envcache.Spec{Python: "3.11", Requirements: []string{"six", "attrs", "tomli"}}
 	env, err := c.Environment(ctx, spec)
 	if err != nil {
@@ -26,6 +43,11 @@ func TestEnvironmentSmallPackages(t *testing.T) {
 	}
 	if !strings.HasPrefix(env.Python.Version, "3.11.") {
 		t.Fatalf("python %s", env.Python.Version)
+	}
+	// Bytecode is compiled in the background, with the folders briefly
+	// writable by their owner.
+	if err := c.Wait(ctx); err != nil {
+		t.Fatal(err)
 	}
 	names := map[string]bool{}
 	for _, p := range env.Packages {
@@ -69,7 +91,15 @@ func TestEnvironmentSmallPackages(t *testing.T) {
 }
 
 func TestResolveErrors(t *testing.T) {
-	c := envtest.Fresh(t)
+	for name, cfg := range resolvers(t) {
+		t.Run(name, func(t *testing.T) {
+			cfg.Dir = t.TempDir()
+			testResolveErrors(t, envtest.Open(t, cfg))
+		})
+	}
+}
+
+func testResolveErrors(t *testing.T, c *envcache.Cache) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
@@ -77,9 +107,9 @@ func TestResolveErrors(t *testing.T) {
 		want []string
 	}{
 		{"unknown package", envcache.Spec{Python: "3.11", Requirements: []string{"no-such-package-lakehouse-xyzzy"}},
-			[]string{"no-such-package-lakehouse-xyzzy", "No matching distribution"}},
+			[]string{"no-such-package-lakehouse-xyzzy"}},
 		{"conflict", envcache.Spec{Python: "3.11", Requirements: []string{"attrs==23.1.0", "attrs==22.2.0"}},
-			[]string{"attrs==23.1.0", "conflict"}},
+			[]string{"attrs==23.1.0", "attrs==22.2.0"}},
 		{"bad version", envcache.Spec{Python: "3.x"}, []string{"invalid Python version"}},
 		{"option injection", envcache.Spec{Python: "3.11", Requirements: []string{"--index-url=http://evil"}}, []string{"invalid pip requirement"}},
 	} {
@@ -117,10 +147,7 @@ func TestConcurrentInstallOnce(t *testing.T) {
 	dir := t.TempDir()
 	spec := envcache.Spec{Python: "3.12", Requirements: []string{"six==1.16.0", "tomli==2.0.1"}}
 	// Resolve once, so the eight share one lock file.
-	first, err := envcache.New(envcache.Config{Dir: dir, DownloadDir: envtest.DownloadDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := envtest.Open(t, envcache.Config{Dir: dir, DownloadDir: envtest.DownloadDir()})
 	if _, _, err := first.Resolve(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
@@ -130,10 +157,7 @@ func TestConcurrentInstallOnce(t *testing.T) {
 	paths := make([]string, 8)
 	for i := range caches {
 		// One Cache each, as separate processes would have.
-		caches[i], err = envcache.New(envcache.Config{Dir: dir, DownloadDir: envtest.DownloadDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
+		caches[i] = envtest.Open(t, envcache.Config{Dir: dir, DownloadDir: envtest.DownloadDir()})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -173,10 +197,7 @@ func TestLocalWheelFolder(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("pip download: %v\n%s", err, out)
 	}
-	c, err := envcache.New(envcache.Config{Dir: t.TempDir(), Index: envcache.IndexOptions{NoIndex: true, FindLinks: []string{wheels}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := envtest.Open(t, envcache.Config{Dir: t.TempDir(), Resolver: "pip", Index: envcache.IndexOptions{NoIndex: true, FindLinks: []string{wheels}}})
 	env, err := c.Environment(ctx, envcache.Spec{Python: "3.11", Requirements: []string{"six"}})
 	if err != nil {
 		t.Fatal(err)

@@ -33,7 +33,9 @@ type Package struct {
 	URL      string `json:"url"`
 	SHA256   string `json:"sha256,omitempty"`
 	// CacheTag is the interpreter the bytecode was compiled for.
-	CacheTag  string    `json:"cache_tag"`
+	CacheTag string `json:"cache_tag"`
+	// Compiled: the folder holds bytecode for CacheTag.
+	Compiled  bool      `json:"compiled"`
 	Size      int64     `json:"size"`
 	Installed time.Time `json:"installed"`
 	// LastUsed is when an environment last included the package (the
@@ -98,7 +100,9 @@ func (c *Cache) install(ctx context.Context, in *Interpreter, d Distribution) (*
 	if err := unpackWheel(wheel, root); err != nil {
 		return nil, err
 	}
-	c.compile(ctx, in, root)
+	if c.cfg.SyncCompile {
+		c.compile(ctx, in, root)
+	}
 	size, err := makeReadOnly(root)
 	if err != nil {
 		return nil, err
@@ -111,7 +115,7 @@ func (c *Cache) install(ctx context.Context, in *Interpreter, d Distribution) (*
 		return nil, err
 	}
 	p := &Package{Hash: hash, Name: d.Name, Version: d.Version, Filename: d.Filename(), URL: d.URL,
-		SHA256: d.SHA256, CacheTag: in.CacheTag, Size: size, Installed: time.Now().UTC(), Dir: dir}
+		SHA256: d.SHA256, CacheTag: in.CacheTag, Compiled: c.cfg.SyncCompile, Size: size, Installed: time.Now().UTC(), Dir: dir}
 	b, _ := json.MarshalIndent(p, "", "  ")
 	if err := writeFileAtomic(filepath.Join(c.pkgsDir(), hash+".json"), b); err != nil {
 		return nil, err
@@ -261,7 +265,7 @@ func (c *Cache) buildWheel(ctx context.Context, in *Interpreter, sdist, tmp stri
 // the read-only folder never compile. Hash-based pycs need no source stat.
 // Failures (e.g. Python 2 files shipped as data) are not errors.
 func (c *Cache) compile(ctx context.Context, in *Interpreter, dir string) {
-	cmd := exec.CommandContext(ctx, in.Path, "-I", "-m", "compileall", "-q", "-j", "0",
+	cmd := exec.CommandContext(ctx, in.Path, "-I", "-m", "compileall", "-q", "-j", "1",
 		"--invalidation-mode", "unchecked-hash", dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		c.log.Debug("compileall reported errors", "dir", dir, "err", err, "output", string(out))

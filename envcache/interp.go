@@ -46,8 +46,9 @@ type interpreters struct {
 	dirs []string // extra prefixes or bin folders (--python-dir)
 
 	mu     sync.Mutex
-	probed map[string]*Interpreter // by binary path
-	all    []*Interpreter          // nil until scanned
+	probed   map[string]*Interpreter   // by binary path
+	all      []*Interpreter            // nil until scanned
+	tagCache map[string]map[string]int // wheel tags by binary path
 }
 
 // candidates lists python3.X binaries: --python-dir entries, pyenv
@@ -166,6 +167,27 @@ func (f *interpreters) List(ctx context.Context) []*Interpreter {
 // Find returns the newest interpreter matching version ("3.11" or
 // "3.11.7"). It returns ErrNotFound, listing what exists, if none does.
 func (f *interpreters) Find(ctx context.Context, version string) (*Interpreter, error) {
+	// Probe only binaries named for the version first (a probe is an
+	// interpreter start); list everything only to explain a miss.
+	parts := strings.Split(version, ".")
+	if len(parts) >= 2 {
+		var best *Interpreter
+		for _, c := range f.candidates() {
+			if filepath.Base(c) != "python"+parts[0]+"."+parts[1] {
+				continue
+			}
+			in, err := f.probe(ctx, c)
+			if err != nil || !(in.Version == version || strings.HasPrefix(in.Version, version+".")) {
+				continue
+			}
+			if best == nil || versionLess(best.Version, in.Version) {
+				best = in
+			}
+		}
+		if best != nil {
+			return best, nil
+		}
+	}
 	all := f.List(ctx)
 	for _, in := range all {
 		if in.Version == version || strings.HasPrefix(in.Version, version+".") {

@@ -1,7 +1,3 @@
-// Package runtime runs functions. This file holds the launcher interface
-// shared by the two launchers: runtime/process (a plain child process) and
-// runtime/containerd (one container per invocation). runtime/launchers
-// picks one.
 package runtime
 
 import (

@@ -4,8 +4,11 @@ package envtest
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/lakehouse-dev/lakehouse/envcache"
@@ -30,21 +33,79 @@ func DownloadDir() string { return filepath.Join(Root(), "downloads") }
 // Shared returns a cache whose installs persist between test runs.
 func Shared(t testing.TB) *envcache.Cache {
 	t.Helper()
-	c, err := envcache.New(envcache.Config{Dir: filepath.Join(Root(), "envcache"), DownloadDir: DownloadDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return Open(t, envcache.Config{Dir: filepath.Join(Root(), "envcache"), DownloadDir: DownloadDir()})
 }
 
 // Fresh returns an empty cache in a temporary folder (downloads shared).
 func Fresh(t testing.TB) *envcache.Cache {
 	t.Helper()
-	c, err := envcache.New(envcache.Config{Dir: t.TempDir(), DownloadDir: DownloadDir()})
+	return Open(t, envcache.Config{Dir: t.TempDir(), DownloadDir: DownloadDir()})
+}
+
+// Open opens a cache and, at the end of the test, waits for its
+// background bytecode compilation.
+func Open(t testing.TB, cfg envcache.Config) *envcache.Cache {
+	t.Helper()
+	c, err := envcache.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Wait(context.Background()) })
 	return c
+}
+
+var (
+	uvOnce sync.Once
+	uvPath string
+	uvErr  error
+)
+
+// UV returns a uv binary: $LAKEHOUSE_UV, uv on PATH, or one this function
+// installs from PyPI (pip install --target) into the shared test cache.
+func UV(t testing.TB) string {
+	t.Helper()
+	uvOnce.Do(func() {
+		if p := os.Getenv("LAKEHOUSE_UV"); p != "" {
+			uvPath = p
+			return
+		}
+		if p, err := exec.LookPath("uv"); err == nil {
+			uvPath = p
+			return
+		}
+		dir := filepath.Join(Root(), "uv")
+		bin := filepath.Join(dir, "bin", "uv")
+		if _, err := os.Stat(bin); err == nil {
+			uvPath = bin
+			return
+		}
+		c, err := envcache.New(envcache.Config{Dir: t.TempDir()})
+		if err != nil {
+			uvErr = err
+			return
+		}
+		ins := c.Interpreters(context.Background())
+		if len(ins) == 0 {
+			uvErr = fmt.Errorf("no Python interpreter to install uv with")
+			return
+		}
+		out, err := exec.Command(ins[0].Path, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+			"--target", dir+".tmp", "uv").CombinedOutput()
+		if err != nil {
+			uvErr = fmt.Errorf("pip install uv: %v\n%s", err, out)
+			return
+		}
+		os.RemoveAll(dir)
+		if err := os.Rename(dir+".tmp", dir); err != nil {
+			uvErr = err
+			return
+		}
+		uvPath = bin
+	})
+	if uvErr != nil {
+		t.Fatal(uvErr)
+	}
+	return uvPath
 }
 
 // Env assembles spec in the shared cache, failing the test on error.

@@ -135,6 +135,10 @@ func New(ctx context.Context, cfg Config) (*Launcher, error) {
 		return nil, errdefs.WithHint(errdefs.ErrPermissionDenied, "run the worker as root or use --launcher=process",
 			"the containerd launcher needs root (bind mounts of host folders)")
 	}
+	if st, err := os.Stat(cfg.Socket); err != nil || st.Mode()&os.ModeSocket == 0 {
+		return nil, errdefs.WithHint(errdefs.ErrUnavailable, "start containerd or use --launcher=process",
+			"no containerd socket at %s", cfg.Socket)
+	}
 	client, err := containerd.New(cfg.Socket, containerd.WithDefaultNamespace(cfg.Namespace),
 		containerd.WithDefaultRuntime("io.containerd.runc.v2"), containerd.WithTimeout(cfg.DialTimeout))
 	if err != nil {

@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func newLauncher(t *testing.T) (*containerd.Launcher, string) {
+func newLauncher(t testing.TB) (*containerd.Launcher, string) {
 	t.Helper()
 	state := t.TempDir()
 	l, err := containerd.New(context.Background(), containerd.Config{Socket: socket, StateDir: state, Namespace: "lakehouse-test"})

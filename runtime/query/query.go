@@ -155,3 +155,6 @@ func duckType(t iceberg.Type) (string, error) {
 	}
 	return "", fmt.Errorf("type %s is not supported by queries yet", t)
 }
+
+// RecordReader is the stream of a result.
+type RecordReader = array.RecordReader

@@ -1,0 +1,59 @@
+// Package envcache gives Python functions environments that are assembled,
+// never built. A function asks for (python version, pip requirements); the
+// cache
+//
+//  1. resolves the spec to a locked set of distributions for this platform
+//     and interpreter with a real resolver: the target interpreter's own
+//     `pip install --dry-run --ignore-installed --report` (pip ≥ 22.2), so
+//     markers and wheel tags are those of the interpreter that will run the
+//     function. pyarrow is always added (the runner needs it). The index is
+//     PyPI, $PIP_INDEX_URL or Config.Index (an index URL, --find-links
+//     folders, --no-index for air-gapped machines). Resolutions are cached
+//     by (requirements, interpreter version, platform, index): a repeat
+//     costs no resolver call. An unsatisfiable spec or an unknown package
+//     fails with ErrInvalidArgument and the resolver's reason in one
+//     paragraph.
+//  2. installs each distribution once per machine into its own
+//     content-addressed folder: wheels are unpacked directly (purelib and
+//     platlib merged, scripts under bin/, headers and data skipped), sdists
+//     are first built with `pip wheel --no-deps`; bytecode is compiled for
+//     the interpreter (unchecked-hash pycs) and the folder is made
+//     read-only. Installs run in parallel; a flock per package and an
+//     atomic rename make concurrent requests, from goroutines or
+//     processes, install it exactly once.
+//  3. assembles an Environment: the interpreter (pyenv versions, python3.X
+//     on PATH, Config.PythonDirs; never a pyenv shim) plus the ordered list
+//     of package folders, which launchers put on sys.path (process) or
+//     mount read-only (containerd).
+//
+// # Layout
+//
+//	<data-dir>/envcache/
+//	├── resolutions/<key>.json   a locked spec; mtime = last use
+//	├── pkgs/
+//	│   ├── <hash>/              one installed distribution, read-only,
+//	│   │                        laid out like site-packages
+//	│   ├── <hash>.json          its metadata, written last: the folder is
+//	│   │                        installed iff this exists; mtime = last use
+//	│   └── <hash>.lock          flock held while installing or removing it
+//	└── tmp/                     installs in progress (renamed into pkgs/)
+//
+// <hash> is sha256(file sha256 | interpreter cache tag): the same wheel
+// installed for two Python versions is two folders, because each holds
+// bytecode for its interpreter.
+//
+// # Garbage collection
+//
+// GC (`lakehouse env gc`) drops resolutions not used for OlderThan (default
+// 30 days in the CLI), then removes packages that no remaining resolution
+// uses and that were not used for OlderThan. A package is removed under its
+// lock, metadata file first, so a concurrent install redoes it cleanly.
+//
+// # Caveats
+//
+//   - uv is not used yet: resolution always goes through pip's report.
+//   - Packages that need their .data/data files installed under the prefix
+//     (e.g. Jupyter extensions) do not get them.
+//   - A distribution that is only available as a local folder (a path
+//     requirement) is refused.
+package envcache

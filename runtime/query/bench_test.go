@@ -1,0 +1,379 @@
+package query_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
+	"github.com/lakehouse-dev/lakehouse/runtime/query"
+)
+
+var (
+	benchRows   = flag.Int("bench-rows", 10_000_000, "rows of the lineitem table of the benchmarks")
+	benchReport = flag.Bool("bench-report", false, "run TestBenchReport: ours vs raw DuckDB, as a table")
+)
+
+const (
+	q1 = `SELECT l_returnflag, l_linestatus, sum(l_quantity) AS sum_qty, sum(l_extendedprice) AS sum_base_price,
+  sum(l_extendedprice * (1 - l_discount)) AS sum_disc_price, sum(l_extendedprice * (1 - l_discount) * (1 + l_tax)) AS sum_charge,
+  avg(l_quantity) AS avg_qty, avg(l_extendedprice) AS avg_price, avg(l_discount) AS avg_disc, count(*) AS count_order
+FROM lineitem WHERE l_shipdate <= DATE '1998-09-02' GROUP BY l_returnflag, l_linestatus ORDER BY l_returnflag, l_linestatus`
+	q6 = `SELECT sum(l_extendedprice * l_discount) AS revenue FROM lineitem
+WHERE l_shipdate >= DATE '1994-01-01' AND l_shipdate < DATE '1995-01-01' AND l_discount BETWEEN 0.05 AND 0.07 AND l_quantity < 24`
+	qStar = `SELECT * FROM lineitem`
+)
+
+// benchData is the lineitem table shared by the benchmarks of one process;
+// the generated Parquet file is cached under the temp directory across runs.
+var benchData struct {
+	once  sync.Once
+	svc   *catalog.Local
+	files []string
+	dir   string
+}
+
+type onceTB struct{ testing.TB }
+
+func (o onceTB) Cleanup(func()) {} // keep the shared service open for the process
+
+func lineitem(tb testing.TB) (*catalog.Local, []string) {
+	benchData.once.Do(func() {
+		cache := filepath.Join(os.TempDir(), "lakehouse-query-bench")
+		if err := os.MkdirAll(cache, 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		dir, err := os.MkdirTemp(cache, "run-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		// The Parquet source is shared; each run imports it into a fresh catalog.
+		src := filepath.Join(cache, fmt.Sprintf("lineitem-%d.parquet", *benchRows))
+		if _, err := os.Stat(src); err != nil {
+			writeLineitem(tb, src+".tmp", *benchRows)
+			if err := os.Rename(src+".tmp", src); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		if err := os.Symlink(src, filepath.Join(dir, filepath.Base(src))); err != nil {
+			tb.Fatal(err)
+		}
+		benchData.dir = dir
+		benchData.svc, _ = bigTable(onceTB{tb}, dir, *benchRows)
+		plan, err := query.Plan(context.Background(), benchData.svc, query.Request{SQL: qStar, Ref: catalog.Ref{Name: "main"}, Namespace: "bench"})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		benchData.files = plan.Tables[0].Files
+	})
+	if benchData.svc == nil {
+		tb.Fatal("no benchmark table")
+	}
+	return benchData.svc, benchData.files
+}
+
+// ours runs sql through the query path (plan, fresh DuckDB, sandbox,
+// stream) and drains or writes the result.
+func ours(tb testing.TB, svc catalog.Service, sql, format string) int64 {
+	res, err := query.Run(context.Background(), svc, query.Request{SQL: sql, Ref: catalog.Ref{Name: "main"}, Namespace: "bench"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer res.Close()
+	return drain(tb, res.Reader, format)
+}
+
+// raw runs sql in a fresh plain DuckDB with the table replaced by
+// read_parquet over the same files.
+func raw(tb testing.TB, files []string, sql, format string) int64 {
+	db, err := duckdb.Open(duckdb.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	lits := make([]string, len(files))
+	for i, f := range files {
+		lits[i] = duckdb.Literal(f)
+	}
+	sql = strings.Replace(sql, "FROM lineitem", "FROM read_parquet(["+strings.Join(lits, ", ")+"])", 1)
+	if err := db.Lock("main", files); err != nil {
+		tb.Fatal(err)
+	}
+	r, err := db.Query(context.Background(), sql)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer r.Release()
+	return drain(tb, r, format)
+}
+
+// rawCopy is DuckDB's own Parquet writer: COPY (SELECT * FROM
+// read_parquet(files)) TO a file.
+func rawCopy(tb testing.TB, files []string) {
+	db, err := duckdb.Open(duckdb.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	lits := make([]string, len(files))
+	for i, f := range files {
+		lits[i] = duckdb.Literal(f)
+	}
+	out := filepath.Join(benchData.dir, "copy.parquet")
+	defer os.Remove(out)
+	if err := db.Exec("COPY (SELECT * FROM read_parquet([" + strings.Join(lits, ", ") + "])) TO " + duckdb.Literal(out) + " (FORMAT parquet)"); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func drain(tb testing.TB, r interface {
+	Next() bool
+	Err() error
+}, format string) int64 {
+	if format != "" {
+		var w countingWriter
+		st, err := query.Write(&w, r.(query.RecordReader), format, -1)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return st.Rows
+	}
+	var n int64
+	rr := r.(query.RecordReader)
+	for rr.Next() {
+		n += rr.RecordBatch().NumRows()
+	}
+	if err := rr.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+func BenchmarkQ1(b *testing.B) {
+	svc, files := lineitem(b)
+	b.Run("ours", func(b *testing.B) {
+		for b.Loop() {
+			ours(b, svc, q1, "")
+		}
+	})
+	b.Run("raw", func(b *testing.B) {
+		for b.Loop() {
+			raw(b, files, q1, "")
+		}
+	})
+}
+
+func BenchmarkQ6(b *testing.B) {
+	svc, files := lineitem(b)
+	b.Run("ours", func(b *testing.B) {
+		for b.Loop() {
+			ours(b, svc, q6, "")
+		}
+	})
+	b.Run("raw", func(b *testing.B) {
+		for b.Loop() {
+			raw(b, files, q6, "")
+		}
+	})
+}
+
+func BenchmarkSelectStarParquet(b *testing.B) {
+	svc, files := lineitem(b)
+	b.Run("ours", func(b *testing.B) {
+		for b.Loop() {
+			ours(b, svc, qStar, query.FormatParquet)
+		}
+	})
+	b.Run("raw", func(b *testing.B) {
+		for b.Loop() {
+			raw(b, files, qStar, query.FormatParquet)
+		}
+	})
+	b.Run("raw-copy", func(b *testing.B) {
+		for b.Loop() {
+			rawCopy(b, files)
+		}
+	})
+}
+
+// smallTable is a catalog with one 100-row table, default.small.
+func smallTable(tb testing.TB) *catalog.Local {
+	tb.Helper()
+	ctx := context.Background()
+	dir := tb.TempDir()
+	svc := openService(tb, dir, nil)
+	var b strings.Builder
+	b.WriteString("id,country,usd\n")
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&b, "%d,%s,%d.%02d\n", i, []string{"IT", "FR", "DE"}[i%3], i*7%300, i%100)
+	}
+	src := writeFile(tb, filepath.Join(dir, "small.csv"), b.String())
+	const br = catalog.BranchName("bench.small")
+	if _, err := svc.CreateBranch(ctx, br, catalog.Ref{Name: "main"}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := svc.ImportTable(ctx, catalog.ImportRequest{Branch: br, Table: catalog.TableIdent{Namespace: "default", Name: "small"}, Sources: []string{src}}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := svc.Merge(ctx, catalog.MergeRequest{Source: catalog.Ref{Name: string(br)}, Into: "main"}); err != nil {
+		tb.Fatal(err)
+	}
+	return svc
+}
+
+const smallQuery = "SELECT country, count(*) AS n, sum(usd) AS usd FROM small GROUP BY country ORDER BY country"
+
+// BenchmarkSmallQuery: a query on a small table end to end: parse, resolve,
+// plan (metadata and manifests), open DuckDB, sandbox, run, drain.
+func BenchmarkSmallQuery(b *testing.B) {
+	svc := smallTable(b)
+	for b.Loop() {
+		res, err := query.Run(context.Background(), svc, query.Request{SQL: smallQuery, Ref: catalog.Ref{Name: "main"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		drain(b, res.Reader, "")
+		res.Close()
+	}
+}
+
+// dayTable imports a table of days days, 10 rows a day, partitioned by day:
+// one data file per day.
+func dayTable(tb testing.TB, days int) *catalog.Local {
+	tb.Helper()
+	ctx := context.Background()
+	dir := tb.TempDir()
+	svc := openService(tb, dir, nil)
+	var b strings.Builder
+	b.WriteString("id,day,v\n")
+	d0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for d := 0; d < days; d++ {
+		for i := 0; i < 10; i++ {
+			fmt.Fprintf(&b, "%d,%s,%d\n", d*10+i, d0.AddDate(0, 0, d).Format("2006-01-02"), i)
+		}
+	}
+	src := writeFile(tb, filepath.Join(dir, "days.csv"), b.String())
+	const br = catalog.BranchName("bench.days")
+	must := func(_ any, err error) {
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	must(svc.CreateBranch(ctx, br, catalog.Ref{Name: "main"}))
+	must(svc.ImportTable(ctx, catalog.ImportRequest{Branch: br, Table: catalog.TableIdent{Namespace: "default", Name: "days"}, Sources: []string{src}, PartitionBy: []string{"day"}}))
+	must(svc.Merge(ctx, catalog.MergeRequest{Source: catalog.Ref{Name: string(br)}, Into: "main"}))
+	return svc
+}
+
+// TestPruning100Files: a one-day filter on a table of 100 daily files
+// plans (and DuckDB opens) exactly one file.
+func TestPruning100Files(t *testing.T) {
+	svc := dayTable(t, 100)
+	for _, c := range []struct {
+		sql  string
+		kept int
+	}{
+		{"SELECT sum(v) FROM days WHERE day = DATE '2026-02-15'", 1},
+		{"SELECT sum(v) FROM days WHERE day BETWEEN '2026-02-15' AND '2026-02-17'", 3},
+		{"SELECT sum(v) FROM days WHERE id = 457", 1},
+		{"SELECT sum(v) FROM days", 100},
+	} {
+		res, err := query.Run(context.Background(), svc, query.Request{SQL: c.sql, Ref: catalog.Ref{Name: "main"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readRows(t, res.Reader)
+		res.Close()
+		ts := res.Plan.Tables[0]
+		if len(ts.Files) != c.kept || ts.TotalFiles != 100 {
+			t.Errorf("%s: %d of %d files kept, want %d of 100", c.sql, len(ts.Files), ts.TotalFiles, c.kept)
+		}
+		t.Logf("%s: %d of %d files, result %s", c.sql, len(ts.Files), ts.TotalFiles, got[1])
+	}
+}
+
+func BenchmarkPruning(b *testing.B) {
+	svc := dayTable(b, 100)
+	var files int
+	for b.Loop() {
+		res, err := query.Run(context.Background(), svc, query.Request{SQL: "SELECT sum(v) FROM days WHERE day = DATE '2026-02-15'", Ref: catalog.Ref{Name: "main"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		drain(b, res.Reader, "")
+		files = len(res.Plan.Tables[0].Files)
+		res.Close()
+	}
+	b.ReportMetric(float64(files), "files-opened")
+}
+
+// TestBenchReport prints ours vs raw DuckDB on the same files, medians of
+// alternating runs in one process:
+//
+//	go test ./runtime/query -run TestBenchReport -bench-report -v
+func TestBenchReport(t *testing.T) {
+	if !*benchReport {
+		t.Skip("run with -bench-report")
+	}
+	svc, files := lineitem(t)
+	const runs = 5
+	median := func(fn func()) time.Duration {
+		var ds []time.Duration
+		for i := 0; i < runs; i++ {
+			t0 := time.Now()
+			fn()
+			ds = append(ds, time.Since(t0))
+		}
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		return ds[runs/2]
+	}
+	type row struct {
+		name      string
+		ours, raw time.Duration
+		note      string
+	}
+	var rows []row
+	for _, c := range []struct{ name, sql, format string }{
+		{"Q1-like aggregate", q1, ""},
+		{"Q6-like aggregate", q6, ""},
+		{"SELECT * → Parquet", qStar, query.FormatParquet},
+		{"SELECT * → CSV", qStar, query.FormatCSV},
+	} {
+		ours(t, svc, c.sql, c.format) // warm the page cache
+		raw(t, files, c.sql, c.format)
+		o := median(func() { ours(t, svc, c.sql, c.format) })
+		r := median(func() { raw(t, files, c.sql, c.format) })
+		rows = append(rows, row{c.name, o, r, "raw: read_parquet in a fresh DuckDB, same writer"})
+	}
+	cp := median(func() { rawCopy(t, files) })
+	rows = append(rows, row{"SELECT * → Parquet", rows[2].ours, cp, "raw: DuckDB's own COPY … TO (FORMAT parquet)"})
+
+	small := smallTable(t)
+	smallQ := func() {
+		res, err := query.Run(context.Background(), small, query.Request{SQL: smallQuery, Ref: catalog.Ref{Name: "main"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		drain(t, res.Reader, "")
+		res.Close()
+	}
+	smallQ()
+	sq := median(smallQ)
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%d-row lineitem table, %d file(s), medians of %d runs\n\n", *benchRows, len(files), runs)
+	fmt.Fprintf(&b, "%-22s %10s %10s %7s  %s\n", "query", "ours", "raw", "ratio", "")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%-22s %9.3fs %9.3fs %6.2fx  %s\n", r.name, r.ours.Seconds(), r.raw.Seconds(), r.ours.Seconds()/r.raw.Seconds(), r.note)
+	}
+	fmt.Fprintf(&b, "%-22s %9.1fms  (goal ≤ 50 ms, end to end incl. opening DuckDB)\n", "100-row table query", float64(sq.Microseconds())/1000)
+	t.Log(b.String())
+}
