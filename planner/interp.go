@@ -30,9 +30,11 @@ var pyNameRE = regexp.MustCompile(`^python(3\.\d+)$`)
 var pyVersionDirRE = regexp.MustCompile(`^(3\.\d+)(\.\d+)?$`)
 
 // FindInterpreters lists one Python 3 interpreter per minor version, newest
-// first: from $LAKEHOUSE_PYTHON (a path), the directories of $PATH
-// (pythonX.Y binaries, skipping wrapper scripts such as pyenv shims) and
-// $PYENV_ROOT/versions (default ~/.pyenv). It runs nothing.
+// first, preferring in this order: $LAKEHOUSE_PYTHON (a path),
+// $PYENV_ROOT/versions (default ~/.pyenv; the newest patch release), and
+// the pythonX.Y binaries of $PATH (skipping wrapper scripts such as pyenv
+// shims). That is envcache's order too, so the plan names the interpreter
+// a function will run with. It runs nothing: versions come from the names.
 func FindInterpreters(getenv func(string) string) []Interpreter {
 	var found []Interpreter
 	seen := map[string]bool{}
@@ -53,18 +55,6 @@ func FindInterpreters(getenv func(string) string) []Interpreter {
 			}
 		}
 	}
-	for _, dir := range filepath.SplitList(getenv("PATH")) {
-		if dir == "" || strings.Contains(dir, "shims") {
-			continue
-		}
-		matches, _ := filepath.Glob(filepath.Join(dir, "python3.*"))
-		sort.Strings(matches)
-		for _, p := range matches {
-			if m := pyNameRE.FindStringSubmatch(filepath.Base(p)); m != nil {
-				add(p, m[1])
-			}
-		}
-	}
 	root := getenv("PYENV_ROOT")
 	if root == "" {
 		if home := getenv("HOME"); home != "" {
@@ -81,6 +71,18 @@ func FindInterpreters(getenv func(string) string) []Interpreter {
 				continue
 			}
 			add(filepath.Join(root, "versions", d.Name(), "bin", "python"+m[1]), d.Name())
+		}
+	}
+	for _, dir := range filepath.SplitList(getenv("PATH")) {
+		if dir == "" || strings.Contains(dir, "shims") {
+			continue
+		}
+		matches, _ := filepath.Glob(filepath.Join(dir, "python3.*"))
+		sort.Strings(matches)
+		for _, p := range matches {
+			if m := pyNameRE.FindStringSubmatch(filepath.Base(p)); m != nil {
+				add(p, m[1])
+			}
 		}
 	}
 	sort.Slice(found, func(i, j int) bool { return versionLess(found[j].Minor, found[i].Minor) })

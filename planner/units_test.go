@@ -173,6 +173,7 @@ func TestFindInterpreters(t *testing.T) {
 		}
 	}
 	bin(filepath.Join(root, "usr", "bin", "python3.11"), false)
+	bin(filepath.Join(root, "usr", "bin", "python3.10"), false)
 	bin(filepath.Join(root, "shims", "python3.12"), true)
 	bin(filepath.Join(root, "wrap", "python3.12"), true)
 	bin(filepath.Join(root, "pyenv", "versions", "3.12.1", "bin", "python3.12"), false)
@@ -187,7 +188,8 @@ func TestFindInterpreters(t *testing.T) {
 	got := FindInterpreters(func(k string) string { return env[k] })
 	want := []Interpreter{
 		{Version: "3.12.4", Minor: "3.12", Path: filepath.Join(root, "pyenv", "versions", "3.12.4", "bin", "python3.12")},
-		{Version: "3.11", Minor: "3.11", Path: filepath.Join(root, "usr", "bin", "python3.11")},
+		{Version: "3.11.7", Minor: "3.11", Path: filepath.Join(root, "pyenv", "versions", "3.11.7", "bin", "python3.11")},
+		{Version: "3.10", Minor: "3.10", Path: filepath.Join(root, "usr", "bin", "python3.10")},
 		{Version: "3.8.18", Minor: "3.8", Path: filepath.Join(root, "pyenv", "versions", "3.8.18", "bin", "python3.8")},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -196,7 +198,7 @@ func TestFindInterpreters(t *testing.T) {
 	if in, ok := extractorInterpreter(got); !ok || in.Minor != "3.12" {
 		t.Errorf("extractor interpreter = %+v", in)
 	}
-	if _, ok := extractorInterpreter(want[2:]); ok {
+	if _, ok := extractorInterpreter(want[3:]); ok {
 		t.Error("3.8 picked for the extractor")
 	}
 }
