@@ -3,11 +3,14 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/lakehouse-dev/lakehouse/planner"
 )
 
 // TestRunInvalidProjects plans each project of testdata/pipelines/invalid
@@ -99,3 +102,72 @@ func TestRunInvalidProjects(t *testing.T) {
 // machinePythonsRE matches the list of interpreters found on this machine,
 // which differs between machines.
 var machinePythonsRE = regexp.MustCompile(`\(this machine has [^)]*\)`)
+
+// TestRunDryRunJSON checks the JSON plan against the catalog it was made
+// at: the head commit, the table's snapshot, the models in order.
+func TestRunDryRunJSON(t *testing.T) {
+	testdata, err := filepath.Abs(filepath.Join("..", "testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	env := map[string]string{envDataDir: dataDir, envUser: "tester", "HOME": dataDir}
+	lh := func(args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		e := &Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }}
+		if code := run(context.Background(), append([]string{"lakehouse"}, args...), e); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr.String())
+		}
+		return stdout.String()
+	}
+	lh("checkout", "-b", "tester.dev")
+	lh("namespace", "create", "sales")
+	lh("table", "import", "sales.transactions", "--from", filepath.Join(testdata, "sample", "transactions"))
+	var branch struct {
+		Head string `json:"head"`
+	}
+	var table struct {
+		Snapshot struct {
+			ID int64 `json:"id"`
+		} `json:"snapshot"`
+	}
+	mustJSON(t, lh("branch", "get", "tester.dev", "-O", "json"), &branch)
+	mustJSON(t, lh("table", "get", "sales.transactions", "-O", "json"), &table)
+
+	out := lh("run", "--dry-run", "-p", filepath.Join(testdata, "pipelines", "sample"), "--param", "min_usd=2.5", "-O", "json")
+	var plan planner.Plan
+	mustJSON(t, out, &plan)
+	if plan.Project != "euro_report" || plan.Ref != "tester.dev" || plan.Commit != branch.Head || plan.Namespace != "sales" {
+		t.Errorf("plan header = %s at %s (%s) in %s; head is %s", plan.Project, plan.Ref, plan.Commit, plan.Namespace, branch.Head)
+	}
+	if len(plan.Tables) != 1 || plan.Tables[0].SnapshotID != table.Snapshot.ID || plan.Tables[0].SnapshotID == 0 {
+		t.Errorf("tables = %+v, snapshot %d", plan.Tables, table.Snapshot.ID)
+	}
+	var names []string
+	for _, n := range plan.Models {
+		names = append(names, n.Name)
+	}
+	if got := strings.Join(names, " "); got != "euro_selection usd_by_country country_share usd_not_null" {
+		t.Errorf("models = %s", got)
+	}
+	if p := plan.Models[0].Parameters; len(p) != 1 || p[0].Value != 2.5 {
+		t.Errorf("parameters of euro_selection = %+v", p)
+	}
+	if py := plan.Models[1].Python; py == nil || py.Version != "3.10" || strings.Join(py.Requirements, " ") != "pandas==1.5.3 pyarrow" {
+		t.Errorf("python of usd_by_country = %+v", py)
+	}
+	if o := plan.Models[1].Output; o.Materialization != "REPLACE" || o.Table != "sales.usd_by_country" {
+		t.Errorf("output of usd_by_country = %+v", o)
+	}
+	if len(plan.Interpreters) == 0 {
+		t.Error("no interpreters listed")
+	}
+}
+
+func mustJSON(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("%v in:\n%s", err, s)
+	}
+}
