@@ -117,6 +117,7 @@ type Cache struct {
 
 	resolverCalls atomic.Int64
 	installs      atomic.Int64
+	installing    atomic.Int64 // Environment calls installing now
 
 	// inflight collapses concurrent resolutions of the same key in this
 	// process; across processes the resolution file is simply rewritten.
@@ -193,6 +194,8 @@ func (c *Cache) Environment(ctx context.Context, spec Spec) (*Environment, error
 		return nil, err
 	}
 	pkgs := make([]*Package, len(res.Distributions))
+	c.installing.Add(1)
+	defer c.installing.Add(-1)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.cfg.Parallel)
 	for i, d := range res.Distributions {

@@ -48,6 +48,10 @@ func (c *Cache) Wait(ctx context.Context) error {
 // the functions that are starting.
 func (c *Cache) compileLoop() {
 	for job := range c.compileQ {
+		// Installs first: they are what a waiting function needs.
+		for c.installing.Load() > 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
 		c.compileInstalled(job.in, job.p)
 		c.compileMu.Lock()
 		delete(c.compiling, job.p.Hash)

@@ -267,8 +267,18 @@ func (c *Cache) buildWheel(ctx context.Context, in *Interpreter, sdist, tmp stri
 func (c *Cache) compile(ctx context.Context, in *Interpreter, dir string) {
 	cmd := exec.CommandContext(ctx, in.Path, "-I", "-m", "compileall", "-q", "-j", "1",
 		"--invalidation-mode", "unchecked-hash", dir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		c.log.Debug("compileall reported errors", "dir", dir, "err", err, "output", string(out))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		c.log.Debug("compileall did not start", "err", err)
+		return
+	}
+	if !c.cfg.SyncCompile {
+		// Background work: functions starting meanwhile get the CPU first.
+		unix.Setpriority(unix.PRIO_PROCESS, cmd.Process.Pid, 19)
+	}
+	if err := cmd.Wait(); err != nil {
+		c.log.Debug("compileall reported errors", "dir", dir, "err", err, "output", out.String())
 	}
 }
 
