@@ -66,8 +66,10 @@ type Config struct {
 	Socket string
 	// Namespace is the containerd namespace (default "lakehouse").
 	Namespace string
-	// StateDir holds per-invocation root folders and FIFOs (default
-	// <TempDir>/lakehouse-containerd).
+	// StateDir holds per-invocation root folders and FIFOs; it should be
+	// on a tmpfs (default /run/lakehouse-containerd when /run is a tmpfs,
+	// else /dev/shm/lakehouse-containerd). Each invocation's folder is
+	// removed when it ends.
 	StateDir string
 	// ScratchSize is the size of the /tmp tmpfs (default 512 MiB; its
 	// pages count against the memory limit).
@@ -85,7 +87,10 @@ func (c *Config) Validate() error {
 		c.Namespace = "lakehouse"
 	}
 	if c.StateDir == "" {
-		c.StateDir = filepath.Join(os.TempDir(), "lakehouse-containerd")
+		c.StateDir = "/dev/shm/lakehouse-containerd"
+		if isTmpfs("/run") {
+			c.StateDir = "/run/lakehouse-containerd"
+		}
 	}
 	if c.ScratchSize <= 0 {
 		c.ScratchSize = 512 << 20
@@ -431,6 +436,12 @@ func ownerAlive(owner string) bool {
 	}
 	err = syscall.Kill(n, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// isTmpfs reports whether dir is a tmpfs mount point.
+func isTmpfs(dir string) bool {
+	var st syscall.Statfs_t
+	return syscall.Statfs(dir, &st) == nil && st.Type == 0x01021994 // TMPFS_MAGIC
 }
 
 func bootID() string {

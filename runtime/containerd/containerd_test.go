@@ -29,7 +29,11 @@ func TestMain(m *testing.M) {
 
 func newLauncher(t testing.TB) (*containerd.Launcher, string) {
 	t.Helper()
-	state := t.TempDir()
+	state, err := os.MkdirTemp("/dev/shm", "lakehouse-ctrd-state-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(state) })
 	l, err := containerd.New(context.Background(), containerd.Config{Socket: socket, StateDir: state, Namespace: "lakehouse-test"})
 	if err != nil {
 		t.Fatal(err)

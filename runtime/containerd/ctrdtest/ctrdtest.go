@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"strconv"
 	"strings"
+	"syscall"
 )
 
 // SocketEnv names a running daemon's socket.
@@ -51,7 +53,18 @@ func Start() (socket string, stop func(), err error) {
 		exec.Command(script(), "stop", dir).Run()
 		return "", nil, fmt.Errorf("start containerd: %v: %s", err, errb.String())
 	}
+	// A reaper stops the daemon should this process die without calling
+	// stop (a test timeout, a signal).
+	reaper := exec.Command("/bin/sh", "-c", `while kill -0 "$1" 2>/dev/null; do sleep 1; done; exec "$2" stop "$3"`,
+		"reaper", strconv.Itoa(os.Getpid()), script(), dir)
+	reaper.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := reaper.Start(); err != nil {
+		exec.Command(script(), "stop", dir).Run()
+		return "", nil, err
+	}
+	go reaper.Wait()
 	return strings.TrimSpace(out.String()), func() {
 		exec.Command(script(), "stop", dir).Run()
+		reaper.Process.Kill()
 	}, nil
 }
