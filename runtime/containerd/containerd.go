@@ -41,9 +41,9 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	runcopts "github.com/containerd/containerd/api/types/runc/options"
 	cerrdefs "github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -106,6 +106,13 @@ type Launcher struct {
 	cfg    Config
 	client *containerd.Client
 	owner  string
+
+	// The anchor is an idle container that keeps the shared shim process
+	// alive between invocations.
+	anchorID   string
+	anchor     containerd.Container
+	anchorTask containerd.Task
+	closed     bool
 }
 
 var _ runtime.Launcher = (*Launcher)(nil)
@@ -165,7 +172,46 @@ func New(ctx context.Context, cfg Config) (*Launcher, error) {
 		client.Close()
 		return nil, err
 	}
+	if err := l.startAnchor(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
 	return l, nil
+}
+
+// startAnchor starts the idle container whose shim every invocation
+// shares.
+func (l *Launcher) startAnchor(ctx context.Context) error {
+	l.anchorID = "lh-anchor-" + randomHex(6)
+	dir := filepath.Join(l.cfg.StateDir, l.anchorID)
+	mounts, err := systemMounts(dir, false)
+	if err != nil {
+		return err
+	}
+	ctr, err := l.client.NewContainer(ctx, l.anchorID,
+		containerd.WithContainerLabels(map[string]string{labelLauncher: "1", labelOwner: l.owner}),
+		l.withRuntime(),
+		containerd.WithNewSpec(
+			oci.WithRootFSPath(filepath.Join(dir, "rootfs")),
+			oci.WithRootFSReadonly(),
+			oci.WithMounts(mounts),
+			oci.WithProcessArgs("/bin/sleep", "infinity"),
+			oci.WithMemoryLimit(16<<20),
+			oci.WithAnnotations(map[string]string{shimGroup: l.anchorID}),
+		))
+	if err != nil {
+		return fmt.Errorf("create the anchor container: %w", err)
+	}
+	l.anchor = ctr
+	task, err := ctr.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		return fmt.Errorf("create the anchor task: %w", err)
+	}
+	l.anchorTask = task
+	if err := task.Start(ctx); err != nil {
+		return fmt.Errorf("start the anchor task: %w", err)
+	}
+	return nil
 }
 
 // Name is "containerd".
@@ -174,8 +220,32 @@ func (l *Launcher) Name() string { return "containerd" }
 // Socket is the daemon address in use.
 func (l *Launcher) Socket() string { return l.cfg.Socket }
 
-// Close closes the connection to the daemon.
-func (l *Launcher) Close() error { return l.client.Close() }
+// Close removes the anchor container and closes the connection to the
+// daemon.
+func (l *Launcher) Close() error {
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var err error
+	if l.anchorTask != nil {
+		if _, derr := l.anchorTask.Delete(ctx, containerd.WithProcessKill); derr != nil && !cerrdefs.IsNotFound(derr) {
+			err = fmt.Errorf("delete the anchor task: %w", derr)
+		}
+	}
+	if l.anchor != nil {
+		if derr := l.anchor.Delete(ctx); derr != nil && !cerrdefs.IsNotFound(derr) && err == nil {
+			err = fmt.Errorf("delete the anchor container: %w", derr)
+		}
+		os.RemoveAll(filepath.Join(l.cfg.StateDir, l.anchorID))
+	}
+	if cerr := l.client.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 // Launch runs inv in a new container and removes it afterwards.
 func (l *Launcher) Launch(ctx context.Context, inv runtime.Invocation) (_ *runtime.Result, retErr error) {
@@ -202,6 +272,7 @@ func (l *Launcher) Launch(ctx context.Context, inv runtime.Invocation) (_ *runti
 	}
 	ctr, err := l.client.NewContainer(ctx, id,
 		containerd.WithContainerLabels(map[string]string{labelLauncher: "1", labelOwner: l.owner}),
+		l.withRuntime(),
 		containerd.WithNewSpec(opts...))
 	if err != nil {
 		return nil, fmt.Errorf("model %s: create container: %w", inv.Model, err)
@@ -309,12 +380,74 @@ func (l *Launcher) oomKilled(id string, sig syscall.Signal) bool {
 // spec builds the container's OCI spec options.
 func (l *Launcher) spec(p *runtime.Prepared, dir string) ([]oci.SpecOpts, error) {
 	inv := p.Inv
-	root := filepath.Join(dir, "rootfs")
-	var mounts []specs.Mount
-	ro := func(path string) {
-		mounts = append(mounts, specs.Mount{Destination: path, Type: "bind", Source: path,
-			Options: []string{"rbind", "ro", "nosuid", "nodev"}})
+	mounts, err := systemMounts(dir, inv.InternetAccess)
+	if err != nil {
+		return nil, err
 	}
+	ro := func(path string) { mounts = append(mounts, roBind(path)) }
+	if pre := inv.Env.Python.Prefix; !strings.HasPrefix(pre+"/", "/usr/") {
+		ro(pre)
+	}
+	if !strings.HasPrefix(inv.Env.Python.Path, inv.Env.Python.Prefix+"/") && !strings.HasPrefix(inv.Env.Python.Path, "/usr/") {
+		ro(filepath.Dir(inv.Env.Python.Path))
+	}
+	for _, d := range inv.Env.Paths() {
+		ro(d)
+	}
+	ro(p.CodeDir)
+	mounts = append(mounts,
+		specs.Mount{Destination: inv.DataDir, Type: "bind", Source: inv.DataDir, Options: []string{"rbind", "rw", "nosuid", "nodev"}},
+		specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs",
+			Options: []string{"nosuid", "nodev", "mode=1777", "size=" + strconv.FormatInt(l.cfg.ScratchSize, 10)}},
+	)
+	opts := []oci.SpecOpts{
+		oci.WithRootFSPath(filepath.Join(dir, "rootfs")),
+		oci.WithRootFSReadonly(),
+		oci.WithMounts(mounts),
+		// The interpreter must not be the namespace's PID 1, which ignores
+		// signals it has no handler for (abort() would end in SIGSEGV); sh
+		// waits for it and exits with 128+signal.
+		oci.WithProcessArgs(append([]string{"/bin/sh", "-c", `"$@"; exit $?`, "sh"}, p.Args...)...),
+		oci.WithEnv(p.Environ("/tmp")),
+		oci.WithProcessCwd("/tmp"),
+		oci.WithHostname("lakehouse"),
+		oci.WithNoNewPrivileges,
+		// One shim for all of this launcher's containers (kept alive by
+		// the anchor container): no shim process start per invocation.
+		oci.WithAnnotations(map[string]string{shimGroup: l.anchorID}),
+	}
+	if inv.Memory > 0 {
+		opts = append(opts, oci.WithMemoryLimit(uint64(inv.Memory)))
+	}
+	if inv.InternetAccess {
+		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace))
+	}
+	return opts, nil
+}
+
+// withRuntime is runc with its state under StateDir (a tmpfs), not in
+// /run/containerd/runc, which is on disk on some machines.
+func (l *Launcher) withRuntime() containerd.NewContainerOpts {
+	return containerd.WithRuntime("io.containerd.runc.v2", &runcopts.Options{Root: filepath.Join(l.cfg.StateDir, "runc")})
+}
+
+// shimGroup is the annotation by which the runc shim serves several
+// containers from one process.
+const shimGroup = "io.containerd.runc.v2.group"
+
+func roBind(path string) specs.Mount {
+	return specs.Mount{Destination: path, Type: "bind", Source: path, Options: []string{"rbind", "ro", "nosuid", "nodev"}}
+}
+
+// systemMounts prepares dir/rootfs and returns the read-only host system
+// mounts every container gets.
+func systemMounts(dir string, internet bool) ([]specs.Mount, error) {
+	root := filepath.Join(dir, "rootfs")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, err
+	}
+	var mounts []specs.Mount
+	ro := func(path string) { mounts = append(mounts, roBind(path)) }
 	// Host system folders; merged-/usr symlinks (/lib -> usr/lib) stay
 	// symlinks in the root folder.
 	for _, d := range []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"} {
@@ -335,7 +468,7 @@ func (l *Launcher) spec(p *runtime.Prepared, dir string) ([]oci.SpecOpts, error)
 		}
 	}
 	etc := []string{"/etc/ld.so.cache", "/etc/nsswitch.conf", "/etc/localtime", "/etc/ssl", "/etc/ca-certificates"}
-	if inv.InternetAccess {
+	if internet {
 		etc = append(etc, "/etc/resolv.conf", "/etc/hosts")
 	}
 	for _, f := range etc {
@@ -353,47 +486,7 @@ func (l *Launcher) spec(p *runtime.Prepared, dir string) ([]oci.SpecOpts, error)
 		}
 		mounts = append(mounts, specs.Mount{Destination: "/etc/" + name, Type: "bind", Source: f, Options: []string{"bind", "ro"}})
 	}
-	if pre := inv.Env.Python.Prefix; !strings.HasPrefix(pre+"/", "/usr/") {
-		ro(pre)
-	}
-	if !strings.HasPrefix(inv.Env.Python.Path, inv.Env.Python.Prefix+"/") && !strings.HasPrefix(inv.Env.Python.Path, "/usr/") {
-		ro(filepath.Dir(inv.Env.Python.Path))
-	}
-	for _, d := range inv.Env.Paths() {
-		ro(d)
-	}
-	ro(p.CodeDir)
-	mounts = append(mounts,
-		specs.Mount{Destination: inv.DataDir, Type: "bind", Source: inv.DataDir, Options: []string{"rbind", "rw", "nosuid", "nodev"}},
-		specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs",
-			Options: []string{"nosuid", "nodev", "mode=1777", "size=" + strconv.FormatInt(l.cfg.ScratchSize, 10)}},
-	)
-	opts := []oci.SpecOpts{
-		oci.WithRootFSPath(root),
-		oci.WithRootFSReadonly(),
-		oci.WithMounts(mounts),
-		// The interpreter must not be the namespace's PID 1, which ignores
-		// signals it has no handler for (abort() would end in SIGSEGV); sh
-		// waits for it and exits with 128+signal.
-		oci.WithProcessArgs(append([]string{"/bin/sh", "-c", `"$@"; exit $?`, "sh"}, p.Args...)...),
-		oci.WithEnv(p.Environ("/tmp")),
-		oci.WithProcessCwd("/tmp"),
-		oci.WithHostname("lakehouse"),
-		oci.WithNoNewPrivileges,
-	}
-	if inv.Memory > 0 {
-		opts = append(opts, oci.WithMemoryLimit(uint64(inv.Memory)))
-	}
-	if inv.InternetAccess {
-		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace))
-	}
-	// The default spec's /run and /dev/shm tmpfs stay; nothing else of the
-	// host is visible.
-	opts = append(opts, func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
-		s.Process.Terminal = false
-		return nil
-	})
-	return opts, nil
+	return mounts, nil
 }
 
 // removeLeftovers deletes containers of launchers whose process is gone.
@@ -455,8 +548,15 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// Count is how many containers of this launcher's namespace exist.
+// Count is how many invocation containers of this namespace exist (the
+// anchor aside).
 func (l *Launcher) Count(ctx context.Context) (int, error) {
 	ctrs, err := l.client.Containers(ctx, fmt.Sprintf(`labels."%s"==1`, labelLauncher))
-	return len(ctrs), err
+	n := 0
+	for _, c := range ctrs {
+		if c.ID() != l.anchorID {
+			n++
+		}
+	}
+	return n, err
 }

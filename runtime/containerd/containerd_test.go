@@ -45,11 +45,20 @@ func newLauncher(t testing.TB) (*containerd.Launcher, string) {
 func TestLauncher(t *testing.T) {
 	l, state := newLauncher(t)
 	launchertest.Run(t, l, launchertest.Capabilities{NetworkIsolation: true})
-	left, _ := filepath.Glob(filepath.Join(state, "*"))
-	if len(left) != 0 {
-		t.Fatalf("state left behind: %v", left)
-	}
 	assertNoContainers(t, l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	left, _ := filepath.Glob(filepath.Join(state, "*"))
+	for _, f := range left {
+		if filepath.Base(f) != "runc" {
+			t.Errorf("state left behind: %s", f)
+		}
+	}
+	runc, _ := filepath.Glob(filepath.Join(state, "runc", "*", "*"))
+	if len(runc) != 0 {
+		t.Errorf("runc state left behind: %v", runc)
+	}
 }
 
 func assertNoContainers(t *testing.T, l *containerd.Launcher) {
