@@ -3,7 +3,7 @@
 //
 //	<interpreter> -s -S -u -B -c <Source>
 //
-// with the invocation as JSON in $LAKEHOUSE_INVOCATION (see Config) and the
+// with the invocation in $LAKEHOUSE_INVOCATION (see Config.Encode) and the
 // package folders on PYTHONPATH. -s and -S keep the interpreter's own
 // site-packages (and the user's) off sys.path; the runner processes .pth
 // files of the package folders itself. -u makes stdout and stderr
@@ -11,6 +11,7 @@
 package runner
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 )
@@ -46,10 +47,62 @@ type Config struct {
 	Result   string         `json:"result"`
 }
 
-// Encode renders c for Env.
+// Encode renders c for Env (hex-encoded Python marshal data).
 func (c Config) Encode() (string, error) {
-	b, err := json.Marshal(c)
-	return string(b), err
+	inputs := make([]any, len(c.Inputs))
+	for i, in := range c.Inputs {
+		inputs[i] = map[string]any{"arg": in.Arg, "path": in.Path}
+	}
+	params := map[string]any{}
+	for k, v := range c.Params {
+		params[k] = normalizeJSON(v)
+	}
+	return encodeMarshal(map[string]any{
+		"code_dir": c.CodeDir, "module": c.Module, "function": c.Function,
+		"paths": c.Paths, "inputs": inputs, "params": params,
+		"output": c.Output, "result": c.Result,
+	})
+}
+
+// normalizeJSON turns any JSON-encodable value into the plain types
+// encodeMarshal knows, through a JSON round trip when needed.
+func normalizeJSON(v any) any {
+	switch v.(type) {
+	case nil, bool, int, int32, int64, float64, float32, string, []string:
+		return v
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return v // encodeMarshal reports it
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // integers stay integers
+	var out any
+	if dec.Decode(&out) != nil {
+		return v
+	}
+	return numbers(out)
+}
+
+// numbers replaces json.Numbers by int64 or float64.
+func numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	case []any:
+		for i := range x {
+			x[i] = numbers(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = numbers(x[k])
+		}
+	}
+	return v
 }
 
 // Result is the JSON the runner writes to Config.Result.
