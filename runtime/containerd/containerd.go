@@ -422,6 +422,9 @@ func (l *Launcher) spec(p *runtime.Prepared, dir string) ([]oci.SpecOpts, error)
 	if inv.InternetAccess {
 		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace))
 	}
+	// No terminal, no POSIX message queues, no /run: three mounts fewer
+	// for runc to make on every start.
+	opts = append(opts, oci.WithoutMounts("/dev/pts", "/dev/mqueue", "/run"))
 	return opts, nil
 }
 
