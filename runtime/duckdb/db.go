@@ -3,6 +3,7 @@ package duckdb
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 
@@ -18,6 +19,8 @@ type DB struct {
 	conn   bindings.Connection
 	locked bool
 	closed bool
+	// tmp is the spill directory this DB created, removed by Close.
+	tmp string
 	mu     sync.Mutex // guards closed against Interrupt
 }
 
@@ -28,6 +31,10 @@ type Options struct {
 	// MemoryLimit is DuckDB's memory_limit ("4GB"); "" means DuckDB's
 	// default (80% of RAM).
 	MemoryLimit string
+	// TempDir is where DuckDB spills what does not fit in memory; "" means
+	// a fresh directory under os.TempDir(), removed by Close. (DuckDB's
+	// own default is ./.tmp in the working directory.)
+	TempDir string
 }
 
 // Open starts a fresh in-memory DuckDB.
@@ -49,21 +56,38 @@ func Open(opts Options) (*DB, error) {
 	if opts.MemoryLimit != "" {
 		set["memory_limit"] = opts.MemoryLimit
 	}
+	d := &DB{}
+	if opts.TempDir == "" {
+		dir, err := os.MkdirTemp("", "lakehouse-duckdb-")
+		if err != nil {
+			return nil, fmt.Errorf("duckdb: creating a spill directory: %w", err)
+		}
+		opts.TempDir, d.tmp = dir, dir
+	}
+	set["temp_directory"] = opts.TempDir
 	for k, v := range set {
 		if bindings.SetConfig(cfg, k, v) == bindings.StateError {
+			d.removeTemp()
 			return nil, fmt.Errorf("duckdb: setting %s=%s", k, v)
 		}
 	}
-	d := &DB{}
 	var errMsg string
 	if bindings.OpenExt("", &d.db, cfg, &errMsg) == bindings.StateError {
+		d.removeTemp()
 		return nil, fmt.Errorf("duckdb: opening: %s", errMsg)
 	}
 	if bindings.Connect(d.db, &d.conn) == bindings.StateError {
 		bindings.Close(&d.db)
+		d.removeTemp()
 		return nil, fmt.Errorf("duckdb: connecting")
 	}
 	return d, nil
+}
+
+func (d *DB) removeTemp() {
+	if d.tmp != "" {
+		os.RemoveAll(d.tmp)
+	}
 }
 
 // Close releases the database. A reader returned by Query must be released
@@ -77,6 +101,7 @@ func (d *DB) Close() error {
 	d.closed = true
 	bindings.Disconnect(&d.conn)
 	bindings.Close(&d.db)
+	d.removeTemp()
 	return nil
 }
 
