@@ -2,7 +2,6 @@ package query
 
 import (
 	"bufio"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -110,49 +109,111 @@ type arrowSink struct{ w *ipc.Writer }
 func (s *arrowSink) write(rec arrow.RecordBatch) error { return s.w.Write(rec) }
 func (s *arrowSink) close() error                      { return s.w.Close() }
 
+// csvSink writes RFC 4180 CSV: a header, then one line per row; nulls are
+// empty fields; fields with a comma, quote, line break or leading space
+// are quoted. Cells are appended straight to one buffer per batch.
 type csvSink struct {
-	w      *csv.Writer
+	w      io.Writer
 	header []string
-	row    []string
+	buf    []byte
+	dates  map[arrow.Date32][]byte
 }
 
 func newCSVSink(w io.Writer, schema *arrow.Schema) *csvSink {
-	s := &csvSink{w: csv.NewWriter(w)}
+	s := &csvSink{w: w, dates: map[arrow.Date32][]byte{}}
 	for _, f := range schema.Fields() {
 		s.header = append(s.header, f.Name)
 	}
-	s.row = make([]string, len(s.header))
 	return s
 }
 
-func (s *csvSink) write(rec arrow.RecordBatch) error {
-	if s.header != nil {
-		if err := s.w.Write(s.header); err != nil {
-			return err
-		}
-		s.header = nil
+func (s *csvSink) writeHeader() error {
+	if s.header == nil {
+		return nil
 	}
-	cols := rec.Columns()
-	for i := 0; i < int(rec.NumRows()); i++ {
-		for j, c := range cols {
-			s.row[j] = FormatValue(c, i)
+	b := s.buf[:0]
+	for i, h := range s.header {
+		if i > 0 {
+			b = append(b, ',')
 		}
-		if err := s.w.Write(s.row); err != nil {
-			return err
-		}
+		b = appendCSVString(b, h)
 	}
-	return s.w.Error()
+	b = append(b, '\n')
+	s.header = nil
+	_, err := s.w.Write(b)
+	return err
 }
 
-func (s *csvSink) close() error {
-	if s.header != nil { // no rows: still a header
-		if err := s.w.Write(s.header); err != nil {
-			return err
-		}
+func (s *csvSink) write(rec arrow.RecordBatch) error {
+	if err := s.writeHeader(); err != nil {
+		return err
 	}
-	s.w.Flush()
-	return s.w.Error()
+	cols := rec.Columns()
+	b := s.buf[:0]
+	for i := 0; i < int(rec.NumRows()); i++ {
+		for j, c := range cols {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			if c.IsNull(i) {
+				continue
+			}
+			switch a := c.(type) {
+			case *array.Int64:
+				b = strconv.AppendInt(b, a.Value(i), 10)
+			case *array.Int32:
+				b = strconv.AppendInt(b, int64(a.Value(i)), 10)
+			case *array.Float64:
+				b = strconv.AppendFloat(b, a.Value(i), 'g', -1, 64)
+			case *array.String:
+				b = appendCSVString(b, a.Value(i))
+			case *array.Date32:
+				d := a.Value(i)
+				txt, ok := s.dates[d]
+				if !ok {
+					txt = []byte(d.ToTime().Format("2006-01-02"))
+					if len(s.dates) < 1<<16 {
+						s.dates[d] = txt
+					}
+				}
+				b = append(b, txt...)
+			default:
+				b = appendCSVString(b, FormatValue(c, i))
+			}
+		}
+		b = append(b, '\n')
+	}
+	s.buf = b
+	_, err := s.w.Write(b)
+	return err
 }
+
+// appendCSVString appends a field, quoted when it needs to be.
+func appendCSVString(b []byte, v string) []byte {
+	if !csvNeedsQuotes(v) {
+		return append(b, v...)
+	}
+	b = append(b, '"')
+	for i := 0; i < len(v); i++ {
+		if v[i] == '"' {
+			b = append(b, '"')
+		}
+		b = append(b, v[i])
+	}
+	return append(b, '"')
+}
+
+func csvNeedsQuotes(v string) bool {
+	if v == "" {
+		return false
+	}
+	if v[0] == ' ' || v[0] == '\t' || v == `\.` {
+		return true
+	}
+	return strings.ContainsAny(v, ",\"\r\n")
+}
+
+func (s *csvSink) close() error { return s.writeHeader() }
 
 type jsonSink struct {
 	w     *bufio.Writer
