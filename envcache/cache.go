@@ -118,6 +118,7 @@ type Cache struct {
 	resolverCalls atomic.Int64
 	installs      atomic.Int64
 	installing    atomic.Int64 // Environment calls installing now
+	closed        atomic.Bool
 
 	// inflight collapses concurrent resolutions of the same key in this
 	// process; across processes the resolution file is simply rewritten.

@@ -16,6 +16,9 @@ type compileJob struct {
 
 // compileLater queues bytecode compilation of an installed package.
 func (c *Cache) compileLater(in *Interpreter, p *Package) {
+	if c.closed.Load() {
+		return
+	}
 	c.compileMu.Lock()
 	defer c.compileMu.Unlock()
 	if c.compiling[p.Hash] {
@@ -44,15 +47,25 @@ func (c *Cache) Wait(ctx context.Context) error {
 	}
 }
 
+// Close abandons the bytecode compilations not started yet (a later
+// Environment call, in this or another process, queues them again) and
+// waits for the one running. Call Wait first to finish them all.
+func (c *Cache) Close() error {
+	c.closed.Store(true)
+	return c.Wait(context.Background())
+}
+
 // compileLoop compiles one package at a time, leaving the other cores to
 // the functions that are starting.
 func (c *Cache) compileLoop() {
 	for job := range c.compileQ {
 		// Installs first: they are what a waiting function needs.
-		for c.installing.Load() > 0 {
+		for c.installing.Load() > 0 && !c.closed.Load() {
 			time.Sleep(50 * time.Millisecond)
 		}
-		c.compileInstalled(job.in, job.p)
+		if !c.closed.Load() {
+			c.compileInstalled(job.in, job.p)
+		}
 		c.compileMu.Lock()
 		delete(c.compiling, job.p.Hash)
 		c.compileMu.Unlock()
