@@ -233,3 +233,56 @@ func TestGC(t *testing.T) {
 		t.Fatalf("gc removed %d, %d left", len(removed), len(pkgs))
 	}
 }
+
+// A package released only as an sdist is built into a wheel first.
+func TestSdist(t *testing.T) {
+	for name, cfg := range resolvers(t) {
+		t.Run(name, func(t *testing.T) {
+			cfg.Dir = t.TempDir()
+			c := envtest.Open(t, cfg)
+			env, err := c.Environment(context.Background(), envcache.Spec{Python: "3.11", Requirements: []string{"docopt==0.6.2"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var found bool
+			for _, p := range env.Packages {
+				if p.Name == "docopt" {
+					found = strings.HasSuffix(p.Filename, ".tar.gz")
+					if _, err := os.Stat(filepath.Join(p.Dir, "docopt.py")); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if !found {
+				t.Fatal("docopt not installed from its sdist")
+			}
+			cmd := exec.Command(env.Python.Path, "-s", "-S", "-c", "import docopt; print(docopt.__version__)")
+			cmd.Env = []string{"PYTHONPATH=" + strings.Join(env.Paths(), ":")}
+			if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "0.6.2" {
+				t.Fatalf("%v %s", err, out)
+			}
+		})
+	}
+}
+
+// --python-dir finds an interpreter that neither pyenv nor PATH offers.
+func TestPythonDir(t *testing.T) {
+	ms, _ := filepath.Glob("/root/.pyenv/versions/3.12.*")
+	if len(ms) == 0 {
+		t.Skip("no Python 3.12 prefix to point at")
+	}
+	t.Setenv("PYENV_ROOT", t.TempDir())
+	t.Setenv("PATH", "/usr/bin:/bin")
+	c := envtest.Open(t, envcache.Config{Dir: t.TempDir(), PythonDirs: []string{ms[0]}})
+	ins := c.Interpreters(context.Background())
+	var got []string
+	for _, in := range ins {
+		got = append(got, in.Version)
+		if strings.HasPrefix(in.Version, "3.12.") && !strings.HasPrefix(in.Path, ms[0]) {
+			t.Fatalf("3.12 from %s", in.Path)
+		}
+	}
+	if len(ins) == 0 || !strings.HasPrefix(ins[0].Version, "3.12.") && !strings.Contains(strings.Join(got, " "), "3.12.") {
+		t.Fatalf("interpreters %v", got)
+	}
+}
