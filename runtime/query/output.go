@@ -60,24 +60,75 @@ func Write(w io.Writer, r array.RecordReader, format string, limit int64) (Write
 		return WriteStats{}, fmt.Errorf("unknown output format %q", format)
 	}
 	var st WriteStats
-	for (limit < 0 || st.Rows < limit) && r.Next() {
-		rec := r.RecordBatch()
-		if limit >= 0 && st.Rows+rec.NumRows() > limit {
-			rec = rec.NewSlice(0, limit-st.Rows)
-			defer rec.Release()
+	batches, errc, stop := prefetch(r, 4)
+	defer stop()
+	for rec := range batches {
+		if limit >= 0 && st.Rows >= limit {
+			rec.Release()
+			continue // drain what was fetched; stop() ends the reader
 		}
-		if err := sink.write(rec); err != nil {
+		if limit >= 0 && st.Rows+rec.NumRows() > limit {
+			cut := rec.NewSlice(0, limit-st.Rows)
+			rec.Release()
+			rec = cut
+		}
+		err := sink.write(rec)
+		st.Rows += rec.NumRows()
+		rec.Release()
+		if err != nil {
 			return st, err
 		}
-		st.Rows += rec.NumRows()
+		if limit >= 0 && st.Rows >= limit {
+			stop()
+		}
 	}
-	if err := r.Err(); err != nil {
+	if err := <-errc; err != nil {
 		return st, err
 	}
 	if err := sink.close(); err != nil {
 		return st, err
 	}
 	return st, bw.Flush()
+}
+
+// prefetch reads batches of r in a goroutine, up to depth ahead of the
+// consumer, so that DuckDB's work and the writer's overlap. Each batch is
+// retained for the consumer, who releases it. stop ends the reading early
+// and waits for the goroutine; errc yields r's error once batches closes.
+func prefetch(r array.RecordReader, depth int) (batches <-chan arrow.RecordBatch, errc <-chan error, stop func()) {
+	out := make(chan arrow.RecordBatch, depth)
+	ec := make(chan error, 1)
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(out)
+		for r.Next() {
+			rec := r.RecordBatch()
+			rec.Retain()
+			select {
+			case out <- rec:
+			case <-quit:
+				rec.Release()
+				ec <- nil
+				return
+			}
+		}
+		ec <- r.Err()
+	}()
+	var once bool
+	stop = func() {
+		if once {
+			return
+		}
+		once = true
+		close(quit)
+		for rec := range out { // unblock the goroutine and free what it fetched
+			rec.Release()
+		}
+		<-done
+	}
+	return out, ec, stop
 }
 
 type batchSink interface {
