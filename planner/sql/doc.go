@@ -25,9 +25,11 @@
 // preserved side of an outer join. A table read in several places is
 // pruned by the OR of each place's filters, and not at all if one place
 // has none. Constants are converted only where DuckDB compares the same
-// values (no float literals, no time zones). Pruning only drops files: DuckDB
-// evaluates the whole query on the kept files, so a filter that is not
-// pushed down costs time, never correctness.
+// values (no float literals, no time zones, no >, >=, <> or BETWEEN on
+// floating-point columns, where DuckDB orders NaN above every number).
+// Pruning only drops files: DuckDB evaluates the whole query on the kept
+// files, so a filter that is not pushed down costs time, never
+// correctness.
 //
 // # Columns
 //

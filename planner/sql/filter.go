@@ -20,6 +20,15 @@ func icebergFilter(f Filter, field iceberg.NestedField) (iceberg.BooleanExpressi
 	case "notnull":
 		return iceberg.NotNull(ref), true
 	}
+	if _, isFloat := field.Type.(iceberg.Float64Type); isFloat {
+		switch f.Op {
+		case ">", ">=", "<>", "between":
+			// DuckDB orders NaN above every number (NaN > 1 is true);
+			// Iceberg's bounds leave NaN out, so these could prune files
+			// whose NaN rows DuckDB returns.
+			return nil, false
+		}
+	}
 	lits := make([]iceberg.Literal, 0, len(f.Values))
 	for _, c := range f.Values {
 		l, ok := literalFor(c, field.Type)

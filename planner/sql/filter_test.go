@@ -24,6 +24,8 @@ func TestIcebergFilter(t *testing.T) {
 		{"int32 out of range", Filter{Column: "c", Op: "=", Values: []Constant{{Type: "BIGINT", Text: "3000000000"}}}, iceberg.PrimitiveTypes.Int32, ""},
 		{"decimal on int", Filter{Column: "c", Op: "<", Values: []Constant{{Type: "DECIMAL", Text: "15", Scale: 1}}}, iceberg.PrimitiveTypes.Int64, ""},
 		{"decimal on double", Filter{Column: "c", Op: "<", Values: []Constant{{Type: "DECIMAL", Text: "15", Scale: 1}}}, iceberg.PrimitiveTypes.Float64, "LessThan"},
+		{"double greater: NaN", Filter{Column: "c", Op: ">", Values: []Constant{{Type: "INTEGER", Text: "1"}}}, iceberg.PrimitiveTypes.Float64, ""},
+		{"double between: NaN", Filter{Column: "c", Op: "between", Values: []Constant{{Type: "INTEGER", Text: "1"}, {Type: "INTEGER", Text: "2"}}}, iceberg.PrimitiveTypes.Float64, ""},
 		{"double literal", Filter{Column: "c", Op: "<", Values: []Constant{{Type: "DOUBLE", Text: "1e3"}}}, iceberg.PrimitiveTypes.Float64, ""},
 		{"float32 column", Filter{Column: "c", Op: "=", Values: []Constant{{Type: "INTEGER", Text: "1"}}}, iceberg.PrimitiveTypes.Float32, ""},
 		{"string", Filter{Column: "c", Op: "in", Values: []Constant{{Type: "VARCHAR", Text: "a"}, {Type: "VARCHAR", Text: "b"}}}, iceberg.PrimitiveTypes.String, "In"},
