@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	ctrd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
+
 	"github.com/lakehouse-dev/lakehouse/runtime/containerd"
 	"github.com/lakehouse-dev/lakehouse/runtime/containerd/ctrdtest"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchertest"
@@ -85,4 +89,38 @@ func TestAvailable(t *testing.T) {
 	if containerd.Available(context.Background(), filepath.Join(t.TempDir(), "nothing.sock")) {
 		t.Fatal("a missing socket is available")
 	}
+}
+
+// A container left by a launcher whose process is gone (a crashed worker)
+// is removed when the next launcher starts; one of a live launcher is not.
+func TestLeftoversRemoved(t *testing.T) {
+	ctx := namespaces.WithNamespace(context.Background(), "lakehouse-test")
+	client, err := ctrd.New(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	mk := func(id, owner string) {
+		_, err := client.NewContainer(ctx, id,
+			ctrd.WithContainerLabels(map[string]string{"lakehouse.launcher": "1", "lakehouse.owner": owner}),
+			ctrd.WithNewSpec(oci.WithRootFSPath(t.TempDir()), oci.WithProcessArgs("/bin/true")))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("lh-dead", fmt.Sprintf("%d@%s", 1<<22+12345, strings.TrimSpace(string(boot))))
+	mk("lh-live", fmt.Sprintf("%d@%s", os.Getpid(), strings.TrimSpace(string(boot))))
+	mk("lh-otherboot", fmt.Sprintf("%d@not-this-boot", os.Getpid()))
+	l, _ := newLauncher(t)
+	for id, want := range map[string]bool{"lh-dead": false, "lh-live": true, "lh-otherboot": false} {
+		_, err := client.LoadContainer(ctx, id)
+		if (err == nil) != want {
+			t.Errorf("%s exists %v, want %v", id, err == nil, want)
+		}
+	}
+	if c, err := client.LoadContainer(ctx, "lh-live"); err == nil {
+		c.Delete(ctx)
+	}
+	l.Close()
 }

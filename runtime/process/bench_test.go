@@ -21,7 +21,8 @@ import (
 // BenchmarkAddPackage is "add a package and re-run": a function gains
 // prophet (BENCH_PACKAGE overrides it). It measures, in one run:
 //
-//	cold      empty package cache: resolve, download, install, run
+//	cold      empty package cache (and no pip or uv cache): resolve with
+//	          uv, download, install, run; also with the pip resolver
 //	warm      resolution cached and packages installed: assemble, run
 //	baseline  python -m venv + pip install --no-cache-dir of the same spec, run
 //
@@ -51,6 +52,9 @@ func BenchmarkAddPackage(b *testing.B) {
 		return imp
 	}
 	uv := envtest.UV(b)
+	// Nothing cached anywhere: no pip HTTP cache, a fresh uv cache.
+	b.Setenv("PIP_NO_CACHE_DIR", "1")
+	b.Setenv("UV_CACHE_DIR", b.TempDir())
 	for i := 0; i < b.N; i++ {
 		coldWith := func(resolver string) (time.Duration, *envcache.Cache) {
 			dir := b.TempDir()
