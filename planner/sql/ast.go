@@ -99,7 +99,7 @@ func (c Constant) String() string {
 	case "DECIMAL":
 		f, _ := c.Float()
 		return strconv.FormatFloat(f, 'f', -1, 64)
-	case "DATE", "TIMESTAMP", "TIME":
+	case "DATE", "TIMESTAMP", "TIME", "TIMESTAMPTZ":
 		return c.Type + " '" + c.Text + "'"
 	}
 	return c.Text
@@ -570,6 +570,9 @@ func constant(n map[string]any) (Constant, bool) {
 		switch id {
 		case "DATE", "TIMESTAMP", "TIME", "BOOLEAN":
 			c.Type = id
+			return c, true
+		case "TIMESTAMP WITH TIME ZONE":
+			c.Type = "TIMESTAMPTZ"
 			return c, true
 		}
 	}

@@ -118,6 +118,18 @@ func literalFor(c Constant, t iceberg.Type) (iceberg.Literal, bool) {
 				return iceberg.NewLiteral(iceberg.Timestamp(ts.UnixMicro())), true
 			}
 		}
+	case iceberg.TimestampTzType:
+		// Only with an explicit offset: otherwise DuckDB reads the
+		// literal in the session's time zone.
+		if c.Type != "TIMESTAMPTZ" && c.Type != "VARCHAR" {
+			return nil, false
+		}
+		for _, layout := range []string{"2006-01-02 15:04:05.999999Z07:00", "2006-01-02T15:04:05.999999Z07:00",
+			"2006-01-02 15:04:05.999999Z07", "2006-01-02T15:04:05.999999Z07"} {
+			if ts, err := time.Parse(layout, c.Text); err == nil {
+				return iceberg.NewLiteral(iceberg.Timestamp(ts.UnixMicro())), true
+			}
+		}
 	}
 	return nil, false
 }
