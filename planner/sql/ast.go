@@ -207,6 +207,9 @@ func ParseStatement(sql string, astJSON []byte) (*Statement, error) {
 		if strings.Contains(msg, "Only SELECT statements") {
 			return nil, &SyntaxError{Msg: OnlySelectMessage, Pos: -1, SQL: sql}
 		}
+		if strings.Contains(msg, `near "default"`) {
+			msg += `; DEFAULT is a reserved word: quote the namespace, "default".table, or leave it out (-n default)`
+		}
 		return nil, &SyntaxError{Msg: msg, Pos: pos, SQL: sql}
 	}
 	dec := json.NewDecoder(bytes.NewReader(astJSON))

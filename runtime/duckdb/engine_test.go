@@ -92,6 +92,7 @@ func TestTableRefsErrors(t *testing.T) {
 		{"two statements", "SELECT 1; SELECT 2", "one statement"},
 		{"three parts", "SELECT * FROM a.b.c", "NAMESPACE.TABLE"},
 		{"empty", "", "empty"},
+		{"default namespace", "SELECT * FROM default.events", `quote the namespace, "default".table`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
