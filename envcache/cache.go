@@ -199,7 +199,8 @@ func (c *Cache) Environment(ctx context.Context, spec Spec) (*Environment, error
 	defer c.installing.Add(-1)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.cfg.Parallel)
-	for i, d := range res.Distributions {
+	for _, i := range installOrder(res.Distributions) {
+		d := res.Distributions[i]
 		g.Go(func() error {
 			p, err := c.install(gctx, in, d)
 			if err != nil {
@@ -217,6 +218,19 @@ func (c *Cache) Environment(ctx context.Context, spec Spec) (*Environment, error
 		return nil, err
 	}
 	return &Environment{Python: in, Packages: pkgs}, nil
+}
+
+// installOrder starts platform wheels (compiled, usually the big ones:
+// numpy, pandas, pyarrow) before pure-Python ones, so the longest installs
+// do not start last.
+func installOrder(ds []Distribution) []int {
+	order := make([]int, len(ds))
+	for i := range order {
+		order[i] = i
+	}
+	pure := func(d Distribution) bool { return strings.HasSuffix(d.Filename(), "-none-any.whl") }
+	sort.SliceStable(order, func(a, b int) bool { return !pure(ds[order[a]]) && pure(ds[order[b]]) })
+	return order
 }
 
 // Resolve locks spec for its interpreter and the configured index. A

@@ -412,6 +412,10 @@ func (l *Launcher) spec(p *runtime.Prepared, dir string) ([]oci.SpecOpts, error)
 		oci.WithProcessCwd("/tmp"),
 		oci.WithHostname("lakehouse"),
 		oci.WithNoNewPrivileges,
+		// A function needs no capabilities: root in the container cannot
+		// override file modes, change owners or open raw sockets.
+		oci.WithCapabilities(nil),
+		oci.WithPidsLimit(4096),
 		// One shim for all of this launcher's containers (kept alive by
 		// the anchor container): no shim process start per invocation.
 		oci.WithAnnotations(map[string]string{shimGroup: l.anchorID}),

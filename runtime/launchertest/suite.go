@@ -307,6 +307,15 @@ func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 			t.Fatal("the function wrote into a package folder")
 		}
 	})
+	t.Run("no capabilities", func(t *testing.T) {
+		_, err, lg := call(t, "capabilities", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := lg.text("stdout"); len(got) != 1 || strings.Trim(got[0], "0") != "" {
+			t.Fatalf("effective capabilities %q", got)
+		}
+	})
 	t.Run("network", func(t *testing.T) {
 		if !caps.NetworkIsolation {
 			t.Skip("this launcher does not isolate the network (documented)")
