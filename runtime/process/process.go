@@ -7,7 +7,10 @@
 // and the same timeout as in a container.
 //
 // Limits, compared with the containerd launcher:
-//   - Network: not isolated. internet_access=False cannot be enforced.
+//   - Network: as root, a function without internet access gets a network
+//     namespace of its own (CLONE_NEWNET, no interface up); as any other
+//     user the network cannot be isolated and internet_access=False is
+//     not enforced.
 //   - Memory: a watchdog samples the interpreter's resident set every
 //     PollInterval and kills the process group above the limit, so a fast
 //     allocator can overshoot by what it allocates in one interval, and
@@ -89,6 +92,11 @@ func (l *Launcher) Launch(ctx context.Context, inv runtime.Invocation) (*runtime
 	stderr := runtime.NewLineWriter(inv.Model, "stderr", inv.Log)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if os.Geteuid() == 0 && !inv.InternetAccess {
+		// A network namespace of its own, with only a loopback interface
+		// (down): no connection leaves the function.
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNET
+	}
 	// A process whose output pipes stay open (a grandchild) must not hold
 	// Wait forever after the interpreter exits.
 	cmd.WaitDelay = time.Second
