@@ -22,6 +22,15 @@ func (e *Env) envCommand() *urfave.Command {
 			"<data-dir>/envcache/pkgs; a function's environment is its interpreter plus those folders.",
 		Subcommands: []*urfave.Command{
 			{Name: "ls", Usage: "list installed packages (name, version, interpreter, size, last used)", Action: e.envList},
+			{
+				Name: "install", Usage: "resolve and install an environment ahead of its functions", ArgsUsage: "REQUIREMENT...",
+				Description: "Resolves the requirements (pyarrow is always added) for the interpreter, installs what is\n" +
+					"missing and prints the environment. Functions with the same spec then start without waiting.",
+				Flags: append([]urfave.Flag{
+					&urfave.StringFlag{Name: "python", Value: "3.11", Usage: "Python version: 3.X or 3.X.Y"},
+				}, envIndexFlags()...),
+				Action: e.envInstall,
+			},
 			{Name: "pythons", Usage: "list the Python interpreters found (pyenv, PATH, --python-dir)",
 				Flags: []urfave.Flag{&urfave.StringSliceFlag{Name: "python-dir", Usage: "extra interpreter prefix or bin folder"}},
 				Action: e.envPythons},
@@ -40,13 +49,84 @@ func (e *Env) envCommand() *urfave.Command {
 	}
 }
 
+// envIndexFlags say where packages and interpreters come from.
+func envIndexFlags() []urfave.Flag {
+	return []urfave.Flag{
+		&urfave.StringFlag{Name: "index-url", Usage: "package index (default $PIP_INDEX_URL, else PyPI)"},
+		&urfave.StringSliceFlag{Name: "find-links", Usage: "folder of wheels and sdists (repeatable)"},
+		&urfave.BoolFlag{Name: "no-index", Usage: "use only --find-links folders (air-gapped machines)"},
+		&urfave.StringSliceFlag{Name: "python-dir", Usage: "extra interpreter prefix or bin folder (repeatable)"},
+	}
+}
+
 // envCache opens the package cache under the data directory.
 func (e *Env) envCache(pythonDirs []string) (*envcache.Cache, error) {
+	return e.envCacheIndex(envcache.IndexOptions{IndexURL: e.Getenv("PIP_INDEX_URL")}, pythonDirs)
+}
+
+func (e *Env) envCacheIndex(idx envcache.IndexOptions, pythonDirs []string) (*envcache.Cache, error) {
 	return envcache.New(envcache.Config{
 		Dir:        filepath.Join(e.DataDir, "envcache"),
-		Index:      envcache.IndexOptions{IndexURL: e.Getenv("PIP_INDEX_URL")},
+		Index:      idx,
 		PythonDirs: pythonDirs,
 		Log:        e.Log,
+	})
+}
+
+type envInstallView struct {
+	Python   string           `json:"python"`
+	Path     string           `json:"interpreter"`
+	Packages []envPackageView `json:"packages"`
+	Folders  []string         `json:"folders"`
+}
+
+func (e *Env) envInstall(c *urfave.Context) error {
+	reqs := c.Args().Slice()
+	idx := envcache.IndexOptions{IndexURL: c.String("index-url"), FindLinks: c.StringSlice("find-links"), NoIndex: c.Bool("no-index")}
+	if idx.IndexURL == "" {
+		idx.IndexURL = e.Getenv("PIP_INDEX_URL")
+	}
+	if idx.NoIndex && len(idx.FindLinks) == 0 {
+		return usageError(c, "--no-index needs at least one --find-links folder")
+	}
+	cache, err := e.envCacheIndex(idx, c.StringSlice("python-dir"))
+	if err != nil {
+		return err
+	}
+	env, err := cache.Environment(c.Context, envcache.Spec{Python: c.String("python"), Requirements: reqs})
+	if err != nil {
+		return err
+	}
+	// The bytecode is part of the install this command is for.
+	if err := cache.Wait(c.Context); err != nil {
+		return err
+	}
+	// Sizes as installed, bytecode included.
+	installed, err := cache.Packages()
+	if err != nil {
+		return err
+	}
+	byHash := map[string]*envcache.Package{}
+	for _, p := range installed {
+		byHash[p.Hash] = p
+	}
+	pkgs := make([]*envcache.Package, len(env.Packages))
+	for i, p := range env.Packages {
+		pkgs[i] = p
+		if q := byHash[p.Hash]; q != nil {
+			pkgs[i] = q
+		}
+	}
+	v := envInstallView{Python: env.Python.Version, Path: env.Python.Path, Packages: viewPackages(pkgs), Folders: env.Paths()}
+	return e.emit(v, func(w io.Writer) error {
+		if _, err := fmt.Fprintf(w, "Python %s (%s)\n", v.Python, v.Path); err != nil {
+			return err
+		}
+		t := e.newTable("PACKAGE", "VERSION", "SIZE", "FOLDER")
+		for i, p := range v.Packages {
+			t.row(p.Name, p.Version, humanBytes(p.Size), v.Folders[i])
+		}
+		return t.write(w)
 	})
 }
 
