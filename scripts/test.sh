@@ -14,6 +14,19 @@ cd "$(dirname "$0")/.."
 # DuckDB comes from the Go module proxy (duckdb-go's prebuilt library); its
 # Arrow interface needs the duckdb_arrow build tag, set for every go command.
 export GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=duckdb_arrow"
+# containerd and runc (Debian packages) for the containerd launcher's tests,
+# which start a private daemon on their own socket and stop it by PID.
+if ! command -v containerd >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1; then
+	echo "installing containerd and runc"
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "test.sh: containerd and runc are missing; install them as root: apt-get install -y containerd runc" >&2
+		exit 1
+	fi
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd runc >/dev/null || {
+		echo "test.sh: apt-get install containerd runc failed" >&2
+		exit 1
+	}
+fi
 # Python: the SDK's tests (pytest) and functions need pyarrow.
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c 'import pyarrow, pytest' >/dev/null 2>&1; then
