@@ -112,6 +112,7 @@ func newApp(e *Env) *urfave.App {
 			e.queryCommand(),
 			e.initCommand(),
 			e.runCommand(),
+			e.envCommand(),
 			e.configCommand(),
 			e.infoCommand(),
 			e.versionCommand(),
