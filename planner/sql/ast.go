@@ -351,7 +351,8 @@ func (w *walker) markWholeRow(q string) {
 // finds the marks.
 func (w *walker) selectNode(n map[string]any) {
 	where, _ := n["where_clause"].(map[string]any)
-	if where == nil {
+	if where == nil || n["sample"] != nil {
+		// USING SAMPLE samples before WHERE: fewer files, another sample.
 		return
 	}
 	var items []fromItem
@@ -395,7 +396,8 @@ func collectFrom(v any, filterable bool, out *[]fromItem) bool {
 	}
 	switch n["type"] {
 	case "BASE_TABLE":
-		*out = append(*out, fromItem{node: n, filterable: filterable})
+		// TABLESAMPLE samples the scan, before WHERE.
+		*out = append(*out, fromItem{node: n, filterable: filterable && n["sample"] == nil})
 		return true
 	case "EMPTY":
 		return true

@@ -53,6 +53,8 @@ var planCases = []struct {
 	{"unqualified_two_tables", "sales", `SELECT t.id, e.kind FROM tx t, "default".events e WHERE usd > 400 AND kind = 'buy'`},
 	{"outer_column_in_subquery", "sales", `SELECT id FROM tx WHERE day = '2026-01-03' AND id IN (SELECT id + 300 FROM "default".events)`},
 	{"star_qualified", "sales", `SELECT t.*, v.id FROM tx t JOIN "VipCustomers" v ON t.id = v.id + 100`},
+	{"sample_not_pruned", "sales", "SELECT count(*) AS n FROM tx WHERE day = '2026-01-02' USING SAMPLE 10 ROWS (reservoir, 42)"},
+	{"tablesample_not_pruned", "sales", "SELECT count(*) AS n FROM tx TABLESAMPLE reservoir(10 ROWS) REPEATABLE (7) WHERE day = '2026-01-02'"},
 	{"values_no_tables", "sales", "SELECT * FROM (VALUES (1, 'a'), (2, 'b')) v(x, y)"},
 }
 
@@ -136,6 +138,9 @@ func TestResultsMatchRawDuckDB(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range planCases {
 		t.Run(c.name, func(t *testing.T) {
+			if strings.Contains(c.name, "sample") {
+				t.Skip("a seeded sample depends on the physical row order, which differs from the raw table's")
+			}
 			req := query.Request{SQL: c.sql, Ref: catalog.Ref{Name: "main"}, Namespace: catalog.Namespace(c.ns)}
 			res, err := query.Run(ctx, f.svc, req)
 			if err != nil {
