@@ -39,6 +39,10 @@ type Config struct {
 	// Parallel is how many packages install at once (default 8: installs
 	// are mostly download and unzip).
 	Parallel int
+	// RunnerRequirements are added to every spec: the runner needs
+	// pyarrow. nil means {"pyarrow"}; tests of the cache's mechanics pass
+	// an empty, non-nil slice.
+	RunnerRequirements []string
 	// Resolver is "uv", "pip" or "" (auto: uv when UV or `uv` on PATH is
 	// found, else pip).
 	Resolver string
@@ -78,6 +82,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Parallel <= 0 {
 		c.Parallel = 8
+	}
+	if c.RunnerRequirements == nil {
+		c.RunnerRequirements = []string{"pyarrow"}
 	}
 	if c.UV == "" {
 		c.UV = os.Getenv("LAKEHOUSE_UV")
@@ -243,7 +250,7 @@ func (c *Cache) Resolve(ctx context.Context, spec Spec) (*Resolution, *Interpret
 	if err != nil {
 		return nil, nil, err
 	}
-	reqs := spec.withRunner()
+	reqs := spec.withRunner(c.cfg.RunnerRequirements)
 	key := resolutionKey(reqs, in, c.cfg.Index)
 	if r := readResolution(c.resolutionsDir(), key); r != nil {
 		now := time.Now()

@@ -48,20 +48,20 @@ func normalizeName(n string) string {
 	return strings.ToLower(regexp.MustCompile(`[-_.]+`).ReplaceAllString(n, "-"))
 }
 
-// withRunner returns the spec's requirements, trimmed and sorted, with
-// pyarrow added unless the spec already names it (the runner needs it).
-func (s Spec) withRunner() []string {
+// withRunner returns the spec's requirements, trimmed and sorted, with the
+// runner's requirements (pyarrow) added unless the spec already names them.
+func (s Spec) withRunner(runner []string) []string {
 	var out []string
-	hasArrow := false
+	named := map[string]bool{}
 	for _, r := range s.Requirements {
 		r = strings.TrimSpace(r)
-		if m := reqNameRE.FindString(r); normalizeName(m) == "pyarrow" {
-			hasArrow = true
-		}
+		named[normalizeName(reqNameRE.FindString(r))] = true
 		out = append(out, r)
 	}
-	if !hasArrow {
-		out = append(out, "pyarrow")
+	for _, r := range runner {
+		if !named[normalizeName(reqNameRE.FindString(r))] {
+			out = append(out, r)
+		}
 	}
 	sort.Strings(out)
 	return out
