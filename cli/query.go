@@ -32,7 +32,8 @@ func (e *Env) queryCommand() *urfave.Command {
 		ArgsUsage: "SQL",
 		Description: "Runs one SELECT query in a fresh DuckDB that can read only the catalog tables\n" +
 			"it names, at the ref (-r, default: the active branch). Unqualified table names\n" +
-			"are in the namespace -n (default: the profile's namespace).\n\n" +
+			"are in the namespace -n (default: the profile's namespace). DEFAULT is an SQL\n" +
+			"keyword: name the default namespace's tables \"default\".t, or t alone.\n\n" +
 			"-O table (default) shows 10 rows unless --max-rows N or --all-rows; csv, json,\n" +
 			"jsonl, parquet and arrow (IPC stream) write every row. --explain prints the plan:\n" +
 			"resolved commit, snapshots, files kept and pruned, pushed-down columns and filters.",
