@@ -74,7 +74,8 @@ func globalFlags() []urfave.Flag {
 // before resolves the global flags and their environment variables.
 func (e *Env) before(c *urfave.Context) error {
 	e.Output = c.String("output")
-	if e.Output != outputTable && e.Output != outputJSON {
+	// query renders more formats (csv, jsonl, parquet, arrow); it checks them.
+	if e.Output != outputTable && e.Output != outputJSON && c.Args().First() != "query" {
 		return usageError(c, "invalid output format %q: use table or json", e.Output)
 	}
 	e.Verbose = c.Bool("verbose")
