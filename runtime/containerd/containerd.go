@@ -384,6 +384,11 @@ func (l *Launcher) spec(p *runtime.Prepared, dir string) ([]oci.SpecOpts, error)
 	if err != nil {
 		return nil, err
 	}
+	// The scratch tmpfs comes before the binds: mounts apply in order, and a
+	// bind below /tmp (code, packages or data of a data dir under /tmp)
+	// must land on top of it, not be hidden by it.
+	mounts = append(mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs",
+		Options: []string{"nosuid", "nodev", "mode=1777", "size=" + strconv.FormatInt(l.cfg.ScratchSize, 10)}})
 	ro := func(path string) { mounts = append(mounts, roBind(path)) }
 	if pre := inv.Env.Python.Prefix; !strings.HasPrefix(pre+"/", "/usr/") {
 		ro(pre)
@@ -397,8 +402,6 @@ func (l *Launcher) spec(p *runtime.Prepared, dir string) ([]oci.SpecOpts, error)
 	ro(p.CodeDir)
 	mounts = append(mounts,
 		specs.Mount{Destination: inv.DataDir, Type: "bind", Source: inv.DataDir, Options: []string{"rbind", "rw", "nosuid", "nodev"}},
-		specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs",
-			Options: []string{"nosuid", "nodev", "mode=1777", "size=" + strconv.FormatInt(l.cfg.ScratchSize, 10)}},
 	)
 	opts := []oci.SpecOpts{
 		oci.WithRootFSPath(filepath.Join(dir, "rootfs")),
