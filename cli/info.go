@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
 	urfave "github.com/urfave/cli/v2"
 )
 
@@ -21,7 +22,10 @@ func (e *Env) versionCommand() *urfave.Command {
 }
 
 func (e *Env) infoCommand() *urfave.Command {
-	return &urfave.Command{Name: "info", Usage: "where the state lives and how this process reaches it", Action: e.info}
+	return &urfave.Command{Name: "info", Usage: "where the state lives, how this process reaches it, and how functions would start",
+		Flags: []urfave.Flag{&urfave.StringFlag{Name: "launcher", Value: launchers.Auto,
+			Usage: "function launcher to describe: auto (containerd when its socket answers, else process), process or containerd"}},
+		Action: e.info}
 }
 
 type versionView struct {
@@ -71,6 +75,10 @@ type infoView struct {
 	ActiveBranch  string `json:"active_branch"`
 	Namespace     string `json:"namespace"`
 	User          string `json:"user"`
+	// Launcher is how functions would start: "containerd" or "process".
+	Launcher         string `json:"launcher"`
+	ContainerdSocket string `json:"containerd_socket,omitempty"`
+	LauncherReason   string `json:"launcher_reason,omitempty"`
 }
 
 // info reports the embedded layout without opening the catalog, so it works
@@ -91,9 +99,17 @@ func (e *Env) info(c *urfave.Context) error {
 	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
 		return errdefs.New(errdefs.ErrUnavailable, "cannot read %s: %v", e.CatalogPath(), statErr)
 	}
+	kind := c.String("launcher")
+	if kind != launchers.Auto && kind != launchers.Process && kind != launchers.Containerd {
+		return usageError(c, "invalid --launcher %q: use auto, process or containerd", kind)
+	}
+	cfg := launchers.Config{Kind: kind}
+	cfg.Containerd.Socket = e.Getenv(launchers.SocketEnv)
+	li := launchers.Describe(c.Context, cfg)
 	v := infoView{Version: Version, Role: e.Role(), DataDir: e.DataDir, Catalog: e.CatalogPath(),
 		CatalogExists: statErr == nil, Warehouse: e.WarehouseDir(), Profile: e.ProfileName,
-		ActiveBranch: string(p.ActiveBranch), Namespace: string(p.Namespace), User: e.author(p)}
+		ActiveBranch: string(p.ActiveBranch), Namespace: string(p.Namespace), User: e.author(p),
+		Launcher: li.Launcher, ContainerdSocket: li.Socket, LauncherReason: li.Reason}
 	return e.emit(v, func(w io.Writer) error {
 		var f fields
 		f.add("version", v.Version)
@@ -109,6 +125,14 @@ func (e *Env) info(c *urfave.Context) error {
 		f.add("active branch", v.ActiveBranch)
 		f.add("namespace", v.Namespace)
 		f.add("user", v.User)
+		launcher := v.Launcher
+		switch {
+		case v.ContainerdSocket != "":
+			launcher += " (socket " + v.ContainerdSocket + ")"
+		case v.LauncherReason != "":
+			launcher += " (" + v.LauncherReason + ")"
+		}
+		f.add("launcher", launcher)
 		return f.write(w)
 	})
 }
