@@ -27,6 +27,9 @@ if ! command -v containerd >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1;
 		exit 1
 	}
 fi
+# Wheels, installed packages and uv downloaded by the envcache and launcher
+# tests are kept here between runs (the first run fetches them from PyPI).
+export LAKEHOUSE_TEST_CACHE=${LAKEHOUSE_TEST_CACHE:-$HOME/.cache/lakehouse-test}
 # Python: the SDK's tests (pytest) and functions need pyarrow.
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c 'import pyarrow, pytest' >/dev/null 2>&1; then
