@@ -32,7 +32,7 @@ func (e *Env) envCommand() *urfave.Command {
 				Action: e.envInstall,
 			},
 			{Name: "pythons", Usage: "list the Python interpreters found (pyenv, PATH, --python-dir)",
-				Flags: []urfave.Flag{&urfave.StringSliceFlag{Name: "python-dir", Usage: "extra interpreter prefix or bin folder"}},
+				Flags:  []urfave.Flag{&urfave.StringSliceFlag{Name: "python-dir", Usage: "extra interpreter prefix or bin folder"}},
 				Action: e.envPythons},
 			{
 				Name: "gc", Usage: "remove packages no cached resolution uses",
