@@ -221,8 +221,28 @@ func (c *Cache) Environment(ctx context.Context, spec Spec) (*Environment, error
 			return nil
 		})
 	}
+	var sdk *Package
+	if len(c.cfg.RunnerRequirements) > 0 {
+		// The runner's other requirement: the lakehouse SDK, first on
+		// sys.path.
+		g.Go(func() error {
+			p, err := c.installSDK(gctx, in)
+			if err != nil {
+				return fmt.Errorf("install the lakehouse SDK: %w", err)
+			}
+			touch(p, filepath.Join(c.pkgsDir(), p.Hash+".json"))
+			if !p.Compiled {
+				c.compileLater(in, p)
+			}
+			sdk = p
+			return nil
+		})
+	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	if sdk != nil {
+		pkgs = append([]*Package{sdk}, pkgs...)
 	}
 	return &Environment{Python: in, Packages: pkgs}, nil
 }
@@ -377,12 +397,15 @@ func (c *Cache) GC(ctx context.Context, opt GCOptions) ([]*Package, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every environment holds this binary's SDK: it stays while any
+	// resolution does.
+	keepSDK := len(used) > 0
 	var removed []*Package
 	for _, p := range pkgs {
 		if err := ctx.Err(); err != nil {
 			return removed, err
 		}
-		if used[p.SHA256] && p.SHA256 != "" || used[p.SHA256+"|"+p.URL] {
+		if used[p.SHA256] && p.SHA256 != "" || used[p.SHA256+"|"+p.URL] || keepSDK && isCurrentSDK(p) {
 			continue
 		}
 		if now.Sub(p.LastUsed) < opt.OlderThan {

@@ -1,6 +1,7 @@
 package envcache
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -64,6 +65,42 @@ func packageHash(d Distribution, cacheTag string) string {
 // complete.
 func (c *Cache) install(ctx context.Context, in *Interpreter, d Distribution) (*Package, error) {
 	hash := packageHash(d, in.CacheTag)
+	meta := &Package{Hash: hash, Name: d.Name, Version: d.Version, Filename: d.Filename(), URL: d.URL,
+		SHA256: d.SHA256, CacheTag: in.CacheTag}
+	return c.installOnce(ctx, in, meta, func(tmp, root string) error {
+		file, data, err := c.fetch(ctx, d, tmp)
+		if err != nil {
+			return err
+		}
+		if data != nil && d.IsWheel() {
+			zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+			if err != nil {
+				return fmt.Errorf("open wheel %s: %w", d.Filename(), err)
+			}
+			return unpackZip(zr, d.Filename(), root)
+		}
+		if data != nil {
+			file = filepath.Join(tmp, d.Filename())
+			if err := os.WriteFile(file, data, 0o644); err != nil {
+				return err
+			}
+		}
+		wheel := file
+		if !d.IsWheel() {
+			if wheel, err = c.buildWheel(ctx, in, file, tmp); err != nil {
+				return err
+			}
+		}
+		return unpackWheel(wheel, root)
+	})
+}
+
+// installOnce installs the package meta describes (meta.Hash names its
+// folder) exactly once per machine: fill populates root (inside tmp, a
+// scratch folder removed afterwards) under the package's flock; the folder
+// is then made read-only, renamed into pkgs/ and its metadata written last.
+func (c *Cache) installOnce(ctx context.Context, in *Interpreter, meta *Package, fill func(tmp, root string) error) (*Package, error) {
+	hash := meta.Hash
 	if p := c.readPackage(hash); p != nil {
 		return p, nil
 	}
@@ -86,18 +123,8 @@ func (c *Cache) install(ctx context.Context, in *Interpreter, d Distribution) (*
 		return nil, err
 	}
 	defer removeAll(tmp)
-	file, err := c.fetch(ctx, d, tmp)
-	if err != nil {
-		return nil, err
-	}
-	wheel := file
-	if !d.IsWheel() {
-		if wheel, err = c.buildWheel(ctx, in, file, tmp); err != nil {
-			return nil, err
-		}
-	}
 	root := filepath.Join(tmp, "root")
-	if err := unpackWheel(wheel, root); err != nil {
+	if err := fill(tmp, root); err != nil {
 		return nil, err
 	}
 	if c.cfg.SyncCompile {
@@ -114,15 +141,15 @@ func (c *Cache) install(ctx context.Context, in *Interpreter, d Distribution) (*
 	if err := os.Rename(root, dir); err != nil {
 		return nil, err
 	}
-	p := &Package{Hash: hash, Name: d.Name, Version: d.Version, Filename: d.Filename(), URL: d.URL,
-		SHA256: d.SHA256, CacheTag: in.CacheTag, Compiled: c.cfg.SyncCompile, Size: size, Installed: time.Now().UTC(), Dir: dir}
-	b, _ := json.MarshalIndent(p, "", "  ")
+	p := *meta
+	p.Compiled, p.Size, p.Installed, p.Dir = c.cfg.SyncCompile, size, time.Now().UTC(), dir
+	b, _ := json.MarshalIndent(&p, "", "  ")
 	if err := writeFileAtomic(filepath.Join(c.pkgsDir(), hash+".json"), b); err != nil {
 		return nil, err
 	}
 	c.installs.Add(1)
-	c.log.Debug("installed package", "name", d.Name, "version", d.Version, "hash", hash, "took", time.Since(start))
-	return p, nil
+	c.log.Debug("installed package", "name", p.Name, "version", p.Version, "hash", hash, "took", time.Since(start))
+	return &p, nil
 }
 
 // readPackage returns the installed package hash, or nil if it is not
@@ -165,62 +192,93 @@ func flockContext(ctx context.Context, f *os.File) error {
 	}
 }
 
-// fetch returns a local copy of d's file: the file itself for file:// URLs,
-// the download cache's copy when there is one, else a fresh download into
-// dir. The SHA-256 is checked when the index gave one.
-func (c *Cache) fetch(ctx context.Context, d Distribution, dir string) (string, error) {
+// fetch returns d's file: the file itself for file:// URLs, the download
+// cache's copy when there is one, else a fresh download, in memory (data)
+// when the server announces at most maxInMemory bytes, into dir otherwise;
+// with a download cache the download is also kept there. The SHA-256 is
+// checked when the index gave one.
+func (c *Cache) fetch(ctx context.Context, d Distribution, dir string) (file string, data []byte, err error) {
 	u, err := url.Parse(d.URL)
 	if err != nil {
-		return "", fmt.Errorf("distribution %s: bad URL %q", d.Name, d.URL)
+		return "", nil, fmt.Errorf("distribution %s: bad URL %q", d.Name, d.URL)
 	}
 	if u.Scheme == "file" {
-		return u.Path, verifySHA(u.Path, d)
+		return u.Path, nil, verifySHA(u.Path, d)
 	}
+	cached := ""
 	if c.cfg.DownloadDir != "" && d.SHA256 != "" {
-		cached := filepath.Join(c.cfg.DownloadDir, d.SHA256[:2], d.SHA256+"-"+d.Filename())
+		cached = filepath.Join(c.cfg.DownloadDir, d.SHA256[:2], d.SHA256+"-"+d.Filename())
 		if verifySHA(cached, d) == nil {
-			return cached, nil
+			return cached, nil, nil
 		}
-		if err := os.MkdirAll(filepath.Dir(cached), 0o755); err == nil {
-			if err := download(ctx, d.URL, cached+".part"); err != nil {
-				return "", fmt.Errorf("download %s: %w", d.Filename(), err)
-			}
-			if err := verifySHA(cached+".part", d); err != nil {
-				os.Remove(cached + ".part")
-				return "", err
-			}
-			return cached, os.Rename(cached+".part", cached)
+		if os.MkdirAll(filepath.Dir(cached), 0o755) != nil {
+			cached = ""
 		}
 	}
 	dst := filepath.Join(dir, d.Filename())
-	if err := download(ctx, d.URL, dst); err != nil {
-		return "", fmt.Errorf("download %s: %w", d.Filename(), err)
+	if cached != "" {
+		dst = cached + ".part"
 	}
-	return dst, verifySHA(dst, d)
+	data, sum, err := download(ctx, d.URL, dst)
+	if err != nil {
+		return "", nil, fmt.Errorf("download %s: %w", d.Filename(), err)
+	}
+	if d.SHA256 != "" && sum != d.SHA256 {
+		os.Remove(dst)
+		return "", nil, errdefs.New(errdefs.ErrInvalidArgument, "%s: sha256 %s does not match the index's %s", d.Filename(), sum, d.SHA256)
+	}
+	if cached != "" {
+		if data != nil {
+			// Kept for the next install; the install itself does not wait
+			// for the disk.
+			if err := os.WriteFile(dst, data, 0o644); err == nil {
+				os.Rename(dst, cached)
+			}
+			return "", data, nil
+		}
+		return cached, nil, os.Rename(dst, cached)
+	}
+	if data != nil {
+		return "", data, nil
+	}
+	return dst, nil, nil
 }
 
-func download(ctx context.Context, rawURL, dst string) error {
+// maxInMemory is the largest download kept in memory rather than in a file.
+const maxInMemory = 96 << 20
+
+// download GETs rawURL, hashing as it reads: into memory when the response
+// announces at most maxInMemory bytes, else into the file dst.
+func download(ctx context.Context, rawURL, dst string) (data []byte, sum string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return errdefs.New(errdefs.ErrUnavailable, "%v", err)
+		return nil, "", errdefs.New(errdefs.ErrUnavailable, "%v", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return errdefs.New(errdefs.ErrUnavailable, "GET %s: %s", rawURL, resp.Status)
+		return nil, "", errdefs.New(errdefs.ErrUnavailable, "GET %s: %s", rawURL, resp.Status)
+	}
+	h := sha256.New()
+	if n := resp.ContentLength; n >= 0 && n <= maxInMemory {
+		buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))
+		if _, err := io.Copy(io.MultiWriter(buf, h), resp.Body); err != nil {
+			return nil, "", err
+		}
+		return buf.Bytes(), hex.EncodeToString(h.Sum(nil)), nil
 	}
 	f, err := os.Create(dst)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
+	if _, err := io.Copy(io.MultiWriter(f, h), resp.Body); err != nil {
 		f.Close()
-		return err
+		return nil, "", err
 	}
-	return f.Close()
+	return nil, hex.EncodeToString(h.Sum(nil)), f.Close()
 }
 
 func verifySHA(file string, d Distribution) error {

@@ -45,7 +45,7 @@ print(json.dumps({"version": "%d.%d.%d" % sys.version_info[:3], "prefix": sys.ba
 type interpreters struct {
 	dirs []string // extra prefixes or bin folders (--python-dir)
 
-	mu     sync.Mutex
+	mu       sync.Mutex
 	probed   map[string]*Interpreter   // by binary path
 	all      []*Interpreter            // nil until scanned
 	tagCache map[string]map[string]int // wheel tags by binary path

@@ -33,9 +33,12 @@ def _paths(cfg):
 
 
 def _shim():
-    """A stand-in for the lakehouse SDK when it is not installed: its
-    decorators return the function unchanged, Model and Parameter are
-    placeholders (the runner passes the real values by name)."""
+    """A stand-in for the lakehouse SDK, for an environment without it
+    (envcache puts the SDK embedded in the binary into every environment
+    it assembles for functions, so lakehouse.expectations imports; this
+    covers hand-made environments): its decorators return the function
+    unchanged, Model and Parameter are placeholders (the runner passes the
+    real values by name). It has no expectations module."""
     import types
 
     m = types.ModuleType("lakehouse")
@@ -161,7 +164,7 @@ def main():
     try:
         _paths(cfg)
         try:
-            import lakehouse  # noqa: F401 - the SDK, when installed
+            import lakehouse  # noqa: F401 - the SDK (in every envcache environment)
         except ModuleNotFoundError as e:
             if e.name != "lakehouse":
                 raise
