@@ -157,6 +157,8 @@ func New(cfg Config) (*Cache, error) {
 			return nil, err
 		}
 	}
+	// Installs are unpacked in tmp/<hash>-*/: one ext4 block group each.
+	spreadSubdirs(c.tmpDir())
 	return c, nil
 }
 

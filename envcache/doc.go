@@ -84,10 +84,13 @@
 //     every inode allocation skips (re-checking each, per allocation) the
 //     inodes deleted in the last 60-360 s (ext4 recently_deleted(): 70% of
 //     the kernel profile after a test run removed its temporary folders);
-//     pandas or pyarrow are thousands of files. Wheels are therefore
-//     downloaded into memory (hashed while they arrive, no temporary file
-//     to create and delete) and their members are written by parallel
-//     goroutines into folders created once.
+//     pandas or pyarrow are thousands of files. tmp/ carries the ext4
+//     top-directory flag (chattr +T), so each install's folder lands in a
+//     block group of its own, away from recent deletions: the install
+//     phase of pandas+prophet (7,000 files) went from 4.4 s to 1.3 s.
+//     Wheels are downloaded into memory (hashed while they arrive, no
+//     temporary file to create and delete) and their members are written
+//     by parallel goroutines into folders created once.
 //   - Packages that need their .data/data files installed under the prefix
 //     (e.g. Jupyter extensions) do not get them.
 //   - A distribution that is only available as a local folder (a path

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package envcache
+
+func spreadSubdirs(string) {}
