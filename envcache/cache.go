@@ -199,7 +199,17 @@ func (e *Environment) Paths() []string {
 // ErrInvalidArgument for a bad or unsatisfiable spec and ErrNotFound when
 // no interpreter has the requested version.
 func (c *Cache) Environment(ctx context.Context, spec Spec) (*Environment, error) {
-	res, in, err := c.Resolve(ctx, spec)
+	// Speculative installs run while the resolver does (speculate.go); the
+	// ones the resolution did not use are abandoned when it is installed.
+	var speculative sync.WaitGroup
+	sctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		speculative.Wait()
+	}()
+	res, in, err := c.resolve(ctx, spec, func(in *Interpreter, reqs []string) {
+		c.speculate(sctx, &speculative, in, reqs)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -265,6 +275,12 @@ func installOrder(ds []Distribution) []int {
 // Resolve locks spec for its interpreter and the configured index. A
 // resolution already cached costs no resolver call.
 func (c *Cache) Resolve(ctx context.Context, spec Spec) (*Resolution, *Interpreter, error) {
+	return c.resolve(ctx, spec, nil)
+}
+
+// resolve is Resolve; onResolve, if set, is called just before the
+// resolver runs.
+func (c *Cache) resolve(ctx context.Context, spec Spec, onResolve func(*Interpreter, []string)) (*Resolution, *Interpreter, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -301,6 +317,9 @@ func (c *Cache) Resolve(ctx context.Context, spec Spec) (*Resolution, *Interpret
 
 	start := time.Now()
 	c.resolverCalls.Add(1)
+	if onResolve != nil {
+		onResolve(in, reqs)
+	}
 	var dists []Distribution
 	if c.cfg.Resolver == "uv" {
 		dists, err = c.resolveUV(ctx, c.cfg.UV, in, reqs, c.cfg.Index)
