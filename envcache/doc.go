@@ -60,7 +60,10 @@
 //
 // uv (`uv pip compile --format pylock.toml`, Config.UV, $LAKEHOUSE_UV or
 // uv on PATH) when present, else pip; both resolve for the target
-// interpreter, and the cache key does not depend on which one ran.
+// interpreter, and the cache key does not depend on which one ran. While
+// uv resolves, the newest platform wheel of each bare-name requirement
+// (pandas, pyarrow) is installed speculatively (speculate.go); a guess the
+// resolution does not use is an unused folder that gc removes.
 //
 // # Bytecode
 //
