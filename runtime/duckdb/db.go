@@ -21,7 +21,7 @@ type DB struct {
 	closed bool
 	// tmp is the spill directory this DB created, removed by Close.
 	tmp string
-	mu     sync.Mutex // guards closed against Interrupt
+	mu  sync.Mutex // guards closed against Interrupt
 }
 
 // Options configure a DB.
