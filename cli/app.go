@@ -112,10 +112,13 @@ func newApp(e *Env) *urfave.App {
 			e.queryCommand(),
 			e.initCommand(),
 			e.runCommand(),
+			e.rerunCommand(),
+			e.runsCommand(),
 			e.envCommand(),
 			e.configCommand(),
 			e.infoCommand(),
 			e.versionCommand(),
+			e.reapCommand(),
 		},
 	}
 	walkCommands(app.Commands, func(c *urfave.Command) {

@@ -65,8 +65,12 @@ func (e *Env) envCache(pythonDirs []string) (*envcache.Cache, error) {
 }
 
 func (e *Env) envCacheIndex(idx envcache.IndexOptions, pythonDirs []string) (*envcache.Cache, error) {
+	dir := e.Getenv(envEnvCacheDir)
+	if dir == "" {
+		dir = filepath.Join(e.DataDir, "envcache")
+	}
 	return envcache.New(envcache.Config{
-		Dir:        filepath.Join(e.DataDir, "envcache"),
+		Dir:        dir,
 		Index:      idx,
 		PythonDirs: pythonDirs,
 		Log:        e.Log,

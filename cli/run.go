@@ -6,7 +6,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	urfave "github.com/urfave/cli/v2"
 
@@ -14,10 +17,11 @@ import (
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
+	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
 )
 
 // runCommand is `lakehouse run`: plan and validate a pipeline project at a
-// ref, print the plan, and (in a later build) run it.
+// ref, then run it as one transaction on that branch.
 func (e *Env) runCommand() *urfave.Command {
 	return &urfave.Command{
 		Name:      "run",
@@ -27,23 +31,85 @@ func (e *Env) runCommand() *urfave.Command {
 			"builds the DAG of models and validates it against the catalog at the ref without\n" +
 			"running any user code. --dry-run prints the plan: a tree on a terminal, or JSON\n" +
 			"with -O json. Every problem is reported at once, each at file:line (exit 2).\n\n" +
+			"Without --dry-run the models run, independent ones in parallel, Python models in\n" +
+			"their own environments and SQL models in DuckDB, passing Arrow tables through\n" +
+			"shared memory. Materialized models are written on a run branch, merged into the\n" +
+			"target branch in one commit when everything succeeded; a failed or interrupted\n" +
+			"run leaves the target unchanged (exit 1) and keeps its run branch for inspection\n" +
+			"(--keep-failed). Every run is recorded: lakehouse runs ls / get / logs, rerun.\n\n" +
 			"Python files are read with the newest Python 3.9-3.13 found on PATH or under\n" +
-			"$PYENV_ROOT/versions (set LAKEHOUSE_PYTHON to a binary to add one). Running the\n" +
-			"plan (without --dry-run) is not in this build yet (exit 6).",
+			"$PYENV_ROOT/versions (set LAKEHOUSE_PYTHON to a binary to add one).",
 		Flags: []urfave.Flag{
 			&urfave.StringFlag{Name: "project-dir", Aliases: []string{"p"}, Usage: "pipeline project folder (default: .)"},
-			&urfave.StringFlag{Name: "ref", Aliases: []string{"r"}, Usage: "ref to plan against and write to (default: the active branch)"},
+			&urfave.StringFlag{Name: "ref", Aliases: []string{"r"}, Usage: "branch to read and write (default: the active branch)"},
 			&urfave.StringFlag{Name: "namespace", Aliases: []string{"n"}, Usage: "namespace of models and unqualified tables (default: defaults.namespace, else the profile's)"},
 			&urfave.StringSliceFlag{Name: "param", Usage: "set a parameter: --param NAME=VALUE (repeatable)"},
 			&urfave.BoolFlag{Name: "dry-run", Usage: "plan and validate only; print the plan"},
 			&urfave.BoolFlag{Name: "strict", Usage: "warnings fail the plan, and failed expectations the run"},
 			&urfave.BoolFlag{Name: "no-cache", Usage: "recompute every model"},
 			&urfave.StringFlag{Name: "preview", Value: "head", Usage: "show outputs as they are computed: head or off"},
-			&urfave.BoolFlag{Name: "detach", Usage: "return once the run has started"},
+			&urfave.BoolFlag{Name: "detach", Usage: "return once the run has started (needs a server: lakehouse serve)"},
 			&urfave.IntFlag{Name: "priority", Value: 5, Usage: "scheduling priority, 1 to 10"},
+			&urfave.StringFlag{Name: "keep-failed", Value: "7d", Usage: "how long run branches of failed runs are kept (e.g. 7d, 12h, 0 to drop at once)"},
+			&urfave.StringFlag{Name: "launcher", Value: launchers.Auto, Usage: "function launcher: auto (containerd when its socket answers, else process), process or containerd"},
 		},
 		Action: e.run,
 	}
+}
+
+// runFlags are the options of run and rerun.
+type runFlags struct {
+	strict, noCache bool
+	preview         bool
+	priority        int
+	keepFailed      time.Duration
+	launcher        string
+}
+
+func (e *Env) parseRunFlags(c *urfave.Context) (runFlags, error) {
+	f := runFlags{strict: c.Bool("strict"), noCache: c.Bool("no-cache"), priority: c.Int("priority"), launcher: c.String("launcher")}
+	switch p := c.String("preview"); p {
+	case "head":
+		f.preview = true
+	case "off":
+	default:
+		return f, usageError(c, "invalid --preview %q: use head or off", p)
+	}
+	if f.priority < 1 || f.priority > 10 {
+		return f, usageError(c, "invalid --priority %d: use 1 to 10", f.priority)
+	}
+	if f.launcher != launchers.Auto && f.launcher != launchers.Process && f.launcher != launchers.Containerd {
+		return f, usageError(c, "invalid --launcher %q: use auto, process or containerd", f.launcher)
+	}
+	d, err := parseRetention(c.String("keep-failed"))
+	if err != nil {
+		return f, usageError(c, "invalid --keep-failed %q: use a duration such as 7d, 36h or 0", c.String("keep-failed"))
+	}
+	if d == 0 {
+		d = time.Nanosecond // drop at once
+	}
+	f.keepFailed = d
+	return f, nil
+}
+
+// parseRetention parses a Go duration, also with a d (days) suffix.
+func parseRetention(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.ParseFloat(n, 64)
+		if err != nil || days < 0 {
+			return 0, fmt.Errorf("bad duration")
+		}
+		return time.Duration(days * 24 * float64(time.Hour)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("bad duration")
+	}
+	return d, nil
 }
 
 func (e *Env) run(c *urfave.Context) error {
@@ -61,11 +127,13 @@ func (e *Env) run(c *urfave.Context) error {
 	if dir == "" {
 		dir = "."
 	}
-	if p := c.String("preview"); p != "head" && p != "off" {
-		return usageError(c, "invalid --preview %q: use head or off", p)
+	flags, err := e.parseRunFlags(c)
+	if err != nil {
+		return err
 	}
-	if n := c.Int("priority"); n < 1 || n > 10 {
-		return usageError(c, "invalid --priority %d: use 1 to 10", n)
+	if c.Bool("detach") && !c.Bool("dry-run") {
+		return errdefs.WithHint(errdefs.ErrUnavailable, "run without --detach (the embedded catalog runs pipelines in this process)",
+			"--detach needs a lakehouse server, which this build does not have yet")
 	}
 	ref, err := e.readRef(c.String("ref"))
 	if err != nil {
@@ -77,40 +145,66 @@ func (e *Env) run(c *urfave.Context) error {
 			return err
 		}
 	}
-	prof, err := e.Profile()
+	var target catalog.BranchName
+	if !c.Bool("dry-run") {
+		if ref.Commit != "" || !ref.Time.IsZero() || ref.Name == "" {
+			return errdefs.WithHint(errdefs.ErrInvalidArgument, "give a branch name with -r (runs write to a branch), or use --dry-run",
+				"a run cannot write to %s", ref)
+		}
+		if target, err = e.branchArg(c.Context, ref.Name); err != nil {
+			return err
+		}
+		svc, err := e.Service(c.Context)
+		if err != nil {
+			return err
+		}
+		if e.isTag(c.Context, svc, ref.Name) {
+			return tagWriteError(ref.Name)
+		}
+	}
+	plan, err := e.planProject(c.Context, dir, ref, ns, c.StringSlice("param"), flags.strict)
 	if err != nil {
 		return err
 	}
-	svc, err := e.Service(c.Context)
+	if c.Bool("dry-run") {
+		if err := e.writePlan(plan); err != nil {
+			return err
+		}
+		e.recordDryRun(plan, dir, ref, flags)
+		return nil
+	}
+	return e.execute(c.Context, plan, dir, target, flags, "")
+}
+
+// planProject builds the plan of the project in dir at ref.
+func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns catalog.Namespace, params []string, strict bool) (*planner.Plan, error) {
+	prof, err := e.Profile()
 	if err != nil {
-		return err
+		return nil, err
+	}
+	svc, err := e.Service(ctx)
+	if err != nil {
+		return nil, err
 	}
 	parser := &lazyParser{}
 	defer parser.Close()
-	plan, err := planner.Build(c.Context, planner.Options{
+	plan, err := planner.Build(ctx, planner.Options{
 		Dir:              dir,
 		Ref:              ref,
 		Namespace:        ns,
 		ProfileNamespace: prof.Namespace,
-		Params:           c.StringSlice("param"),
+		Params:           params,
 		Catalog:          svc,
 		SQL:              parser,
 		Interpreters:     planner.FindInterpreters(e.machineEnv),
-		Strict:           c.Bool("strict"),
+		Strict:           strict,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	e.Log.Debug("planned pipeline", "project", plan.Project, "models", len(plan.Models),
 		"extract", plan.Timings.Extract, "plan", plan.Timings.Plan)
-	if err := e.writePlan(plan); err != nil {
-		return err
-	}
-	if c.Bool("dry-run") {
-		return nil
-	}
-	return errdefs.WithHint(errdefs.ErrUnavailable, "use --dry-run to see the plan",
-		"running pipelines is not available in this build yet")
+	return plan, nil
 }
 
 func (e *Env) writePlan(p *planner.Plan) error {

@@ -154,7 +154,7 @@ func TestRunDryRunJSON(t *testing.T) {
 	if p := plan.Models[0].Parameters; len(p) != 1 || p[0].Value != 2.5 {
 		t.Errorf("parameters of euro_selection = %+v", p)
 	}
-	if py := plan.Models[1].Python; py == nil || py.Version != "3.10" || strings.Join(py.Requirements, " ") != "pandas==1.5.3 pyarrow" {
+	if py := plan.Models[1].Python; py == nil || py.Version != "3.10" || strings.Join(py.Requirements, " ") != "numpy<2 pandas==1.5.3 pyarrow" {
 		t.Errorf("python of usd_by_country = %+v", py)
 	}
 	if o := plan.Models[1].Output; o.Materialization != "REPLACE" || o.Table != "sales.usd_by_country" {

@@ -159,6 +159,11 @@ func (b *builder) build(ctx context.Context) (*Plan, error) {
 	b.ds = append(b.ds, bds...)
 	b.pickNamespace()
 
+	declared := make([]string, 0, len(cfg.Params))
+	for _, p := range cfg.Params {
+		declared = append(declared, p.Name)
+	}
+
 	// Models from Python files.
 	for _, f := range b.extraction.Files {
 		for _, e := range f.Errors {
@@ -166,15 +171,12 @@ func (b *builder) build(ctx context.Context) (*Plan, error) {
 		}
 		for _, fn := range f.Functions {
 			if m := decodeFunction(f.Path, fn, &b.ds); m != nil {
+				substituteFilters(m, b.params, declared, &b.ds)
 				b.models = append(b.models, m)
 			}
 		}
 	}
 	// Models from SQL files.
-	declared := make([]string, 0, len(cfg.Params))
-	for _, p := range cfg.Params {
-		declared = append(declared, p.Name)
-	}
 	for _, f := range b.proj.SQLFiles {
 		src, err := readLimited(filepath.Join(b.proj.Dir, f))
 		if err != nil {

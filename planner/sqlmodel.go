@@ -186,9 +186,24 @@ func splitList(s string) []string {
 // outside string literals, quoted identifiers and comments. $1-style
 // placeholders are left alone. Unknown names are problems.
 func substituteParams(m *Model, params map[string]ParamValue, declared []string, ds *diags) {
-	src := m.SQL
+	m.SQL = substituteSQL(m, m.SQL, 1, params, declared, ds)
+}
+
+// substituteFilters replaces $name in a Python model's input filters, so
+// parameters reach the scans they filter.
+func substituteFilters(m *Model, params map[string]ParamValue, declared []string, ds *diags) {
+	for _, in := range m.Inputs {
+		if strings.Contains(in.Filter, "$") {
+			in.Filter = substituteSQL(m, in.Filter, in.Line, params, declared, ds)
+		}
+	}
+}
+
+// substituteSQL does the substitution of substituteParams on src, whose
+// first line is line firstLine of m.File.
+func substituteSQL(m *Model, src string, firstLine int, params map[string]ParamValue, declared []string, ds *diags) string {
 	var b strings.Builder
-	line := 1
+	line := firstLine
 	for i := 0; i < len(src); {
 		c := src[i]
 		switch {
@@ -241,7 +256,9 @@ func substituteParams(m *Model, params map[string]ParamValue, declared []string,
 					ds.add(m.File, line, "$%s: parameter %s has no value; pass --param %s=VALUE or give it a default in %s", name, name, name, ConfigFile)
 				}
 				b.WriteString(sqlLiteral(pv.Value))
-				m.Params = append(m.Params, ParamUse{Name: name, Line: line})
+				if !usesParam(m, name) {
+					m.Params = append(m.Params, ParamUse{Name: name, Line: line})
+				}
 			case contains(declared, name):
 				b.WriteString(src[i:j]) // declared but invalid: reported already
 			default:
@@ -254,7 +271,18 @@ func substituteParams(m *Model, params map[string]ParamValue, declared []string,
 			i++
 		}
 	}
-	m.SQL = b.String()
+	return b.String()
+}
+
+// usesParam reports whether m already receives parameter name (as a $name
+// of its SQL or a filter; a Python argument bound to it counts too).
+func usesParam(m *Model, name string) bool {
+	for _, u := range m.Params {
+		if u.Name == name && (m.Language == LangSQL || u.Param == "") {
+			return true
+		}
+	}
+	return false
 }
 
 func isIdentStart(c byte) bool {

@@ -61,6 +61,9 @@ type Invocation struct {
 type Input struct {
 	Arg  string
 	Path string
+	// Columns, if set, are the columns the function sees (selected from
+	// the mapped table without copying).
+	Columns []string
 }
 
 // LogSink receives one line of a function's output.

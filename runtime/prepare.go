@@ -84,7 +84,7 @@ func Prepare(inv Invocation) (*Prepared, error) {
 		if !inside(in.Path) {
 			return nil, bad("input %s is not inside the data folder %s", in.Path, inv.DataDir)
 		}
-		cfg.Inputs = append(cfg.Inputs, runner.Input{Arg: in.Arg, Path: in.Path})
+		cfg.Inputs = append(cfg.Inputs, runner.Input{Arg: in.Arg, Path: in.Path, Columns: in.Columns})
 	}
 	if inv.Memory < 0 || inv.Timeout < 0 {
 		return nil, bad("negative memory limit or timeout")

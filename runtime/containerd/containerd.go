@@ -570,3 +570,23 @@ func (l *Launcher) Count(ctx context.Context) (int, error) {
 	}
 	return n, err
 }
+
+// RemoveLeftovers deletes the containers (and their state folders) of
+// launchers whose process is gone, without starting a launcher: the reaper
+// of a killed `lakehouse run` calls it.
+func RemoveLeftovers(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if st, err := os.Stat(cfg.Socket); err != nil || st.Mode()&os.ModeSocket == 0 {
+		return nil
+	}
+	client, err := containerd.New(cfg.Socket, containerd.WithDefaultNamespace(cfg.Namespace),
+		containerd.WithDefaultRuntime("io.containerd.runc.v2"), containerd.WithTimeout(cfg.DialTimeout))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	l := &Launcher{cfg: cfg, client: client}
+	return l.removeLeftovers(ctx)
+}

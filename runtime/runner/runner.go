@@ -30,8 +30,9 @@ func Args() []string { return []string{"-s", "-S", "-u", "-B", "-c", Source} }
 // Input is one input table: the function argument it binds and the Arrow
 // IPC file holding it.
 type Input struct {
-	Arg  string `json:"arg"`
-	Path string `json:"path"`
+	Arg     string   `json:"arg"`
+	Path    string   `json:"path"`
+	Columns []string `json:"columns,omitempty"`
 }
 
 // Config is the invocation as the runner reads it; every path is as seen by
@@ -51,7 +52,11 @@ type Config struct {
 func (c Config) Encode() (string, error) {
 	inputs := make([]any, len(c.Inputs))
 	for i, in := range c.Inputs {
-		inputs[i] = map[string]any{"arg": in.Arg, "path": in.Path}
+		m := map[string]any{"arg": in.Arg, "path": in.Path}
+		if in.Columns != nil {
+			m["columns"] = in.Columns
+		}
+		inputs[i] = m
 	}
 	params := map[string]any{}
 	for k, v := range c.Params {

@@ -61,12 +61,16 @@ def _shim():
     sys.modules["lakehouse"] = m
 
 
-def _read_input(path):
+def _read_input(path, columns=None):
     import pyarrow as pa
     import pyarrow.ipc
 
-    # Zero copy: the table's buffers point into the mapped file.
-    return pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
+    # Zero copy: the table's buffers point into the mapped file, and
+    # selecting columns keeps pointing there.
+    t = pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
+    if columns is not None:
+        t = t.select(list(columns))
+    return t
 
 
 def _to_arrow(result):
@@ -180,7 +184,7 @@ def main():
             fn = fn.__wrapped__
         kwargs = dict(cfg.get("params") or {})
         for inp in cfg.get("inputs") or ():
-            kwargs[inp["arg"]] = _read_input(inp["path"])
+            kwargs[inp["arg"]] = _read_input(inp["path"], inp.get("columns"))
         result = fn(**kwargs)
         res = {"ok": True}
         if isinstance(result, bool):

@@ -16,7 +16,7 @@ def euro_selection(
 
 
 @lakehouse.model(materialization="REPLACE", columns=["country", "usd"])  # written as an Iceberg table
-@lakehouse.python("3.10", pip={"pandas": "1.5.3"})
+@lakehouse.python("3.10", pip={"pandas": "1.5.3", "numpy": "<2"})  # pandas 1.5 predates numpy 2
 def usd_by_country(data=lakehouse.Model("euro_selection")):
     return data.to_pandas().groupby("country", as_index=False).usd.sum()
 

@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	urfave "github.com/urfave/cli/v2"
+
+	"github.com/lakehouse-dev/lakehouse/runtime/containerd"
+)
+
+// reapCommand is the hidden process `lakehouse run` starts beside itself
+// (see startReaper): it waits for its stdin to close and, unless the run
+// said "done", cleans up after a run whose process was killed.
+func (e *Env) reapCommand() *urfave.Command {
+	return &urfave.Command{
+		Name:      "internal-reap",
+		Hidden:    true,
+		ArgsUsage: "RUN_DIR [CONTAINERD_SOCKET]",
+		Action: func(c *urfave.Context) error {
+			args := c.Args().Slice()
+			if len(args) < 1 || len(args) > 2 {
+				return usageError(c, "internal-reap takes RUN_DIR [SOCKET]")
+			}
+			signal.Ignore(syscall.SIGINT, syscall.SIGHUP, syscall.SIGTERM)
+			b, _ := io.ReadAll(os.Stdin)
+			if strings.HasPrefix(string(b), "done") {
+				return nil
+			}
+			dir := filepath.Clean(args[0])
+			if strings.HasPrefix(filepath.Base(dir), "lakehouse-run-") {
+				os.RemoveAll(dir)
+			}
+			if len(args) == 2 {
+				cfg := containerd.Config{}
+				if args[1] != "default" {
+					cfg.Socket = args[1]
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				return containerd.RemoveLeftovers(ctx, cfg)
+			}
+			return nil
+		},
+	}
+}

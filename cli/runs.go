@@ -1,0 +1,404 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	urfave "github.com/urfave/cli/v2"
+
+	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
+	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
+)
+
+// runsCommand is `lakehouse runs`: run records and their logs.
+func (e *Env) runsCommand() *urfave.Command {
+	return &urfave.Command{
+		Name:  "runs",
+		Usage: "run records and their logs",
+		Description: "Every run (also failed and dry runs) is recorded under <data-dir>/runs: who ran\n" +
+			"what on which commit, the exact project files, environments, parameters, per-model\n" +
+			"timings, status and every log line. Records stay until `runs rm`.",
+		Subcommands: []*urfave.Command{
+			{Name: "ls", Usage: "list runs, newest first", Action: e.runsList,
+				Flags: []urfave.Flag{&urfave.IntFlag{Name: "limit", Aliases: []string{"n"}, Value: 20, Usage: "show at most N runs (0: all)"}}},
+			{Name: "get", Usage: "show one run", ArgsUsage: "RUN_ID", Action: e.runsGet},
+			{Name: "logs", Usage: "print a run's logs", ArgsUsage: "RUN_ID", Action: e.runsLogs,
+				Flags: []urfave.Flag{&urfave.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "only this model's lines"}}},
+			{Name: "cancel", Usage: "interrupt a running run (as Ctrl-C would)", ArgsUsage: "RUN_ID", Action: e.runsCancel},
+			{Name: "rm", Usage: "delete a run's record, logs and code", ArgsUsage: "RUN_ID", Action: e.runsRemove},
+		},
+	}
+}
+
+func (e *Env) runRecord(c *urfave.Context) (*runrec.Store, *runrec.Record, error) {
+	args, err := positional(c, "RUN_ID")
+	if err != nil {
+		return nil, nil, err
+	}
+	runs, err := e.runsStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, err := runs.Get(args[0])
+	return runs, rec, err
+}
+
+type runSummary struct {
+	ID       string         `json:"id"`
+	Status   runrec.Status  `json:"status"`
+	Project  string         `json:"project"`
+	Target   string         `json:"target"`
+	User     string         `json:"user"`
+	Started  time.Time      `json:"started"`
+	Duration float64        `json:"duration_s"`
+	Models   int            `json:"models"`
+	Failed   string         `json:"failed_model,omitempty"`
+	RerunOf  string         `json:"rerun_of,omitempty"`
+	Params   map[string]any `json:"parameters"`
+}
+
+func (e *Env) runsList(c *urfave.Context) error {
+	if _, err := positional(c); err != nil {
+		return err
+	}
+	runs, err := e.runsStore()
+	if err != nil {
+		return err
+	}
+	recs, err := runs.List()
+	if err != nil {
+		return err
+	}
+	if n := c.Int("limit"); n > 0 && len(recs) > n {
+		recs = recs[:n]
+	}
+	out := make([]runSummary, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, runSummary{ID: r.ID, Status: r.Live(), Project: r.Project, Target: r.Target, User: r.User,
+			Started: r.Started, Duration: r.Duration, Models: len(r.Models), Failed: r.FailedModel, RerunOf: r.RerunOf, Params: r.Params})
+	}
+	return e.emit(out, func(w io.Writer) error {
+		if len(out) == 0 {
+			fmt.Fprintln(w, "no runs yet: run a pipeline with `lakehouse run -p DIR`")
+			return nil
+		}
+		rows := [][]string{{"ID", "STATUS", "PROJECT", "TARGET", "STARTED", "DURATION", "MODELS"}}
+		for _, r := range out {
+			status := string(r.Status)
+			if r.Failed != "" {
+				status += " (" + r.Failed + ")"
+			}
+			rows = append(rows, []string{r.ID, status, r.Project, r.Target, r.Started.Local().Format("2006-01-02 15:04:05"),
+				fmt.Sprintf("%.1f s", r.Duration), strconv.Itoa(r.Models)})
+		}
+		writeColumns(w, rows)
+		return nil
+	})
+}
+
+// writeColumns prints rows as left-aligned columns.
+func writeColumns(w io.Writer, rows [][]string) {
+	width := map[int]int{}
+	for _, r := range rows {
+		for i, c := range r {
+			width[i] = max(width[i], len(c))
+		}
+	}
+	for _, r := range rows {
+		var b strings.Builder
+		for i, c := range r {
+			if i == len(r)-1 {
+				b.WriteString(c)
+			} else {
+				fmt.Fprintf(&b, "%-*s  ", width[i], c)
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+}
+
+func (e *Env) runsGet(c *urfave.Context) error {
+	_, rec, err := e.runRecord(c)
+	if err != nil {
+		return err
+	}
+	rec.Status = rec.Live()
+	return e.emit(rec, func(w io.Writer) error {
+		fmt.Fprintf(w, "run %s  %s\n", rec.ID, rec.Status)
+		fmt.Fprintf(w, "project      %s (%s)\n", rec.Project, rec.ProjectDir)
+		fmt.Fprintf(w, "user         %s\n", rec.User)
+		fmt.Fprintf(w, "target       %s\n", rec.Target)
+		fmt.Fprintf(w, "start commit %s\n", rec.StartCommit)
+		if rec.EndCommit != "" {
+			fmt.Fprintf(w, "end commit   %s\n", rec.EndCommit)
+		}
+		if rec.RunBranch != "" {
+			kept := "deleted"
+			if rec.BranchKept {
+				kept = "kept"
+			}
+			fmt.Fprintf(w, "run branch   %s (%s)\n", rec.RunBranch, kept)
+		}
+		if rec.RerunOf != "" {
+			fmt.Fprintf(w, "rerun of     %s\n", rec.RerunOf)
+		}
+		fmt.Fprintf(w, "started      %s\n", rec.Started.Local().Format(time.RFC3339))
+		if !rec.Ended.IsZero() {
+			fmt.Fprintf(w, "duration     %.2f s\n", rec.Duration)
+		}
+		if rec.Launcher != "" {
+			fmt.Fprintf(w, "launcher     %s\n", rec.Launcher)
+		}
+		fmt.Fprintf(w, "code         %d file(s), sha256 %s\n", len(rec.Files), short12(rec.CodeHash))
+		if len(rec.Params) > 0 {
+			keys := make([]string, 0, len(rec.Params))
+			for k := range rec.Params {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			var ps []string
+			for _, k := range keys {
+				ps = append(ps, fmt.Sprintf("%s=%v", k, rec.Params[k]))
+			}
+			fmt.Fprintf(w, "parameters   %s\n", strings.Join(ps, " "))
+		}
+		if rec.Error != "" {
+			fmt.Fprintf(w, "error        %s\n", rec.Error)
+		}
+		for _, env := range rec.Envs {
+			fmt.Fprintf(w, "environment  python %s for %s: %s\n", env.Python, strings.Join(env.Models, ", "), strings.Join(env.Packages, " "))
+		}
+		rows := [][]string{{"MODEL", "KIND", "STATE", "SECONDS", "ROWS", "TABLE"}}
+		for _, m := range rec.Models {
+			state := m.State
+			if m.Expectation != nil {
+				state += fmt.Sprintf(" (%v)", *m.Expectation)
+			}
+			rows = append(rows, []string{m.Name, m.Kind, state, fmt.Sprintf("%.2f", m.Seconds), strconv.FormatInt(m.Rows, 10), m.Table})
+		}
+		fmt.Fprintln(w)
+		writeColumns(w, rows)
+		for _, wn := range rec.Warnings {
+			fmt.Fprintf(w, "warning: %s\n", wn)
+		}
+		if len(rec.Matches) > 0 {
+			for _, k := range sortedMatchKeys(rec.Matches) {
+				fmt.Fprintf(w, "output %s matches the original: %v\n", k, rec.Matches[k])
+			}
+		}
+		return nil
+	})
+}
+
+func sortedMatchKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (e *Env) runsLogs(c *urfave.Context) error {
+	args, err := positional(c, "RUN_ID")
+	if err != nil {
+		return err
+	}
+	runs, err := e.runsStore()
+	if err != nil {
+		return err
+	}
+	if _, err := runs.Get(args[0]); err != nil {
+		return err
+	}
+	model := c.String("model")
+	return runs.ReadLogs(args[0], func(l runrec.LogLine) error {
+		if model != "" && l.Model != model {
+			return nil
+		}
+		if e.JSON() {
+			b, err := json.Marshal(l)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(e.Stdout, "%s\n", b)
+			return err
+		}
+		prefix := "[" + l.Model + "]"
+		if l.Stream == "stderr" {
+			prefix = "[" + l.Model + "!]"
+		} else if l.Stream == "lakehouse" {
+			prefix = "(" + l.Model + ")"
+		}
+		_, err := fmt.Fprintf(e.Stdout, "%s %s %s\n", l.Time.Local().Format("15:04:05.000"), prefix, l.Text)
+		return err
+	})
+}
+
+func (e *Env) runsCancel(c *urfave.Context) error {
+	_, rec, err := e.runRecord(c)
+	if err != nil {
+		return err
+	}
+	if err := rec.Signal(syscall.SIGINT); err != nil {
+		return err
+	}
+	return e.emit(map[string]string{"id": rec.ID, "status": "cancelling"}, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "asked run %s to stop; its target %s stays unchanged\n", rec.ID, rec.Target)
+		return err
+	})
+}
+
+func (e *Env) runsRemove(c *urfave.Context) error {
+	runs, rec, err := e.runRecord(c)
+	if err != nil {
+		return err
+	}
+	if rec.Live() == runrec.StatusRunning {
+		return errdefs.WithHint(errdefs.ErrFailedPrecondition, "cancel it first: lakehouse runs cancel "+rec.ID, "run %s is running", rec.ID)
+	}
+	if err := runs.Delete(rec.ID); err != nil {
+		return err
+	}
+	return e.emit(map[string]string{"deleted": rec.ID}, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "deleted run %s\n", rec.ID)
+		return err
+	})
+}
+
+// rerunCommand is `lakehouse rerun RUN_ID [-r BRANCH]`.
+func (e *Env) rerunCommand() *urfave.Command {
+	return &urfave.Command{
+		Name:      "rerun",
+		Usage:     "run a recorded run's code again on its start commit",
+		ArgsUsage: "RUN_ID",
+		Description: "Plans the exact project files the run shipped, reading the tables as they were at\n" +
+			"its start commit, with its parameters, and runs them (nothing is reused from the\n" +
+			"result cache) into -r BRANCH (default: the original target; a missing branch is\n" +
+			"created at the start commit). Then says whether each output matches the original.",
+		Flags: []urfave.Flag{
+			&urfave.StringFlag{Name: "ref", Aliases: []string{"r"}, Usage: "branch to write to (default: the run's target)"},
+			&urfave.BoolFlag{Name: "strict", Usage: "failed expectations fail the run"},
+			&urfave.StringFlag{Name: "preview", Value: "off", Usage: "show outputs as they are computed: head or off"},
+			&urfave.IntFlag{Name: "priority", Value: 5, Usage: "scheduling priority, 1 to 10"},
+			&urfave.StringFlag{Name: "keep-failed", Value: "7d", Usage: "how long run branches of failed runs are kept"},
+			&urfave.StringFlag{Name: "launcher", Value: launchers.Auto, Usage: "function launcher: auto, process or containerd"},
+		},
+		Action: e.rerun,
+	}
+}
+
+func (e *Env) rerun(c *urfave.Context) error {
+	runs, orig, err := e.runRecord(c)
+	if err != nil {
+		return err
+	}
+	flags, err := e.parseRunFlags(c)
+	if err != nil {
+		return err
+	}
+	flags.noCache = true
+	if orig.Live() == runrec.StatusRunning {
+		return errdefs.New(errdefs.ErrFailedPrecondition, "run %s is still running; rerun it when it has ended", orig.ID)
+	}
+	if orig.StartCommit == "" {
+		return errdefs.New(errdefs.ErrFailedPrecondition, "run %s never started (it has no start commit) and cannot be rerun", orig.ID)
+	}
+	tgt := c.String("ref")
+	if tgt == "" {
+		tgt = orig.Target
+	}
+	target, err := catalog.ParseBranchName(tgt)
+	if err != nil {
+		return errdefs.WithHint(errdefs.ErrInvalidArgument, "name a branch with -r", "%s is not a branch a rerun can write to", tgt)
+	}
+	svc, err := e.Service(c.Context)
+	if err != nil {
+		return err
+	}
+	if _, err := svc.GetBranch(c.Context, target); errdefs.Is(err, errdefs.ErrNotFound) {
+		if _, err := svc.CreateBranch(c.Context, target, catalog.Ref{Commit: orig.StartCommit}); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.outWriter(), "created branch %s at %s\n", target, short12(orig.StartCommit))
+	} else if err != nil {
+		return err
+	}
+	var params []string
+	for k, v := range orig.Params {
+		if v == nil {
+			continue
+		}
+		params = append(params, k+"="+paramString(v))
+	}
+	sort.Strings(params)
+	code := runs.CodeDir(orig.ID)
+	ns := catalog.Namespace("")
+	plan, err := e.planProject(c.Context, code, catalog.Ref{Commit: orig.StartCommit}, ns, params, flags.strict)
+	if err != nil {
+		return err
+	}
+	runErr := e.execute(c.Context, plan, code, target, flags, orig.ID)
+	recs, lerr := runs.List()
+	if lerr != nil || len(recs) == 0 {
+		return runErr
+	}
+	var rec *runrec.Record
+	for _, r := range recs {
+		if r.RerunOf == orig.ID && (rec == nil || r.Started.After(rec.Started)) {
+			rec = r
+		}
+	}
+	if rec == nil || runErr != nil {
+		return runErr
+	}
+	rec.Matches = map[string]bool{}
+	var differ []string
+	for _, m := range rec.Models {
+		o := orig.Model(m.Name)
+		if m.Kind != "model" || o == nil || o.Fingerprint == "" {
+			continue
+		}
+		same := o.Fingerprint == m.Fingerprint && o.Rows == m.Rows
+		rec.Matches[m.Name] = same
+		if !same {
+			differ = append(differ, fmt.Sprintf("%s (%d rows, originally %d)", m.Name, m.Rows, o.Rows))
+		}
+	}
+	runs.Save(rec)
+	w := e.outWriter()
+	if len(differ) == 0 {
+		fmt.Fprintf(w, "all %d output(s) match run %s\n", len(rec.Matches), orig.ID)
+		return nil
+	}
+	fmt.Fprintf(w, "outputs that differ from run %s: %s\n", orig.ID, strings.Join(differ, ", "))
+	return errors.New("the rerun's outputs differ from the original run's")
+}
+
+// outWriter is where human messages go: stdout, or stderr under -O json.
+func (e *Env) outWriter() io.Writer {
+	if e.JSON() {
+		return e.Stderr
+	}
+	return e.Stdout
+}
+
+// paramString renders a recorded parameter value as --param takes it.
+func paramString(v any) string {
+	switch x := v.(type) {
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case string:
+		return x
+	}
+	return fmt.Sprint(v)
+}

@@ -1,0 +1,257 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/planner"
+	"github.com/lakehouse-dev/lakehouse/runtime"
+	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
+	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
+)
+
+// runView prints a run as it happens. Every line a function prints
+// appears at once, prefixed by its model; on a terminal a status block
+// under the logs shows each model's state and elapsed time, redrawn in
+// place; elsewhere each state change is one line.
+type runView struct {
+	e      *Env
+	w      io.Writer
+	live   bool // redraw a status block (a terminal)
+	mu     sync.Mutex
+	order  []string
+	models map[string]*modelView
+	drawn  int // lines of the status block on screen
+	target catalog.BranchName
+	stop   chan struct{}
+	done   sync.WaitGroup
+	width  int
+}
+
+type modelView struct {
+	state   string
+	started time.Time
+	ended   time.Time
+	rows    int64
+	kind    string
+}
+
+func newRunView(e *Env, p *planner.Plan, target catalog.BranchName) *runView {
+	v := &runView{e: e, w: e.Stdout, models: map[string]*modelView{}, target: target, stop: make(chan struct{})}
+	if e.JSON() {
+		v.w = e.Stderr // stdout carries the record
+	}
+	v.live = !e.JSON() && e.StdoutTTY
+	for _, n := range p.Models {
+		v.order = append(v.order, n.Name)
+		v.models[n.Name] = &modelView{state: runrec.StateWaiting, kind: n.Kind}
+		v.width = max(v.width, len(n.Name))
+	}
+	return v
+}
+
+// started prints the run's first line and starts the clock of the block.
+func (v *runView) started(rec *runrec.Record) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	fmt.Fprintf(v.w, "run %s: %s, %d model(s), on %s at %s\n", rec.ID, rec.Project, len(v.order), v.target, short12(rec.StartCommit))
+	if v.live {
+		v.draw()
+		v.done.Add(1)
+		go func() {
+			defer v.done.Done()
+			t := time.NewTicker(250 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					v.mu.Lock()
+					v.redraw(nil)
+					v.mu.Unlock()
+				case <-v.stop:
+					return
+				}
+			}
+		}()
+	}
+}
+
+func short12(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+// event is the pipeline's progress callback.
+func (v *runView) event(ev pipeline.Event) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	m := v.models[ev.Model]
+	switch ev.Kind {
+	case pipeline.EventState:
+		if m == nil {
+			return
+		}
+		now := time.Now()
+		if (ev.State == runrec.StateStarting || ev.State == runrec.StateRunning) && m.started.IsZero() {
+			m.started = now.Add(-ev.Elapsed)
+		}
+		m.state, m.rows = ev.State, ev.Rows
+		switch ev.State {
+		case runrec.StateDone, runrec.StateFailed, runrec.StateReused, runrec.StateSkipped:
+			m.ended = now
+		}
+		if v.live {
+			v.redraw(nil)
+			return
+		}
+		if ev.State != runrec.StateStarting {
+			v.printf("%-*s  %s%s\n", v.width, ev.Model, ev.State, v.detail(m))
+		}
+	case pipeline.EventLog:
+		v.redraw(func() { v.printf("%s\n", logPrefix(ev.Line, v.width)) })
+	case pipeline.EventPreview:
+		v.redraw(func() {
+			v.printf("%s (%s rows):\n", ev.Model, commas(ev.Rows))
+			for _, l := range strings.Split(strings.TrimRight(ev.Text, "\n"), "\n") {
+				v.printf("  %s\n", l)
+			}
+		})
+	case pipeline.EventMessage:
+		v.redraw(func() { v.printf("%s: %s\n", ev.Model, ev.Text) })
+	case pipeline.EventWarning:
+		v.redraw(func() { v.printf("warning: %s\n", ev.Text) })
+	}
+}
+
+func logPrefix(l runtime.LogLine, width int) string {
+	p := fmt.Sprintf("[%s]", l.Model)
+	if l.Stream == "stderr" {
+		p = fmt.Sprintf("[%s!]", l.Model)
+	}
+	return fmt.Sprintf("%-*s %s", width+3, p, l.Text)
+}
+
+func (v *runView) printf(format string, args ...any) { fmt.Fprintf(v.w, format, args...) }
+
+// detail is the elapsed time and rows of a finished model.
+func (v *runView) detail(m *modelView) string {
+	var parts []string
+	if !m.started.IsZero() {
+		end := m.ended
+		if end.IsZero() {
+			end = time.Now()
+		}
+		parts = append(parts, fmt.Sprintf("%.1fs", end.Sub(m.started).Seconds()))
+	}
+	if (m.state == runrec.StateDone || m.state == runrec.StateReused) && m.kind == "model" {
+		parts = append(parts, commas(m.rows)+" rows")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "  " + strings.Join(parts, ", ")
+}
+
+// redraw erases the status block, prints what print prints (if any) and
+// draws the block again under it. Without a terminal it only prints.
+func (v *runView) redraw(print func()) {
+	if !v.live {
+		if print != nil {
+			print()
+		}
+		return
+	}
+	if v.drawn > 0 {
+		fmt.Fprintf(v.w, "\x1b[%dA\x1b[J", v.drawn)
+		v.drawn = 0
+	}
+	if print != nil {
+		print()
+	}
+	v.draw()
+}
+
+var stateMarks = map[string]string{
+	runrec.StateWaiting: "·", runrec.StateStarting: "○", runrec.StateRunning: "●",
+	runrec.StateDone: "✓", runrec.StateReused: "↺", runrec.StateFailed: "✗", runrec.StateSkipped: "-",
+}
+
+func (v *runView) draw() {
+	for _, name := range v.order {
+		m := v.models[name]
+		fmt.Fprintf(v.w, "  %s %-*s  %-8s%s\n", stateMarks[m.state], v.width, name, m.state, v.detail(m))
+	}
+	v.drawn = len(v.order)
+}
+
+// finish stops the block and prints the outcome.
+func (v *runView) finish(rec *runrec.Record, err error) {
+	close(v.stop)
+	v.done.Wait()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.live {
+		v.redraw(nil)
+	}
+	if rec == nil {
+		return
+	}
+	var reused []string
+	for _, m := range rec.Models {
+		if m.State == runrec.StateReused {
+			reused = append(reused, m.Name)
+		}
+	}
+	if len(reused) > 0 {
+		v.printf("reused from earlier runs: %s\n", strings.Join(reused, ", "))
+	}
+	var fe *runtime.FunctionError
+	if errors.As(err, &fe) && fe.Traceback != "" {
+		v.printf("%s raised:\n", fe.Model)
+		for _, l := range strings.Split(strings.TrimRight(fe.Traceback, "\n"), "\n") {
+			v.printf("  %s\n", l)
+		}
+	}
+	switch rec.Status {
+	case runrec.StatusSucceeded:
+		var tables []string
+		for _, m := range rec.Models {
+			if m.Table != "" {
+				tables = append(tables, m.Table)
+			}
+		}
+		if len(tables) == 0 {
+			v.printf("run %s succeeded in %.1f s; it materializes no table, so %s is unchanged\n", rec.ID, rec.Duration, rec.Target)
+		} else {
+			v.printf("run %s succeeded in %.1f s: merged into %s as commit %s (%s)\n", rec.ID, rec.Duration, rec.Target,
+				short12(rec.EndCommit), strings.Join(tables, ", "))
+		}
+	case runrec.StatusCancelled:
+		v.printf("run %s interrupted after %.1f s; %s is unchanged\n", rec.ID, rec.Duration, rec.Target)
+	}
+}
+
+// commas renders n with thousands separators.
+func commas(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

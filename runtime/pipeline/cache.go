@@ -1,0 +1,179 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// resultCache keeps model outputs (Arrow IPC files) by a key over
+// everything that determines them: code, environment, inputs and
+// parameters. A model whose key is in the cache is not run; its cached
+// output is copied into the run folder instead.
+type resultCache struct {
+	dir string
+	max int64
+}
+
+type cacheMeta struct {
+	Run         string    `json:"run"`
+	Model       string    `json:"model"`
+	Rows        int64     `json:"rows"`
+	Fingerprint string    `json:"fingerprint"`
+	Stored      time.Time `json:"stored"`
+}
+
+// cacheKey is the model's result cache key, "" if it must run anyway (an
+// expectation, cache=False, or an upstream without a key or fingerprint).
+func (r *run) cacheKey(nd *node) string {
+	n := nd.n
+	if !n.Cache || n.Kind != "model" {
+		return ""
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "lakehouse-result-v1\x00%s\x00%s\x00%s\x00%s\x00", n.Language, n.Name, n.Function, n.SQL)
+	code, err := os.ReadFile(filepath.Join(r.opts.Runs.CodeDir(r.opts.ID), n.File))
+	if err != nil {
+		return ""
+	}
+	fmt.Fprintf(h, "%d\x00", len(code))
+	h.Write(code)
+	if n.Python != nil {
+		fmt.Fprintf(h, "py\x00%s\x00%s\x00", n.Python.Version, strings.Join(n.Python.Requirements, "\x01"))
+	}
+	for _, in := range n.Inputs {
+		fmt.Fprintf(h, "in\x00%s\x00%s\x00%s\x00%s\x00", in.Param, in.Name, strings.Join(in.Columns, "\x01"), in.Filter)
+		switch in.Source {
+		case "table":
+			fmt.Fprintf(h, "%s\x00%d\x00", in.Table, in.SnapshotID)
+		default:
+			up := r.nodes[in.Model]
+			switch {
+			case up.key != "":
+				fmt.Fprintf(h, "key\x00%s\x00", up.key)
+			case up.rec.Fingerprint != "":
+				fmt.Fprintf(h, "fp\x00%s\x00%d\x00", up.rec.Fingerprint, up.rec.Rows)
+			default:
+				return ""
+			}
+		}
+	}
+	for _, p := range n.Parameters {
+		v, _ := json.Marshal(p.Value)
+		fmt.Fprintf(h, "param\x00%s\x00%s\x00%s\x00", p.Param, p.Name, v)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (c *resultCache) paths(key string) (data, meta string) {
+	return filepath.Join(c.dir, key+".arrow"), filepath.Join(c.dir, key+".json")
+}
+
+// get copies the cached output of key to dst.
+func (c *resultCache) get(key, dst string) (cacheMeta, bool) {
+	data, meta := c.paths(key)
+	var m cacheMeta
+	b, err := os.ReadFile(meta)
+	if err != nil || json.Unmarshal(b, &m) != nil {
+		return m, false
+	}
+	if err := copyFile(data, dst); err != nil {
+		os.Remove(dst)
+		return m, false
+	}
+	now := time.Now()
+	os.Chtimes(meta, now, now)
+	return m, true
+}
+
+// put stores a copy of src under key and evicts the least recently used
+// entries beyond the size bound.
+func (c *resultCache) put(key, src string, m cacheMeta) {
+	st, err := os.Stat(src)
+	if err != nil || st.Size() > c.max/2 {
+		return
+	}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return
+	}
+	data, meta := c.paths(key)
+	if err := copyFile(src, data); err != nil {
+		return
+	}
+	m.Stored = time.Now().UTC()
+	b, _ := json.Marshal(m)
+	tmp := meta + ".tmp"
+	if os.WriteFile(tmp, b, 0o644) != nil || os.Rename(tmp, meta) != nil {
+		os.Remove(data)
+		return
+	}
+	c.evict()
+}
+
+func (c *resultCache) evict() {
+	ents, err := os.ReadDir(c.dir)
+	if err != nil {
+		return
+	}
+	type entry struct {
+		key  string
+		size int64
+		used time.Time
+	}
+	var all []entry
+	var total int64
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		key := strings.TrimSuffix(e.Name(), ".json")
+		mi, err1 := e.Info()
+		di, err2 := os.Stat(filepath.Join(c.dir, key+".arrow"))
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		all = append(all, entry{key, di.Size(), mi.ModTime()})
+		total += di.Size()
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].used.Before(all[j].used) })
+	for _, e := range all {
+		if total <= c.max {
+			break
+		}
+		data, meta := c.paths(e.key)
+		os.Remove(meta)
+		os.Remove(data)
+		total -= e.size
+	}
+}
+
+// copyFile copies src to dst through a temporary file.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := out.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, dst)
+}

@@ -1,0 +1,654 @@
+// Package pipeline runs a planned pipeline: every model of a planner.Plan
+// in topological order (independent ones in parallel), Python models
+// through a runtime.Launcher in environments from envcache, SQL models in a
+// fresh DuckDB fed from Arrow. Data moves as Arrow IPC files in one
+// per-run folder under /dev/shm: a catalog input is scanned once into a
+// file, a model's output is written once, and every reader memory-maps it.
+//
+// A run is a transaction. It opens a run branch from the target branch,
+// writes materialized models there, and only when every model and (with
+// Strict) every expectation succeeded merges the run branch into the
+// target in one commit carrying the run id. On any failure, including a
+// cancelled context, the target is untouched; the run branch is kept for
+// inspection and pruned once KeepFailed has passed.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/envcache"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/planner"
+	"github.com/lakehouse-dev/lakehouse/runtime"
+	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
+)
+
+// Options configure a run.
+type Options struct {
+	Plan *planner.Plan
+	// ProjectDir is the project folder the plan was built from.
+	ProjectDir string
+	Catalog    catalog.Service
+	Envs       *envcache.Cache
+	// Launcher runs Python models (nil: a plan with Python models fails).
+	Launcher runtime.Launcher
+	Runs     *runrec.Store
+	// Target is the branch the run writes to.
+	Target catalog.BranchName
+	// From is where the run branch starts (default: Target's head). A
+	// rerun starts at the original run's start commit.
+	From *catalog.Ref
+	// User names the run branch (<user>.run-<id>) and authors commits.
+	User string
+	// ID is the run id (default: a new one).
+	ID      string
+	Strict  bool
+	NoCache bool
+	// PreviewRows > 0 sends the first rows of each output as an event.
+	PreviewRows int
+	// ShmDir holds the run folder (default /dev/shm, else os.TempDir()).
+	ShmDir string
+	// CacheDir holds the result cache ("" disables it).
+	CacheDir string
+	// CacheMaxBytes bounds the cache (default 4 GiB).
+	CacheMaxBytes int64
+	// KeepFailed is how long failed run branches stay (default 7 days).
+	KeepFailed time.Duration
+	// Parallel bounds models running at once (default: the number of CPUs).
+	Parallel int
+	// MemoryBudget bounds the sum of running models' memory limits
+	// (default: 80% of available memory).
+	MemoryBudget int64
+	// Params are the parameter values, for the record.
+	Params   map[string]any
+	Priority int
+	RerunOf  string
+	// Events receives progress (nil: none). Calls come from several
+	// goroutines, never at once.
+	Events func(Event)
+	// OnStart is called once the run record and run folder exist, with the
+	// folder (the CLI starts its reaper there).
+	OnStart func(rec *runrec.Record, runDir string)
+}
+
+// Event is progress of a run.
+type Event struct {
+	Kind  EventKind
+	Model string
+	// State is the model's new state (EventState).
+	State   string
+	Elapsed time.Duration
+	// Line is a function's output line (EventLog).
+	Line runtime.LogLine
+	// Text is a preview (EventPreview) or a message (EventMessage, EventWarning).
+	Text string
+	Rows int64
+}
+
+// EventKind says what an Event carries.
+type EventKind int
+
+const (
+	EventState EventKind = iota
+	EventLog
+	EventPreview
+	EventMessage
+	EventWarning
+)
+
+// ExpectationError is a failed expectation under Strict.
+type ExpectationError struct{ Model string }
+
+func (e *ExpectationError) Error() string {
+	return fmt.Sprintf("expectation %s failed (--strict makes failed expectations fail the run)", e.Model)
+}
+
+// RunError is a failed run: the model that failed (if any) and why. The
+// target branch is unchanged.
+type RunError struct {
+	ID        string
+	Model     string
+	Err       error
+	RunBranch string
+}
+
+func (e *RunError) Error() string {
+	msg := "run " + e.ID + " failed"
+	if e.Model != "" {
+		msg += " in " + e.Model
+	}
+	msg += ": " + e.Err.Error()
+	return msg
+}
+
+func (e *RunError) Unwrap() error { return e.Err }
+
+type run struct {
+	opts   Options
+	rec    *runrec.Record
+	logs   *runrec.Logs
+	dir    string
+	branch catalog.BranchName
+	start  *catalog.Commit
+
+	evMu sync.Mutex // serializes Events and record saves
+	nsMu sync.Mutex
+
+	scans   *scanner
+	envs    map[string]*envFuture
+	nodes   map[string]*node
+	slots   chan struct{}
+	memory  *budget
+	cache   *resultCache
+	outputs map[string]bool // models whose output someone reads
+}
+
+type node struct {
+	n    *planner.Node
+	rec  *runrec.Model
+	done chan struct{}
+	// output is the model's Arrow IPC file (after done, if ok).
+	output string
+	ok     bool
+	key    string // result cache key ("" when not cacheable)
+	began  time.Time
+}
+
+// Run executes the plan. It returns the run record (also when the run
+// failed: then with a *RunError, or the context's error when cancelled).
+func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	p := opts.Plan
+	r := &run{opts: opts, nodes: map[string]*node{}, outputs: map[string]bool{}}
+	now := time.Now().UTC()
+	if opts.ID == "" {
+		opts.ID = runrec.NewID(now)
+		r.opts.ID = opts.ID
+	}
+	r.rec = &runrec.Record{
+		ID: opts.ID, Project: p.Project, User: opts.User, Target: string(opts.Target),
+		Status: runrec.StatusRunning, Params: opts.Params, ProjectDir: opts.ProjectDir,
+		Flags:   runrec.Flags{Strict: opts.Strict, NoCache: opts.NoCache, Priority: opts.Priority, KeepFailed: opts.KeepFailed.String()},
+		RerunOf: opts.RerunOf, Started: now, Warnings: []string{},
+	}
+	if opts.Launcher != nil {
+		r.rec.Launcher = opts.Launcher.Name()
+	}
+	for _, w := range p.Warnings {
+		r.rec.Warnings = append(r.rec.Warnings, w.String())
+	}
+	for _, n := range p.Models {
+		m := &runrec.Model{Name: n.Name, Kind: n.Kind, Language: n.Language, State: runrec.StateWaiting}
+		r.rec.Models = append(r.rec.Models, m)
+		r.nodes[n.Name] = &node{n: n, rec: m, done: make(chan struct{})}
+		for _, in := range n.Inputs {
+			if in.Source == planner.SourceModel {
+				r.outputs[in.Model] = true
+			}
+		}
+	}
+	if err := opts.Runs.Create(r.rec); err != nil {
+		return nil, err
+	}
+	files, hash, err := opts.Runs.SnapshotCode(opts.ID, opts.ProjectDir)
+	if err != nil {
+		return r.finish(ctx, err, "")
+	}
+	r.rec.Files, r.rec.CodeHash = files, hash
+	if r.logs, err = opts.Runs.OpenLogs(opts.ID); err != nil {
+		return r.finish(ctx, err, "")
+	}
+	defer r.logs.Close()
+	r.pruneFailed(ctx)
+
+	r.dir, err = os.MkdirTemp(opts.ShmDir, "lakehouse-run-"+opts.ID+"-")
+	if err != nil {
+		return r.finish(ctx, fmt.Errorf("creating the run folder in %s: %w", opts.ShmDir, err), "")
+	}
+	defer os.RemoveAll(r.dir)
+
+	from := catalog.Ref{Name: string(opts.Target)}
+	if opts.From != nil {
+		from = *opts.From
+	}
+	if r.start, err = opts.Catalog.Resolve(ctx, from); err != nil {
+		return r.finish(ctx, err, "")
+	}
+	r.rec.StartCommit = string(r.start.ID)
+	r.branch = runBranchName(opts.User, opts.ID)
+	if _, err := opts.Catalog.CreateBranch(ctx, r.branch, catalog.Ref{Commit: string(r.start.ID)}); err != nil {
+		return r.finish(ctx, fmt.Errorf("creating the run branch: %w", err), "")
+	}
+	r.rec.RunBranch, r.rec.BranchKept = string(r.branch), true
+	r.save()
+	if opts.OnStart != nil {
+		opts.OnStart(r.rec, r.dir)
+	}
+
+	r.scans = newScanner(opts.Catalog, r.dir, r.start)
+	if opts.CacheDir != "" {
+		r.cache = &resultCache{dir: opts.CacheDir, max: opts.CacheMaxBytes}
+	}
+	r.slots = make(chan struct{}, opts.Parallel)
+	r.memory = newBudget(opts.MemoryBudget)
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r.startEnvs(ctx)
+
+	var wg sync.WaitGroup
+	var failOnce sync.Once
+	var failure error
+	var failedModel string
+	for _, n := range p.Models {
+		nd := r.nodes[n.Name]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := r.runNode(ctx, nd)
+			if err != nil {
+				failOnce.Do(func() {
+					failure, failedModel = err, nd.n.Name
+					cancel(err)
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	r.scans.close()
+	if failure == nil && ctx.Err() != nil {
+		failure = context.Cause(ctx)
+	}
+	if failure != nil {
+		return r.finish(ctx, failure, failedModel)
+	}
+	return r.commit(ctx)
+}
+
+func (o *Options) validate() error {
+	switch {
+	case o.Plan == nil || o.Catalog == nil || o.Runs == nil:
+		return errdefs.New(errdefs.ErrInvalidArgument, "pipeline: Plan, Catalog and Runs are required")
+	case o.Target == "":
+		return errdefs.New(errdefs.ErrInvalidArgument, "pipeline: no target branch")
+	}
+	if o.ShmDir == "" {
+		o.ShmDir = "/dev/shm"
+		if st, err := os.Stat(o.ShmDir); err != nil || !st.IsDir() {
+			o.ShmDir = os.TempDir()
+		}
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = goruntime.NumCPU()
+	}
+	if o.KeepFailed == 0 {
+		o.KeepFailed = 7 * 24 * time.Hour
+	}
+	if o.CacheMaxBytes <= 0 {
+		o.CacheMaxBytes = 4 << 30
+	}
+	if o.MemoryBudget <= 0 {
+		o.MemoryBudget = availableMemory() * 8 / 10
+	}
+	if o.User == "" {
+		o.User = catalog.DefaultAuthor()
+	}
+	return nil
+}
+
+// runBranchName is <user>.run-<id>, with a user that is not a valid name
+// part replaced by "lakehouse".
+func runBranchName(user, id string) catalog.BranchName {
+	if b, err := catalog.ParseBranchName(user + ".run-" + id); err == nil && b != catalog.MainBranch {
+		return b
+	}
+	return catalog.BranchName("lakehouse.run-" + id)
+}
+
+// emit sends an event and, for states, saves the record.
+func (r *run) emit(ev Event) {
+	r.evMu.Lock()
+	defer r.evMu.Unlock()
+	if ev.Kind == EventLog && r.logs != nil {
+		r.logs.Write(runrec.LogLine{Time: ev.Line.Time, Model: ev.Line.Model, Stream: ev.Line.Stream, Text: ev.Line.Text})
+	}
+	if (ev.Kind == EventMessage || ev.Kind == EventWarning) && r.logs != nil {
+		r.logs.Write(runrec.LogLine{Time: time.Now().UTC(), Model: ev.Model, Stream: "lakehouse", Text: ev.Text})
+	}
+	if ev.Kind == EventState {
+		r.opts.Runs.Save(r.rec)
+	}
+	if r.opts.Events != nil {
+		r.opts.Events(ev)
+	}
+}
+
+func (r *run) save() {
+	r.evMu.Lock()
+	defer r.evMu.Unlock()
+	r.opts.Runs.Save(r.rec)
+}
+
+// setState moves a model to state and reports it.
+func (r *run) setState(nd *node, state string) {
+	r.evMu.Lock()
+	now := time.Now().UTC()
+	nd.rec.State = state
+	switch state {
+	case runrec.StateStarting, runrec.StateRunning:
+		if nd.rec.Started.IsZero() {
+			nd.rec.Started = now
+			nd.began = now
+		}
+	case runrec.StateDone, runrec.StateFailed, runrec.StateReused:
+		nd.rec.Ended = now
+		if !nd.began.IsZero() {
+			nd.rec.Seconds = now.Sub(nd.began).Seconds()
+		}
+	}
+	var el time.Duration
+	if !nd.began.IsZero() {
+		el = now.Sub(nd.began)
+	}
+	r.evMu.Unlock()
+	r.emit(Event{Kind: EventState, Model: nd.n.Name, State: state, Elapsed: el, Rows: nd.rec.Rows})
+}
+
+// runNode waits for the model's inputs, then runs it.
+func (r *run) runNode(ctx context.Context, nd *node) (err error) {
+	defer close(nd.done)
+	for _, up := range nd.n.Upstream {
+		u := r.nodes[up]
+		select {
+		case <-u.done:
+		case <-ctx.Done():
+		}
+		if !u.ok || ctx.Err() != nil {
+			r.setState(nd, runrec.StateSkipped)
+			return nil
+		}
+	}
+	if ctx.Err() != nil {
+		r.setState(nd, runrec.StateSkipped)
+		return nil
+	}
+	mem := nd.n.Resources.MemoryBytes
+	if err := r.memory.acquire(ctx, mem); err != nil {
+		r.setState(nd, runrec.StateSkipped)
+		return nil
+	}
+	defer r.memory.release(mem)
+	select {
+	case r.slots <- struct{}{}:
+	case <-ctx.Done():
+		r.setState(nd, runrec.StateSkipped)
+		return nil
+	}
+	defer func() { <-r.slots }()
+
+	r.setState(nd, runrec.StateStarting)
+	err = r.execute(ctx, nd)
+	if err != nil {
+		if ctx.Err() != nil && !isFunctionError(err) {
+			// Stopped because another model failed or the run was cancelled.
+			r.setState(nd, runrec.StateSkipped)
+			return context.Cause(ctx)
+		}
+		nd.rec.Error = err.Error()
+		var fe *runtime.FunctionError
+		if errors.As(err, &fe) {
+			nd.rec.Traceback = fe.Traceback
+		}
+		r.setState(nd, runrec.StateFailed)
+		return err
+	}
+	nd.ok = true
+	return nil
+}
+
+func isFunctionError(err error) bool {
+	var fe *runtime.FunctionError
+	var ee *ExpectationError
+	return errors.As(err, &fe) || errors.As(err, &ee)
+}
+
+// execute runs one model: cache lookup, inputs, the function, its output.
+func (r *run) execute(ctx context.Context, nd *node) error {
+	n := nd.n
+	inputs, err := r.inputs(ctx, nd)
+	if err != nil {
+		return err
+	}
+	nd.key = r.cacheKey(nd)
+	if n.Kind == "model" {
+		nd.output = filepath.Join(r.dir, "out", n.Name+".arrow")
+		if err := os.MkdirAll(filepath.Dir(nd.output), 0o755); err != nil {
+			return err
+		}
+	}
+	reused := false
+	if nd.key != "" && !r.opts.NoCache && r.cache != nil && n.Kind == "model" {
+		if meta, ok := r.cache.get(nd.key, nd.output); ok {
+			reused = true
+			nd.rec.Rows, nd.rec.Fingerprint = meta.Rows, meta.Fingerprint
+			nd.rec.CacheKey = nd.key
+			r.emit(Event{Kind: EventMessage, Model: n.Name, Text: "reused the output of run " + meta.Run + " (code, environment, inputs and parameters unchanged)"})
+		}
+	}
+	if !reused {
+		r.setState(nd, runrec.StateRunning)
+		switch n.Language {
+		case planner.LangSQL:
+			err = r.runSQL(ctx, nd, inputs)
+		default:
+			err = r.runPython(ctx, nd, inputs)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if n.Kind == "expectation" {
+		ok := nd.rec.Expectation == nil || *nd.rec.Expectation
+		if !ok {
+			if r.opts.Strict {
+				return &ExpectationError{Model: n.Name}
+			}
+			r.emit(Event{Kind: EventWarning, Model: n.Name, Text: "expectation " + n.Name + " failed (add --strict to make it fail the run)"})
+			r.evMu.Lock()
+			r.rec.Warnings = append(r.rec.Warnings, "expectation "+n.Name+" failed")
+			r.evMu.Unlock()
+		}
+		r.setState(nd, runrec.StateDone)
+		return nil
+	}
+	if st, err := os.Stat(nd.output); err == nil {
+		nd.rec.Bytes = st.Size()
+		// Readers may map it, not change it.
+		os.Chmod(nd.output, 0o444)
+	} else {
+		return fmt.Errorf("model %s returned no table: return a pyarrow Table, pandas or polars DataFrame", n.Name)
+	}
+	if nd.rec.Fingerprint == "" {
+		fp, rows, err := fingerprint(nd.output)
+		if err != nil {
+			return fmt.Errorf("model %s: reading its output: %w", n.Name, err)
+		}
+		nd.rec.Fingerprint, nd.rec.Rows = fp, rows
+	}
+	if r.opts.PreviewRows > 0 {
+		if text, err := preview(nd.output, r.opts.PreviewRows); err == nil {
+			r.emit(Event{Kind: EventPreview, Model: n.Name, Text: text, Rows: nd.rec.Rows})
+		}
+	}
+	if n.Output.Materialization != planner.MatNone && n.Output.Table != "" {
+		if err := r.materialize(ctx, nd); err != nil {
+			return err
+		}
+	}
+	if !reused && nd.key != "" && r.cache != nil {
+		nd.rec.CacheKey = nd.key
+		r.cache.put(nd.key, nd.output, cacheMeta{Run: r.opts.ID, Model: n.Name, Rows: nd.rec.Rows, Fingerprint: nd.rec.Fingerprint})
+	}
+	if reused {
+		r.setState(nd, runrec.StateReused)
+	} else {
+		r.setState(nd, runrec.StateDone)
+	}
+	return nil
+}
+
+// boundInput is an input ready for a function: an IPC file.
+type boundInput struct {
+	in      planner.Input
+	path    string
+	columns []string // for Python: select these (zero copy)
+}
+
+// inputs makes each input of nd an IPC file: a scan of a catalog table,
+// or an upstream model's output (filtered through DuckDB when the input
+// has a filter).
+func (r *run) inputs(ctx context.Context, nd *node) ([]boundInput, error) {
+	var out []boundInput
+	for _, in := range nd.n.Inputs {
+		switch in.Source {
+		case planner.SourceTable:
+			path, err := r.scans.scan(ctx, in)
+			if err != nil {
+				return nil, fmt.Errorf("reading %s for %s: %w", in.Table, nd.n.Name, err)
+			}
+			out = append(out, boundInput{in: in, path: path})
+		case planner.SourceModel:
+			up := r.nodes[in.Model]
+			path := up.output
+			cols := in.Columns
+			if strings.TrimSpace(in.Filter) != "" {
+				p, err := r.filterFile(ctx, nd.n.Name, in, path)
+				if err != nil {
+					return nil, err
+				}
+				path, cols = p, nil
+			}
+			out = append(out, boundInput{in: in, path: path, columns: cols})
+		}
+	}
+	return out, nil
+}
+
+// commit merges the run branch into the target in one commit.
+func (r *run) commit(ctx context.Context) (*runrec.Record, error) {
+	head, err := r.opts.Catalog.GetBranch(ctx, r.branch)
+	if err != nil {
+		return r.finish(ctx, err, "")
+	}
+	if head.Head == r.start.ID {
+		// Nothing materialized: the target stays as it is.
+		tgt, err := r.opts.Catalog.GetBranch(ctx, r.opts.Target)
+		if err != nil {
+			return r.finish(ctx, err, "")
+		}
+		r.rec.EndCommit = string(tgt.Head)
+	} else {
+		msg := fmt.Sprintf("run %s: %s", r.opts.ID, r.opts.Plan.Project)
+		if r.opts.RerunOf != "" {
+			msg += " (rerun of " + r.opts.RerunOf + ")"
+		}
+		props := map[string]string{catalog.PropRunID: r.opts.ID}
+		// The merge must happen even if the user presses Ctrl-C now: it
+		// is one store transaction, over in milliseconds.
+		mctx := context.WithoutCancel(ctx)
+		res, err := r.opts.Catalog.Merge(mctx, catalog.MergeRequest{
+			Source: catalog.Ref{Name: string(r.branch)}, Into: r.opts.Target, Mode: catalog.MergeNoFF,
+			Commit: catalog.CommitOptions{Author: r.opts.User, Message: msg, Properties: props},
+		})
+		if err != nil {
+			return r.finish(ctx, fmt.Errorf("merging into %s: %w", r.opts.Target, err), "")
+		}
+		r.rec.EndCommit = string(res.Commit.ID)
+	}
+	if err := r.opts.Catalog.DeleteBranch(context.WithoutCancel(ctx), r.branch); err == nil {
+		r.rec.BranchKept = false
+	}
+	r.rec.Status = runrec.StatusSucceeded
+	r.end()
+	return r.rec, nil
+}
+
+// finish records a failed or cancelled run. The target was never written.
+func (r *run) finish(ctx context.Context, err error, model string) (*runrec.Record, error) {
+	r.rec.Status = runrec.StatusFailed
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		r.rec.Status = runrec.StatusCancelled
+	}
+	r.rec.Error = err.Error()
+	r.rec.FailedModel = model
+	for _, m := range r.rec.Models {
+		if m.State == runrec.StateWaiting || m.State == runrec.StateStarting || m.State == runrec.StateRunning {
+			m.State = runrec.StateSkipped
+		}
+	}
+	if r.rec.BranchKept {
+		// A failed run that wrote nothing leaves nothing to inspect.
+		if b, gerr := r.opts.Catalog.GetBranch(context.WithoutCancel(ctx), r.branch); gerr == nil && r.start != nil && b.Head == r.start.ID {
+			if r.opts.Catalog.DeleteBranch(context.WithoutCancel(ctx), r.branch) == nil {
+				r.rec.BranchKept = false
+			}
+		}
+	}
+	r.end()
+	if r.rec.Status == runrec.StatusCancelled {
+		return r.rec, err
+	}
+	return r.rec, &RunError{ID: r.opts.ID, Model: model, Err: err, RunBranch: r.rec.RunBranch}
+}
+
+func (r *run) end() {
+	r.rec.Ended = time.Now().UTC()
+	r.rec.Duration = r.rec.Ended.Sub(r.rec.Started).Seconds()
+	r.save()
+}
+
+// pruneFailed deletes run branches of failed runs older than KeepFailed.
+func (r *run) pruneFailed(ctx context.Context) {
+	recs, err := r.opts.Runs.List()
+	if err != nil {
+		return
+	}
+	cutoff := time.Now().Add(-r.opts.KeepFailed)
+	for _, rec := range recs {
+		if !rec.BranchKept || rec.RunBranch == "" || rec.Ended.IsZero() || rec.Ended.After(cutoff) {
+			if !(rec.BranchKept && rec.Live() == runrec.StatusKilled && rec.Started.Before(cutoff)) {
+				continue
+			}
+		}
+		if rec.Live() == runrec.StatusRunning {
+			continue
+		}
+		err := r.opts.Catalog.DeleteBranch(ctx, catalog.BranchName(rec.RunBranch))
+		if err == nil || errdefs.Is(err, errdefs.ErrNotFound) {
+			rec.BranchKept = false
+			r.opts.Runs.Save(rec)
+		}
+	}
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,153 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lakehouse-dev/lakehouse/envcache"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/runtime"
+	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
+)
+
+// envFuture is an environment being assembled; every model with the same
+// Python version and requirements waits for the same one.
+type envFuture struct {
+	done chan struct{}
+	env  *envcache.Environment
+	err  error
+}
+
+func specKey(version string, reqs []string) string {
+	r := append([]string(nil), reqs...)
+	sort.Strings(r)
+	return version + "|" + strings.Join(r, ",")
+}
+
+// startEnvs starts assembling every environment the plan needs, at once,
+// so installs overlap with scans and with each other.
+func (r *run) startEnvs(ctx context.Context) {
+	r.envs = map[string]*envFuture{}
+	users := map[string][]string{}
+	for _, n := range r.opts.Plan.Models {
+		if n.Python == nil {
+			continue
+		}
+		key := specKey(n.Python.Version, n.Python.Requirements)
+		users[key] = append(users[key], n.Name)
+		if _, ok := r.envs[key]; ok {
+			continue
+		}
+		f := &envFuture{done: make(chan struct{})}
+		r.envs[key] = f
+		spec := envcache.Spec{Python: n.Python.Version, Requirements: n.Python.Requirements}
+		go func() {
+			defer close(f.done)
+			if r.opts.Envs == nil {
+				f.err = errdefs.New(errdefs.ErrFailedPrecondition, "no package cache to build Python environments with")
+				return
+			}
+			f.env, f.err = r.opts.Envs.Environment(ctx, spec)
+			if f.err != nil {
+				return
+			}
+			e := runrec.Env{Models: users[key], Python: spec.Python, Interpreter: f.env.Python.Path + " (" + f.env.Python.Version + ")",
+				Requested: spec.Requirements}
+			for _, p := range f.env.Packages {
+				e.Packages = append(e.Packages, p.Name+"=="+p.Version)
+			}
+			r.evMu.Lock()
+			r.rec.Envs = append(r.rec.Envs, e)
+			sort.Slice(r.rec.Envs, func(i, j int) bool {
+				return r.rec.Envs[i].Python+strings.Join(r.rec.Envs[i].Models, ",") < r.rec.Envs[j].Python+strings.Join(r.rec.Envs[j].Models, ",")
+			})
+			r.evMu.Unlock()
+		}()
+	}
+}
+
+// runPython runs a Python model or expectation through the launcher.
+func (r *run) runPython(ctx context.Context, nd *node, inputs []boundInput) error {
+	n := nd.n
+	if r.opts.Launcher == nil {
+		return errdefs.New(errdefs.ErrFailedPrecondition, "no function launcher to run %s with", n.Name)
+	}
+	f := r.envs[specKey(n.Python.Version, n.Python.Requirements)]
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	if f.err != nil {
+		return fmt.Errorf("environment of %s (python %s, %s): %w", n.Name, n.Python.Version, strings.Join(n.Python.Requirements, " "), f.err)
+	}
+	inv := filepath.Join(r.dir, "inv", n.Name)
+	if err := os.MkdirAll(inv, 0o755); err != nil {
+		return err
+	}
+	defer os.RemoveAll(inv)
+	var ins []runtime.Input
+	for i, in := range inputs {
+		// A hard link: the same pages, visible inside the invocation's
+		// folder (the only host folder a container sees).
+		p := filepath.Join(inv, fmt.Sprintf("in%d-%s.arrow", i, in.in.Param))
+		if err := os.Link(in.path, p); err != nil {
+			return fmt.Errorf("linking input %s: %w", in.in.Name, err)
+		}
+		ins = append(ins, runtime.Input{Arg: in.in.Param, Path: p, Columns: in.columns})
+	}
+	params := map[string]any{}
+	for _, p := range n.Parameters {
+		if p.Param != "" {
+			params[p.Param] = p.Value
+		}
+	}
+	invocation := runtime.Invocation{
+		Model:          n.Name,
+		Env:            f.env,
+		ModulePath:     filepath.Join(r.opts.Runs.CodeDir(r.opts.ID), n.File),
+		Function:       n.Function,
+		Inputs:         ins,
+		Params:         params,
+		DataDir:        inv,
+		Memory:         n.Resources.MemoryBytes,
+		Timeout:        time.Duration(n.Resources.TimeoutSecs) * time.Second,
+		InternetAccess: n.InternetAccess,
+		Log: func(l runtime.LogLine) {
+			r.emit(Event{Kind: EventLog, Model: n.Name, Line: l})
+		},
+	}
+	if n.Kind == "model" {
+		invocation.Output = filepath.Join(inv, "output.arrow")
+	}
+	res, err := r.opts.Launcher.Launch(ctx, invocation)
+	if err != nil {
+		var fe *runtime.FunctionError
+		if errors.As(err, &fe) {
+			return fe
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return fmt.Errorf("starting %s: %w", n.Name, err)
+	}
+	if n.Kind == "expectation" {
+		if res.Expectation == nil {
+			return &runtime.FunctionError{Model: n.Name, Kind: runtime.FailureException, Type: "TypeError",
+				Message: "an expectation must return True or False"}
+		}
+		nd.rec.Expectation = res.Expectation
+		return nil
+	}
+	if res.Output == "" {
+		return &runtime.FunctionError{Model: n.Name, Kind: runtime.FailureException, Type: "TypeError",
+			Message: "the function returned None; a model must return a table (pyarrow Table, pandas or polars DataFrame)"}
+	}
+	return os.Rename(invocation.Output, nd.output)
+}

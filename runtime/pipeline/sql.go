@@ -1,0 +1,108 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/lakehouse-dev/lakehouse/planner"
+	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
+)
+
+// sqlDB opens a fresh DuckDB holding the given inputs as tables, loaded
+// from their memory-mapped IPC files through DuckDB's Arrow scan, and
+// locks it: the query can read those tables and nothing else (no files, no
+// network, no extensions).
+func sqlDB(name string, memory int64, inputs map[string]string) (*duckdb.DB, error) {
+	opts := duckdb.Options{}
+	if memory > 0 {
+		opts.MemoryLimit = fmt.Sprintf("%dMB", memory>>20)
+	}
+	db, err := duckdb.Open(opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, as := range sortedKeys(inputs) {
+		m, err := openMapped(inputs[as])
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		schema, table := "", as
+		if i := strings.LastIndex(as, "."); i > 0 {
+			schema, table = as[:i], as[i+1:]
+		}
+		err = db.LoadArrow(schema, table, m.reader())
+		m.Close()
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("%s: loading input %s: %w", name, as, err)
+		}
+	}
+	if err := db.Lock("main", nil); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// runSQL runs a SQL model: its query over its inputs, the result written
+// as the model's IPC output.
+func (r *run) runSQL(ctx context.Context, nd *node, inputs []boundInput) error {
+	n := nd.n
+	byName := map[string]string{}
+	for _, in := range inputs {
+		byName[in.in.Name] = in.path
+	}
+	db, err := sqlDB(n.Name, n.Resources.MemoryBytes, byName)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rd, err := db.Query(ctx, n.SQL)
+	if err != nil {
+		return fmt.Errorf("model %s (%s:%d): %w", n.Name, n.File, n.Line, err)
+	}
+	defer rd.Release()
+	rows, err := writeIPC(ctx, nd.output, rd)
+	if err != nil {
+		return fmt.Errorf("model %s (%s:%d): %w", n.Name, n.File, n.Line, err)
+	}
+	nd.rec.Rows = rows
+	return nil
+}
+
+// filterFile applies an input's columns and filter to an upstream model's
+// output, in DuckDB, into a new IPC file (a filter needs a copy; columns
+// alone are selected by the function without one).
+func (r *run) filterFile(ctx context.Context, model string, in planner.Input, path string) (string, error) {
+	db, err := sqlDB(model, 0, map[string]string{"input": path})
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	cols := "*"
+	if len(in.Columns) > 0 {
+		q := make([]string, len(in.Columns))
+		for i, c := range in.Columns {
+			q[i] = duckdb.Ident(c)
+		}
+		cols = strings.Join(q, ", ")
+	}
+	rd, err := db.Query(ctx, "SELECT "+cols+" FROM input WHERE ("+in.Filter+")")
+	if err != nil {
+		return "", fmt.Errorf("%s: filter of input %s: %w", model, in.Name, err)
+	}
+	defer rd.Release()
+	out := filepath.Join(r.dir, "in", safeName(model+"-"+in.Param+"-"+in.Name)+".arrow")
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return "", err
+	}
+	if _, err := writeIPC(ctx, out, rd); err != nil {
+		return "", err
+	}
+	os.Chmod(out, 0o444)
+	return out, nil
+}
