@@ -1,0 +1,544 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+
+	"github.com/lakehouse-dev/lakehouse/envcache/envtest"
+	"github.com/lakehouse-dev/lakehouse/runtime/containerd/ctrdtest"
+	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
+	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
+)
+
+// TestMain lets the test binary act as the lakehouse command
+// ($LAKEHOUSE_TEST_AS_CLI=1), so signal tests run a real process without
+// building the binary again.
+func TestMain(m *testing.M) {
+	if os.Getenv(envTestAsCLI) != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := Main(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// lakehouseEnv is a data directory with the sample table on tester.dev,
+// run by the CLI in-process (lh) or as a process (start).
+type lakehouseEnv struct {
+	t       *testing.T
+	dataDir string
+	shmDir  string
+	env     map[string]string
+}
+
+func newLakehouseEnv(t *testing.T, launcher, socket string) *lakehouseEnv {
+	t.Helper()
+	dataDir := t.TempDir()
+	shm, err := os.MkdirTemp("/dev/shm", "lakehouse-clitest-")
+	if err != nil {
+		t.Fatalf("/dev/shm is needed for runs: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	le := &lakehouseEnv{t: t, dataDir: dataDir, shmDir: shm, env: map[string]string{
+		envDataDir: dataDir, envUser: "tester", "HOME": dataDir,
+		envEnvCacheDir: filepath.Join(envtest.Root(), "envcache-cli"),
+		envShmDir:      shm,
+		envLauncher:    launcher,
+	}}
+	if socket != "" {
+		le.env[launchers.SocketEnv] = socket
+	}
+	if v := os.Getenv("PIP_INDEX_URL"); v != "" {
+		le.env["PIP_INDEX_URL"] = v
+	}
+	testdata, _ := filepath.Abs(filepath.Join("..", "testdata"))
+	for _, args := range [][]string{
+		{"checkout", "-b", "tester.dev"},
+		{"namespace", "create", "sales"},
+		{"table", "import", "sales.transactions", "--from", filepath.Join(testdata, "sample", "transactions")},
+	} {
+		le.mustLH(args...)
+	}
+	return le
+}
+
+func (le *lakehouseEnv) lh(args ...string) (stdout, stderr string, code int) {
+	var o, e bytes.Buffer
+	env := &Env{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &e, Getenv: func(k string) string { return le.env[k] }}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	code = run(ctx, append([]string{"lakehouse"}, args...), env)
+	return o.String(), e.String(), code
+}
+
+func (le *lakehouseEnv) mustLH(args ...string) string {
+	le.t.Helper()
+	out, errOut, code := le.lh(args...)
+	if code != 0 {
+		le.t.Fatalf("lakehouse %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// start runs the test binary as the lakehouse command.
+func (le *lakehouseEnv) start(args ...string) (*exec.Cmd, *bytes.Buffer, *lineWaiter) {
+	le.t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), envTestAsCLI+"=1")
+	for k, v := range le.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	lw := &lineWaiter{lines: make(chan string, 1000)}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lw.lines <- sc.Text()
+		}
+		close(lw.lines)
+	}()
+	if err := cmd.Start(); err != nil {
+		le.t.Fatal(err)
+	}
+	go func() { cmd.Wait(); pw.Close() }()
+	return cmd, &stderr, lw
+}
+
+type lineWaiter struct {
+	lines chan string
+	seen  []string
+}
+
+func (w *lineWaiter) waitFor(t *testing.T, substr string, timeout time.Duration, stderr *bytes.Buffer) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case l, ok := <-w.lines:
+			if !ok {
+				t.Fatalf("output ended before %q:\n%s\n%s", substr, strings.Join(w.seen, "\n"), stderr)
+			}
+			w.seen = append(w.seen, l)
+			if strings.Contains(l, substr) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %q after %s:\n%s", substr, timeout, strings.Join(w.seen, "\n"))
+		}
+	}
+}
+
+// state is what a failed run must leave untouched: the target's head and
+// tables, and the bytes of every file in the warehouse.
+func (le *lakehouseEnv) state(branch string) string {
+	le.t.Helper()
+	var b strings.Builder
+	b.WriteString(le.mustLH("branch", "get", branch, "-O", "json"))
+	b.WriteString(le.mustLH("table", "ls", "-r", branch, "-O", "json"))
+	b.WriteString(le.mustLH("log", branch, "-O", "json"))
+	return b.String()
+}
+
+func (le *lakehouseEnv) warehouseFiles() map[string]string {
+	out := map[string]string{}
+	filepath.WalkDir(filepath.Join(le.dataDir, "warehouse"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		s := sha256.Sum256(b)
+		out[p] = hex.EncodeToString(s[:])
+		return nil
+	})
+	return out
+}
+
+func (le *lakehouseEnv) checkFilesUnchanged(before map[string]string) {
+	le.t.Helper()
+	after := le.warehouseFiles()
+	for p, h := range before {
+		if after[p] != h {
+			le.t.Errorf("warehouse file %s changed or vanished", p)
+		}
+	}
+}
+
+// checkNoLeftovers fails if a run folder is left in shared memory or a
+// container in the daemon.
+func (le *lakehouseEnv) checkNoLeftovers(socket string, wait time.Duration) {
+	le.t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		ents, _ := os.ReadDir(le.shmDir)
+		n := 0
+		if socket != "" {
+			n = countContainers(le.t, socket)
+		}
+		if len(ents) == 0 && n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			le.t.Fatalf("left behind: shm %v, %d container(s)", names, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func countContainers(t *testing.T, socket string) int {
+	c, err := containerd.New(socket, containerd.WithDefaultNamespace("lakehouse"))
+	if err != nil {
+		t.Fatalf("containerd: %v", err)
+	}
+	defer c.Close()
+	ctrs, err := c.Containers(context.Background())
+	if err != nil {
+		t.Fatalf("containerd: %v", err)
+	}
+	return len(ctrs)
+}
+
+func testdataDir(t *testing.T, parts ...string) string {
+	p, err := filepath.Abs(filepath.Join(append([]string{"..", "testdata"}, parts...)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// expectedReport computes sales.report of the e2e pipeline from the CSV
+// files, independently of lakehouse.
+func expectedReport(t *testing.T, minUSD float64) (rows map[string][2]float64, bigSpenders int, all int) {
+	rows = map[string][2]float64{}
+	byCustomer := map[string]float64{}
+	files, _ := filepath.Glob(testdataDir(t, "sample", "transactions", "*.csv"))
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := csv.NewReader(fh).ReadAll()
+		fh.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs[1:] {
+			all++
+			usd, _ := strconv.ParseFloat(r[2], 64)
+			if usd < minUSD {
+				continue
+			}
+			c := strings.ToLower(r[3])
+			v := rows[c]
+			rows[c] = [2]float64{v[0] + usd, v[1] + 1}
+			byCustomer[r[4]] += usd
+		}
+	}
+	for _, v := range byCustomer {
+		if v > 500 {
+			bigSpenders++
+		}
+	}
+	return rows, bigSpenders, all
+}
+
+func (le *lakehouseEnv) checkReport(ref string, minUSD float64) {
+	le.t.Helper()
+	out := le.mustLH("query", "SELECT country, usd, n, big_spenders, all_rows FROM sales.report ORDER BY country", "-r", ref, "-O", "json")
+	var got []struct {
+		Country     string  `json:"country"`
+		USD         float64 `json:"usd"`
+		N           int     `json:"n"`
+		BigSpenders int     `json:"big_spenders"`
+		AllRows     int     `json:"all_rows"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		le.t.Fatalf("%v: %s", err, out)
+	}
+	want, big, all := expectedReport(le.t, minUSD)
+	if len(got) != len(want) {
+		le.t.Fatalf("report has %d rows, want %d: %s", len(got), len(want), out)
+	}
+	for _, g := range got {
+		w, ok := want[g.Country]
+		if !ok || math.Abs(g.USD-w[0]) > 1e-6 || float64(g.N) != w[1] || g.BigSpenders != big || g.AllRows != all {
+			le.t.Errorf("report row %+v, want usd %.2f n %v big %d all %d", g, w[0], w[1], big, all)
+		}
+	}
+}
+
+func (le *lakehouseEnv) lastRun() *runrec.Record {
+	le.t.Helper()
+	runs, err := runrec.Open(filepath.Join(le.dataDir, "runs"))
+	if err != nil {
+		le.t.Fatal(err)
+	}
+	recs, err := runs.List()
+	if err != nil || len(recs) == 0 {
+		le.t.Fatalf("no run records: %v", err)
+	}
+	return recs[0]
+}
+
+func startContainerd(t *testing.T) string {
+	t.Helper()
+	socket, stop, err := ctrdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return socket
+}
+
+// TestPipelineEndToEnd runs the e2e pipeline on both launchers: pandas
+// 1.5.3 on Python 3.10 and pandas 2.2.3 on Python 3.11, two SQL models,
+// an expectation, fan-out and fan-in; the report is checked value by value
+// against the CSV files; the second run reuses every model; --param
+// changes what a filter keeps; a rerun after the branch moved on
+// reproduces the original outputs.
+func TestPipelineEndToEnd(t *testing.T) {
+	for _, launcher := range []string{launchers.Process, launchers.Containerd} {
+		t.Run(launcher, func(t *testing.T) {
+			socket := ""
+			if launcher == launchers.Containerd {
+				socket = startContainerd(t)
+			}
+			le := newLakehouseEnv(t, launcher, socket)
+			project := testdataDir(t, "pipelines", "e2e")
+			before := le.mustLH("branch", "get", "main", "-O", "json")
+			out := le.mustLH("run", "-p", project)
+			for _, want := range []string{"[clean]", "clean: 395 rows with pandas 2.2.3 on Python 3.11",
+				"by_country: pandas 1.5.3 on Python 3.10", "succeeded", "(sales.by_country, sales.report)"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("run output lacks %q:\n%s", want, out)
+				}
+			}
+			le.checkReport("tester.dev", 5)
+			le.checkNoLeftovers(socket, 5*time.Second)
+			if after := le.mustLH("branch", "get", "main", "-O", "json"); after != before {
+				t.Errorf("main moved")
+			}
+			first := le.lastRun()
+			if first.Status != runrec.StatusSucceeded || first.Launcher != launcher || len(first.Envs) != 3 || first.BranchKept {
+				t.Fatalf("record: status %s launcher %s envs %d kept %v", first.Status, first.Launcher, len(first.Envs), first.BranchKept)
+			}
+			logs, _, _ := le.lh("runs", "logs", first.ID)
+			if !strings.Contains(logs, "by_country: pandas 1.5.3") {
+				t.Errorf("runs logs lacks the function's line:\n%s", logs)
+			}
+			var head struct {
+				Commit struct {
+					Properties map[string]string `json:"properties"`
+				} `json:"commit"`
+			}
+			mustJSON(t, le.mustLH("branch", "get", "tester.dev", "-O", "json"), &head)
+			if head.Commit.Properties["lakehouse.run-id"] != first.ID {
+				t.Errorf("head commit properties %v, want the run id %s", head.Commit.Properties, first.ID)
+			}
+			if launcher == launchers.Containerd {
+				return // the rest is launcher-independent
+			}
+
+			// Unchanged: every model comes from the result cache.
+			out = le.mustLH("run", "-p", project, "--preview", "off")
+			for _, m := range []string{"clean", "by_country", "big_spenders", "report"} {
+				if !strings.Contains(out, m+": reused the output of run "+first.ID) {
+					t.Errorf("second run did not reuse %s:\n%s", m, out)
+				}
+			}
+			le.checkReport("tester.dev", 5)
+			out = le.mustLH("run", "-p", project, "--no-cache", "--preview", "off")
+			if strings.Contains(out, "reused") {
+				t.Errorf("--no-cache reused a model:\n%s", out)
+			}
+			// A parameter reaches the filter of a Python model's input.
+			le.mustLH("run", "-p", project, "--param", "min_usd=100", "--preview", "off")
+			le.checkReport("tester.dev", 100)
+
+			// The branch moves on (more rows, another run); the rerun reads
+			// the first run's start commit and reproduces its outputs.
+			le.mustLH("table", "import", "sales.transactions", "--from", testdataDir(t, "sample", "transactions_more"))
+			le.mustLH("run", "-p", project, "--preview", "off")
+			out = le.mustLH("rerun", first.ID, "-r", "tester.check")
+			if !strings.Contains(out, "all 2 output(s) match run "+first.ID) && !strings.Contains(out, "output(s) match run "+first.ID) {
+				t.Errorf("rerun output:\n%s", out)
+			}
+			le.checkReport("tester.check", 5)
+			re := le.lastRun()
+			if re.RerunOf != first.ID || len(re.Matches) == 0 {
+				t.Errorf("rerun record: rerun_of %q matches %v", re.RerunOf, re.Matches)
+			}
+			for m, ok := range re.Matches {
+				if !ok {
+					t.Errorf("rerun output %s differs", m)
+				}
+			}
+			for _, m := range []string{"by_country", "report"} {
+				a := le.mustLH("query", "SELECT * FROM sales."+m+" ORDER BY ALL", "-r", "tester.check", "-O", "csv", "--all-rows")
+				b := le.mustLH("query", "SELECT * FROM sales."+m+" ORDER BY ALL", "-r", "@"+first.EndCommit, "-O", "csv", "--all-rows")
+				if a != b {
+					t.Errorf("rerun's %s differs from the original:\n%s\nvs\n%s", m, a, b)
+				}
+			}
+		})
+	}
+}
+
+// TestPipelineFailures fails a run in every way a run can fail and checks
+// that the target branch and its files are untouched, the run is recorded
+// as failed, and nothing is left in /dev/shm or in containerd.
+func TestPipelineFailures(t *testing.T) {
+	for _, launcher := range []string{launchers.Process, launchers.Containerd} {
+		t.Run(launcher, func(t *testing.T) {
+			socket := ""
+			if launcher == launchers.Containerd {
+				socket = startContainerd(t)
+			}
+			le := newLakehouseEnv(t, launcher, socket)
+			project := testdataDir(t, "pipelines", "failing")
+			for _, c := range []struct {
+				fail, want string
+				strict     bool
+			}{
+				{"exception", "model second failed: ZeroDivisionError: division by zero", false},
+				{"oom", "model second exceeded its memory limit of 256 MiB", false},
+				{"timeout", "model second timed out after 3s and was killed", false},
+				{"crash", "model second crashed: the interpreter was killed by signal SIGSEGV", false},
+				{"expectation", "expectation never_fails_unless_asked failed", true},
+			} {
+				t.Run(c.fail, func(t *testing.T) {
+					before, files := le.state("tester.dev"), le.warehouseFiles()
+					args := []string{"run", "-p", project, "--param", "fail=" + c.fail, "--preview", "off"}
+					if c.strict {
+						args = append(args, "--strict")
+					}
+					out, errOut, code := le.lh(args...)
+					if code != 1 || !strings.Contains(errOut, c.want) || !strings.Contains(errOut, "tester.dev is unchanged") {
+						t.Fatalf("exit %d, want 1 and %q:\n%s%s", code, c.want, out, errOut)
+					}
+					if c.fail == "exception" && !strings.Contains(out, "models.py\", line 20, in second") {
+						t.Errorf("the traceback does not point at the user's line:\n%s", out)
+					}
+					if after := le.state("tester.dev"); after != before {
+						t.Errorf("tester.dev changed:\n%s\nvs\n%s", before, after)
+					}
+					le.checkFilesUnchanged(files)
+					le.checkNoLeftovers(socket, 5*time.Second)
+					rec := le.lastRun()
+					if rec.Status != runrec.StatusFailed || rec.FailedModel == "" || !rec.BranchKept {
+						t.Errorf("record: status %s failed %q kept %v", rec.Status, rec.FailedModel, rec.BranchKept)
+					}
+					// What the run wrote before failing is on its run branch.
+					if _, _, code := le.lh("query", "SELECT count(*) FROM sales.first", "-r", rec.RunBranch); code != 0 {
+						t.Errorf("the failed run's branch %s lacks sales.first", rec.RunBranch)
+					}
+				})
+			}
+			for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
+				t.Run(sig.String(), func(t *testing.T) {
+					before, files := le.state("tester.dev"), le.warehouseFiles()
+					cmd, stderr, lines := le.start("run", "-p", project, "--param", "fail=hang", "--preview", "off")
+					lines.waitFor(t, "third hangs", 2*time.Minute, stderr)
+					cmd.Process.Signal(sig)
+					done := make(chan struct{})
+					go func() {
+						for range lines.lines {
+						}
+						close(done)
+					}()
+					select {
+					case <-done:
+					case <-time.After(30 * time.Second):
+						cmd.Process.Kill()
+						t.Fatalf("the run did not stop within 30 s of %s", sig)
+					}
+					for cmd.ProcessState == nil {
+						time.Sleep(10 * time.Millisecond)
+					}
+					if code := cmd.ProcessState.ExitCode(); sig == syscall.SIGINT && (code != 1 || !strings.Contains(stderr.String(), "interrupted")) {
+						t.Errorf("exit %d after SIGINT, stderr: %s", code, stderr.String())
+					}
+					le.checkNoLeftovers(socket, 15*time.Second)
+					if after := le.state("tester.dev"); after != before {
+						t.Errorf("tester.dev changed after %s", sig)
+					}
+					le.checkFilesUnchanged(files)
+					rec := le.lastRun()
+					want := runrec.StatusCancelled
+					if sig == syscall.SIGKILL {
+						want = runrec.StatusKilled
+					}
+					if rec.Live() != want {
+						t.Errorf("run status %s, want %s", rec.Live(), want)
+					}
+					ls := le.mustLH("runs", "ls")
+					if !strings.Contains(ls, string(want)) {
+						t.Errorf("runs ls does not say %s:\n%s", want, ls)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestRunsCommands covers the record commands' bad input.
+func TestRunsCommands(t *testing.T) {
+	le := &lakehouseEnv{t: t, dataDir: t.TempDir(), env: map[string]string{}}
+	le.env[envDataDir] = le.dataDir
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"runs", "get", "zz"}, 2, "invalid run id"},
+		{[]string{"runs", "get", "0123abcd"}, 3, "no run 0123abcd"},
+		{[]string{"runs", "logs", "0123abcd"}, 3, "no run 0123abcd"},
+		{[]string{"runs", "cancel", "../etc"}, 2, "invalid run id"},
+		{[]string{"rerun", "0123abcd"}, 3, "no run 0123abcd"},
+		{[]string{"run", "--keep-failed", "soon", "-p", "."}, 2, "invalid --keep-failed"},
+		{[]string{"run", "--launcher", "docker", "-p", "."}, 2, "invalid --launcher"},
+	} {
+		_, errOut, code := le.lh(c.args...)
+		if code != c.code || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, want %d and %q: %s", c.args, code, c.code, c.want, errOut)
+		}
+	}
+	out := le.mustLH("runs", "ls")
+	if !strings.Contains(out, "no runs yet") {
+		t.Errorf("runs ls on an empty data dir: %s", out)
+	}
+}
+
+var _ = sort.Strings
+var _ = fmt.Sprint
