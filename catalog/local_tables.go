@@ -368,8 +368,8 @@ func (l *Local) ImportTable(ctx context.Context, req ImportRequest) (*ImportResu
 	if req.Mode == "" {
 		req.Mode = ImportAppend
 	}
-	if req.Mode != ImportAppend && req.Mode != ImportReplace {
-		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "use append or replace", "unknown import mode %q", req.Mode)
+	if !req.Mode.Valid() {
+		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, ImportModeHint, "unknown import mode %q", req.Mode)
 	}
 	if len(req.Sources) == 0 {
 		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "name files, directories or globs with --from", "nothing to import")
@@ -385,9 +385,8 @@ func (l *Local) ImportTable(ctx context.Context, req ImportRequest) (*ImportResu
 		SnapshotProperties: req.Commit.Properties}
 	if e, ok := tree.Tables[req.Table]; ok {
 		spec.Current = &e
-		if len(req.PartitionBy) > 0 {
-			return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "drop --partitioned-by, or import into a new table",
-				"table %s already exists; --partitioned-by applies only when an import creates a table", req.Table)
+		if len(req.PartitionBy) > 0 && req.Mode != ImportReplace {
+			return nil, PartitionByExistingError(req.Table)
 		}
 	}
 	out, err := l.format.Import(ctx, spec)

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"slices"
 	"strconv"
 
 	"context"
@@ -66,8 +67,9 @@ type Service interface {
 	// RevertTable sets a table on a branch to its state at from (removing it
 	// if it does not exist there) in a new commit.
 	RevertTable(ctx context.Context, branch BranchName, id TableIdent, from Ref, opts CommitOptions) (*Commit, error)
-	// ImportTable imports Parquet/CSV files into a table on a branch,
-	// creating the table if needed, in one commit (or none, on any error).
+	// ImportTable imports Parquet, CSV and Arrow IPC files into a table on
+	// a branch, creating the table if needed, in one commit (or none, on
+	// any error).
 	ImportTable(ctx context.Context, req ImportRequest) (*ImportResult, error)
 	// CommitTables applies many table changes to a branch in one atomic
 	// commit. base is the commit the changes were computed against: if the
@@ -186,20 +188,52 @@ type TableChange struct {
 type ImportMode string
 
 const (
-	ImportAppend  ImportMode = "append"
+	// ImportAppend adds the rows to the table. The files must have the
+	// table's columns.
+	ImportAppend ImportMode = "append"
+	// ImportReplace replaces every row of the table. The files may have
+	// other columns than the table: the table then takes the files'
+	// schema (columns of the same name keep their field ids) and keeps
+	// its partition spec if its source columns are still there (else it
+	// becomes unpartitioned). PartitionBy, if given, sets a new spec.
 	ImportReplace ImportMode = "replace"
+	// ImportOverwritePartitions is a dynamic partition overwrite: every
+	// data file whose partition (under the table's current spec) holds any
+	// of the new rows is replaced; files of other partitions stay. The
+	// files must have the table's columns. On an unpartitioned table it is
+	// ImportReplace; a missing table is created (with PartitionBy).
+	ImportOverwritePartitions ImportMode = "overwrite-partitions"
 )
+
+// ImportModes lists the valid import modes.
+var ImportModes = []ImportMode{ImportAppend, ImportReplace, ImportOverwritePartitions}
+
+// Valid reports whether m is one of ImportModes.
+func (m ImportMode) Valid() bool { return slices.Contains(ImportModes, m) }
+
+// ImportModeHint is the hint of an error about an unknown import mode.
+const ImportModeHint = "use append, replace or overwrite-partitions"
+
+// PartitionByExistingError is the error of an import that gives partition
+// fields for an existing table in a mode other than ImportReplace.
+func PartitionByExistingError(t TableIdent) error {
+	return errdefs.WithHint(errdefs.ErrInvalidArgument, "drop --partitioned-by, import into a new table, or use --mode replace",
+		"table %s already exists; --partitioned-by applies only when an import creates or replaces a table", t)
+}
 
 // ImportRequest asks for files to be imported into a table on a branch.
 type ImportRequest struct {
 	Branch BranchName
 	Table  TableIdent
-	// Sources are file paths, directories or glob patterns of Parquet and
-	// CSV files.
+	// Sources are file paths, directories or glob patterns of Parquet
+	// (.parquet), CSV (.csv) and Arrow IPC files (.arrow, .feather, .ipc,
+	// or any file starting with the magic bytes "ARROW1").
 	Sources []string
-	Mode    ImportMode
-	// PartitionBy lists partition fields for a new table: a column name
-	// ("country") or a transform ("day(ts)", "bucket(16,id)").
+	// Mode is ImportAppend when empty.
+	Mode ImportMode
+	// PartitionBy lists partition fields for a new table, or the new spec
+	// of a table ImportReplace replaces: a column name ("country") or a
+	// transform ("day(ts)", "bucket(16,id)").
 	PartitionBy []string
 	Commit      CommitOptions
 }
@@ -303,8 +337,8 @@ type TableFormat interface {
 	// Import writes the files of spec as a new table state. spec.Current is
 	// nil when the table does not exist yet. Errors: ErrInvalidArgument for
 	// unreadable files or a schema that conflicts with the table (naming
-	// the file, column and both types); ErrNotFound for sources that match
-	// nothing.
+	// the file, column and both types; ImportReplace changes the table's
+	// schema instead); ErrNotFound for sources that match nothing.
 	Import(ctx context.Context, spec ImportSpec) (*ImportOutcome, error)
 	// Describe loads a table state.
 	Describe(ctx context.Context, id TableIdent, e TableEntry) (*TableInfo, error)

@@ -119,7 +119,7 @@ func TestBadInput(t *testing.T) {
 				return []string{filepath.Join(dir, "d")}
 			},
 			class:   errdefs.ErrNotFound,
-			wantErr: `directory %DIR%/d contains no .parquet or .csv files`,
+			wantErr: `directory %DIR%/d contains no .parquet, .csv, .arrow, .feather or .ipc files`,
 		},
 		{
 			name:    "missing file",
@@ -137,7 +137,7 @@ func TestBadInput(t *testing.T) {
 			name:    "unsupported extension",
 			setup:   func(t *testing.T, dir string) []string { return []string{writeFile(t, dir, "a.json", "{}")} },
 			class:   errdefs.ErrInvalidArgument,
-			wantErr: `file %DIR%/a.json: unsupported file format ".json"; import reads .parquet and .csv files`,
+			wantErr: `file %DIR%/a.json: unsupported file format ".json"; import reads .parquet, .csv and Arrow IPC (.arrow, .feather, .ipc) files`,
 		},
 		{
 			name: "unknown partition column",
@@ -169,7 +169,7 @@ func TestBadInput(t *testing.T) {
 			setup:   func(t *testing.T, dir string) []string { return []string{writeFile(t, dir, "a.csv", "id\n1\n")} },
 			mode:    "upsert",
 			class:   errdefs.ErrInvalidArgument,
-			wantErr: `unknown import mode "upsert"; use append or replace`,
+			wantErr: `unknown import mode "upsert"; use append, replace or overwrite-partitions`,
 		},
 		{
 			name:    "no sources",
@@ -202,20 +202,29 @@ func TestBadInput(t *testing.T) {
 // left in the table directory.
 func TestStreamingFailure(t *testing.T) {
 	t.Parallel()
-	f := newTestFormat(t)
-	dir := t.TempDir()
-	e := mustImport(t, f, catalog.ImportSpec{Sources: []string{writeFile(t, dir, "a.csv", "n\n1\n")}}).Entry
-	before := describe(t, f, e)
-	src := writeParquet(t, dir, "b.parquet", col{"n", arrow.PrimitiveTypes.Uint64, []any{uint64(7), uint64(1) << 63}})
-	_, err := f.Import(context.Background(), catalog.ImportSpec{Ident: salesIdent, Current: &e, Sources: []string{src}})
-	want := fmt.Sprintf(`import into sales.transactions: file %s: column "n": converting uint64 to int64: `, src)
-	if err == nil || !strings.HasPrefix(err.Error(), want) || !errdefs.Is(err, errdefs.ErrInvalidArgument) {
-		t.Fatalf("error = %v\nwant %s…", err, want)
-	}
-	for _, sub := range []string{"data", "metadata"} {
-		if n := len(listDir(t, filepath.Join(before.Location, sub))); n != map[string]int{"data": 1, "metadata": 3}[sub] {
-			t.Errorf("%s has %d files after a failed import: %v", sub, n, listDir(t, filepath.Join(before.Location, sub)))
-		}
+	overflow := col{"n", arrow.PrimitiveTypes.Uint64, []any{uint64(7), uint64(1) << 63}}
+	for name, write := range map[string]func(t *testing.T, dir string) string{
+		"parquet":   func(t *testing.T, dir string) string { return writeParquet(t, dir, "b.parquet", overflow) },
+		"arrow ipc": func(t *testing.T, dir string) string { return writeIPC(t, dir, "b.arrow", []col{overflow}) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newTestFormat(t)
+			dir := t.TempDir()
+			e := mustImport(t, f, catalog.ImportSpec{Sources: []string{writeFile(t, dir, "a.csv", "n\n1\n")}}).Entry
+			before := describe(t, f, e)
+			src := write(t, dir)
+			_, err := f.Import(context.Background(), catalog.ImportSpec{Ident: salesIdent, Current: &e, Sources: []string{src}})
+			want := fmt.Sprintf(`import into sales.transactions: file %s: column "n": converting uint64 to int64: `, src)
+			if err == nil || !strings.HasPrefix(err.Error(), want) || !errdefs.Is(err, errdefs.ErrInvalidArgument) {
+				t.Fatalf("error = %v\nwant %s…", err, want)
+			}
+			for _, sub := range []string{"data", "metadata"} {
+				if n := len(listDir(t, filepath.Join(before.Location, sub))); n != map[string]int{"data": 1, "metadata": 3}[sub] {
+					t.Errorf("%s has %d files after a failed import: %v", sub, n, listDir(t, filepath.Join(before.Location, sub)))
+				}
+			}
+		})
 	}
 }
 

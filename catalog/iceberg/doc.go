@@ -1,7 +1,7 @@
 // Package iceberg implements catalog.TableFormat with apache/iceberg-go over
-// a local warehouse directory: importing Parquet and CSV files into Iceberg
-// tables, describing table states, merging two append-only histories and
-// diffing schemas.
+// a local warehouse directory: importing Parquet, CSV and Arrow IPC files
+// into Iceberg tables, describing table states, merging two append-only
+// histories and diffing schemas.
 //
 // # Layout
 //
@@ -30,13 +30,24 @@
 // # Imports
 //
 // Import reads every file's schema before writing any data: a Parquet
-// footer, or a full pass over a CSV file that checks its syntax and infers
-// column types. A file whose columns do not match the table's (by name; each
-// type equal or losslessly widened) fails the whole import. A Parquet file
-// whose Arrow schema is exactly the table's is copied byte for byte into an
-// unpartitioned table; other files stream through iceberg-go's writer in
-// bounded memory. Each import is one snapshot, whose summary records the
-// files read (PropImportSources) so that a later append skips them.
+// footer, a full pass over a CSV file that checks its syntax and infers
+// column types, or an Arrow IPC file's schema and record batch headers
+// (the file is memory-mapped; see ipc.go). A file whose columns do not
+// match the table's (by name; each type equal or losslessly widened) fails
+// the whole import, except in a replace, which gives the table the first
+// file's schema (columns of the same name keep their field ids) in the same
+// metadata file as the replacing snapshot, and keeps the partition spec
+// while its source columns are there. A Parquet file whose Arrow schema is
+// exactly the table's is copied byte for byte into an unpartitioned table;
+// other files stream through iceberg-go's writer in bounded memory. Each
+// import is one snapshot, whose summary records the files read
+// (PropImportSources) so that a later append skips them.
+//
+// Modes: append adds files (snapshot "append"); replace removes every data
+// file ("overwrite"); overwrite-partitions removes the data files whose
+// partition under the current spec holds any new row ("overwrite", or
+// "append" when every new row falls in a new partition), and is replace on
+// an unpartitioned table.
 //
 // # Caveats
 //
@@ -45,5 +56,9 @@
 // side must keep every data file of base and add no delete files. A side
 // that removed a whole file added after base is not detected, so if the
 // other side also holds that file (through an earlier shared merge) the
-// merge brings it back.
+// merge brings it back. Replace and overwrite-partitions remove data files
+// only: delete files of the table (none of this package's writes make
+// them) stay listed. overwrite-partitions refuses a table whose live files
+// were written under an older partition spec (replace never leaves such
+// files), and never changes the schema of a partitioned table.
 package iceberg

@@ -84,6 +84,8 @@ func buildRecord(t *testing.T, mem memory.Allocator, cols ...col) arrow.RecordBa
 				fb.Append(float32(v.(float64)))
 			case *array.StringBuilder:
 				fb.Append(v.(string))
+			case *array.LargeStringBuilder:
+				fb.Append(v.(string))
 			case *array.BinaryDictionaryBuilder:
 				if err := fb.AppendString(v.(string)); err != nil {
 					t.Fatal(err)
@@ -207,4 +209,13 @@ func eqStrings(t *testing.T, what string, got, want []string) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("%s:\n got %q\nwant %q", what, got, want)
 	}
+}
+
+// schemaString renders a table's columns as "name:type name:type".
+func schemaString(info *catalog.TableInfo) string {
+	var out []string
+	for _, c := range info.Schema {
+		out = append(out, c.Name+":"+c.Type)
+	}
+	return strings.Join(out, " ")
 }

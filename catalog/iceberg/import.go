@@ -24,36 +24,40 @@ import (
 //  1. resolve the sources and drop (append mode) those the table's lineage
 //     already imported;
 //  2. read every file's schema (a Parquet footer; a full syntax and type
-//     pass over a CSV) and check it against the table's (or, for a new
-//     table, the first file's);
+//     pass over a CSV; an Arrow IPC file's schema and batch headers) and
+//     check it against the table's (or, for a new table, the first
+//     file's). A replace whose files do not fit the table's schema gives
+//     the table the first file's schema instead (see reshape);
 //  3. write the data — a Parquet file that already has the table's exact
 //     Arrow schema (unpartitioned tables only) is copied byte for byte,
 //     everything else streams through iceberg-go's writer — and commit
-//     one snapshot (append, or an overwrite holding only the new files)
-//     into a new metadata file.
+//     one snapshot into a new metadata file: an append, or an overwrite
+//     that removes the table's files (replace) or the files of the
+//     partitions the new rows fall in (overwrite-partitions).
 //
 // On error, files this import wrote are removed (nothing references them).
 //
 // Errors: ErrNotFound for a source that does not exist, a glob that matches
-// no files or a directory without .parquet/.csv files; ErrInvalidArgument for
-// an unknown mode, an unsupported extension, an unreadable file (naming the
-// file and, for CSV, the line), a schema conflict (naming the file, the
-// column and both types), a bad --partitioned-by field, or --partitioned-by
-// on an existing table; ErrConflict when a file changes while it is copied.
+// no files or a directory without files of a known kind; ErrInvalidArgument
+// for an unknown mode, an unsupported extension, an unreadable file (naming
+// the file and, for CSV, the line), a schema conflict (naming the file, the
+// column and both types), a bad --partitioned-by field, or
+// --partitioned-by on an existing table other than by replace; ErrConflict
+// when a file changes while it is read; ErrFailedPrecondition when
+// overwrite-partitions meets data files of an older partition spec.
 func (f *Format) Import(ctx context.Context, spec catalog.ImportSpec) (*catalog.ImportOutcome, error) {
 	mode := spec.Mode
 	if mode == "" {
 		mode = catalog.ImportAppend
 	}
-	if mode != catalog.ImportAppend && mode != catalog.ImportReplace {
-		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "use append or replace", "unknown import mode %q", mode)
+	if !mode.Valid() {
+		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, catalog.ImportModeHint, "unknown import mode %q", mode)
 	}
 	if len(spec.Sources) == 0 {
 		return nil, errdefs.New(errdefs.ErrInvalidArgument, "import into %s: no source files given", spec.Ident)
 	}
-	if spec.Current != nil && len(spec.PartitionBy) > 0 {
-		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "drop --partitioned-by, or import into a new table",
-			"table %s already exists; --partitioned-by applies only when an import creates a table", spec.Ident)
+	if spec.Current != nil && len(spec.PartitionBy) > 0 && mode != catalog.ImportReplace {
+		return nil, catalog.PartitionByExistingError(spec.Ident)
 	}
 	files, err := expandSources(spec.Sources)
 	if err != nil {
@@ -105,10 +109,18 @@ func (f *Format) Import(ctx context.Context, spec catalog.ImportSpec) (*catalog.
 		cat = &stagingCatalog{fs: newWriteOnceFS(), base: md}
 		base = cat.table(tableIdent(spec.Ident))
 		out.Created = true
+	} else if replaces(mode, base) {
+		if base, err = reshape(cat, spec.Ident, files, probes, spec.PartitionBy); err != nil {
+			return nil, err
+		}
 	}
 	sc := base.Schema()
 	for i, src := range files {
 		if probes[i].colOf, err = matchColumns(src.Path, spec.Ident, sc, probes[i].cols); err != nil {
+			if mode == catalog.ImportOverwritePartitions {
+				return nil, errdefs.WithHint(errdefs.ErrInvalidArgument,
+					"overwrite-partitions keeps the schema of a partitioned table; use --mode replace to replace the table with new columns", "%v", err)
+			}
 			return nil, err
 		}
 	}
@@ -126,6 +138,13 @@ func (f *Format) Import(ctx context.Context, spec catalog.ImportSpec) (*catalog.
 		out.Bytes += src.Size
 	}
 	return out, nil
+}
+
+// replaces reports whether an import in mode removes every data file of
+// the table: a replace, or an overwrite of partitions of an unpartitioned
+// table.
+func replaces(mode catalog.ImportMode, tbl *table.Table) bool {
+	return mode == catalog.ImportReplace || mode == catalog.ImportOverwritePartitions && tbl.Spec().IsUnpartitioned()
 }
 
 // probe is what phase 2 learned about one source file.
@@ -149,6 +168,12 @@ func (f *Format) probeFile(ctx context.Context, src sourceFile) (*probe, error) 
 			return nil, err
 		}
 		return &probe{cols: p.cols, rows: p.rows, parquet: p}, nil
+	case kindIPC:
+		p, err := probeIPC(ctx, src.Path, src.Size, f.opts.Allocator)
+		if err != nil {
+			return nil, err
+		}
+		return &probe{cols: p.cols, rows: p.rows}, nil
 	default:
 		p, err := probeCSV(ctx, src.Path, f.opts.maxCSVRecord)
 		if err != nil {
@@ -242,11 +267,15 @@ func (f *Format) write(ctx context.Context, base *table.Table, cat *stagingCatal
 
 	txn := base.NewTransaction()
 	var old []iceberg.DataFile
-	if mode == catalog.ImportReplace {
-		fs, _ := cat.fsFunc(ctx)
-		if old, err = liveDataFiles(fs, base.CurrentSnapshot()); err != nil {
-			return catalog.TableEntry{}, err
-		}
+	fs, _ := cat.fsFunc(ctx)
+	switch {
+	case replaces(mode, base):
+		old, err = liveDataFiles(fs, base.CurrentSnapshot())
+	case mode == catalog.ImportOverwritePartitions:
+		old, err = overwrittenFiles(fs, base.Metadata(), added)
+	}
+	if err != nil {
+		return catalog.TableEntry{}, err
 	}
 	if len(old) > 0 {
 		err = txn.ReplaceDataFilesWithDataFiles(ctx, old, added, props)
@@ -260,16 +289,21 @@ func (f *Format) write(ctx context.Context, base *table.Table, cat *stagingCatal
 		return catalog.TableEntry{}, fmt.Errorf("committing snapshot: %w", err)
 	}
 	if !cat.committed {
-		// Nothing to commit (every file was empty). A new table still needs
-		// its first metadata file; an existing one stays as it was.
-		if cat.baseLoc != "" {
-			return entryOf(cat.base, cat.baseLoc), nil
+		// Nothing to commit (every file was empty and nothing was
+		// removed). A new table still needs its first metadata file, a
+		// reshaped one its new schema or spec; any other stays as it was.
+		switch {
+		case cat.baseLoc == "":
+			loc, err := cat.writeMetadata(cat.base, 1)
+			if err != nil {
+				return catalog.TableEntry{}, err
+			}
+			cat.baseLoc = loc
+		case len(cat.staged) > 0:
+			if _, _, err := cat.CommitTable(ctx, nil, nil, nil); err != nil {
+				return catalog.TableEntry{}, err
+			}
 		}
-		loc, err := cat.writeMetadata(cat.base, 1)
-		if err != nil {
-			return catalog.TableEntry{}, err
-		}
-		cat.baseLoc = loc
 	}
 	return entryOf(cat.base, cat.baseLoc), nil
 }
@@ -373,9 +407,12 @@ func (f *Format) streamFiles(ctx context.Context, base *table.Table, asc *arrow.
 		}
 		for _, i := range idx {
 			var err error
-			if files[i].kind == kindParquet {
+			switch files[i].kind {
+			case kindParquet:
 				err = parquetBatches(ctx, f.opts.Allocator, files[i].Path, asc, probes[i].colOf, f.opts.BatchRows, emit)
-			} else {
+			case kindIPC:
+				err = ipcBatches(ctx, f.opts.Allocator, files[i].Path, files[i].Size, asc, probes[i].colOf, f.opts.BatchRows, emit)
+			default:
 				err = csvBatches(ctx, f.opts.Allocator, files[i].Path, f.opts.maxCSVRecord, asc, probes[i].colOf, f.opts.BatchRows, emit)
 			}
 			if err == stopped {

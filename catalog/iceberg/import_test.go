@@ -67,6 +67,62 @@ func TestCreate(t *testing.T) {
 			cols:       []string{"id", "score", "at"},
 			wantRows:   []string{"7|0.5|2024-03-01T10:00:00.123456", "8|1.5|(null)"},
 		},
+		{
+			// What pandas hands pyarrow: int64, float64, object strings,
+			// categoricals, datetime64[ns], dates, bools, large strings.
+			name: "pandas types with a dictionary",
+			files: func(t *testing.T, dir string) []string {
+				return []string{writeIPC(t, dir, "out.arrow", []col{
+					{"id", arrow.PrimitiveTypes.Int64, []any{1, 2, nil}},
+					{"amount", arrow.PrimitiveTypes.Float64, []any{1.5, nil, 3.25}},
+					{"name", arrow.BinaryTypes.String, []any{"ann", "bob", nil}},
+					{"country", dictString, []any{"DE", nil, "DE"}},
+					{"at", &arrow.TimestampType{Unit: arrow.Nanosecond}, []any{"2024-03-01 10:00:00.123456789", nil, "2024-03-02 00:00:00"}},
+					{"day", arrow.FixedWidthTypes.Date32, []any{"2024-01-01", "2024-01-02", nil}},
+					{"paid", arrow.FixedWidthTypes.Boolean, []any{true, nil, false}},
+					{"note", arrow.BinaryTypes.LargeString, []any{"x", "", nil}},
+				})}
+			},
+			wantSchema: "id:long amount:double name:string country:string at:timestamp day:date paid:boolean note:string",
+			cols:       []string{"id", "amount", "name", "country", "at", "day", "paid", "note"},
+			wantRows: []string{
+				"(null)|3.25|(null)|DE|2024-03-02T00:00:00|(null)|false|(null)",
+				"1|1.5|ann|DE|2024-03-01T10:00:00.123456|2024-01-01|true|x",
+				"2|(null)|bob|(null)|(null)|2024-01-02|(null)|",
+			},
+		},
+		{
+			// No dictionary: the batches are read in place from the mapping.
+			name: "several batches, mapped",
+			files: func(t *testing.T, dir string) []string {
+				return []string{writeIPC(t, dir, "out.feather",
+					[]col{{"id", arrow.PrimitiveTypes.Int64, []any{1, 2}}, {"name", arrow.BinaryTypes.String, []any{"one", nil}}},
+					[]col{{"id", arrow.PrimitiveTypes.Int64, []any{3}}, {"name", arrow.BinaryTypes.String, []any{"three"}}},
+				)}
+			},
+			wantSchema: "id:long name:string",
+			cols:       []string{"id", "name"},
+			wantRows:   []string{"1|one", "2|(null)", "3|three"},
+		},
+		{
+			name: "recognized by its magic bytes",
+			files: func(t *testing.T, dir string) []string {
+				return []string{writeIPC(t, dir, "output", []col{{"id", arrow.PrimitiveTypes.Int32, []any{7}}})}
+			},
+			wantSchema: "id:int",
+			cols:       []string{"id"},
+			wantRows:   []string{"7"},
+		},
+		{
+			name: "timestamp with a time zone",
+			files: func(t *testing.T, dir string) []string {
+				return []string{writeIPC(t, dir, "out.ipc", []col{
+					{"at", &arrow.TimestampType{Unit: arrow.Nanosecond, TimeZone: "UTC"}, []any{"2024-03-01 10:00:00.000001999"}}})}
+			},
+			wantSchema: "at:timestamptz",
+			cols:       []string{"at"},
+			wantRows:   []string{"2024-03-01T10:00:00.000001Z"},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

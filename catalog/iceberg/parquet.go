@@ -83,22 +83,8 @@ func probeParquet(path string, size int64) (p *parquetProbe, err error) {
 		return nil, corruptParquet(path, err)
 	}
 	p = &parquetProbe{schema: sc, rows: rdr.NumRows(), footer: rdr.MetaData()}
-	seen := map[string]bool{}
-	for _, f := range sc.Fields() {
-		if seen[f.Name] {
-			return nil, errdefs.New(errdefs.ErrInvalidArgument, "file %s: column %q appears twice", path, f.Name)
-		}
-		seen[f.Name] = true
-		col := fileColumn{name: f.Name, arrow: f.Type, fieldID: parquetFieldID(f)}
-		if f.Type.ID() == arrow.NULL {
-			col.allNull = true
-		} else if typ, ok := icebergTypeOf(f.Type); ok {
-			col.typ = typ
-		} else {
-			return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "import supports flat columns of numbers, decimals, strings, binary, booleans, dates, times and timestamps",
-				"file %s: column %q has type %s, which import does not support", path, f.Name, f.Type)
-		}
-		p.cols = append(p.cols, col)
+	if p.cols, err = arrowColumns(path, sc, parquetFieldID); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -1,11 +1,15 @@
 package iceberg
 
 import (
+	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 
 	"github.com/apache/iceberg-go"
+	iceio "github.com/apache/iceberg-go/io"
+	"github.com/apache/iceberg-go/table"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
@@ -151,4 +155,72 @@ func partitionSpec(sc *iceberg.Schema, fields []string) (*iceberg.PartitionSpec,
 		return nil, errdefs.New(errdefs.ErrInvalidArgument, "invalid partition spec %s: %v", strings.Join(fields, ", "), err)
 	}
 	return &spec, nil
+}
+
+// overwrittenFiles returns the data files of the current snapshot of md
+// whose partition, under the table's current spec, holds any of the added
+// files' rows: the files a dynamic partition overwrite replaces. It fails
+// with ErrFailedPrecondition if a data file was written under another
+// spec, whose partitions cannot be compared.
+func overwrittenFiles(fs iceio.IO, md table.Metadata, added []iceberg.DataFile) ([]iceberg.DataFile, error) {
+	spec := md.PartitionSpec()
+	keys := map[string]bool{}
+	for _, df := range added {
+		keys[partitionKey(&spec, df.Partition())] = true
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	live, err := liveDataFiles(fs, md.CurrentSnapshot())
+	if err != nil {
+		return nil, err
+	}
+	var out []iceberg.DataFile
+	for _, df := range live {
+		if int(df.SpecID()) != spec.ID() {
+			return nil, errdefs.WithHint(errdefs.ErrFailedPrecondition, "replace the whole table with --mode replace",
+				"data file %s was written under partition spec %d, not the table's current spec %d: overwrite-partitions cannot compare their partitions",
+				df.FilePath(), df.SpecID(), spec.ID())
+		}
+		if keys[partitionKey(&spec, df.Partition())] {
+			out = append(out, df)
+		}
+	}
+	return out, nil
+}
+
+// partitionKey renders a partition tuple (values by partition field id) as
+// a string equal for equal tuples. Values compare by kind, not Go type: a
+// manifest may decode a day as iceberg.Date where the writer held an int32.
+func partitionKey(spec *iceberg.PartitionSpec, vals map[int]any) string {
+	var b strings.Builder
+	for _, pf := range spec.Fields() {
+		b.WriteString(partitionValueKey(vals[pf.FieldID]))
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+func partitionValueKey(v any) string {
+	if v == nil {
+		return "null"
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "i" + strconv.FormatInt(rv.Int(), 10)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "i" + strconv.FormatUint(rv.Uint(), 10)
+	case reflect.Float32, reflect.Float64:
+		return "f" + strconv.FormatFloat(rv.Float(), 'g', -1, 64)
+	case reflect.String:
+		return "s" + rv.String()
+	case reflect.Bool:
+		return "b" + strconv.FormatBool(rv.Bool())
+	case reflect.Slice:
+		if rv.Type().Elem().Kind() == reflect.Uint8 {
+			return "x" + string(rv.Bytes())
+		}
+	}
+	return fmt.Sprintf("o%T:%v", v, v)
 }

@@ -23,9 +23,9 @@ type fileColumn struct {
 	// column whose every field is empty); it fits any table type.
 	allNull bool
 	// csv is the set of types every value of a CSV column parses as (nil
-	// for Parquet).
+	// for Parquet and Arrow IPC).
 	csv csvTypeSet
-	// arrow is the column's Arrow type (Parquet only).
+	// arrow is the column's Arrow type (Parquet and Arrow IPC).
 	arrow arrow.DataType
 	// fieldID is the Parquet field id, or -1.
 	fieldID int
@@ -76,6 +76,31 @@ func icebergTypeOf(dt arrow.DataType) (iceberg.Type, bool) {
 		return icebergTypeOf(dt.(*arrow.DictionaryType).ValueType)
 	}
 	return nil, false
+}
+
+// arrowColumns returns the columns of a file with an Arrow schema (Parquet,
+// Arrow IPC), refusing duplicate names and types import cannot store.
+// fieldID returns a field's id in the file, or -1.
+func arrowColumns(path string, sc *arrow.Schema, fieldID func(arrow.Field) int) ([]fileColumn, error) {
+	cols := make([]fileColumn, 0, sc.NumFields())
+	seen := map[string]bool{}
+	for _, f := range sc.Fields() {
+		if seen[f.Name] {
+			return nil, errdefs.New(errdefs.ErrInvalidArgument, "file %s: column %q appears twice", path, f.Name)
+		}
+		seen[f.Name] = true
+		col := fileColumn{name: f.Name, arrow: f.Type, fieldID: fieldID(f)}
+		if f.Type.ID() == arrow.NULL {
+			col.allNull = true
+		} else if typ, ok := icebergTypeOf(f.Type); ok {
+			col.typ = typ
+		} else {
+			return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "import supports flat columns of numbers, decimals, strings, binary, booleans, dates, times and timestamps",
+				"file %s: column %q has type %s, which import does not support", path, f.Name, f.Type)
+		}
+		cols = append(cols, col)
+	}
+	return cols, nil
 }
 
 // widens reports whether a value of type from can be stored in a column of

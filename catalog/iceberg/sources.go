@@ -1,9 +1,11 @@
 package iceberg
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	iofs "io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/apache/iceberg-go/table"
+	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
@@ -19,7 +22,8 @@ const (
 	// PropImportSources lists the files an import read, as a JSON array of
 	// importedSource.
 	PropImportSources = "lakehouse.import.sources"
-	// PropImportMode is the import mode ("append" or "replace").
+	// PropImportMode is the import mode ("append", "replace" or
+	// "overwrite-partitions").
 	PropImportMode = "lakehouse.import.mode"
 	// PropMergedFrom is the snapshot id whose appended files a merge
 	// snapshot adds.
@@ -32,7 +36,11 @@ type fileKind int
 const (
 	kindParquet fileKind = iota
 	kindCSV
+	kindIPC // Arrow IPC file format (Feather v2)
 )
+
+// sourceKinds is how errors name the files import reads.
+const sourceKinds = ".parquet, .csv and Arrow IPC (.arrow, .feather, .ipc)"
 
 // sourceFile is one file an import reads.
 type sourceFile struct {
@@ -56,8 +64,25 @@ func kindOf(path string) (fileKind, bool) {
 		return kindParquet, true
 	case ".csv":
 		return kindCSV, true
+	case ".arrow", ".feather", ".ipc":
+		return kindIPC, true
 	}
 	return 0, false
+}
+
+// sniffKind recognizes a file of another extension by its first bytes: an
+// Arrow IPC file starts with "ARROW1".
+func sniffKind(path string) (fileKind, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	head := make([]byte, len(arrowMagic))
+	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head, arrowMagic) {
+		return 0, false
+	}
+	return kindIPC, true
 }
 
 func hasGlobMeta(s string) bool { return strings.ContainsAny(s, "*?[") }
@@ -70,7 +95,10 @@ func expandSources(sources []string) ([]sourceFile, error) {
 	add := func(path string, info iofs.FileInfo) error {
 		k, ok := kindOf(path)
 		if !ok {
-			return errdefs.WithHint(errdefs.ErrInvalidArgument, "import reads .parquet and .csv files",
+			k, ok = sniffKind(path)
+		}
+		if !ok {
+			return errdefs.WithHint(errdefs.ErrInvalidArgument, "import reads "+sourceKinds+" files",
 				"file %s: unsupported file format %q", path, filepath.Ext(path))
 		}
 		if seen[path] {
@@ -136,7 +164,7 @@ func expandSources(sources []string) ([]sourceFile, error) {
 				}
 			}
 			if len(files) == 0 && n == len(out) {
-				return nil, errdefs.New(errdefs.ErrNotFound, "directory %s contains no .parquet or .csv files", p)
+				return nil, errdefs.New(errdefs.ErrNotFound, "directory %s contains no .parquet, .csv, .arrow, .feather or .ipc files", p)
 			}
 		}
 	}
@@ -148,9 +176,9 @@ type dirFile struct {
 	info iofs.FileInfo
 }
 
-// dataFilesIn returns the .parquet and .csv files under dir, recursively,
-// sorted by path. Hidden files and directories (".name", "_name", as Spark
-// and Hadoop leave behind) are ignored.
+// dataFilesIn returns the files under dir whose extension import reads,
+// recursively, sorted by path. Hidden files and directories (".name",
+// "_name", as Spark and Hadoop leave behind) are ignored.
 func dataFilesIn(dir string) ([]dirFile, error) {
 	var out []dirFile
 	err := filepath.WalkDir(dir, func(p string, d iofs.DirEntry, err error) error {
@@ -208,7 +236,7 @@ func importedSources(md table.Metadata) (map[importedSource]bool, error) {
 					out[src] = true
 				}
 			}
-			if s.Summary.Operation != table.OpAppend || s.Summary.Properties[PropImportMode] == "replace" {
+			if s.Summary.Operation != table.OpAppend || s.Summary.Properties[PropImportMode] == string(catalog.ImportReplace) {
 				break
 			}
 		}

@@ -28,7 +28,7 @@ func TestExpandSources(t *testing.T) {
 		{name: "file named like a glob", sources: []string{"star*.csv"}, want: []string{"star*.csv"}},
 		{name: "glob of directories", sources: []string{"[dg]"}, want: []string{"d/a.parquet", "d/b.csv", "d/sub/c.CSV", "g/1.csv", "g/2.csv"}},
 		{name: "unsupported file", sources: []string{"d/notes.txt"}, class: errdefs.ErrInvalidArgument,
-			wantErr: `file %DIR%/d/notes.txt: unsupported file format ".txt"; import reads .parquet and .csv files`},
+			wantErr: `file %DIR%/d/notes.txt: unsupported file format ".txt"; import reads .parquet, .csv and Arrow IPC (.arrow, .feather, .ipc) files`},
 		{name: "only markers", sources: []string{"g/_*"}, class: errdefs.ErrNotFound, wantErr: `source "%DIR%/g/_*" matches no files`},
 		{name: "bad pattern", sources: []string{"g/[*"}, class: errdefs.ErrInvalidArgument, wantErr: `source "%DIR%/g/[*" is not a valid glob pattern: syntax error in pattern`},
 		{name: "empty", sources: []string{""}, class: errdefs.ErrInvalidArgument, wantErr: "an import source is empty"},

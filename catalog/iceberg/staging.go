@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,6 +27,11 @@ type stagingCatalog struct {
 	baseLoc string
 	// committed is set once a commit wrote a metadata file.
 	committed bool
+	// staged are updates stage applied to the base in memory: the base is
+	// then stagedFrom (the metadata at baseLoc) with staged applied, and
+	// the next metadata file written carries them.
+	staged     []table.Update
+	stagedFrom table.Metadata
 }
 
 var _ table.CatalogIO = (*stagingCatalog)(nil)
@@ -51,7 +57,11 @@ func (c *stagingCatalog) CommitTable(_ context.Context, _ table.Identifier, reqs
 			return nil, "", fmt.Errorf("%w: %w", table.ErrCommitFailed, err)
 		}
 	}
-	updated, err := table.UpdateTableMetadata(c.base, updates, c.baseLoc)
+	from, all := c.base, updates
+	if len(c.staged) > 0 {
+		from, all = c.stagedFrom, append(slices.Clone(c.staged), updates...)
+	}
+	updated, err := table.UpdateTableMetadata(from, all, c.baseLoc)
 	if err != nil {
 		return nil, "", fmt.Errorf("applying table updates: %w", err)
 	}
@@ -67,7 +77,25 @@ func (c *stagingCatalog) CommitTable(_ context.Context, _ table.Identifier, reqs
 		return nil, "", err
 	}
 	c.base, c.baseLoc, c.committed = updated, loc, true
+	c.staged, c.stagedFrom = nil, nil
 	return updated, loc, nil
+}
+
+// stage applies updates to the base in memory, without writing anything:
+// the next commit's metadata file carries them along with its own updates,
+// so that a schema change and the snapshot that needs it are one table
+// state. (iceberg-go's Transaction takes such updates only through its
+// UpdateSchema and UpdateSpec builders.)
+func (c *stagingCatalog) stage(updates []table.Update) error {
+	md, err := table.UpdateTableMetadata(c.base, updates, "")
+	if err != nil {
+		return err
+	}
+	if len(c.staged) == 0 {
+		c.stagedFrom = c.base
+	}
+	c.base, c.staged = md, append(c.staged, updates...)
+	return nil
 }
 
 // writeMetadata writes md as <location>/metadata/<version>-<uuid>.metadata.json.
