@@ -20,7 +20,7 @@ func (e *Env) importCommand() *urfave.Command {
 			"Files already imported into the table are skipped.",
 		Flags: []urfave.Flag{
 			&urfave.StringSliceFlag{Name: "from", Usage: "file, directory or glob to import (repeatable)"},
-			&urfave.StringFlag{Name: "mode", Value: string(catalog.ImportAppend), Usage: "append or replace the rows of an existing table"},
+			&urfave.StringFlag{Name: "mode", Value: string(catalog.ImportAppend), Usage: "append, replace (may change the columns) or overwrite-partitions (replace the partitions the new rows fall in)"},
 			&urfave.StringSliceFlag{Name: "partitioned-by", Usage: "partition field of a new table: COLUMN or a transform like day(ts), bucket(16,id) (repeatable)"},
 			branchFlag(),
 			messageFlag(),
@@ -60,8 +60,8 @@ func (e *Env) tableImport(c *urfave.Context) error {
 		}
 	}
 	mode := catalog.ImportMode(c.String("mode"))
-	if mode != catalog.ImportAppend && mode != catalog.ImportReplace {
-		return usageError(c, "invalid --mode %q: use append or replace", mode)
+	if !mode.Valid() {
+		return usageError(c, "invalid --mode %q: use append, replace or overwrite-partitions", mode)
 	}
 	partitionBy := c.StringSlice("partitioned-by")
 	for _, p := range partitionBy {

@@ -31,6 +31,8 @@ const (
 	envTestAsCLI = "LAKEHOUSE_TEST_AS_CLI"
 	envShmDir    = "LAKEHOUSE_SHM_DIR"
 	envLauncher  = "LAKEHOUSE_LAUNCHER"
+	// envRunCache=off turns the result cache off (no reads, no writes).
+	envRunCache = "LAKEHOUSE_RUN_CACHE"
 	// envEnvCacheDir moves the package cache out of the data directory
 	// (several data directories can share one).
 	envEnvCacheDir = "LAKEHOUSE_ENVCACHE_DIR"
@@ -102,6 +104,9 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 		Strict: f.strict, NoCache: f.noCache, CacheDir: filepath.Join(e.DataDir, "runcache"),
 		KeepFailed: f.keepFailed, Params: planParams(plan), Priority: f.priority, RerunOf: rerunOf,
 		ShmDir: e.Getenv(envShmDir),
+	}
+	if strings.EqualFold(e.Getenv(envRunCache), "off") {
+		opts.CacheDir = ""
 	}
 	if f.preview {
 		opts.PreviewRows = 5

@@ -18,8 +18,9 @@ import (
 // parameters. A model whose key is in the cache is not run; its cached
 // output is copied into the run folder instead.
 type resultCache struct {
-	dir string
-	max int64
+	dir      string
+	max      int64
+	maxEntry int64
 }
 
 type cacheMeta struct {
@@ -97,7 +98,7 @@ func (c *resultCache) get(key, dst string) (cacheMeta, bool) {
 // entries beyond the size bound.
 func (c *resultCache) put(key, src string, m cacheMeta) {
 	st, err := os.Stat(src)
-	if err != nil || st.Size() > c.max/2 {
+	if err != nil || st.Size() > c.max/2 || st.Size() > c.maxEntry {
 		return
 	}
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {

@@ -40,15 +40,55 @@ func writeIPC(ctx context.Context, path string, r array.RecordReader) (int64, er
 		os.Remove(tmp)
 		return 0, err
 	}
+	// DuckDB produces batches of 2,048 rows. Readers pay per batch (a
+	// table of thousands of chunks computes and writes slowly), so small
+	// batches are combined into batches of about batchRows rows.
+	var pending []arrow.RecordBatch
+	var pendingRows int64
+	flush := func() error {
+		defer func() {
+			for _, p := range pending {
+				p.Release()
+			}
+			pending, pendingRows = pending[:0], 0
+		}()
+		switch len(pending) {
+		case 0:
+			return nil
+		case 1:
+			return w.Write(pending[0])
+		}
+		rec, err := concatBatches(r.Schema(), pending)
+		if err != nil {
+			return err
+		}
+		defer rec.Release()
+		return w.Write(rec)
+	}
 	for r.Next() {
 		if err := ctx.Err(); err != nil {
+			flush()
 			return fail(err)
 		}
 		rec := r.RecordBatch()
-		if err := w.Write(rec); err != nil {
-			return fail(err)
-		}
 		rows += rec.NumRows()
+		if rec.NumRows() >= batchRows && len(pending) == 0 {
+			if err := w.Write(rec); err != nil {
+				return fail(err)
+			}
+			continue
+		}
+		rec.Retain()
+		pending = append(pending, rec)
+		pendingRows += rec.NumRows()
+		if pendingRows >= batchRows {
+			if err := flush(); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return fail(err)
 	}
 	if err := r.Err(); err != nil {
 		return fail(err)
@@ -61,6 +101,37 @@ func writeIPC(ctx context.Context, path string, r array.RecordReader) (int64, er
 		return 0, err
 	}
 	return rows, os.Rename(tmp, path)
+}
+
+// batchRows is the size of the batches writeIPC writes.
+const batchRows = 128 << 10
+
+// concatBatches joins batches of one schema into one.
+func concatBatches(schema *arrow.Schema, recs []arrow.RecordBatch) (arrow.RecordBatch, error) {
+	cols := make([]arrow.Array, schema.NumFields())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	var n int64
+	parts := make([]arrow.Array, len(recs))
+	for i := range cols {
+		for j, r := range recs {
+			parts[j] = r.Column(i)
+		}
+		c, err := array.Concatenate(parts, memory.DefaultAllocator)
+		if err != nil {
+			return nil, err
+		}
+		cols[i] = c
+	}
+	for _, r := range recs {
+		n += r.NumRows()
+	}
+	return array.NewRecordBatch(schema, cols, n), nil
 }
 
 // mapped is an Arrow IPC file memory-mapped read-only: its batches point
@@ -140,8 +211,9 @@ func (r *fileRecords) Release() {
 	}
 }
 
-// preview renders the first n rows of an IPC file as a small text table.
-func preview(path string, n int) (string, error) {
+// preview renders the first n rows of an IPC file (of total rows) as a
+// small text table.
+func preview(path string, n int, total int64) (string, error) {
 	m, err := openMapped(path)
 	if err != nil {
 		return "", err
@@ -153,13 +225,11 @@ func preview(path string, n int) (string, error) {
 		head[i] = f.Name
 	}
 	rows := [][]string{head}
-	var total int64
-	for i := 0; i < m.r.NumRecords(); i++ {
+	for i := 0; i < m.r.NumRecords() && len(rows) <= n; i++ {
 		rec, err := m.r.RecordBatch(i)
 		if err != nil {
 			return "", err
 		}
-		total += rec.NumRows()
 		for r := 0; r < int(rec.NumRows()) && len(rows) <= n; r++ {
 			row := make([]string, rec.NumCols())
 			for c := range row {

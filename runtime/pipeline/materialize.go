@@ -15,7 +15,7 @@ func importMode(m string) catalog.ImportMode {
 	case planner.MatAppend:
 		return catalog.ImportAppend
 	case planner.MatOverwritePartitions:
-		return catalog.ImportMode("overwrite-partitions")
+		return catalog.ImportOverwritePartitions
 	}
 	return catalog.ImportReplace
 }

@@ -60,8 +60,11 @@ type Options struct {
 	ShmDir string
 	// CacheDir holds the result cache ("" disables it).
 	CacheDir string
-	// CacheMaxBytes bounds the cache (default 4 GiB).
+	// CacheMaxBytes bounds the cache (default 4 GiB); CacheMaxEntry bounds
+	// one output kept in it (default 256 MiB: copying larger outputs to
+	// disk costs about what recomputing them does).
 	CacheMaxBytes int64
+	CacheMaxEntry int64
 	// KeepFailed is how long failed run branches stay (default 7 days).
 	KeepFailed time.Duration
 	// Parallel bounds models running at once (default: the number of CPUs).
@@ -150,6 +153,7 @@ type run struct {
 	slots   chan struct{}
 	memory  *budget
 	cache   *resultCache
+	cacheWG sync.WaitGroup
 	outputs map[string]bool // models whose output someone reads
 }
 
@@ -218,6 +222,7 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 		return r.finish(ctx, fmt.Errorf("creating the run folder in %s: %w", opts.ShmDir, err), "")
 	}
 	defer os.RemoveAll(r.dir)
+	defer r.cacheWG.Wait()
 
 	from := catalog.Ref{Name: string(opts.Target)}
 	if opts.From != nil {
@@ -239,7 +244,7 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 
 	r.scans = newScanner(opts.Catalog, r.dir, r.start)
 	if opts.CacheDir != "" {
-		r.cache = &resultCache{dir: opts.CacheDir, max: opts.CacheMaxBytes}
+		r.cache = &resultCache{dir: opts.CacheDir, max: opts.CacheMaxBytes, maxEntry: opts.CacheMaxEntry}
 	}
 	r.slots = make(chan struct{}, opts.Parallel)
 	r.memory = newBudget(opts.MemoryBudget)
@@ -298,6 +303,9 @@ func (o *Options) validate() error {
 	}
 	if o.CacheMaxBytes <= 0 {
 		o.CacheMaxBytes = 4 << 30
+	}
+	if o.CacheMaxEntry <= 0 {
+		o.CacheMaxEntry = 256 << 20
 	}
 	if o.MemoryBudget <= 0 {
 		o.MemoryBudget = availableMemory() * 8 / 10
@@ -480,7 +488,11 @@ func (r *run) execute(ctx context.Context, nd *node) error {
 	} else {
 		return fmt.Errorf("model %s returned no table: return a pyarrow Table, pandas or polars DataFrame", n.Name)
 	}
-	if nd.rec.Fingerprint == "" {
+	// The fingerprint (a pass over every value) is for outputs someone
+	// compares: materialized tables (rerun) and outputs without a cache key
+	// that a cached model downstream keys on.
+	needFP := n.Output.Materialization != planner.MatNone || (nd.key == "" && r.outputs[n.Name])
+	if nd.rec.Fingerprint == "" && needFP {
 		fp, rows, err := fingerprint(nd.output)
 		if err != nil {
 			return fmt.Errorf("model %s: reading its output: %w", n.Name, err)
@@ -488,7 +500,7 @@ func (r *run) execute(ctx context.Context, nd *node) error {
 		nd.rec.Fingerprint, nd.rec.Rows = fp, rows
 	}
 	if r.opts.PreviewRows > 0 {
-		if text, err := preview(nd.output, r.opts.PreviewRows); err == nil {
+		if text, err := preview(nd.output, r.opts.PreviewRows, nd.rec.Rows); err == nil {
 			r.emit(Event{Kind: EventPreview, Model: n.Name, Text: text, Rows: nd.rec.Rows})
 		}
 	}
@@ -499,7 +511,14 @@ func (r *run) execute(ctx context.Context, nd *node) error {
 	}
 	if !reused && nd.key != "" && r.cache != nil {
 		nd.rec.CacheKey = nd.key
-		r.cache.put(nd.key, nd.output, cacheMeta{Run: r.opts.ID, Model: n.Name, Rows: nd.rec.Rows, Fingerprint: nd.rec.Fingerprint})
+		// The copy to disk runs beside the models downstream; the run
+		// waits for it before removing its folder.
+		meta := cacheMeta{Run: r.opts.ID, Model: n.Name, Rows: nd.rec.Rows, Fingerprint: nd.rec.Fingerprint}
+		r.cacheWG.Add(1)
+		go func() {
+			defer r.cacheWG.Done()
+			r.cache.put(nd.key, nd.output, meta)
+		}()
 	}
 	if reused {
 		r.setState(nd, runrec.StateReused)

@@ -149,5 +149,6 @@ func (r *run) runPython(ctx context.Context, nd *node, inputs []boundInput) erro
 		return &runtime.FunctionError{Model: n.Name, Kind: runtime.FailureException, Type: "TypeError",
 			Message: "the function returned None; a model must return a table (pyarrow Table, pandas or polars DataFrame)"}
 	}
+	nd.rec.Rows = res.Rows
 	return os.Rename(invocation.Output, nd.output)
 }
