@@ -227,9 +227,13 @@ func (v *runView) finish(rec *runrec.Record, err error) {
 				tables = append(tables, m.Table)
 			}
 		}
-		if len(tables) == 0 {
+		switch {
+		case len(tables) == 0:
 			v.printf("run %s succeeded in %.1f s; it materializes no table, so %s is unchanged\n", rec.ID, rec.Duration, rec.Target)
-		} else {
+		case rec.EndCommit == rec.StartCommit:
+			v.printf("run %s succeeded in %.1f s; %s already holds every output (%s), so it is unchanged\n", rec.ID, rec.Duration,
+				rec.Target, strings.Join(tables, ", "))
+		default:
 			v.printf("run %s succeeded in %.1f s: merged into %s as commit %s (%s)\n", rec.ID, rec.Duration, rec.Target,
 				short12(rec.EndCommit), strings.Join(tables, ", "))
 		}

@@ -28,7 +28,10 @@ type cacheMeta struct {
 	Model       string    `json:"model"`
 	Rows        int64     `json:"rows"`
 	Fingerprint string    `json:"fingerprint"`
-	Stored      time.Time `json:"stored"`
+	// Table and Snapshot are where the output was written, if it was.
+	Table    string    `json:"table,omitempty"`
+	Snapshot int64     `json:"snapshot_id,omitempty"`
+	Stored   time.Time `json:"stored"`
 }
 
 // cacheKey is the model's result cache key, "" if it must run anyway (an

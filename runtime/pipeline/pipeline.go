@@ -447,9 +447,10 @@ func (r *run) execute(ctx context.Context, nd *node) error {
 		}
 	}
 	reused := false
+	var cached cacheMeta
 	if nd.key != "" && !r.opts.NoCache && r.cache != nil && n.Kind == "model" {
 		if meta, ok := r.cache.get(nd.key, nd.output); ok {
-			reused = true
+			reused, cached = true, meta
 			nd.rec.Rows, nd.rec.Fingerprint = meta.Rows, meta.Fingerprint
 			nd.rec.CacheKey = nd.key
 			r.emit(Event{Kind: EventMessage, Model: n.Name, Text: "reused the output of run " + meta.Run + " (code, environment, inputs and parameters unchanged)"})
@@ -505,7 +506,10 @@ func (r *run) execute(ctx context.Context, nd *node) error {
 		}
 	}
 	if n.Output.Materialization != planner.MatNone && n.Output.Table != "" {
-		if err := r.materialize(ctx, nd); err != nil {
+		if reused && n.Output.Materialization == planner.MatReplace && r.holds(ctx, n.Output.Table, cached) {
+			// The table already is this output: nothing to write.
+			nd.rec.Table, nd.rec.Snapshot = cached.Table, cached.Snapshot
+		} else if err := r.materialize(ctx, nd); err != nil {
 			return err
 		}
 	}
@@ -513,7 +517,8 @@ func (r *run) execute(ctx context.Context, nd *node) error {
 		nd.rec.CacheKey = nd.key
 		// The copy to disk runs beside the models downstream; the run
 		// waits for it before removing its folder.
-		meta := cacheMeta{Run: r.opts.ID, Model: n.Name, Rows: nd.rec.Rows, Fingerprint: nd.rec.Fingerprint}
+		meta := cacheMeta{Run: r.opts.ID, Model: n.Name, Rows: nd.rec.Rows, Fingerprint: nd.rec.Fingerprint,
+			Table: nd.rec.Table, Snapshot: nd.rec.Snapshot}
 		r.cacheWG.Add(1)
 		go func() {
 			defer r.cacheWG.Done()
@@ -526,6 +531,20 @@ func (r *run) execute(ctx context.Context, nd *node) error {
 		r.setState(nd, runrec.StateDone)
 	}
 	return nil
+}
+
+// holds reports whether table on the run branch is at the snapshot a
+// cached output was written as.
+func (r *run) holds(ctx context.Context, table string, m cacheMeta) bool {
+	if m.Table != table || m.Snapshot == 0 {
+		return false
+	}
+	id, err := catalog.ParseTableIdent(table, "")
+	if err != nil {
+		return false
+	}
+	e, _, err := r.opts.Catalog.TableEntry(ctx, catalog.Ref{Name: string(r.branch)}, id)
+	return err == nil && e.SnapshotID == m.Snapshot
 }
 
 // boundInput is an input ready for a function: an IPC file.
