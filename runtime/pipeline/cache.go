@@ -24,10 +24,10 @@ type resultCache struct {
 }
 
 type cacheMeta struct {
-	Run         string    `json:"run"`
-	Model       string    `json:"model"`
-	Rows        int64     `json:"rows"`
-	Fingerprint string    `json:"fingerprint"`
+	Run         string `json:"run"`
+	Model       string `json:"model"`
+	Rows        int64  `json:"rows"`
+	Fingerprint string `json:"fingerprint"`
 	// Table and Snapshot are where the output was written, if it was.
 	Table    string    `json:"table,omitempty"`
 	Snapshot int64     `json:"snapshot_id,omitempty"`
@@ -113,8 +113,7 @@ func (c *resultCache) put(key, src string, m cacheMeta) {
 	}
 	m.Stored = time.Now().UTC()
 	b, _ := json.Marshal(m)
-	tmp := meta + ".tmp"
-	if os.WriteFile(tmp, b, 0o644) != nil || os.Rename(tmp, meta) != nil {
+	if writeFileAtomic(meta, b) != nil {
 		os.Remove(data)
 		return
 	}
@@ -134,6 +133,13 @@ func (c *resultCache) evict() {
 	var all []entry
 	var total int64
 	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			// Left by a process that died while it wrote.
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				os.Remove(filepath.Join(c.dir, e.Name()))
+			}
+			continue
+		}
 		if !strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
@@ -158,16 +164,22 @@ func (c *resultCache) evict() {
 	}
 }
 
-// copyFile copies src to dst through a temporary file.
+// copyFile copies src to dst through a temporary file of its own (several
+// runs may store the same key at once).
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	out, err := os.CreateTemp(filepath.Dir(dst), filepath.Base(dst)+".*.tmp")
 	if err != nil {
+		return err
+	}
+	tmp := out.Name()
+	if err := out.Chmod(0o644); err != nil {
+		out.Close()
+		os.Remove(tmp)
 		return err
 	}
 	if _, err := io.Copy(out, in); err != nil {
@@ -179,5 +191,31 @@ func copyFile(src, dst string) error {
 		os.Remove(tmp)
 		return err
 	}
-	return os.Rename(tmp, dst)
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// writeFileAtomic writes b to path through a temporary file of its own.
+func writeFileAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }

@@ -1,12 +1,14 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"math"
 	"os"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -135,13 +137,17 @@ func concatBatches(schema *arrow.Schema, recs []arrow.RecordBatch) (arrow.Record
 }
 
 // mapped is an Arrow IPC file memory-mapped read-only: its batches point
-// into the mapping, so reading them copies nothing.
+// into the mapping, so reading them copies nothing. A file with
+// dictionary-encoded columns (pandas categoricals) is read through
+// ipc.NewFileReader over the mapping instead, which copies one batch at a
+// time: arrow-go's mapped reader cannot read dictionaries (it panics on
+// its uninitialized dictionary memo).
 type mapped struct {
 	data []byte
 	r    *ipc.FileReader
 }
 
-func openMapped(path string) (*mapped, error) {
+func openMapped(path string) (m *mapped, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -158,12 +164,49 @@ func openMapped(path string) (*mapped, error) {
 	if err != nil {
 		return nil, fmt.Errorf("map %s: %w", path, err)
 	}
-	r, err := ipc.NewMappedFileReader(data)
+	var r *ipc.FileReader
+	err = guardIPC(path, func() error {
+		var err error
+		if r, err = ipc.NewFileReader(bytes.NewReader(data)); err != nil {
+			return err
+		}
+		if !hasDictionary(r.Schema().Fields()) {
+			r.Close()
+			r, err = ipc.NewMappedFileReader(data)
+		}
+		return err
+	})
 	if err != nil {
 		syscall.Munmap(data)
 		return nil, fmt.Errorf("%s is not an Arrow IPC file: %w", path, err)
 	}
 	return &mapped{data: data, r: r}, nil
+}
+
+// guardIPC runs fn, which reads an IPC file, turning a panic of the
+// reader (corrupt data, a fault in a mapping) into an error.
+func guardIPC(path string, fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("reading %s: %v", path, p)
+		}
+	}()
+	return fn()
+}
+
+// hasDictionary reports whether any field, at any depth, is
+// dictionary-encoded.
+func hasDictionary(fields []arrow.Field) bool {
+	for _, fd := range fields {
+		if fd.Type.ID() == arrow.DICTIONARY {
+			return true
+		}
+		if nt, ok := fd.Type.(arrow.NestedType); ok && hasDictionary(nt.Fields()) {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *mapped) Close() {
@@ -213,7 +256,15 @@ func (r *fileRecords) Release() {
 
 // preview renders the first n rows of an IPC file (of total rows) as a
 // small text table.
-func preview(path string, n int, total int64) (string, error) {
+func preview(path string, n int, total int64) (text string, err error) {
+	err = guardIPC(path, func() error {
+		text, err = previewMapped(path, n, total)
+		return err
+	})
+	return text, err
+}
+
+func previewMapped(path string, n int, total int64) (string, error) {
 	m, err := openMapped(path)
 	if err != nil {
 		return "", err
@@ -266,7 +317,15 @@ func preview(path string, n int, total int64) (string, error) {
 // fingerprint hashes an IPC file's rows independently of their order: the
 // sum of one 64-bit hash per row (column names and types included), so two
 // runs that produce the same rows in another order match.
-func fingerprint(path string) (string, int64, error) {
+func fingerprint(path string) (fp string, rows int64, err error) {
+	err = guardIPC(path, func() error {
+		fp, rows, err = fingerprintMapped(path)
+		return err
+	})
+	return fp, rows, err
+}
+
+func fingerprintMapped(path string) (string, int64, error) {
 	m, err := openMapped(path)
 	if err != nil {
 		return "", 0, err

@@ -28,6 +28,13 @@ func (r *run) materialize(ctx context.Context, nd *node) error {
 	if err != nil {
 		return err
 	}
+	if m, err := openMapped(nd.output); err == nil {
+		cols := m.r.Schema().NumFields()
+		m.Close()
+		if cols == 0 {
+			return fmt.Errorf("model %s returned a table without columns; a materialized model must return at least one column", n.Name)
+		}
+	}
 	if err := r.ensureNamespace(ctx, id.Namespace); err != nil {
 		return err
 	}
@@ -50,7 +57,7 @@ func (r *run) materialize(ctx context.Context, nd *node) error {
 	if err != nil {
 		return err
 	}
-	nd.rec.Table, nd.rec.Snapshot = id.String(), e.SnapshotID
+	r.set(func() { nd.rec.Table, nd.rec.Snapshot = id.String(), e.SnapshotID })
 	return nil
 }
 

@@ -149,6 +149,7 @@ type run struct {
 
 	scans   *scanner
 	envs    map[string]*envFuture
+	envWG   sync.WaitGroup // environment assemblies under way
 	nodes   map[string]*node
 	slots   chan struct{}
 	memory  *budget
@@ -277,8 +278,13 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 		failure = context.Cause(ctx)
 	}
 	if failure != nil {
+		// Environments no model waits for any more stop; none may touch
+		// the record (or the package cache) once Run has returned.
+		cancel(failure)
+		r.envWG.Wait()
 		return r.finish(ctx, failure, failedModel)
 	}
+	r.envWG.Wait()
 	return r.commit(ctx)
 }
 
@@ -343,6 +349,14 @@ func (r *run) emit(ev Event) {
 	}
 }
 
+// set changes the record under the lock its saves take: a model's
+// fields are written by its goroutine while others save the record.
+func (r *run) set(fn func()) {
+	r.evMu.Lock()
+	defer r.evMu.Unlock()
+	fn()
+}
+
 func (r *run) save() {
 	r.evMu.Lock()
 	defer r.evMu.Unlock()
@@ -381,12 +395,13 @@ func (r *run) runNode(ctx context.Context, nd *node) (err error) {
 		u := r.nodes[up]
 		select {
 		case <-u.done:
+			if u.ok {
+				continue
+			}
 		case <-ctx.Done():
 		}
-		if !u.ok || ctx.Err() != nil {
-			r.setState(nd, runrec.StateSkipped)
-			return nil
-		}
+		r.setState(nd, runrec.StateSkipped)
+		return nil
 	}
 	if ctx.Err() != nil {
 		r.setState(nd, runrec.StateSkipped)
@@ -409,16 +424,18 @@ func (r *run) runNode(ctx context.Context, nd *node) (err error) {
 	r.setState(nd, runrec.StateStarting)
 	err = r.execute(ctx, nd)
 	if err != nil {
-		if ctx.Err() != nil && !isFunctionError(err) {
+		if ctx.Err() != nil && !isFunctionError(err, nd.n.Name) {
 			// Stopped because another model failed or the run was cancelled.
 			r.setState(nd, runrec.StateSkipped)
 			return context.Cause(ctx)
 		}
-		nd.rec.Error = err.Error()
-		var fe *runtime.FunctionError
-		if errors.As(err, &fe) {
-			nd.rec.Traceback = fe.Traceback
-		}
+		r.set(func() {
+			nd.rec.Error = err.Error()
+			var fe *runtime.FunctionError
+			if errors.As(err, &fe) {
+				nd.rec.Traceback = fe.Traceback
+			}
+		})
 		r.setState(nd, runrec.StateFailed)
 		return err
 	}
@@ -426,10 +443,13 @@ func (r *run) runNode(ctx context.Context, nd *node) (err error) {
 	return nil
 }
 
-func isFunctionError(err error) bool {
+// isFunctionError reports whether err is model's own function failing
+// (not another model's failure it was stopped by: that comes back as the
+// run context's cause).
+func isFunctionError(err error, model string) bool {
 	var fe *runtime.FunctionError
 	var ee *ExpectationError
-	return errors.As(err, &fe) || errors.As(err, &ee)
+	return errors.As(err, &fe) && fe.Model == model || errors.As(err, &ee) && ee.Model == model
 }
 
 // execute runs one model: cache lookup, inputs, the function, its output.
@@ -451,8 +471,7 @@ func (r *run) execute(ctx context.Context, nd *node) error {
 	if nd.key != "" && !r.opts.NoCache && r.cache != nil && n.Kind == "model" {
 		if meta, ok := r.cache.get(nd.key, nd.output); ok {
 			reused, cached = true, meta
-			nd.rec.Rows, nd.rec.Fingerprint = meta.Rows, meta.Fingerprint
-			nd.rec.CacheKey = nd.key
+			r.set(func() { nd.rec.Rows, nd.rec.Fingerprint, nd.rec.CacheKey = meta.Rows, meta.Fingerprint, nd.key })
 			r.emit(Event{Kind: EventMessage, Model: n.Name, Text: "reused the output of run " + meta.Run + " (code, environment, inputs and parameters unchanged)"})
 		}
 	}
@@ -483,7 +502,7 @@ func (r *run) execute(ctx context.Context, nd *node) error {
 		return nil
 	}
 	if st, err := os.Stat(nd.output); err == nil {
-		nd.rec.Bytes = st.Size()
+		r.set(func() { nd.rec.Bytes = st.Size() })
 		// Readers may map it, not change it.
 		os.Chmod(nd.output, 0o444)
 	} else {
@@ -498,7 +517,7 @@ func (r *run) execute(ctx context.Context, nd *node) error {
 		if err != nil {
 			return fmt.Errorf("model %s: reading its output: %w", n.Name, err)
 		}
-		nd.rec.Fingerprint, nd.rec.Rows = fp, rows
+		r.set(func() { nd.rec.Fingerprint, nd.rec.Rows = fp, rows })
 	}
 	if r.opts.PreviewRows > 0 {
 		if text, err := preview(nd.output, r.opts.PreviewRows, nd.rec.Rows); err == nil {
@@ -508,13 +527,13 @@ func (r *run) execute(ctx context.Context, nd *node) error {
 	if n.Output.Materialization != planner.MatNone && n.Output.Table != "" {
 		if reused && n.Output.Materialization == planner.MatReplace && r.holds(ctx, n.Output.Table, cached) {
 			// The table already is this output: nothing to write.
-			nd.rec.Table, nd.rec.Snapshot = cached.Table, cached.Snapshot
+			r.set(func() { nd.rec.Table, nd.rec.Snapshot = cached.Table, cached.Snapshot })
 		} else if err := r.materialize(ctx, nd); err != nil {
 			return err
 		}
 	}
 	if !reused && nd.key != "" && r.cache != nil {
-		nd.rec.CacheKey = nd.key
+		r.set(func() { nd.rec.CacheKey = nd.key })
 		// The copy to disk runs beside the models downstream; the run
 		// waits for it before removing its folder.
 		meta := cacheMeta{Run: r.opts.ID, Model: n.Name, Rows: nd.rec.Rows, Fingerprint: nd.rec.Fingerprint,

@@ -47,7 +47,9 @@ func (r *run) startEnvs(ctx context.Context) {
 		f := &envFuture{done: make(chan struct{})}
 		r.envs[key] = f
 		spec := envcache.Spec{Python: n.Python.Version, Requirements: n.Python.Requirements}
+		r.envWG.Add(1)
 		go func() {
+			defer r.envWG.Done()
 			defer close(f.done)
 			if r.opts.Envs == nil {
 				f.err = errdefs.New(errdefs.ErrFailedPrecondition, "no package cache to build Python environments with")
@@ -142,13 +144,17 @@ func (r *run) runPython(ctx context.Context, nd *node, inputs []boundInput) erro
 			return &runtime.FunctionError{Model: n.Name, Kind: runtime.FailureException, Type: "TypeError",
 				Message: "an expectation must return True or False"}
 		}
-		nd.rec.Expectation = res.Expectation
+		r.set(func() { nd.rec.Expectation = res.Expectation })
 		return nil
 	}
 	if res.Output == "" {
+		got := "None"
+		if res.Expectation != nil {
+			got = "a bool (only an expectation returns True or False)"
+		}
 		return &runtime.FunctionError{Model: n.Name, Kind: runtime.FailureException, Type: "TypeError",
-			Message: "the function returned None; a model must return a table (pyarrow Table, pandas or polars DataFrame)"}
+			Message: "the function returned " + got + "; a model must return a table (pyarrow Table, pandas or polars DataFrame)"}
 	}
-	nd.rec.Rows = res.Rows
+	r.set(func() { nd.rec.Rows = res.Rows })
 	return os.Rename(invocation.Output, nd.output)
 }

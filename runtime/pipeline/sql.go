@@ -70,7 +70,7 @@ func (r *run) runSQL(ctx context.Context, nd *node, inputs []boundInput) error {
 	if err != nil {
 		return fmt.Errorf("model %s (%s:%d): %w", n.Name, n.File, n.Line, err)
 	}
-	nd.rec.Rows = rows
+	r.set(func() { nd.rec.Rows = rows })
 	return nil
 }
 

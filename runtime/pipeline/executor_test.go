@@ -1,0 +1,163 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/planner"
+	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
+	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
+	"github.com/lakehouse-dev/lakehouse/runtime/process"
+	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
+)
+
+const testConfig = `project:
+  name: t
+defaults:
+  python: "3.11"
+  namespace: bench
+`
+
+// sqlParser is the planner's view of DuckDB's parser.
+type sqlParser struct{ eng *duckdb.Engine }
+
+func (p sqlParser) TableRefs(ctx context.Context, sql string) ([]planner.TableRef, error) {
+	refs, err := p.eng.TableRefs(ctx, sql)
+	out := make([]planner.TableRef, len(refs))
+	for i, r := range refs {
+		out[i] = planner.TableRef{Schema: r.Schema, Name: r.Name, Pos: r.Pos}
+	}
+	return out, err
+}
+
+// runFiles writes a project of files (lakehouse.yml added) and runs it
+// into bench.dev on the process launcher, checking that a failed run left
+// the target where it was.
+func (l *benchLake) runFiles(t *testing.T, files map[string]string) (*runrec.Record, error) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	files["lakehouse.yml"] = testConfig
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eng, err := duckdb.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	plan, err := planner.Build(ctx, planner.Options{Dir: dir, Ref: catalog.Ref{Name: "bench.dev"}, Catalog: l.svc,
+		Interpreters: planner.FindInterpreters(os.Getenv), SQL: sqlParser{eng}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := l.svc.GetBranch(ctx, "bench.dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := pipeline.Run(ctx, pipeline.Options{Plan: plan, ProjectDir: dir, Catalog: l.svc, Envs: l.envs,
+		Launcher: process.New(process.Config{}), Runs: l.runs, Target: "bench.dev", User: "bench", NoCache: true,
+		PreviewRows: 3, ShmDir: t.TempDir()})
+	if err != nil {
+		after, gerr := l.svc.GetBranch(ctx, "bench.dev")
+		if gerr != nil || after.Head != before.Head {
+			t.Errorf("a failed run moved bench.dev from %s to %s (%v)", before.Head, after.Head, gerr)
+		}
+	}
+	return rec, err
+}
+
+// TestRunDictionaryOutput: a pandas categorical / dictionary-encoded
+// column used to panic the executor (arrow-go's mapped IPC reader cannot
+// read dictionaries); it must be fingerprinted, previewed, read by SQL and
+// written as a table.
+func TestRunDictionaryOutput(t *testing.T) {
+	l := newBenchLake(t, 1000)
+	rec, err := l.runFiles(t, map[string]string{
+		"models.py": `import lakehouse
+
+@lakehouse.model(materialization="REPLACE")
+@lakehouse.python("3.11")
+def cats(data=lakehouse.Model("events", columns=["id", "country"])):
+    import pyarrow as pa
+    return pa.table({"id": data["id"], "country": data["country"].dictionary_encode()})
+`,
+		"by_country.sql": "-- lakehouse: materialization=REPLACE\nSELECT country, count(*) AS n FROM cats GROUP BY country\n",
+	})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if m := rec.Model("cats"); m.Rows != 1000 || m.Fingerprint == "" || m.Table != "bench.cats" {
+		t.Errorf("cats: %+v", m)
+	}
+	if m := rec.Model("by_country"); m.Rows != 8 {
+		t.Errorf("by_country has %d rows, want 8", m.Rows)
+	}
+}
+
+// TestRunFailureSkipsOthers: when one model fails, a model it stopped is
+// skipped, not failed with the other model's error.
+func TestRunFailureSkipsOthers(t *testing.T) {
+	l := newBenchLake(t, 100)
+	rec, err := l.runFiles(t, map[string]string{
+		"models.py": `import lakehouse
+
+@lakehouse.model(materialization="REPLACE")
+@lakehouse.python("3.11")
+def boom(data=lakehouse.Model("events")):
+    raise ValueError("boom")
+
+@lakehouse.model(materialization="REPLACE")
+@lakehouse.python("3.11")
+def slow(data=lakehouse.Model("events")):
+    import time
+    time.sleep(30)
+    return data
+
+@lakehouse.model()
+@lakehouse.python("3.11")
+def after(data=lakehouse.Model("slow")):
+    return data
+`,
+	})
+	var re *pipeline.RunError
+	if !errors.As(err, &re) || re.Model != "boom" || !strings.Contains(err.Error(), "ValueError: boom") {
+		t.Fatalf("err %v, want boom's ValueError", err)
+	}
+	if rec.Status != runrec.StatusFailed || rec.FailedModel != "boom" {
+		t.Errorf("record: status %s failed %q", rec.Status, rec.FailedModel)
+	}
+	for name, want := range map[string]string{"boom": runrec.StateFailed, "slow": runrec.StateSkipped, "after": runrec.StateSkipped} {
+		if m := rec.Model(name); m.State != want || (want == runrec.StateSkipped && m.Error != "") {
+			t.Errorf("%s: state %s error %q, want %s", name, m.State, m.Error, want)
+		}
+	}
+}
+
+// TestRunBadOutputs: outputs a model cannot have fail the run with a
+// message that says what to return, and leave the target unchanged.
+func TestRunBadOutputs(t *testing.T) {
+	l := newBenchLake(t, 100)
+	for _, c := range []struct{ body, want string }{
+		{"return True", "returned a bool (only an expectation returns True or False)"},
+		{"return None", "returned None"},
+		{"import pyarrow as pa\n    return pa.table({})", "model bad returned a table without columns"},
+	} {
+		_, err := l.runFiles(t, map[string]string{"models.py": `import lakehouse
+
+@lakehouse.model(materialization="REPLACE")
+@lakehouse.python("3.11")
+def bad(data=lakehouse.Model("events")):
+    ` + c.body + "\n"})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: err %v, want %q", c.body, err, c.want)
+		}
+	}
+}
