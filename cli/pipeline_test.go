@@ -540,5 +540,47 @@ func TestRunsCommands(t *testing.T) {
 	}
 }
 
+// TestRerunParams: a rerun passes the original parameters again exactly
+// (an int of 1000000 or 2^53+1 used to come back from the record as a
+// float, "1e+06", which --param refuses for an int), and a rerun that
+// cannot be planned creates no branch.
+func TestRerunParams(t *testing.T) {
+	le := newLakehouseEnv(t, launchers.Process, "")
+	project := t.TempDir()
+	for name, text := range map[string]string{
+		"lakehouse.yml": "project:\n  name: params\ndefaults:\n  namespace: sales\nparameters:\n" +
+			"  n: {type: int, default: 0}\n  big: {type: int, default: 0}\n  s: {type: str, default: \"\"}\n",
+		"m.sql": "-- lakehouse: materialization=REPLACE\nSELECT $n AS n, $big AS big, $s AS s\n",
+	} {
+		if err := os.WriteFile(filepath.Join(project, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	le.mustLH("run", "-p", project, "--param", "n=1000000", "--param", "big=9007199254740993", "--param", "s= a=b", "--preview", "off")
+	first := le.lastRun()
+	out := le.mustLH("rerun", first.ID, "-r", "tester.re")
+	if !strings.Contains(out, "all 1 output(s) match run "+first.ID) {
+		t.Errorf("rerun output:\n%s", out)
+	}
+	got := le.mustLH("query", "SELECT n, big, s FROM sales.m", "-r", "tester.re", "-O", "csv")
+	if want := "n,big,s\n1000000,9007199254740993,\" a=b\"\n"; got != want {
+		t.Errorf("rerun wrote %q, want %q", got, want)
+	}
+
+	// The stored code no longer plans: the rerun is refused and -r's
+	// branch is not created.
+	code := filepath.Join(le.dataDir, "runs", first.ID, "code", "m.sql")
+	os.Chmod(code, 0o644)
+	if err := os.WriteFile(code, []byte("SELECT FROM WHERE\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := le.lh("rerun", first.ID, "-r", "tester.refused"); code != 2 {
+		t.Errorf("rerun of code that does not plan: exit %d, want 2: %s", code, errOut)
+	}
+	if _, _, code := le.lh("branch", "get", "tester.refused"); code != 3 {
+		t.Errorf("a refused rerun created its branch (branch get: exit %d)", code)
+	}
+}
+
 var _ = sort.Strings
 var _ = fmt.Sprint

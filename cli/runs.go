@@ -325,14 +325,6 @@ func (e *Env) rerun(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := svc.GetBranch(c.Context, target); errdefs.Is(err, errdefs.ErrNotFound) {
-		if _, err := svc.CreateBranch(c.Context, target, catalog.Ref{Commit: orig.StartCommit}); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.outWriter(), "created branch %s at %s\n", target, short12(orig.StartCommit))
-	} else if err != nil {
-		return err
-	}
 	var params []string
 	for k, v := range orig.Params {
 		if v == nil {
@@ -345,6 +337,16 @@ func (e *Env) rerun(c *urfave.Context) error {
 	ns := catalog.Namespace("")
 	plan, err := e.planProject(c.Context, code, catalog.Ref{Commit: orig.StartCommit}, ns, params, flags.strict)
 	if err != nil {
+		return err
+	}
+	// The target is created only for a rerun that plans: a refused rerun
+	// changes nothing.
+	if _, err := svc.GetBranch(c.Context, target); errdefs.Is(err, errdefs.ErrNotFound) {
+		if _, err := svc.CreateBranch(c.Context, target, catalog.Ref{Commit: orig.StartCommit}); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.outWriter(), "created branch %s at %s\n", target, short12(orig.StartCommit))
+	} else if err != nil {
 		return err
 	}
 	runErr := e.execute(c.Context, plan, code, target, flags, orig.ID)
@@ -395,6 +397,8 @@ func (e *Env) outWriter() io.Writer {
 // paramString renders a recorded parameter value as --param takes it.
 func paramString(v any) string {
 	switch x := v.(type) {
+	case json.Number:
+		return x.String()
 	case float64:
 		return strconv.FormatFloat(x, 'g', -1, 64)
 	case string:

@@ -8,6 +8,7 @@ package runrec
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -231,7 +232,12 @@ func (s *Store) read(id string) (*Record, error) {
 		return nil, err
 	}
 	var r Record
-	if err := json.Unmarshal(b, &r); err != nil {
+	// Numbers stay as written: an int parameter of 1000000 or 2^53+1 must
+	// come back as that int (rerun passes it to --param again), not as
+	// the float64 1e+06.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&r); err != nil {
 		return nil, fmt.Errorf("run %s: record.json is damaged: %w", id, err)
 	}
 	return &r, nil
