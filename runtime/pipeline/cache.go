@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/lakehouse-dev/lakehouse/planner"
 )
 
 // resultCache keeps model outputs (Arrow IPC files) by a key over
@@ -51,6 +53,13 @@ func (r *run) cacheKey(nd *node) string {
 	h.Write(code)
 	if n.Python != nil {
 		fmt.Fprintf(h, "py\x00%s\x00%s\x00", n.Python.Version, strings.Join(n.Python.Requirements, "\x01"))
+		// The module may import the project's other modules and read
+		// its other files.
+		support := r.pythonSupportHash()
+		if support == "" {
+			return ""
+		}
+		fmt.Fprintf(h, "support\x00%s\x00", support)
 	}
 	for _, in := range n.Inputs {
 		fmt.Fprintf(h, "in\x00%s\x00%s\x00%s\x00%s\x00", in.Param, in.Name, strings.Join(in.Columns, "\x01"), in.Filter)
@@ -74,6 +83,29 @@ func (r *run) cacheKey(nd *node) string {
 		fmt.Fprintf(h, "param\x00%s\x00%s\x00%s\x00", p.Param, p.Name, v)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// pythonSupportHash hashes the snapshot's files a Python function may
+// import or read: every file but SQL models and lakehouse.yml (whose
+// parameters and versions the key holds already). "" if one is unreadable.
+func (r *run) pythonSupportHash() string {
+	r.supportOnce.Do(func() {
+		h := sha256.New()
+		dir := r.opts.Runs.CodeDir(r.opts.ID)
+		for _, f := range r.rec.Files {
+			if strings.HasSuffix(strings.ToLower(f), ".sql") || f == planner.ConfigFile {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f)))
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(h, "%s\x00%d\x00", f, len(b))
+			h.Write(b)
+		}
+		r.support = hex.EncodeToString(h.Sum(nil))
+	})
+	return r.support
 }
 
 func (c *resultCache) paths(key string) (data, meta string) {

@@ -38,10 +38,14 @@ func (p sqlParser) TableRefs(ctx context.Context, sql string) ([]planner.TableRe
 // runFiles writes a project of files (lakehouse.yml added) and runs it
 // into bench.dev on the process launcher, checking that a failed run left
 // the target where it was.
-func (l *benchLake) runFiles(t *testing.T, files map[string]string) (*runrec.Record, error) {
+func (l *benchLake) runFiles(t *testing.T, files map[string]string, mods ...func(*pipeline.Options)) (*runrec.Record, error) {
+	t.Helper()
+	return l.runDir(t, t.TempDir(), files, mods...)
+}
+
+func (l *benchLake) runDir(t *testing.T, dir string, files map[string]string, mods ...func(*pipeline.Options)) (*runrec.Record, error) {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
 	files["lakehouse.yml"] = testConfig
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
@@ -62,9 +66,13 @@ func (l *benchLake) runFiles(t *testing.T, files map[string]string) (*runrec.Rec
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := pipeline.Run(ctx, pipeline.Options{Plan: plan, ProjectDir: dir, Catalog: l.svc, Envs: l.envs,
+	opts := pipeline.Options{Plan: plan, ProjectDir: dir, Catalog: l.svc, Envs: l.envs,
 		Launcher: process.New(process.Config{}), Runs: l.runs, Target: "bench.dev", User: "bench", NoCache: true,
-		PreviewRows: 3, ShmDir: t.TempDir()})
+		PreviewRows: 3, ShmDir: t.TempDir()}
+	for _, m := range mods {
+		m(&opts)
+	}
+	rec, err := pipeline.Run(ctx, opts)
 	if err != nil {
 		after, gerr := l.svc.GetBranch(ctx, "bench.dev")
 		if gerr != nil || after.Head != before.Head {
@@ -159,5 +167,97 @@ def bad(data=lakehouse.Model("events")):
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: err %v, want %q", c.body, err, c.want)
 		}
+	}
+}
+
+// TestRunCacheSeesImportedModules: a model's cached output is not reused
+// once a module it imports has changed.
+func TestRunCacheSeesImportedModules(t *testing.T) {
+	l := newBenchLake(t, 100)
+	dir, cache := t.TempDir(), t.TempDir()
+	withCache := func(o *pipeline.Options) { o.NoCache, o.CacheDir = false, cache }
+	files := map[string]string{
+		"helper.py": "FACTOR = 2\n",
+		"models.py": `import lakehouse
+
+@lakehouse.model()
+@lakehouse.python("3.11")
+def scaled(data=lakehouse.Model("events", columns=["id"])):
+    import pyarrow.compute as pc
+    from helper import FACTOR
+    return data.append_column("x", pc.multiply(data["id"], FACTOR))
+`,
+	}
+	state := func(rec *runrec.Record, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		return rec.Model("scaled").State
+	}
+	state(l.runDir(t, dir, files, withCache))
+	if s := state(l.runDir(t, dir, files, withCache)); s != runrec.StateReused {
+		t.Fatalf("unchanged project: scaled is %s, want reused", s)
+	}
+	files["helper.py"] = "FACTOR = 3\n"
+	if s := state(l.runDir(t, dir, files, withCache)); s != runrec.StateDone {
+		t.Errorf("helper.py changed: scaled is %s, want done (run again)", s)
+	}
+}
+
+// TestRunInternalPanic: a panic while a model runs fails the run (record,
+// branch, target as for any failure) instead of killing the process; and
+// a negative KeepFailed deletes the failed run's branch at once.
+func TestRunInternalPanic(t *testing.T) {
+	l := newBenchLake(t, 100)
+	rec, err := l.runFiles(t, map[string]string{"models.py": `import lakehouse
+
+@lakehouse.model(materialization="REPLACE")
+@lakehouse.python("3.11")
+def first(data=lakehouse.Model("events")):
+    return data
+
+@lakehouse.model()
+@lakehouse.python("3.11")
+def second(data=lakehouse.Model("first")):
+    return data
+`}, func(o *pipeline.Options) {
+		o.KeepFailed = -1
+		o.Events = func(ev pipeline.Event) {
+			if ev.Kind == pipeline.EventState && ev.Model == "second" && ev.State == runrec.StateRunning {
+				panic("injected")
+			}
+		}
+	})
+	if err == nil || !strings.Contains(err.Error(), "internal error while running second: injected") {
+		t.Fatalf("err %v, want the injected panic", err)
+	}
+	if rec.Status != runrec.StatusFailed || rec.Model("second").State != runrec.StateFailed || rec.BranchKept {
+		t.Errorf("record: status %s, second %s, branch kept %v", rec.Status, rec.Model("second").State, rec.BranchKept)
+	}
+	if _, err := l.svc.GetBranch(context.Background(), catalog.BranchName(rec.RunBranch)); err == nil {
+		t.Errorf("run branch %s kept with KeepFailed < 0", rec.RunBranch)
+	}
+}
+
+// TestRunMissingInputColumn: an input asking for a column its model did
+// not return names the column and what the model returned.
+func TestRunMissingInputColumn(t *testing.T) {
+	l := newBenchLake(t, 100)
+	_, err := l.runFiles(t, map[string]string{"models.py": `import lakehouse
+
+@lakehouse.model()
+@lakehouse.python("3.11")
+def src(data=lakehouse.Model("events", columns=["id", "usd"])):
+    return data
+
+@lakehouse.model()
+@lakehouse.python("3.11")
+def reader(data=lakehouse.Model("src", columns=["id", "nosuch"])):
+    return data
+`})
+	want := "reader: input src asks for column(s) nosuch, which src did not return (it returned id, usd)"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err %v, want %q", err, want)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -65,7 +66,8 @@ type Options struct {
 	// disk costs about what recomputing them does).
 	CacheMaxBytes int64
 	CacheMaxEntry int64
-	// KeepFailed is how long failed run branches stay (default 7 days).
+	// KeepFailed is how long failed run branches stay (default 7 days;
+	// negative: a failed run deletes its branch at once).
 	KeepFailed time.Duration
 	// Parallel bounds models running at once (default: the number of CPUs).
 	Parallel int
@@ -156,6 +158,9 @@ type run struct {
 	cache   *resultCache
 	cacheWG sync.WaitGroup
 	outputs map[string]bool // models whose output someone reads
+	// support hashes the project files Python models may import.
+	supportOnce sync.Once
+	support     string
 }
 
 type node struct {
@@ -185,7 +190,7 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 	r.rec = &runrec.Record{
 		ID: opts.ID, Project: p.Project, User: opts.User, Target: string(opts.Target),
 		Status: runrec.StatusRunning, Params: opts.Params, ProjectDir: opts.ProjectDir,
-		Flags:   runrec.Flags{Strict: opts.Strict, NoCache: opts.NoCache, Priority: opts.Priority, KeepFailed: opts.KeepFailed.String()},
+		Flags:   runrec.Flags{Strict: opts.Strict, NoCache: opts.NoCache, Priority: opts.Priority, KeepFailed: max(opts.KeepFailed, 0).String()},
 		RerunOf: opts.RerunOf, Started: now, Warnings: []string{},
 	}
 	if opts.Launcher != nil {
@@ -252,7 +257,13 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	r.startEnvs(ctx)
+	// Environments are assembled from the start, beside the scans; those
+	// no model waits for any more (it failed, or came from the cache) are
+	// stopped once every model is through, and none may touch the record
+	// or the package cache once Run has returned.
+	envCtx, stopEnvs := context.WithCancel(ctx)
+	defer stopEnvs()
+	r.startEnvs(envCtx)
 
 	var wg sync.WaitGroup
 	var failOnce sync.Once
@@ -273,18 +284,15 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 		}()
 	}
 	wg.Wait()
+	stopEnvs()
+	r.envWG.Wait()
 	r.scans.close()
 	if failure == nil && ctx.Err() != nil {
 		failure = context.Cause(ctx)
 	}
 	if failure != nil {
-		// Environments no model waits for any more stop; none may touch
-		// the record (or the package cache) once Run has returned.
-		cancel(failure)
-		r.envWG.Wait()
 		return r.finish(ctx, failure, failedModel)
 	}
-	r.envWG.Wait()
 	return r.commit(ctx)
 }
 
@@ -391,6 +399,22 @@ func (r *run) setState(nd *node, state string) {
 // runNode waits for the model's inputs, then runs it.
 func (r *run) runNode(ctx context.Context, nd *node) (err error) {
 	defer close(nd.done)
+	defer func() {
+		// A bug of ours (or of a library reading an output) fails the
+		// run like a failed model: recorded, target untouched, folder
+		// removed, rather than killing the process mid-run.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error while running %s: %v (please report it with the stack in `lakehouse runs logs %s`)", nd.n.Name, p, r.opts.ID)
+			stack := fmt.Sprintf("internal error: %v\n%s", p, debug.Stack())
+			r.set(func() {
+				nd.rec.Error = err.Error()
+				if r.logs != nil {
+					r.logs.Write(runrec.LogLine{Time: time.Now().UTC(), Model: nd.n.Name, Stream: "lakehouse", Text: stack})
+				}
+			})
+			r.setState(nd, runrec.StateFailed)
+		}
+	}()
 	for _, up := range nd.n.Upstream {
 		u := r.nodes[up]
 		select {
@@ -590,6 +614,9 @@ func (r *run) inputs(ctx context.Context, nd *node) ([]boundInput, error) {
 			up := r.nodes[in.Model]
 			path := up.output
 			cols := in.Columns
+			if err := checkColumns(path, in); err != nil {
+				return nil, fmt.Errorf("%s: %w", nd.n.Name, err)
+			}
 			if strings.TrimSpace(in.Filter) != "" {
 				p, err := r.filterFile(ctx, nd.n.Name, in, path)
 				if err != nil {
@@ -601,6 +628,35 @@ func (r *run) inputs(ctx context.Context, nd *node) ([]boundInput, error) {
 		}
 	}
 	return out, nil
+}
+
+// checkColumns says which columns an input asks for that its model's
+// output does not have (known only once the model ran).
+func checkColumns(path string, in planner.Input) error {
+	if len(in.Columns) == 0 {
+		return nil
+	}
+	m, err := openMapped(path)
+	if err != nil {
+		return err
+	}
+	schema := m.r.Schema()
+	m.Close()
+	var missing []string
+	for _, c := range in.Columns {
+		if len(schema.FieldIndices(c)) == 0 {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	have := make([]string, schema.NumFields())
+	for i, f := range schema.Fields() {
+		have[i] = f.Name
+	}
+	return fmt.Errorf("input %s asks for column(s) %s, which %s did not return (it returned %s)",
+		in.Name, strings.Join(missing, ", "), in.Model, strings.Join(have, ", "))
 }
 
 // commit merges the run branch into the target in one commit.
@@ -656,8 +712,9 @@ func (r *run) finish(ctx context.Context, err error, model string) (*runrec.Reco
 		}
 	}
 	if r.rec.BranchKept {
-		// A failed run that wrote nothing leaves nothing to inspect.
-		if b, gerr := r.opts.Catalog.GetBranch(context.WithoutCancel(ctx), r.branch); gerr == nil && r.start != nil && b.Head == r.start.ID {
+		// A failed run that wrote nothing leaves nothing to inspect; one
+		// whose branch is not to be kept leaves nothing either.
+		if b, gerr := r.opts.Catalog.GetBranch(context.WithoutCancel(ctx), r.branch); gerr == nil && r.start != nil && (b.Head == r.start.ID || r.opts.KeepFailed < 0) {
 			if r.opts.Catalog.DeleteBranch(context.WithoutCancel(ctx), r.branch) == nil {
 				r.rec.BranchKept = false
 			}
