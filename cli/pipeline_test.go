@@ -582,5 +582,51 @@ func TestRerunParams(t *testing.T) {
 	}
 }
 
+// TestRunsFailedBranch: a failed run's branch is kept for inspection,
+// dropped at once with --keep-failed 0, and deleted with its record by
+// runs rm (nothing would prune it later).
+func TestRunsFailedBranch(t *testing.T) {
+	le := newLakehouseEnv(t, launchers.Process, "")
+	project := t.TempDir()
+	for name, text := range map[string]string{
+		"lakehouse.yml": "project:\n  name: failing_sql\ndefaults:\n  namespace: sales\n",
+		"a.sql":         "-- lakehouse: materialization=REPLACE\nSELECT 1 AS x\n",
+		"b.sql":         "-- lakehouse: materialization=REPLACE\nSELECT error('b fails') AS y FROM a\n",
+	} {
+		if err := os.WriteFile(filepath.Join(project, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := le.state("tester.dev")
+	if _, errOut, code := le.lh("run", "-p", project, "--preview", "off"); code != 1 || !strings.Contains(errOut, "b fails") {
+		t.Fatalf("run: exit %d: %s", code, errOut)
+	}
+	rec := le.lastRun()
+	if !rec.BranchKept {
+		t.Fatalf("the failed run's branch %s was not kept", rec.RunBranch)
+	}
+	le.mustLH("branch", "get", rec.RunBranch)
+	if _, errOut, code := le.lh("runs", "logs", rec.ID, "--model", "nosuch"); code != 3 || !strings.Contains(errOut, "its models: a, b") {
+		t.Errorf("runs logs --model nosuch: exit %d: %s", code, errOut)
+	}
+	if out := le.mustLH("runs", "rm", rec.ID); !strings.Contains(out, "and its run branch "+rec.RunBranch) {
+		t.Errorf("runs rm: %s", out)
+	}
+	if _, _, code := le.lh("branch", "get", rec.RunBranch); code != 3 {
+		t.Errorf("runs rm left branch %s (branch get: exit %d)", rec.RunBranch, code)
+	}
+
+	if _, _, code := le.lh("run", "-p", project, "--preview", "off", "--keep-failed", "0"); code != 1 {
+		t.Fatalf("run --keep-failed 0: exit %d", code)
+	}
+	rec = le.lastRun()
+	if _, _, code := le.lh("branch", "get", rec.RunBranch); code != 3 || rec.BranchKept {
+		t.Errorf("--keep-failed 0 kept branch %s (kept %v, branch get: exit %d)", rec.RunBranch, rec.BranchKept, code)
+	}
+	if after := le.state("tester.dev"); after != before {
+		t.Errorf("failed runs changed tester.dev")
+	}
+}
+
 var _ = sort.Strings
 var _ = fmt.Sprint

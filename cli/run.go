@@ -86,7 +86,7 @@ func (e *Env) parseRunFlags(c *urfave.Context) (runFlags, error) {
 		return f, usageError(c, "invalid --keep-failed %q: use a duration such as 7d, 36h or 0", c.String("keep-failed"))
 	}
 	if d == 0 {
-		d = time.Nanosecond // drop at once
+		d = -1 // drop at once
 	}
 	f.keepFailed = d
 	return f, nil
@@ -173,7 +173,8 @@ func (e *Env) run(c *urfave.Context) error {
 		e.recordDryRun(plan, dir, ref, flags)
 		return nil
 	}
-	return e.execute(c.Context, plan, dir, target, flags, "")
+	_, err = e.execute(c.Context, plan, dir, target, flags, "")
+	return err
 }
 
 // planProject builds the plan of the project in dir at ref.

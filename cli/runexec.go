@@ -80,23 +80,24 @@ func (e *Env) recordDryRun(p *planner.Plan, dir string, ref catalog.Ref, f runFl
 	runs.Save(rec)
 }
 
-// execute runs a plan into target and reports it.
-func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, target catalog.BranchName, f runFlags, rerunOf string) error {
+// execute runs a plan into target and reports it. It returns the run's
+// record (nil if the run could not start).
+func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, target catalog.BranchName, f runFlags, rerunOf string) (*runrec.Record, error) {
 	svc, err := e.Service(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	prof, err := e.Profile()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	runs, err := e.runsStore()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	opts := pipeline.Options{
 		Plan: plan, ProjectDir: abs, Catalog: svc, Runs: runs, Target: target,
@@ -118,7 +119,7 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 	if hasPython {
 		envs, err := e.envCache(nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer envs.Close()
 		opts.Envs = envs
@@ -130,7 +131,7 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 		cfg.Containerd.Socket = e.Getenv(launchers.SocketEnv)
 		l, info, err := launchers.Open(ctx, cfg)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer l.Close()
 		opts.Launcher = l
@@ -152,9 +153,9 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 		}
 	}
 	if err != nil {
-		return runFailure(rec, err)
+		return rec, runFailure(rec, err)
 	}
-	return nil
+	return rec, nil
 }
 
 // runFailure is the error a failed run exits with: what failed and what

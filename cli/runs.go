@@ -217,10 +217,19 @@ func (e *Env) runsLogs(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := runs.Get(args[0]); err != nil {
+	rec, err := runs.Get(args[0])
+	if err != nil {
 		return err
 	}
 	model := c.String("model")
+	if model != "" && rec.Model(model) == nil {
+		names := make([]string, len(rec.Models))
+		for i, m := range rec.Models {
+			names[i] = m.Name
+		}
+		return errdefs.WithHint(errdefs.ErrNotFound, "its models: "+strings.Join(names, ", "),
+			"run %s has no model %s", rec.ID, model)
+	}
 	return runs.ReadLogs(args[0], func(l runrec.LogLine) error {
 		if model != "" && l.Model != model {
 			return nil
@@ -266,10 +275,33 @@ func (e *Env) runsRemove(c *urfave.Context) error {
 	if rec.Live() == runrec.StatusRunning {
 		return errdefs.WithHint(errdefs.ErrFailedPrecondition, "cancel it first: lakehouse runs cancel "+rec.ID, "run %s is running", rec.ID)
 	}
+	// Its kept run branch goes with it: nothing would prune it later.
+	branch := ""
+	if rec.BranchKept && rec.RunBranch != "" {
+		svc, err := e.Service(c.Context)
+		if err != nil {
+			return err
+		}
+		err = svc.DeleteBranch(c.Context, catalog.BranchName(rec.RunBranch))
+		switch {
+		case err == nil:
+			branch = rec.RunBranch
+		case !errdefs.Is(err, errdefs.ErrNotFound):
+			return err
+		}
+	}
 	if err := runs.Delete(rec.ID); err != nil {
 		return err
 	}
-	return e.emit(map[string]string{"deleted": rec.ID}, func(w io.Writer) error {
+	out := map[string]string{"deleted": rec.ID}
+	if branch != "" {
+		out["deleted_branch"] = branch
+	}
+	return e.emit(out, func(w io.Writer) error {
+		if branch != "" {
+			_, err := fmt.Fprintf(w, "deleted run %s and its run branch %s\n", rec.ID, branch)
+			return err
+		}
 		_, err := fmt.Fprintf(w, "deleted run %s\n", rec.ID)
 		return err
 	})
@@ -349,17 +381,7 @@ func (e *Env) rerun(c *urfave.Context) error {
 	} else if err != nil {
 		return err
 	}
-	runErr := e.execute(c.Context, plan, code, target, flags, orig.ID)
-	recs, lerr := runs.List()
-	if lerr != nil || len(recs) == 0 {
-		return runErr
-	}
-	var rec *runrec.Record
-	for _, r := range recs {
-		if r.RerunOf == orig.ID && (rec == nil || r.Started.After(rec.Started)) {
-			rec = r
-		}
-	}
+	rec, runErr := e.execute(c.Context, plan, code, target, flags, orig.ID)
 	if rec == nil || runErr != nil {
 		return runErr
 	}
