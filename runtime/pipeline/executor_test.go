@@ -8,11 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
+
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
 	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
 	"github.com/lakehouse-dev/lakehouse/runtime/process"
+	"github.com/lakehouse-dev/lakehouse/runtime/query"
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
 )
 
@@ -45,8 +48,14 @@ func (l *benchLake) runFiles(t *testing.T, files map[string]string, mods ...func
 
 func (l *benchLake) runDir(t *testing.T, dir string, files map[string]string, mods ...func(*pipeline.Options)) (*runrec.Record, error) {
 	t.Helper()
-	ctx := context.Background()
-	files["lakehouse.yml"] = testConfig
+	return l.runCtx(context.Background(), t, dir, files, mods...)
+}
+
+func (l *benchLake) runCtx(ctx context.Context, t *testing.T, dir string, files map[string]string, mods ...func(*pipeline.Options)) (*runrec.Record, error) {
+	t.Helper()
+	if _, ok := files["lakehouse.yml"]; !ok {
+		files["lakehouse.yml"] = testConfig
+	}
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
@@ -74,7 +83,7 @@ func (l *benchLake) runDir(t *testing.T, dir string, files map[string]string, mo
 	}
 	rec, err := pipeline.Run(ctx, opts)
 	if err != nil {
-		after, gerr := l.svc.GetBranch(ctx, "bench.dev")
+		after, gerr := l.svc.GetBranch(context.Background(), "bench.dev")
 		if gerr != nil || after.Head != before.Head {
 			t.Errorf("a failed run moved bench.dev from %s to %s (%v)", before.Head, after.Head, gerr)
 		}
@@ -259,5 +268,78 @@ def reader(data=lakehouse.Model("src", columns=["id", "nosuch"])):
 	want := "reader: input src asks for column(s) nosuch, which src did not return (it returned id, usd)"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err %v, want %q", err, want)
+	}
+}
+
+// TestRunOverwriteFilter: OVERWRITE_PARTITIONS with overwrite_filter
+// replaces the rows the filter matches, not whole partitions (the filter
+// used to be ignored: every partition holding an output row was dropped).
+func TestRunOverwriteFilter(t *testing.T) {
+	l := newBenchLake(t, 100)
+	dir := t.TempDir()
+	model := func(body string) map[string]string {
+		return map[string]string{"models.py": `import lakehouse
+
+@lakehouse.model(materialization="OVERWRITE_PARTITIONS", partitioned_by=["country"], overwrite_filter="id < 10")
+@lakehouse.python("3.11")
+def ow(data=lakehouse.Model("events")):
+    import pyarrow.compute as pc
+    ` + body + "\n"}
+	}
+	if _, err := l.runDir(t, dir, model("return data")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.runDir(t, dir, model(`t = data.filter(pc.less(data["id"], 10))
+    return t.set_column(1, "usd", pc.multiply(t["usd"], 0.0))`)); err != nil {
+		t.Fatal(err)
+	}
+	q, err := query.Run(context.Background(), l.svc, query.Request{Ref: catalog.Ref{Name: "bench.dev"},
+		SQL: "SELECT count(*) AS n, count(*) FILTER (WHERE usd = 0) AS zero, count(DISTINCT country) AS c FROM bench.ow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if !q.Reader.Next() {
+		t.Fatal(q.Reader.Err())
+	}
+	rec := q.Reader.RecordBatch()
+	n, zero := rec.Column(0).(*array.Int64).Value(0), rec.Column(1).(*array.Int64).Value(0)
+	if n != 100 || zero < 10 {
+		t.Errorf("bench.ow has %d rows, %d with usd 0; want 100 rows, the 10 with id < 10 at 0", n, zero)
+	}
+}
+
+// TestRunCancelled: an interrupted run is cancelled, blames no model and
+// removes its folder.
+func TestRunCancelled(t *testing.T) {
+	l := newBenchLake(t, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	shm := t.TempDir()
+	rec, err := l.runCtx(ctx, t, t.TempDir(), map[string]string{"models.py": `import lakehouse
+
+@lakehouse.model(materialization="REPLACE")
+@lakehouse.python("3.11")
+def hang(data=lakehouse.Model("events")):
+    import time
+    print("hanging", flush=True)
+    time.sleep(60)
+    return data
+`}, func(o *pipeline.Options) {
+		o.ShmDir = shm
+		o.Events = func(ev pipeline.Event) {
+			if ev.Kind == pipeline.EventLog && ev.Line.Text == "hanging" {
+				cancel()
+			}
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+	if rec.Status != runrec.StatusCancelled || rec.FailedModel != "" || rec.BranchKept {
+		t.Errorf("record: status %s, failed model %q, branch kept %v", rec.Status, rec.FailedModel, rec.BranchKept)
+	}
+	if ents, _ := os.ReadDir(shm); len(ents) != 0 {
+		t.Errorf("run folder left behind: %v", ents)
 	}
 }

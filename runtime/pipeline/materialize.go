@@ -3,10 +3,15 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/planner"
+	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
+	"github.com/lakehouse-dev/lakehouse/runtime/query"
 )
 
 // importMode is the import that writes a materialization.
@@ -47,8 +52,21 @@ func (r *run) materialize(ctx context.Context, nd *node) error {
 			Message:    fmt.Sprintf("run %s: %s %s (%s)", r.opts.ID, n.Name, id, n.Output.Materialization),
 			Properties: map[string]string{catalog.PropRunID: r.opts.ID}},
 	}
-	if _, _, err := r.opts.Catalog.TableEntry(ctx, catalog.Ref{Name: string(r.branch)}, id); errdefs.Is(err, errdefs.ErrNotFound) {
+	_, _, err = r.opts.Catalog.TableEntry(ctx, catalog.Ref{Name: string(r.branch)}, id)
+	switch {
+	case errdefs.Is(err, errdefs.ErrNotFound):
 		req.PartitionBy = n.Output.PartitionedBy
+	case err != nil:
+		return err
+	case req.Mode == catalog.ImportOverwritePartitions && strings.TrimSpace(n.Output.OverwriteFilter) != "":
+		// The rows overwrite_filter matches are replaced by the output:
+		// the table becomes its other rows and the output (one rewrite;
+		// the table's first, so the output must fit its schema).
+		kept, err := r.keptRows(ctx, nd, id)
+		if err != nil {
+			return err
+		}
+		req.Sources, req.Mode = []string{kept, nd.output}, catalog.ImportReplace
 	}
 	if _, err := r.opts.Catalog.ImportTable(ctx, req); err != nil {
 		return fmt.Errorf("writing %s to table %s: %w", n.Name, id, err)
@@ -59,6 +77,26 @@ func (r *run) materialize(ctx context.Context, nd *node) error {
 	}
 	r.set(func() { nd.rec.Table, nd.rec.Snapshot = id.String(), e.SnapshotID })
 	return nil
+}
+
+// keptRows writes the rows of table id on the run branch that the model's
+// overwrite_filter does not match (NULL counts as not matching) to a file.
+func (r *run) keptRows(ctx context.Context, nd *node, id catalog.TableIdent) (string, error) {
+	sql := "SELECT * FROM " + duckdb.Ident(string(id.Namespace)) + "." + duckdb.Ident(id.Name) +
+		" WHERE NOT coalesce((" + nd.n.Output.OverwriteFilter + "), false)"
+	q, err := query.Run(ctx, r.opts.Catalog, query.Request{SQL: sql, Ref: catalog.Ref{Name: string(r.branch)}})
+	if err != nil {
+		return "", fmt.Errorf("%s: overwrite_filter %q: %w", nd.n.Name, nd.n.Output.OverwriteFilter, err)
+	}
+	defer q.Close()
+	out := filepath.Join(r.dir, "in", safeName(nd.n.Name)+"-kept.arrow")
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return "", err
+	}
+	if _, err := writeIPC(ctx, out, q.Reader); err != nil {
+		return "", fmt.Errorf("%s: reading the rows of %s that overwrite_filter keeps: %w", nd.n.Name, id, err)
+	}
+	return out, nil
 }
 
 // ensureNamespace creates a model's namespace on the run branch if the

@@ -705,6 +705,9 @@ func (r *run) finish(ctx context.Context, err error, model string) (*runrec.Reco
 		r.rec.Status = runrec.StatusCancelled
 	}
 	r.rec.Error = err.Error()
+	if r.rec.Status == runrec.StatusCancelled {
+		model = "" // a model stopped by the interruption did not fail
+	}
 	r.rec.FailedModel = model
 	for _, m := range r.rec.Models {
 		if m.State == runrec.StateWaiting || m.State == runrec.StateStarting || m.State == runrec.StateRunning {
