@@ -71,24 +71,27 @@ type Record struct {
 	Status      Status `json:"status"`
 	Error       string `json:"error,omitempty"`
 	// FailedModel names the model whose failure ended the run.
-	FailedModel string            `json:"failed_model,omitempty"`
-	Params      map[string]any    `json:"parameters"`
-	Flags       Flags             `json:"flags"`
-	ProjectDir  string            `json:"project_dir"`
-	CodeHash    string            `json:"code_hash"`
-	Files       []string          `json:"files"`
-	Envs        []Env             `json:"environments"`
-	Models      []*Model          `json:"models"`
-	Warnings    []string          `json:"warnings,omitempty"`
-	RerunOf     string            `json:"rerun_of,omitempty"`
-	Matches     map[string]bool   `json:"rerun_matches,omitempty"`
-	Launcher    string            `json:"launcher,omitempty"`
-	Started     time.Time         `json:"started"`
-	Ended       time.Time         `json:"ended,omitzero"`
-	Duration    float64           `json:"duration_s,omitempty"`
-	PID         int               `json:"pid"`
-	Boot        string            `json:"boot_id"`
-	Properties  map[string]string `json:"properties,omitempty"`
+	FailedModel string          `json:"failed_model,omitempty"`
+	Params      map[string]any  `json:"parameters"`
+	Flags       Flags           `json:"flags"`
+	ProjectDir  string          `json:"project_dir"`
+	CodeHash    string          `json:"code_hash"`
+	Files       []string        `json:"files"`
+	Envs        []Env           `json:"environments"`
+	Models      []*Model        `json:"models"`
+	Warnings    []string        `json:"warnings,omitempty"`
+	RerunOf     string          `json:"rerun_of,omitempty"`
+	Matches     map[string]bool `json:"rerun_matches,omitempty"`
+	Launcher    string          `json:"launcher,omitempty"`
+	Started     time.Time       `json:"started"`
+	Ended       time.Time       `json:"ended,omitzero"`
+	Duration    float64         `json:"duration_s,omitempty"`
+	PID         int             `json:"pid"`
+	// PIDStart is when the process PID started (clock ticks since boot),
+	// which tells it from a later process given the same pid.
+	PIDStart   int64             `json:"pid_start,omitempty"`
+	Boot       string            `json:"boot_id"`
+	Properties map[string]string `json:"properties,omitempty"`
 }
 
 // Flags are the run's options.
@@ -145,7 +148,7 @@ func (r *Record) Model(name string) *Model {
 // Live is the status as a reader should see it: a running record whose
 // process is gone is killed.
 func (r *Record) Live() Status {
-	if r.Status == StatusRunning && !processAlive(r.PID, r.Boot) {
+	if r.Status == StatusRunning && !processAlive(r.PID, r.PIDStart, r.Boot) {
 		return StatusKilled
 	}
 	return r.Status
@@ -186,7 +189,8 @@ func (s *Store) dir(id string) string { return filepath.Join(s.Dir, id) }
 // CodeDir is where a run's project files are kept.
 func (s *Store) CodeDir(id string) string { return filepath.Join(s.dir(id), "code") }
 
-// Create writes a new record (and its folder). It fills PID and Boot.
+// Create writes a new record (and its folder). It fills PID, PIDStart and
+// Boot.
 func (s *Store) Create(r *Record) error {
 	if !validID(r.ID) {
 		return errdefs.New(errdefs.ErrInvalidArgument, "invalid run id %q", r.ID)
@@ -198,6 +202,7 @@ func (s *Store) Create(r *Record) error {
 		return err
 	}
 	r.PID, r.Boot = os.Getpid(), bootID()
+	r.PIDStart = procStart(r.PID)
 	return s.Save(r)
 }
 
@@ -505,8 +510,9 @@ func bootID() string {
 	return strings.TrimSpace(string(b))
 }
 
-// processAlive reports whether pid (of boot) still runs.
-func processAlive(pid int, boot string) bool {
+// processAlive reports whether pid (started at start, of boot) still
+// runs.
+func processAlive(pid int, start int64, boot string) bool {
 	if pid <= 0 || boot != bootID() {
 		return false
 	}
@@ -517,9 +523,39 @@ func processAlive(pid int, boot string) bool {
 	if err != nil && !errors.Is(err, syscall.EPERM) {
 		return false
 	}
-	// A recycled pid: the process must be a lakehouse.
+	if start != 0 {
+		// The same pid, started at the same tick: the same process,
+		// whatever its binary is called.
+		return procStart(pid) == start
+	}
+	// A record without a start time: a recycled pid must at least be a
+	// lakehouse.
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	return err != nil || strings.Contains(string(b), "lakehouse") || strings.Contains(string(b), ".test")
+}
+
+// procStart is the start time of process pid in clock ticks since boot
+// (field 22 of /proc/PID/stat), 0 if unknown.
+func procStart(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces and parentheses; the
+	// fields after its closing parenthesis start at field 3.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 20 {
+		return 0
+	}
+	v, err := strconv.ParseInt(fields[19], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return v
 }
 
 // Signal sends sig to the process running a live run.
