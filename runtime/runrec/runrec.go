@@ -412,7 +412,9 @@ func (s *Store) ReadLogs(id string, fn func(LogLine) error) error {
 }
 
 // projectFile says whether a project file is part of the code a run ships.
-func projectFile(rel string, d fs.DirEntry) bool {
+// A link to a regular file counts as that file (the planner reads through
+// it, so the run must have it).
+func projectFile(p string, d fs.DirEntry) bool {
 	name := d.Name()
 	if strings.HasPrefix(name, ".") || name == "__pycache__" {
 		return false
@@ -421,7 +423,12 @@ func projectFile(rel string, d fs.DirEntry) bool {
 		return true
 	}
 	if !d.Type().IsRegular() {
-		return false
+		if d.Type()&fs.ModeSymlink == 0 {
+			return false
+		}
+		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+			return false
+		}
 	}
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".py", ".sql", ".yml", ".yaml", ".json", ".txt", ".toml", ".cfg":
@@ -448,7 +455,7 @@ func (s *Store) SnapshotCode(id, projectDir string) (files []string, hash string
 		if rel == "." {
 			return os.MkdirAll(dst, 0o755)
 		}
-		if !projectFile(rel, d) {
+		if !projectFile(p, d) {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}

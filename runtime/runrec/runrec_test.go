@@ -2,7 +2,10 @@ package runrec
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,5 +60,36 @@ func TestParamsKeepNumbers(t *testing.T) {
 		if n, ok := got.Params[k].(json.Number); !ok || n.String() != want {
 			t.Errorf("parameter %s came back as %#v, want %s", k, got.Params[k], want)
 		}
+	}
+}
+
+// TestSnapshotFollowsFileLinks: a project file that is a link to a file
+// elsewhere is shipped (it used to be left out, so the run could not
+// import the module the plan was built from).
+func TestSnapshotFollowsFileLinks(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, project := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(shared, "models.py"), []byte("x = 1\n"), 0o644)
+	os.WriteFile(filepath.Join(project, "lakehouse.yml"), []byte("project:\n  name: p\n"), 0o644)
+	if err := os.Symlink(filepath.Join(shared, "models.py"), filepath.Join(project, "models.py")); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink(shared, filepath.Join(project, "linked_dir")) // a link to a folder stays out
+	r := &Record{ID: NewID(time.Now()), Status: StatusRunning}
+	if err := s.Create(r); err != nil {
+		t.Fatal(err)
+	}
+	files, _, err := s.SnapshotCode(r.ID, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(files, ",") != "lakehouse.yml,models.py" {
+		t.Errorf("snapshot files %v, want lakehouse.yml and models.py", files)
+	}
+	if b, err := os.ReadFile(filepath.Join(s.CodeDir(r.ID), "models.py")); err != nil || string(b) != "x = 1\n" {
+		t.Errorf("shipped models.py: %q %v", b, err)
 	}
 }
