@@ -189,13 +189,20 @@ func substituteParams(m *Model, params map[string]ParamValue, declared []string,
 	m.SQL = substituteSQL(m, m.SQL, 1, params, declared, ds)
 }
 
-// substituteFilters replaces $name in a Python model's input filters, so
-// parameters reach the scans they filter.
+// substituteFilters replaces $name in a Python model's input filters and
+// overwrite_filter, so parameters reach the scans and writes they filter.
 func substituteFilters(m *Model, params map[string]ParamValue, declared []string, ds *diags) {
 	for _, in := range m.Inputs {
 		if strings.Contains(in.Filter, "$") {
 			in.Filter = substituteSQL(m, in.Filter, in.Line, params, declared, ds)
 		}
+	}
+	if strings.Contains(m.OverwriteFilter, "$") {
+		line := m.MatLine
+		if line == 0 {
+			line = m.Line
+		}
+		m.OverwriteFilter = substituteSQL(m, m.OverwriteFilter, line, params, declared, ds)
 	}
 }
 

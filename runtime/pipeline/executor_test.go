@@ -278,9 +278,10 @@ func TestRunOverwriteFilter(t *testing.T) {
 	l := newBenchLake(t, 100)
 	dir := t.TempDir()
 	model := func(body string) map[string]string {
-		return map[string]string{"models.py": `import lakehouse
+		// The filter's $cut is a parameter (10).
+		return map[string]string{"lakehouse.yml": testConfig + "parameters:\n  cut: {type: int, default: 10}\n", "models.py": `import lakehouse
 
-@lakehouse.model(materialization="OVERWRITE_PARTITIONS", partitioned_by=["country"], overwrite_filter="id < 10")
+@lakehouse.model(materialization="OVERWRITE_PARTITIONS", partitioned_by=["country"], overwrite_filter="id < $cut")
 @lakehouse.python("3.11")
 def ow(data=lakehouse.Model("events")):
     import pyarrow.compute as pc
@@ -341,5 +342,39 @@ def hang(data=lakehouse.Model("events")):
 	}
 	if ents, _ := os.ReadDir(shm); len(ents) != 0 {
 		t.Errorf("run folder left behind: %v", ents)
+	}
+}
+
+// TestRunExpectationResults: an expectation may return a bool, a numpy or
+// pyarrow boolean scalar; anything else is a clear error.
+func TestRunExpectationResults(t *testing.T) {
+	l := newBenchLake(t, 100)
+	for _, c := range []struct {
+		body, want string
+		ok         bool
+	}{
+		{"return data.num_rows > 0", "", true},
+		{"import pyarrow.compute as pc\n    return pc.all(pc.greater_equal(data['id'], 0))", "", true},
+		{"import pyarrow.compute as pc\n    return pc.all(pc.less(data['id'], 0))", "", false},
+		{"return 1", "an expectation must return True or False, not int", false},
+		{"return data", "an expectation must return True or False, not Table", false},
+	} {
+		rec, err := l.runFiles(t, map[string]string{"models.py": `import lakehouse
+
+@lakehouse.expectation()
+@lakehouse.python("3.11")
+def check(data=lakehouse.Model("events", columns=["id"])):
+    ` + c.body + "\n"}, func(o *pipeline.Options) { o.Strict = true })
+		switch {
+		case c.want != "":
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%q: err %v, want %q", c.body, err, c.want)
+			}
+		case c.ok && err != nil:
+			t.Errorf("%q: %v", c.body, err)
+		case !c.ok && (err == nil || !strings.Contains(err.Error(), "expectation check failed")):
+			t.Errorf("%q: err %v, want a failed expectation", c.body, err)
+		}
+		_ = rec
 	}
 }

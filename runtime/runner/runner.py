@@ -187,6 +187,15 @@ def main():
             kwargs[inp["arg"]] = _read_input(inp["path"], inp.get("columns"))
         result = fn(**kwargs)
         res = {"ok": True}
+        kind = (type(result).__module__.split(".")[0], type(result).__name__)
+        if kind == ("numpy", "bool_"):
+            result = bool(result)  # (df.x > 0).all() is a numpy.bool_
+        elif kind == ("pyarrow", "BooleanScalar") and result.is_valid:
+            result = result.as_py()  # pc.all(...) is a pyarrow BooleanScalar
+        if not cfg.get("output") and result is not None and not isinstance(result, bool):
+            raise TypeError(
+                "an expectation must return True or False, not %s" % type(result).__name__
+            )
         if isinstance(result, bool):
             res["expectation"] = result
         elif result is not None:
