@@ -244,7 +244,18 @@ func (l *Launcher) Close() error {
 	if cerr := l.client.Close(); err == nil {
 		err = cerr
 	}
+	l.removeEmptyStateDirs()
 	return err
+}
+
+// removeEmptyStateDirs removes runc's state folders and StateDir itself
+// when no launcher uses them any more (os.Remove leaves a folder that is
+// not empty), so nothing stays in /dev/shm after the last launcher.
+func (l *Launcher) removeEmptyStateDirs() {
+	runc := filepath.Join(l.cfg.StateDir, "runc")
+	os.Remove(filepath.Join(runc, l.cfg.Namespace))
+	os.Remove(runc)
+	os.Remove(l.cfg.StateDir)
 }
 
 // Launch runs inv in a new container and removes it afterwards.
@@ -520,6 +531,9 @@ func (l *Launcher) removeLeftovers(ctx context.Context) error {
 			return fmt.Errorf("remove leftover container %s: %w", c.ID(), err)
 		}
 		os.RemoveAll(filepath.Join(l.cfg.StateDir, c.ID()))
+	}
+	if l.anchor == nil {
+		l.removeEmptyStateDirs() // RemoveLeftovers: no launcher of ours
 	}
 	return nil
 }
