@@ -2,8 +2,11 @@ package duckdb
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -58,10 +61,12 @@ func Open(opts Options) (*DB, error) {
 	}
 	d := &DB{}
 	if opts.TempDir == "" {
-		dir, err := os.MkdirTemp("", "lakehouse-duckdb-")
-		if err != nil {
-			return nil, fmt.Errorf("duckdb: creating a spill directory: %w", err)
-		}
+		// Named, not created: DuckDB creates it on its first spill, so a
+		// query that never spills leaves nothing behind even if this
+		// process is killed.
+		var b [8]byte
+		rand.Read(b[:])
+		dir := filepath.Join(os.TempDir(), "lakehouse-duckdb-"+hex.EncodeToString(b[:]))
 		opts.TempDir, d.tmp = dir, dir
 	}
 	set["temp_directory"] = opts.TempDir
