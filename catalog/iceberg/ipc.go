@@ -25,20 +25,24 @@ import (
 // BatchRows rows, casts them to the table's types and streams them into the
 // Parquet writer.
 //
-// Memory: a file without dictionary-encoded columns is read in place
-// (ipc.NewMappedFileReader: batches point into the mapping) and one slice
-// at a time is copied out, so the heap holds one slice per batch in flight,
-// whatever the size of the file's batches. A file with dictionaries
-// (pandas categoricals) is read with ipc.NewFileReader over the mapping,
-// which copies one whole record batch at a time into the allocator:
-// arrow-go v18.8.0's mapped reader cannot read dictionaries (it panics on
-// its uninitialized dictionary memo). Either way no batch handed to the
-// writer points into the mapping, so unmapping it once the reading is done
-// is safe however long the writer keeps its batches.
+// Memory: a file of plain columns is read in place (ipc.NewMappedFileReader:
+// batches point into the mapping) and one slice at a time is copied out
+// before it is cast, so the heap holds one slice per batch in flight,
+// whatever the size of the file's batches. Other files (see
+// ipcLayout.inPlace) are read with ipc.NewFileReader over the mapping,
+// which copies one whole record batch at a time into the allocator. Either
+// way no batch handed to the writer, nor any compute kernel, points into
+// the mapping, so unmapping it once the reading is done is safe however
+// long the writer keeps its batches.
 //
-// A mapped file that is truncated while it is read makes the next access
-// fault; reads run under debug.SetPanicOnFault and recover, so that is an
-// error, not a crash.
+// A corrupt file must fail the import, not crash the process. Before
+// arrow-go parses anything, readIPCLayout checks the footer's flatbuffers
+// and checkMessage each message's (ipclayout.go, ipcmessage.go), so that
+// no corrupt length reaches an allocation; validateBatch checks each batch
+// before a compute kernel, which runs on a goroutine of its own, sees it
+// (ipcvalidate.go). What arrow-go still panics on is recovered: reads run
+// under guard, and a mapped file that is truncated while it is read makes
+// the next access fault, which debug.SetPanicOnFault turns into a panic.
 
 // arrowMagic starts and ends an Arrow IPC file.
 var arrowMagic = []byte("ARROW1")
@@ -50,9 +54,10 @@ type ipcFile struct {
 	path string
 	size int64
 	data []byte
-	// mapped is set when r reads batches in place (no dictionaries).
+	// mapped is set when r reads batches in place (ipcLayout.inPlace).
 	mapped bool
 	unmap  func() error
+	layout *ipcLayout // the footer, checked
 	r      *ipc.FileReader
 }
 
@@ -99,7 +104,7 @@ func ipcTruncated(path string) error {
 
 // corruptIPC classifies a failure of the IPC reader.
 func corruptIPC(path string, err error) error {
-	return errdefs.New(errdefs.ErrInvalidArgument, "file %s: unreadable Arrow IPC file: %v", path, err)
+	return errdefs.New(errdefs.ErrInvalidArgument, "file %s is not a valid Arrow IPC file: %v", path, err)
 }
 
 // openIPC maps an Arrow IPC file of the given size and opens a reader over
@@ -118,19 +123,26 @@ func openIPC(path string, size int64, mem memory.Allocator) (*ipcFile, error) {
 	// pandas frame is often one batch of several hundred MiB.
 	opts := []ipc.Option{ipc.WithAllocator(mem), ipc.WithBodySizeLimit(0)}
 	err = f.guard(func() error {
-		r, err := ipc.NewFileReader(bytes.NewReader(data), opts...)
+		l, err := readIPCLayout(path, data)
 		if err != nil {
 			return err
 		}
-		if !hasDictionary(r.Schema().Fields()) {
-			r.Close()
-			if r, err = ipc.NewMappedFileReader(data, opts...); err != nil {
-				return err
+		f.layout = l
+		// The reader loads every dictionary up front.
+		left := f.layout.limit
+		for i, blk := range f.layout.dicts {
+			n, err := f.layout.checkMessage(data, blk, true, left)
+			if err != nil {
+				return fmt.Errorf("dictionary batch %d: %w", i, err)
 			}
-			f.mapped = true
+			left -= n
 		}
-		f.r = r
-		return nil
+		if f.mapped = l.inPlace(data); f.mapped {
+			f.r, err = ipc.NewMappedFileReader(data, opts...)
+		} else {
+			f.r, err = ipc.NewFileReader(bytes.NewReader(data), opts...)
+		}
+		return err
 	})
 	if err != nil {
 		f.Close()
@@ -176,20 +188,6 @@ func (f *ipcFile) guard(fn func() error) (err error) {
 	return fn()
 }
 
-// hasDictionary reports whether any field, at any depth, is dictionary
-// encoded.
-func hasDictionary(fields []arrow.Field) bool {
-	for _, fd := range fields {
-		if fd.Type.ID() == arrow.DICTIONARY {
-			return true
-		}
-		if nt, ok := fd.Type.(arrow.NestedType); ok && hasDictionary(nt.Fields()) {
-			return true
-		}
-	}
-	return false
-}
-
 // ipcProbe is what the first pass learns about an Arrow IPC file.
 type ipcProbe struct {
 	cols []fileColumn
@@ -208,13 +206,18 @@ func probeIPC(ctx context.Context, path string, size int64, mem memory.Allocator
 	if err != nil {
 		return nil, err
 	}
+	for i, c := range cols {
+		if c.name == "" {
+			return nil, errdefs.New(errdefs.ErrInvalidArgument, "file %s: column %d has no name; import needs a name for every column", path, i+1)
+		}
+	}
 	p := &ipcProbe{cols: cols}
-	for i := 0; i < f.r.NumRecords(); i++ {
+	for i := range f.layout.batches {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		err := f.guard(func() error {
-			rec, err := f.r.RecordBatchAt(i)
+			rec, err := f.batch(i)
 			if err != nil {
 				return err
 			}
@@ -239,12 +242,21 @@ func ipcBatches(ctx context.Context, mem memory.Allocator, path string, size int
 		return err
 	}
 	defer f.Close()
-	for i := 0; i < f.r.NumRecords(); i++ {
+	for i := range f.layout.batches {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		var in arrow.RecordBatch
-		if err := f.guard(func() (err error) { in, err = f.r.RecordBatchAt(i); return err }); err != nil {
+		if err := f.guard(func() (err error) {
+			if in, err = f.batch(i); err != nil {
+				return err
+			}
+			if err := validateBatch(in, int64(batchRows), f.layout.limit); err != nil {
+				in.Release()
+				return err
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
 		err := func() error {
@@ -271,6 +283,14 @@ func ipcBatches(ctx context.Context, mem memory.Allocator, path string, size int
 	return nil
 }
 
+// batch reads record batch i, once its message is checked.
+func (f *ipcFile) batch(i int) (arrow.RecordBatch, error) {
+	if _, err := f.layout.checkMessage(f.data, f.layout.batches[i], false, f.layout.limit); err != nil {
+		return nil, fmt.Errorf("record batch %d: %w", i, err)
+	}
+	return f.r.RecordBatchAt(i)
+}
+
 // slice returns rows [from, to) of in as a batch of schema whose memory is
 // the allocator's, never the mapping's.
 func (f *ipcFile) slice(ctx context.Context, mem memory.Allocator, in arrow.RecordBatch, from, to int64,
@@ -283,6 +303,16 @@ func (f *ipcFile) slice(ctx context.Context, mem memory.Allocator, in arrow.Reco
 	}()
 	for i := range schema.NumFields() {
 		src := array.NewSlice(in.Column(colOf[i]), from, to)
+		if f.aliases(src.Data()) {
+			// Copy before a kernel reads it on a goroutine of its own,
+			// where a fault would crash the process.
+			cp, err := array.Concatenate([]arrow.Array{src}, mem)
+			src.Release()
+			if err != nil {
+				return nil, fmt.Errorf("file %s: column %q: copying: %w", f.path, in.ColumnName(colOf[i]), err)
+			}
+			src = cp
+		}
 		c, err := castTo(ctx, mem, src, schema.Field(i).Type)
 		src.Release()
 		if err != nil {
@@ -290,14 +320,6 @@ func (f *ipcFile) slice(ctx context.Context, mem memory.Allocator, in arrow.Reco
 				f.path, in.ColumnName(colOf[i]), in.Column(colOf[i]).DataType(), schema.Field(i).Type, err)
 		}
 		cols = append(cols, c)
-		if f.aliases(c.Data()) {
-			cp, err := array.Concatenate([]arrow.Array{c}, mem)
-			if err != nil {
-				return nil, fmt.Errorf("file %s: column %q: copying: %w", f.path, in.ColumnName(colOf[i]), err)
-			}
-			c.Release()
-			cols[i] = cp
-		}
 	}
 	return array.NewRecordBatch(schema, cols, to-from), nil
 }
