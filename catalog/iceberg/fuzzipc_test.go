@@ -157,6 +157,10 @@ func checkIPCImport(dir string, data []byte) error {
 // FuzzIPCImport imports arbitrary small Arrow IPC files (the format of
 // pipeline outputs, and of `table import x.arrow`): Import returns a table
 // state or an error of a class other than Internal, and never panics.
+// An import takes milliseconds, so the fuzzer's default minute of
+// minimizing each new input looks like a stall; run it as
+//
+//	go test ./catalog/iceberg -run '^$' -fuzz FuzzIPCImport -fuzztime 3m -fuzzminimizetime 20x
 func FuzzIPCImport(f *testing.F) {
 	for _, seed := range ipcSeeds(f) {
 		f.Add(seed)
