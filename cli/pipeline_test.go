@@ -84,6 +84,14 @@ func newLakehouseEnv(t *testing.T, launcher, socket string) *lakehouseEnv {
 	return le
 }
 
+// use makes t the test that le's checks fail (a subtest must not fail its
+// parent) until the returned function restores the previous one.
+func (le *lakehouseEnv) use(t *testing.T) func() {
+	prev := le.t
+	le.t = t
+	return func() { le.t = prev }
+}
+
 func (le *lakehouseEnv) lh(args ...string) (stdout, stderr string, code int) {
 	var o, e bytes.Buffer
 	env := &Env{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &e, Getenv: func(k string) string { return le.env[k] }}
@@ -438,6 +446,7 @@ func TestPipelineFailures(t *testing.T) {
 				{"expectation", "expectation never_fails_unless_asked failed", true},
 			} {
 				t.Run(c.fail, func(t *testing.T) {
+					defer le.use(t)()
 					before, files := le.state("tester.dev"), le.warehouseFiles()
 					args := []string{"run", "-p", project, "--param", "fail=" + c.fail, "--preview", "off"}
 					if c.strict {
@@ -467,6 +476,7 @@ func TestPipelineFailures(t *testing.T) {
 			}
 			for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
 				t.Run(sig.String(), func(t *testing.T) {
+					defer le.use(t)()
 					before, files := le.state("tester.dev"), le.warehouseFiles()
 					cmd, stderr, lines := le.start("run", "-p", project, "--param", "fail=hang", "--preview", "off")
 					lines.waitFor(t, "third hangs", 2*time.Minute, stderr)

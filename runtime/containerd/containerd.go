@@ -552,7 +552,15 @@ func ownerAlive(owner string) bool {
 		return true
 	}
 	err = syscall.Kill(n, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	if err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	// A killed owner stays a zombie until its parent reaps it: dead.
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(n) + "/stat")
+	if i := strings.LastIndexByte(string(b), ')'); err == nil && i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
+		return false
+	}
+	return true
 }
 
 // isTmpfs reports whether dir is a tmpfs mount point.

@@ -530,6 +530,9 @@ func processAlive(pid int, start int64, boot string) bool {
 	if err != nil && !errors.Is(err, syscall.EPERM) {
 		return false
 	}
+	if zombie(pid) {
+		return false // dead, not yet reaped by its parent
+	}
 	if start != 0 {
 		// The same pid, started at the same tick: the same process,
 		// whatever its binary is called.
@@ -571,4 +574,15 @@ func (r *Record) Signal(sig syscall.Signal) error {
 		return errdefs.New(errdefs.ErrFailedPrecondition, "run %s is not running (%s)", r.ID, r.Live())
 	}
 	return syscall.Kill(r.PID, sig)
+}
+
+// zombie reports whether pid has exited and waits for its parent to reap
+// it (state Z in /proc/PID/stat).
+func zombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] == 'Z'
 }
