@@ -572,6 +572,12 @@ func TestRerunParams(t *testing.T) {
 	if !strings.Contains(out, "all 1 output(s) match run "+first.ID) {
 		t.Errorf("rerun output:\n%s", out)
 	}
+	// -O json prints the rerun's record once, with the match results.
+	var rec runrec.Record
+	mustJSON(t, le.mustLH("rerun", first.ID, "-r", "tester.re2", "-O", "json"), &rec)
+	if rec.RerunOf != first.ID || len(rec.Matches) != 1 || !rec.Matches["m"] {
+		t.Errorf("rerun -O json: rerun_of %q, matches %v", rec.RerunOf, rec.Matches)
+	}
 	got := le.mustLH("query", "SELECT n, big, s FROM sales.m", "-r", "tester.re", "-O", "csv")
 	if want := "n,big,s\n1000000,9007199254740993,\" a=b\"\n"; got != want {
 		t.Errorf("rerun wrote %q, want %q", got, want)

@@ -64,6 +64,9 @@ type runFlags struct {
 	priority        int
 	keepFailed      time.Duration
 	launcher        string
+	// recordLater: the caller prints the record under -O json (rerun adds
+	// the match results first).
+	recordLater bool
 }
 
 func (e *Env) parseRunFlags(c *urfave.Context) (runFlags, error) {

@@ -147,7 +147,7 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 	rec, err := pipeline.Run(ctx, opts)
 	reaper.stop()
 	view.finish(rec, err)
-	if e.JSON() && rec != nil {
+	if e.JSON() && rec != nil && !(f.recordLater && err == nil) {
 		if werr := writeJSON(e.Stdout, rec); werr != nil && err == nil {
 			err = werr
 		}

@@ -338,7 +338,7 @@ func (e *Env) rerun(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
-	flags.noCache = true
+	flags.noCache, flags.recordLater = true, true
 	if orig.Live() == runrec.StatusRunning {
 		return errdefs.New(errdefs.ErrFailedPrecondition, "run %s is still running; rerun it when it has ended", orig.ID)
 	}
@@ -399,6 +399,11 @@ func (e *Env) rerun(c *urfave.Context) error {
 		}
 	}
 	runs.Save(rec)
+	if e.JSON() {
+		if err := writeJSON(e.Stdout, rec); err != nil {
+			return err
+		}
+	}
 	w := e.outWriter()
 	if len(differ) == 0 {
 		fmt.Fprintf(w, "all %d output(s) match run %s\n", len(rec.Matches), orig.ID)
