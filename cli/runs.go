@@ -91,39 +91,17 @@ func (e *Env) runsList(c *urfave.Context) error {
 			fmt.Fprintln(w, "no runs yet: run a pipeline with `lakehouse run -p DIR`")
 			return nil
 		}
-		rows := [][]string{{"ID", "STATUS", "PROJECT", "TARGET", "STARTED", "DURATION", "MODELS"}}
+		t := e.newTable("ID", "STATUS", "PROJECT", "TARGET", "STARTED", "DURATION", "MODELS")
 		for _, r := range out {
 			status := string(r.Status)
 			if r.Failed != "" {
 				status += " (" + r.Failed + ")"
 			}
-			rows = append(rows, []string{r.ID, status, r.Project, r.Target, r.Started.Local().Format("2006-01-02 15:04:05"),
-				fmt.Sprintf("%.1f s", r.Duration), strconv.Itoa(r.Models)})
+			t.row(r.ID, status, r.Project, r.Target, r.Started.Local().Format("2006-01-02 15:04:05"),
+				fmt.Sprintf("%.1f s", r.Duration), strconv.Itoa(r.Models))
 		}
-		writeColumns(w, rows)
-		return nil
+		return t.write(w)
 	})
-}
-
-// writeColumns prints rows as left-aligned columns.
-func writeColumns(w io.Writer, rows [][]string) {
-	width := map[int]int{}
-	for _, r := range rows {
-		for i, c := range r {
-			width[i] = max(width[i], len(c))
-		}
-	}
-	for _, r := range rows {
-		var b strings.Builder
-		for i, c := range r {
-			if i == len(r)-1 {
-				b.WriteString(c)
-			} else {
-				fmt.Fprintf(&b, "%-*s  ", width[i], c)
-			}
-		}
-		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
-	}
 }
 
 func (e *Env) runsGet(c *urfave.Context) error {
@@ -177,16 +155,18 @@ func (e *Env) runsGet(c *urfave.Context) error {
 		for _, env := range rec.Envs {
 			fmt.Fprintf(w, "environment  python %s for %s: %s\n", env.Python, strings.Join(env.Models, ", "), strings.Join(env.Packages, " "))
 		}
-		rows := [][]string{{"MODEL", "KIND", "STATE", "SECONDS", "ROWS", "TABLE"}}
+		t := e.newTable("MODEL", "KIND", "STATE", "SECONDS", "ROWS", "TABLE")
 		for _, m := range rec.Models {
 			state := m.State
 			if m.Expectation != nil {
 				state += fmt.Sprintf(" (%v)", *m.Expectation)
 			}
-			rows = append(rows, []string{m.Name, m.Kind, state, fmt.Sprintf("%.2f", m.Seconds), strconv.FormatInt(m.Rows, 10), m.Table})
+			t.row(m.Name, m.Kind, state, fmt.Sprintf("%.2f", m.Seconds), strconv.FormatInt(m.Rows, 10), m.Table)
 		}
 		fmt.Fprintln(w)
-		writeColumns(w, rows)
+		if err := t.write(w); err != nil {
+			return err
+		}
 		for _, wn := range rec.Warnings {
 			fmt.Fprintf(w, "warning: %s\n", wn)
 		}

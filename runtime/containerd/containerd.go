@@ -31,7 +31,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,6 +47,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/internal/proc"
 	"github.com/lakehouse-dev/lakehouse/runtime"
 )
 
@@ -167,7 +167,7 @@ func New(ctx context.Context, cfg Config) (*Launcher, error) {
 		client.Close()
 		return nil, err
 	}
-	l := &Launcher{cfg: cfg, client: client, owner: fmt.Sprintf("%d@%s", os.Getpid(), bootID())}
+	l := &Launcher{cfg: cfg, client: client, owner: fmt.Sprintf("%d@%s", os.Getpid(), proc.BootID())}
 	if err := l.removeLeftovers(ctx); err != nil {
 		client.Close()
 		return nil, err
@@ -541,37 +541,17 @@ func (l *Launcher) removeLeftovers(ctx context.Context) error {
 // ownerAlive reports whether the pid@boot owner still runs.
 func ownerAlive(owner string) bool {
 	pid, boot, ok := strings.Cut(owner, "@")
-	if !ok || boot != bootID() {
+	if !ok || boot != proc.BootID() {
 		return false
 	}
 	n, err := strconv.Atoi(pid)
-	if err != nil {
-		return false
-	}
-	if n == os.Getpid() {
-		return true
-	}
-	err = syscall.Kill(n, 0)
-	if err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	// A killed owner stays a zombie until its parent reaps it: dead.
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(n) + "/stat")
-	if i := strings.LastIndexByte(string(b), ')'); err == nil && i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
-		return false
-	}
-	return true
+	return err == nil && proc.Running(n)
 }
 
 // isTmpfs reports whether dir is a tmpfs mount point.
 func isTmpfs(dir string) bool {
 	var st syscall.Statfs_t
 	return syscall.Statfs(dir, &st) == nil && st.Type == 0x01021994 // TMPFS_MAGIC
-}
-
-func bootID() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	return strings.TrimSpace(string(b))
 }
 
 func randomHex(n int) string {

@@ -286,7 +286,6 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 	wg.Wait()
 	stopEnvs()
 	r.envWG.Wait()
-	r.scans.close()
 	if failure == nil && ctx.Err() != nil {
 		failure = context.Cause(ctx)
 	}

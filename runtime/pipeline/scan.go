@@ -98,8 +98,6 @@ func (s *scanner) scan(ctx context.Context, in planner.Input) (string, error) {
 	return res.path, res.err
 }
 
-func (s *scanner) close() {}
-
 // safeName makes a string usable in a file name.
 func safeName(s string) string {
 	return strings.Map(func(r rune) rune {

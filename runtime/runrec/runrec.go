@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -27,6 +26,7 @@ import (
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/internal/proc"
 )
 
 // Status is where a run is.
@@ -201,8 +201,8 @@ func (s *Store) Create(r *Record) error {
 		}
 		return err
 	}
-	r.PID, r.Boot = os.Getpid(), bootID()
-	r.PIDStart = procStart(r.PID)
+	r.PID, r.Boot = os.Getpid(), proc.BootID()
+	r.PIDStart = proc.StartTicks(r.PID)
 	return s.Save(r)
 }
 
@@ -484,88 +484,24 @@ func (s *Store) SnapshotCode(id, projectDir string) (files []string, hash string
 	return files, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// CopyTree copies a folder of regular files (a run's code) to dst.
-func CopyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		t := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(t, 0o755)
-		}
-		in, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		out, err := os.OpenFile(t, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(out, in); err != nil {
-			out.Close()
-			return err
-		}
-		return out.Close()
-	})
-}
-
-func bootID() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	return strings.TrimSpace(string(b))
-}
-
 // processAlive reports whether pid (started at start, of boot) still
 // runs.
 func processAlive(pid int, start int64, boot string) bool {
-	if pid <= 0 || boot != bootID() {
+	if boot != proc.BootID() || !proc.Running(pid) {
 		return false
 	}
 	if pid == os.Getpid() {
 		return true
 	}
-	err := syscall.Kill(pid, 0)
-	if err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	if zombie(pid) {
-		return false // dead, not yet reaped by its parent
-	}
 	if start != 0 {
 		// The same pid, started at the same tick: the same process,
 		// whatever its binary is called.
-		return procStart(pid) == start
+		return proc.StartTicks(pid) == start
 	}
 	// A record without a start time: a recycled pid must at least be a
 	// lakehouse.
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	return err != nil || strings.Contains(string(b), "lakehouse") || strings.Contains(string(b), ".test")
-}
-
-// procStart is the start time of process pid in clock ticks since boot
-// (field 22 of /proc/PID/stat), 0 if unknown.
-func procStart(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) may hold spaces and parentheses; the
-	// fields after its closing parenthesis start at field 3.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	fields := strings.Fields(string(b[i+1:]))
-	if len(fields) < 20 {
-		return 0
-	}
-	v, err := strconv.ParseInt(fields[19], 10, 64)
-	if err != nil {
-		return 0
-	}
-	return v
 }
 
 // Signal sends sig to the process running a live run.
@@ -574,15 +510,4 @@ func (r *Record) Signal(sig syscall.Signal) error {
 		return errdefs.New(errdefs.ErrFailedPrecondition, "run %s is not running (%s)", r.ID, r.Live())
 	}
 	return syscall.Kill(r.PID, sig)
-}
-
-// zombie reports whether pid has exited and waits for its parent to reap
-// it (state Z in /proc/PID/stat).
-func zombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i >= 0 && i+2 < len(b) && b[i+2] == 'Z'
 }

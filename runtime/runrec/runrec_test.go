@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lakehouse-dev/lakehouse/internal/proc"
 )
 
 // TestLiveAnyBinaryName: a running run is alive whatever its binary is
@@ -20,11 +22,11 @@ func TestLiveAnyBinaryName(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	pid := cmd.Process.Pid
-	start := procStart(pid)
+	start := proc.StartTicks(pid)
 	if start == 0 {
 		t.Fatal("no start time for a live process")
 	}
-	r := &Record{Status: StatusRunning, PID: pid, PIDStart: start, Boot: bootID()}
+	r := &Record{Status: StatusRunning, PID: pid, PIDStart: start, Boot: proc.BootID()}
 	if got := r.Live(); got != StatusRunning {
 		t.Errorf("live run of a binary not named lakehouse: %s, want running", got)
 	}
