@@ -47,6 +47,7 @@ func (e *Env) runCommand() *urfave.Command {
 			&urfave.BoolFlag{Name: "dry-run", Usage: "plan and validate only; print the plan"},
 			&urfave.BoolFlag{Name: "strict", Usage: "warnings fail the plan, and failed expectations the run"},
 			&urfave.BoolFlag{Name: "no-cache", Usage: "recompute every model"},
+			&urfave.BoolFlag{Name: "no-fuse", Usage: "run every Python model in its own interpreter, writing every output (by default a chain of models passes tables in memory)"},
 			&urfave.StringFlag{Name: "preview", Value: "head", Usage: "show outputs as they are computed: head or off"},
 			&urfave.BoolFlag{Name: "detach", Usage: "return once the run has started (needs a server: lakehouse serve)"},
 			&urfave.IntFlag{Name: "priority", Value: 5, Usage: "scheduling priority, 1 to 10"},
@@ -60,6 +61,7 @@ func (e *Env) runCommand() *urfave.Command {
 // runFlags are the options of run and rerun.
 type runFlags struct {
 	strict, noCache bool
+	noFuse          bool
 	preview         bool
 	priority        int
 	keepFailed      time.Duration
@@ -70,7 +72,7 @@ type runFlags struct {
 }
 
 func (e *Env) parseRunFlags(c *urfave.Context) (runFlags, error) {
-	f := runFlags{strict: c.Bool("strict"), noCache: c.Bool("no-cache"), priority: c.Int("priority"), launcher: c.String("launcher")}
+	f := runFlags{strict: c.Bool("strict"), noCache: c.Bool("no-cache"), noFuse: c.Bool("no-fuse"), priority: c.Int("priority"), launcher: c.String("launcher")}
 	switch p := c.String("preview"); p {
 	case "head":
 		f.preview = true

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/envcache"
@@ -55,6 +56,42 @@ type Invocation struct {
 	// (nil: discarded). It is called from several goroutines, one line at
 	// a time per stream.
 	Log LogSink
+	// Then are further functions run by the same interpreter after this
+	// one, in order (a fused chain): each receives the previous one's
+	// result as a pyarrow Table, so no table between them is written or
+	// read. Output then receives the last one's result. Lines are
+	// attributed to the model of the function printing them, and a
+	// failure to the function that failed.
+	Then []Step
+	// OnStep is called when Then[i-1] starts (i >= 1) with the rows of the
+	// table it receives, from the goroutine reading stdout.
+	OnStep func(i int, rows int64)
+	// PreviewRows > 0 writes the first rows of each table passed along a
+	// chain to PreviewPath(DataDir, i) (i: the function that returned it,
+	// 0 the first) before the next function starts.
+	PreviewRows int
+}
+
+// PreviewPath is where an invocation's chain writes the first rows of
+// function i's result (see Invocation.PreviewRows).
+func PreviewPath(dataDir string, i int) string {
+	return filepath.Join(dataDir, fmt.Sprintf(".preview-%d.arrow", i))
+}
+
+// Step is a function of a fused chain after the first.
+type Step struct {
+	Model string
+	// ModulePath is its Python file, in the same folder as the
+	// invocation's ModulePath.
+	ModulePath string
+	Function   string
+	// Chain is the argument bound to the previous function's result;
+	// ChainColumns, if set, are the columns it sees.
+	Chain        string
+	ChainColumns []string
+	// Inputs and Params are its further arguments (files in DataDir).
+	Inputs []Input
+	Params map[string]any
 }
 
 // Input binds the function argument Arg to the Arrow IPC file Path.
@@ -85,6 +122,9 @@ type Result struct {
 	Rows   int64
 	// Expectation is the bool an expectation function returned.
 	Expectation *bool
+	// StepRows are the rows each function of a fused chain but the last
+	// returned (Then: the first function's, then Then[0]'s, ...).
+	StepRows []int64
 	// Duration is the wall time from Launch to exit.
 	Duration time.Duration
 }

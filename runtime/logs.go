@@ -2,8 +2,11 @@ package runtime
 
 import (
 	"bytes"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/lakehouse-dev/lakehouse/runtime/runner"
 )
 
 // maxLine bounds one log line; longer output is cut into several lines.
@@ -18,6 +21,9 @@ type LineWriter struct {
 	buf           []byte
 	// First is when the first line arrived (zero if none yet).
 	First time.Time
+	// step, if set, handles a chain's step marker line (step i started);
+	// false if the line is not a valid marker.
+	step func(i int, rows int64) bool
 }
 
 // NewLineWriter returns a writer for one stream of model.
@@ -56,6 +62,13 @@ func (w *LineWriter) Flush() {
 }
 
 func (w *LineWriter) emit(b []byte) {
+	if w.step != nil && bytes.HasPrefix(b, []byte(runner.StepMarker)) {
+		var i int
+		var rows int64
+		if n, err := fmt.Sscanf(string(b[len(runner.StepMarker):]), "%d %d", &i, &rows); err == nil && n == 2 && w.step(i, rows) {
+			return
+		}
+	}
 	now := time.Now()
 	if w.First.IsZero() {
 		w.First = now

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,6 +28,9 @@ type Prepared struct {
 	// Result is the runner's result file (in DataDir).
 	Result string
 	config string
+	// step is the chain step running (0: the first function), as the
+	// stdout LineWriter saw its markers.
+	step atomic.Int32
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -74,17 +78,53 @@ func Prepare(inv Invocation) (*Prepared, error) {
 		Params:   inv.Params,
 		Output:   inv.Output,
 	}
-	for _, in := range inv.Inputs {
-		if !identRE.MatchString(in.Arg) {
-			return nil, bad("invalid argument name %q", in.Arg)
+	inputs := func(ins []Input, params map[string]any) ([]runner.Input, error) {
+		var out []runner.Input
+		for _, in := range ins {
+			if !identRE.MatchString(in.Arg) {
+				return nil, bad("invalid argument name %q", in.Arg)
+			}
+			if _, ok := params[in.Arg]; ok {
+				return nil, bad("argument %s is both an input and a parameter", in.Arg)
+			}
+			if !inside(in.Path) {
+				return nil, bad("input %s is not inside the data folder %s", in.Path, inv.DataDir)
+			}
+			out = append(out, runner.Input{Arg: in.Arg, Path: in.Path, Columns: in.Columns})
 		}
-		if _, ok := inv.Params[in.Arg]; ok {
-			return nil, bad("argument %s is both an input and a parameter", in.Arg)
+		return out, nil
+	}
+	if cfg.Inputs, err = inputs(inv.Inputs, inv.Params); err != nil {
+		return nil, err
+	}
+	if inv.PreviewRows > 0 && len(inv.Then) > 0 {
+		cfg.Preview, cfg.PreviewDir = inv.PreviewRows, inv.DataDir
+	}
+	from := inv.Model
+	for _, st := range inv.Then {
+		smod, err := filepath.Abs(st.ModulePath)
+		if err != nil || filepath.Dir(smod) != cfg.CodeDir || !strings.HasSuffix(smod, ".py") {
+			return nil, bad("chained function %s: module %q is not a .py file beside %s", st.Model, st.ModulePath, mod)
 		}
-		if !inside(in.Path) {
-			return nil, bad("input %s is not inside the data folder %s", in.Path, inv.DataDir)
+		sname := strings.TrimSuffix(filepath.Base(smod), ".py")
+		if !identRE.MatchString(st.Function) || !identRE.MatchString(sname) || !identRE.MatchString(st.Chain) {
+			return nil, bad("chained function %s: invalid function, module or argument name (%q, %q, %q)", st.Model, st.Function, sname, st.Chain)
 		}
-		cfg.Inputs = append(cfg.Inputs, runner.Input{Arg: in.Arg, Path: in.Path, Columns: in.Columns})
+		if _, ok := st.Params[st.Chain]; ok {
+			return nil, bad("chained function %s: argument %s is both the chained table and a parameter", st.Model, st.Chain)
+		}
+		sins, err := inputs(st.Inputs, st.Params)
+		if err != nil {
+			return nil, err
+		}
+		for _, in := range sins {
+			if in.Arg == st.Chain {
+				return nil, bad("chained function %s: argument %s is both the chained table and an input", st.Model, st.Chain)
+			}
+		}
+		cfg.Steps = append(cfg.Steps, runner.Step{Module: sname, Function: st.Function, Chain: st.Chain,
+			ChainColumns: st.ChainColumns, ChainFrom: from, Inputs: sins, Params: st.Params})
+		from = st.Model
 	}
 	if inv.Memory < 0 || inv.Timeout < 0 {
 		return nil, bad("negative memory limit or timeout")
@@ -124,6 +164,37 @@ func (p *Prepared) Environ(home string) []string {
 	}
 }
 
+// LineWriter returns the writer for one stream of the function's output.
+// In a fused chain it attributes lines to the running step's model and
+// reports step starts (stdout) to Inv.OnStep.
+func (p *Prepared) LineWriter(stream string) *LineWriter {
+	w := NewLineWriter(p.Inv.Model, stream, p.Inv.Log)
+	if len(p.Inv.Then) > 0 {
+		w.step = func(i int, rows int64) bool {
+			if i < 1 || i > len(p.Inv.Then) {
+				return false
+			}
+			w.model = p.Inv.Then[i-1].Model
+			if stream == "stdout" {
+				p.step.Store(int32(i))
+				if p.Inv.OnStep != nil {
+					p.Inv.OnStep(i, rows)
+				}
+			}
+			return true
+		}
+	}
+	return w
+}
+
+// StepModel is the model of chain step i (0: the invocation's own).
+func (p *Prepared) StepModel(i int) string {
+	if i >= 1 && i <= len(p.Inv.Then) {
+		return p.Inv.Then[i-1].Model
+	}
+	return p.Inv.Model
+}
+
 // Cleanup removes the result file.
 func (p *Prepared) Cleanup() { os.Remove(p.Result) }
 
@@ -139,7 +210,8 @@ type Exit struct {
 // *FunctionError.
 func (p *Prepared) Finish(exit Exit, started time.Time) (*Result, error) {
 	inv := p.Inv
-	fe := &FunctionError{Model: inv.Model, ExitCode: exit.Code, Memory: inv.Memory, Timeout: inv.Timeout}
+	// A chain's failure belongs to the function that was running.
+	fe := &FunctionError{Model: p.StepModel(int(p.step.Load())), ExitCode: exit.Code, Memory: inv.Memory, Timeout: inv.Timeout}
 	switch {
 	case exit.OOM:
 		fe.Kind = FailureOutOfMemory
@@ -165,6 +237,7 @@ func (p *Prepared) Finish(exit Exit, started time.Time) (*Result, error) {
 		return nil, fe
 	}
 	if !res.OK && res.Error != nil {
+		fe.Model = p.StepModel(res.Step)
 		fe.Kind = FailureException
 		fe.Type, fe.Message, fe.Traceback = res.Error.Type, res.Error.Message, res.Error.Traceback
 		return nil, fe
@@ -173,7 +246,12 @@ func (p *Prepared) Finish(exit Exit, started time.Time) (*Result, error) {
 		fe.Kind = FailureCrash
 		return nil, fe
 	}
-	return &Result{Output: res.Output, Rows: res.Rows, Expectation: res.Expectation, Duration: time.Since(started)}, nil
+	if len(res.StepRows) != len(inv.Then) {
+		fe.Kind = FailureCrash
+		return nil, fe
+	}
+	return &Result{Output: res.Output, Rows: res.Rows, Expectation: res.Expectation, StepRows: res.StepRows,
+		Duration: time.Since(started)}, nil
 }
 
 func signalName(s syscall.Signal) string {

@@ -296,8 +296,8 @@ func (l *Launcher) Launch(ctx context.Context, inv runtime.Invocation) (_ *runti
 		}
 	}()
 
-	stdout := runtime.NewLineWriter(inv.Model, "stdout", inv.Log)
-	stderr := runtime.NewLineWriter(inv.Model, "stderr", inv.Log)
+	stdout := p.LineWriter("stdout")
+	stderr := p.LineWriter("stderr")
 	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, stdout, stderr), cio.WithFIFODir(dir)))
 	if err != nil {
 		return nil, fmt.Errorf("model %s: create task: %w", inv.Model, err)

@@ -293,6 +293,91 @@ func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 			t.Fatalf("message %q", err)
 		}
 	})
+	t.Run("fused chain passes tables in memory", func(t *testing.T) {
+		var steps []int
+		res, err, lg := call(t, "double", func(inv *runtime.Invocation) {
+			withInput(1, 2, 3)(inv)
+			inv.Model, inv.Params = "a", map[string]any{"factor": 10}
+			inv.Then = []runtime.Step{
+				{Model: "b", ModulePath: funcs, Function: "as_pandas", Chain: "data"},
+				{Model: "c", ModulePath: funcs, Function: "double", Chain: "data", ChainColumns: []string{"x"},
+					Params: map[string]any{"factor": 2}},
+			}
+			inv.OnStep = func(i int, rows int64) { steps = append(steps, i*100+int(rows)) }
+			inv.PreviewRows = 2
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ReadColumn(t, res.Output, "x"); len(got) != 3 || got[0] != 20 || got[2] != 60 || res.Rows != 3 {
+			t.Fatalf("output %v rows %d", got, res.Rows)
+		}
+		if len(res.StepRows) != 2 || res.StepRows[0] != 3 || res.StepRows[1] != 3 {
+			t.Fatalf("step rows %v", res.StepRows)
+		}
+		if len(steps) != 2 || steps[0] != 103 || steps[1] != 203 {
+			t.Fatalf("OnStep calls %v (step*100+rows)", steps)
+		}
+		if got := ReadColumn(t, runtime.PreviewPath(filepath.Dir(res.Output), 1), "x"); len(got) != 2 || got[1] != 20 {
+			t.Fatalf("preview of b: %v", got)
+		}
+		lg.mu.Lock()
+		defer lg.mu.Unlock()
+		var tagged []string
+		for _, l := range lg.lines {
+			tagged = append(tagged, l.Model+":"+l.Stream+":"+l.Text)
+		}
+		if strings.Join(tagged, "|") != "a:stdout:rows in: 3|c:stdout:rows in: 3" {
+			t.Fatalf("lines %q", tagged)
+		}
+	})
+	t.Run("fused chain failure names the failing model", func(t *testing.T) {
+		_, err, lg := call(t, "double", func(inv *runtime.Invocation) {
+			withInput(1, 2, 3)(inv)
+			inv.Model, inv.Params = "a", map[string]any{"factor": 10}
+			inv.Then = []runtime.Step{{Model: "b", ModulePath: funcs, Function: "fail_on", Chain: "data"}}
+		})
+		fe := failure(t, err, runtime.FailureException)
+		if fe.Model != "b" || fe.Type != "ValueError" || !strings.Contains(fe.Traceback, "in fail_on") {
+			t.Fatalf("%+v", fe)
+		}
+		lg.mu.Lock()
+		defer lg.mu.Unlock()
+		if n := len(lg.lines); n != 2 || lg.lines[1].Model != "b" || lg.lines[1].Text != "checking 3" {
+			t.Fatalf("lines %+v", lg.lines)
+		}
+	})
+	t.Run("fused chain step returning None", func(t *testing.T) {
+		_, err, _ := call(t, "hello", func(inv *runtime.Invocation) {
+			inv.Then = []runtime.Step{{Model: "b", ModulePath: funcs, Function: "double", Chain: "data",
+				Params: map[string]any{"factor": 2}}}
+		})
+		fe := failure(t, err, runtime.FailureException)
+		if fe.Model != "hello" || fe.Type != "TypeError" || !strings.Contains(fe.Message, "returned NoneType") {
+			t.Fatalf("%+v", fe)
+		}
+	})
+	t.Run("fused chain out of memory names the model", func(t *testing.T) {
+		_, err, _ := call(t, "double", func(inv *runtime.Invocation) {
+			withInput(1, 2, 3)(inv)
+			inv.Model, inv.Params, inv.Memory = "a", map[string]any{"factor": 10}, 256<<20
+			inv.Then = []runtime.Step{{Model: "hog", ModulePath: funcs, Function: "hog_on", Chain: "data"}}
+		})
+		failure(t, err, runtime.FailureOutOfMemory)
+		if err.Error() != "model hog exceeded its memory limit of 256 MiB" {
+			t.Fatalf("message %q", err)
+		}
+	})
+	t.Run("fused chain bad step", func(t *testing.T) {
+		_, err, _ := call(t, "double", func(inv *runtime.Invocation) {
+			withInput(1)(inv)
+			inv.Params = map[string]any{"factor": 1}
+			inv.Then = []runtime.Step{{Model: "b", ModulePath: "/etc/passwd.py", Function: "x", Chain: "data"}}
+		})
+		if err == nil || !strings.Contains(err.Error(), "beside") {
+			t.Fatalf("err %v", err)
+		}
+	})
 	t.Run("cannot write into a package folder", func(t *testing.T) {
 		target := filepath.Join(env.Packages[0].Dir, "pwned.txt")
 		_, err, _ := call(t, "write_package", func(inv *runtime.Invocation) {

@@ -126,7 +126,7 @@ func newBenchLake(b testing.TB, rows int) *benchLake {
 // runOurs runs the chain through lakehouse: scan into shared memory, five
 // functions handing Arrow IPC files over, the last one written as an
 // Iceberg table and merged.
-func (l *benchLake) runOurs(b testing.TB) (time.Duration, *runrec.Record) {
+func (l *benchLake) runOurs(b testing.TB, noFuse bool) (time.Duration, *runrec.Record) {
 	b.Helper()
 	ctx := context.Background()
 	start := time.Now()
@@ -136,7 +136,7 @@ func (l *benchLake) runOurs(b testing.TB) (time.Duration, *runrec.Record) {
 		b.Fatal(err)
 	}
 	rec, err := pipeline.Run(ctx, pipeline.Options{Plan: plan, ProjectDir: l.project, Catalog: l.svc, Envs: l.envs,
-		Launcher: process.New(process.Config{}), Runs: l.runs, Target: "bench.dev", User: "bench", NoCache: true})
+		Launcher: process.New(process.Config{}), Runs: l.runs, Target: "bench.dev", User: "bench", NoCache: true, NoFuse: noFuse})
 	if err != nil {
 		b.Fatalf("run: %v", err)
 	}
@@ -182,23 +182,30 @@ func (l *benchLake) runBaseline(b testing.TB) time.Duration {
 //	go test -tags duckdb_arrow -run '^$' -bench Chain5 -benchtime 3x ./runtime/pipeline
 func BenchmarkChain5(b *testing.B) {
 	l := newBenchLake(b, 10_000_000)
-	l.runOurs(b) // warm: environment, page cache
+	l.runOurs(b, false) // warm: environment, page cache
 	l.runBaseline(b)
-	var ours, base []time.Duration
-	var last *runrec.Record
+	var ours, unfused, base []time.Duration
+	var last, lastUnfused *runrec.Record
 	for b.Loop() {
-		d, rec := l.runOurs(b)
+		d, rec := l.runOurs(b, false)
 		ours, last = append(ours, d), rec
+		d, rec = l.runOurs(b, true)
+		unfused, lastUnfused = append(unfused, d), rec
 		base = append(base, l.runBaseline(b))
 	}
-	mo, mb := median(ours), median(base)
-	var steps []string
-	for _, m := range last.Models {
-		steps = append(steps, fmt.Sprintf("%s %.2fs", m.Name, m.Seconds))
+	mo, mu, mb := median(ours), median(unfused), median(base)
+	steps := func(rec *runrec.Record) string {
+		var s []string
+		for _, m := range rec.Models {
+			s = append(s, fmt.Sprintf("%s %.2fs", m.Name, m.Seconds))
+		}
+		return strings.Join(s, ", ")
 	}
-	b.Logf("\n5-model pipeline over 10M rows (median of %d)\n  %-34s %8.2f s\n  %-34s %8.2f s\n  ratio %.1fx\n  our models: %s",
-		len(ours), "lakehouse run (Arrow IPC in /dev/shm)", mo.Seconds(), "Parquet files between the steps", mb.Seconds(),
-		mb.Seconds()/mo.Seconds(), strings.Join(steps, ", "))
+	b.Logf("\n5-model pipeline over 10M rows (median of %d)\n  %-48s %6.2f s  %5.1fx\n  %-48s %6.2f s  %5.1fx\n  %-48s %6.2f s\n  models (fused):   %s\n  models (unfused): %s",
+		len(ours), "lakehouse run (fused chain, one interpreter)", mo.Seconds(), mb.Seconds()/mo.Seconds(),
+		"lakehouse run --no-fuse (Arrow IPC in /dev/shm)", mu.Seconds(), mb.Seconds()/mu.Seconds(),
+		"Parquet files between the steps (baseline)", mb.Seconds(), steps(last), steps(lastUnfused))
+	b.ReportMetric(mu.Seconds(), "s-unfused")
 	b.ReportMetric(mo.Seconds(), "s-lakehouse")
 	b.ReportMetric(mb.Seconds(), "s-parquet-chain")
 	b.ReportMetric(mb.Seconds()/mo.Seconds(), "x-faster")
@@ -214,7 +221,7 @@ func median(d []time.Duration) time.Duration {
 // table, so `go test` keeps both paths working.
 func TestChain5Small(t *testing.T) {
 	l := newBenchLake(t, 20_000)
-	_, rec := l.runOurs(t)
+	_, rec := l.runOurs(t, false)
 	if rec.Status != runrec.StatusSucceeded || rec.Model("step5").Table != "bench.step5" {
 		t.Fatalf("run: %+v", rec)
 	}

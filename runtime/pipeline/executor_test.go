@@ -265,9 +265,14 @@ def src(data=lakehouse.Model("events", columns=["id", "usd"])):
 def reader(data=lakehouse.Model("src", columns=["id", "nosuch"])):
     return data
 `})
-	want := "reader: input src asks for column(s) nosuch, which src did not return (it returned id, usd)"
+	// Unfused the executor checks, fused the interpreter: same words.
+	want := "input src asks for column(s) nosuch, which src did not return (it returned id, usd)"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err %v, want %q", err, want)
+	}
+	var re *pipeline.RunError
+	if !errors.As(err, &re) || re.Model != "reader" {
+		t.Fatalf("err %v, want a failure of reader", err)
 	}
 }
 

@@ -55,6 +55,9 @@ type Options struct {
 	ID      string
 	Strict  bool
 	NoCache bool
+	// NoFuse runs every model in its own interpreter, writing every
+	// output (see chain.go for fusion).
+	NoFuse bool
 	// PreviewRows > 0 sends the first rows of each output as an event.
 	PreviewRows int
 	// ShmDir holds the run folder (default /dev/shm, else os.TempDir()).
@@ -157,7 +160,9 @@ type run struct {
 	memory  *budget
 	cache   *resultCache
 	cacheWG sync.WaitGroup
-	outputs map[string]bool // models whose output someone reads
+	outputs map[string]bool    // models whose output someone reads
+	chains  map[string][]*node // fused chains by their first model
+	fused   map[string]bool    // models run by a chain's first model
 	// support hashes the project files Python models may import.
 	supportOnce sync.Once
 	support     string
@@ -190,7 +195,7 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 	r.rec = &runrec.Record{
 		ID: opts.ID, Project: p.Project, User: opts.User, Target: string(opts.Target),
 		Status: runrec.StatusRunning, Params: opts.Params, ProjectDir: opts.ProjectDir,
-		Flags:   runrec.Flags{Strict: opts.Strict, NoCache: opts.NoCache, Priority: opts.Priority, KeepFailed: max(opts.KeepFailed, 0).String()},
+		Flags:   runrec.Flags{Strict: opts.Strict, NoCache: opts.NoCache, NoFuse: opts.NoFuse, Priority: opts.Priority, KeepFailed: max(opts.KeepFailed, 0).String()},
 		RerunOf: opts.RerunOf, Started: now, Warnings: []string{},
 	}
 	if opts.Launcher != nil {
@@ -207,6 +212,12 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 			if in.Source == planner.SourceModel {
 				r.outputs[in.Model] = true
 			}
+		}
+	}
+	r.planChains()
+	for first, c := range r.chains {
+		for _, nd := range c[1:] {
+			nd.rec.FusedInto = first
 		}
 	}
 	if err := opts.Runs.Create(r.rec); err != nil {
@@ -271,13 +282,16 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 	var failedModel string
 	for _, n := range p.Models {
 		nd := r.nodes[n.Name]
+		if r.fused[n.Name] {
+			continue // its chain's first model runs it
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := r.runNode(ctx, nd)
+			model, err := r.runNode(ctx, nd)
 			if err != nil {
 				failOnce.Do(func() {
-					failure, failedModel = err, nd.n.Name
+					failure, failedModel = err, model
 					cancel(err)
 				})
 			}
@@ -395,9 +409,25 @@ func (r *run) setState(nd *node, state string) {
 	r.emit(Event{Kind: EventState, Model: nd.n.Name, State: state, Elapsed: el, Rows: nd.rec.Rows})
 }
 
-// runNode waits for the model's inputs, then runs it.
-func (r *run) runNode(ctx context.Context, nd *node) (err error) {
-	defer close(nd.done)
+// runNode waits for the model's inputs, then runs it (and, for the first
+// model of a fused chain, the chain). It returns the model that failed.
+func (r *run) runNode(ctx context.Context, nd *node) (model string, err error) {
+	members := []*node{nd}
+	if c := r.chains[nd.n.Name]; c != nil {
+		members = c
+	}
+	defer func() {
+		for _, m := range members {
+			close(m.done)
+		}
+	}()
+	skip := func() (string, error) {
+		for _, m := range members {
+			r.setState(m, runrec.StateSkipped)
+		}
+		return "", nil
+	}
+	model = nd.n.Name
 	defer func() {
 		// A bug of ours (or of a library reading an output) fails the
 		// run like a failed model: recorded, target untouched, folder
@@ -423,26 +453,25 @@ func (r *run) runNode(ctx context.Context, nd *node) (err error) {
 			}
 		case <-ctx.Done():
 		}
-		r.setState(nd, runrec.StateSkipped)
-		return nil
+		return skip()
 	}
 	if ctx.Err() != nil {
-		r.setState(nd, runrec.StateSkipped)
-		return nil
+		return skip()
 	}
 	mem := nd.n.Resources.MemoryBytes
 	if err := r.memory.acquire(ctx, mem); err != nil {
-		r.setState(nd, runrec.StateSkipped)
-		return nil
+		return skip()
 	}
 	defer r.memory.release(mem)
 	select {
 	case r.slots <- struct{}{}:
 	case <-ctx.Done():
-		r.setState(nd, runrec.StateSkipped)
-		return nil
+		return skip()
 	}
 	defer func() { <-r.slots }()
+	if len(members) > 1 {
+		return r.runChain(ctx, members)
+	}
 
 	r.setState(nd, runrec.StateStarting)
 	err = r.execute(ctx, nd)
@@ -450,20 +479,25 @@ func (r *run) runNode(ctx context.Context, nd *node) (err error) {
 		if ctx.Err() != nil && !isFunctionError(err, nd.n.Name) {
 			// Stopped because another model failed or the run was cancelled.
 			r.setState(nd, runrec.StateSkipped)
-			return context.Cause(ctx)
+			return model, context.Cause(ctx)
 		}
-		r.set(func() {
-			nd.rec.Error = err.Error()
-			var fe *runtime.FunctionError
-			if errors.As(err, &fe) {
-				nd.rec.Traceback = fe.Traceback
-			}
-		})
-		r.setState(nd, runrec.StateFailed)
-		return err
+		r.fail(nd, err)
+		return model, err
 	}
 	nd.ok = true
-	return nil
+	return "", nil
+}
+
+// fail records err as nd's failure.
+func (r *run) fail(nd *node, err error) {
+	r.set(func() {
+		nd.rec.Error = err.Error()
+		var fe *runtime.FunctionError
+		if errors.As(err, &fe) {
+			nd.rec.Traceback = fe.Traceback
+		}
+	})
+	r.setState(nd, runrec.StateFailed)
 }
 
 // isFunctionError reports whether err is model's own function failing
@@ -524,6 +558,14 @@ func (r *run) execute(ctx context.Context, nd *node) error {
 		r.setState(nd, runrec.StateDone)
 		return nil
 	}
+	return r.finishOutput(ctx, nd, reused, cached)
+}
+
+// finishOutput handles a model's output file once it exists (computed or
+// copied from the cache): size, fingerprint, preview, materialization,
+// caching, and the model's final state.
+func (r *run) finishOutput(ctx context.Context, nd *node, reused bool, cached cacheMeta) error {
+	n := nd.n
 	if st, err := os.Stat(nd.output); err == nil {
 		r.set(func() { nd.rec.Bytes = st.Size() })
 		// Readers may map it, not change it.
@@ -600,8 +642,17 @@ type boundInput struct {
 // or an upstream model's output (filtered through DuckDB when the input
 // has a filter).
 func (r *run) inputs(ctx context.Context, nd *node) ([]boundInput, error) {
+	return r.inputsBut(ctx, nd, "")
+}
+
+// inputsBut is inputs without the input that reads model skip (which a
+// fused chain passes in memory).
+func (r *run) inputsBut(ctx context.Context, nd *node, skip string) ([]boundInput, error) {
 	var out []boundInput
 	for _, in := range nd.n.Inputs {
+		if skip != "" && in.Source == planner.SourceModel && in.Model == skip {
+			continue
+		}
 		switch in.Source {
 		case planner.SourceTable:
 			path, err := r.scans.scan(ctx, in)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime"
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
 )
@@ -74,45 +75,68 @@ func (r *run) startEnvs(ctx context.Context) {
 	}
 }
 
-// runPython runs a Python model or expectation through the launcher.
-func (r *run) runPython(ctx context.Context, nd *node, inputs []boundInput) error {
-	n := nd.n
-	if r.opts.Launcher == nil {
-		return errdefs.New(errdefs.ErrFailedPrecondition, "no function launcher to run %s with", n.Name)
-	}
+// env waits for the environment of a Python model.
+func (r *run) env(ctx context.Context, n *planner.Node) (*envcache.Environment, error) {
 	f := r.envs[specKey(n.Python.Version, n.Python.Requirements)]
 	select {
 	case <-f.done:
 	case <-ctx.Done():
-		return context.Cause(ctx)
+		return nil, context.Cause(ctx)
 	}
 	if f.err != nil {
-		return fmt.Errorf("environment of %s (python %s, %s): %w", n.Name, n.Python.Version, strings.Join(n.Python.Requirements, " "), f.err)
+		return nil, fmt.Errorf("environment of %s (python %s, %s): %w", n.Name, n.Python.Version, strings.Join(n.Python.Requirements, " "), f.err)
 	}
-	inv := filepath.Join(r.dir, "inv", n.Name)
-	if err := os.MkdirAll(inv, 0o755); err != nil {
-		return err
-	}
-	defer os.RemoveAll(inv)
+	return f.env, nil
+}
+
+// linkInputs hard-links input files into the invocation folder inv: the
+// same pages, visible inside it (the only host folder a container sees).
+func linkInputs(inv, prefix string, inputs []boundInput) ([]runtime.Input, error) {
 	var ins []runtime.Input
 	for i, in := range inputs {
-		// A hard link: the same pages, visible inside the invocation's
-		// folder (the only host folder a container sees).
-		p := filepath.Join(inv, fmt.Sprintf("in%d-%s.arrow", i, in.in.Param))
+		p := filepath.Join(inv, fmt.Sprintf("%sin%d-%s.arrow", prefix, i, in.in.Param))
 		if err := os.Link(in.path, p); err != nil {
-			return fmt.Errorf("linking input %s: %w", in.in.Name, err)
+			return nil, fmt.Errorf("linking input %s: %w", in.in.Name, err)
 		}
 		ins = append(ins, runtime.Input{Arg: in.in.Param, Path: p, Columns: in.columns})
 	}
+	return ins, nil
+}
+
+// modelParams are the parameters a Python function receives as arguments.
+func modelParams(n *planner.Node) map[string]any {
 	params := map[string]any{}
 	for _, p := range n.Parameters {
 		if p.Param != "" {
 			params[p.Param] = p.Value
 		}
 	}
+	return params
+}
+
+// runPython runs a Python model or expectation through the launcher.
+func (r *run) runPython(ctx context.Context, nd *node, inputs []boundInput) error {
+	n := nd.n
+	if r.opts.Launcher == nil {
+		return errdefs.New(errdefs.ErrFailedPrecondition, "no function launcher to run %s with", n.Name)
+	}
+	env, err := r.env(ctx, n)
+	if err != nil {
+		return err
+	}
+	inv := filepath.Join(r.dir, "inv", n.Name)
+	if err := os.MkdirAll(inv, 0o755); err != nil {
+		return err
+	}
+	defer os.RemoveAll(inv)
+	ins, err := linkInputs(inv, "", inputs)
+	if err != nil {
+		return err
+	}
+	params := modelParams(n)
 	invocation := runtime.Invocation{
 		Model:          n.Name,
-		Env:            f.env,
+		Env:            env,
 		ModulePath:     filepath.Join(r.opts.Runs.CodeDir(r.opts.ID), n.File),
 		Function:       n.Function,
 		Inputs:         ins,

@@ -88,8 +88,8 @@ func (l *Launcher) Launch(ctx context.Context, inv runtime.Invocation) (*runtime
 	cmd := exec.Command(p.Args[0], p.Args[1:]...)
 	cmd.Env = p.Environ(scratch)
 	cmd.Dir = scratch
-	stdout := runtime.NewLineWriter(inv.Model, "stdout", inv.Log)
-	stderr := runtime.NewLineWriter(inv.Model, "stderr", inv.Log)
+	stdout := p.LineWriter("stdout")
+	stderr := p.LineWriter("stderr")
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if os.Geteuid() == 0 && !inv.InternetAccess {

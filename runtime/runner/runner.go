@@ -46,26 +46,67 @@ type Config struct {
 	Params   map[string]any `json:"params"`
 	Output   string         `json:"output,omitempty"`
 	Result   string         `json:"result"`
+	// Steps are further functions run after this one (a fused chain).
+	Steps []Step `json:"steps,omitempty"`
+	// Preview > 0: the first Preview rows of each table passed along the
+	// chain are written to PreviewDir/.preview-<i>.arrow.
+	Preview    int    `json:"preview,omitempty"`
+	PreviewDir string `json:"preview_dir,omitempty"`
 }
 
-// Encode renders c for Env (hex-encoded Python marshal data).
-func (c Config) Encode() (string, error) {
-	inputs := make([]any, len(c.Inputs))
-	for i, in := range c.Inputs {
+// Step is a function of a fused chain after the first: it receives the
+// previous function's result as argument Chain.
+type Step struct {
+	Module       string         `json:"module"`
+	Function     string         `json:"function"`
+	Chain        string         `json:"chain"`
+	ChainColumns []string       `json:"chain_columns,omitempty"`
+	ChainFrom    string         `json:"chain_from"` // the model whose result it is
+	Inputs       []Input        `json:"inputs"`
+	Params       map[string]any `json:"params"`
+}
+
+// StepMarker starts the line the runner prints on stdout and stderr when
+// step i (1-based) of a chain starts: StepMarker + "<i> <rows>", rows
+// being those of the table step i receives.
+const StepMarker = "\x1elakehouse-step "
+
+func encodeInputs(ins []Input) []any {
+	out := make([]any, len(ins))
+	for i, in := range ins {
 		m := map[string]any{"arg": in.Arg, "path": in.Path}
 		if in.Columns != nil {
 			m["columns"] = in.Columns
 		}
-		inputs[i] = m
+		out[i] = m
 	}
+	return out
+}
+
+func encodeParams(ps map[string]any) map[string]any {
 	params := map[string]any{}
-	for k, v := range c.Params {
+	for k, v := range ps {
 		params[k] = normalizeJSON(v)
+	}
+	return params
+}
+
+// Encode renders c for Env (hex-encoded Python marshal data).
+func (c Config) Encode() (string, error) {
+	steps := make([]any, len(c.Steps))
+	for i, st := range c.Steps {
+		m := map[string]any{"module": st.Module, "function": st.Function, "chain": st.Chain, "chain_from": st.ChainFrom,
+			"inputs": encodeInputs(st.Inputs), "params": encodeParams(st.Params)}
+		if st.ChainColumns != nil {
+			m["chain_columns"] = st.ChainColumns
+		}
+		steps[i] = m
 	}
 	return encodeMarshal(map[string]any{
 		"code_dir": c.CodeDir, "module": c.Module, "function": c.Function,
-		"paths": c.Paths, "inputs": inputs, "params": params,
-		"output": c.Output, "result": c.Result,
+		"paths": c.Paths, "inputs": encodeInputs(c.Inputs), "params": encodeParams(c.Params),
+		"output": c.Output, "result": c.Result, "steps": steps,
+		"preview": c.Preview, "preview_dir": c.PreviewDir,
 	})
 }
 
@@ -116,7 +157,11 @@ type Result struct {
 	Rows        int64  `json:"rows"`
 	Output      string `json:"output"`
 	Expectation *bool  `json:"expectation"`
-	Error       *struct {
+	// StepRows are the rows of each chained function's result but the
+	// last; Step is the (0-based) function that failed.
+	StepRows []int64 `json:"steps"`
+	Step     int     `json:"step"`
+	Error    *struct {
 		Type      string `json:"type"`
 		Message   string `json:"message"`
 		Traceback string `json:"traceback"`

@@ -132,9 +132,11 @@ def _error(exc, code_dir):
 
 
 def _write_result(cfg, res):
-    if res.get("ok") and set(res) <= {"ok", "rows", "output", "expectation"}:
+    if res.get("ok") and set(res) <= {"ok", "rows", "output", "expectation", "steps"}:
         # The common case, without importing json.
         parts = ['"ok": true']
+        if "steps" in res:
+            parts.append('"steps": [%s]' % ", ".join("%d" % n for n in res["steps"]))
         if "rows" in res:
             parts.append('"rows": %d' % res["rows"])
         if "output" in res:
@@ -160,11 +162,69 @@ def _json_str(s):
     return "".join(out)
 
 
+def _function(module, name):
+    __import__(module)
+    fn = getattr(sys.modules[module], name, None)
+    if fn is None or not callable(fn):
+        raise AttributeError("module %s has no function %s" % (module, name))
+    while hasattr(fn, "__wrapped__"):
+        fn = fn.__wrapped__
+    return fn
+
+
+def _call(step, chained=None):
+    fn = _function(step["module"], step["function"])
+    kwargs = dict(step.get("params") or {})
+    for inp in step.get("inputs") or ():
+        kwargs[inp["arg"]] = _read_input(inp["path"], inp.get("columns"))
+    if chained is not None:
+        cols = step.get("chain_columns")
+        if cols is not None:
+            missing = [c for c in cols if c not in chained.column_names]
+            if missing:
+                src = step.get("chain_from") or "the previous model"
+                raise ValueError(
+                    "input %s asks for column(s) %s, which %s did not return (it returned %s)"
+                    % (src, ", ".join(missing), src, ", ".join(chained.column_names))
+                )
+            chained = chained.select(list(cols))
+        kwargs[step["chain"]] = chained
+    return fn(**kwargs)
+
+
+def _as_table(result):
+    """A chained function's result as the pyarrow Table the next one
+    receives (what reading it back from a file would give)."""
+    import pyarrow as pa
+
+    if result is None or isinstance(result, bool):
+        raise TypeError(
+            "the function returned %s; a model must return a table "
+            "(pyarrow Table, pandas or polars DataFrame)" % type(result).__name__
+        )
+    schema, parts = _to_arrow(result)
+    tables = [p if isinstance(p, pa.Table) else pa.Table.from_batches([p], schema) for p in parts]
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def _mark(i, rows):
+    # The launcher attributes the lines after this to step i's model.
+    line = "\x1elakehouse-step %d %d\n" % (i, rows)
+    sys.stdout.write(line)
+    sys.stdout.flush()
+    sys.stderr.write(line)
+    sys.stderr.flush()
+
+
 def main():
     import marshal
 
     cfg = marshal.loads(bytes.fromhex(os.environ["LAKEHOUSE_INVOCATION"]))
     code_dir = cfg["code_dir"]
+    cur = 0
+    step_rows = []
     try:
         _paths(cfg)
         try:
@@ -173,20 +233,25 @@ def main():
             if e.name != "lakehouse":
                 raise
             _shim()
-        __import__(cfg["module"])
-        mod = sys.modules[cfg["module"]]
-        fn = getattr(mod, cfg["function"], None)
-        if fn is None or not callable(fn):
-            raise AttributeError(
-                "module %s has no function %s" % (cfg["module"], cfg["function"])
-            )
-        while hasattr(fn, "__wrapped__"):
-            fn = fn.__wrapped__
-        kwargs = dict(cfg.get("params") or {})
-        for inp in cfg.get("inputs") or ():
-            kwargs[inp["arg"]] = _read_input(inp["path"], inp.get("columns"))
-        result = fn(**kwargs)
+        result = _call(cfg)
+        # A fused chain: each further function takes the previous result
+        # in memory.
+        for i, step in enumerate(cfg.get("steps") or (), 1):
+            table = _as_table(result)
+            result = None
+            step_rows.append(table.num_rows)
+            if cfg.get("preview"):
+                _write_output(
+                    os.path.join(cfg["preview_dir"], ".preview-%d.arrow" % (i - 1)),
+                    table.slice(0, cfg["preview"]),
+                )
+            cur = i
+            _mark(i, table.num_rows)
+            result = _call(step, table)
+            del table
         res = {"ok": True}
+        if step_rows:
+            res["steps"] = step_rows
         kind = (type(result).__module__.split(".")[0], type(result).__name__)
         if kind == ("numpy", "bool_"):
             result = bool(result)  # (df.x > 0).all() is a numpy.bool_
@@ -206,7 +271,7 @@ def main():
     except BaseException as exc:  # noqa: B902 - everything is reported
         if isinstance(exc, KeyboardInterrupt):
             raise
-        _write_result(cfg, {"ok": False, "error": _error(exc, code_dir)})
+        _write_result(cfg, {"ok": False, "step": cur, "error": _error(exc, code_dir)})
         sys.stderr.flush()
         os._exit(1)
     _write_result(cfg, res)

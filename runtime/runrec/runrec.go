@@ -98,6 +98,7 @@ type Record struct {
 type Flags struct {
 	Strict     bool   `json:"strict"`
 	NoCache    bool   `json:"no_cache"`
+	NoFuse     bool   `json:"no_fuse,omitempty"`
 	DryRun     bool   `json:"dry_run"`
 	Priority   int    `json:"priority"`
 	KeepFailed string `json:"keep_failed,omitempty"`
@@ -130,6 +131,9 @@ type Model struct {
 	// Fingerprint is an order-insensitive hash of the output's rows.
 	Fingerprint string `json:"fingerprint,omitempty"`
 	CacheKey    string `json:"cache_key,omitempty"`
+	// FusedInto is the model whose interpreter ran this one (a fused
+	// chain: its table came in memory, and its output was not written).
+	FusedInto   string `json:"fused_into,omitempty"`
 	Expectation *bool  `json:"expectation,omitempty"`
 	Error       string `json:"error,omitempty"`
 	Traceback   string `json:"traceback,omitempty"`

@@ -46,6 +46,15 @@ def helper():
     raise ValueError("something is wrong with the data")
 
 
+def fail_on(data):
+    print("checking", data.num_rows)
+    helper()
+
+
+def hog_on(data):
+    memory_hog()
+
+
 def crash():
     print("about to crash", flush=True)
     os.abort()

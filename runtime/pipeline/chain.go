@@ -1,0 +1,318 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/planner"
+	"github.com/lakehouse-dev/lakehouse/runtime"
+	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
+)
+
+// Fused chains. A Python model whose output only the next Python model
+// reads (not materialized, same environment and memory limit, no filter
+// on the way) hands its table to that model inside one interpreter: the
+// chain runs as one invocation, and no table between its models is
+// written, mapped or read back. Each model keeps its own state, timing,
+// row count, log lines, timeout and failure; what a chain gives up is
+// the intermediate tables themselves: they are not in the result cache
+// (a chain is reused as a whole, from its last model's output). Previews
+// of the tables passed along are written by the interpreter.
+
+// planChains finds the chains to fuse: r.chains maps each chain's first
+// model to the chain, r.fused marks the models after the first.
+func (r *run) planChains() {
+	r.chains, r.fused = map[string][]*node{}, map[string]bool{}
+	if r.opts.NoFuse {
+		return
+	}
+	readers := map[string]int{}
+	for _, n := range r.opts.Plan.Models {
+		for _, in := range n.Inputs {
+			if in.Source == planner.SourceModel {
+				readers[in.Model]++
+			}
+		}
+	}
+	next := map[string]*node{} // a -> b: b takes a's table in memory
+	for _, n := range r.opts.Plan.Models {
+		var from *planner.Input
+		for i, in := range n.Inputs {
+			if in.Source == planner.SourceModel {
+				if from != nil {
+					from = nil // reads two models: runs on its own
+					break
+				}
+				from = &n.Inputs[i]
+			}
+		}
+		if from == nil || readers[from.Model] != 1 {
+			continue
+		}
+		if a := r.nodes[from.Model]; fusable(a.n, n, *from) {
+			next[a.n.Name] = r.nodes[n.Name]
+		}
+	}
+	prev := map[string]bool{}
+	for _, b := range next {
+		prev[b.n.Name] = true
+	}
+	for _, n := range r.opts.Plan.Models {
+		if prev[n.Name] || next[n.Name] == nil {
+			continue
+		}
+		c := []*node{r.nodes[n.Name]}
+		for b := next[n.Name]; b != nil; b = next[b.n.Name] {
+			c = append(c, b)
+			r.fused[b.n.Name] = true
+		}
+		r.chains[n.Name] = c
+	}
+}
+
+// fusable reports whether model b may take model a's output (read as in)
+// in a's interpreter.
+func fusable(a, b *planner.Node, in planner.Input) bool {
+	return a.Kind == "model" && b.Kind == "model" &&
+		a.Language == planner.LangPython && b.Language == planner.LangPython &&
+		a.Python != nil && b.Python != nil &&
+		specKey(a.Python.Version, a.Python.Requirements) == specKey(b.Python.Version, b.Python.Requirements) &&
+		a.Resources.MemoryBytes == b.Resources.MemoryBytes && a.InternetAccess == b.InternetAccess &&
+		a.Output.Materialization == planner.MatNone &&
+		filepath.Dir(a.File) == filepath.Dir(b.File) &&
+		strings.TrimSpace(in.Filter) == ""
+}
+
+// stepTimeout is the cause that stops a chain whose step ran past its
+// model's timeout.
+type stepTimeout struct {
+	model string
+	after time.Duration
+}
+
+func (e *stepTimeout) Error() string { return "model " + e.model + " timed out" }
+
+// runChain runs a fused chain (its first model's slot and memory are
+// held). It returns the model that failed, if one did.
+func (r *run) runChain(ctx context.Context, c []*node) (string, error) {
+	last := c[len(c)-1]
+	for _, nd := range c {
+		nd.key = r.cacheKey(nd) // each keys on the one before
+	}
+	last.output = filepath.Join(r.dir, "out", last.n.Name+".arrow")
+	if err := os.MkdirAll(filepath.Dir(last.output), 0o755); err != nil {
+		return c[0].n.Name, err
+	}
+	if last.key != "" && !r.opts.NoCache && r.cache != nil {
+		if meta, ok := r.cache.get(last.key, last.output); ok {
+			for _, nd := range c[:len(c)-1] {
+				r.emit(Event{Kind: EventMessage, Model: nd.n.Name, Text: "not run: the output of " + last.n.Name + " it feeds was reused"})
+				r.setState(nd, runrec.StateReused)
+				nd.ok = true
+			}
+			r.set(func() { last.rec.Rows, last.rec.Fingerprint, last.rec.CacheKey = meta.Rows, meta.Fingerprint, last.key })
+			r.emit(Event{Kind: EventMessage, Model: last.n.Name, Text: "reused the output of run " + meta.Run + " (code, environment, inputs and parameters unchanged)"})
+			if err := r.finishOutput(ctx, last, true, meta); err != nil {
+				return last.n.Name, err
+			}
+			last.ok = true
+			return "", nil
+		}
+	}
+
+	failed := c[0]
+	err := r.launchChain(ctx, c, &failed)
+	if err == nil {
+		err = r.finishOutput(ctx, last, false, cacheMeta{})
+		failed = last
+	}
+	if err != nil {
+		if ctx.Err() != nil && !isFunctionError(err, failed.n.Name) {
+			for _, nd := range c {
+				if !nd.ok {
+					r.setState(nd, runrec.StateSkipped)
+				}
+			}
+			return failed.n.Name, context.Cause(ctx)
+		}
+		r.fail(failed, err)
+		after := false
+		for _, nd := range c {
+			if after {
+				r.setState(nd, runrec.StateSkipped)
+			}
+			after = after || nd == failed
+		}
+		return failed.n.Name, err
+	}
+	for _, nd := range c {
+		nd.ok = true
+	}
+	return "", nil
+}
+
+// launchChain runs the chain's functions as one invocation; *failed is
+// kept at the model running.
+func (r *run) launchChain(ctx context.Context, c []*node, failed **node) error {
+	head, last := c[0], c[len(c)-1]
+	if r.opts.Launcher == nil {
+		return errdefs.New(errdefs.ErrFailedPrecondition, "no function launcher to run %s with", head.n.Name)
+	}
+	var mu sync.Mutex // guards *failed and timer
+	current := func() *node {
+		mu.Lock()
+		defer mu.Unlock()
+		return *failed
+	}
+	r.setState(head, runrec.StateRunning)
+	inv := filepath.Join(r.dir, "inv", head.n.Name)
+	if err := os.MkdirAll(inv, 0o755); err != nil {
+		return err
+	}
+	defer os.RemoveAll(inv)
+	env, err := r.env(ctx, head.n)
+	if err != nil {
+		return err
+	}
+	codeDir := r.opts.Runs.CodeDir(r.opts.ID)
+	invocation := runtime.Invocation{
+		Model:          head.n.Name,
+		Env:            env,
+		ModulePath:     filepath.Join(codeDir, head.n.File),
+		Function:       head.n.Function,
+		Params:         modelParams(head.n),
+		DataDir:        inv,
+		Output:         filepath.Join(inv, "output.arrow"),
+		Memory:         head.n.Resources.MemoryBytes,
+		InternetAccess: head.n.InternetAccess,
+		Log: func(l runtime.LogLine) {
+			r.emit(Event{Kind: EventLog, Model: l.Model, Line: l})
+		},
+	}
+	for i, nd := range c {
+		ins, err := r.inputsBut(ctx, nd, chainedFrom(c, i))
+		if err != nil {
+			*failed = nd
+			return err
+		}
+		links, err := linkInputs(inv, fmt.Sprintf("s%d-", i), ins)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			invocation.Inputs = links
+			continue
+		}
+		in := chainedInput(nd.n, c[i-1].n.Name)
+		invocation.Then = append(invocation.Then, runtime.Step{
+			Model: nd.n.Name, ModulePath: filepath.Join(codeDir, nd.n.File), Function: nd.n.Function,
+			Chain: in.Param, ChainColumns: in.Columns, Inputs: links, Params: modelParams(nd.n),
+		})
+	}
+
+	// Each model's timeout runs from its own start.
+	lctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var timer *time.Timer
+	arm := func(nd *node) {
+		if timer != nil {
+			timer.Stop()
+		}
+		if t := time.Duration(nd.n.Resources.TimeoutSecs) * time.Second; t > 0 {
+			timer = time.AfterFunc(t, func() { stop(&stepTimeout{model: nd.n.Name, after: t}) })
+		}
+	}
+	arm(head)
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	invocation.PreviewRows = r.opts.PreviewRows
+	invocation.OnStep = func(i int, rows int64) {
+		mu.Lock()
+		prev, nd := c[i-1], c[i]
+		*failed = nd
+		arm(nd)
+		mu.Unlock()
+		r.set(func() { prev.rec.Rows = rows })
+		r.setState(prev, runrec.StateDone)
+		if r.opts.PreviewRows > 0 {
+			if text, err := preview(runtime.PreviewPath(inv, i-1), r.opts.PreviewRows, rows); err == nil {
+				r.emit(Event{Kind: EventPreview, Model: prev.n.Name, Text: text, Rows: rows})
+			}
+		}
+		r.setState(nd, runrec.StateRunning)
+	}
+
+	res, err := r.opts.Launcher.Launch(lctx, invocation)
+	if err != nil {
+		var fe *runtime.FunctionError
+		var st *stepTimeout
+		switch {
+		case errors.As(err, &fe):
+			if m := r.nodes[fe.Model]; m != nil {
+				mu.Lock()
+				*failed = m
+				mu.Unlock()
+			}
+			return fe
+		case ctx.Err() == nil && errors.As(context.Cause(lctx), &st):
+			nd := r.nodes[st.model]
+			mu.Lock()
+			*failed = nd
+			mu.Unlock()
+			return &runtime.FunctionError{Model: st.model, Kind: runtime.FailureTimeout, Timeout: st.after,
+				Memory: nd.n.Resources.MemoryBytes}
+		case ctx.Err() != nil:
+			return context.Cause(ctx)
+		}
+		return fmt.Errorf("starting %s: %w", current().n.Name, err)
+	}
+	if res.Output == "" {
+		mu.Lock()
+		*failed = last
+		mu.Unlock()
+		got := "None"
+		if res.Expectation != nil {
+			got = "a bool (only an expectation returns True or False)"
+		}
+		return &runtime.FunctionError{Model: last.n.Name, Kind: runtime.FailureException, Type: "TypeError",
+			Message: "the function returned " + got + "; a model must return a table (pyarrow Table, pandas or polars DataFrame)"}
+	}
+	for i, rows := range res.StepRows {
+		nd := c[i]
+		r.set(func() { nd.rec.Rows = rows })
+	}
+	r.set(func() { last.rec.Rows = res.Rows })
+	*failed = last
+	return os.Rename(invocation.Output, last.output)
+}
+
+// chainedFrom is the model whose table step i of chain c receives in
+// memory ("" for the first).
+func chainedFrom(c []*node, i int) string {
+	if i == 0 {
+		return ""
+	}
+	return c[i-1].n.Name
+}
+
+// chainedInput is n's input reading model.
+func chainedInput(n *planner.Node, model string) planner.Input {
+	for _, in := range n.Inputs {
+		if in.Source == planner.SourceModel && in.Model == model {
+			return in
+		}
+	}
+	return planner.Input{}
+}
