@@ -35,7 +35,6 @@ func writeIPC(ctx context.Context, path string, r array.RecordReader) (int64, er
 		os.Remove(tmp)
 		return 0, err
 	}
-	var rows int64
 	fail := func(err error) (int64, error) {
 		w.Close()
 		f.Close()
@@ -44,56 +43,71 @@ func writeIPC(ctx context.Context, path string, r array.RecordReader) (int64, er
 	}
 	// DuckDB produces batches of 2,048 rows. Readers pay per batch (a
 	// table of thousands of chunks computes and writes slowly), so small
-	// batches are combined into batches of about batchRows rows.
-	var pending []arrow.RecordBatch
-	var pendingRows int64
-	flush := func() error {
-		defer func() {
-			for _, p := range pending {
-				p.Release()
-			}
-			pending, pendingRows = pending[:0], 0
-		}()
-		switch len(pending) {
-		case 0:
-			return nil
-		case 1:
-			return w.Write(pending[0])
-		}
-		rec, err := concatBatches(r.Schema(), pending)
-		if err != nil {
-			return err
-		}
-		defer rec.Release()
-		return w.Write(rec)
-	}
-	for r.Next() {
-		if err := ctx.Err(); err != nil {
-			flush()
-			return fail(err)
-		}
-		rec := r.RecordBatch()
-		rows += rec.NumRows()
-		if rec.NumRows() >= batchRows && len(pending) == 0 {
-			if err := w.Write(rec); err != nil {
-				return fail(err)
-			}
-			continue
-		}
-		rec.Retain()
-		pending = append(pending, rec)
-		pendingRows += rec.NumRows()
-		if pendingRows >= batchRows {
-			if err := flush(); err != nil {
-				return fail(err)
-			}
+	// batches are combined into batches of about batchRows rows. Reading
+	// (DuckDB's scan and Arrow conversion) runs beside combining and
+	// writing: two cores' worth of work overlap.
+	groups := make(chan []arrow.RecordBatch, 2)
+	stop := make(chan struct{})
+	var rows int64
+	var readErr error
+	release := func(g []arrow.RecordBatch) {
+		for _, p := range g {
+			p.Release()
 		}
 	}
-	if err := flush(); err != nil {
-		return fail(err)
+	go func() {
+		defer close(groups)
+		var pending []arrow.RecordBatch
+		var pendingRows int64
+		send := func() bool {
+			select {
+			case groups <- pending:
+				pending, pendingRows = nil, 0
+				return true
+			case <-stop:
+				release(pending)
+				return false
+			}
+		}
+		for r.Next() {
+			if err := ctx.Err(); err != nil {
+				readErr = err
+				release(pending)
+				return
+			}
+			rec := r.RecordBatch()
+			rec.Retain()
+			rows += rec.NumRows()
+			pending = append(pending, rec)
+			pendingRows += rec.NumRows()
+			if pendingRows >= batchRows && !send() {
+				return
+			}
+		}
+		if readErr = r.Err(); readErr != nil {
+			release(pending)
+			return
+		}
+		if len(pending) > 0 {
+			send()
+		}
+	}()
+	var writeErr error
+	for g := range groups {
+		if writeErr == nil {
+			writeErr = writeGroup(w, r.Schema(), g)
+			if writeErr != nil {
+				close(stop)
+			}
+		}
+		release(g)
 	}
-	if err := r.Err(); err != nil {
-		return fail(err)
+	// groups is closed: the reader is done with r.
+	if writeErr != nil {
+		return fail(writeErr)
+	}
+	if readErr != nil {
+		return fail(readErr)
 	}
 	if err := w.Close(); err != nil {
 		return fail(err)
@@ -107,6 +121,19 @@ func writeIPC(ctx context.Context, path string, r array.RecordReader) (int64, er
 
 // batchRows is the size of the batches writeIPC writes.
 const batchRows = 128 << 10
+
+// writeGroup writes batches as one batch.
+func writeGroup(w *ipc.FileWriter, schema *arrow.Schema, g []arrow.RecordBatch) error {
+	if len(g) == 1 {
+		return w.Write(g[0])
+	}
+	rec, err := concatBatches(schema, g)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	return w.Write(rec)
+}
 
 // concatBatches joins batches of one schema into one.
 func concatBatches(schema *arrow.Schema, recs []arrow.RecordBatch) (arrow.RecordBatch, error) {
