@@ -17,7 +17,7 @@ import (
 )
 
 // Fused chains. A Python model whose output only the next Python model
-// reads (not materialized, same environment and memory limit, no filter
+// reads (not materialized, same environment, no memory limit, no filter
 // on the way) hands its table to that model inside one interpreter: the
 // chain runs as one invocation, and no table between its models is
 // written, mapped or read back. Each model keeps its own state, timing,
@@ -84,7 +84,10 @@ func fusable(a, b *planner.Node, in planner.Input) bool {
 		a.Language == planner.LangPython && b.Language == planner.LangPython &&
 		a.Python != nil && b.Python != nil &&
 		specKey(a.Python.Version, a.Python.Requirements) == specKey(b.Python.Version, b.Python.Requirements) &&
-		a.Resources.MemoryBytes == b.Resources.MemoryBytes && a.InternetAccess == b.InternetAccess &&
+		// A memory limit bounds one model's own memory; in a chain the
+		// table it receives would count too (mapped from /dev/shm it does
+		// not), so limited models run on their own.
+		a.Resources.MemoryBytes == 0 && b.Resources.MemoryBytes == 0 && a.InternetAccess == b.InternetAccess &&
 		a.Output.Materialization == planner.MatNone &&
 		filepath.Dir(a.File) == filepath.Dir(b.File) &&
 		strings.TrimSpace(in.Filter) == ""

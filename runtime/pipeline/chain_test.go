@@ -231,6 +231,12 @@ def other_python(data=lakehouse.Model("one")):
 @lakehouse.python("3.11")
 def filtered(data=lakehouse.Model("two", filter="id > 10")):
     return data
+
+@lakehouse.model()
+@lakehouse.python("3.11")
+@lakehouse.resources(memory="1GiB")
+def limited(data=lakehouse.Model("filtered")):
+    return data
 `
 	rec, err := l.runFiles(t, map[string]string{"models.py": models}, noPreview)
 	if err != nil {
