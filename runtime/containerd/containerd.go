@@ -183,7 +183,10 @@ func New(ctx context.Context, cfg Config) (*Launcher, error) {
 // shares.
 func (l *Launcher) startAnchor(ctx context.Context) error {
 	l.anchorID = "lh-anchor-" + randomHex(6)
-	dir := filepath.Join(l.cfg.StateDir, l.anchorID)
+	dir, err := l.stateDir(l.anchorID)
+	if err != nil {
+		return err
+	}
 	mounts, err := systemMounts(dir, false)
 	if err != nil {
 		return err
@@ -268,8 +271,8 @@ func (l *Launcher) Launch(ctx context.Context, inv runtime.Invocation) (_ *runti
 	defer p.Cleanup()
 
 	id := "lh-" + randomHex(8)
-	dir := filepath.Join(l.cfg.StateDir, id)
-	if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+	dir, err := l.stateDir(id)
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
@@ -532,10 +535,64 @@ func (l *Launcher) removeLeftovers(ctx context.Context) error {
 		}
 		os.RemoveAll(filepath.Join(l.cfg.StateDir, c.ID()))
 	}
+	// A launcher killed between making a container's folder and creating
+	// the container leaves a folder no container names.
+	known := map[string]bool{}
+	for _, c := range ctrs {
+		known[c.ID()] = true
+	}
+	entries, _ := os.ReadDir(l.cfg.StateDir)
+	for _, e := range entries {
+		dir := filepath.Join(l.cfg.StateDir, e.Name())
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "lh-") || known[e.Name()] || hasMounts(dir) {
+			continue
+		}
+		owner, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err == nil && ownerAlive(string(owner)) {
+			continue
+		}
+		if st, serr := os.Stat(dir); err != nil && (serr != nil || time.Since(st.ModTime()) < time.Minute) {
+			continue // no owner yet: maybe a launcher about to write it
+		}
+		os.RemoveAll(dir)
+	}
 	if l.anchor == nil {
 		l.removeEmptyStateDirs() // RemoveLeftovers: no launcher of ours
 	}
 	return nil
+}
+
+// ownerFile, in a container's state folder, names the launcher process
+// that made it (pid@boot id).
+const ownerFile = "owner"
+
+// stateDir makes the state folder of container id, owned by this process.
+func (l *Launcher) stateDir(id string) (string, error) {
+	dir := filepath.Join(l.cfg.StateDir, id)
+	if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(l.owner), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// hasMounts reports whether anything is mounted at or under dir (in this
+// mount namespace): such a folder is never removed recursively.
+func hasMounts(dir string) bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return true
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			return true
+		}
+	}
+	return false
 }
 
 // ownerAlive reports whether the pid@boot owner still runs.

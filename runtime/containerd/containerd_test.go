@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	ctrd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -123,4 +124,31 @@ func TestLeftoversRemoved(t *testing.T) {
 		c.Delete(ctx)
 	}
 	l.Close()
+
+	// Folders of containers never created (the launcher was killed in
+	// between): removed once their owner is gone.
+	state := t.TempDir()
+	self := fmt.Sprintf("%d@%s", os.Getpid(), strings.TrimSpace(string(boot)))
+	for name, owner := range map[string]string{"lh-deadowner": "4206942@" + strings.TrimSpace(string(boot)),
+		"lh-liveowner": self, "lh-noowner-old": "", "lh-noowner-new": "", "other": ""} {
+		dir := filepath.Join(state, name)
+		if err := os.MkdirAll(filepath.Join(dir, "rootfs", "bin"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if owner != "" {
+			os.WriteFile(filepath.Join(dir, "owner"), []byte(owner), 0o644)
+		}
+		if name == "lh-noowner-old" {
+			old := time.Now().Add(-2 * time.Minute)
+			os.Chtimes(dir, old, old)
+		}
+	}
+	if err := containerd.RemoveLeftovers(context.Background(), containerd.Config{Socket: socket, StateDir: state, Namespace: "lakehouse-test"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"lh-deadowner": false, "lh-liveowner": true, "lh-noowner-old": false, "lh-noowner-new": true, "other": true} {
+		if _, err := os.Stat(filepath.Join(state, name)); (err == nil) != want {
+			t.Errorf("state folder %s exists %v, want %v", name, err == nil, want)
+		}
+	}
 }
