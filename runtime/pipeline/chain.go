@@ -138,8 +138,11 @@ func (r *run) runChain(ctx context.Context, c []*node) (string, error) {
 	}
 	if err != nil {
 		if ctx.Err() != nil && !isFunctionError(err, failed.n.Name) {
+			// Stopped from outside: models already through stay done.
 			for _, nd := range c {
-				if !nd.ok {
+				var done bool
+				r.set(func() { done = nd.rec.State == runrec.StateDone })
+				if !done {
 					r.setState(nd, runrec.StateSkipped)
 				}
 			}

@@ -1,7 +1,9 @@
 package pipeline_test
 
 import (
+	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -246,5 +248,37 @@ def limited(data=lakehouse.Model("filtered")):
 		if m.FusedInto != "" {
 			t.Errorf("%s fused into %s", m.Name, m.FusedInto)
 		}
+	}
+}
+
+// TestFusedChainCancelled: cancelling a chain mid-way keeps the models
+// already through as done and leaves no run folder.
+func TestFusedChainCancelled(t *testing.T) {
+	l := newBenchLake(t, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	shm := t.TempDir()
+	models := strings.Replace(chainModels, `    df = data.to_pandas()`, "    import time\n    print(\"hanging\", flush=True)\n    time.sleep(60)\n    df = data.to_pandas()", 1)
+	rec, err := l.runCtx(ctx, t, t.TempDir(), map[string]string{"models.py": models, "lakehouse.yml": chainConfig}, func(o *pipeline.Options) {
+		o.ShmDir, o.PreviewRows = shm, 0
+		o.Events = func(ev pipeline.Event) {
+			if ev.Kind == pipeline.EventLog && ev.Line.Text == "hanging" {
+				cancel()
+			}
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+	for name, want := range map[string]string{"a": runrec.StateDone, "b": runrec.StateSkipped, "c": runrec.StateSkipped} {
+		if m := rec.Model(name); m.State != want {
+			t.Errorf("%s: state %s, want %s", name, m.State, want)
+		}
+	}
+	if rec.Status != runrec.StatusCancelled {
+		t.Errorf("status %s", rec.Status)
+	}
+	if ents, _ := os.ReadDir(shm); len(ents) != 0 {
+		t.Errorf("run folder left behind: %v", ents)
 	}
 }
