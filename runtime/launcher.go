@@ -56,6 +56,10 @@ type Invocation struct {
 	// (nil: discarded). It is called from several goroutines, one line at
 	// a time per stream.
 	Log LogSink
+	// InputsLater: input files may appear after the launch (each linked
+	// complete); the interpreter starts, imports pyarrow and the module,
+	// then waits for each file before reading it.
+	InputsLater bool
 	// Then are further functions run by the same interpreter after this
 	// one, in order (a fused chain): each receives the previous one's
 	// result as a pyarrow Table, so no table between them is written or

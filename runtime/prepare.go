@@ -71,12 +71,13 @@ func Prepare(inv Invocation) (*Prepared, error) {
 		return nil, bad("output %s is not inside the data folder %s", inv.Output, inv.DataDir)
 	}
 	cfg := runner.Config{
-		CodeDir:  filepath.Dir(mod),
-		Module:   name,
-		Function: inv.Function,
-		Paths:    inv.Env.Paths(),
-		Params:   inv.Params,
-		Output:   inv.Output,
+		CodeDir:     filepath.Dir(mod),
+		Module:      name,
+		Function:    inv.Function,
+		Paths:       inv.Env.Paths(),
+		Params:      inv.Params,
+		Output:      inv.Output,
+		AwaitInputs: inv.InputsLater,
 	}
 	inputs := func(ins []Input, params map[string]any) ([]runner.Input, error) {
 		var out []runner.Input

@@ -202,26 +202,31 @@ func (r *run) launchChain(ctx context.Context, c []*node, failed **node) error {
 			r.emit(Event{Kind: EventLog, Model: l.Model, Line: l})
 		},
 	}
+	// The interpreter starts (and imports pyarrow and the models) while
+	// the inputs are scanned: it waits for each input file to appear.
+	planned := make([][]runtime.Input, len(c))
 	for i, nd := range c {
-		ins, err := r.inputsBut(ctx, nd, chainedFrom(c, i))
-		if err != nil {
-			*failed = nd
-			return err
-		}
-		links, err := linkInputs(inv, fmt.Sprintf("s%d-", i), ins)
-		if err != nil {
-			return err
+		for j, in := range nd.n.Inputs {
+			if in.Source == planner.SourceModel && in.Model == chainedFrom(c, i) {
+				continue
+			}
+			ri := runtime.Input{Arg: in.Param, Path: filepath.Join(inv, fmt.Sprintf("s%d-in%d-%s.arrow", i, j, in.Param))}
+			if in.Source == planner.SourceModel && strings.TrimSpace(in.Filter) == "" {
+				ri.Columns = in.Columns // as inputsBut binds it
+			}
+			planned[i] = append(planned[i], ri)
 		}
 		if i == 0 {
-			invocation.Inputs = links
+			invocation.Inputs = planned[i]
 			continue
 		}
 		in := chainedInput(nd.n, c[i-1].n.Name)
 		invocation.Then = append(invocation.Then, runtime.Step{
 			Model: nd.n.Name, ModulePath: filepath.Join(codeDir, nd.n.File), Function: nd.n.Function,
-			Chain: in.Param, ChainColumns: in.Columns, Inputs: links, Params: modelParams(nd.n),
+			Chain: in.Param, ChainColumns: in.Columns, Inputs: planned[i], Params: modelParams(nd.n),
 		})
 	}
+	invocation.InputsLater = true
 
 	// Each model's timeout runs from its own start.
 	lctx, stop := context.WithCancelCause(ctx)
@@ -235,7 +240,6 @@ func (r *run) launchChain(ctx context.Context, c []*node, failed **node) error {
 			timer = time.AfterFunc(t, func() { stop(&stepTimeout{model: nd.n.Name, after: t}) })
 		}
 	}
-	arm(head)
 	defer func() {
 		mu.Lock()
 		defer mu.Unlock()
@@ -260,7 +264,31 @@ func (r *run) launchChain(ctx context.Context, c []*node, failed **node) error {
 		r.setState(nd, runrec.StateRunning)
 	}
 
-	res, err := r.opts.Launcher.Launch(lctx, invocation)
+	type launched struct {
+		res *runtime.Result
+		err error
+	}
+	done := make(chan launched, 1)
+	go func() {
+		res, err := r.opts.Launcher.Launch(lctx, invocation)
+		done <- launched{res, err}
+	}()
+	if err := r.linkChainInputs(ctx, c, planned); err != nil {
+		stop(err)
+		<-done
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		*failed = r.nodes[err.model]
+		return err.err
+	}
+	mu.Lock()
+	if *failed == head {
+		arm(head) // its timeout runs from having its inputs
+	}
+	mu.Unlock()
+	l := <-done
+	res, err := l.res, l.err
 	if err != nil {
 		var fe *runtime.FunctionError
 		var st *stepTimeout
@@ -302,6 +330,34 @@ func (r *run) launchChain(ctx context.Context, c []*node, failed **node) error {
 	r.set(func() { last.rec.Rows = res.Rows })
 	*failed = last
 	return os.Rename(invocation.Output, last.output)
+}
+
+// inputError is a chain model's input that could not be made.
+type inputError struct {
+	model string
+	err   error
+}
+
+func (e *inputError) Error() string { return e.err.Error() }
+
+// linkChainInputs scans or filters each chain model's inputs and links
+// them at their planned paths.
+func (r *run) linkChainInputs(ctx context.Context, c []*node, planned [][]runtime.Input) *inputError {
+	for i, nd := range c {
+		ins, err := r.inputsBut(ctx, nd, chainedFrom(c, i))
+		if err == nil && len(ins) != len(planned[i]) {
+			err = fmt.Errorf("internal error: %d inputs for %s, %d planned", len(ins), nd.n.Name, len(planned[i]))
+		}
+		for j := 0; err == nil && j < len(ins); j++ {
+			if err = os.Link(ins[j].path, planned[i][j].Path); err != nil {
+				err = fmt.Errorf("linking input %s: %w", ins[j].in.Name, err)
+			}
+		}
+		if err != nil {
+			return &inputError{model: nd.n.Name, err: err}
+		}
+	}
+	return nil
 }
 
 // chainedFrom is the model whose table step i of chain c receives in

@@ -282,3 +282,29 @@ func TestFusedChainCancelled(t *testing.T) {
 		t.Errorf("run folder left behind: %v", ents)
 	}
 }
+
+// TestFusedChainScanFails: the interpreter starts while inputs are
+// scanned; a scan that fails stops it and fails the model it was for.
+func TestFusedChainScanFails(t *testing.T) {
+	l := newBenchLake(t, 100)
+	shm := t.TempDir()
+	models := strings.Replace(chainModels, `more=lakehouse.Model("events", columns=["id"])`,
+		`more=lakehouse.Model("events", columns=["id"], filter="CAST(country AS INTEGER) > 1")`, 1)
+	start := time.Now()
+	rec, err := l.runFiles(t, map[string]string{"models.py": models, "lakehouse.yml": chainConfig}, func(o *pipeline.Options) {
+		o.ShmDir, o.PreviewRows = shm, 0
+	})
+	var re *pipeline.RunError
+	if !errors.As(err, &re) || re.Model != "c" || !strings.Contains(err.Error(), "reading bench.events for c") {
+		t.Fatalf("err %v, want c's scan failure", err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("took %s", d)
+	}
+	if m := rec.Model("c"); m.State != runrec.StateFailed {
+		t.Errorf("c: %+v", m)
+	}
+	if ents, _ := os.ReadDir(shm); len(ents) != 0 {
+		t.Errorf("run folder left behind: %v", ents)
+	}
+}

@@ -46,6 +46,8 @@ type Config struct {
 	Params   map[string]any `json:"params"`
 	Output   string         `json:"output,omitempty"`
 	Result   string         `json:"result"`
+	// AwaitInputs: wait for input files to appear.
+	AwaitInputs bool `json:"await_inputs,omitempty"`
 	// Steps are further functions run after this one (a fused chain).
 	Steps []Step `json:"steps,omitempty"`
 	// Preview > 0: the first Preview rows of each table passed along the
@@ -106,7 +108,7 @@ func (c Config) Encode() (string, error) {
 		"code_dir": c.CodeDir, "module": c.Module, "function": c.Function,
 		"paths": c.Paths, "inputs": encodeInputs(c.Inputs), "params": encodeParams(c.Params),
 		"output": c.Output, "result": c.Result, "steps": steps,
-		"preview": c.Preview, "preview_dir": c.PreviewDir,
+		"preview": c.Preview, "preview_dir": c.PreviewDir, "await_inputs": c.AwaitInputs,
 	})
 }
 

@@ -61,9 +61,17 @@ def _shim():
     sys.modules["lakehouse"] = m
 
 
-def _read_input(path, columns=None):
+def _read_input(path, columns=None, wait=False):
     import pyarrow as pa
     import pyarrow.ipc
+
+    if wait:
+        # The launcher starts us while it still scans; it links each
+        # input complete, and kills us if it cannot.
+        import time
+
+        while not os.path.exists(path):
+            time.sleep(0.001)
 
     # Zero copy: the table's buffers point into the mapped file, and
     # selecting columns keeps pointing there.
@@ -172,11 +180,11 @@ def _function(module, name):
     return fn
 
 
-def _call(step, chained=None):
+def _call(step, chained=None, wait=False):
     fn = _function(step["module"], step["function"])
     kwargs = dict(step.get("params") or {})
     for inp in step.get("inputs") or ():
-        kwargs[inp["arg"]] = _read_input(inp["path"], inp.get("columns"))
+        kwargs[inp["arg"]] = _read_input(inp["path"], inp.get("columns"), wait)
     if chained is not None:
         cols = step.get("chain_columns")
         if cols is not None:
@@ -233,7 +241,8 @@ def main():
             if e.name != "lakehouse":
                 raise
             _shim()
-        result = _call(cfg)
+        wait = bool(cfg.get("await_inputs"))
+        result = _call(cfg, wait=wait)
         # A fused chain: each further function takes the previous result
         # in memory.
         for i, step in enumerate(cfg.get("steps") or (), 1):
@@ -247,7 +256,7 @@ def main():
                 )
             cur = i
             _mark(i, table.num_rows)
-            result = _call(step, table)
+            result = _call(step, table, wait)
             del table
         res = {"ok": True}
         if step_rows:
