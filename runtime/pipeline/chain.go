@@ -316,12 +316,7 @@ func (r *run) launchChain(ctx context.Context, c []*node, failed **node) error {
 		mu.Lock()
 		*failed = last
 		mu.Unlock()
-		got := "None"
-		if res.Expectation != nil {
-			got = "a bool (only an expectation returns True or False)"
-		}
-		return &runtime.FunctionError{Model: last.n.Name, Kind: runtime.FailureException, Type: "TypeError",
-			Message: "the function returned " + got + "; a model must return a table (pyarrow Table, pandas or polars DataFrame)"}
+		return noTable(last.n.Name, res)
 	}
 	for i, rows := range res.StepRows {
 		nd := c[i]

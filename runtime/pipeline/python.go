@@ -103,6 +103,16 @@ func linkInputs(inv, prefix string, inputs []boundInput) ([]runtime.Input, error
 	return ins, nil
 }
 
+// noTable is the failure of a model whose function returned no table.
+func noTable(model string, res *runtime.Result) error {
+	got := "None"
+	if res.Expectation != nil {
+		got = "a bool (only an expectation returns True or False)"
+	}
+	return &runtime.FunctionError{Model: model, Kind: runtime.FailureException, Type: "TypeError",
+		Message: "the function returned " + got + "; a model must return a table (pyarrow Table, pandas or polars DataFrame)"}
+}
+
 // modelParams are the parameters a Python function receives as arguments.
 func modelParams(n *planner.Node) map[string]any {
 	params := map[string]any{}
@@ -172,12 +182,7 @@ func (r *run) runPython(ctx context.Context, nd *node, inputs []boundInput) erro
 		return nil
 	}
 	if res.Output == "" {
-		got := "None"
-		if res.Expectation != nil {
-			got = "a bool (only an expectation returns True or False)"
-		}
-		return &runtime.FunctionError{Model: n.Name, Kind: runtime.FailureException, Type: "TypeError",
-			Message: "the function returned " + got + "; a model must return a table (pyarrow Table, pandas or polars DataFrame)"}
+		return noTable(n.Name, res)
 	}
 	r.set(func() { nd.rec.Rows = res.Rows })
 	return os.Rename(invocation.Output, nd.output)
