@@ -28,6 +28,11 @@ type Reader struct {
 	cur     arrow.RecordBatch
 	err     error
 	eof     bool
+
+	combine int                // see Combine; 0: a batch per chunk
+	cols    []column           // nil: some column needs DuckDB's Arrow conversion
+	pending bindings.DataChunk // fetched, starts the next combined batch
+	pool    *recycler
 }
 
 var _ array.RecordReader = (*Reader)(nil)
@@ -54,6 +59,11 @@ func (r *Reader) init() error {
 		return fmt.Errorf("duckdb: converting the result schema to Arrow: %s", bindings.ErrorDataMessage(ed))
 	}
 	r.schema = schema
+	ids := make([]bindings.Type, n)
+	for i := range types {
+		ids[i] = bindings.GetTypeId(types[i])
+	}
+	r.cols = directColumns(schema, ids)
 	return nil
 }
 
@@ -73,6 +83,9 @@ func (r *Reader) Next() bool {
 	if err := r.ctx.Err(); err != nil {
 		r.err = err
 		return false
+	}
+	if r.combine > 0 {
+		return r.nextCombined()
 	}
 	for {
 		chunk := bindings.FetchChunk(r.res)
@@ -127,6 +140,9 @@ func (r *Reader) Release() {
 }
 
 func (r *Reader) free() {
+	if r.pending.Ptr != nil {
+		bindings.DestroyDataChunk(&r.pending)
+	}
 	if r.hasOpts {
 		bindings.DestroyArrowOptions(&r.opts)
 		r.hasOpts = false

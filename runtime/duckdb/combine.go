@@ -1,0 +1,439 @@
+package duckdb
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	bindings "github.com/duckdb/duckdb-go-bindings"
+)
+
+// Combine makes Next return batches of at least rows rows (the last one
+// may hold fewer; a batch also ends before a string column passes
+// maxStringBytes) instead of one per DuckDB chunk. Readers of a result
+// pay per batch, so a 10M-row table in 2,048-row chunks computes and
+// writes slowly. Call it before the first Next.
+//
+// When every column is a number, boolean, date, time, timestamp, string
+// or blob, the batch is built straight from DuckDB's vectors: one copy,
+// into buffers that are reused once the batches holding them are
+// released. Other results go through DuckDB's Arrow conversion one chunk
+// at a time and are concatenated.
+func (r *Reader) Combine(rows int) {
+	r.combine = max(rows, 1)
+}
+
+// maxStringBytes bounds one string column of a combined batch, so its
+// 32-bit offsets cannot overflow.
+var maxStringBytes int64 = 1 << 30
+
+// column is how a result column is copied from DuckDB's vectors.
+type column struct {
+	kind  int // colFixed, colBool or colString
+	width int // bytes per value (colFixed) or per offset (colString)
+}
+
+const (
+	colFixed = iota + 1
+	colBool
+	colString
+)
+
+// directColumns returns how each column is copied, or nil when some
+// column needs DuckDB's Arrow conversion (decimals, intervals, nested
+// types, enums, UUIDs, or an Arrow type DuckDB's settings changed).
+func directColumns(schema *arrow.Schema, types []bindings.Type) []column {
+	cols := make([]column, len(types))
+	for i, t := range types {
+		at := schema.Field(i).Type
+		fixed := func(id arrow.Type, width int) bool {
+			if at.ID() != id {
+				return false
+			}
+			cols[i] = column{kind: colFixed, width: width}
+			return true
+		}
+		unit := func(u arrow.TimeUnit) bool {
+			ts, ok := at.(*arrow.TimestampType)
+			if !ok || ts.Unit != u {
+				return false
+			}
+			cols[i] = column{kind: colFixed, width: 8}
+			return true
+		}
+		var ok bool
+		switch t {
+		case bindings.TypeBoolean:
+			ok = at.ID() == arrow.BOOL
+			cols[i] = column{kind: colBool}
+		case bindings.TypeTinyInt:
+			ok = fixed(arrow.INT8, 1)
+		case bindings.TypeSmallInt:
+			ok = fixed(arrow.INT16, 2)
+		case bindings.TypeInteger:
+			ok = fixed(arrow.INT32, 4)
+		case bindings.TypeBigInt:
+			ok = fixed(arrow.INT64, 8)
+		case bindings.TypeUTinyInt:
+			ok = fixed(arrow.UINT8, 1)
+		case bindings.TypeUSmallInt:
+			ok = fixed(arrow.UINT16, 2)
+		case bindings.TypeUInteger:
+			ok = fixed(arrow.UINT32, 4)
+		case bindings.TypeUBigInt:
+			ok = fixed(arrow.UINT64, 8)
+		case bindings.TypeFloat:
+			ok = fixed(arrow.FLOAT32, 4)
+		case bindings.TypeDouble:
+			ok = fixed(arrow.FLOAT64, 8)
+		case bindings.TypeDate:
+			ok = fixed(arrow.DATE32, 4)
+		case bindings.TypeTime:
+			tt, isTime := at.(*arrow.Time64Type)
+			ok = isTime && tt.Unit == arrow.Microsecond
+			cols[i] = column{kind: colFixed, width: 8}
+		case bindings.TypeTimestamp, bindings.TypeTimestampTZ:
+			ok = unit(arrow.Microsecond)
+		case bindings.TypeTimestampS:
+			ok = unit(arrow.Second)
+		case bindings.TypeTimestampMS:
+			ok = unit(arrow.Millisecond)
+		case bindings.TypeTimestampNS:
+			ok = unit(arrow.Nanosecond)
+		case bindings.TypeVarchar, bindings.TypeBlob:
+			switch at.ID() {
+			case arrow.STRING, arrow.BINARY:
+				ok, cols[i] = t == bindings.TypeVarchar == (at.ID() == arrow.STRING), column{kind: colString, width: 4}
+			case arrow.LARGE_STRING, arrow.LARGE_BINARY:
+				ok, cols[i] = t == bindings.TypeVarchar == (at.ID() == arrow.LARGE_STRING), column{kind: colString, width: 8}
+			}
+		}
+		if !ok {
+			return nil
+		}
+	}
+	return cols
+}
+
+// nextCombined fetches chunks until the batch is full and combines them.
+func (r *Reader) nextCombined() bool {
+	var chunks []bindings.DataChunk
+	defer func() {
+		for i := range chunks {
+			bindings.DestroyDataChunk(&chunks[i])
+		}
+	}()
+	strBytes := make([]int64, len(r.cols))
+	rows := 0
+	for rows < r.combine && !r.eof {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			return false
+		}
+		chunk := r.pending
+		r.pending = bindings.DataChunk{}
+		if chunk.Ptr == nil {
+			chunk = bindings.FetchChunk(r.res)
+		}
+		if chunk.Ptr == nil {
+			if msg := bindings.ResultError(&r.res); msg != "" {
+				r.err = ctxErr(r.ctx, newError(msg, ""))
+				return false
+			}
+			r.eof = true
+			break
+		}
+		n := int(bindings.DataChunkGetSize(chunk))
+		if n == 0 {
+			bindings.DestroyDataChunk(&chunk)
+			continue
+		}
+		if r.cols != nil {
+			full := false
+			add := make([]int64, len(r.cols))
+			for c, col := range r.cols {
+				if col.kind == colString {
+					add[c] = chunkStringBytes(bindings.DataChunkGetVector(chunk, bindings.IdxT(c)), n)
+					full = full || strBytes[c]+add[c] > maxStringBytes
+				}
+			}
+			if full && len(chunks) > 0 {
+				r.pending = chunk // starts the next batch
+				break
+			}
+			for c, col := range r.cols {
+				if col.kind == colString && col.width == 4 && add[c] > math.MaxInt32 {
+					bindings.DestroyDataChunk(&chunk)
+					r.err = fmt.Errorf("duckdb: column %s holds more than 2 GiB of strings in %d rows", r.schema.Field(c).Name, n)
+					return false
+				}
+			}
+			for c := range add {
+				strBytes[c] += add[c]
+			}
+		}
+		chunks = append(chunks, chunk)
+		rows += n
+	}
+	if rows == 0 {
+		return false
+	}
+	if r.cols != nil {
+		r.cur = r.build(chunks, rows, strBytes)
+		return true
+	}
+	rec, err := r.convert(chunks, rows)
+	if err != nil {
+		r.err = err
+		return false
+	}
+	r.cur = rec
+	return true
+}
+
+// convert turns chunks into Arrow with DuckDB's conversion and joins them.
+func (r *Reader) convert(chunks []bindings.DataChunk, rows int) (arrow.RecordBatch, error) {
+	parts := make([]arrow.RecordBatch, 0, len(chunks))
+	defer func() {
+		for _, p := range parts {
+			p.Release()
+		}
+	}()
+	for _, chunk := range chunks {
+		rec, ed := bindings.DataChunkToArrowArray(r.opts, r.schema, chunk)
+		if bindings.ErrorDataHasError(ed) {
+			err := fmt.Errorf("duckdb: converting a result chunk to Arrow: %s", bindings.ErrorDataMessage(ed))
+			bindings.DestroyErrorData(&ed)
+			return nil, err
+		}
+		bindings.DestroyErrorData(&ed)
+		parts = append(parts, rec)
+	}
+	if len(parts) == 1 {
+		parts[0].Retain()
+		return parts[0], nil
+	}
+	cols := make([]arrow.Array, r.schema.NumFields())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	arrs := make([]arrow.Array, len(parts))
+	for i := range cols {
+		for j, p := range parts {
+			arrs[j] = p.Column(i)
+		}
+		c, err := array.Concatenate(arrs, memory.DefaultAllocator)
+		if err != nil {
+			return nil, fmt.Errorf("duckdb: combining result chunks: %w", err)
+		}
+		cols[i] = c
+	}
+	return array.NewRecordBatch(r.schema, cols, int64(rows)), nil
+}
+
+// build copies chunks' vectors into one batch.
+func (r *Reader) build(chunks []bindings.DataChunk, rows int, strBytes []int64) arrow.RecordBatch {
+	if r.pool == nil {
+		r.pool = &recycler{}
+	}
+	cols := make([]arrow.Array, len(r.cols))
+	for c, col := range r.cols {
+		validity, nulls := r.validity(chunks, c, rows)
+		var bufs []*memory.Buffer
+		switch col.kind {
+		case colFixed:
+			vals := r.buffer(rows * col.width)
+			off := 0
+			for _, chunk := range chunks {
+				vec := bindings.DataChunkGetVector(chunk, bindings.IdxT(c))
+				n := int(bindings.DataChunkGetSize(chunk)) * col.width
+				copy(vals.Bytes()[off:off+n], unsafe.Slice((*byte)(bindings.VectorGetData(vec)), n))
+				off += n
+			}
+			bufs = []*memory.Buffer{validity, vals}
+		case colBool:
+			vals := r.buffer(int(bitutil.BytesForBits(int64(rows))))
+			bits := vals.Bytes()
+			clear(bits[len(bits)-1:])
+			off := 0
+			for _, chunk := range chunks {
+				vec := bindings.DataChunkGetVector(chunk, bindings.IdxT(c))
+				n := int(bindings.DataChunkGetSize(chunk))
+				for i, b := range unsafe.Slice((*byte)(bindings.VectorGetData(vec)), n) {
+					bitutil.SetBitTo(bits, off+i, b != 0)
+				}
+				off += n
+			}
+			bufs = []*memory.Buffer{validity, vals}
+		case colString:
+			offsets := r.buffer((rows + 1) * col.width)
+			data := r.buffer(int(strBytes[c]))
+			copyStrings(chunks, c, col.width, offsets.Bytes(), data.Bytes())
+			bufs = []*memory.Buffer{validity, offsets, data}
+		}
+		d := array.NewData(r.schema.Field(c).Type, rows, bufs, nil, nulls, 0)
+		cols[c] = array.MakeFromData(d)
+		d.Release()
+		for _, b := range bufs {
+			if b != nil {
+				b.Release()
+			}
+		}
+	}
+	rec := array.NewRecordBatch(r.schema, cols, int64(rows))
+	for _, a := range cols {
+		a.Release()
+	}
+	return rec
+}
+
+// buffer is a buffer of n bytes from the reader's pool (not zeroed).
+func (r *Reader) buffer(n int) *memory.Buffer {
+	b := memory.NewResizableBuffer(r.pool)
+	b.Resize(n)
+	return b
+}
+
+// validity is column c's validity bitmap over chunks, nil without NULLs.
+func (r *Reader) validity(chunks []bindings.DataChunk, c, rows int) (*memory.Buffer, int) {
+	var bm *memory.Buffer
+	off := 0
+	for _, chunk := range chunks {
+		n := int(bindings.DataChunkGetSize(chunk))
+		mask := bindings.VectorGetValidity(bindings.DataChunkGetVector(chunk, bindings.IdxT(c)))
+		if mask != nil && bm == nil {
+			bm = r.buffer(int(bitutil.BytesForBits(int64(rows))))
+			clear(bm.Bytes()[len(bm.Bytes())-1:])
+			bitutil.SetBitsTo(bm.Bytes(), 0, int64(off), true)
+		}
+		if bm != nil {
+			if mask == nil {
+				bitutil.SetBitsTo(bm.Bytes(), int64(off), int64(n), true)
+			} else {
+				bitutil.CopyBitmap(unsafe.Slice((*byte)(mask), bitutil.BytesForBits(int64(n))), 0, n, bm.Bytes(), off)
+			}
+		}
+		off += n
+	}
+	if bm == nil {
+		return nil, 0
+	}
+	nulls := rows - bitutil.CountSetBits(bm.Bytes(), 0, rows)
+	if nulls == 0 {
+		bm.Release()
+		return nil, 0
+	}
+	return bm, nulls
+}
+
+// stringT is DuckDB's duckdb_string_t: a 4-byte length, then either the
+// string itself (up to 12 bytes) or a 4-byte prefix and a pointer.
+const stringTSize = 16
+
+func stringAt(data unsafe.Pointer, i int) []byte {
+	p := unsafe.Add(data, i*stringTSize)
+	n := *(*uint32)(p)
+	if n <= 12 {
+		return unsafe.Slice((*byte)(unsafe.Add(p, 4)), n)
+	}
+	return unsafe.Slice((*byte)(*(*unsafe.Pointer)(unsafe.Add(p, 8))), n)
+}
+
+// valid reports whether row i of a vector with validity mask is not NULL.
+func valid(mask unsafe.Pointer, i int) bool {
+	return mask == nil || *(*uint64)(unsafe.Add(mask, i/64*8))&(1<<(i%64)) != 0
+}
+
+// chunkStringBytes is the bytes of a string vector's non-NULL values.
+func chunkStringBytes(vec bindings.Vector, n int) int64 {
+	data, mask := bindings.VectorGetData(vec), bindings.VectorGetValidity(vec)
+	var total int64
+	for i := range n {
+		if valid(mask, i) {
+			total += int64(*(*uint32)(unsafe.Add(data, i*stringTSize)))
+		}
+	}
+	return total
+}
+
+// copyStrings writes column c's strings over chunks as Arrow offsets
+// (width 4 or 8 bytes) and data.
+func copyStrings(chunks []bindings.DataChunk, c, width int, offsets, data []byte) {
+	pos, row := 0, 0
+	put := func() {
+		if width == 4 {
+			*(*int32)(unsafe.Pointer(&offsets[row*4])) = int32(pos)
+		} else {
+			*(*int64)(unsafe.Pointer(&offsets[row*8])) = int64(pos)
+		}
+	}
+	for _, chunk := range chunks {
+		vec := bindings.DataChunkGetVector(chunk, bindings.IdxT(c))
+		vals, mask := bindings.VectorGetData(vec), bindings.VectorGetValidity(vec)
+		for i := range int(bindings.DataChunkGetSize(chunk)) {
+			put()
+			if valid(mask, i) {
+				pos += copy(data[pos:], stringAt(vals, i))
+			}
+			row++
+		}
+	}
+	put()
+}
+
+// recycler is a memory.Allocator that keeps freed buffers for reuse: a
+// reader's batches all have about the same buffers, so after the first
+// few no memory is allocated (or zeroed, or collected). Allocate does not
+// zero.
+type recycler struct {
+	mu   sync.Mutex
+	free [][]byte
+}
+
+const recyclerKeep = 64
+
+func (p *recycler) Allocate(size int) []byte {
+	p.mu.Lock()
+	best := -1
+	for i, b := range p.free {
+		if cap(b) >= size && cap(b) <= 2*size+4096 && (best < 0 || cap(b) < cap(p.free[best])) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		b := p.free[best]
+		p.free[best] = p.free[len(p.free)-1]
+		p.free = p.free[:len(p.free)-1]
+		p.mu.Unlock()
+		return b[:size]
+	}
+	p.mu.Unlock()
+	return make([]byte, size)
+}
+
+func (p *recycler) Reallocate(size int, b []byte) []byte {
+	if cap(b) >= size {
+		return b[:size]
+	}
+	nb := p.Allocate(size)
+	copy(nb, b)
+	p.Free(b)
+	return nb
+}
+
+func (p *recycler) Free(b []byte) {
+	p.mu.Lock()
+	if len(p.free) < recyclerKeep {
+		p.free = append(p.free, b[:0])
+	}
+	p.mu.Unlock()
+}

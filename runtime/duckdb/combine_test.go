@@ -1,0 +1,165 @@
+package duckdb
+
+import (
+	"context"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// null wraps a column so that some rows are NULL.
+func null(expr, name string, every int) string {
+	return "CASE WHEN i % " + itoa(every) + " = 3 THEN NULL ELSE " + expr + " END AS " + name
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+// directSQL has a column of every type Combine copies itself, with NULLs,
+// over chunks of odd sizes (the filter drops a row in five).
+var directSQL = "SELECT " +
+	null("(i % 100)::TINYINT", "t8", 11) + ", (i % 30000)::SMALLINT AS s16, " +
+	null("i::INTEGER", "i32", 13) + ", i * 1000003 AS i64, (i % 200)::UTINYINT AS u8, " +
+	"(i % 60000)::USMALLINT AS u16, i::UINTEGER AS u32, " + null("i::UBIGINT", "u64", 17) + ", " +
+	"i::FLOAT / 7 AS f32, " + null("i / 3", "f64", 5) + ", i % 3 = 0 AS b, " + null("i % 4 = 1", "bn", 7) + ", " +
+	null("DATE '2020-01-01' + (i % 1000)::INTEGER", "d", 9) + ", " +
+	"TIME '00:00:00' + INTERVAL (i % 86400) SECOND AS tm, " +
+	null("TIMESTAMP '2020-01-01' + INTERVAL (i) SECOND", "ts", 19) + ", " +
+	"(TIMESTAMP '2020-01-01' + INTERVAL (i) SECOND)::TIMESTAMP_S AS ts_s, " +
+	"(TIMESTAMP '2020-01-01' + INTERVAL (i) SECOND)::TIMESTAMP_MS AS ts_ms, " +
+	"(TIMESTAMP '2020-01-01' + INTERVAL (i) SECOND)::TIMESTAMP_NS AS ts_ns, " +
+	null("repeat('x', (i % 20)::INTEGER) || i::VARCHAR", "s", 7) + ", " +
+	"i::VARCHAR AS short, " + null("('ab' || i::VARCHAR)::BLOB", "bl", 23) + ", " +
+	"CASE WHEN i < 0 THEN 'never' END AS allnull " +
+	"FROM range(20000) t(i) WHERE i % 5 <> 1"
+
+// otherSQL needs DuckDB's Arrow conversion (decimal, interval, list,
+// struct, uuid).
+var otherSQL = "SELECT i, (i / 100)::DECIMAL(18, 2) AS dec, INTERVAL (i) SECOND AS iv, [i, i + 1] AS l, " +
+	"{'a': i} AS st, " + null("('00000000-0000-0000-0000-' || lpad(i::VARCHAR, 12, '0'))::UUID", "u", 7) + " FROM range(20000) t(i) WHERE i % 5 <> 1"
+
+func queryDB(t *testing.T, sql string) *Reader {
+	t.Helper()
+	db, err := Open(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Lock("main", nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := db.Query(context.Background(), sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Release)
+	return r
+}
+
+// readAll reads r to the end: the batches' sizes and each column whole.
+func readAll(t *testing.T, r *Reader) ([]int64, []arrow.Array) {
+	t.Helper()
+	var sizes []int64
+	parts := make([][]arrow.Array, r.Schema().NumFields())
+	for r.Next() {
+		rec := r.RecordBatch()
+		sizes = append(sizes, rec.NumRows())
+		for i := range parts {
+			c := rec.Column(i)
+			c.Retain()
+			parts[i] = append(parts[i], c)
+		}
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	cols := make([]arrow.Array, len(parts))
+	for i, p := range parts {
+		c, err := array.Concatenate(p, memory.DefaultAllocator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range p {
+			a.Release()
+		}
+		cols[i] = c
+		t.Cleanup(c.Release)
+	}
+	return sizes, cols
+}
+
+func checkCombined(t *testing.T, sql string, direct bool, rows int) []int64 {
+	t.Helper()
+	_, want := readAll(t, queryDB(t, sql))
+	r := queryDB(t, sql)
+	if (r.cols != nil) != direct {
+		t.Fatalf("direct copy = %v, want %v (schema %v)", r.cols != nil, direct, r.Schema())
+	}
+	r.Combine(rows)
+	sizes, got := readAll(t, r)
+	for i, s := range sizes {
+		if i < len(sizes)-1 && s < int64(rows) && maxStringBytes > 1<<20 {
+			t.Errorf("batch %d has %d rows, want at least %d", i, s, rows)
+		}
+	}
+	for i := range want {
+		name := r.Schema().Field(i).Name
+		if !arrow.TypeEqual(want[i].DataType(), got[i].DataType()) {
+			t.Errorf("column %s: type %s, want %s", name, got[i].DataType(), want[i].DataType())
+			continue
+		}
+		if want[i].NullN() != got[i].NullN() {
+			t.Errorf("column %s: %d NULLs, want %d", name, got[i].NullN(), want[i].NullN())
+		}
+		if !array.Equal(want[i], got[i]) {
+			t.Errorf("column %s differs from DuckDB's conversion", name)
+		}
+		if v, ok := got[i].(interface{ ValidateFull() error }); ok {
+			if err := v.ValidateFull(); err != nil {
+				t.Errorf("column %s: %v", name, err)
+			}
+		}
+	}
+	return sizes
+}
+
+func TestCombineDirect(t *testing.T) {
+	sizes := checkCombined(t, directSQL, true, 5000)
+	var rows int64
+	for _, s := range sizes {
+		rows += s
+	}
+	if rows != 16000 || len(sizes) > 4 {
+		t.Errorf("batches %v, want 16,000 rows in at most 4", sizes)
+	}
+}
+
+func TestCombineConverted(t *testing.T) {
+	checkCombined(t, otherSQL, false, 5000)
+}
+
+func TestCombineStringLimit(t *testing.T) {
+	defer func(n int64) { maxStringBytes = n }(maxStringBytes)
+	maxStringBytes = 20000
+	sizes := checkCombined(t, directSQL, true, 5000)
+	if len(sizes) < 8 {
+		t.Errorf("batches %v: the string limit did not cut them", sizes)
+	}
+}
+
+func TestCombineEmpty(t *testing.T) {
+	r := queryDB(t, "SELECT i FROM range(10) t(i) WHERE i > 100")
+	r.Combine(100)
+	if r.Next() {
+		t.Fatal("a batch from an empty result")
+	}
+	if r.Err() != nil {
+		t.Fatal(r.Err())
+	}
+}
