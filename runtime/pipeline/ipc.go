@@ -41,68 +41,47 @@ func writeIPC(ctx context.Context, path string, r array.RecordReader) (int64, er
 		os.Remove(tmp)
 		return 0, err
 	}
-	// DuckDB produces batches of 2,048 rows. Readers pay per batch (a
-	// table of thousands of chunks computes and writes slowly), so small
-	// batches are combined into batches of about batchRows rows. Reading
-	// (DuckDB's scan and Arrow conversion) runs beside combining and
-	// writing: two cores' worth of work overlap.
-	groups := make(chan []arrow.RecordBatch, 2)
+	// DuckDB produces chunks of 2,048 rows. Readers pay per batch (a
+	// table of thousands of chunks computes and writes slowly), so a
+	// DuckDB reader combines them into batches of about batchRows rows,
+	// straight from its vectors. Reading (DuckDB's scan and that copy)
+	// runs beside writing: two cores' worth of work overlap.
+	if c, ok := r.(interface{ Combine(rows int) }); ok {
+		c.Combine(batchRows)
+	}
+	batches := make(chan arrow.RecordBatch, 2)
 	stop := make(chan struct{})
 	var rows int64
 	var readErr error
-	release := func(g []arrow.RecordBatch) {
-		for _, p := range g {
-			p.Release()
-		}
-	}
 	go func() {
-		defer close(groups)
-		var pending []arrow.RecordBatch
-		var pendingRows int64
-		send := func() bool {
-			select {
-			case groups <- pending:
-				pending, pendingRows = nil, 0
-				return true
-			case <-stop:
-				release(pending)
-				return false
-			}
-		}
+		defer close(batches)
 		for r.Next() {
 			if err := ctx.Err(); err != nil {
 				readErr = err
-				release(pending)
 				return
 			}
 			rec := r.RecordBatch()
 			rec.Retain()
 			rows += rec.NumRows()
-			pending = append(pending, rec)
-			pendingRows += rec.NumRows()
-			if pendingRows >= batchRows && !send() {
+			select {
+			case batches <- rec:
+			case <-stop:
+				rec.Release()
 				return
 			}
 		}
-		if readErr = r.Err(); readErr != nil {
-			release(pending)
-			return
-		}
-		if len(pending) > 0 {
-			send()
-		}
+		readErr = r.Err()
 	}()
 	var writeErr error
-	for g := range groups {
+	for rec := range batches {
 		if writeErr == nil {
-			writeErr = writeGroup(w, r.Schema(), g)
-			if writeErr != nil {
+			if writeErr = w.Write(rec); writeErr != nil {
 				close(stop)
 			}
 		}
-		release(g)
+		rec.Release()
 	}
-	// groups is closed: the reader is done with r.
+	// batches is closed: the reader is done with r.
 	if writeErr != nil {
 		return fail(writeErr)
 	}
@@ -121,47 +100,6 @@ func writeIPC(ctx context.Context, path string, r array.RecordReader) (int64, er
 
 // batchRows is the size of the batches writeIPC writes.
 const batchRows = 128 << 10
-
-// writeGroup writes batches as one batch.
-func writeGroup(w *ipc.FileWriter, schema *arrow.Schema, g []arrow.RecordBatch) error {
-	if len(g) == 1 {
-		return w.Write(g[0])
-	}
-	rec, err := concatBatches(schema, g)
-	if err != nil {
-		return err
-	}
-	defer rec.Release()
-	return w.Write(rec)
-}
-
-// concatBatches joins batches of one schema into one.
-func concatBatches(schema *arrow.Schema, recs []arrow.RecordBatch) (arrow.RecordBatch, error) {
-	cols := make([]arrow.Array, schema.NumFields())
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
-	var n int64
-	parts := make([]arrow.Array, len(recs))
-	for i := range cols {
-		for j, r := range recs {
-			parts[j] = r.Column(i)
-		}
-		c, err := array.Concatenate(parts, memory.DefaultAllocator)
-		if err != nil {
-			return nil, err
-		}
-		cols[i] = c
-	}
-	for _, r := range recs {
-		n += r.NumRows()
-	}
-	return array.NewRecordBatch(schema, cols, n), nil
-}
 
 // mapped is an Arrow IPC file memory-mapped read-only: its batches point
 // into the mapping, so reading them copies nothing. A file with
