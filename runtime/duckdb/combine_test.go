@@ -2,6 +2,7 @@ package duckdb
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -36,7 +37,8 @@ var directSQL = "SELECT " +
 	"(TIMESTAMP '2020-01-01' + INTERVAL (i) SECOND)::TIMESTAMP_NS AS ts_ns, " +
 	null("repeat('x', (i % 20)::INTEGER) || i::VARCHAR", "s", 7) + ", " +
 	"i::VARCHAR AS short, " + null("('ab' || i::VARCHAR)::BLOB", "bl", 23) + ", " +
-	"CASE WHEN i < 0 THEN 'never' END AS allnull " +
+	"CASE WHEN i < 0 THEN 'never' END AS allnull, 'k' AS konst, 42 AS answer, " +
+	"['it', 'fr', 'de'][(i % 3)::INTEGER + 1] AS country " +
 	"FROM range(20000) t(i) WHERE i % 5 <> 1"
 
 // otherSQL needs DuckDB's Arrow conversion (decimal, interval, list,
@@ -44,14 +46,14 @@ var directSQL = "SELECT " +
 var otherSQL = "SELECT i, (i / 100)::DECIMAL(18, 2) AS dec, INTERVAL (i) SECOND AS iv, [i, i + 1] AS l, " +
 	"{'a': i} AS st, " + null("('00000000-0000-0000-0000-' || lpad(i::VARCHAR, 12, '0'))::UUID", "u", 7) + " FROM range(20000) t(i) WHERE i % 5 <> 1"
 
-func queryDB(t *testing.T, sql string) *Reader {
+func queryDB(t *testing.T, sql string, files ...string) *Reader {
 	t.Helper()
 	db, err := Open(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if err := db.Lock("main", nil); err != nil {
+	if err := db.Lock("main", files); err != nil {
 		t.Fatal(err)
 	}
 	r, err := db.Query(context.Background(), sql)
@@ -94,10 +96,10 @@ func readAll(t *testing.T, r *Reader) ([]int64, []arrow.Array) {
 	return sizes, cols
 }
 
-func checkCombined(t *testing.T, sql string, direct bool, rows int) []int64 {
+func checkCombined(t *testing.T, sql string, direct bool, rows int, files ...string) []int64 {
 	t.Helper()
-	_, want := readAll(t, queryDB(t, sql))
-	r := queryDB(t, sql)
+	_, want := readAll(t, queryDB(t, sql, files...))
+	r := queryDB(t, sql, files...)
 	if (r.cols != nil) != direct {
 		t.Fatalf("direct copy = %v, want %v (schema %v)", r.cols != nil, direct, r.Schema())
 	}
@@ -138,6 +140,23 @@ func TestCombineDirect(t *testing.T) {
 	if rows != 16000 || len(sizes) > 4 {
 		t.Errorf("batches %v, want 16,000 rows in at most 4", sizes)
 	}
+}
+
+// Parquet's dictionary-encoded and constant columns reach DuckDB's
+// result as dictionary and constant vectors; the chunks handed out are
+// flat.
+func TestCombineParquet(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.parquet")
+	db, err := Open(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Exec("COPY (" + directSQL + ") TO " + Literal(path) + " (FORMAT parquet, ROW_GROUP_SIZE 3000)"); err != nil {
+		t.Fatal(err)
+	}
+	checkCombined(t, "SELECT * FROM read_parquet("+Literal(path)+")", true, 5000, path)
+	checkCombined(t, "SELECT country, konst, s FROM read_parquet("+Literal(path)+") WHERE u32 % 3 = 1", true, 5000, path)
 }
 
 func TestCombineConverted(t *testing.T) {
