@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/lakehouse-dev/lakehouse/planner"
@@ -63,15 +65,31 @@ func (r *run) runSQL(ctx context.Context, nd *node, inputs []boundInput) error {
 	defer db.Close()
 	rd, err := db.Query(ctx, n.SQL)
 	if err != nil {
-		return fmt.Errorf("model %s (%s:%d): %w", n.Name, n.File, n.Line, err)
+		return fmt.Errorf("model %s (%s:%d): %w", n.Name, n.File, sqlErrorLine(n, err), err)
 	}
 	defer rd.Release()
 	rows, err := writeIPC(ctx, nd.output, rd)
 	if err != nil {
-		return fmt.Errorf("model %s (%s:%d): %w", n.Name, n.File, n.Line, err)
+		return fmt.Errorf("model %s (%s:%d): %w", n.Name, n.File, sqlErrorLine(n, err), err)
 	}
 	r.set(func() { nd.rec.Rows = rows })
 	return nil
+}
+
+// duckLineRE finds the line DuckDB's error message points at.
+var duckLineRE = regexp.MustCompile(`(?m)^LINE (\d+):`)
+
+// sqlErrorLine is the line of a SQL model's file that err points at. The
+// query DuckDB runs is the whole file (header comments included, and
+// parameters substituted without adding lines), so DuckDB's "LINE n" is
+// the file's line n; errors without one point at the model's first line.
+func sqlErrorLine(n *planner.Node, err error) int {
+	if m := duckLineRE.FindStringSubmatch(err.Error()); m != nil {
+		if l, convErr := strconv.Atoi(m[1]); convErr == nil && l > 0 {
+			return n.Line + l - 1
+		}
+	}
+	return n.Line
 }
 
 // filterFile applies an input's columns and filter to an upstream model's
