@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/lakehouse-dev/lakehouse/runtime/runner"
 )
 
 // maxLine bounds one log line; longer output is cut into several lines.
@@ -21,9 +19,11 @@ type LineWriter struct {
 	buf           []byte
 	// First is when the first line arrived (zero if none yet).
 	First time.Time
-	// step, if set, handles a chain's step marker line (step i started);
-	// false if the line is not a valid marker.
-	step func(i int, rows int64) bool
+	// step, if set, handles a chain's step marker line (marker, then
+	// "<i> <rows>": step i started); false if the line is not a valid
+	// marker.
+	step   func(i int, rows int64) bool
+	marker []byte
 }
 
 // NewLineWriter returns a writer for one stream of model.
@@ -62,10 +62,10 @@ func (w *LineWriter) Flush() {
 }
 
 func (w *LineWriter) emit(b []byte) {
-	if w.step != nil && bytes.HasPrefix(b, []byte(runner.StepMarker)) {
+	if w.step != nil && bytes.HasPrefix(b, w.marker) {
 		var i int
 		var rows int64
-		if n, err := fmt.Sscanf(string(b[len(runner.StepMarker):]), "%d %d", &i, &rows); err == nil && n == 2 && w.step(i, rows) {
+		if n, err := fmt.Sscanf(string(b[len(w.marker):]), "%d %d", &i, &rows); err == nil && n == 2 && w.step(i, rows) {
 			return
 		}
 	}

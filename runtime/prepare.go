@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +30,8 @@ type Prepared struct {
 	// Result is the runner's result file (in DataDir).
 	Result string
 	config string
+	// marker is this invocation's token in the runner's step marker lines.
+	marker string
 	// step is the chain step running (0: the first function), as the
 	// stdout LineWriter saw its markers.
 	step atomic.Int32
@@ -78,6 +82,11 @@ func Prepare(inv Invocation) (*Prepared, error) {
 		Params:      inv.Params,
 		Output:      inv.Output,
 		AwaitInputs: inv.InputsLater,
+	}
+	if len(inv.Then) > 0 {
+		var token [8]byte
+		rand.Read(token[:])
+		cfg.Marker = hex.EncodeToString(token[:])
 	}
 	inputs := func(ins []Input, params map[string]any) ([]runner.Input, error) {
 		var out []runner.Input
@@ -147,6 +156,7 @@ func Prepare(inv Invocation) (*Prepared, error) {
 		Args:    append([]string{inv.Env.Python.Path}, runner.Args()...),
 		Result:  cfg.Result,
 		config:  enc,
+		marker:  cfg.Marker,
 	}, nil
 }
 
@@ -178,6 +188,7 @@ func (p *Prepared) Environ(home string) []string {
 func (p *Prepared) LineWriter(stream string) *LineWriter {
 	w := NewLineWriter(p.Inv.Model, stream, p.Inv.Log)
 	if len(p.Inv.Then) > 0 {
+		w.marker = []byte(runner.StepMarker + p.marker + " ")
 		w.step = func(i int, rows int64) bool {
 			if i < 1 || i > len(p.Inv.Then) {
 				return false

@@ -54,6 +54,9 @@ type Config struct {
 	// chain are written to PreviewDir/.preview-<i>.arrow.
 	Preview    int    `json:"preview,omitempty"`
 	PreviewDir string `json:"preview_dir,omitempty"`
+	// Marker is this invocation's token in step marker lines, so that a
+	// line the user's code prints cannot pass for one.
+	Marker string `json:"marker,omitempty"`
 }
 
 // Step is a function of a fused chain after the first: it receives the
@@ -69,8 +72,8 @@ type Step struct {
 }
 
 // StepMarker starts the line the runner prints on stdout and stderr when
-// step i (1-based) of a chain starts: StepMarker + "<i> <rows>", rows
-// being those of the table step i receives.
+// step i (1-based) of a chain starts: StepMarker + "<marker> <i> <rows>",
+// marker being Config.Marker and rows those of the table step i receives.
 const StepMarker = "\x1elakehouse-step "
 
 func encodeInputs(ins []Input) []any {
@@ -108,7 +111,7 @@ func (c Config) Encode() (string, error) {
 		"code_dir": c.CodeDir, "module": c.Module, "function": c.Function,
 		"paths": c.Paths, "inputs": encodeInputs(c.Inputs), "params": encodeParams(c.Params),
 		"output": c.Output, "result": c.Result, "steps": steps,
-		"preview": c.Preview, "preview_dir": c.PreviewDir, "await_inputs": c.AwaitInputs,
+		"preview": c.Preview, "preview_dir": c.PreviewDir, "await_inputs": c.AwaitInputs, "marker": c.Marker,
 	})
 }
 

@@ -217,9 +217,9 @@ def _as_table(result):
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
-def _mark(i, rows):
+def _mark(marker, i, rows):
     # The launcher attributes the lines after this to step i's model.
-    line = "\x1elakehouse-step %d %d\n" % (i, rows)
+    line = "\x1elakehouse-step %s %d %d\n" % (marker, i, rows)
     sys.stdout.write(line)
     sys.stdout.flush()
     sys.stderr.write(line)
@@ -255,7 +255,7 @@ def main():
                     table.slice(0, cfg["preview"]),
                 )
             cur = i
-            _mark(i, table.num_rows)
+            _mark(cfg.get("marker", ""), i, table.num_rows)
             result = _call(step, table, wait)
             del table
         res = {"ok": True}
