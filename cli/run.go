@@ -18,6 +18,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
+	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
 )
 
 // runCommand is `lakehouse run`: plan and validate a pipeline project at a
@@ -172,7 +173,7 @@ func (e *Env) run(c *urfave.Context) error {
 		return err
 	}
 	if c.Bool("dry-run") {
-		if err := e.writePlan(plan); err != nil {
+		if err := e.writePlan(plan, flags.noFuse); err != nil {
 			return err
 		}
 		e.recordDryRun(plan, dir, ref, flags)
@@ -213,11 +214,21 @@ func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns c
 	return plan, nil
 }
 
-func (e *Env) writePlan(p *planner.Plan) error {
+func (e *Env) writePlan(p *planner.Plan, noFuse bool) error {
 	if e.JSON() {
 		return p.WriteJSON(e.Stdout)
 	}
-	return p.WriteTree(e.Stdout)
+	if err := p.WriteTree(e.Stdout); err != nil {
+		return err
+	}
+	if noFuse {
+		return nil
+	}
+	for _, c := range pipeline.Chains(p) {
+		fmt.Fprintf(e.Stdout, "fused: %s run in one interpreter, each table handed to the next in memory (--no-fuse runs them apart)\n",
+			strings.Join(c, " → "))
+	}
+	return nil
 }
 
 // machineEnv reads the variables that locate Python interpreters. They

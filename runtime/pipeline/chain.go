@@ -33,16 +33,34 @@ func (r *run) planChains() {
 	if r.opts.NoFuse {
 		return
 	}
+	for _, names := range Chains(r.opts.Plan) {
+		c := make([]*node, len(names))
+		for i, name := range names {
+			c[i] = r.nodes[name]
+			r.fused[name] = i > 0
+		}
+		r.chains[names[0]] = c
+	}
+}
+
+// Chains lists the models a run of p fuses, chain by chain, each in
+// order (its first model runs the chain). A model joins the chain of the
+// model it reads when it reads no other model and nothing else reads that
+// one (see fusable for the rest).
+func Chains(p *planner.Plan) [][]string {
+	byName := map[string]*planner.Node{}
 	readers := map[string]int{}
-	for _, n := range r.opts.Plan.Models {
+	for _, n := range p.Models {
+		byName[n.Name] = n
 		for _, in := range n.Inputs {
 			if in.Source == planner.SourceModel {
 				readers[in.Model]++
 			}
 		}
 	}
-	next := map[string]*node{} // a -> b: b takes a's table in memory
-	for _, n := range r.opts.Plan.Models {
+	next := map[string]string{} // a -> b: b takes a's table in memory
+	prev := map[string]bool{}
+	for _, n := range p.Models {
 		var from *planner.Input
 		for i, in := range n.Inputs {
 			if in.Source == planner.SourceModel {
@@ -56,25 +74,22 @@ func (r *run) planChains() {
 		if from == nil || readers[from.Model] != 1 {
 			continue
 		}
-		if a := r.nodes[from.Model]; fusable(a.n, n, *from) {
-			next[a.n.Name] = r.nodes[n.Name]
+		if a := byName[from.Model]; a != nil && fusable(a, n, *from) {
+			next[a.Name], prev[n.Name] = n.Name, true
 		}
 	}
-	prev := map[string]bool{}
-	for _, b := range next {
-		prev[b.n.Name] = true
-	}
-	for _, n := range r.opts.Plan.Models {
-		if prev[n.Name] || next[n.Name] == nil {
+	var chains [][]string
+	for _, n := range p.Models {
+		if prev[n.Name] || next[n.Name] == "" {
 			continue
 		}
-		c := []*node{r.nodes[n.Name]}
-		for b := next[n.Name]; b != nil; b = next[b.n.Name] {
+		c := []string{n.Name}
+		for b := next[n.Name]; b != ""; b = next[b] {
 			c = append(c, b)
-			r.fused[b.n.Name] = true
 		}
-		r.chains[n.Name] = c
+		chains = append(chains, c)
 	}
+	return chains
 }
 
 // fusable reports whether model b may take model a's output (read as in)

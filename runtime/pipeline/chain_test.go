@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime"
 	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
@@ -307,5 +310,31 @@ func TestFusedChainScanFails(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(shm); len(ents) != 0 {
 		t.Errorf("run folder left behind: %v", ents)
+	}
+}
+
+// TestChains: what `run --dry-run` shows as fused is what a run fuses.
+func TestChains(t *testing.T) {
+	l := newBenchLake(t, 10)
+	dir := t.TempDir()
+	for name, text := range map[string]string{"models.py": chainModels, "lakehouse.yml": chainConfig} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan, err := planner.Build(context.Background(), planner.Options{Dir: dir, Ref: catalog.Ref{Name: "bench.dev"}, Catalog: l.svc,
+		Interpreters: planner.FindInterpreters(os.Getenv)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pipeline.Chains(plan); len(got) != 1 || strings.Join(got[0], ",") != "a,b,c" {
+		t.Errorf("chains %v, want [[a b c]]", got)
+	}
+	rec, err := l.runDir(t, dir, map[string]string{"models.py": chainModels, "lakehouse.yml": chainConfig}, noPreview)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Model("b").FusedInto != "a" || rec.Model("c").FusedInto != "a" {
+		t.Errorf("the run fused b into %q, c into %q", rec.Model("b").FusedInto, rec.Model("c").FusedInto)
 	}
 }
