@@ -67,9 +67,18 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, openError(path, opts, err)
 	}
-	if opts.ReadOnly {
-		err = db.View(func(tx *bolt.Tx) error { return checkVersion(path, tx) })
-	} else {
+	// A file already at this version needs no write transaction (whose
+	// commit would cost a sync on every Open).
+	current := false
+	err = db.View(func(tx *bolt.Tx) error {
+		v, err := readVersion(path, tx)
+		current = err == nil && v == currentVersion
+		if opts.ReadOnly || current {
+			return checkVersion(path, tx)
+		}
+		return nil
+	})
+	if err == nil && !opts.ReadOnly && !current {
 		err = db.Update(func(tx *bolt.Tx) error { return migrate(path, tx) })
 	}
 	if err != nil {

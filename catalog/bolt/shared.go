@@ -1,0 +1,111 @@
+package bolt
+
+import (
+	"context"
+	"sync"
+
+	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+)
+
+// Shared is a catalog.Store that holds the bbolt file only while
+// transactions run: the first transaction opens it (waiting up to
+// Options.Timeout for another process's transaction to end), later ones
+// that overlap it share it, and the last one to end closes it. Several
+// lakehouse processes can then use one data directory at once — a long
+// `lakehouse run` does not keep `lakehouse query` or `branch ls` out —
+// for the cost of an Open per transaction that finds the file closed
+// (well under a millisecond once the file is in the page cache).
+//
+// The catalog's writes stay correct across processes because a commit
+// checks, inside its write transaction, that the branch is still where
+// the change was computed from (see catalog.Local).
+type Shared struct {
+	path string
+	opts Options
+
+	mu     sync.Mutex
+	s      *Store
+	refs   int
+	closed bool
+}
+
+var _ catalog.Store = (*Shared)(nil)
+
+// OpenShared checks that the store at path opens (creating and migrating
+// it as Open does) and returns it closed, to be opened by each
+// transaction.
+func OpenShared(path string, opts Options) (*Shared, error) {
+	s, err := Open(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Close(); err != nil {
+		return nil, err
+	}
+	return &Shared{path: path, opts: opts}, nil
+}
+
+func (sh *Shared) acquire() (*Store, error) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
+		return nil, errdefs.New(errdefs.ErrFailedPrecondition, "catalog store %s is closed", sh.path)
+	}
+	if sh.s == nil {
+		s, err := Open(sh.path, sh.opts)
+		if err != nil {
+			return nil, err
+		}
+		sh.s = s
+	}
+	sh.refs++
+	return sh.s, nil
+}
+
+func (sh *Shared) release() error {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.refs--; sh.refs > 0 {
+		return nil
+	}
+	s := sh.s
+	sh.s = nil
+	return s.Close()
+}
+
+// View runs fn in a read-only transaction (see Store.View).
+func (sh *Shared) View(ctx context.Context, fn func(tx catalog.Tx) error) error {
+	return sh.with(ctx, func(s *Store) error { return s.View(ctx, fn) })
+}
+
+// Update runs fn in a read-write transaction (see Store.Update). It is
+// durable once Update returns.
+func (sh *Shared) Update(ctx context.Context, fn func(tx catalog.Tx) error) error {
+	return sh.with(ctx, func(s *Store) error { return s.Update(ctx, fn) })
+}
+
+// with runs one transaction on the open file.
+func (sh *Shared) with(ctx context.Context, run func(s *Store) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s, err := sh.acquire()
+	if err != nil {
+		return err
+	}
+	err = run(s)
+	if cerr := sh.release(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close makes further transactions fail. It does not wait for running
+// ones; the file closes when the last ends.
+func (sh *Shared) Close() error {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.closed = true
+	return nil
+}
