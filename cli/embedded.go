@@ -37,7 +37,9 @@ func openEmbedded(ctx context.Context, cfg embeddedConfig) (catalog.Service, err
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fileError("create", cfg.DataDir, err)
 	}
-	store, err := bolt.Open(cfg.Catalog, bolt.Options{Timeout: cfg.LockTimeout})
+	// The file is held only while a transaction runs, so other lakehouse
+	// processes (a query while a pipeline runs) share the data directory.
+	store, err := bolt.OpenShared(cfg.Catalog, bolt.Options{Timeout: cfg.LockTimeout})
 	if err != nil {
 		return nil, err
 	}

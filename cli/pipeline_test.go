@@ -480,6 +480,14 @@ func TestPipelineFailures(t *testing.T) {
 					before, files := le.state("tester.dev"), le.warehouseFiles()
 					cmd, stderr, lines := le.start("run", "-p", project, "--param", "fail=hang", "--preview", "off")
 					lines.waitFor(t, "third hangs", 2*time.Minute, stderr)
+					// The run holds the catalog file only during its
+					// transactions: other commands read and write meanwhile.
+					if out, errOut, code := le.lh("query", "SELECT count(*) AS n FROM sales.transactions", "-r", "tester.dev"); code != 0 {
+						t.Errorf("a query while a run is in progress: exit %d\n%s%s", code, out, errOut)
+					}
+					if out, errOut, code := le.lh("branch", "create", "tester.side-"+sig.String(), "--from-ref", "main"); code != 0 {
+						t.Errorf("a branch created while a run is in progress: exit %d\n%s%s", code, out, errOut)
+					}
 					cmd.Process.Signal(sig)
 					done := make(chan struct{})
 					go func() {
