@@ -218,7 +218,7 @@ func (e *Env) writeTable(w io.Writer, r array.RecordReader, limit int64, start t
 				} else {
 					// Copied: string cells point into the batch, which
 					// the next batch replaces.
-					cells[j] = strings.Clone(tableCell(query.FormatValue(col, int(i))))
+					cells[j] = strings.Clone(query.TableCell(query.FormatValue(col, int(i)), 60))
 				}
 			}
 			t.row(cells...)
@@ -240,16 +240,6 @@ func (e *Env) writeTable(w io.Writer, r array.RecordReader, limit int64, start t
 	footer += " · " + query.Elapsed(e.clock().Sub(start))
 	_, err := fmt.Fprintln(w, footer)
 	return err
-}
-
-// tableCell keeps a cell on one line and at most 60 characters.
-func tableCell(s string) string {
-	s = strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s)
-	if utf8.RuneCountInString(s) > 60 {
-		r := []rune(s)
-		s = string(r[:59]) + "…"
-	}
-	return s
 }
 
 // clock is the command's clock: the test clock when set.

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -249,10 +250,7 @@ func previewMapped(path string, n int, total int64) (string, error) {
 		for r := 0; r < int(rec.NumRows()) && len(rows) <= n; r++ {
 			row := make([]string, rec.NumCols())
 			for c := range row {
-				row[c] = query.FormatValue(rec.Column(c), r)
-				if len(row[c]) > 40 {
-					row[c] = row[c][:37] + "..."
-				}
+				row[c] = query.TableCell(query.FormatValue(rec.Column(c), r), 40)
 			}
 			rows = append(rows, row)
 		}
@@ -260,7 +258,7 @@ func previewMapped(path string, n int, total int64) (string, error) {
 	width := make([]int, len(head))
 	for _, r := range rows {
 		for i, v := range r {
-			width[i] = max(width[i], len(v))
+			width[i] = max(width[i], utf8.RuneCountInString(v))
 		}
 	}
 	var b strings.Builder
@@ -269,7 +267,8 @@ func previewMapped(path string, n int, total int64) (string, error) {
 			if i > 0 {
 				b.WriteString("  ")
 			}
-			fmt.Fprintf(&b, "%-*s", width[i], v)
+			b.WriteString(v)
+			b.WriteString(strings.Repeat(" ", width[i]-utf8.RuneCountInString(v)))
 		}
 		b.WriteString("\n")
 	}

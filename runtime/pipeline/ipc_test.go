@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -127,6 +128,49 @@ func TestCachePutConcurrent(t *testing.T) {
 	for _, e := range ents {
 		if strings.HasSuffix(e.Name(), ".tmp") {
 			t.Errorf("temporary file %s left behind", e.Name())
+		}
+	}
+}
+
+// TestPreviewText: cells stay on one line, long ones are cut on a
+// character (not inside a UTF-8 sequence), and columns line up by
+// characters.
+func TestPreviewText(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{{Name: "city", Type: arrow.BinaryTypes.String}, {Name: "n", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	for i, v := range []string{"Zürich", "two\nlines", strings.Repeat("é", 60)} {
+		b.Field(0).(*array.StringBuilder).Append(v)
+		b.Field(1).(*array.Int64Builder).Append(int64(i))
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	path := filepath.Join(t.TempDir(), "p.arrow")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := ipc.NewFileWriter(f, ipc.WithSchema(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	f.Close()
+	text, err := preview(path, 5, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	if len(lines) != 4 || !utf8.ValidString(text) || !strings.Contains(text, `two\nlines`) || !strings.Contains(text, strings.Repeat("é", 39)+"…") {
+		t.Fatalf("preview:\n%s", text)
+	}
+	col := strings.Index(lines[0], "n")
+	for _, l := range lines[1:] {
+		if r := []rune(l); len(r) <= utf8.RuneCountInString(lines[0][:col]) || r[utf8.RuneCountInString(lines[0][:col])] < '0' || r[utf8.RuneCountInString(lines[0][:col])] > '9' {
+			t.Errorf("column n does not line up:\n%s", text)
 		}
 	}
 }

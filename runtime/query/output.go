@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -348,6 +349,17 @@ func jsonValue(c arrow.Array, i int) any {
 		return FormatValue(c, i)
 	}
 	return c.GetOneForMarshal(i)
+}
+
+// TableCell keeps a cell of a text table on one line (newlines and tabs
+// escaped) and at most width characters (an ellipsis ends a cut one).
+func TableCell(s string, width int) string {
+	s = strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s)
+	if utf8.RuneCountInString(s) > width {
+		r := []rune(s)
+		s = string(r[:width-1]) + "…"
+	}
+	return s
 }
 
 // FormatValue renders one cell as text: "" for null, dates as
