@@ -419,6 +419,16 @@ func TestPipelineEndToEnd(t *testing.T) {
 					t.Errorf("rerun's %s differs from the original:\n%s\nvs\n%s", m, a, b)
 				}
 			}
+			// A rerun into a branch whose outputs changed since it started
+			// (the default target, where later runs wrote them, and
+			// tester.check again) writes on top of the branch's head: no
+			// merge conflict.
+			for _, args := range [][]string{{"rerun", first.ID}, {"rerun", first.ID, "-r", "tester.check"}} {
+				if out, errOut, code := le.lh(append(args, "--preview", "off")...); code != 0 || !strings.Contains(out, "output(s) match run "+first.ID) {
+					t.Errorf("lakehouse %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+				}
+			}
+			le.checkReport("tester.dev", 5)
 		})
 	}
 }

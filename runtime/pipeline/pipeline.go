@@ -46,8 +46,12 @@ type Options struct {
 	Runs     *runrec.Store
 	// Target is the branch the run writes to.
 	Target catalog.BranchName
-	// From is where the run branch starts (default: Target's head). A
-	// rerun starts at the original run's start commit.
+	// From is the commit the run reads catalog tables at (default:
+	// Target's head): the commit it was planned at, or for a rerun the
+	// original run's start commit. The run branch starts at Target's
+	// head whatever From is, so what the run writes lands on the
+	// target's current tables (a rerun into a target that moved on, its
+	// outputs included, merges without a conflict).
 	From *catalog.Ref
 	// User names the run branch (<user>.run-<id>) and authors commits.
 	User string
@@ -147,7 +151,8 @@ type run struct {
 	logs   *runrec.Logs
 	dir    string
 	branch catalog.BranchName
-	start  *catalog.Commit
+	start  *catalog.Commit // tables are read at start
+	base   *catalog.Commit // the run branch starts at base (Target's head)
 
 	evMu sync.Mutex // serializes Events and record saves
 	nsMu sync.Mutex
@@ -249,8 +254,14 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 		return r.finish(ctx, err, "")
 	}
 	r.rec.StartCommit = string(r.start.ID)
+	r.base = r.start
+	if opts.From != nil {
+		if r.base, err = opts.Catalog.Resolve(ctx, catalog.Ref{Name: string(opts.Target)}); err != nil {
+			return r.finish(ctx, err, "")
+		}
+	}
 	r.branch = runBranchName(opts.User, opts.ID)
-	if _, err := opts.Catalog.CreateBranch(ctx, r.branch, catalog.Ref{Commit: string(r.start.ID)}); err != nil {
+	if _, err := opts.Catalog.CreateBranch(ctx, r.branch, catalog.Ref{Commit: string(r.base.ID)}); err != nil {
 		return r.finish(ctx, fmt.Errorf("creating the run branch: %w", err), "")
 	}
 	r.rec.RunBranch, r.rec.BranchKept = string(r.branch), true
@@ -715,7 +726,7 @@ func (r *run) commit(ctx context.Context) (*runrec.Record, error) {
 	if err != nil {
 		return r.finish(ctx, err, "")
 	}
-	if head.Head == r.start.ID {
+	if head.Head == r.base.ID {
 		// Nothing materialized: the target stays as it is.
 		tgt, err := r.opts.Catalog.GetBranch(ctx, r.opts.Target)
 		if err != nil {
@@ -767,7 +778,7 @@ func (r *run) finish(ctx context.Context, err error, model string) (*runrec.Reco
 	if r.rec.BranchKept {
 		// A failed run that wrote nothing leaves nothing to inspect; one
 		// whose branch is not to be kept leaves nothing either.
-		if b, gerr := r.opts.Catalog.GetBranch(context.WithoutCancel(ctx), r.branch); gerr == nil && r.start != nil && (b.Head == r.start.ID || r.opts.KeepFailed < 0) {
+		if b, gerr := r.opts.Catalog.GetBranch(context.WithoutCancel(ctx), r.branch); gerr == nil && r.base != nil && (b.Head == r.base.ID || r.opts.KeepFailed < 0) {
 			if r.opts.Catalog.DeleteBranch(context.WithoutCancel(ctx), r.branch) == nil {
 				r.rec.BranchKept = false
 			}
