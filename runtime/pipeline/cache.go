@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -37,8 +38,9 @@ type cacheMeta struct {
 }
 
 // cacheKey is the model's result cache key, "" if it must run anyway (an
-// expectation, cache=False, or an upstream without a key or fingerprint).
-func (r *run) cacheKey(nd *node) string {
+// expectation, cache=False, an upstream without a key or fingerprint, or
+// an environment that cannot be assembled).
+func (r *run) cacheKey(ctx context.Context, nd *node) string {
 	n := nd.n
 	if !n.Cache || n.Kind != "model" {
 		return ""
@@ -53,6 +55,17 @@ func (r *run) cacheKey(nd *node) string {
 	h.Write(code)
 	if n.Python != nil {
 		fmt.Fprintf(h, "py\x00%s\x00%s\x00", n.Python.Version, strings.Join(n.Python.Requirements, "\x01"))
+		// What the requirements resolved to and the interpreter's own
+		// version: a new release of a package a range allows, or another
+		// patch release of Python, is another environment.
+		env, err := r.env(ctx, n)
+		if err != nil {
+			return ""
+		}
+		fmt.Fprintf(h, "interp\x00%s\x00", env.Python.Version)
+		for _, p := range env.Packages {
+			fmt.Fprintf(h, "pkg\x00%s\x00%s\x00", p.Name, p.Version)
+		}
 		// The module may import the project's other modules and read
 		// its other files.
 		support := r.pythonSupportHash()

@@ -122,7 +122,7 @@ func (e *stepTimeout) Error() string { return "model " + e.model + " timed out" 
 func (r *run) runChain(ctx context.Context, c []*node) (string, error) {
 	last := c[len(c)-1]
 	for _, nd := range c {
-		nd.key = r.cacheKey(nd) // each keys on the one before
+		nd.key = r.cacheKey(ctx, nd) // each keys on the one before
 	}
 	last.output = filepath.Join(r.dir, "out", last.n.Name+".arrow")
 	if err := os.MkdirAll(filepath.Dir(last.output), 0o755); err != nil {

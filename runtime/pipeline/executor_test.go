@@ -395,3 +395,36 @@ func TestRunSQLErrorLine(t *testing.T) {
 		t.Fatalf("err = %v, want it at bad.sql:5", err)
 	}
 }
+
+// TestRunCacheSkipsScans: a model whose output is reused does not read
+// its inputs (here the table's data file is gone by the second run).
+func TestRunCacheSkipsScans(t *testing.T) {
+	l := newBenchLake(t, 100)
+	dir, cache := t.TempDir(), t.TempDir()
+	withCache := func(o *pipeline.Options) { o.NoCache, o.CacheDir = false, cache }
+	files := map[string]string{
+		"models.py": `import lakehouse
+
+@lakehouse.model(materialization="REPLACE")
+@lakehouse.python("3.11")
+def ids(data=lakehouse.Model("events", columns=["id"])):
+    return data
+`,
+		"by_country.sql": "-- lakehouse: materialization=REPLACE\nSELECT country, count(*) AS n FROM events GROUP BY country\n",
+	}
+	if _, err := l.runDir(t, dir, files, withCache); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	if err := os.Remove(l.data); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := l.runDir(t, dir, files, withCache)
+	if err != nil {
+		t.Fatalf("second run read its inputs: %v", err)
+	}
+	for _, m := range []string{"ids", "by_country"} {
+		if s := rec.Model(m).State; s != runrec.StateReused {
+			t.Errorf("%s is %s, want reused", m, s)
+		}
+	}
+}

@@ -523,11 +523,8 @@ func isFunctionError(err error, model string) bool {
 // execute runs one model: cache lookup, inputs, the function, its output.
 func (r *run) execute(ctx context.Context, nd *node) error {
 	n := nd.n
-	inputs, err := r.inputs(ctx, nd)
-	if err != nil {
-		return err
-	}
-	nd.key = r.cacheKey(nd)
+	// The key needs no input read: a reused output skips the scans.
+	nd.key = r.cacheKey(ctx, nd)
 	if n.Kind == "model" {
 		nd.output = filepath.Join(r.dir, "out", n.Name+".arrow")
 		if err := os.MkdirAll(filepath.Dir(nd.output), 0o755); err != nil {
@@ -544,6 +541,10 @@ func (r *run) execute(ctx context.Context, nd *node) error {
 		}
 	}
 	if !reused {
+		inputs, err := r.inputs(ctx, nd)
+		if err != nil {
+			return err
+		}
 		r.setState(nd, runrec.StateRunning)
 		switch n.Language {
 		case planner.LangSQL:
