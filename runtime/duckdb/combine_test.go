@@ -35,6 +35,7 @@ var directSQL = "SELECT " +
 	"(TIMESTAMP '2020-01-01' + INTERVAL (i) SECOND)::TIMESTAMP_S AS ts_s, " +
 	"(TIMESTAMP '2020-01-01' + INTERVAL (i) SECOND)::TIMESTAMP_MS AS ts_ms, " +
 	"(TIMESTAMP '2020-01-01' + INTERVAL (i) SECOND)::TIMESTAMP_NS AS ts_ns, " +
+	null("(TIMESTAMP '2020-01-01' + INTERVAL (i) SECOND)::TIMESTAMPTZ", "ts_tz", 29) + ", " +
 	null("repeat('x', (i % 20)::INTEGER) || i::VARCHAR", "s", 7) + ", " +
 	"i::VARCHAR AS short, " + null("('ab' || i::VARCHAR)::BLOB", "bl", 23) + ", " +
 	"CASE WHEN i < 0 THEN 'never' END AS allnull, 'k' AS konst, 42 AS answer, " +
@@ -44,7 +45,7 @@ var directSQL = "SELECT " +
 // otherSQL needs DuckDB's Arrow conversion (decimal, interval, list,
 // struct, uuid).
 var otherSQL = "SELECT i, (i / 100)::DECIMAL(18, 2) AS dec, INTERVAL (i) SECOND AS iv, [i, i + 1] AS l, " +
-	"{'a': i} AS st, " + null("('00000000-0000-0000-0000-' || lpad(i::VARCHAR, 12, '0'))::UUID", "u", 7) + " FROM range(20000) t(i) WHERE i % 5 <> 1"
+	"{'a': i} AS st, i::HUGEINT AS h, (['x', 'y'][(i % 2)::INTEGER + 1])::ENUM('x', 'y') AS e, " + null("('00000000-0000-0000-0000-' || lpad(i::VARCHAR, 12, '0'))::UUID", "u", 7) + " FROM range(20000) t(i) WHERE i % 5 <> 1"
 
 func queryDB(t *testing.T, sql string, files ...string) *Reader {
 	t.Helper()
