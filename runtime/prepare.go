@@ -108,7 +108,10 @@ func Prepare(inv Invocation) (*Prepared, error) {
 		return nil, err
 	}
 	if inv.PreviewRows > 0 && len(inv.Then) > 0 {
-		cfg.Preview, cfg.PreviewDir = inv.PreviewRows, inv.DataDir
+		cfg.Preview = inv.PreviewRows
+		for i := range inv.Then {
+			cfg.PreviewPaths = append(cfg.PreviewPaths, PreviewPath(inv.DataDir, i))
+		}
 	}
 	from := inv.Model
 	for _, st := range inv.Then {

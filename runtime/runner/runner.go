@@ -50,10 +50,11 @@ type Config struct {
 	AwaitInputs bool `json:"await_inputs,omitempty"`
 	// Steps are further functions run after this one (a fused chain).
 	Steps []Step `json:"steps,omitempty"`
-	// Preview > 0: the first Preview rows of each table passed along the
-	// chain are written to PreviewDir/.preview-<i>.arrow.
-	Preview    int    `json:"preview,omitempty"`
-	PreviewDir string `json:"preview_dir,omitempty"`
+	// Preview > 0: the first Preview rows of the table function i of the
+	// chain returns are written to PreviewPaths[i] (one path per table
+	// passed along).
+	Preview      int      `json:"preview,omitempty"`
+	PreviewPaths []string `json:"preview_paths,omitempty"`
 	// Marker is this invocation's token in step marker lines, so that a
 	// line the user's code prints cannot pass for one.
 	Marker string `json:"marker,omitempty"`
@@ -111,7 +112,7 @@ func (c Config) Encode() (string, error) {
 		"code_dir": c.CodeDir, "module": c.Module, "function": c.Function,
 		"paths": c.Paths, "inputs": encodeInputs(c.Inputs), "params": encodeParams(c.Params),
 		"output": c.Output, "result": c.Result, "steps": steps,
-		"preview": c.Preview, "preview_dir": c.PreviewDir, "await_inputs": c.AwaitInputs, "marker": c.Marker,
+		"preview": c.Preview, "preview_paths": c.PreviewPaths, "await_inputs": c.AwaitInputs, "marker": c.Marker,
 	})
 }
 

@@ -251,7 +251,7 @@ def main():
             step_rows.append(table.num_rows)
             if cfg.get("preview"):
                 _write_output(
-                    os.path.join(cfg["preview_dir"], ".preview-%d.arrow" % (i - 1)),
+                    cfg["preview_paths"][i - 1],
                     table.slice(0, cfg["preview"]),
                 )
             cur = i
