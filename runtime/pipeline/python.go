@@ -35,13 +35,19 @@ func specKey(version string, reqs []string) string {
 // so installs overlap with scans and with each other.
 func (r *run) startEnvs(ctx context.Context) {
 	r.envs = map[string]*envFuture{}
+	// Who uses each environment, known before any goroutine reads it.
 	users := map[string][]string{}
+	for _, n := range r.opts.Plan.Models {
+		if n.Python != nil {
+			key := specKey(n.Python.Version, n.Python.Requirements)
+			users[key] = append(users[key], n.Name)
+		}
+	}
 	for _, n := range r.opts.Plan.Models {
 		if n.Python == nil {
 			continue
 		}
 		key := specKey(n.Python.Version, n.Python.Requirements)
-		users[key] = append(users[key], n.Name)
 		if _, ok := r.envs[key]; ok {
 			continue
 		}
