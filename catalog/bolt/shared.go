@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
@@ -76,29 +77,45 @@ func (sh *Shared) release() error {
 
 // View runs fn in a read-only transaction (see Store.View).
 func (sh *Shared) View(ctx context.Context, fn func(tx catalog.Tx) error) error {
-	return sh.with(ctx, func(s *Store) error { return s.View(ctx, fn) })
+	return sh.with(ctx, 0, func(s *Store) error { return s.View(ctx, fn) })
 }
 
 // Update runs fn in a read-write transaction (see Store.Update). It is
-// durable once Update returns.
+// durable once Update returns. A write often ends long work (a run's
+// merge), so while ctx lasts Update waits for the file up to
+// updatePatience lock timeouts before it gives up as unavailable.
 func (sh *Shared) Update(ctx context.Context, fn func(tx catalog.Tx) error) error {
-	return sh.with(ctx, func(s *Store) error { return s.Update(ctx, fn) })
+	return sh.with(ctx, updatePatience*sh.opts.withDefaults().Timeout, func(s *Store) error { return s.Update(ctx, fn) })
 }
 
-// with runs one transaction on the open file.
-func (sh *Shared) with(ctx context.Context, run func(s *Store) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
+// updatePatience is how many lock timeouts an Update waits in all.
+const updatePatience = 10
+
+// with runs one transaction on the open file, opening it if need be and
+// trying again for up to patience while another process holds it.
+func (sh *Shared) with(ctx context.Context, patience time.Duration, run func(s *Store) error) (err error) {
+	deadline := time.Now().Add(patience)
+	var s *Store
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s, err = sh.acquire()
+		if err == nil {
+			break
+		}
+		if !errdefs.Is(err, errdefs.ErrUnavailable) || time.Now().After(deadline) {
+			return err
+		}
 	}
-	s, err := sh.acquire()
-	if err != nil {
-		return err
-	}
-	err = run(s)
-	if cerr := sh.release(); err == nil {
-		err = cerr
-	}
-	return err
+	// Released even if fn panics (a recovered panic must not keep the
+	// file locked for the rest of the process).
+	defer func() {
+		if cerr := sh.release(); err == nil {
+			err = cerr
+		}
+	}()
+	return run(s)
 }
 
 // Close makes further transactions fail. It does not wait for running

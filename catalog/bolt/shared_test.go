@@ -88,3 +88,36 @@ func TestSharedWaitsForHolder(t *testing.T) {
 		t.Fatalf("View after Close: %v", err)
 	}
 }
+
+// TestSharedUpdateWaits: an Update keeps trying past one lock timeout
+// while ctx lasts (a run's merge must not fail because another process
+// held the file for a moment); a View gives up after one.
+func TestSharedUpdateWaits(t *testing.T) {
+	path := tempPath(t)
+	sh := openSharedT(t, path, Options{NoSync: true, Timeout: 100 * time.Millisecond})
+	held := openT(t, path, Options{NoSync: true})
+	time.AfterFunc(400*time.Millisecond, func() { held.Close() })
+	id := catalog.CommitID("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+	start := time.Now()
+	if err := sh.Update(t.Context(), func(tx catalog.Tx) error { return tx.PutRef(catalog.KindBranch, "b", id) }); err != nil {
+		t.Fatalf("Update while the file was held for 0.4 s: %v", err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("Update returned after %s, before the holder let go", d)
+	}
+}
+
+// TestSharedReleasesOnPanic: a transaction that panics does not keep the
+// file open.
+func TestSharedReleasesOnPanic(t *testing.T) {
+	path := tempPath(t)
+	sh := openSharedT(t, path, Options{NoSync: true})
+	func() {
+		defer func() { recover() }()
+		sh.View(t.Context(), func(catalog.Tx) error { panic("boom") })
+	}()
+	if sh.s != nil || sh.refs != 0 {
+		t.Fatalf("after a panic the file is open (refs %d)", sh.refs)
+	}
+	openT(t, path, Options{NoSync: true, Timeout: 100 * time.Millisecond}).Close()
+}
