@@ -393,13 +393,18 @@ func copyStrings(chunks []bindings.DataChunk, c, width int, offsets, data []byte
 // recycler is a memory.Allocator that keeps freed buffers for reuse: a
 // reader's batches all have about the same buffers, so after the first
 // few no memory is allocated (or zeroed, or collected). Allocate does not
-// zero.
+// zero. It keeps at most recyclerKeep buffers and recyclerBytes bytes,
+// dropping the oldest first (a buffer no request fits ages out).
 type recycler struct {
-	mu   sync.Mutex
-	free [][]byte
+	mu    sync.Mutex
+	free  [][]byte
+	bytes int
 }
 
-const recyclerKeep = 64
+const (
+	recyclerKeep  = 256
+	recyclerBytes = 1 << 30
+)
 
 func (p *recycler) Allocate(size int) []byte {
 	p.mu.Lock()
@@ -411,8 +416,8 @@ func (p *recycler) Allocate(size int) []byte {
 	}
 	if best >= 0 {
 		b := p.free[best]
-		p.free[best] = p.free[len(p.free)-1]
-		p.free = p.free[:len(p.free)-1]
+		p.free = append(p.free[:best], p.free[best+1:]...)
+		p.bytes -= cap(b)
 		p.mu.Unlock()
 		return b[:size]
 	}
@@ -431,9 +436,16 @@ func (p *recycler) Reallocate(size int, b []byte) []byte {
 }
 
 func (p *recycler) Free(b []byte) {
-	p.mu.Lock()
-	if len(p.free) < recyclerKeep {
-		p.free = append(p.free, b[:0])
+	if cap(b) == 0 || cap(b) > recyclerBytes {
+		return
 	}
-	p.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.free = append(p.free, b[:0])
+	p.bytes += cap(b)
+	for len(p.free) > recyclerKeep || p.bytes > recyclerBytes {
+		p.bytes -= cap(p.free[0])
+		p.free[0] = nil
+		p.free = p.free[1:]
+	}
 }
