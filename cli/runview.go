@@ -227,10 +227,14 @@ func (v *runView) finish(rec *runrec.Record, err error) {
 				tables = append(tables, m.Table)
 			}
 		}
+		base := rec.StartCommit // where the run branch started
+		if rec.BaseCommit != "" {
+			base = rec.BaseCommit
+		}
 		switch {
 		case len(tables) == 0:
 			v.printf("run %s succeeded in %.1f s; it materializes no table, so %s is unchanged\n", rec.ID, rec.Duration, rec.Target)
-		case rec.EndCommit == rec.StartCommit:
+		case rec.EndCommit == base:
 			v.printf("run %s succeeded in %.1f s; %s already holds every output (%s), so it is unchanged\n", rec.ID, rec.Duration,
 				rec.Target, strings.Join(tables, ", "))
 		default:

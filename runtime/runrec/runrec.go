@@ -67,9 +67,12 @@ type Record struct {
 	// until --keep-failed has passed).
 	BranchKept  bool   `json:"run_branch_kept"`
 	StartCommit string `json:"start_commit"`
-	EndCommit   string `json:"end_commit,omitempty"`
-	Status      Status `json:"status"`
-	Error       string `json:"error,omitempty"`
+	// BaseCommit is where the run branch started when that is not
+	// StartCommit (a rerun writes over its target's head).
+	BaseCommit string `json:"base_commit,omitempty"`
+	EndCommit  string `json:"end_commit,omitempty"`
+	Status     Status `json:"status"`
+	Error      string `json:"error,omitempty"`
 	// FailedModel names the model whose failure ended the run.
 	FailedModel string          `json:"failed_model,omitempty"`
 	Params      map[string]any  `json:"parameters"`
