@@ -62,13 +62,27 @@ func (w *LineWriter) Flush() {
 }
 
 func (w *LineWriter) emit(b []byte) {
-	if w.step != nil && bytes.HasPrefix(b, w.marker) {
+	// The marker starts a line of its own, or follows what the function
+	// printed without a newline (the token keeps user text from passing
+	// for one).
+	if at := bytes.Index(b, w.marker); w.step != nil && at >= 0 {
 		var i int
 		var rows int64
-		if n, err := fmt.Sscanf(string(b[len(w.marker):]), "%d %d", &i, &rows); err == nil && n == 2 && w.step(i, rows) {
-			return
+		if n, err := fmt.Sscanf(string(b[at+len(w.marker):]), "%d %d", &i, &rows); err == nil && n == 2 {
+			if at > 0 {
+				w.line(b[:at])
+			}
+			if w.step(i, rows) {
+				return
+			}
+			b = b[at:]
 		}
 	}
+	w.line(b)
+}
+
+// line hands one line to the sink.
+func (w *LineWriter) line(b []byte) {
 	now := time.Now()
 	if w.First.IsZero() {
 		w.First = now

@@ -26,6 +26,7 @@ def a(data=lakehouse.Model("events", columns=["id", "usd", "country"])):
     import pyarrow.compute as pc
     print("a sees", data.num_rows)
     print("\x1elakehouse-step 2 5")  # looks like the runner's step marker, is not
+    print("no newline", end="")  # the runner's marker for b follows on this line
     return data.append_column("usd2", pc.multiply(data["usd"], 2.0))
 
 @lakehouse.model()
@@ -113,7 +114,7 @@ func TestFusedChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"a": "a sees 1000|\x1elakehouse-step 2 5",
+		"a": "a sees 1000|\x1elakehouse-step 2 5|no newline",
 		"b": "b sees 1000 columns id,usd,country,usd2",
 		"c": "c sees " + itoa(fused.Model("b").Rows) + " of 1000 columns id,usd2,country",
 	}
