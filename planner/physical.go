@@ -192,6 +192,9 @@ func (b *builder) node(m *Model) *Node {
 	}
 	if m.Language == LangSQL {
 		n.SQL = strings.TrimSpace(m.SQL)
+		// The query starts at the file's first non-blank line, so that
+		// DuckDB's "LINE n" is line Line+n-1 of the file.
+		n.Line += strings.Count(m.SQL[:strings.Index(m.SQL, n.SQL)], "\n")
 		return n
 	}
 	version := m.Python

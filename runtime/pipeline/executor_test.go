@@ -389,10 +389,10 @@ def check(data=lakehouse.Model("events", columns=["id"])):
 func TestRunSQLErrorLine(t *testing.T) {
 	l := newBenchLake(t, 100)
 	_, err := l.runFiles(t, map[string]string{
-		"bad.sql": "-- A comment.\n-- lakehouse: materialization=REPLACE\nSELECT id,\n       usd,\n       nosuchcol + 1 AS x\nFROM events\n",
+		"bad.sql": "\n\n-- A comment.\n-- lakehouse: materialization=REPLACE\nSELECT id,\n       usd,\n       nosuchcol + 1 AS x\nFROM events\n",
 	})
-	if err == nil || !strings.Contains(err.Error(), "model bad (bad.sql:5)") || !strings.Contains(err.Error(), "nosuchcol") {
-		t.Fatalf("err = %v, want it at bad.sql:5", err)
+	if err == nil || !strings.Contains(err.Error(), "model bad (bad.sql:7)") || !strings.Contains(err.Error(), "nosuchcol") {
+		t.Fatalf("err = %v, want it at bad.sql:7", err)
 	}
 }
 

@@ -46,12 +46,12 @@ type Options struct {
 	Runs     *runrec.Store
 	// Target is the branch the run writes to.
 	Target catalog.BranchName
-	// From is the commit the run reads catalog tables at (default:
-	// Target's head): the commit it was planned at, or for a rerun the
-	// original run's start commit. The run branch starts at Target's
-	// head whatever From is, so what the run writes lands on the
-	// target's current tables (a rerun into a target that moved on, its
-	// outputs included, merges without a conflict).
+	// From is the commit the run reads catalog tables at and its run
+	// branch starts from (default: Target's head): the commit it was
+	// planned at, or for a rerun the original run's start commit. A
+	// rerun's branch starts at Target's head instead, so its outputs land
+	// on the target's current tables (a target that moved on, its outputs
+	// included, takes them without a merge conflict).
 	From *catalog.Ref
 	// User names the run branch (<user>.run-<id>) and authors commits.
 	User string
@@ -152,7 +152,7 @@ type run struct {
 	dir    string
 	branch catalog.BranchName
 	start  *catalog.Commit // tables are read at start
-	base   *catalog.Commit // the run branch starts at base (Target's head)
+	base   *catalog.Commit // the run branch starts at base (a rerun: Target's head)
 
 	evMu sync.Mutex // serializes Events and record saves
 	nsMu sync.Mutex
@@ -255,9 +255,12 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 	}
 	r.rec.StartCommit = string(r.start.ID)
 	r.base = r.start
-	if opts.From != nil {
+	if opts.RerunOf != "" {
 		if r.base, err = opts.Catalog.Resolve(ctx, catalog.Ref{Name: string(opts.Target)}); err != nil {
 			return r.finish(ctx, err, "")
+		}
+		if r.base.ID != r.start.ID {
+			r.rec.BaseCommit = string(r.base.ID)
 		}
 	}
 	r.branch = runBranchName(opts.User, opts.ID)
@@ -523,7 +526,33 @@ func isFunctionError(err error, model string) bool {
 // execute runs one model: cache lookup, inputs, the function, its output.
 func (r *run) execute(ctx context.Context, nd *node) error {
 	n := nd.n
-	// The key needs no input read: a reused output skips the scans.
+	// The key needs no input read: a reused output skips the scans. A
+	// Python model's key waits for its environment; while that is still
+	// being installed (new requirements: most likely not reused anyway)
+	// the inputs are read meanwhile.
+	type read struct {
+		ins []boundInput
+		err error
+	}
+	var early chan read
+	var got *read
+	wait := func() read { // the early read, once it ended
+		if got == nil {
+			g := <-early
+			got = &g
+		}
+		return *got
+	}
+	if n.Python != nil && !r.envReady(n) {
+		early = make(chan read, 1)
+		go func() {
+			ins, err := r.inputs(ctx, nd)
+			early <- read{ins, err}
+		}()
+		// Whatever happens, it ends before execute does (its scans may be
+		// shared with other models, and the run folder outlives it).
+		defer wait()
+	}
 	nd.key = r.cacheKey(ctx, nd)
 	if n.Kind == "model" {
 		nd.output = filepath.Join(r.dir, "out", n.Name+".arrow")
@@ -541,7 +570,14 @@ func (r *run) execute(ctx context.Context, nd *node) error {
 		}
 	}
 	if !reused {
-		inputs, err := r.inputs(ctx, nd)
+		var inputs []boundInput
+		var err error
+		if early != nil {
+			g := wait()
+			inputs, err = g.ins, g.err
+		} else {
+			inputs, err = r.inputs(ctx, nd)
+		}
 		if err != nil {
 			return err
 		}

@@ -81,6 +81,17 @@ func (r *run) startEnvs(ctx context.Context) {
 	}
 }
 
+// envReady reports whether the environment of a Python model is
+// assembled (or failed).
+func (r *run) envReady(n *planner.Node) bool {
+	select {
+	case <-r.envs[specKey(n.Python.Version, n.Python.Requirements)].done:
+		return true
+	default:
+		return false
+	}
+}
+
 // env waits for the environment of a Python model.
 func (r *run) env(ctx context.Context, n *planner.Node) (*envcache.Environment, error) {
 	f := r.envs[specKey(n.Python.Version, n.Python.Requirements)]
