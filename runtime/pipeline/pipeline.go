@@ -534,24 +534,17 @@ func (r *run) execute(ctx context.Context, nd *node) error {
 		ins []boundInput
 		err error
 	}
-	var early chan read
-	var got *read
-	wait := func() read { // the early read, once it ended
-		if got == nil {
-			g := <-early
-			got = &g
-		}
-		return *got
-	}
+	var early func() read // the early read, once it has ended
 	if n.Python != nil && !r.envReady(n) {
-		early = make(chan read, 1)
+		c := make(chan read, 1)
 		go func() {
 			ins, err := r.inputs(ctx, nd)
-			early <- read{ins, err}
+			c <- read{ins, err}
 		}()
+		early = sync.OnceValue(func() read { return <-c })
 		// Whatever happens, it ends before execute does (its scans may be
 		// shared with other models, and the run folder outlives it).
-		defer wait()
+		defer early()
 	}
 	nd.key = r.cacheKey(ctx, nd)
 	if n.Kind == "model" {
@@ -573,7 +566,7 @@ func (r *run) execute(ctx context.Context, nd *node) error {
 		var inputs []boundInput
 		var err error
 		if early != nil {
-			g := wait()
+			g := early()
 			inputs, err = g.ins, g.err
 		} else {
 			inputs, err = r.inputs(ctx, nd)
