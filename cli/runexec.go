@@ -15,7 +15,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/planner"
-	"github.com/lakehouse-dev/lakehouse/runtime"
+	"github.com/lakehouse-dev/lakehouse/runtime/function"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
 	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
@@ -204,7 +204,7 @@ type reaper struct {
 // when our end of its stdin closes without the word "done", it removes
 // the run folder from shared memory and the containers whose owner died.
 // Functions run by the process launcher die with us (Pdeathsig).
-func (e *Env) startReaper(runDir string, l runtime.Launcher) *reaper {
+func (e *Env) startReaper(runDir string, l function.Launcher) *reaper {
 	if strings.EqualFold(e.Getenv(envReaper), "off") {
 		return nil
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/planner"
-	"github.com/lakehouse-dev/lakehouse/runtime"
+	"github.com/lakehouse-dev/lakehouse/runtime/function"
 	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
 )
@@ -130,7 +130,7 @@ func (v *runView) event(ev pipeline.Event) {
 	}
 }
 
-func logPrefix(l runtime.LogLine, width int) string {
+func logPrefix(l function.LogLine, width int) string {
 	p := fmt.Sprintf("[%s]", l.Model)
 	if l.Stream == "stderr" {
 		p = fmt.Sprintf("[%s!]", l.Model)
@@ -212,7 +212,7 @@ func (v *runView) finish(rec *runrec.Record, err error) {
 	if len(reused) > 0 {
 		v.printf("reused from earlier runs: %s\n", strings.Join(reused, ", "))
 	}
-	var fe *runtime.FunctionError
+	var fe *function.FunctionError
 	if errors.As(err, &fe) && fe.Traceback != "" {
 		v.printf("%s raised:\n", fe.Model)
 		for _, l := range strings.Split(strings.TrimRight(fe.Traceback, "\n"), "\n") {

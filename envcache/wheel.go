@@ -6,7 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -32,7 +32,7 @@ func unpackWheel(wheel, dir string) error {
 // On the test machine creating a file costs 0.2-0.9 ms of kernel time, so
 // a wheel of a thousand files is CPU-bound: extraction spreads over the
 // cores (the other installs running at the same time share them).
-var unpackWorkers = max(2, goruntime.NumCPU())
+var unpackWorkers = max(2, runtime.NumCPU())
 
 // unpackZip extracts the wheel zr (named name, for errors) into dir: every
 // folder is created once up front, then the members are decompressed and

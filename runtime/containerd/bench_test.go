@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lakehouse-dev/lakehouse/runtime"
+	"github.com/lakehouse-dev/lakehouse/runtime/function"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchertest"
 	"github.com/lakehouse-dev/lakehouse/runtime/process"
 )
@@ -25,13 +25,13 @@ func BenchmarkFunctionStart(b *testing.B) {
 	funcs := launchertest.FunctionsFile(b)
 	ctx := context.Background()
 	ctr, _ := newLauncher(b)
-	launch := func(l runtime.Launcher) func() time.Duration {
+	launch := func(l function.Launcher) func() time.Duration {
 		return func() time.Duration {
 			dir := launchertest.DataDir(b)
 			start := time.Now()
 			var first time.Time
-			_, err := l.Launch(ctx, runtime.Invocation{Model: "hello", Env: env, ModulePath: funcs, Function: "hello",
-				DataDir: dir, Timeout: time.Minute, Log: func(line runtime.LogLine) {
+			_, err := l.Launch(ctx, function.Invocation{Model: "hello", Env: env, ModulePath: funcs, Function: "hello",
+				DataDir: dir, Timeout: time.Minute, Log: func(line function.LogLine) {
 					if first.IsZero() {
 						first = line.Time
 					}

@@ -48,7 +48,7 @@ import (
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/internal/proc"
-	"github.com/lakehouse-dev/lakehouse/runtime"
+	"github.com/lakehouse-dev/lakehouse/runtime/function"
 )
 
 // DefaultSocket is the socket of a system containerd.
@@ -115,7 +115,7 @@ type Launcher struct {
 	closed     bool
 }
 
-var _ runtime.Launcher = (*Launcher)(nil)
+var _ function.Launcher = (*Launcher)(nil)
 
 // Available reports whether a containerd daemon answers on socket.
 func Available(ctx context.Context, socket string) bool {
@@ -262,9 +262,9 @@ func (l *Launcher) removeEmptyStateDirs() {
 }
 
 // Launch runs inv in a new container and removes it afterwards.
-func (l *Launcher) Launch(ctx context.Context, inv runtime.Invocation) (_ *runtime.Result, retErr error) {
+func (l *Launcher) Launch(ctx context.Context, inv function.Invocation) (_ *function.Result, retErr error) {
 	started := time.Now()
-	p, err := runtime.Prepare(inv)
+	p, err := function.Prepare(inv)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +329,7 @@ func (l *Launcher) Launch(ctx context.Context, inv runtime.Invocation) (_ *runti
 		defer t.Stop()
 		timeout = t.C
 	}
-	var exit runtime.Exit
+	var exit function.Exit
 	var killed bool
 	var status containerd.ExitStatus
 	select {
@@ -392,7 +392,7 @@ func (l *Launcher) oomKilled(id string, sig syscall.Signal) bool {
 }
 
 // spec builds the container's OCI spec options.
-func (l *Launcher) spec(p *runtime.Prepared, dir string) ([]oci.SpecOpts, error) {
+func (l *Launcher) spec(p *function.Prepared, dir string) ([]oci.SpecOpts, error) {
 	inv := p.Inv
 	mounts, err := systemMounts(dir, inv.InternetAccess)
 	if err != nil {

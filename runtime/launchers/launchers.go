@@ -8,8 +8,8 @@ import (
 	"os"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
-	"github.com/lakehouse-dev/lakehouse/runtime"
 	"github.com/lakehouse-dev/lakehouse/runtime/containerd"
+	"github.com/lakehouse-dev/lakehouse/runtime/function"
 	"github.com/lakehouse-dev/lakehouse/runtime/process"
 )
 
@@ -43,7 +43,7 @@ type Info struct {
 // Open returns the launcher cfg asks for. With Containerd it returns
 // ErrUnavailable when the daemon does not answer; Auto never fails for
 // that reason.
-func Open(ctx context.Context, cfg Config) (runtime.Launcher, Info, error) {
+func Open(ctx context.Context, cfg Config) (function.Launcher, Info, error) {
 	if cfg.Containerd.Socket == "" {
 		cfg.Containerd.Socket = os.Getenv(SocketEnv)
 	}

@@ -1,4 +1,4 @@
-// Package launchertest is the conformance suite every runtime.Launcher
+// Package launchertest is the conformance suite every function.Launcher
 // passes: the same functions (testdata/functions/funcs.py), the same
 // checks, against the process and the containerd launcher.
 package launchertest
@@ -8,7 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +21,7 @@ import (
 
 	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/envcache/envtest"
-	"github.com/lakehouse-dev/lakehouse/runtime"
+	"github.com/lakehouse-dev/lakehouse/runtime/function"
 )
 
 // Capabilities say what a launcher enforces beyond the common contract.
@@ -33,7 +33,7 @@ type Capabilities struct {
 
 // FunctionsFile is testdata/functions/funcs.py.
 func FunctionsFile(t testing.TB) string {
-	_, file, _, _ := goruntime.Caller(0)
+	_, file, _, _ := runtime.Caller(0)
 	p := filepath.Join(filepath.Dir(file), "..", "..", "testdata", "functions", "funcs.py")
 	if _, err := os.Stat(p); err != nil {
 		t.Fatal(err)
@@ -55,10 +55,10 @@ func DataDir(t testing.TB) string {
 // logs collects log lines.
 type logs struct {
 	mu    sync.Mutex
-	lines []runtime.LogLine
+	lines []function.LogLine
 }
 
-func (l *logs) sink(line runtime.LogLine) {
+func (l *logs) sink(line function.LogLine) {
 	l.mu.Lock()
 	l.lines = append(l.lines, line)
 	l.mu.Unlock()
@@ -138,13 +138,13 @@ func ReadColumn(t testing.TB, path, col string) []int64 {
 func Env(t testing.TB) *envcache.Environment { return envtest.Env(t, "3.11", "pandas==2.2.*") }
 
 // Run runs the suite against l.
-func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
+func Run(t *testing.T, l function.Launcher, caps Capabilities) {
 	funcs := FunctionsFile(t)
 	env := Env(t)
-	call := func(t *testing.T, fn string, mod func(*runtime.Invocation)) (*runtime.Result, error, *logs) {
+	call := func(t *testing.T, fn string, mod func(*function.Invocation)) (*function.Result, error, *logs) {
 		t.Helper()
 		lg := &logs{}
-		inv := runtime.Invocation{
+		inv := function.Invocation{
 			Model: fn, Env: env, ModulePath: funcs, Function: fn,
 			DataDir: DataDir(t), Timeout: time.Minute, Log: lg.sink,
 		}
@@ -155,16 +155,16 @@ func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 		res, err := l.Launch(context.Background(), inv)
 		return res, err, lg
 	}
-	withInput := func(xs ...int64) func(*runtime.Invocation) {
-		return func(inv *runtime.Invocation) {
+	withInput := func(xs ...int64) func(*function.Invocation) {
+		return func(inv *function.Invocation) {
 			p := filepath.Join(inv.DataDir, "in.arrow")
 			WriteInts(t, p, xs...)
-			inv.Inputs = []runtime.Input{{Arg: "data", Path: p}}
+			inv.Inputs = []function.Input{{Arg: "data", Path: p}}
 		}
 	}
-	failure := func(t *testing.T, err error, kind runtime.FailureKind) *runtime.FunctionError {
+	failure := func(t *testing.T, err error, kind function.FailureKind) *function.FunctionError {
 		t.Helper()
-		var fe *runtime.FunctionError
+		var fe *function.FunctionError
 		if !errors.As(err, &fe) || fe.Kind != kind {
 			t.Fatalf("err %v (%T), want a %s failure", err, err, kind)
 		}
@@ -190,7 +190,7 @@ func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 		lg.mu.Unlock()
 	})
 	t.Run("arrow in and out with parameters", func(t *testing.T) {
-		res, err, lg := call(t, "double", func(inv *runtime.Invocation) {
+		res, err, lg := call(t, "double", func(inv *function.Invocation) {
 			withInput(1, 2, 3)(inv)
 			inv.Params = map[string]any{"factor": 10}
 		})
@@ -230,14 +230,14 @@ func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 	})
 	t.Run("bad return type", func(t *testing.T) {
 		_, err, _ := call(t, "bad_return", nil)
-		fe := failure(t, err, runtime.FailureException)
+		fe := failure(t, err, function.FailureException)
 		if fe.Type != "TypeError" || !strings.Contains(fe.Message, "returned int") {
 			t.Fatalf("%+v", fe)
 		}
 	})
 	t.Run("exception with user traceback", func(t *testing.T) {
 		_, err, _ := call(t, "fail", nil)
-		fe := failure(t, err, runtime.FailureException)
+		fe := failure(t, err, function.FailureException)
 		if fe.Type != "ValueError" || fe.Message != "something is wrong with the data" {
 			t.Fatalf("%+v", fe)
 		}
@@ -247,14 +247,14 @@ func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 	})
 	t.Run("unknown function", func(t *testing.T) {
 		_, err, _ := call(t, "no_such_function", nil)
-		fe := failure(t, err, runtime.FailureException)
+		fe := failure(t, err, function.FailureException)
 		if !strings.Contains(fe.Message, "no function no_such_function") {
 			t.Fatalf("%+v", fe)
 		}
 	})
 	t.Run("interpreter crash", func(t *testing.T) {
 		_, err, lg := call(t, "crash", nil)
-		fe := failure(t, err, runtime.FailureCrash)
+		fe := failure(t, err, function.FailureCrash)
 		if fe.Signal != "SIGABRT" {
 			t.Fatalf("signal %q", fe.Signal)
 		}
@@ -264,15 +264,15 @@ func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 	})
 	t.Run("exit without result", func(t *testing.T) {
 		_, err, _ := call(t, "exit_quietly", nil)
-		fe := failure(t, err, runtime.FailureCrash)
+		fe := failure(t, err, function.FailureCrash)
 		if fe.ExitCode != 3 {
 			t.Fatalf("exit code %d", fe.ExitCode)
 		}
 	})
 	t.Run("timeout", func(t *testing.T) {
 		start := time.Now()
-		_, err, lg := call(t, "sleep_forever", func(inv *runtime.Invocation) { inv.Timeout = 1500 * time.Millisecond })
-		failure(t, err, runtime.FailureTimeout)
+		_, err, lg := call(t, "sleep_forever", func(inv *function.Invocation) { inv.Timeout = 1500 * time.Millisecond })
+		failure(t, err, function.FailureTimeout)
 		if d := time.Since(start); d > 10*time.Second {
 			t.Fatalf("took %s", d)
 		}
@@ -284,21 +284,21 @@ func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 		}
 	})
 	t.Run("memory hog stopped at its limit", func(t *testing.T) {
-		_, err, _ := call(t, "memory_hog", func(inv *runtime.Invocation) {
+		_, err, _ := call(t, "memory_hog", func(inv *function.Invocation) {
 			inv.Model = "hog"
 			inv.Memory = 256 << 20
 		})
-		failure(t, err, runtime.FailureOutOfMemory)
+		failure(t, err, function.FailureOutOfMemory)
 		if err.Error() != "model hog exceeded its memory limit of 256 MiB" {
 			t.Fatalf("message %q", err)
 		}
 	})
 	t.Run("fused chain passes tables in memory", func(t *testing.T) {
 		var steps []int
-		res, err, lg := call(t, "double", func(inv *runtime.Invocation) {
+		res, err, lg := call(t, "double", func(inv *function.Invocation) {
 			withInput(1, 2, 3)(inv)
 			inv.Model, inv.Params = "a", map[string]any{"factor": 10}
-			inv.Then = []runtime.Step{
+			inv.Then = []function.Step{
 				{Model: "b", ModulePath: funcs, Function: "as_pandas", Chain: "data"},
 				{Model: "c", ModulePath: funcs, Function: "double", Chain: "data", ChainColumns: []string{"x"},
 					Params: map[string]any{"factor": 2}},
@@ -318,7 +318,7 @@ func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 		if len(steps) != 2 || steps[0] != 103 || steps[1] != 203 {
 			t.Fatalf("OnStep calls %v (step*100+rows)", steps)
 		}
-		if got := ReadColumn(t, runtime.PreviewPath(filepath.Dir(res.Output), 1), "x"); len(got) != 2 || got[1] != 20 {
+		if got := ReadColumn(t, function.PreviewPath(filepath.Dir(res.Output), 1), "x"); len(got) != 2 || got[1] != 20 {
 			t.Fatalf("preview of b: %v", got)
 		}
 		lg.mu.Lock()
@@ -332,12 +332,12 @@ func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 		}
 	})
 	t.Run("fused chain failure names the failing model", func(t *testing.T) {
-		_, err, lg := call(t, "double", func(inv *runtime.Invocation) {
+		_, err, lg := call(t, "double", func(inv *function.Invocation) {
 			withInput(1, 2, 3)(inv)
 			inv.Model, inv.Params = "a", map[string]any{"factor": 10}
-			inv.Then = []runtime.Step{{Model: "b", ModulePath: funcs, Function: "fail_on", Chain: "data"}}
+			inv.Then = []function.Step{{Model: "b", ModulePath: funcs, Function: "fail_on", Chain: "data"}}
 		})
-		fe := failure(t, err, runtime.FailureException)
+		fe := failure(t, err, function.FailureException)
 		if fe.Model != "b" || fe.Type != "ValueError" || !strings.Contains(fe.Traceback, "in fail_on") {
 			t.Fatalf("%+v", fe)
 		}
@@ -348,31 +348,31 @@ func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 		}
 	})
 	t.Run("fused chain step returning None", func(t *testing.T) {
-		_, err, _ := call(t, "hello", func(inv *runtime.Invocation) {
-			inv.Then = []runtime.Step{{Model: "b", ModulePath: funcs, Function: "double", Chain: "data",
+		_, err, _ := call(t, "hello", func(inv *function.Invocation) {
+			inv.Then = []function.Step{{Model: "b", ModulePath: funcs, Function: "double", Chain: "data",
 				Params: map[string]any{"factor": 2}}}
 		})
-		fe := failure(t, err, runtime.FailureException)
+		fe := failure(t, err, function.FailureException)
 		if fe.Model != "hello" || fe.Type != "TypeError" || !strings.Contains(fe.Message, "returned NoneType") {
 			t.Fatalf("%+v", fe)
 		}
 	})
 	t.Run("fused chain out of memory names the model", func(t *testing.T) {
-		_, err, _ := call(t, "double", func(inv *runtime.Invocation) {
+		_, err, _ := call(t, "double", func(inv *function.Invocation) {
 			withInput(1, 2, 3)(inv)
 			inv.Model, inv.Params, inv.Memory = "a", map[string]any{"factor": 10}, 256<<20
-			inv.Then = []runtime.Step{{Model: "hog", ModulePath: funcs, Function: "hog_on", Chain: "data"}}
+			inv.Then = []function.Step{{Model: "hog", ModulePath: funcs, Function: "hog_on", Chain: "data"}}
 		})
-		failure(t, err, runtime.FailureOutOfMemory)
+		failure(t, err, function.FailureOutOfMemory)
 		if err.Error() != "model hog exceeded its memory limit of 256 MiB" {
 			t.Fatalf("message %q", err)
 		}
 	})
 	t.Run("fused chain bad step", func(t *testing.T) {
-		_, err, _ := call(t, "double", func(inv *runtime.Invocation) {
+		_, err, _ := call(t, "double", func(inv *function.Invocation) {
 			withInput(1)(inv)
 			inv.Params = map[string]any{"factor": 1}
-			inv.Then = []runtime.Step{{Model: "b", ModulePath: "/etc/passwd.py", Function: "x", Chain: "data"}}
+			inv.Then = []function.Step{{Model: "b", ModulePath: "/etc/passwd.py", Function: "x", Chain: "data"}}
 		})
 		if err == nil || !strings.Contains(err.Error(), "beside") {
 			t.Fatalf("err %v", err)
@@ -380,10 +380,10 @@ func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 	})
 	t.Run("cannot write into a package folder", func(t *testing.T) {
 		target := filepath.Join(env.Packages[0].Dir, "pwned.txt")
-		_, err, _ := call(t, "write_package", func(inv *runtime.Invocation) {
+		_, err, _ := call(t, "write_package", func(inv *function.Invocation) {
 			inv.Params = map[string]any{"path": target}
 		})
-		fe := failure(t, err, runtime.FailureException)
+		fe := failure(t, err, function.FailureException)
 		if fe.Type != "PermissionError" && fe.Type != "OSError" {
 			t.Fatalf("%+v", fe)
 		}
@@ -405,15 +405,15 @@ func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 		if !caps.NetworkIsolation {
 			t.Skip("this launcher does not isolate the network (documented)")
 		}
-		_, err, _ := call(t, "connect", func(inv *runtime.Invocation) {
+		_, err, _ := call(t, "connect", func(inv *function.Invocation) {
 			inv.Params = map[string]any{"host": "pypi.org", "port": 443}
 		})
-		failure(t, err, runtime.FailureException)
-		_, err, _ = call(t, "connect", func(inv *runtime.Invocation) {
+		failure(t, err, function.FailureException)
+		_, err, _ = call(t, "connect", func(inv *function.Invocation) {
 			inv.Params = map[string]any{"host": "1.1.1.1", "port": 53}
 		})
-		failure(t, err, runtime.FailureException)
-		_, err, _ = call(t, "connect", func(inv *runtime.Invocation) {
+		failure(t, err, function.FailureException)
+		_, err, _ = call(t, "connect", func(inv *function.Invocation) {
 			inv.Params = map[string]any{"host": "pypi.org", "port": 443}
 			inv.InternetAccess = true
 		})
@@ -443,7 +443,7 @@ func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		dir := DataDir(t)
-		_, err := l.Launch(ctx, runtime.Invocation{Model: "c", Env: env, ModulePath: funcs, Function: "sleep_forever", DataDir: dir})
+		_, err := l.Launch(ctx, function.Invocation{Model: "c", Env: env, ModulePath: funcs, Function: "sleep_forever", DataDir: dir})
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("err %v", err)
 		}
@@ -455,7 +455,7 @@ func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, errs[i], _ = call(t, "double", func(inv *runtime.Invocation) {
+				_, errs[i], _ = call(t, "double", func(inv *function.Invocation) {
 					withInput(int64(i))(inv)
 					inv.Params = map[string]any{"factor": 2}
 				})
@@ -470,7 +470,7 @@ func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 	})
 	t.Run("nothing left in the data folder", func(t *testing.T) {
 		dir := DataDir(t)
-		_, err := l.Launch(context.Background(), runtime.Invocation{Model: "h", Env: env, ModulePath: funcs, Function: "fail", DataDir: dir})
+		_, err := l.Launch(context.Background(), function.Invocation{Model: "h", Env: env, ModulePath: funcs, Function: "fail", DataDir: dir})
 		if err == nil {
 			t.Fatal("no error")
 		}
@@ -494,7 +494,7 @@ func Run(t *testing.T, l runtime.Launcher, caps Capabilities) {
 			go func() {
 				defer wg.Done()
 				dir := DataDir(t)
-				res, err := l.Launch(context.Background(), runtime.Invocation{Model: "versions", Env: e, ModulePath: funcs,
+				res, err := l.Launch(context.Background(), function.Invocation{Model: "versions", Env: e, ModulePath: funcs,
 					Function: "versions", DataDir: dir, Output: filepath.Join(dir, "v.arrow"), Timeout: time.Minute})
 				if err != nil {
 					t.Error(err)

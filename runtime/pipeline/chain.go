@@ -12,7 +12,7 @@ import (
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/planner"
-	"github.com/lakehouse-dev/lakehouse/runtime"
+	"github.com/lakehouse-dev/lakehouse/runtime/function"
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
 )
 
@@ -203,7 +203,7 @@ func (r *run) launchChain(ctx context.Context, c []*node, failed **node) error {
 		return err
 	}
 	codeDir := r.opts.Runs.CodeDir(r.opts.ID)
-	invocation := runtime.Invocation{
+	invocation := function.Invocation{
 		Model:          head.n.Name,
 		Env:            env,
 		ModulePath:     filepath.Join(codeDir, head.n.File),
@@ -213,19 +213,19 @@ func (r *run) launchChain(ctx context.Context, c []*node, failed **node) error {
 		Output:         filepath.Join(inv, "output.arrow"),
 		Memory:         head.n.Resources.MemoryBytes,
 		InternetAccess: head.n.InternetAccess,
-		Log: func(l runtime.LogLine) {
+		Log: func(l function.LogLine) {
 			r.emit(Event{Kind: EventLog, Model: l.Model, Line: l})
 		},
 	}
 	// The interpreter starts (and imports pyarrow and the models) while
 	// the inputs are scanned: it waits for each input file to appear.
-	planned := make([][]runtime.Input, len(c))
+	planned := make([][]function.Input, len(c))
 	for i, nd := range c {
 		for j, in := range nd.n.Inputs {
 			if in.Source == planner.SourceModel && in.Model == chainedFrom(c, i) {
 				continue
 			}
-			ri := runtime.Input{Arg: in.Param, Path: filepath.Join(inv, fmt.Sprintf("s%d-in%d-%s.arrow", i, j, in.Param))}
+			ri := function.Input{Arg: in.Param, Path: filepath.Join(inv, fmt.Sprintf("s%d-in%d-%s.arrow", i, j, in.Param))}
 			if in.Source == planner.SourceModel && strings.TrimSpace(in.Filter) == "" {
 				ri.Columns = in.Columns // as inputsBut binds it
 			}
@@ -236,7 +236,7 @@ func (r *run) launchChain(ctx context.Context, c []*node, failed **node) error {
 			continue
 		}
 		in := chainedInput(nd.n, c[i-1].n.Name)
-		invocation.Then = append(invocation.Then, runtime.Step{
+		invocation.Then = append(invocation.Then, function.Step{
 			Model: nd.n.Name, ModulePath: filepath.Join(codeDir, nd.n.File), Function: nd.n.Function,
 			Chain: in.Param, ChainColumns: in.Columns, Inputs: planned[i], Params: modelParams(nd.n),
 		})
@@ -272,7 +272,7 @@ func (r *run) launchChain(ctx context.Context, c []*node, failed **node) error {
 		r.set(func() { prev.rec.Rows = rows })
 		r.setState(prev, runrec.StateDone)
 		if r.opts.PreviewRows > 0 {
-			if text, err := preview(runtime.PreviewPath(inv, i-1), r.opts.PreviewRows, rows); err == nil {
+			if text, err := preview(function.PreviewPath(inv, i-1), r.opts.PreviewRows, rows); err == nil {
 				r.emit(Event{Kind: EventPreview, Model: prev.n.Name, Text: text, Rows: rows})
 			}
 		}
@@ -280,7 +280,7 @@ func (r *run) launchChain(ctx context.Context, c []*node, failed **node) error {
 	}
 
 	type launched struct {
-		res *runtime.Result
+		res *function.Result
 		err error
 	}
 	done := make(chan launched, 1)
@@ -305,7 +305,7 @@ func (r *run) launchChain(ctx context.Context, c []*node, failed **node) error {
 	l := <-done
 	res, err := l.res, l.err
 	if err != nil {
-		var fe *runtime.FunctionError
+		var fe *function.FunctionError
 		var st *stepTimeout
 		switch {
 		case errors.As(err, &fe):
@@ -320,7 +320,7 @@ func (r *run) launchChain(ctx context.Context, c []*node, failed **node) error {
 			mu.Lock()
 			*failed = nd
 			mu.Unlock()
-			return &runtime.FunctionError{Model: st.model, Kind: runtime.FailureTimeout, Timeout: st.after,
+			return &function.FunctionError{Model: st.model, Kind: function.FailureTimeout, Timeout: st.after,
 				Memory: nd.n.Resources.MemoryBytes}
 		case ctx.Err() != nil:
 			return context.Cause(ctx)
@@ -352,7 +352,7 @@ func (e *inputError) Error() string { return e.err.Error() }
 
 // linkChainInputs scans or filters each chain model's inputs and links
 // them at their planned paths.
-func (r *run) linkChainInputs(ctx context.Context, c []*node, planned [][]runtime.Input) *inputError {
+func (r *run) linkChainInputs(ctx context.Context, c []*node, planned [][]function.Input) *inputError {
 	for i, nd := range c {
 		ins, err := r.inputsBut(ctx, nd, chainedFrom(c, i))
 		if err == nil && len(ins) != len(planned[i]) {

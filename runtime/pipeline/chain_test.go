@@ -11,7 +11,7 @@ import (
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/planner"
-	"github.com/lakehouse-dev/lakehouse/runtime"
+	"github.com/lakehouse-dev/lakehouse/runtime/function"
 	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
 )
@@ -164,8 +164,8 @@ func TestFusedChainTimeout(t *testing.T) {
 	models = strings.Replace(models, `    df = data.to_pandas()`, "    import time\n    time.sleep(60)\n    df = data.to_pandas()", 1)
 	start := time.Now()
 	rec, err := l.runFiles(t, map[string]string{"models.py": models, "lakehouse.yml": chainConfig}, noPreview)
-	var fe *runtime.FunctionError
-	if !errors.As(err, &fe) || fe.Model != "b" || fe.Kind != runtime.FailureTimeout {
+	var fe *function.FunctionError
+	if !errors.As(err, &fe) || fe.Model != "b" || fe.Kind != function.FailureTimeout {
 		t.Fatalf("err %v, want b's timeout", err)
 	}
 	if d := time.Since(start); d > 40*time.Second {

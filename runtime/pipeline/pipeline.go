@@ -1,6 +1,6 @@
 // Package pipeline runs a planned pipeline: every model of a planner.Plan
 // in topological order (independent ones in parallel), Python models
-// through a runtime.Launcher in environments from envcache, SQL models in a
+// through a function.Launcher in environments from envcache, SQL models in a
 // fresh DuckDB fed from Arrow. Data moves as Arrow IPC files in one
 // per-run folder under /dev/shm: a catalog input is scanned once into a
 // file, a model's output is written once, and every reader memory-maps it.
@@ -19,7 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -30,7 +30,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/planner"
-	"github.com/lakehouse-dev/lakehouse/runtime"
+	"github.com/lakehouse-dev/lakehouse/runtime/function"
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
 )
 
@@ -42,7 +42,7 @@ type Options struct {
 	Catalog    catalog.Service
 	Envs       *envcache.Cache
 	// Launcher runs Python models (nil: a plan with Python models fails).
-	Launcher runtime.Launcher
+	Launcher function.Launcher
 	Runs     *runrec.Store
 	// Target is the branch the run writes to.
 	Target catalog.BranchName
@@ -101,7 +101,7 @@ type Event struct {
 	State   string
 	Elapsed time.Duration
 	// Line is a function's output line (EventLog).
-	Line runtime.LogLine
+	Line function.LogLine
 	// Text is a preview (EventPreview) or a message (EventMessage, EventWarning).
 	Text string
 	Rows int64
@@ -337,7 +337,7 @@ func (o *Options) validate() error {
 		}
 	}
 	if o.Parallel <= 0 {
-		o.Parallel = goruntime.NumCPU()
+		o.Parallel = runtime.NumCPU()
 	}
 	if o.KeepFailed == 0 {
 		o.KeepFailed = 7 * 24 * time.Hour
@@ -506,7 +506,7 @@ func (r *run) runNode(ctx context.Context, nd *node) (model string, err error) {
 func (r *run) fail(nd *node, err error) {
 	r.set(func() {
 		nd.rec.Error = err.Error()
-		var fe *runtime.FunctionError
+		var fe *function.FunctionError
 		if errors.As(err, &fe) {
 			nd.rec.Traceback = fe.Traceback
 		}
@@ -518,7 +518,7 @@ func (r *run) fail(nd *node, err error) {
 // (not another model's failure it was stopped by: that comes back as the
 // run context's cause).
 func isFunctionError(err error, model string) bool {
-	var fe *runtime.FunctionError
+	var fe *function.FunctionError
 	var ee *ExpectationError
 	return errors.As(err, &fe) && fe.Model == model || errors.As(err, &ee) && ee.Model == model
 }

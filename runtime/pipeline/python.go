@@ -13,7 +13,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/planner"
-	"github.com/lakehouse-dev/lakehouse/runtime"
+	"github.com/lakehouse-dev/lakehouse/runtime/function"
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
 )
 
@@ -108,25 +108,25 @@ func (r *run) env(ctx context.Context, n *planner.Node) (*envcache.Environment, 
 
 // linkInputs hard-links input files into the invocation folder inv: the
 // same pages, visible inside it (the only host folder a container sees).
-func linkInputs(inv, prefix string, inputs []boundInput) ([]runtime.Input, error) {
-	var ins []runtime.Input
+func linkInputs(inv, prefix string, inputs []boundInput) ([]function.Input, error) {
+	var ins []function.Input
 	for i, in := range inputs {
 		p := filepath.Join(inv, fmt.Sprintf("%sin%d-%s.arrow", prefix, i, in.in.Param))
 		if err := os.Link(in.path, p); err != nil {
 			return nil, fmt.Errorf("linking input %s: %w", in.in.Name, err)
 		}
-		ins = append(ins, runtime.Input{Arg: in.in.Param, Path: p, Columns: in.columns})
+		ins = append(ins, function.Input{Arg: in.in.Param, Path: p, Columns: in.columns})
 	}
 	return ins, nil
 }
 
 // noTable is the failure of a model whose function returned no table.
-func noTable(model string, res *runtime.Result) error {
+func noTable(model string, res *function.Result) error {
 	got := "None"
 	if res.Expectation != nil {
 		got = "a bool (only an expectation returns True or False)"
 	}
-	return &runtime.FunctionError{Model: model, Kind: runtime.FailureException, Type: "TypeError",
+	return &function.FunctionError{Model: model, Kind: function.FailureException, Type: "TypeError",
 		Message: "the function returned " + got + "; a model must return a table (pyarrow Table, pandas or polars DataFrame)"}
 }
 
@@ -161,7 +161,7 @@ func (r *run) runPython(ctx context.Context, nd *node, inputs []boundInput) erro
 		return err
 	}
 	params := modelParams(n)
-	invocation := runtime.Invocation{
+	invocation := function.Invocation{
 		Model:          n.Name,
 		Env:            env,
 		ModulePath:     filepath.Join(r.opts.Runs.CodeDir(r.opts.ID), n.File),
@@ -172,7 +172,7 @@ func (r *run) runPython(ctx context.Context, nd *node, inputs []boundInput) erro
 		Memory:         n.Resources.MemoryBytes,
 		Timeout:        time.Duration(n.Resources.TimeoutSecs) * time.Second,
 		InternetAccess: n.InternetAccess,
-		Log: func(l runtime.LogLine) {
+		Log: func(l function.LogLine) {
 			r.emit(Event{Kind: EventLog, Model: n.Name, Line: l})
 		},
 	}
@@ -181,7 +181,7 @@ func (r *run) runPython(ctx context.Context, nd *node, inputs []boundInput) erro
 	}
 	res, err := r.opts.Launcher.Launch(ctx, invocation)
 	if err != nil {
-		var fe *runtime.FunctionError
+		var fe *function.FunctionError
 		if errors.As(err, &fe) {
 			return fe
 		}
@@ -192,7 +192,7 @@ func (r *run) runPython(ctx context.Context, nd *node, inputs []boundInput) erro
 	}
 	if n.Kind == "expectation" {
 		if res.Expectation == nil {
-			return &runtime.FunctionError{Model: n.Name, Kind: runtime.FailureException, Type: "TypeError",
+			return &function.FunctionError{Model: n.Name, Kind: function.FailureException, Type: "TypeError",
 				Message: "an expectation must return True or False"}
 		}
 		r.set(func() { nd.rec.Expectation = res.Expectation })

@@ -13,7 +13,7 @@ import (
 
 	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/envcache/envtest"
-	"github.com/lakehouse-dev/lakehouse/runtime"
+	"github.com/lakehouse-dev/lakehouse/runtime/function"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchertest"
 	"github.com/lakehouse-dev/lakehouse/runtime/process"
 )
@@ -40,8 +40,8 @@ func BenchmarkAddPackage(b *testing.B) {
 	run := func(env *envcache.Environment) float64 {
 		var imp float64
 		dir := launchertest.DataDir(b)
-		_, err := l.Launch(ctx, runtime.Invocation{Model: "forecast", Env: env, ModulePath: funcs, Function: "forecast",
-			DataDir: dir, Timeout: 5 * time.Minute, Log: func(line runtime.LogLine) {
+		_, err := l.Launch(ctx, function.Invocation{Model: "forecast", Env: env, ModulePath: funcs, Function: "forecast",
+			DataDir: dir, Timeout: 5 * time.Minute, Log: func(line function.LogLine) {
 				if v, ok := strings.CutPrefix(line.Text, "import_seconds="); ok {
 					imp, _ = strconv.ParseFloat(v, 64)
 				}

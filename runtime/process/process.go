@@ -26,7 +26,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	goruntime "runtime"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,7 +35,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/lakehouse-dev/lakehouse/runtime"
+	"github.com/lakehouse-dev/lakehouse/runtime/function"
 )
 
 // Config configures the process launcher.
@@ -52,7 +52,7 @@ type Launcher struct {
 	cfg Config
 }
 
-var _ runtime.Launcher = (*Launcher)(nil)
+var _ function.Launcher = (*Launcher)(nil)
 
 // New returns a process launcher.
 func New(cfg Config) *Launcher {
@@ -72,9 +72,9 @@ func (l *Launcher) Name() string { return "process" }
 func (l *Launcher) Close() error { return nil }
 
 // Launch runs inv as a child process.
-func (l *Launcher) Launch(ctx context.Context, inv runtime.Invocation) (*runtime.Result, error) {
+func (l *Launcher) Launch(ctx context.Context, inv function.Invocation) (*function.Result, error) {
 	started := time.Now()
-	p, err := runtime.Prepare(inv)
+	p, err := function.Prepare(inv)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func (l *Launcher) Launch(ctx context.Context, inv runtime.Invocation) (*runtime
 	// thread that started the child exits, and as root the thread carries
 	// the securebits that keep capabilities from the child.
 	go func() {
-		goruntime.LockOSThread()
+		runtime.LockOSThread()
 		if os.Geteuid() == 0 {
 			if err := unix.Prctl(unix.PR_SET_SECUREBITS, secbitNoRoot|secbitNoRootLocked, 0, 0, 0); err != nil {
 				started2 <- err
@@ -181,7 +181,7 @@ func (l *Launcher) Launch(ctx context.Context, inv runtime.Invocation) (*runtime
 	stdout.Flush()
 	stderr.Flush()
 	mu.Lock()
-	exit := runtime.Exit{OOM: oom, TimedOut: timedOut}
+	exit := function.Exit{OOM: oom, TimedOut: timedOut}
 	mu.Unlock()
 	if err := ctx.Err(); err != nil && !exit.TimedOut && !exit.OOM {
 		return nil, err

@@ -9,9 +9,9 @@ import (
 
 	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/envcache/envtest"
-	"github.com/lakehouse-dev/lakehouse/runtime"
 	"github.com/lakehouse-dev/lakehouse/runtime/containerd"
 	"github.com/lakehouse-dev/lakehouse/runtime/containerd/ctrdtest"
+	"github.com/lakehouse-dev/lakehouse/runtime/function"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchertest"
 	"github.com/lakehouse-dev/lakehouse/runtime/process"
 )
@@ -45,9 +45,9 @@ func TestSDKInFunctions(t *testing.T) {
 	if err := os.WriteFile(mod, []byte(expectationModule), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	launchers := map[string]func(t *testing.T) runtime.Launcher{
-		"process": func(t *testing.T) runtime.Launcher { return process.New(process.Config{ScratchDir: t.TempDir()}) },
-		"containerd": func(t *testing.T) runtime.Launcher {
+	launchers := map[string]func(t *testing.T) function.Launcher{
+		"process": func(t *testing.T) function.Launcher { return process.New(process.Config{ScratchDir: t.TempDir()}) },
+		"containerd": func(t *testing.T) function.Launcher {
 			socket, stop, err := ctrdtest.Start()
 			if err != nil {
 				t.Fatal(err)
@@ -70,8 +70,8 @@ func TestSDKInFunctions(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			l := newLauncher(t)
 			for fn, want := range map[string]bool{"no_nulls": true, "has_nulls": false} {
-				res, err := l.Launch(context.Background(), runtime.Invocation{Model: fn, Env: env, ModulePath: mod,
-					Function: fn, DataDir: launchertest.DataDir(t), Timeout: time.Minute, Log: func(runtime.LogLine) {}})
+				res, err := l.Launch(context.Background(), function.Invocation{Model: fn, Env: env, ModulePath: mod,
+					Function: fn, DataDir: launchertest.DataDir(t), Timeout: time.Minute, Log: func(function.LogLine) {}})
 				if err != nil {
 					t.Fatalf("%s: %v", fn, err)
 				}

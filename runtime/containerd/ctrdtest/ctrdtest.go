@@ -10,7 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,7 +23,7 @@ const SocketEnv = "LAKEHOUSE_CONTAINERD_SOCKET"
 const Install = "apt-get install -y containerd runc"
 
 func script() string {
-	_, file, _, _ := goruntime.Caller(0)
+	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..", "..", "scripts", "containerd-test.sh")
 }
 

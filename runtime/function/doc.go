@@ -1,4 +1,5 @@
-// Package runtime runs physical plans. Its function side lives here: the
+// Package function is the contract between the runtime and a function
+// launcher (the runtime itself is runtime/pipeline and runtime/query): the
 // Launcher interface, the Invocation a launcher runs, the Result or
 // *FunctionError it returns, and the helpers both launchers share
 // (Prepare: validation and the runner's command line and environment;
@@ -15,4 +16,4 @@
 // the host and inside a container; the function sees only its interpreter,
 // its package folders (read-only), the folder of its module (read-only) and
 // its data folder (read-write).
-package runtime
+package function
