@@ -447,6 +447,7 @@ func (c *Cache) GC(ctx context.Context, opt GCOptions) ([]*Package, error) {
 			return removed, err
 		}
 		os.Remove(filepath.Join(c.pkgsDir(), p.Hash+".json"))
+		os.Remove(c.manifestFile(p.Hash))
 		err = removeAll(p.Dir)
 		lock.Close()
 		if err != nil {

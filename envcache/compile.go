@@ -2,7 +2,6 @@ package envcache
 
 import (
 	"context"
-	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -90,7 +89,12 @@ func (c *Cache) compileInstalled(in *Interpreter, p *Package) {
 		return
 	}
 	cur := c.readPackage(p.Hash)
-	if cur == nil || cur.Compiled {
+	if cur == nil || cur.Compiled || cur.Stamp == "" {
+		return
+	}
+	// Bytecode added to a damaged folder would seal the damage in.
+	if err := c.checkStamp(cur); err != nil {
+		c.log.Warn("bytecode of package not compiled", "name", cur.Name, "err", err)
 		return
 	}
 	filepath.WalkDir(cur.Dir, func(path string, e fs.DirEntry, err error) error {
@@ -100,17 +104,17 @@ func (c *Cache) compileInstalled(in *Interpreter, p *Package) {
 		return nil
 	})
 	c.compile(ctx, in, cur.Dir)
-	size, err := makeReadOnly(cur.Dir)
+	size, err := c.seal(p.Hash, cur.Dir)
 	if err != nil {
 		c.log.Warn("bytecode of package", "name", cur.Name, "err", err)
 		return
 	}
-	meta := filepath.Join(c.pkgsDir(), p.Hash+".json")
-	st, _ := os.Stat(meta)
-	cur.Compiled, cur.Size = true, size
-	b, _ := json.MarshalIndent(cur, "", "  ")
-	if writeFileAtomic(meta, b) == nil && st != nil {
-		os.Chtimes(meta, st.ModTime(), st.ModTime()) // keep the last-use time
+	_, stamp, err := walkStamp(cur.Dir)
+	if err != nil {
+		c.log.Warn("bytecode of package", "name", cur.Name, "err", err)
+		return
 	}
+	cur.Compiled, cur.Size = true, size
+	c.writeMeta(cur, stamp) // keeps the last-use time
 	c.log.Debug("compiled package", "name", cur.Name, "version", cur.Version, "took", time.Since(start))
 }

@@ -39,6 +39,11 @@ type Package struct {
 	Compiled  bool      `json:"compiled"`
 	Size      int64     `json:"size"`
 	Installed time.Time `json:"installed"`
+	// Stamp summarizes the folder's file metadata when it was made
+	// read-only (integrity.go); an environment refuses a folder whose
+	// stamp differs. Empty for folders of older versions, which are
+	// installed again.
+	Stamp string `json:"stamp,omitempty"`
 	// LastUsed is when an environment last included the package (the
 	// modification time of pkgs/<hash>.json).
 	LastUsed time.Time `json:"last_used"`
@@ -102,7 +107,9 @@ func (c *Cache) install(ctx context.Context, in *Interpreter, d Distribution) (*
 func (c *Cache) installOnce(ctx context.Context, in *Interpreter, meta *Package, fill func(tmp, root string) error) (*Package, error) {
 	hash := meta.Hash
 	if p := c.readPackage(hash); p != nil {
-		return p, nil
+		if p, err := c.usable(p); err != nil || p != nil {
+			return p, err
+		}
 	}
 	lock, err := os.OpenFile(filepath.Join(c.pkgsDir(), hash+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
@@ -113,8 +120,16 @@ func (c *Cache) installOnce(ctx context.Context, in *Interpreter, meta *Package,
 		return nil, err
 	}
 	defer unix.Flock(int(lock.Fd()), unix.LOCK_UN)
-	if p := c.readPackage(hash); p != nil {
-		return p, nil // another installer finished while we waited
+	if p := c.readPackage(hash); p != nil && p.Stamp != "" {
+		// Another installer finished while we waited.
+		if err := c.checkStamp(p); err != nil {
+			return nil, err
+		}
+		return p, nil
+	} else if p != nil {
+		// Installed by an older lakehouse, without a stamp: installed
+		// again, metadata first.
+		os.Remove(filepath.Join(c.pkgsDir(), hash+".json"))
 	}
 	start := time.Now()
 	dir := filepath.Join(c.pkgsDir(), hash)
@@ -130,7 +145,7 @@ func (c *Cache) installOnce(ctx context.Context, in *Interpreter, meta *Package,
 	if c.cfg.SyncCompile {
 		c.compile(ctx, in, root)
 	}
-	size, err := makeReadOnly(root)
+	size, err := c.seal(hash, root)
 	if err != nil {
 		return nil, err
 	}
@@ -141,8 +156,13 @@ func (c *Cache) installOnce(ctx context.Context, in *Interpreter, meta *Package,
 	if err := os.Rename(root, dir); err != nil {
 		return nil, err
 	}
+	// The stamp is taken in place: the rename changed the folder's times.
+	_, stamp, err := walkStamp(dir)
+	if err != nil {
+		return nil, err
+	}
 	p := *meta
-	p.Compiled, p.Size, p.Installed, p.Dir = c.cfg.SyncCompile, size, time.Now().UTC(), dir
+	p.Compiled, p.Size, p.Installed, p.Dir, p.Stamp = c.cfg.SyncCompile, size, time.Now().UTC(), dir, stamp
 	b, _ := json.MarshalIndent(&p, "", "  ")
 	if err := writeFileAtomic(filepath.Join(c.pkgsDir(), hash+".json"), b); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package envcache
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/lakehouse-dev/lakehouse/python"
@@ -104,6 +106,15 @@ func writeSDK(s sdkInfo, root string) error {
 			"\nSummary: lakehouse pipeline SDK (embedded in the lakehouse binary)\n")},
 		{distInfo + "/INSTALLER", []byte("lakehouse\n")},
 	}, s.files...)
+	// A RECORD as in a wheel, so `env verify` checks the SDK like any
+	// distribution.
+	var record strings.Builder
+	for _, f := range files {
+		sum := sha256.Sum256(f.data)
+		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", f.name, base64.RawURLEncoding.EncodeToString(sum[:]), len(f.data))
+	}
+	record.WriteString(distInfo + "/RECORD,,\n")
+	files = append(files, sdkFile{distInfo + "/RECORD", []byte(record.String())})
 	for _, f := range files {
 		dst := filepath.Join(root, filepath.FromSlash(f.name))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {

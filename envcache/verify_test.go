@@ -1,0 +1,207 @@
+package envcache_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lakehouse-dev/lakehouse/envcache"
+	"github.com/lakehouse-dev/lakehouse/envcache/envtest"
+)
+
+// TestVerifyTamper damages an installed package folder the ways a
+// hostile function with the owner's rights could: Verify reports each
+// difference, an environment refuses the folder with a hint to run
+// `env verify --fix`, Fix removes it and the next environment installs
+// it again. A change of file metadata alone (a chmod undone) is only a
+// stale stamp: Fix renews it and keeps the package.
+func TestVerifyTamper(t *testing.T) {
+	ctx := context.Background()
+	c := envtest.Open(t, envcache.Config{Dir: t.TempDir(), DownloadDir: envtest.DownloadDir(),
+		RunnerRequirements: []string{}, SyncCompile: true})
+	spec := envcache.Spec{Python: "3.11", Requirements: []string{"six", "attrs"}}
+	env, err := c.Environment(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c.Verify(ctx, envcache.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Differ) != 0 || rep.Packages != 2 || rep.Files < 20 {
+		t.Fatalf("fresh install: %d packages, %d files, differ %+v", rep.Packages, rep.Files, rep.Differ)
+	}
+	attrsDir := func(env *envcache.Environment) string {
+		for _, p := range env.Packages {
+			if p.Name == "attrs" {
+				return p.Dir
+			}
+		}
+		t.Fatal("no attrs in the environment")
+		return ""
+	}
+	// writable opens a folder for a change and closes it again.
+	writable := func(dir string, fn func()) {
+		os.Chmod(dir, 0o755)
+		fn()
+		os.Chmod(dir, 0o555)
+	}
+	recordOf := func(dir string) string {
+		ms, _ := filepath.Glob(filepath.Join(dir, "attrs-*.dist-info", "RECORD"))
+		if len(ms) != 1 {
+			t.Fatalf("RECORD of attrs: %v", ms)
+		}
+		return ms[0]
+	}
+	cases := []struct {
+		name   string
+		tamper func(dir string) string // returns the path that differs
+		kind   string
+	}{
+		{"append to a file", func(dir string) string {
+			f := filepath.Join(dir, "attr", "__init__.py")
+			os.Chmod(f, 0o644)
+			fh, err := os.OpenFile(f, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fh.WriteString("\nimport os; os.system('id')\n")
+			fh.Close()
+			os.Chmod(f, 0o444)
+			return "attr/__init__.py"
+		}, envcache.DiffModified},
+		{"same size, times restored", func(dir string) string {
+			f := filepath.Join(dir, "attr", "validators.py")
+			st, _ := os.Stat(f)
+			b, _ := os.ReadFile(f)
+			b[len(b)-2] ^= 1
+			os.Chmod(f, 0o644)
+			os.WriteFile(f, b, 0o444)
+			os.Chmod(f, 0o444)
+			os.Chtimes(f, st.ModTime(), st.ModTime())
+			return "attr/validators.py"
+		}, envcache.DiffModified},
+		{"chmod a folder", func(dir string) string {
+			os.Chmod(filepath.Join(dir, "attr"), 0o777)
+			return "attr"
+		}, envcache.DiffMode},
+		{"delete a file", func(dir string) string {
+			writable(filepath.Join(dir, "attr"), func() { os.Remove(filepath.Join(dir, "attr", "filters.py")) })
+			return "attr/filters.py"
+		}, envcache.DiffMissing},
+		{"add a file", func(dir string) string {
+			writable(filepath.Join(dir, "attr"), func() {
+				os.WriteFile(filepath.Join(dir, "attr", "evil.py"), []byte("x = 1\n"), 0o444)
+			})
+			return "attr/evil.py"
+		}, envcache.DiffAdded},
+		{"replace a pyc", func(dir string) string {
+			ms, _ := filepath.Glob(filepath.Join(dir, "attr", "__pycache__", "__init__.*.pyc"))
+			if len(ms) != 1 {
+				t.Fatalf("bytecode of attr: %v", ms)
+			}
+			os.Chmod(ms[0], 0o644)
+			os.WriteFile(ms[0], []byte("not bytecode"), 0o444)
+			os.Chmod(ms[0], 0o444)
+			rel, _ := filepath.Rel(dir, ms[0])
+			return filepath.ToSlash(rel)
+		}, envcache.DiffModified},
+		{"rewrite RECORD", func(dir string) string {
+			rec := recordOf(dir)
+			b, _ := os.ReadFile(rec)
+			os.Chmod(rec, 0o644)
+			os.WriteFile(rec, append(b, "attr/evil.py,,\n"...), 0o444)
+			os.Chmod(rec, 0o444)
+			rel, _ := filepath.Rel(dir, rec)
+			return filepath.ToSlash(rel)
+		}, envcache.DiffModified},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := attrsDir(env)
+			path := tc.tamper(dir)
+			rep, err := c.Verify(ctx, envcache.VerifyOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Differ) != 1 || rep.Differ[0].Package.Name != "attrs" {
+				t.Fatalf("differ %+v, want attrs", rep.Differ)
+			}
+			found := false
+			for _, d := range rep.Differ[0].Differences {
+				found = found || d.Path == path && d.Kind == tc.kind
+			}
+			if !found {
+				t.Fatalf("differences %+v, want %s %s", rep.Differ[0].Differences, tc.kind, path)
+			}
+			// An environment does not use the folder silently.
+			_, err = c.Environment(ctx, spec)
+			var de *envcache.DamageError
+			if !errors.As(err, &de) || !strings.Contains(err.Error(), "lakehouse env verify --fix") {
+				t.Fatalf("environment with a damaged attrs: %v", err)
+			}
+			// --fix removes it; the next environment installs it again.
+			rep, err = c.Verify(ctx, envcache.VerifyOptions{Fix: true})
+			if err != nil || len(rep.Differ) != 1 || !rep.Differ[0].Removed {
+				t.Fatalf("fix: %+v %v", rep, err)
+			}
+			installs := c.Installs()
+			if env, err = c.Environment(ctx, spec); err != nil {
+				t.Fatal(err)
+			}
+			if c.Installs() != installs+1 {
+				t.Fatalf("installs %d after fix, want %d", c.Installs(), installs+1)
+			}
+			if rep, err := c.Verify(ctx, envcache.VerifyOptions{}); err != nil || len(rep.Differ) != 0 {
+				t.Fatalf("after reinstall: %+v %v", rep, err)
+			}
+		})
+	}
+	t.Run("stale stamp", func(t *testing.T) {
+		dir := attrsDir(env)
+		f := filepath.Join(dir, "attr", "__init__.py")
+		os.Chmod(f, 0o644)
+		os.Chmod(f, 0o444)
+		if _, err := c.Environment(ctx, spec); err == nil {
+			t.Fatal("an environment used a folder whose stamp differs")
+		}
+		rep, err := c.Verify(ctx, envcache.VerifyOptions{Fix: true})
+		if err != nil || len(rep.Differ) != 1 || rep.Differ[0].Damaged() || !rep.Differ[0].Restamped {
+			t.Fatalf("stale stamp: %+v %v", rep, err)
+		}
+		installs := c.Installs()
+		if _, err := c.Environment(ctx, spec); err != nil || c.Installs() != installs {
+			t.Fatalf("after restamp: %v, installs %d→%d", err, installs, c.Installs())
+		}
+	})
+}
+
+// TestStampWhileCompiling: bytecode compiled in the background changes a
+// folder under its lock; environments assembled meanwhile use it, and
+// the folder verifies clean afterwards.
+func TestStampWhileCompiling(t *testing.T) {
+	ctx := context.Background()
+	c := envtest.Open(t, envcache.Config{Dir: t.TempDir(), DownloadDir: envtest.DownloadDir(), RunnerRequirements: []string{}})
+	spec := envcache.Spec{Python: "3.11", Requirements: []string{"attrs"}}
+	deadline := time.Now().Add(time.Minute)
+	for i := 0; i < 20 && time.Now().Before(deadline); i++ {
+		if _, err := c.Environment(ctx, spec); err != nil {
+			t.Fatalf("environment %d: %v", i, err)
+		}
+	}
+	if err := c.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c.Verify(ctx, envcache.VerifyOptions{})
+	if err != nil || len(rep.Differ) != 0 {
+		t.Fatalf("after compiling: %+v %v", rep, err)
+	}
+	pkgs, _ := c.Packages()
+	if len(pkgs) != 1 || !pkgs[0].Compiled {
+		t.Fatalf("packages %+v, want attrs compiled", pkgs)
+	}
+}
