@@ -35,6 +35,18 @@ func (e *Env) envCommand() *urfave.Command {
 				Flags:  []urfave.Flag{&urfave.StringSliceFlag{Name: "python-dir", Usage: "extra interpreter prefix or bin folder"}},
 				Action: e.envPythons},
 			{
+				Name: "verify", Usage: "check installed packages against their wheels' RECORD hashes",
+				Description: "Hashes every file of every installed package and compares it with the SHA-256 in its\n" +
+					"wheel's RECORD (or, for bytecode compiled after install, the manifest written then), and\n" +
+					"checks that nothing was added or removed and that no file or folder is writable.\n" +
+					"Exits 1 when anything differs. --fix removes damaged packages (the next run installs\n" +
+					"them again) and renews the stamps of packages whose content is intact.",
+				Flags: []urfave.Flag{
+					&urfave.BoolFlag{Name: "fix", Aliases: []string{"remove"}, Usage: "remove damaged packages and renew stale stamps"},
+				},
+				Action: e.envVerify,
+			},
+			{
 				Name: "gc", Usage: "remove packages no cached resolution uses",
 				Description: "Drops cached resolutions not used for --older-than, then removes every installed package\n" +
 					"that no remaining resolution uses and that was not used for --older-than.\n" +
@@ -242,3 +254,85 @@ func (e *Env) envGC(c *urfave.Context) error {
 		return err
 	})
 }
+
+type envVerifyView struct {
+	Packages int                `json:"packages"`
+	Files    int                `json:"files"`
+	Bytes    int64              `json:"bytes"`
+	Seconds  float64            `json:"seconds"`
+	Fix      bool               `json:"fix"`
+	Differ   []envVerifyPkgView `json:"differ"`
+}
+
+type envVerifyPkgView struct {
+	envPackageView
+	Folder      string                `json:"folder"`
+	Differences []envcache.Difference `json:"differences"`
+	Removed     bool                  `json:"removed,omitempty"`
+	Restamped   bool                  `json:"restamped,omitempty"`
+}
+
+// envVerify is `lakehouse env verify [--fix]`.
+func (e *Env) envVerify(c *urfave.Context) error {
+	if _, err := positional(c); err != nil {
+		return err
+	}
+	cache, err := e.envCache(nil)
+	if err != nil {
+		return err
+	}
+	defer cache.Close()
+	fix := c.Bool("fix")
+	rep, err := cache.Verify(c.Context, envcache.VerifyOptions{Fix: fix})
+	if err != nil {
+		return err
+	}
+	v := envVerifyView{Packages: rep.Packages, Files: rep.Files, Bytes: rep.Bytes, Seconds: rep.Took.Seconds(), Fix: fix,
+		Differ: []envVerifyPkgView{}}
+	damaged := 0
+	for _, pc := range rep.Differ {
+		v.Differ = append(v.Differ, envVerifyPkgView{envPackageView: viewPackages([]*envcache.Package{pc.Package})[0],
+			Folder: pc.Package.Dir, Differences: pc.Differences, Removed: pc.Removed, Restamped: pc.Restamped})
+		if pc.Damaged() {
+			damaged++
+		}
+	}
+	err = e.emit(v, func(w io.Writer) error {
+		for _, p := range v.Differ {
+			what := "damaged"
+			switch {
+			case p.Removed:
+				what = "damaged, removed (the next run installs it again)"
+			case p.Restamped:
+				what = "file metadata changed, content intact: stamp renewed"
+			case len(p.Differences) == 1 && p.Differences[0].Kind == envcache.DiffStamp:
+				what = "file metadata changed, content intact"
+			}
+			fmt.Fprintf(w, "%s %s (%s) in %s: %s\n", p.Name, p.Version, p.Python, p.Folder, what)
+			for _, d := range p.Differences {
+				fmt.Fprintf(w, "  %-9s %s", d.Kind, d.Path)
+				if d.Detail != "" {
+					fmt.Fprintf(w, ": %s", d.Detail)
+				}
+				fmt.Fprintln(w)
+			}
+		}
+		_, err := fmt.Fprintf(w, "checked %s, %s (%s) in %.2f s: %d differ\n",
+			plural(int64(v.Packages), "package", "packages"), plural(int64(v.Files), "file", "files"),
+			humanBytes(v.Bytes), v.Seconds, len(v.Differ))
+		return err
+	})
+	if err != nil || len(v.Differ) == 0 || fix {
+		return err
+	}
+	hint := "renew their stamps with `lakehouse env verify --fix`"
+	if damaged > 0 {
+		hint = "remove the damaged packages with `lakehouse env verify --fix`; the next run installs them again"
+	}
+	return &verifyFailed{msg: fmt.Sprintf("%d of %d installed packages differ from what was installed", len(v.Differ), v.Packages), hint: hint}
+}
+
+// verifyFailed is `env verify` finding differences: exit 1.
+type verifyFailed struct{ msg, hint string }
+
+func (v *verifyFailed) Error() string { return v.msg + "\n" + v.hint }

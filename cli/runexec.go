@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -140,11 +141,20 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 	view := newRunView(e, plan, target)
 	opts.Events = view.event
 	var reaper *reaper
+	heartbeat := make(chan struct{})
+	var beating sync.WaitGroup
 	opts.OnStart = func(rec *runrec.Record, runDir string) {
 		view.started(rec)
 		reaper = e.startReaper(runDir, opts.Launcher)
+		beating.Add(1)
+		go func() {
+			defer beating.Done()
+			runHeartbeat(runs, rec.ID, heartbeat)
+		}()
 	}
 	rec, err := pipeline.Run(ctx, opts)
+	close(heartbeat)
+	beating.Wait()
 	reaper.stop()
 	view.finish(rec, err)
 	if e.JSON() && rec != nil && !(f.recordLater && err == nil) {
@@ -156,6 +166,24 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 		return rec, runFailure(rec, err)
 	}
 	return rec, nil
+}
+
+// heartbeatEvery is how often a run marks its record alive: a run whose
+// process is killed is listed with its duration up to the last mark.
+const heartbeatEvery = 2 * time.Second
+
+// runHeartbeat marks run id alive every heartbeatEvery until stop closes.
+func runHeartbeat(runs *runrec.Store, id string, stop <-chan struct{}) {
+	t := time.NewTicker(heartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			runs.Heartbeat(id)
+		}
+	}
 }
 
 // runFailure is the error a failed run exits with: what failed and what

@@ -325,6 +325,10 @@ func (e *Env) rerun(c *urfave.Context) error {
 	if orig.StartCommit == "" {
 		return errdefs.New(errdefs.ErrFailedPrecondition, "run %s never started (it has no start commit) and cannot be rerun", orig.ID)
 	}
+	// The code is the run's only if it still hashes as recorded.
+	if err := runs.VerifyCode(orig); err != nil {
+		return err
+	}
 	tgt := c.String("ref")
 	if tgt == "" {
 		tgt = orig.Target

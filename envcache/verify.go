@@ -26,6 +26,9 @@ type VerifyOptions struct {
 	// and renews the stamp of a package whose content is intact but whose
 	// file metadata changed (a copied cache, a chmod undone).
 	Fix bool
+	// Only, if set, are the packages to check (by Package.Hash); the
+	// default is every installed package.
+	Only []string
 }
 
 // Difference kinds.
@@ -93,6 +96,19 @@ func (c *Cache) Verify(ctx context.Context, opt VerifyOptions) (*VerifyReport, e
 	pkgs, err := c.Packages()
 	if err != nil {
 		return nil, err
+	}
+	if opt.Only != nil {
+		only := map[string]bool{}
+		for _, h := range opt.Only {
+			only[h] = true
+		}
+		var sel []*Package
+		for _, p := range pkgs {
+			if only[p.Hash] {
+				sel = append(sel, p)
+			}
+		}
+		pkgs = sel
 	}
 	checks := make([]*PackageCheck, len(pkgs))
 	g, gctx := errgroup.WithContext(ctx)

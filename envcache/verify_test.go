@@ -205,3 +205,48 @@ func TestStampWhileCompiling(t *testing.T) {
 		t.Fatalf("packages %+v, want attrs compiled", pkgs)
 	}
 }
+
+// BenchmarkVerify is `lakehouse env verify` over a pandas + prophet
+// environment (goal: at most 1 s), installed in the shared test cache
+// (LAKEHOUSE_TEST_CACHE, its envcache-verify folder) and compiled first, as `env install` leaves it.
+// The stamp check an environment makes of every folder is measured too.
+// Run: go test -run '^$' -bench Verify -benchtime 5x ./envcache
+func BenchmarkVerify(b *testing.B) {
+	ctx := context.Background()
+	// A cache of its own beside the shared one (downloads shared): other
+	// test runs, of other versions, do not change it meanwhile.
+	c := envtest.Open(b, envcache.Config{Dir: filepath.Join(envtest.Root(), "envcache-verify"), DownloadDir: envtest.DownloadDir()})
+	env, err := c.Environment(ctx, envcache.Spec{Python: "3.11", Requirements: []string{"pandas", "prophet"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Wait(ctx); err != nil {
+		b.Fatal(err)
+	}
+	// Only this environment's packages: the shared cache holds others.
+	var hashes []string
+	for _, p := range env.Packages {
+		hashes = append(hashes, p.Hash)
+	}
+	b.Run("verify", func(b *testing.B) {
+		var rep *envcache.VerifyReport
+		for i := 0; i < b.N; i++ {
+			if rep, err = c.Verify(ctx, envcache.VerifyOptions{Only: hashes}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if len(rep.Differ) != 0 {
+			b.Fatalf("differences: %+v", rep.Differ[0])
+		}
+		b.ReportMetric(float64(rep.Packages), "packages")
+		b.ReportMetric(float64(rep.Files), "files")
+		b.ReportMetric(float64(rep.Bytes)/1e6, "MB")
+	})
+	b.Run("assemble", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := c.Environment(ctx, envcache.Spec{Python: "3.11", Requirements: []string{"pandas", "prophet"}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

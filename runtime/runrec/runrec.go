@@ -10,7 +10,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -24,6 +23,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/internal/proc"
@@ -193,25 +194,47 @@ func NewID(now time.Time) string {
 
 func (s *Store) dir(id string) string { return filepath.Join(s.Dir, id) }
 
-// CodeDir is where a run's project files are kept.
-func (s *Store) CodeDir(id string) string { return filepath.Join(s.dir(id), "code") }
-
 // Create writes a new record (and its folder). It fills PID, PIDStart and
-// Boot.
+// Boot. The folder appears with its record in it (built under a hidden
+// name and renamed), so a process killed meanwhile leaves no run without
+// a record; what such a process leaves under the hidden name is removed
+// by the next Create or List.
 func (s *Store) Create(r *Record) error {
 	if !validID(r.ID) {
 		return errdefs.New(errdefs.ErrInvalidArgument, "invalid run id %q", r.ID)
 	}
-	if err := os.Mkdir(s.dir(r.ID), 0o755); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return errdefs.New(errdefs.ErrAlreadyExists, "run %s already exists", r.ID)
-		}
-		return err
+	s.cleanNew()
+	if _, err := os.Lstat(s.dir(r.ID)); err == nil {
+		return errdefs.New(errdefs.ErrAlreadyExists, "run %s already exists", r.ID)
 	}
 	r.PID, r.Boot = os.Getpid(), proc.BootID()
 	r.PIDStart = proc.StartTicks(r.PID)
-	return s.Save(r)
+	tmp, err := os.MkdirTemp(s.Dir, fmt.Sprintf("%s%d-%s-", newPrefix, r.PID, r.ID))
+	if err != nil {
+		return err
+	}
+	os.Chmod(tmp, 0o755)
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err == nil {
+		err = os.WriteFile(filepath.Join(tmp, "record.json"), b, 0o644)
+	}
+	if err == nil {
+		err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, s.dir(r.ID), unix.RENAME_NOREPLACE)
+		if errors.Is(err, unix.EEXIST) {
+			err = errdefs.New(errdefs.ErrAlreadyExists, "run %s already exists", r.ID)
+		}
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+	}
+	return err
 }
+
+// newPrefix names run folders being created: .new-<pid>-<id>-<random>.
+const newPrefix = ".new-"
+
+// recordTmp is the temporary file Save renames over record.json.
+const recordTmp = ".record.json.tmp"
 
 // Save rewrites the record atomically.
 func (s *Store) Save(r *Record) error {
@@ -219,11 +242,81 @@ func (s *Store) Save(r *Record) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(s.dir(r.ID), ".record.json.tmp")
+	tmp := filepath.Join(s.dir(r.ID), recordTmp)
 	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(s.dir(r.ID), "record.json"))
+}
+
+// Heartbeat marks a run as alive now (the modification time of its
+// folder): a run whose process dies is reported with the duration up to
+// its last heartbeat, record save or log line.
+func (s *Store) Heartbeat(id string) error {
+	now := time.Now()
+	return os.Chtimes(s.dir(id), now, now)
+}
+
+// staleAfter is how old a leftover of an interrupted Create or Save must
+// be to be removed when its process cannot be told (a Create or Save takes
+// milliseconds).
+const staleAfter = time.Minute
+
+// cleanNew removes run folders whose Create was interrupted: their
+// process is gone, or they are older than staleAfter.
+func (s *Store) cleanNew() {
+	ents, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), newPrefix)
+		if !ok {
+			continue
+		}
+		pid, _, _ := strings.Cut(rest, "-")
+		n, err := strconv.Atoi(pid)
+		info, ierr := e.Info()
+		if err != nil || !proc.Running(n) || ierr == nil && time.Since(info.ModTime()) > staleAfter {
+			os.RemoveAll(filepath.Join(s.Dir, e.Name()))
+		}
+	}
+}
+
+// cleanRun removes what an interrupted Save left in the folder of run id
+// (rec nil: the folder has no readable record) and returns the record,
+// recovered from a complete temporary file if there is one. A folder
+// without a record older than staleAfter (an older lakehouse killed while
+// creating it) is removed.
+func (s *Store) cleanRun(id string, rec *Record) *Record {
+	tmp := filepath.Join(s.dir(id), recordTmp)
+	st, err := os.Lstat(tmp)
+	if err != nil && rec != nil {
+		return rec
+	}
+	if rec == nil {
+		if err == nil {
+			if b, rerr := os.ReadFile(tmp); rerr == nil && json.Valid(b) && len(b) > 0 {
+				// A whole record whose rename did not happen.
+				if os.Rename(tmp, filepath.Join(s.dir(id), "record.json")) == nil {
+					if r, err := s.read(id); err == nil {
+						return r
+					}
+				}
+			}
+		}
+		if dst, derr := os.Stat(s.dir(id)); derr == nil && time.Since(dst.ModTime()) > staleAfter {
+			if _, rerr := os.Stat(filepath.Join(s.dir(id), "record.json")); errors.Is(rerr, fs.ErrNotExist) {
+				s.Delete(id)
+			}
+		}
+		return nil
+	}
+	if rec.Live() != StatusRunning || time.Since(st.ModTime()) > staleAfter {
+		os.Remove(tmp)
+	}
+	return rec
 }
 
 // Get reads a record by id or unique id prefix (at least 4 digits).
@@ -244,6 +337,7 @@ func (s *Store) read(id string) (*Record, error) {
 		return nil, err
 	}
 	var r Record
+	defer s.settle(&r)
 	// Numbers stay as written: an int parameter of 1000000 or 2^53+1 must
 	// come back as that int (rerun passes it to --param again), not as
 	// the float64 1e+06.
@@ -253,6 +347,27 @@ func (s *Store) read(id string) (*Record, error) {
 		return nil, fmt.Errorf("run %s: record.json is damaged: %w", id, err)
 	}
 	return &r, nil
+}
+
+// settle reports a running record whose process is gone as killed, ended
+// at its last sign of life: the latest of its heartbeat, record save and
+// log line.
+func (s *Store) settle(r *Record) {
+	if r.ID == "" || r.Status != StatusRunning || r.Live() == StatusRunning {
+		return
+	}
+	last := r.Started
+	for _, p := range []string{s.dir(r.ID), filepath.Join(s.dir(r.ID), "record.json"), filepath.Join(s.dir(r.ID), "logs.jsonl")} {
+		if st, err := os.Stat(p); err == nil && st.ModTime().After(last) {
+			last = st.ModTime()
+		}
+	}
+	r.Status = StatusKilled
+	r.Ended = last.UTC()
+	r.Duration = last.Sub(r.Started).Seconds()
+	if r.Error == "" {
+		r.Error = fmt.Sprintf("interrupted: its process (pid %d) ended without finishing the run", r.PID)
+	}
 }
 
 func notFound(id string) error {
@@ -324,25 +439,44 @@ func (s *Store) List() ([]*Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.cleanNew()
 	var out []*Record
 	for _, id := range ids {
 		r, err := s.read(id)
 		if err != nil {
-			continue
+			r = nil
 		}
-		out = append(out, r)
+		if r = s.cleanRun(id, r); r != nil {
+			out = append(out, r)
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Started.After(out[j].Started) })
 	return out, nil
 }
 
-// Delete removes a run's record, logs and code.
+// Delete removes a run's record, logs and code (the code itself when no
+// other run shares it).
 func (s *Store) Delete(id string) error {
 	full, err := s.resolve(id)
 	if err != nil {
+		if !validID(id) || !dirExists(s.dir(id)) {
+			return err
+		}
+		full = id // a folder without a record
+	}
+	code := s.CodeDir(full)
+	if err := removeTree(s.dir(full)); err != nil {
 		return err
 	}
-	return os.RemoveAll(s.dir(full))
+	if filepath.Dir(code) == s.codeRoot() {
+		return s.releaseCode(filepath.Base(code))
+	}
+	return nil
+}
+
+func dirExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }
 
 // Logs appends log lines of a run. It is safe for concurrent use.
@@ -416,79 +550,6 @@ func (s *Store) ReadLogs(id string, fn func(LogLine) error) error {
 		}
 	}
 	return sc.Err()
-}
-
-// projectFile says whether a project file is part of the code a run ships.
-// A link to a regular file counts as that file (the planner reads through
-// it, so the run must have it).
-func projectFile(p string, d fs.DirEntry) bool {
-	name := d.Name()
-	if strings.HasPrefix(name, ".") || name == "__pycache__" {
-		return false
-	}
-	if d.IsDir() {
-		return true
-	}
-	if !d.Type().IsRegular() {
-		if d.Type()&fs.ModeSymlink == 0 {
-			return false
-		}
-		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
-			return false
-		}
-	}
-	switch strings.ToLower(filepath.Ext(name)) {
-	case ".py", ".sql", ".yml", ".yaml", ".json", ".txt", ".toml", ".cfg":
-		return true
-	}
-	return false
-}
-
-// maxCode bounds the code a run snapshots.
-const maxCode = 64 << 20
-
-// SnapshotCode copies the project's code files (Python, SQL, YAML and small
-// text files; no hidden folders) into the run's code folder and returns
-// their paths and a SHA-256 over names and contents.
-func (s *Store) SnapshotCode(id, projectDir string) (files []string, hash string, err error) {
-	dst := s.CodeDir(id)
-	h := sha256.New()
-	var total int64
-	err = filepath.WalkDir(projectDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(projectDir, p)
-		if rel == "." {
-			return os.MkdirAll(dst, 0o755)
-		}
-		if !projectFile(p, d) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		total += int64(len(b))
-		if total > maxCode {
-			return errdefs.WithHint(errdefs.ErrInvalidArgument, "keep data files out of the project folder",
-				"the project folder %s holds more than %d MiB of code files", projectDir, maxCode>>20)
-		}
-		files = append(files, filepath.ToSlash(rel))
-		fmt.Fprintf(h, "%s\x00%d\x00", filepath.ToSlash(rel), len(b))
-		h.Write(b)
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o444)
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	return files, hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // processAlive reports whether pid (started at start, of boot) still
