@@ -601,15 +601,16 @@ func TestRerunParams(t *testing.T) {
 		t.Errorf("rerun wrote %q, want %q", got, want)
 	}
 
-	// The stored code no longer plans: the rerun is refused and -r's
+	// The stored code was changed after the run: the rerun is refused
+	// (exit 1, the code's hash no longer matches the record) and -r's
 	// branch is not created.
 	code := filepath.Join(le.dataDir, "runs", first.ID, "code", "m.sql")
 	os.Chmod(code, 0o644)
-	if err := os.WriteFile(code, []byte("SELECT FROM WHERE\n"), 0o644); err != nil {
+	if err := os.WriteFile(code, []byte("SELECT 666 AS n, 0 AS big, '' AS s\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, errOut, code := le.lh("rerun", first.ID, "-r", "tester.refused"); code != 2 {
-		t.Errorf("rerun of code that does not plan: exit %d, want 2: %s", code, errOut)
+	if _, errOut, code := le.lh("rerun", first.ID, "-r", "tester.refused"); code != 1 || !strings.Contains(errOut, "no longer matches its record") {
+		t.Errorf("rerun of changed code: exit %d, want 1 and a refusal: %s", code, errOut)
 	}
 	if _, _, code := le.lh("branch", "get", "tester.refused"); code != 3 {
 		t.Errorf("a refused rerun created its branch (branch get: exit %d)", code)
