@@ -41,13 +41,43 @@
 //	│   ├── <hash>/              one installed distribution, read-only,
 //	│   │                        laid out like site-packages
 //	│   ├── <hash>.json          its metadata, written last: the folder is
-//	│   │                        installed iff this exists; mtime = last use
-//	│   └── <hash>.lock          flock held while installing or removing it
+//	│   │                        installed iff this exists; mtime = last use;
+//	│   │                        holds the folder's stamp
+//	│   ├── <hash>.files         SHA-256 of the files its RECORD does not
+//	│   │                        hash (RECORD itself, compiled bytecode)
+//	│   └── <hash>.lock          flock held while installing, compiling,
+//	│                            verifying or removing it
 //	└── tmp/                     installs in progress (renamed into pkgs/)
 //
 // <hash> is sha256(file sha256 | interpreter cache tag): the same wheel
 // installed for two Python versions is two folders, because each holds
 // bytecode for its interpreter.
+//
+// # Integrity
+//
+// A package folder and everything in it belong to the user that installed
+// it (the lakehouse user) and have no write bits: folders 0555, files 0444
+// (0555 when the wheel marks them executable). Functions never run as that
+// user. Two checks catch a folder changed anyway (integrity.go,
+// verify.go):
+//
+//   - Every environment checks each folder's stamp, a SHA-256 over every
+//     entry's path, mode, size, inode, owner, modification and change
+//     time, taken when the folder was sealed. A write, an append, a
+//     chmod, an added or removed file all change a change time (which no
+//     process can set back), so a tampered folder fails with a
+//     DamageError telling to run `lakehouse env verify --fix`. It costs a
+//     stat per file, no reads.
+//   - `lakehouse env verify` (Verify) hashes every file and compares it
+//     with the wheel's RECORD (sha256=<urlsafe base64, no padding>) or,
+//     for what RECORD does not hash, the manifest <hash>.files written
+//     when the folder was sealed (after install, and again after the
+//     bytecode is compiled); it also reports added files and write bits.
+//     --fix removes damaged packages (the next environment installs them
+//     again) and renews the stamp of a folder whose content is intact.
+//
+// A folder of an older version (no stamp) is installed again when an
+// environment needs it.
 //
 // # Garbage collection
 //
@@ -81,7 +111,13 @@
 //     writable by their owner for a moment. Containers mount them
 //     read-only regardless; a process-launcher function running as the
 //     same (non-root, or capability-less root) owner could write there in
-//     that window.
+//     that window. Environments assembled meanwhile skip the stamp check
+//     of a folder whose lock is held (it is stamped again after). A
+//     process killed while compiling leaves a folder whose stamp differs:
+//     `env verify --fix` removes it.
+//   - Assembling checks stamps, not content: a file changed and its times
+//     set back by someone able to set the system clock passes until
+//     `env verify`.
 //   - File creation dominates a cold install: 0.2-0.9 ms of kernel time
 //     per file on the test machine, whose ext4 has no journal, so that
 //     every inode allocation skips (re-checking each, per allocation) the

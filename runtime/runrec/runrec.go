@@ -1,9 +1,30 @@
 // Package runrec keeps run records: one folder per run under
 // <data-dir>/runs/<id>/ holding record.json (the run's facts, rewritten
 // atomically as the run goes), logs.jsonl (every line every function
-// printed, appended as it happens) and code/ (the exact project files the
-// run shipped). Records are plain files, so `lakehouse runs ls/get/logs`
-// read them while a run holds the catalog, and they stay until deleted.
+// printed, appended as it happens) and code (a link to the exact project
+// files the run shipped). Records are plain files, so `lakehouse runs
+// ls/get/logs` read them while a run holds the catalog, and they stay
+// until deleted.
+//
+//	<data-dir>/runs/
+//	├── <id>/
+//	│   ├── record.json        written whole: a run folder appears with it
+//	│   ├── logs.jsonl
+//	│   └── code -> ../code/<code hash>
+//	├── code/<code hash>/      the shipped files, read-only, shared by runs
+//	│                          of the same code (code.go)
+//	└── .new-<pid>-<id>-*/     a run folder being created
+//
+// # Invariants
+//
+//   - A listed run has a record: Create builds the folder under a hidden
+//     name and renames it into place; leftovers of a killed process (a
+//     hidden folder, an empty .record.json.tmp) are removed by the next
+//     Create or List.
+//   - Code is never changed in place; `rerun` hashes it again against the
+//     record (VerifyCode) and refuses code that differs.
+//   - A running record whose process is gone reads as killed, ended at
+//     its last heartbeat, save or log line.
 package runrec
 
 import (
@@ -40,7 +61,8 @@ const (
 	StatusFailed    Status = "failed"
 	StatusCancelled Status = "cancelled"
 	// StatusKilled is a run whose process died without finishing it
-	// (SIGKILL, power loss); it is never written, only reported.
+	// (SIGKILL, power loss); it is never written, only reported, with
+	// the run's duration up to its last sign of life.
 	StatusKilled Status = "killed"
 )
 
