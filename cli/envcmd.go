@@ -307,6 +307,8 @@ func (e *Env) envVerify(c *urfave.Context) error {
 				what = "file metadata changed, content intact: stamp renewed"
 			case len(p.Differences) == 1 && p.Differences[0].Kind == envcache.DiffStamp:
 				what = "file metadata changed, content intact"
+			case len(p.Differences) == 1 && p.Differences[0].Kind == envcache.DiffUnsealed:
+				what = "installed by an older lakehouse, cannot be verified (--fix removes it; the next run installs it again)"
 			}
 			fmt.Fprintf(w, "%s %s (%s) in %s: %s\n", p.Name, p.Version, p.Python, p.Folder, what)
 			for _, d := range p.Differences {

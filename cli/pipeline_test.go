@@ -534,6 +534,16 @@ func TestPipelineFailures(t *testing.T) {
 					if !strings.Contains(ls, string(want)) {
 						t.Errorf("runs ls does not say %s:\n%s", want, ls)
 					}
+					// A killed run is listed with the time it ran, and
+					// leaves no half-written record behind.
+					if sig == syscall.SIGKILL && (rec.Duration <= 0 || rec.Ended.IsZero()) {
+						t.Errorf("killed run: duration %.2f s, ended %v", rec.Duration, rec.Ended)
+					}
+					tmps, _ := filepath.Glob(filepath.Join(le.dataDir, "runs", "*", ".record.json.tmp"))
+					news, _ := filepath.Glob(filepath.Join(le.dataDir, "runs", ".new-*"))
+					if len(tmps)+len(news) > 0 {
+						t.Errorf("left after runs ls: %v %v", tmps, news)
+					}
 				})
 			}
 		})
