@@ -360,8 +360,8 @@ func (c *Cache) compile(ctx context.Context, in *Interpreter, dir string) {
 	}
 }
 
-// makeReadOnly removes write permission from every file and folder under
-// dir and returns the total size of its files.
+// makeReadOnly makes every file under dir 0444 (0555 if executable) and
+// every folder 0555, and returns the total size of its files.
 func makeReadOnly(dir string) (int64, error) {
 	var size int64
 	var dirs []string
@@ -381,7 +381,13 @@ func makeReadOnly(dir string) (int64, error) {
 		if e.Type()&fs.ModeSymlink != 0 {
 			return nil
 		}
-		return os.Chmod(p, info.Mode().Perm()&^0o222)
+		// Readable by every user whatever the umask (functions run as
+		// another user), executable where the wheel said so.
+		mode := os.FileMode(0o444)
+		if info.Mode().Perm()&0o111 != 0 {
+			mode = 0o555
+		}
+		return os.Chmod(p, mode)
 	})
 	if err != nil {
 		return 0, err
