@@ -14,6 +14,7 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
@@ -203,7 +204,7 @@ func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns c
 		Params:           params,
 		Catalog:          svc,
 		SQL:              parser,
-		Interpreters:     planner.FindInterpreters(e.machineEnv),
+		Interpreters:     envcache.FindPythons(envcache.PythonSearch{Getenv: e.machineEnv}),
 		Strict:           strict,
 	})
 	if err != nil {

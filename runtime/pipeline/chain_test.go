@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/function"
 	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
@@ -324,7 +325,7 @@ func TestChains(t *testing.T) {
 		}
 	}
 	plan, err := planner.Build(context.Background(), planner.Options{Dir: dir, Ref: catalog.Ref{Name: "bench.dev"}, Catalog: l.svc,
-		Interpreters: planner.FindInterpreters(os.Getenv)})
+		Interpreters: envcache.FindPythons(envcache.PythonSearch{})})
 	if err != nil {
 		t.Fatal(err)
 	}
