@@ -123,12 +123,14 @@ func (f *interpreters) Find(ctx context.Context, version string) (*Interpreter, 
 			list = strings.Join(have, ", ")
 		}
 		return nil, errdefs.WithHint(errdefs.ErrNotFound,
-			"install it (e.g. `pyenv install "+version+"`), point LAKEHOUSE_PYTHON at its binary or --python-dir at its prefix",
+			"install it (e.g. `pyenv install "+version+"`) or point LAKEHOUSE_PYTHON at its binary",
 			"no Python %s interpreter on this machine; found: %s", version, list)
 	}
 	in, err := f.probe(ctx, p)
 	if err != nil {
-		return nil, err
+		return nil, errdefs.WithHint(errdefs.ErrFailedPrecondition,
+			"repair it, or point LAKEHOUSE_PYTHON at another Python "+version+" binary",
+			"Python %s at %s does not run: %v", version, p.Path, err)
 	}
 	if in.Version != version && !strings.HasPrefix(in.Version, version+".") {
 		return nil, errdefs.WithHint(errdefs.ErrNotFound,

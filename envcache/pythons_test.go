@@ -1,11 +1,15 @@
 package envcache
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
 // fakePythons lays out a machine: binaries, a pyenv shim, a wrapper script,
@@ -132,5 +136,38 @@ func TestPythonFor(t *testing.T) {
 				t.Errorf("PythonFor(%q) = %+v, %v; want %q", tc.version, got, ok, tc.want)
 			}
 		})
+	}
+}
+
+// The binary a Cache runs for a version is the one PythonFor names (and
+// so the plan), also when LAKEHOUSE_PYTHON puts another one first.
+func TestFindRunsPythonFor(t *testing.T) {
+	t.Parallel()
+	machine := FindPythons(PythonSearch{})
+	if len(machine) == 0 {
+		t.Skip("no Python 3 on this machine")
+	}
+	override := map[string]string{"LAKEHOUSE_PYTHON": machine[len(machine)-1].Path}
+	for _, search := range []PythonSearch{{}, {Getenv: func(k string) string {
+		if v, ok := override[k]; ok {
+			return v
+		}
+		return os.Getenv(k)
+	}}} {
+		f := &interpreters{search: search}
+		found := FindPythons(search)
+		for _, version := range []string{found[0].Minor, found[len(found)-1].Minor, found[len(found)-1].Version} {
+			want, _ := PythonFor(found, version)
+			in, err := f.Find(context.Background(), version)
+			if err != nil {
+				t.Fatalf("Find(%q): %v", version, err)
+			}
+			if in.Path != want.Path || in.Minor != want.Minor || !strings.HasPrefix(in.Version, want.Minor+".") {
+				t.Errorf("Find(%q) = %+v; PythonFor names %+v", version, in, want)
+			}
+		}
+	}
+	if _, err := (&interpreters{}).Find(context.Background(), "3.99"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("Find(3.99) = %v, want ErrNotFound", err)
 	}
 }
