@@ -14,11 +14,11 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
-	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
 )
 
 // runCommand is `lakehouse run`: plan and validate a pipeline project at a
@@ -50,8 +50,6 @@ func (e *Env) runCommand() *urfave.Command {
 			&urfave.BoolFlag{Name: "no-cache", Usage: "recompute every model"},
 			&urfave.BoolFlag{Name: "no-fuse", Usage: "run every Python model in its own interpreter, writing every output (by default a chain of models passes tables in memory)"},
 			&urfave.StringFlag{Name: "preview", Value: "head", Usage: "show outputs as they are computed: head or off"},
-			&urfave.BoolFlag{Name: "detach", Usage: "return once the run has started (needs a server: lakehouse serve)"},
-			&urfave.IntFlag{Name: "priority", Value: 5, Usage: "scheduling priority, 1 to 10"},
 			&urfave.StringFlag{Name: "keep-failed", Value: "7d", Usage: "how long run branches of failed runs are kept (e.g. 7d, 12h, 0 to drop at once)"},
 			&urfave.StringFlag{Name: "launcher", Value: launchers.Auto, Usage: "function launcher: auto (containerd when its socket answers, else process), process or containerd"},
 		},
@@ -64,7 +62,6 @@ type runFlags struct {
 	strict, noCache bool
 	noFuse          bool
 	preview         bool
-	priority        int
 	keepFailed      time.Duration
 	launcher        string
 	// recordLater: the caller prints the record under -O json (rerun adds
@@ -73,16 +70,13 @@ type runFlags struct {
 }
 
 func (e *Env) parseRunFlags(c *urfave.Context) (runFlags, error) {
-	f := runFlags{strict: c.Bool("strict"), noCache: c.Bool("no-cache"), noFuse: c.Bool("no-fuse"), priority: c.Int("priority"), launcher: c.String("launcher")}
+	f := runFlags{strict: c.Bool("strict"), noCache: c.Bool("no-cache"), noFuse: c.Bool("no-fuse"), launcher: c.String("launcher")}
 	switch p := c.String("preview"); p {
 	case "head":
 		f.preview = true
 	case "off":
 	default:
 		return f, usageError(c, "invalid --preview %q: use head or off", p)
-	}
-	if f.priority < 1 || f.priority > 10 {
-		return f, usageError(c, "invalid --priority %d: use 1 to 10", f.priority)
 	}
 	if f.launcher != launchers.Auto && f.launcher != launchers.Process && f.launcher != launchers.Containerd {
 		return f, usageError(c, "invalid --launcher %q: use auto, process or containerd", f.launcher)
@@ -137,10 +131,6 @@ func (e *Env) run(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Bool("detach") && !c.Bool("dry-run") {
-		return errdefs.WithHint(errdefs.ErrUnavailable, "run without --detach (the embedded catalog runs pipelines in this process)",
-			"--detach needs a lakehouse server, which this build does not have yet")
-	}
 	ref, err := e.readRef(c.String("ref"))
 	if err != nil {
 		return err
@@ -168,12 +158,12 @@ func (e *Env) run(c *urfave.Context) error {
 			return tagWriteError(ref.Name)
 		}
 	}
-	plan, err := e.planProject(c.Context, dir, ref, ns, c.StringSlice("param"), flags.strict)
+	plan, err := e.planProject(c.Context, dir, ref, ns, c.StringSlice("param"), flags)
 	if err != nil {
 		return err
 	}
 	if c.Bool("dry-run") {
-		if err := e.writePlan(plan, flags.noFuse); err != nil {
+		if err := e.writePlan(plan); err != nil {
 			return err
 		}
 		e.recordDryRun(plan, dir, ref, flags)
@@ -184,7 +174,8 @@ func (e *Env) run(c *urfave.Context) error {
 }
 
 // planProject builds the plan of the project in dir at ref.
-func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns catalog.Namespace, params []string, strict bool) (*planner.Plan, error) {
+// Of the flags, --strict and --no-fuse shape the plan.
+func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns catalog.Namespace, params []string, f runFlags) (*planner.Plan, error) {
 	prof, err := e.Profile()
 	if err != nil {
 		return nil, err
@@ -203,8 +194,9 @@ func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns c
 		Params:           params,
 		Catalog:          svc,
 		SQL:              parser,
-		Interpreters:     planner.FindInterpreters(e.machineEnv),
-		Strict:           strict,
+		Interpreters:     envcache.FindPythons(envcache.PythonSearch{Getenv: e.machineEnv}),
+		Strict:           f.strict,
+		NoFuse:           f.noFuse,
 	})
 	if err != nil {
 		return nil, err
@@ -214,21 +206,12 @@ func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns c
 	return plan, nil
 }
 
-func (e *Env) writePlan(p *planner.Plan, noFuse bool) error {
+// writePlan prints the plan (its fused chains included) for run --dry-run.
+func (e *Env) writePlan(p *planner.Plan) error {
 	if e.JSON() {
 		return p.WriteJSON(e.Stdout)
 	}
-	if err := p.WriteTree(e.Stdout); err != nil {
-		return err
-	}
-	if noFuse {
-		return nil
-	}
-	for _, c := range pipeline.Chains(p) {
-		fmt.Fprintf(e.Stdout, "fused: %s run in one interpreter, each table handed to the next in memory (--no-fuse runs them apart)\n",
-			strings.Join(c, " → "))
-	}
-	return nil
+	return p.WriteTree(e.Stdout)
 }
 
 // machineEnv reads the variables that locate Python interpreters. They

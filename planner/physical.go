@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/envcache"
 )
 
 // Plan is a validated pipeline: the physical plan of every function in
@@ -16,11 +17,18 @@ type Plan struct {
 	Namespace  string       `json:"namespace"`
 	Parameters []ParamValue `json:"parameters"`
 	// Interpreters are the Pythons found on this machine, newest first.
-	Interpreters []Interpreter `json:"interpreters"`
+	Interpreters []envcache.Python `json:"interpreters"`
 	// Tables are the catalog tables the pipeline reads.
 	Tables []TableScan `json:"tables"`
 	// Models are the functions, upstream before downstream.
-	Models   []*Node      `json:"models"`
+	Models []*Node `json:"models"`
+	// Chains are the Python models that run fused, chain by chain, each
+	// in order: the first model of a chain runs it in one interpreter,
+	// each table handed to the next in memory (see fuse.go). A model is
+	// in one chain at most; models in none run on their own.
+	Chains [][]string `json:"chains"`
+	// NoFuse says fusion was turned off (Options.NoFuse): Chains is empty.
+	NoFuse   bool         `json:"no_fuse,omitempty"`
 	Warnings []Diagnostic `json:"warnings"`
 	// Timings are not part of the JSON form (they vary between runs).
 	Timings Timings `json:"-"`
@@ -151,6 +159,10 @@ func (b *builder) physical() *Plan {
 	})
 	p.Tables = nonNil(p.Tables)
 	p.Models = nonNil(p.Models)
+	p.Chains, p.NoFuse = [][]string{}, b.opts.NoFuse
+	if !b.opts.NoFuse {
+		p.Chains = fuse(p.Models)
+	}
 	b.addWarnings(p)
 	return p
 }
@@ -202,11 +214,8 @@ func (b *builder) node(m *Model) *Node {
 		version = b.proj.Config.Defaults.Python
 	}
 	env := &PythonEnv{Version: version, Interpreter: "missing"}
-	for _, in := range b.opts.Interpreters {
-		if in.Minor == minorOf(version) {
-			env.Interpreter = in.Path
-			break
-		}
+	if in, ok := envcache.PythonFor(b.opts.Interpreters, version); ok {
+		env.Interpreter = in.Path
 	}
 	reqs := map[string]string{}
 	for _, pip := range []map[string]string{b.proj.Config.Defaults.Pip, m.Pip} {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
@@ -58,15 +59,19 @@ type Options struct {
 	Catalog Catalog
 	// SQL parses SQL models; nil makes every SQL model an error.
 	SQL SQLParser
-	// Interpreters are the Pythons on this machine (FindInterpreters); the
-	// plan names the one each model would run with.
-	Interpreters []Interpreter
+	// Interpreters are the Pythons on this machine (envcache.FindPythons);
+	// the plan names the one each model would run with (envcache.PythonFor).
+	Interpreters []envcache.Python
 	// Extractor is the Python that parses the project files; "" picks the
 	// newest supported one of Interpreters.
 	Extractor string
 	// Strict turns the plan's warnings (a missing interpreter, an unused
 	// parameter, an output nothing keeps) into errors.
 	Strict bool
+	// NoFuse plans every Python model on its own: no fused chains, every
+	// output written (by default a chain of models passes tables in
+	// memory; see fuse.go).
+	NoFuse bool
 	// Extraction, when set, is used instead of running the extractor
 	// (benchmarks and tests that measure the Go side alone).
 	Extraction *Extraction
