@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func HostileFile(t testing.TB) string {
 // "blocked".
 var attacks = []string{
 	"read_shadow", "read_catalog", "truncate_catalog", "write_warehouse", "read_warehouse",
-	"append_package", "chmod_package", "write_code", "list_home", "write_tmp",
+	"append_package", "chmod_package", "write_code", "list_home", "write_var_tmp",
 	"see_processes", "signal_launcher", "unshare", "connect_loopback",
 }
 
@@ -166,6 +167,29 @@ func runHostile(t *testing.T, l function.Launcher, env *envcache.Environment) {
 			t.Fatalf("%+v", fe)
 		}
 		t.Log(err)
+	})
+	t.Run("runs as an unprivileged user", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("only root can give functions a user of their own")
+		}
+		dir := DataDir(t)
+		lg := &logs{}
+		_, err := l.Launch(context.Background(), function.Invocation{Model: "whoami", Env: env, ModulePath: code,
+			Function: "whoami", DataDir: dir, Timeout: time.Minute, Log: lg.sink})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := lg.text("stdout")
+		if len(got) != 1 || strings.HasPrefix(got[0], "0 ") || strings.HasSuffix(got[0], " 0") {
+			t.Fatalf("uid and gid %q: a function must not run as root", got)
+		}
+		st, err := os.Stat(pkgFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if owner := st.Sys().(*syscall.Stat_t).Uid; strings.HasPrefix(got[0], strconv.Itoa(int(owner))+" ") {
+			t.Fatalf("the function runs as uid %d, the owner of the package folders", owner)
+		}
 	})
 	t.Run("no process outlives the run", func(t *testing.T) {
 		marker := fmt.Sprintf("lakehouse-daemon-%d-%d", os.Getpid(), time.Now().UnixNano())

@@ -146,7 +146,7 @@ func (l *Launcher) Launch(ctx context.Context, inv function.Invocation) (*functi
 			return nil, err
 		}
 		if m.dropUser {
-			restore, err := grant(l.cfg.UID, l.cfg.GID, scratch, inv.DataDir, p.Result)
+			restore, err := p.Grant(l.cfg.UID, l.cfg.GID, scratch)
 			if err != nil {
 				return nil, err
 			}
@@ -341,26 +341,6 @@ func initCommand(sb *sandbox, m mode, internet bool) (*exec.Cmd, *os.File, *os.F
 		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}}
 	}
 	return cmd, statusR, lifeW, nil
-}
-
-// grant gives uid:gid the scratch and data folders and the result file
-// (created by this process) for the run; restore gives the folders back.
-func grant(uid, gid int, scratch, dataDir, result string) (restore func(), err error) {
-	st, err := os.Stat(dataDir)
-	if err != nil {
-		return nil, err
-	}
-	owner, _ := st.Sys().(*syscall.Stat_t)
-	for _, p := range []string{scratch, dataDir, result} {
-		if err := os.Lchown(p, uid, gid); err != nil {
-			return nil, err
-		}
-	}
-	return func() {
-		if owner != nil {
-			os.Lchown(dataDir, int(owner.Uid), int(owner.Gid))
-		}
-	}, nil
 }
 
 // firstChild is the oldest child of pid (0 if none yet).

@@ -73,7 +73,7 @@ def _unshare():
 
 
 def _write_tmp():
-    with open("/tmp/lakehouse-hostile-%d" % os.getpid(), "w") as f:
+    with open("/var/tmp/lakehouse-hostile-%d" % os.getpid(), "w") as f:
         f.write("x")
 
 
@@ -90,7 +90,7 @@ def attack(shadow, catalog, warehouse, package_dir, package_file, code_file, hom
     _try("chmod_package", lambda: _chmod_and_write(package_dir, package_file))
     _try("write_code", lambda: _append(code_file))
     _try("list_home", lambda: _listdir(home))
-    _try("write_tmp", _write_tmp)
+    _try("write_var_tmp", _write_tmp)
     _try("see_processes", lambda: _see(pid))
     _try("signal_launcher", lambda: _signal(pid))
     _try("unshare", _unshare)
@@ -122,3 +122,7 @@ def daemon(marker):
     os.close(w)
     os.waitpid(child, 0)
     print("daemon running:", os.read(r, 100).decode() == marker, flush=True)
+
+
+def whoami():
+    print(os.getuid(), os.getgid(), flush=True)
