@@ -54,6 +54,7 @@ func (e *Env) runCommand() *urfave.Command {
 			&urfave.IntFlag{Name: "priority", Value: 5, Usage: "scheduling priority, 1 to 10"},
 			&urfave.StringFlag{Name: "keep-failed", Value: "7d", Usage: "how long run branches of failed runs are kept (e.g. 7d, 12h, 0 to drop at once)"},
 			&urfave.StringFlag{Name: "launcher", Value: launchers.Auto, Usage: "function launcher: auto (containerd when its socket answers, else process), process or containerd"},
+			&urfave.StringFlag{Name: "isolation", Value: launchers.IsolationAuto, Usage: "function isolation: auto, or none to run functions unisolated where the machine offers no sandbox (see lakehouse info)"},
 		},
 		Action: e.run,
 	}
@@ -67,13 +68,20 @@ type runFlags struct {
 	priority        int
 	keepFailed      time.Duration
 	launcher        string
+	isolation       string
 	// recordLater: the caller prints the record under -O json (rerun adds
 	// the match results first).
 	recordLater bool
 }
 
 func (e *Env) parseRunFlags(c *urfave.Context) (runFlags, error) {
-	f := runFlags{strict: c.Bool("strict"), noCache: c.Bool("no-cache"), noFuse: c.Bool("no-fuse"), priority: c.Int("priority"), launcher: c.String("launcher")}
+	f := runFlags{strict: c.Bool("strict"), noCache: c.Bool("no-cache"), noFuse: c.Bool("no-fuse"), priority: c.Int("priority"), launcher: c.String("launcher"), isolation: launchers.IsolationAuto}
+	if c.IsSet("isolation") {
+		f.isolation = c.String("isolation")
+	}
+	if f.isolation != launchers.IsolationAuto && f.isolation != launchers.IsolationNone {
+		return f, usageError(c, "invalid --isolation %q: use auto or none", f.isolation)
+	}
 	switch p := c.String("preview"); p {
 	case "head":
 		f.preview = true

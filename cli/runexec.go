@@ -127,11 +127,14 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 		if kind == launchers.Auto && e.Getenv(envLauncher) != "" {
 			kind = e.Getenv(envLauncher)
 		}
-		cfg := launchers.Config{Kind: kind}
+		cfg := launchers.Config{Kind: kind, Isolation: f.isolation}
 		cfg.Containerd.Socket = e.Getenv(launchers.SocketEnv)
 		l, info, err := launchers.Open(ctx, cfg)
 		if err != nil {
 			return nil, err
+		}
+		if !info.Isolated {
+			fmt.Fprintf(e.Stderr, "warning: %s\n", info.Isolation)
 		}
 		defer l.Close()
 		opts.Launcher = l

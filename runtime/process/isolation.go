@@ -108,6 +108,14 @@ func modeFor(isolation string, s Support) (mode, error) {
 	return m, nil
 }
 
+// Check returns ErrFailedPrecondition when isolation is auto and this
+// machine cannot isolate functions at all, ErrInvalidArgument for an
+// unknown isolation.
+func Check(isolation string) error {
+	_, err := modeFor(isolation, Probe())
+	return err
+}
+
 // Describe says in a few words how functions would be isolated with
 // isolation on this machine, for `lakehouse info` and run logs.
 func Describe(isolation string) string {
