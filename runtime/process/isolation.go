@@ -48,6 +48,9 @@ type Support struct {
 }
 
 var probe = sync.OnceValue(func() Support {
+	if !haveInit {
+		return Support{}
+	}
 	s := Support{Root: os.Geteuid() == 0}
 	if v, err := ll.LandlockGetABIVersion(); err == nil && v > 0 {
 		s.Landlock = v

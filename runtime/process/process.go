@@ -41,7 +41,6 @@ package process
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -152,7 +151,7 @@ func (l *Launcher) Launch(ctx context.Context, inv function.Invocation) (*functi
 			}
 			defer restore()
 		}
-		cmd, status, life, err = initCommand(sb, m, inv.InternetAccess)
+		cmd, status, life, err = sb.command(inv.InternetAccess)
 		if err != nil {
 			return nil, err
 		}
@@ -293,7 +292,7 @@ func (l *Launcher) Launch(ctx context.Context, inv function.Invocation) (*functi
 	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if statusLine != nil {
 		life.Close()
-		line := <-statusLine
+		line, _, _ := strings.Cut(<-statusLine, "\n")
 		switch verb, rest, _ := strings.Cut(line, " "); verb {
 		case "exit":
 			v, _ := strconv.ParseUint(rest, 10, 32)
@@ -307,40 +306,6 @@ func (l *Launcher) Launch(ctx context.Context, inv function.Invocation) (*functi
 		exit.Signal = ws.Signal()
 	}
 	return p.Finish(exit, started)
-}
-
-// initCommand is the command that starts the function's init with sandbox
-// sb, its status pipe and the write end of its lifeline.
-func initCommand(sb *sandbox, m mode, internet bool) (*exec.Cmd, *os.File, *os.File, error) {
-	enc, err := json.Marshal(sb)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	lifeR, lifeW, err := os.Pipe()
-	if err != nil {
-		statusR.Close()
-		statusW.Close()
-		return nil, nil, nil, err
-	}
-	cmd := &exec.Cmd{Path: "/proc/self/exe", Args: []string{initArg0}, Env: []string{sandboxEnv + "=" + string(enc)},
-		Dir: "/", ExtraFiles: []*os.File{statusW, lifeR}}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if m.namespaces {
-		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC
-		if !internet {
-			cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWNET
-		}
-	}
-	if m.userns {
-		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
-		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}}
-		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}}
-	}
-	return cmd, statusR, lifeW, nil
 }
 
 // firstChild is the oldest child of pid (0 if none yet).

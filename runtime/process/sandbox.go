@@ -10,36 +10,35 @@ import (
 	"github.com/lakehouse-dev/lakehouse/runtime/function"
 )
 
-// sandbox is what the function's init (see sandboxMain) is told to set up
-// before it starts the interpreter. It travels as JSON in sandboxEnv.
+// sandbox is what the function's init (init_linux.c) is told to set up
+// before it starts the interpreter.
 type sandbox struct {
 	// Args, Env and Dir start the interpreter.
-	Args []string `json:"args"`
-	Env  []string `json:"env"`
-	Dir  string   `json:"dir"`
+	Args []string
+	Env  []string
+	Dir  string
 	// UID and GID are the user the function runs as (-1: the launcher's).
-	UID int `json:"uid"`
-	GID int `json:"gid"`
+	UID, GID int
 	// UserNS: the init is root of an unprivileged user namespace and
 	// drops its capabilities instead of changing user.
-	UserNS bool `json:"userns,omitempty"`
+	UserNS bool
 	// Namespaces: the init is PID 1 of new mount, PID, IPC (and, without
 	// Network, network) namespaces; it mounts a /proc of its own and the
 	// read-only binds below.
-	Namespaces bool `json:"namespaces,omitempty"`
+	Namespaces bool
 	// ReadDirs and ReadFiles may be read (and executed); WriteDirs also
 	// written. Every path is absolute, without symbolic links.
-	ReadDirs  []string `json:"read_dirs"`
-	ReadFiles []string `json:"read_files"`
-	WriteDirs []string `json:"write_dirs"`
+	ReadDirs  []string
+	ReadFiles []string
+	WriteDirs []string
 	// Protect are folders bind-mounted read-only over themselves (the
 	// package folders, the interpreter, the code): not even their owner
 	// can change them.
-	Protect []string `json:"protect"`
+	Protect []string
 	// Network: the function may open TCP connections.
-	Network bool `json:"network,omitempty"`
+	Network bool
 	// Landlock is the Landlock ABI version to enforce (0: none).
-	Landlock int `json:"landlock"`
+	Landlock int
 }
 
 // Paths every interpreter needs: shared libraries, the dynamic linker's

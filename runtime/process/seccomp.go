@@ -1,11 +1,5 @@
 package process
 
-import (
-	"fmt"
-
-	seccomp "github.com/elastic/go-seccomp-bpf"
-)
-
 // deniedSyscalls fail with EPERM in a function: what a data function never
 // needs and what would let it reach past its sandbox (other processes'
 // memory, the kernel, mounts, namespaces, keys, file handles).
@@ -19,21 +13,4 @@ var deniedSyscalls = []string{
 	"swapon", "swapoff", "acct", "quotactl", "syslog", "settimeofday", "clock_settime", "adjtimex", "clock_adjtime",
 	"sethostname", "setdomainname", "iopl", "ioperm", "lookup_dcookie", "name_to_handle_at", "open_by_handle_at",
 	"personality", "uselib", "vhangup", "nfsservctl",
-}
-
-// loadSeccomp installs the filter on every thread of the calling process
-// (and so on everything it starts). It also sets no_new_privs.
-func loadSeccomp() error {
-	err := seccomp.LoadFilter(seccomp.Filter{
-		NoNewPrivs: true,
-		Flag:       seccomp.FilterFlagTSync,
-		Policy: seccomp.Policy{
-			DefaultAction: seccomp.ActionAllow,
-			Syscalls:      []seccomp.SyscallGroup{{Action: seccomp.ActionErrno, Names: deniedSyscalls}},
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("seccomp: %v", err)
-	}
-	return nil
 }
