@@ -99,8 +99,16 @@ func (l *Launcher) sandboxFor(p *function.Prepared, scratch string, mode mode) (
 		return nil, err
 	}
 	// System folders are not protected by binds: the function's user
-	// does not own them. Nor is anything below a folder already bound.
-	sb.Protect = outermost(sb.Protect)
+	// does not own them. Sibling package folders are bound as their
+	// store, and nothing below a folder already bound.
+	sb.Protect = collapse(sb.Protect, func(parent string) bool {
+		for _, w := range sb.WriteDirs {
+			if within(w, parent) {
+				return false
+			}
+		}
+		return true
+	})
 	return sb, nil
 }
 

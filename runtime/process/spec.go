@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"syscall"
@@ -189,8 +190,36 @@ func (sb *sandbox) reveal() (binds, covers []string, err error) {
 			}
 		}
 	}
-	sort.Strings(binds)
+	// Sibling folders (package folders in one store) come back as their
+	// parent: one mount instead of many. Landlock still grants only them.
+	binds = collapse(binds, func(parent string) bool {
+		for _, a := range covers {
+			if within(a, parent) {
+				return false // the parent would uncover what the tmpfs hides
+			}
+		}
+		st, err := os.Stat(parent)
+		return err == nil && st.Mode().Perm()&0o001 != 0
+	})
 	return binds, covers, nil
+}
+
+// collapse replaces folders of dirs that share their parent with that
+// parent where ok allows it, and drops folders below others.
+func collapse(dirs []string, ok func(parent string) bool) []string {
+	n := map[string]int{}
+	for _, d := range dirs {
+		n[filepath.Dir(d)]++
+	}
+	var out []string
+	for _, d := range dirs {
+		if p := filepath.Dir(d); n[p] > 1 && ok(p) {
+			d = p
+		}
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return outermost(out)
 }
 
 // closedAncestor is the outermost ancestor of dir that others may not
