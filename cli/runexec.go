@@ -205,8 +205,9 @@ type reaper struct {
 
 // startReaper starts a process that outlives this one if it is killed:
 // when our end of its stdin closes without the word "done", it removes
-// the run folder from shared memory and the containers whose owner died.
-// Functions run by the process launcher die with us (Pdeathsig).
+// the run folder from shared memory, our functions' scratch folders and
+// the containers whose owner died. Functions run by the process launcher
+// die with us (Pdeathsig, and their init's lifeline).
 func (e *Env) startReaper(runDir string, l function.Launcher) *reaper {
 	if strings.EqualFold(e.Getenv(envReaper), "off") {
 		return nil

@@ -7,8 +7,9 @@
 // and the same timeout as in a container.
 //
 // Isolation (Config.Isolation auto, the default). The launcher starts the
-// function's init (this program again, see sandbox_init.go), which sets
-// up the sandbox, starts the interpreter and waits for it:
+// function's init: this program again, taken over by a C constructor
+// before the Go runtime starts (init_linux.c), which executes the sandbox
+// the launcher planned (spec.go), starts the interpreter and waits for it:
 //   - as root: new mount, PID, IPC and, without internet access, network
 //     namespaces; the function runs as Config.UID/GID (default 65534,
 //     nobody), owns only its scratch and data folders, and sees a /proc of
