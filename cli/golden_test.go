@@ -353,6 +353,8 @@ var (
 	dataFileRE = regexp.MustCompile(`\b\d{5}-\d+-<uuid>-\d{5}\.parquet`)
 	// Sizes of files written by parallel partition writers vary with row order.
 	sizeRE = regexp.MustCompile(`\b\d+(?:\.\d)? (?:B|KiB|MiB)\b`)
+	// How functions are isolated depends on the machine (root, kernel).
+	isolationRE = regexp.MustCompile(`(?m)^(isolation: +|  "isolation": ")(?:isolated|functions are NOT isolated)[^"\n]*`)
 )
 
 func newNormalizer(dataDir, testdata string) *normalizer {
@@ -374,6 +376,7 @@ func (n *normalizer) apply(s string) string {
 		s = strings.ReplaceAll(s, p[0], p[1])
 	}
 	s = uuidRE.ReplaceAllString(s, "<uuid>")
+	s = isolationRE.ReplaceAllString(s, "${1}<isolation>")
 	s = dataFileRE.ReplaceAllString(s, "<data-file>.parquet")
 	s = sizeRE.ReplaceAllString(s, "<size>")
 	s = timeRE.ReplaceAllStringFunc(s, func(m string) string {

@@ -24,7 +24,9 @@ func (e *Env) versionCommand() *urfave.Command {
 func (e *Env) infoCommand() *urfave.Command {
 	return &urfave.Command{Name: "info", Usage: "where the state lives, how this process reaches it, and how functions would start",
 		Flags: []urfave.Flag{&urfave.StringFlag{Name: "launcher", Value: launchers.Auto,
-			Usage: "function launcher to describe: auto (containerd when its socket answers, else process), process or containerd"}},
+			Usage: "function launcher to describe: auto (containerd when its socket answers, else process), process or containerd"},
+			&urfave.StringFlag{Name: "isolation", Value: launchers.IsolationAuto,
+				Usage: "function isolation to describe: auto or none"}},
 		Action: e.info}
 }
 
@@ -79,6 +81,9 @@ type infoView struct {
 	Launcher         string `json:"launcher"`
 	ContainerdSocket string `json:"containerd_socket,omitempty"`
 	LauncherReason   string `json:"launcher_reason,omitempty"`
+	// Isolation says how functions are isolated, or plainly that they
+	// are not.
+	Isolation string `json:"isolation"`
 }
 
 // info reports the embedded layout without opening the catalog, so it works
@@ -99,13 +104,17 @@ func (e *Env) info(c *urfave.Context) error {
 	if kind != launchers.Auto && kind != launchers.Process && kind != launchers.Containerd {
 		return usageError(c, "invalid --launcher %q: use auto, process or containerd", kind)
 	}
-	cfg := launchers.Config{Kind: kind}
+	iso := c.String("isolation")
+	if iso != launchers.IsolationAuto && iso != launchers.IsolationNone {
+		return usageError(c, "invalid --isolation %q: use auto or none", iso)
+	}
+	cfg := launchers.Config{Kind: kind, Isolation: iso}
 	cfg.Containerd.Socket = e.Getenv(launchers.SocketEnv)
 	li := launchers.Describe(c.Context, cfg)
 	v := infoView{Version: Version, Role: "embedded", DataDir: e.DataDir, Catalog: e.CatalogPath(),
 		CatalogExists: statErr == nil, Warehouse: e.WarehouseDir(), Profile: e.ProfileName,
 		ActiveBranch: string(p.ActiveBranch), Namespace: string(p.Namespace), User: e.author(p),
-		Launcher: li.Launcher, ContainerdSocket: li.Socket, LauncherReason: li.Reason}
+		Launcher: li.Launcher, ContainerdSocket: li.Socket, LauncherReason: li.Reason, Isolation: li.Isolation}
 	return e.emit(v, func(w io.Writer) error {
 		var f fields
 		f.add("version", v.Version)
@@ -129,6 +138,7 @@ func (e *Env) info(c *urfave.Context) error {
 			launcher += " (" + v.LauncherReason + ")"
 		}
 		f.add("launcher", launcher)
+		f.add("isolation", v.Isolation)
 		return f.write(w)
 	})
 }

@@ -13,11 +13,16 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/lakehouse-dev/lakehouse/runtime/containerd"
+	"github.com/lakehouse-dev/lakehouse/runtime/process"
 )
 
 // reapCommand is the hidden process `lakehouse run` starts beside itself
 // (see startReaper): it waits for its stdin to close and, unless the run
-// said "done", cleans up after a run whose process was killed.
+// said "done", cleans up after a run whose process was killed: the run
+// folder in shared memory, the scratch folders of its functions
+// (process launcher) and its containers. A function cannot kill it: it
+// runs in a PID namespace of its own, as another user, under a Landlock
+// scope that stops signals to processes outside.
 func (e *Env) reapCommand() *urfave.Command {
 	return &urfave.Command{
 		Name:      "internal-reap",
@@ -29,6 +34,7 @@ func (e *Env) reapCommand() *urfave.Command {
 				return usageError(c, "internal-reap takes RUN_DIR [SOCKET]")
 			}
 			signal.Ignore(syscall.SIGINT, syscall.SIGHUP, syscall.SIGTERM)
+			run := os.Getppid() // the run's process, while it lives
 			b, _ := io.ReadAll(os.Stdin)
 			if strings.HasPrefix(string(b), "done") {
 				return nil
@@ -36,6 +42,10 @@ func (e *Env) reapCommand() *urfave.Command {
 			dir := filepath.Clean(args[0])
 			if strings.HasPrefix(filepath.Base(dir), "lakehouse-run-") {
 				os.RemoveAll(dir)
+			}
+			scratch, _ := filepath.Glob(filepath.Join(os.TempDir(), process.ScratchPrefix(run)+"*"))
+			for _, d := range scratch {
+				os.RemoveAll(d)
 			}
 			if len(args) == 2 {
 				cfg := containerd.Config{}

@@ -52,6 +52,7 @@ func (e *Env) runCommand() *urfave.Command {
 			&urfave.StringFlag{Name: "preview", Value: "head", Usage: "show outputs as they are computed: head or off"},
 			&urfave.StringFlag{Name: "keep-failed", Value: "7d", Usage: "how long run branches of failed runs are kept (e.g. 7d, 12h, 0 to drop at once)"},
 			&urfave.StringFlag{Name: "launcher", Value: launchers.Auto, Usage: "function launcher: auto (containerd when its socket answers, else process), process or containerd"},
+			&urfave.StringFlag{Name: "isolation", Value: launchers.IsolationAuto, Usage: "function isolation: auto, or none to run functions unisolated where the machine offers no sandbox (see lakehouse info)"},
 		},
 		Action: e.run,
 	}
@@ -64,13 +65,20 @@ type runFlags struct {
 	preview         bool
 	keepFailed      time.Duration
 	launcher        string
+	isolation       string
 	// recordLater: the caller prints the record under -O json (rerun adds
 	// the match results first).
 	recordLater bool
 }
 
 func (e *Env) parseRunFlags(c *urfave.Context) (runFlags, error) {
-	f := runFlags{strict: c.Bool("strict"), noCache: c.Bool("no-cache"), noFuse: c.Bool("no-fuse"), launcher: c.String("launcher")}
+	f := runFlags{strict: c.Bool("strict"), noCache: c.Bool("no-cache"), noFuse: c.Bool("no-fuse"), launcher: c.String("launcher"), isolation: launchers.IsolationAuto}
+	if c.IsSet("isolation") {
+		f.isolation = c.String("isolation")
+	}
+	if f.isolation != launchers.IsolationAuto && f.isolation != launchers.IsolationNone {
+		return f, usageError(c, "invalid --isolation %q: use auto or none", f.isolation)
+	}
 	switch p := c.String("preview"); p {
 	case "head":
 		f.preview = true

@@ -128,11 +128,14 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 		if kind == launchers.Auto && e.Getenv(envLauncher) != "" {
 			kind = e.Getenv(envLauncher)
 		}
-		cfg := launchers.Config{Kind: kind}
+		cfg := launchers.Config{Kind: kind, Isolation: f.isolation}
 		cfg.Containerd.Socket = e.Getenv(launchers.SocketEnv)
 		l, info, err := launchers.Open(ctx, cfg)
 		if err != nil {
 			return nil, err
+		}
+		if !info.Isolated {
+			fmt.Fprintf(e.Stderr, "warning: %s\n", info.Isolation)
 		}
 		defer l.Close()
 		opts.Launcher = l
@@ -230,8 +233,9 @@ type reaper struct {
 
 // startReaper starts a process that outlives this one if it is killed:
 // when our end of its stdin closes without the word "done", it removes
-// the run folder from shared memory and the containers whose owner died.
-// Functions run by the process launcher die with us (Pdeathsig).
+// the run folder from shared memory, our functions' scratch folders and
+// the containers whose owner died. Functions run by the process launcher
+// die with us (Pdeathsig, and their init's lifeline).
 func (e *Env) startReaper(runDir string, l function.Launcher) *reaper {
 	if strings.EqualFold(e.Getenv(envReaper), "off") {
 		return nil

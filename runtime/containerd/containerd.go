@@ -22,6 +22,10 @@
 // limit comes from the invocation; without internet access the container
 // gets a network namespace of its own with only a loopback interface.
 //
+// The function runs as FunctionUID (nobody), which owns only its data
+// folder (given to it for the run), with no capabilities, no_new_privs
+// and containerd's default seccomp profile.
+//
 // Every container carries the labels lakehouse.launcher=1 and
 // lakehouse.owner=<pid>@<boot id>; New removes those whose owner process is
 // gone (a crashed worker), so nothing is left behind.
@@ -41,6 +45,7 @@ import (
 
 	runcopts "github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	cerrdefs "github.com/containerd/errdefs"
@@ -53,6 +58,9 @@ import (
 
 // DefaultSocket is the socket of a system containerd.
 const DefaultSocket = "/run/containerd/containerd.sock"
+
+// FunctionUID is the user and group functions run as in their container.
+const FunctionUID = 65534
 
 // Labels on every container this launcher creates.
 const (
@@ -269,6 +277,11 @@ func (l *Launcher) Launch(ctx context.Context, inv function.Invocation) (_ *func
 		return nil, err
 	}
 	defer p.Cleanup()
+	restore, err := p.Grant(FunctionUID, FunctionUID)
+	if err != nil {
+		return nil, err
+	}
+	defer restore()
 
 	id := "lh-" + randomHex(8)
 	dir, err := l.stateDir(id)
@@ -429,9 +442,11 @@ func (l *Launcher) spec(p *function.Prepared, dir string) ([]oci.SpecOpts, error
 		oci.WithProcessCwd("/tmp"),
 		oci.WithHostname("lakehouse"),
 		oci.WithNoNewPrivileges,
-		// A function needs no capabilities: root in the container cannot
-		// override file modes, change owners or open raw sockets.
+		// An unprivileged user without capabilities: it cannot override
+		// file modes, change owners or open raw sockets.
+		oci.WithUIDGID(FunctionUID, FunctionUID),
 		oci.WithCapabilities(nil),
+		seccomp.WithDefaultProfile(),
 		oci.WithPidsLimit(4096),
 		// One shim for all of this launcher's containers (kept alive by
 		// the anchor container): no shim process start per invocation.

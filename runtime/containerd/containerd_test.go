@@ -49,7 +49,7 @@ func newLauncher(t testing.TB) (*containerd.Launcher, string) {
 
 func TestLauncher(t *testing.T) {
 	l, state := newLauncher(t)
-	launchertest.Run(t, l, launchertest.Capabilities{NetworkIsolation: true})
+	launchertest.Run(t, l, launchertest.Capabilities{NetworkIsolation: true, Isolation: true})
 	assertNoContainers(t, l)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)

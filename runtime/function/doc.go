@@ -15,5 +15,10 @@
 // result file) outlives Launch; every path in an invocation is the same on
 // the host and inside a container; the function sees only its interpreter,
 // its package folders (read-only), the folder of its module (read-only) and
-// its data folder (read-write).
+// its data folder (read-write), plus a scratch folder; it runs as an
+// unprivileged user that owns none of them but its data and scratch
+// folders (Prepared.Grant), cannot change its package folders even with
+// chmod, sees only its own processes, and reaches the network only with
+// InternetAccess. runtime/launchertest's hostile suite checks each of these
+// on every launcher.
 package function

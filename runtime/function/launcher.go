@@ -49,8 +49,10 @@ type Invocation struct {
 	Memory int64
 	// Timeout bounds the run (0: none beyond ctx).
 	Timeout time.Duration
-	// InternetAccess lets the function open network connections
-	// (containerd launcher; the process launcher cannot prevent them).
+	// InternetAccess lets the function open network connections; without
+	// it a function has a network namespace of its own (only a loopback
+	// interface, down) and, with the process launcher, no TCP at all
+	// (Landlock).
 	InternetAccess bool
 	// Log receives stdout and stderr line by line while the function runs
 	// (nil: discarded). It is called from several goroutines, one line at

@@ -217,6 +217,29 @@ func (p *Prepared) StepModel(i int) string {
 	return p.Inv.Model
 }
 
+// Grant gives the user uid:gid, which the function runs as, its data
+// folder, its result file and the further folders dirs (its scratch), all
+// made by the launcher's user. restore gives the data folder back to its
+// owner; what the function wrote in it stays the function user's, which
+// the launcher (root) reads and removes all the same.
+func (p *Prepared) Grant(uid, gid int, dirs ...string) (restore func(), err error) {
+	st, err := os.Stat(p.Inv.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	owner, _ := st.Sys().(*syscall.Stat_t)
+	for _, path := range append([]string{p.Inv.DataDir, p.Result}, dirs...) {
+		if err := os.Lchown(path, uid, gid); err != nil {
+			return nil, fmt.Errorf("model %s: give %s to the function's user: %w", p.Inv.Model, path, err)
+		}
+	}
+	return func() {
+		if owner != nil {
+			os.Lchown(p.Inv.DataDir, int(owner.Uid), int(owner.Gid))
+		}
+	}, nil
+}
+
 // Cleanup removes the result file.
 func (p *Prepared) Cleanup() { os.Remove(p.Result) }
 

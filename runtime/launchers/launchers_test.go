@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
@@ -24,4 +25,27 @@ func TestOpen(t *testing.T) {
 	if _, _, err := launchers.Open(ctx, launchers.Config{Kind: "docker"}); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Fatalf("unknown kind: %v", err)
 	}
+}
+
+func TestIsolation(t *testing.T) {
+	ctx := context.Background()
+	none := containerd.Config{Socket: filepath.Join(t.TempDir(), "none.sock")}
+	if _, _, err := launchers.Open(ctx, launchers.Config{Kind: "process", Isolation: "some"}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("unknown isolation: %v", err)
+	}
+	_, info, err := launchers.Open(ctx, launchers.Config{Kind: "process", Isolation: launchers.IsolationNone, Containerd: none})
+	if err != nil || info.Isolated || !strings.Contains(info.Isolation, "NOT isolated") {
+		t.Fatalf("isolation none: %+v %v", info, err)
+	}
+	_, info, err = launchers.Open(ctx, launchers.Config{Containerd: none})
+	if err != nil {
+		if !errors.Is(err, errdefs.ErrFailedPrecondition) {
+			t.Fatal(err)
+		}
+		t.Skipf("this machine cannot isolate functions: %v", err)
+	}
+	if !info.Isolated || !strings.HasPrefix(info.Isolation, "isolated: ") {
+		t.Fatalf("auto: %+v", info)
+	}
+	t.Log(info.Isolation)
 }

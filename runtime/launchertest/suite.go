@@ -27,8 +27,11 @@ import (
 // Capabilities say what a launcher enforces beyond the common contract.
 type Capabilities struct {
 	// NetworkIsolation: without internet access no connection can be
-	// opened (containerd; the process launcher cannot).
+	// opened.
 	NetworkIsolation bool
+	// Isolation: the launcher isolates functions (issue 12): the hostile
+	// suite runs, and every attack in it must fail.
+	Isolation bool
 }
 
 // FunctionsFile is testdata/functions/funcs.py.
@@ -420,6 +423,12 @@ func Run(t *testing.T, l function.Launcher, caps Capabilities) {
 		if err != nil {
 			t.Fatalf("with internet access: %v", err)
 		}
+	})
+	t.Run("hostile function", func(t *testing.T) {
+		if !caps.Isolation {
+			t.Skip("this launcher runs without isolation")
+		}
+		runHostile(t, l, env)
 	})
 	t.Run("stdout and stderr line by line", func(t *testing.T) {
 		_, err, lg := call(t, "logs", nil)

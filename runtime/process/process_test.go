@@ -11,7 +11,7 @@ import (
 
 func TestLauncher(t *testing.T) {
 	scratch := t.TempDir()
-	launchertest.Run(t, process.New(process.Config{ScratchDir: scratch}), launchertest.Capabilities{NetworkIsolation: os.Geteuid() == 0})
+	launchertest.Run(t, process.New(process.Config{ScratchDir: scratch}), launchertest.Capabilities{NetworkIsolation: os.Geteuid() == 0, Isolation: true})
 	left, _ := filepath.Glob(filepath.Join(scratch, "*"))
 	if len(left) != 0 {
 		t.Fatalf("scratch left behind: %v", left)
