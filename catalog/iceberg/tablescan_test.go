@@ -1,6 +1,8 @@
 package iceberg
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -54,5 +56,49 @@ func TestIcebergFilter(t *testing.T) {
 				t.Fatalf("%v does not contain %s", e, c.want)
 			}
 		})
+	}
+}
+
+// TestTableScan: the catalog.TableScanner view of a table prunes with
+// the predicates that translate, reports them, and prunes nothing when a
+// group keeps none.
+func TestTableScan(t *testing.T) {
+	t.Parallel()
+	f := newTestFormat(t)
+	dir := t.TempDir()
+	src := writeFile(t, dir, "tx.csv", "id,country,usd\n1,IT,1.5\n2,IT,2.5\n3,FR,10\n4,DE,20\n5,DE,30\n")
+	out := mustImport(t, f, catalog.ImportSpec{Sources: []string{src}, PartitionBy: []string{"country"}})
+	ctx := context.Background()
+	var scanner catalog.TableScanner = f
+	s, err := scanner.OpenScan(ctx, salesIdent, out.Entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.SnapshotID() != out.Entry.SnapshotID || s.SchemaEvolved() || len(s.Schema()) != 3 || s.Schema()[1].Name != "country" || s.Schema()[1].Type != "string" {
+		t.Fatalf("snapshot %d, evolved %v, schema %+v", s.SnapshotID(), s.SchemaEvolved(), s.Schema())
+	}
+	de := catalog.Predicate{Column: "country", Op: "=", Values: []catalog.Literal{{Type: "VARCHAR", Text: "DE"}}}
+	it := catalog.Predicate{Column: "country", Op: "=", Values: []catalog.Literal{{Type: "VARCHAR", Text: "IT"}}}
+	nan := catalog.Predicate{Column: "usd", Op: ">", Values: []catalog.Literal{{Type: "INTEGER", Text: "15"}}}
+	cases := []struct {
+		name   string
+		filter [][]catalog.Predicate
+		files  int
+		used   string
+	}{
+		{"none", nil, 3, "[]"},
+		{"one", [][]catalog.Predicate{{de}}, 1, "[[{country = [{VARCHAR DE 0}]}]]"},
+		{"untranslatable left out", [][]catalog.Predicate{{de, nan}}, 1, "[[{country = [{VARCHAR DE 0}]}]]"},
+		{"or", [][]catalog.Predicate{{de}, {it}}, 2, "[[{country = [{VARCHAR DE 0}]}] [{country = [{VARCHAR IT 0}]}]]"},
+		{"group without any", [][]catalog.Predicate{{de}, {nan}}, 3, "[]"},
+	}
+	for _, c := range cases {
+		plan, err := s.PlanFiles(ctx, catalog.ScanOptions{Filter: c.filter})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if len(plan.Files) != c.files || plan.TotalFiles != 3 || fmt.Sprint(plan.Filter) != c.used {
+			t.Errorf("%s: %d of %d files, used %v; want %d of 3, %s", c.name, len(plan.Files), plan.TotalFiles, plan.Filter, c.files, c.used)
+		}
 	}
 }

@@ -16,6 +16,11 @@ import (
 // the real parser of runtime/duckdb.
 
 var (
+	_ plansql.Parser = (*duckdb.Engine)(nil)
+	_ plansql.Parser = (*duckdb.Parser)(nil)
+)
+
+var (
 	engOnce sync.Once
 	eng     *duckdb.Engine
 	engErr  error
