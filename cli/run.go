@@ -16,7 +16,6 @@ import (
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
-	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
 )
 
 // runCommand is `lakehouse run`: plan and validate a pipeline project at a
@@ -166,12 +165,12 @@ func (e *Env) run(c *urfave.Context) error {
 			return tagWriteError(ref.Name)
 		}
 	}
-	plan, err := e.planProject(c.Context, dir, ref, ns, c.StringSlice("param"), flags.strict)
+	plan, err := e.planProject(c.Context, dir, ref, ns, c.StringSlice("param"), flags)
 	if err != nil {
 		return err
 	}
 	if c.Bool("dry-run") {
-		if err := e.writePlan(plan, flags.noFuse); err != nil {
+		if err := e.writePlan(plan); err != nil {
 			return err
 		}
 		e.recordDryRun(plan, dir, ref, flags)
@@ -182,7 +181,8 @@ func (e *Env) run(c *urfave.Context) error {
 }
 
 // planProject builds the plan of the project in dir at ref.
-func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns catalog.Namespace, params []string, strict bool) (*planner.Plan, error) {
+// Of the flags, --strict and --no-fuse shape the plan.
+func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns catalog.Namespace, params []string, f runFlags) (*planner.Plan, error) {
 	prof, err := e.Profile()
 	if err != nil {
 		return nil, err
@@ -202,7 +202,8 @@ func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns c
 		Catalog:          svc,
 		SQL:              parser,
 		Interpreters:     planner.FindInterpreters(e.machineEnv),
-		Strict:           strict,
+		Strict:           f.strict,
+		NoFuse:           f.noFuse,
 	})
 	if err != nil {
 		return nil, err
@@ -212,21 +213,12 @@ func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns c
 	return plan, nil
 }
 
-func (e *Env) writePlan(p *planner.Plan, noFuse bool) error {
+// writePlan prints the plan (its fused chains included) for run --dry-run.
+func (e *Env) writePlan(p *planner.Plan) error {
 	if e.JSON() {
 		return p.WriteJSON(e.Stdout)
 	}
-	if err := p.WriteTree(e.Stdout); err != nil {
-		return err
-	}
-	if noFuse {
-		return nil
-	}
-	for _, c := range pipeline.Chains(p) {
-		fmt.Fprintf(e.Stdout, "fused: %s run in one interpreter, each table handed to the next in memory (--no-fuse runs them apart)\n",
-			strings.Join(c, " → "))
-	}
-	return nil
+	return p.WriteTree(e.Stdout)
 }
 
 // machineEnv reads the variables that locate Python interpreters. They

@@ -106,7 +106,7 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 	opts := pipeline.Options{
 		Plan: plan, ProjectDir: abs, Catalog: svc, Scans: scans, Runs: runs, Target: target,
 		From: &catalog.Ref{Commit: plan.Commit}, User: e.author(prof),
-		Strict: f.strict, NoCache: f.noCache, NoFuse: f.noFuse, CacheDir: filepath.Join(e.DataDir, "runcache"),
+		Strict: f.strict, NoCache: f.noCache, CacheDir: filepath.Join(e.DataDir, "runcache"),
 		KeepFailed: f.keepFailed, Params: planParams(plan), Priority: f.priority, RerunOf: rerunOf,
 		ShmDir: e.Getenv(envShmDir),
 	}

@@ -347,7 +347,7 @@ func (e *Env) rerun(c *urfave.Context) error {
 	sort.Strings(params)
 	code := runs.CodeDir(orig.ID)
 	ns := catalog.Namespace("")
-	plan, err := e.planProject(c.Context, code, catalog.Ref{Commit: orig.StartCommit}, ns, params, flags.strict)
+	plan, err := e.planProject(c.Context, code, catalog.Ref{Commit: orig.StartCommit}, ns, params, flags)
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,14 @@ type Plan struct {
 	// Tables are the catalog tables the pipeline reads.
 	Tables []TableScan `json:"tables"`
 	// Models are the functions, upstream before downstream.
-	Models   []*Node      `json:"models"`
+	Models []*Node `json:"models"`
+	// Chains are the Python models that run fused, chain by chain, each
+	// in order: the first model of a chain runs it in one interpreter,
+	// each table handed to the next in memory (see fuse.go). A model is
+	// in one chain at most; models in none run on their own.
+	Chains [][]string `json:"chains"`
+	// NoFuse says fusion was turned off (Options.NoFuse): Chains is empty.
+	NoFuse   bool         `json:"no_fuse,omitempty"`
 	Warnings []Diagnostic `json:"warnings"`
 	// Timings are not part of the JSON form (they vary between runs).
 	Timings Timings `json:"-"`
@@ -151,6 +158,10 @@ func (b *builder) physical() *Plan {
 	})
 	p.Tables = nonNil(p.Tables)
 	p.Models = nonNil(p.Models)
+	p.Chains, p.NoFuse = [][]string{}, b.opts.NoFuse
+	if !b.opts.NoFuse {
+		p.Chains = fuse(p.Models)
+	}
 	b.addWarnings(p)
 	return p
 }

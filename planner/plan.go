@@ -54,6 +54,10 @@ type Options struct {
 	// Strict turns the plan's warnings (a missing interpreter, an unused
 	// parameter, an output nothing keeps) into errors.
 	Strict bool
+	// NoFuse plans every Python model on its own: no fused chains, every
+	// output written (by default a chain of models passes tables in
+	// memory; see fuse.go).
+	NoFuse bool
 	// Extraction, when set, is used instead of running the extractor
 	// (benchmarks and tests that measure the Go side alone).
 	Extraction *Extraction

@@ -9,8 +9,9 @@ import (
 
 // WriteTree renders the plan for a person: a header, the DAG drawn with box
 // characters (each catalog table a root, each model on one line under the
-// input it reads first; other inputs are named on its line), then
-// warnings.
+// input it reads first; other inputs are named on its line), warnings,
+// then a line per fused chain ("fused: a → b → c run in one interpreter,
+// …").
 //
 //	pipeline euro_report at alice.dev (commit 3f9a1c2e1234), namespace sales: 3 models, 1 expectation
 //	sales.transactions (snapshot 5512)
@@ -117,6 +118,10 @@ func (p *Plan) WriteTree(w io.Writer) error {
 		for _, d := range p.Warnings {
 			b.WriteString("  " + d.String() + "\n")
 		}
+	}
+	for _, c := range p.Chains {
+		fmt.Fprintf(&b, "fused: %s run in one interpreter, each table handed to the next in memory (--no-fuse runs them apart)\n",
+			strings.Join(c, " → "))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -132,12 +132,12 @@ func (l *benchLake) runOurs(b testing.TB, noFuse bool) (time.Duration, *runrec.R
 	ctx := context.Background()
 	start := time.Now()
 	plan, err := planner.Build(ctx, planner.Options{Dir: l.project, Ref: catalog.Ref{Name: "bench.dev"}, Catalog: l.svc,
-		Interpreters: planner.FindInterpreters(os.Getenv)})
+		Interpreters: planner.FindInterpreters(os.Getenv), NoFuse: noFuse})
 	if err != nil {
 		b.Fatal(err)
 	}
 	rec, err := pipeline.Run(ctx, pipeline.Options{Plan: plan, ProjectDir: l.project, Catalog: l.svc, Scans: l.scans, Envs: l.envs,
-		Launcher: process.New(process.Config{}), Runs: l.runs, Target: "bench.dev", User: "bench", NoCache: true, NoFuse: noFuse})
+		Launcher: process.New(process.Config{}), Runs: l.runs, Target: "bench.dev", User: "bench", NoCache: true})
 	if err != nil {
 		b.Fatalf("run: %v", err)
 	}

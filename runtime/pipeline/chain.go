@@ -16,96 +16,46 @@ import (
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
 )
 
-// Fused chains. A Python model whose output only the next Python model
-// reads (not materialized, same environment, no memory limit, no filter
-// on the way) hands its table to that model inside one interpreter: the
-// chain runs as one invocation, and no table between its models is
-// written, mapped or read back. Each model keeps its own state, timing,
-// row count, log lines, timeout and failure; what a chain gives up is
-// the intermediate tables themselves: they are not in the result cache
-// (a chain is reused as a whole, from its last model's output). Previews
-// of the tables passed along are written by the interpreter.
+// Fused chains. The plan lists the models that run fused (Plan.Chains,
+// decided by the planner): a chain runs as one invocation, its first
+// model's interpreter handing each table to the next model in memory.
+// Each model keeps its own state, timing, row count, log lines, timeout
+// and failure; what a chain gives up is the intermediate tables
+// themselves: they are not in the result cache (a chain is reused as a
+// whole, from its last model's output: a cache hit there marks the
+// models before it reused without running them). Previews of the tables
+// passed along are written by the interpreter.
 
-// planChains finds the chains to fuse: r.chains maps each chain's first
-// model to the chain, r.fused marks the models after the first.
-func (r *run) planChains() {
+// planChains takes the chains of the plan: r.chains maps each chain's
+// first model to the chain, r.fused marks the models after the first.
+// It returns an ErrInvalidArgument error for a chain the plan's models
+// cannot run as one (a plan not built by the planner).
+func (r *run) planChains() error {
 	r.chains, r.fused = map[string][]*node{}, map[string]bool{}
-	if r.opts.NoFuse {
-		return
-	}
-	for _, names := range Chains(r.opts.Plan) {
+	for _, names := range r.opts.Plan.Chains {
+		if len(names) < 2 {
+			return errdefs.New(errdefs.ErrInvalidArgument, "pipeline: plan chain %v has fewer than two models", names)
+		}
 		c := make([]*node, len(names))
 		for i, name := range names {
-			c[i] = r.nodes[name]
+			nd := r.nodes[name]
+			_, seen := r.fused[name]
+			switch {
+			case nd == nil:
+				return errdefs.New(errdefs.ErrInvalidArgument, "pipeline: plan chain %v names %s, which is not a model of the plan", names, name)
+			case seen:
+				return errdefs.New(errdefs.ErrInvalidArgument, "pipeline: %s is in two plan chains", name)
+			case nd.n.Python == nil:
+				return errdefs.New(errdefs.ErrInvalidArgument, "pipeline: plan chain %v has %s, which is not a Python model", names, name)
+			case i > 0 && chainedInput(nd.n, names[i-1]).Source == "":
+				return errdefs.New(errdefs.ErrInvalidArgument, "pipeline: plan chain %v: %s does not read %s", names, name, names[i-1])
+			}
+			c[i] = nd
 			r.fused[name] = i > 0
 		}
 		r.chains[names[0]] = c
 	}
-}
-
-// Chains lists the models a run of p fuses, chain by chain, each in
-// order (its first model runs the chain). A model joins the chain of the
-// model it reads when it reads no other model and nothing else reads that
-// one (see fusable for the rest).
-func Chains(p *planner.Plan) [][]string {
-	byName := map[string]*planner.Node{}
-	readers := map[string]int{}
-	for _, n := range p.Models {
-		byName[n.Name] = n
-		for _, in := range n.Inputs {
-			if in.Source == planner.SourceModel {
-				readers[in.Model]++
-			}
-		}
-	}
-	next := map[string]string{} // a -> b: b takes a's table in memory
-	prev := map[string]bool{}
-	for _, n := range p.Models {
-		var from *planner.Input
-		for i, in := range n.Inputs {
-			if in.Source == planner.SourceModel {
-				if from != nil {
-					from = nil // reads two models: runs on its own
-					break
-				}
-				from = &n.Inputs[i]
-			}
-		}
-		if from == nil || readers[from.Model] != 1 {
-			continue
-		}
-		if a := byName[from.Model]; a != nil && fusable(a, n, *from) {
-			next[a.Name], prev[n.Name] = n.Name, true
-		}
-	}
-	var chains [][]string
-	for _, n := range p.Models {
-		if prev[n.Name] || next[n.Name] == "" {
-			continue
-		}
-		c := []string{n.Name}
-		for b := next[n.Name]; b != ""; b = next[b] {
-			c = append(c, b)
-		}
-		chains = append(chains, c)
-	}
-	return chains
-}
-
-// fusable reports whether model b may take model a's output (read as in)
-// in a's interpreter.
-func fusable(a, b *planner.Node, in planner.Input) bool {
-	return a.Kind == "model" && b.Kind == "model" &&
-		a.Language == planner.LangPython && b.Language == planner.LangPython &&
-		a.Python != nil && b.Python != nil &&
-		specKey(a.Python.Version, a.Python.Requirements) == specKey(b.Python.Version, b.Python.Requirements) &&
-		// A memory limit bounds one model's own memory; in a chain the
-		// table it receives would count too (mapped from /dev/shm it does
-		// not), so limited models run on their own.
-		a.Resources.MemoryBytes == 0 && b.Resources.MemoryBytes == 0 && a.InternetAccess == b.InternetAccess &&
-		a.Output.Materialization == planner.MatNone &&
-		filepath.Dir(a.File) == filepath.Dir(b.File) &&
-		strings.TrimSpace(in.Filter) == ""
+	return nil
 }
 
 // stepTimeout is the cause that stops a chain whose step ran past its

@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/lakehouse-dev/lakehouse/catalog"
-	"github.com/lakehouse-dev/lakehouse/planner"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/runtime/function"
 	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
@@ -57,6 +55,9 @@ const chainConfig = testConfig + `parameters:
 
 func noPreview(o *pipeline.Options) { o.PreviewRows = 0 }
 
+// unfused runs the plan as planned with planner.Options.NoFuse: no chains.
+func unfused(o *pipeline.Options) { o.Plan.Chains, o.Plan.NoFuse = [][]string{}, true }
+
 // TestFusedChain: a chain runs in one interpreter and gives the same
 // output as unfused, with each model's state, rows and log lines its own.
 func TestFusedChain(t *testing.T) {
@@ -76,9 +77,12 @@ func TestFusedChain(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	plain, err := l.runFiles(t, files(), noPreview, func(o *pipeline.Options) { o.NoFuse = true })
+	plain, err := l.runFiles(t, files(), noPreview, unfused)
 	if err != nil {
 		t.Fatalf("unfused run: %v", err)
+	}
+	if fused.Flags.NoFuse || !plain.Flags.NoFuse {
+		t.Errorf("no_fuse recorded fused %v, unfused %v", fused.Flags.NoFuse, plain.Flags.NoFuse)
 	}
 	for name, into := range map[string]string{"a": "", "b": "a", "c": "a", "c_nonempty": "", "by_country": ""} {
 		m := fused.Model(name)
@@ -204,58 +208,6 @@ func TestFusedChainCache(t *testing.T) {
 	}
 }
 
-// TestNotFused: models that must write their output run on their own.
-func TestNotFused(t *testing.T) {
-	l := newBenchLake(t, 100)
-	models := `import lakehouse
-
-@lakehouse.model(materialization="REPLACE")
-@lakehouse.python("3.11")
-def kept(data=lakehouse.Model("events")):
-    return data
-
-@lakehouse.model()
-@lakehouse.python("3.11")
-def shared(data=lakehouse.Model("kept")):
-    return data
-
-@lakehouse.model()
-@lakehouse.python("3.11")
-def one(data=lakehouse.Model("shared")):
-    return data
-
-@lakehouse.model()
-@lakehouse.python("3.11")
-def two(data=lakehouse.Model("shared")):
-    return data
-
-@lakehouse.model()
-@lakehouse.python("3.10")
-def other_python(data=lakehouse.Model("one")):
-    return data
-
-@lakehouse.model()
-@lakehouse.python("3.11")
-def filtered(data=lakehouse.Model("two", filter="id > 10")):
-    return data
-
-@lakehouse.model()
-@lakehouse.python("3.11")
-@lakehouse.resources(memory="1GiB")
-def limited(data=lakehouse.Model("filtered")):
-    return data
-`
-	rec, err := l.runFiles(t, map[string]string{"models.py": models}, noPreview)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range rec.Models {
-		if m.FusedInto != "" {
-			t.Errorf("%s fused into %s", m.Name, m.FusedInto)
-		}
-	}
-}
-
 // TestFusedChainCancelled: cancelling a chain mid-way keeps the models
 // already through as done and leaves no run folder.
 func TestFusedChainCancelled(t *testing.T) {
@@ -314,28 +266,53 @@ func TestFusedChainScanFails(t *testing.T) {
 	}
 }
 
-// TestChains: what `run --dry-run` shows as fused is what a run fuses.
-func TestChains(t *testing.T) {
+// TestPlanChains: a run fuses the chains its plan lists, no others.
+func TestPlanChains(t *testing.T) {
 	l := newBenchLake(t, 10)
-	dir := t.TempDir()
-	for name, text := range map[string]string{"models.py": chainModels, "lakehouse.yml": chainConfig} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
+	files := func() map[string]string {
+		return map[string]string{"models.py": chainModels, "lakehouse.yml": chainConfig}
+	}
+	var planned [][]string
+	rec, err := l.runFiles(t, files(), noPreview, func(o *pipeline.Options) {
+		planned = o.Plan.Chains
+		o.Plan.Chains = [][]string{{"a", "b"}} // c on its own
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(planned) != 1 || strings.Join(planned[0], ",") != "a,b,c" {
+		t.Errorf("planned chains %v, want [[a b c]]", planned)
+	}
+	for name, into := range map[string]string{"a": "", "b": "a", "c": "", "c_nonempty": ""} {
+		if m := rec.Model(name); m.FusedInto != into || m.State != runrec.StateDone {
+			t.Errorf("%s: fused into %q state %s, want %q done", name, m.FusedInto, m.State, into)
 		}
 	}
-	plan, err := planner.Build(context.Background(), planner.Options{Dir: dir, Ref: catalog.Ref{Name: "bench.dev"}, Catalog: l.svc,
-		Interpreters: planner.FindInterpreters(os.Getenv)})
-	if err != nil {
-		t.Fatal(err)
+}
+
+// TestPlanChainsInvalid: a plan whose chains its models cannot run as
+// one is refused before anything runs.
+func TestPlanChainsInvalid(t *testing.T) {
+	l := newBenchLake(t, 10)
+	cases := []struct {
+		name   string
+		chains [][]string
+		want   string
+	}{
+		{"one model", [][]string{{"a"}}, "fewer than two models"},
+		{"unknown model", [][]string{{"a", "nope"}}, "not a model of the plan"},
+		{"model twice", [][]string{{"a", "b"}, {"b", "c"}}, "in two plan chains"},
+		{"not read", [][]string{{"a", "c"}}, "c does not read a"},
+		{"sql", [][]string{{"c", "by_country"}}, "not a Python model"},
 	}
-	if got := pipeline.Chains(plan); len(got) != 1 || strings.Join(got[0], ",") != "a,b,c" {
-		t.Errorf("chains %v, want [[a b c]]", got)
-	}
-	rec, err := l.runDir(t, dir, map[string]string{"models.py": chainModels, "lakehouse.yml": chainConfig}, noPreview)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rec.Model("b").FusedInto != "a" || rec.Model("c").FusedInto != "a" {
-		t.Errorf("the run fused b into %q, c into %q", rec.Model("b").FusedInto, rec.Model("c").FusedInto)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			files := map[string]string{"models.py": chainModels, "lakehouse.yml": chainConfig,
+				"by_country.sql": "-- lakehouse: materialization=REPLACE\nSELECT country, count(*) AS n FROM c GROUP BY country\n"}
+			rec, err := l.runFiles(t, files, noPreview, func(o *pipeline.Options) { o.Plan.Chains = tc.chains })
+			if !errdefs.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.want) || rec != nil {
+				t.Errorf("err %v (record %v), want ErrInvalidArgument with %q", err, rec, tc.want)
+			}
+		})
 	}
 }

@@ -36,6 +36,8 @@ import (
 
 // Options configure a run.
 type Options struct {
+	// Plan is what runs: its models, Python models of a chain in
+	// Plan.Chains fused into one interpreter (see chain.go).
 	Plan *planner.Plan
 	// ProjectDir is the project folder the plan was built from.
 	ProjectDir string
@@ -60,9 +62,6 @@ type Options struct {
 	ID      string
 	Strict  bool
 	NoCache bool
-	// NoFuse runs every model in its own interpreter, writing every
-	// output (see chain.go for fusion).
-	NoFuse bool
 	// PreviewRows > 0 sends the first rows of each output as an event.
 	PreviewRows int
 	// ShmDir holds the run folder (default /dev/shm, else os.TempDir()).
@@ -201,7 +200,7 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 	r.rec = &runrec.Record{
 		ID: opts.ID, Project: p.Project, User: opts.User, Target: string(opts.Target),
 		Status: runrec.StatusRunning, Params: opts.Params, ProjectDir: opts.ProjectDir,
-		Flags:   runrec.Flags{Strict: opts.Strict, NoCache: opts.NoCache, NoFuse: opts.NoFuse, Priority: opts.Priority, KeepFailed: max(opts.KeepFailed, 0).String()},
+		Flags:   runrec.Flags{Strict: opts.Strict, NoCache: opts.NoCache, NoFuse: p.NoFuse, Priority: opts.Priority, KeepFailed: max(opts.KeepFailed, 0).String()},
 		RerunOf: opts.RerunOf, Started: now, Warnings: []string{},
 	}
 	if opts.Launcher != nil {
@@ -220,7 +219,9 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 			}
 		}
 	}
-	r.planChains()
+	if err := r.planChains(); err != nil {
+		return nil, err
+	}
 	for first, c := range r.chains {
 		for _, nd := range c[1:] {
 			nd.rec.FusedInto = first

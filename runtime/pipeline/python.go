@@ -25,12 +25,6 @@ type envFuture struct {
 	err  error
 }
 
-func specKey(version string, reqs []string) string {
-	r := append([]string(nil), reqs...)
-	sort.Strings(r)
-	return version + "|" + strings.Join(r, ",")
-}
-
 // startEnvs starts assembling every environment the plan needs, at once,
 // so installs overlap with scans and with each other.
 func (r *run) startEnvs(ctx context.Context) {
@@ -39,7 +33,7 @@ func (r *run) startEnvs(ctx context.Context) {
 	users := map[string][]string{}
 	for _, n := range r.opts.Plan.Models {
 		if n.Python != nil {
-			key := specKey(n.Python.Version, n.Python.Requirements)
+			key := n.Python.Key()
 			users[key] = append(users[key], n.Name)
 		}
 	}
@@ -47,7 +41,7 @@ func (r *run) startEnvs(ctx context.Context) {
 		if n.Python == nil {
 			continue
 		}
-		key := specKey(n.Python.Version, n.Python.Requirements)
+		key := n.Python.Key()
 		if _, ok := r.envs[key]; ok {
 			continue
 		}
@@ -85,7 +79,7 @@ func (r *run) startEnvs(ctx context.Context) {
 // assembled (or failed).
 func (r *run) envReady(n *planner.Node) bool {
 	select {
-	case <-r.envs[specKey(n.Python.Version, n.Python.Requirements)].done:
+	case <-r.envs[n.Python.Key()].done:
 		return true
 	default:
 		return false
@@ -94,7 +88,7 @@ func (r *run) envReady(n *planner.Node) bool {
 
 // env waits for the environment of a Python model.
 func (r *run) env(ctx context.Context, n *planner.Node) (*envcache.Environment, error) {
-	f := r.envs[specKey(n.Python.Version, n.Python.Requirements)]
+	f := r.envs[n.Python.Key()]
 	select {
 	case <-f.done:
 	case <-ctx.Done():
