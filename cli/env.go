@@ -19,7 +19,6 @@ import (
 // Environment variables read by the command line.
 const (
 	envDataDir     = "LAKEHOUSE_DATA_DIR"
-	envAddr        = "LAKEHOUSE_ADDR"
 	envUser        = "LAKEHOUSE_USER"
 	envLockTimeout = "LAKEHOUSE_LOCK_TIMEOUT"
 	envNoColor     = "NO_COLOR"
@@ -54,7 +53,6 @@ type Env struct {
 	ProfileName string
 	Output      string
 	Verbose     bool
-	Addr        string
 	Log         *slog.Logger
 
 	profile *Profile
@@ -68,7 +66,6 @@ func globalFlags() []urfave.Flag {
 		&urfave.StringFlag{Name: "profile", Value: "default", Usage: "profile in <data-dir>/profiles.json (active branch, user, namespace)"},
 		&urfave.StringFlag{Name: "output", Aliases: []string{"O"}, Value: outputTable, Usage: "output format: table or json"},
 		&urfave.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log what happens on stderr"},
-		&urfave.StringFlag{Name: "addr", Usage: "server address (env " + envAddr + "); unset: embedded catalog under --data-dir"},
 	}
 }
 
@@ -106,11 +103,6 @@ func (e *Env) before(c *urfave.Context) error {
 	if abs, err := filepath.Abs(e.DataDir); err == nil {
 		e.DataDir = abs
 	}
-
-	e.Addr = c.String("addr")
-	if e.Addr == "" {
-		e.Addr = e.Getenv(envAddr)
-	}
 	return nil
 }
 
@@ -126,23 +118,10 @@ func (e *Env) WarehouseDir() string { return filepath.Join(e.DataDir, "warehouse
 // ProfilesPath is the profile file.
 func (e *Env) ProfilesPath() string { return filepath.Join(e.DataDir, "profiles.json") }
 
-// Role is how this process reaches the catalog.
-func (e *Env) Role() string {
-	if e.Addr != "" {
-		return "client"
-	}
-	return "embedded"
-}
-
 // Service opens the catalog on first use.
 func (e *Env) Service(ctx context.Context) (catalog.Service, error) {
 	if e.svc != nil {
 		return e.svc, nil
-	}
-	if e.Addr != "" {
-		return nil, errdefs.WithHint(errdefs.ErrUnavailable,
-			"unset --addr/"+envAddr+" to use the embedded catalog",
-			"server mode is not available yet in this build")
 	}
 	timeout := defaultLockTimeout
 	if v := e.Getenv(envLockTimeout); v != "" {

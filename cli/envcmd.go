@@ -31,7 +31,7 @@ func (e *Env) envCommand() *urfave.Command {
 				}, envIndexFlags()...),
 				Action: e.envInstall,
 			},
-			{Name: "pythons", Usage: "list the Python interpreters found (pyenv, PATH, --python-dir)",
+			{Name: "pythons", Usage: "list the Python interpreters found ($LAKEHOUSE_PYTHON, --python-dir, pyenv, PATH)",
 				Flags:  []urfave.Flag{&urfave.StringSliceFlag{Name: "python-dir", Usage: "extra interpreter prefix or bin folder"}},
 				Action: e.envPythons},
 			{
@@ -73,6 +73,7 @@ func (e *Env) envCacheIndex(idx envcache.IndexOptions, pythonDirs []string) (*en
 		Dir:        dir,
 		Index:      idx,
 		PythonDirs: pythonDirs,
+		Getenv:     e.machineEnv, // the interpreters the plan names
 		Log:        e.Log,
 	})
 }

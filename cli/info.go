@@ -87,10 +87,6 @@ func (e *Env) info(c *urfave.Context) error {
 	if _, err := positional(c); err != nil {
 		return err
 	}
-	if e.Addr != "" {
-		_, err := e.Service(c.Context) // reports that server mode is unavailable
-		return err
-	}
 	p, err := e.Profile()
 	if err != nil {
 		return err
@@ -106,7 +102,7 @@ func (e *Env) info(c *urfave.Context) error {
 	cfg := launchers.Config{Kind: kind}
 	cfg.Containerd.Socket = e.Getenv(launchers.SocketEnv)
 	li := launchers.Describe(c.Context, cfg)
-	v := infoView{Version: Version, Role: e.Role(), DataDir: e.DataDir, Catalog: e.CatalogPath(),
+	v := infoView{Version: Version, Role: "embedded", DataDir: e.DataDir, Catalog: e.CatalogPath(),
 		CatalogExists: statErr == nil, Warehouse: e.WarehouseDir(), Profile: e.ProfileName,
 		ActiveBranch: string(p.ActiveBranch), Namespace: string(p.Namespace), User: e.author(p),
 		Launcher: li.Launcher, ContainerdSocket: li.Socket, LauncherReason: li.Reason}

@@ -13,6 +13,7 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
@@ -47,8 +48,6 @@ func (e *Env) runCommand() *urfave.Command {
 			&urfave.BoolFlag{Name: "no-cache", Usage: "recompute every model"},
 			&urfave.BoolFlag{Name: "no-fuse", Usage: "run every Python model in its own interpreter, writing every output (by default a chain of models passes tables in memory)"},
 			&urfave.StringFlag{Name: "preview", Value: "head", Usage: "show outputs as they are computed: head or off"},
-			&urfave.BoolFlag{Name: "detach", Usage: "return once the run has started (needs a server: lakehouse serve)"},
-			&urfave.IntFlag{Name: "priority", Value: 5, Usage: "scheduling priority, 1 to 10"},
 			&urfave.StringFlag{Name: "keep-failed", Value: "7d", Usage: "how long run branches of failed runs are kept (e.g. 7d, 12h, 0 to drop at once)"},
 			&urfave.StringFlag{Name: "launcher", Value: launchers.Auto, Usage: "function launcher: auto (containerd when its socket answers, else process), process or containerd"},
 		},
@@ -61,7 +60,6 @@ type runFlags struct {
 	strict, noCache bool
 	noFuse          bool
 	preview         bool
-	priority        int
 	keepFailed      time.Duration
 	launcher        string
 	// recordLater: the caller prints the record under -O json (rerun adds
@@ -70,16 +68,13 @@ type runFlags struct {
 }
 
 func (e *Env) parseRunFlags(c *urfave.Context) (runFlags, error) {
-	f := runFlags{strict: c.Bool("strict"), noCache: c.Bool("no-cache"), noFuse: c.Bool("no-fuse"), priority: c.Int("priority"), launcher: c.String("launcher")}
+	f := runFlags{strict: c.Bool("strict"), noCache: c.Bool("no-cache"), noFuse: c.Bool("no-fuse"), launcher: c.String("launcher")}
 	switch p := c.String("preview"); p {
 	case "head":
 		f.preview = true
 	case "off":
 	default:
 		return f, usageError(c, "invalid --preview %q: use head or off", p)
-	}
-	if f.priority < 1 || f.priority > 10 {
-		return f, usageError(c, "invalid --priority %d: use 1 to 10", f.priority)
 	}
 	if f.launcher != launchers.Auto && f.launcher != launchers.Process && f.launcher != launchers.Containerd {
 		return f, usageError(c, "invalid --launcher %q: use auto, process or containerd", f.launcher)
@@ -133,10 +128,6 @@ func (e *Env) run(c *urfave.Context) error {
 	flags, err := e.parseRunFlags(c)
 	if err != nil {
 		return err
-	}
-	if c.Bool("detach") && !c.Bool("dry-run") {
-		return errdefs.WithHint(errdefs.ErrUnavailable, "run without --detach (the embedded catalog runs pipelines in this process)",
-			"--detach needs a lakehouse server, which this build does not have yet")
 	}
 	ref, err := e.readRef(c.String("ref"))
 	if err != nil {
@@ -201,7 +192,7 @@ func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns c
 		Params:           params,
 		Catalog:          svc,
 		SQL:              parser,
-		Interpreters:     planner.FindInterpreters(e.machineEnv),
+		Interpreters:     envcache.FindPythons(envcache.PythonSearch{Getenv: e.machineEnv}),
 		Strict:           f.strict,
 		NoFuse:           f.noFuse,
 	})

@@ -62,7 +62,7 @@ func (e *Env) recordDryRun(p *planner.Plan, dir string, ref catalog.Ref, f runFl
 	now := time.Now().UTC()
 	rec := &runrec.Record{ID: runrec.NewID(now), Project: p.Project, User: e.author(prof), Target: ref.String(),
 		StartCommit: p.Commit, EndCommit: p.Commit, Status: runrec.StatusPlanned, Params: planParams(p),
-		Flags:   runrec.Flags{Strict: f.strict, NoCache: f.noCache, DryRun: true, Priority: f.priority},
+		Flags:   runrec.Flags{Strict: f.strict, NoCache: f.noCache, DryRun: true},
 		Started: now, Ended: now, Warnings: []string{}}
 	if abs, err := filepath.Abs(dir); err == nil {
 		rec.ProjectDir = abs
@@ -107,7 +107,7 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 		Plan: plan, ProjectDir: abs, Catalog: svc, Scans: scans, Runs: runs, Target: target,
 		From: &catalog.Ref{Commit: plan.Commit}, User: e.author(prof),
 		Strict: f.strict, NoCache: f.noCache, CacheDir: filepath.Join(e.DataDir, "runcache"),
-		KeepFailed: f.keepFailed, Params: planParams(plan), Priority: f.priority, RerunOf: rerunOf,
+		KeepFailed: f.keepFailed, Params: planParams(plan), RerunOf: rerunOf,
 		ShmDir: e.Getenv(envShmDir),
 	}
 	if strings.EqualFold(e.Getenv(envRunCache), "off") {

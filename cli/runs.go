@@ -301,7 +301,6 @@ func (e *Env) rerunCommand() *urfave.Command {
 			&urfave.StringFlag{Name: "ref", Aliases: []string{"r"}, Usage: "branch to write to (default: the run's target)"},
 			&urfave.BoolFlag{Name: "strict", Usage: "failed expectations fail the run"},
 			&urfave.StringFlag{Name: "preview", Value: "off", Usage: "show outputs as they are computed: head or off"},
-			&urfave.IntFlag{Name: "priority", Value: 5, Usage: "scheduling priority, 1 to 10"},
 			&urfave.StringFlag{Name: "keep-failed", Value: "7d", Usage: "how long run branches of failed runs are kept"},
 			&urfave.StringFlag{Name: "launcher", Value: launchers.Auto, Usage: "function launcher: auto, process or containerd"},
 		},

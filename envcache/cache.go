@@ -31,8 +31,12 @@ type Config struct {
 	// $PIP_INDEX_URL, else PyPI.
 	Index IndexOptions
 	// PythonDirs are extra interpreter prefixes or bin folders searched
-	// before pyenv versions and PATH (--python-dir).
+	// after $LAKEHOUSE_PYTHON, before pyenv versions and PATH
+	// (--python-dir; see FindPythons).
 	PythonDirs []string
+	// Getenv reads the variables that locate interpreters
+	// (LAKEHOUSE_PYTHON, PYENV_ROOT, HOME, PATH); nil means os.Getenv.
+	Getenv func(string) string
 	// DownloadDir, if set, keeps downloaded wheels and sdists by hash so a
 	// reinstall (e.g. after gc, or in tests) does not download again.
 	DownloadDir string
@@ -149,7 +153,7 @@ func New(cfg Config) (*Cache, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Cache{cfg: cfg, log: cfg.Log, interp: interpreters{dirs: cfg.PythonDirs}, inflight: map[string]*call{},
+	c := &Cache{cfg: cfg, log: cfg.Log, interp: interpreters{search: PythonSearch{Getenv: cfg.Getenv, Dirs: cfg.PythonDirs}}, inflight: map[string]*call{},
 		compiling: map[string]bool{}, compileQ: make(chan compileJob, 1024)}
 	go c.compileLoop()
 	for _, d := range []string{c.pkgsDir(), c.resolutionsDir(), c.tmpDir()} {
@@ -175,7 +179,8 @@ func (c *Cache) ResolverCalls() int64 { return c.resolverCalls.Load() }
 // Installs is how many packages this Cache installed.
 func (c *Cache) Installs() int64 { return c.installs.Load() }
 
-// Interpreters lists the interpreters found on the machine.
+// Interpreters lists the interpreters found on the machine (FindPythons),
+// each run once to learn its full version and platform.
 func (c *Cache) Interpreters(ctx context.Context) []*Interpreter { return c.interp.List(ctx) }
 
 // Environment is an assembled environment: an interpreter and the package

@@ -22,8 +22,9 @@
 //     read-only. Installs run in parallel; a flock per package and an
 //     atomic rename make concurrent requests, from goroutines or
 //     processes, install it exactly once.
-//  3. assembles an Environment: the interpreter (pyenv versions, python3.X
-//     on PATH, Config.PythonDirs; never a pyenv shim) plus the ordered list
+//  3. assembles an Environment: the interpreter (PythonFor's choice among
+//     FindPythons: $LAKEHOUSE_PYTHON, Config.PythonDirs, pyenv versions,
+//     python3.X on PATH; never a pyenv shim) plus the ordered list
 //     of package folders, which launchers put on sys.path (process) or
 //     mount read-only (containerd). The first folder is the lakehouse SDK
 //     embedded in the binary (python.SDK), installed like any distribution
@@ -32,6 +33,14 @@
 //     lakehouse and lakehouse.expectations; environments of a Cache with
 //     empty RunnerRequirements (tests of the cache's mechanics) omit it.
 //     GC keeps this binary's SDK while any resolution remains.
+//
+// # Interpreters
+//
+// This package is the one place that finds Python interpreters.
+// FindPythons lists them by name and runs nothing, so the planner can call
+// it for every plan; PythonFor maps a requested version to one of them.
+// The planner names that binary in the plan and a Cache runs (probes) the
+// same one, so a plan never shows an interpreter the run does not use.
 //
 // # Layout
 //

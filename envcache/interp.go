@@ -4,23 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
-// Interpreter is a CPython found on the machine.
+// Interpreter is a Python that was run to learn what its name does not
+// tell.
 type Interpreter struct {
-	// Path is the real interpreter binary (never a pyenv shim).
-	Path string `json:"path"`
-	// Version is the full version, e.g. "3.11.7".
-	Version string `json:"version"`
+	// Python is the binary as FindPythons found it; Version is the full
+	// version, e.g. "3.11.7".
+	Python
 	// Prefix is sys.base_prefix: the folder holding its standard library.
 	// A container mounts it read-only at the same path.
 	Prefix string `json:"prefix"`
@@ -38,108 +34,59 @@ const probeScript = `import sys, sysconfig, json, os
 libc = os.confstr("CS_GNU_LIBC_VERSION") if hasattr(os, "confstr") else ""
 print(json.dumps({"version": "%d.%d.%d" % sys.version_info[:3], "prefix": sys.base_prefix,
  "cache_tag": sys.implementation.cache_tag,
- "platform": sysconfig.get_platform() + "-" + (libc or "").replace(" ", ""),
- "executable": os.path.realpath(sys.executable)}))`
+ "platform": sysconfig.get_platform() + "-" + (libc or "").replace(" ", "")}))`
 
-// interpreters finds and probes the CPython 3 interpreters of the machine.
+// interpreters finds (FindPythons) and probes the interpreters of the
+// machine.
 type interpreters struct {
-	dirs []string // extra prefixes or bin folders (--python-dir)
+	search PythonSearch
 
 	mu       sync.Mutex
+	searched bool
+	found    []Python
 	probed   map[string]*Interpreter   // by binary path
-	all      []*Interpreter            // nil until scanned
+	all      []*Interpreter            // nil until listed
 	tagCache map[string]map[string]int // wheel tags by binary path
 }
 
-// candidates lists python3.X binaries: --python-dir entries, pyenv
-// versions, then PATH (pyenv shims skipped).
-func (f *interpreters) candidates() []string {
-	var out []string
-	seen := map[string]bool{}
-	add := func(p string) {
-		real, err := filepath.EvalSymlinks(p)
-		if err != nil || seen[real] || strings.Contains(real, "/shims/") {
-			return
-		}
-		if st, err := os.Stat(real); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-			return
-		}
-		seen[real] = true
-		out = append(out, real)
-	}
-	glob := func(dir string) {
-		ms, _ := filepath.Glob(filepath.Join(dir, "python3.[0-9]*"))
-		sort.Strings(ms)
-		for _, m := range ms {
-			if isVersionedPython(filepath.Base(m)) {
-				add(m)
-			}
-		}
-	}
-	for _, d := range f.dirs {
-		glob(filepath.Join(d, "bin"))
-		glob(d)
-	}
-	root := os.Getenv("PYENV_ROOT")
-	if root == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			root = filepath.Join(home, ".pyenv")
-		}
-	}
-	if root != "" {
-		vs, _ := filepath.Glob(filepath.Join(root, "versions", "*", "bin"))
-		for _, v := range vs {
-			glob(v)
-		}
-	}
-	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
-		if d != "" && !strings.Contains(d, "/shims") {
-			glob(d)
-		}
-	}
-	return out
-}
-
-// isVersionedPython accepts python3.11 but not python3.11-config.
-func isVersionedPython(base string) bool {
-	rest, ok := strings.CutPrefix(base, "python3.")
-	if !ok {
-		return false
-	}
-	_, err := strconv.Atoi(rest)
-	return err == nil
-}
-
-func (f *interpreters) probe(ctx context.Context, path string) (*Interpreter, error) {
+// pythons returns FindPythons(f.search), searching once.
+func (f *interpreters) pythons() []Python {
 	f.mu.Lock()
-	if in, ok := f.probed[path]; ok {
+	defer f.mu.Unlock()
+	if !f.searched {
+		f.found, f.searched = FindPythons(f.search), true
+	}
+	return f.found
+}
+
+// probe runs p to learn its full version, prefix, cache tag and platform.
+func (f *interpreters) probe(ctx context.Context, p Python) (*Interpreter, error) {
+	f.mu.Lock()
+	if in, ok := f.probed[p.Path]; ok {
 		f.mu.Unlock()
 		return in, nil
 	}
 	f.mu.Unlock()
-	out, err := exec.CommandContext(ctx, path, "-I", "-S", "-c", probeScript).Output()
+	out, err := exec.CommandContext(ctx, p.Path, "-I", "-S", "-c", probeScript).Output()
 	if err != nil {
-		return nil, fmt.Errorf("probe %s: %w", path, err)
+		return nil, fmt.Errorf("probe %s: %w", p.Path, err)
 	}
-	var r struct {
-		Interpreter
-		Executable string `json:"executable"`
+	var in Interpreter
+	if err := json.Unmarshal(out, &in); err != nil {
+		return nil, fmt.Errorf("probe %s: %w", p.Path, err)
 	}
-	if err := json.Unmarshal(out, &r); err != nil {
-		return nil, fmt.Errorf("probe %s: %w", path, err)
-	}
-	in := r.Interpreter
-	in.Path = path
+	in.Minor, in.Path = p.Minor, p.Path
 	f.mu.Lock()
 	if f.probed == nil {
 		f.probed = map[string]*Interpreter{}
 	}
-	f.probed[path] = &in
+	f.probed[p.Path] = &in
 	f.mu.Unlock()
 	return &in, nil
 }
 
-// List returns every interpreter found, newest version first.
+// List probes every interpreter FindPythons finds, in its order (newest
+// minor version first); one that fails to run is left out.
 func (f *interpreters) List(ctx context.Context) []*Interpreter {
 	f.mu.Lock()
 	if f.all != nil {
@@ -147,75 +94,48 @@ func (f *interpreters) List(ctx context.Context) []*Interpreter {
 		return f.all
 	}
 	f.mu.Unlock()
-	var all []*Interpreter
-	seen := map[string]bool{}
-	for _, c := range f.candidates() {
-		in, err := f.probe(ctx, c)
-		if err != nil || seen[in.Version] {
-			continue // first found wins: --python-dir, then pyenv, then PATH
+	all := []*Interpreter{}
+	for _, p := range f.pythons() {
+		if in, err := f.probe(ctx, p); err == nil {
+			all = append(all, in)
 		}
-		seen[in.Version] = true
-		all = append(all, in)
 	}
-	sort.SliceStable(all, func(i, j int) bool { return versionLess(all[j].Version, all[i].Version) })
 	f.mu.Lock()
 	f.all = all
 	f.mu.Unlock()
 	return all
 }
 
-// Find returns the newest interpreter matching version ("3.11" or
-// "3.11.7"). It returns ErrNotFound, listing what exists, if none does.
+// Find returns the interpreter that version ("3.11" or "3.11.7") runs
+// with: PythonFor's choice, the one the plan names. It returns ErrNotFound
+// if there is none or, for a patch release, if running the chosen binary
+// shows another release.
 func (f *interpreters) Find(ctx context.Context, version string) (*Interpreter, error) {
-	// Probe only binaries named for the version first (a probe is an
-	// interpreter start); list everything only to explain a miss.
-	parts := strings.Split(version, ".")
-	if len(parts) >= 2 {
-		var best *Interpreter
-		for _, c := range f.candidates() {
-			if filepath.Base(c) != "python"+parts[0]+"."+parts[1] {
-				continue
-			}
-			in, err := f.probe(ctx, c)
-			if err != nil || !(in.Version == version || strings.HasPrefix(in.Version, version+".")) {
-				continue
-			}
-			if best == nil || versionLess(best.Version, in.Version) {
-				best = in
-			}
+	found := f.pythons()
+	p, ok := PythonFor(found, version)
+	if !ok {
+		var have []string
+		for _, p := range found {
+			have = append(have, fmt.Sprintf("%s (%s)", p.Version, p.Path))
 		}
-		if best != nil {
-			return best, nil
+		list := "none"
+		if len(have) > 0 {
+			list = strings.Join(have, ", ")
 		}
+		return nil, errdefs.WithHint(errdefs.ErrNotFound,
+			"install it (e.g. `pyenv install "+version+"`) or point LAKEHOUSE_PYTHON at its binary",
+			"no Python %s interpreter on this machine; found: %s", version, list)
 	}
-	all := f.List(ctx)
-	for _, in := range all {
-		if in.Version == version || strings.HasPrefix(in.Version, version+".") {
-			return in, nil
-		}
+	in, err := f.probe(ctx, p)
+	if err != nil {
+		return nil, errdefs.WithHint(errdefs.ErrFailedPrecondition,
+			"repair it, or point LAKEHOUSE_PYTHON at another Python "+version+" binary",
+			"Python %s at %s does not run: %v", version, p.Path, err)
 	}
-	var have []string
-	for _, in := range all {
-		have = append(have, fmt.Sprintf("%s (%s)", in.Version, in.Path))
+	if in.Version != version && !strings.HasPrefix(in.Version, version+".") {
+		return nil, errdefs.WithHint(errdefs.ErrNotFound,
+			"point LAKEHOUSE_PYTHON at a Python "+version+" binary",
+			"no Python %s interpreter on this machine: %s is Python %s", version, in.Path, in.Version)
 	}
-	found := "none"
-	if len(have) > 0 {
-		found = strings.Join(have, ", ")
-	}
-	return nil, errdefs.WithHint(errdefs.ErrNotFound,
-		"install it (e.g. `pyenv install "+version+"`) or point --python-dir at its prefix",
-		"no Python %s interpreter on this machine; found: %s", version, found)
-}
-
-// versionLess compares dotted versions numerically.
-func versionLess(a, b string) bool {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < len(as) && i < len(bs); i++ {
-		x, _ := strconv.Atoi(as[i])
-		y, _ := strconv.Atoi(bs[i])
-		if x != y {
-			return x < y
-		}
-	}
-	return len(as) < len(bs)
+	return in, nil
 }

@@ -3,10 +3,12 @@ package planner
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	plansql "github.com/lakehouse-dev/lakehouse/planner/sql"
 )
@@ -282,7 +284,7 @@ func (b *builder) checkMaterialization(m *Model) {
 // checkPythonVersion returns "" for a supported version ("3.11", "3.11.7"),
 // else what is wrong.
 func (b *builder) checkPythonVersion(v string) string {
-	minor := minorOf(v)
+	minor := envcache.PythonMinor(v)
 	n := minorNumber(minor)
 	if minor == "" || n < MinPythonMinor || n > MaxPythonMinor {
 		return fmt.Sprintf("Python %q is not supported; use 3.9 to 3.13 (this machine has %s)", v, b.machinePythons())
@@ -293,9 +295,11 @@ func (b *builder) checkPythonVersion(v string) string {
 func (b *builder) machinePythons() string {
 	var vs []string
 	for _, in := range b.opts.Interpreters {
-		vs = append(vs, in.Minor)
+		if !slices.Contains(vs, in.Minor) {
+			vs = append(vs, in.Minor)
+		}
 	}
-	sort.Slice(vs, func(i, j int) bool { return versionLess(vs[i], vs[j]) })
+	sort.Slice(vs, func(i, j int) bool { return minorNumber(vs[i]) < minorNumber(vs[j]) })
 	if len(vs) == 0 {
 		return "none"
 	}

@@ -3,9 +3,11 @@ package planner
 import (
 	"context"
 	"encoding/json"
-	"os"
+	"fmt"
 	"path/filepath"
 	"testing"
+
+	"github.com/lakehouse-dev/lakehouse/envcache"
 )
 
 // TestExtractorAcrossVersions runs the extractor with every supported
@@ -13,9 +15,10 @@ import (
 // read the same models and report the same problems (syntax error texts
 // aside, which differ between versions).
 func TestExtractorAcrossVersions(t *testing.T) {
-	var pythons []Interpreter
-	for _, in := range FindInterpreters(os.Getenv) {
-		if n := minorNumber(in.Minor); n >= MinPythonMinor && n <= MaxPythonMinor {
+	var pythons []envcache.Python
+	found := envcache.FindPythons(envcache.PythonSearch{})
+	for n := MaxPythonMinor; n >= MinPythonMinor; n-- {
+		if in, ok := envcache.PythonFor(found, fmt.Sprintf("3.%d", n)); ok {
 			pythons = append(pythons, in)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
@@ -155,7 +156,7 @@ func fakeOutputColumns(sql string) ([]string, bool) {
 }
 
 // testInterpreters is a fixed machine for golden plans: 3.10 to 3.13, no 3.9.
-var testInterpreters = []Interpreter{
+var testInterpreters = []envcache.Python{
 	{Version: "3.13.0", Minor: "3.13", Path: "/opt/python/3.13/bin/python3.13"},
 	{Version: "3.12.1", Minor: "3.12", Path: "/opt/python/3.12/bin/python3.12"},
 	{Version: "3.11.7", Minor: "3.11", Path: "/opt/python/3.11/bin/python3.11"},

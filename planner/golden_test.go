@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/envcache"
 )
 
 var update = flag.Bool("update", false, "rewrite expected plans in testdata/pipelines/golden")
@@ -17,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite expected plans in testdata/pipe
 // realPython is the extractor interpreter of this machine.
 func realPython(t testing.TB) string {
 	t.Helper()
-	in, ok := extractorInterpreter(FindInterpreters(os.Getenv))
+	in, ok := extractorInterpreter(envcache.FindPythons(envcache.PythonSearch{}))
 	if !ok {
 		t.Fatal("no Python 3.9+ on this machine; install one or set LAKEHOUSE_PYTHON")
 	}

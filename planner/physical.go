@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/envcache"
 )
 
 // Plan is a validated pipeline: the physical plan of every function in
@@ -16,7 +17,7 @@ type Plan struct {
 	Namespace  string       `json:"namespace"`
 	Parameters []ParamValue `json:"parameters"`
 	// Interpreters are the Pythons found on this machine, newest first.
-	Interpreters []Interpreter `json:"interpreters"`
+	Interpreters []envcache.Python `json:"interpreters"`
 	// Tables are the catalog tables the pipeline reads.
 	Tables []TableScan `json:"tables"`
 	// Models are the functions, upstream before downstream.
@@ -213,11 +214,8 @@ func (b *builder) node(m *Model) *Node {
 		version = b.proj.Config.Defaults.Python
 	}
 	env := &PythonEnv{Version: version, Interpreter: "missing"}
-	for _, in := range b.opts.Interpreters {
-		if in.Minor == minorOf(version) {
-			env.Interpreter = in.Path
-			break
-		}
+	if in, ok := envcache.PythonFor(b.opts.Interpreters, version); ok {
+		env.Interpreter = in.Path
 	}
 	reqs := map[string]string{}
 	for _, pip := range []map[string]string{b.proj.Config.Defaults.Pip, m.Pip} {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	plansql "github.com/lakehouse-dev/lakehouse/planner/sql"
 )
@@ -45,9 +46,9 @@ type Options struct {
 	// wires runtime/duckdb's); planner/sql reads the tree. Nil makes every
 	// SQL model an error.
 	SQL plansql.Parser
-	// Interpreters are the Pythons on this machine (FindInterpreters); the
-	// plan names the one each model would run with.
-	Interpreters []Interpreter
+	// Interpreters are the Pythons on this machine (envcache.FindPythons);
+	// the plan names the one each model would run with (envcache.PythonFor).
+	Interpreters []envcache.Python
 	// Extractor is the Python that parses the project files; "" picks the
 	// newest supported one of Interpreters.
 	Extractor string

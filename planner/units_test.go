@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
@@ -159,47 +160,29 @@ func TestSQLHeaderAndSubstitution(t *testing.T) {
 	}
 }
 
-func TestFindInterpreters(t *testing.T) {
+func TestExtractorInterpreter(t *testing.T) {
 	t.Parallel()
-	root := t.TempDir()
-	bin := func(path string, script bool) {
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		content := "\x7fELF"
-		if script {
-			content = "#!/bin/sh\nexec python3 \"$@\"\n"
-		}
-		if err := os.WriteFile(path, []byte(content), 0o755); err != nil {
-			t.Fatal(err)
-		}
+	py := func(v string) envcache.Python {
+		minor := envcache.PythonMinor(v)
+		return envcache.Python{Version: v, Minor: minor, Path: "/usr/bin/python" + minor}
 	}
-	bin(filepath.Join(root, "usr", "bin", "python3.11"), false)
-	bin(filepath.Join(root, "usr", "bin", "python3.10"), false)
-	bin(filepath.Join(root, "shims", "python3.12"), true)
-	bin(filepath.Join(root, "wrap", "python3.12"), true)
-	bin(filepath.Join(root, "pyenv", "versions", "3.12.1", "bin", "python3.12"), false)
-	bin(filepath.Join(root, "pyenv", "versions", "3.12.4", "bin", "python3.12"), false)
-	bin(filepath.Join(root, "pyenv", "versions", "3.11.7", "bin", "python3.11"), false)
-	bin(filepath.Join(root, "pyenv", "versions", "3.8.18", "bin", "python3.8"), false)
-	os.MkdirAll(filepath.Join(root, "pyenv", "versions", "miniconda3", "bin"), 0o755)
-	env := map[string]string{
-		"PATH":       strings.Join([]string{filepath.Join(root, "shims"), filepath.Join(root, "wrap"), filepath.Join(root, "usr", "bin")}, string(os.PathListSeparator)),
-		"PYENV_ROOT": filepath.Join(root, "pyenv"),
-	}
-	got := FindInterpreters(func(k string) string { return env[k] })
-	want := []Interpreter{
-		{Version: "3.12.4", Minor: "3.12", Path: filepath.Join(root, "pyenv", "versions", "3.12.4", "bin", "python3.12")},
-		{Version: "3.11.7", Minor: "3.11", Path: filepath.Join(root, "pyenv", "versions", "3.11.7", "bin", "python3.11")},
-		{Version: "3.10", Minor: "3.10", Path: filepath.Join(root, "usr", "bin", "python3.10")},
-		{Version: "3.8.18", Minor: "3.8", Path: filepath.Join(root, "pyenv", "versions", "3.8.18", "bin", "python3.8")},
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("FindInterpreters:\n%+v\nwant\n%+v", got, want)
-	}
-	if in, ok := extractorInterpreter(got); !ok || in.Minor != "3.12" {
-		t.Errorf("extractor interpreter = %+v", in)
-	}
-	if _, ok := extractorInterpreter(want[3:]); ok {
-		t.Error("3.8 picked for the extractor")
+	for _, tc := range []struct {
+		name  string
+		found []envcache.Python
+		want  string // "" for none
+	}{
+		{"newest supported", []envcache.Python{py("3.12.4"), py("3.11"), py("3.8.18")}, "3.12.4"},
+		{"past the newest supported", []envcache.Python{py("3.15"), py("3.14"), py("3.12")}, "3.12"},
+		{"only newer", []envcache.Python{py("3.15"), py("3.14")}, "3.15"},
+		{"only older", []envcache.Python{py("3.8.18")}, ""},
+		{"none", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in, ok := extractorInterpreter(tc.found)
+			if ok != (tc.want != "") || in.Version != tc.want {
+				t.Errorf("extractor interpreter = %+v, %v; want %q", in, ok, tc.want)
+			}
+		})
 	}
 }
 

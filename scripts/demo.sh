@@ -24,7 +24,6 @@ LAKEHOUSE_DATA_DIR=$(mktemp -d "${TMPDIR:-/tmp}/lakehouse-demo.XXXXXX")
 export LAKEHOUSE_DATA_DIR
 export LAKEHOUSE_USER=${LAKEHOUSE_USER:-demo}
 export LAKEHOUSE_ENVCACHE_DIR=${LAKEHOUSE_ENVCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/lakehouse/envcache}
-unset LAKEHOUSE_ADDR
 if [[ ${KEEP:-} == 1 ]]; then
 	echo "data directory: $LAKEHOUSE_DATA_DIR (kept)"
 else

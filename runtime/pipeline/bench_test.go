@@ -132,7 +132,7 @@ func (l *benchLake) runOurs(b testing.TB, noFuse bool) (time.Duration, *runrec.R
 	ctx := context.Background()
 	start := time.Now()
 	plan, err := planner.Build(ctx, planner.Options{Dir: l.project, Ref: catalog.Ref{Name: "bench.dev"}, Catalog: l.svc,
-		Interpreters: planner.FindInterpreters(os.Getenv), NoFuse: noFuse})
+		Interpreters: envcache.FindPythons(envcache.PythonSearch{}), NoFuse: noFuse})
 	if err != nil {
 		b.Fatal(err)
 	}

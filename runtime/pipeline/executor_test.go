@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
 	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
@@ -55,7 +56,7 @@ func (l *benchLake) runCtx(ctx context.Context, t *testing.T, dir string, files 
 	}
 	defer eng.Close()
 	plan, err := planner.Build(ctx, planner.Options{Dir: dir, Ref: catalog.Ref{Name: "bench.dev"}, Catalog: l.svc,
-		Interpreters: planner.FindInterpreters(os.Getenv), SQL: eng})
+		Interpreters: envcache.FindPythons(envcache.PythonSearch{}), SQL: eng})
 	if err != nil {
 		t.Fatal(err)
 	}

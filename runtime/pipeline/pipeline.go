@@ -82,9 +82,8 @@ type Options struct {
 	// (default: 80% of available memory).
 	MemoryBudget int64
 	// Params are the parameter values, for the record.
-	Params   map[string]any
-	Priority int
-	RerunOf  string
+	Params  map[string]any
+	RerunOf string
 	// Events receives progress (nil: none). Calls come from several
 	// goroutines, never at once.
 	Events func(Event)
@@ -200,7 +199,7 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 	r.rec = &runrec.Record{
 		ID: opts.ID, Project: p.Project, User: opts.User, Target: string(opts.Target),
 		Status: runrec.StatusRunning, Params: opts.Params, ProjectDir: opts.ProjectDir,
-		Flags:   runrec.Flags{Strict: opts.Strict, NoCache: opts.NoCache, NoFuse: p.NoFuse, Priority: opts.Priority, KeepFailed: max(opts.KeepFailed, 0).String()},
+		Flags:   runrec.Flags{Strict: opts.Strict, NoCache: opts.NoCache, NoFuse: p.NoFuse, KeepFailed: max(opts.KeepFailed, 0).String()},
 		RerunOf: opts.RerunOf, Started: now, Warnings: []string{},
 	}
 	if opts.Launcher != nil {

@@ -103,7 +103,6 @@ type Flags struct {
 	NoCache    bool   `json:"no_cache"`
 	NoFuse     bool   `json:"no_fuse,omitempty"`
 	DryRun     bool   `json:"dry_run"`
-	Priority   int    `json:"priority"`
 	KeepFailed string `json:"keep_failed,omitempty"`
 }
 
