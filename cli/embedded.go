@@ -8,6 +8,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/catalog/bolt"
 	"github.com/lakehouse-dev/lakehouse/catalog/iceberg"
+	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
 )
 
 // embeddedConfig is the layout of the embedded catalog under a data
@@ -32,26 +33,41 @@ type embeddedConfig struct {
 
 // openEmbedded wires the in-process catalog: the bbolt store, the Iceberg
 // table format over the local warehouse directory, and the Local service
-// over both.
-func openEmbedded(ctx context.Context, cfg embeddedConfig) (catalog.Service, error) {
+// over both. The same format plans the scans of queries and pipeline
+// inputs (catalog.TableScanner).
+func openEmbedded(ctx context.Context, cfg embeddedConfig) (catalog.Service, catalog.TableScanner, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fileError("create", cfg.DataDir, err)
+		return nil, nil, fileError("create", cfg.DataDir, err)
 	}
 	// The file is held only while a transaction runs, so other lakehouse
 	// processes (a query while a pipeline runs) share the data directory.
 	store, err := bolt.OpenShared(cfg.Catalog, bolt.Options{Timeout: cfg.LockTimeout})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	format, err := iceberg.New(iceberg.Options{Warehouse: cfg.Warehouse})
 	if err != nil {
 		store.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	svc, err := catalog.NewLocal(ctx, store, format, catalog.LocalOptions{Author: cfg.Author, Now: cfg.Now})
 	if err != nil {
 		store.Close()
+		return nil, nil, err
+	}
+	return svc, format, nil
+}
+
+// tableScans is the table format of the opened catalog, through which
+// queries and pipeline inputs plan their scans.
+func (e *Env) tableScans(ctx context.Context) (catalog.TableScanner, error) {
+	if _, err := e.Service(ctx); err != nil {
 		return nil, err
 	}
-	return svc, nil
+	return e.scans, nil
 }
+
+// newSQLParser is the parser the planner reads SQL models and filters
+// with: DuckDB's, opening its scratch DuckDB on first use so that projects
+// without SQL never start one. Close it when planning is done.
+func newSQLParser() *duckdb.Parser { return &duckdb.Parser{} }

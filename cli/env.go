@@ -57,6 +57,7 @@ type Env struct {
 
 	profile *Profile
 	svc     catalog.Service
+	scans   catalog.TableScanner
 }
 
 func globalFlags() []urfave.Flag {
@@ -136,7 +137,7 @@ func (e *Env) Service(ctx context.Context) (catalog.Service, error) {
 		return nil, err
 	}
 	start := time.Now()
-	svc, err := openEmbedded(ctx, embeddedConfig{
+	svc, scans, err := openEmbedded(ctx, embeddedConfig{
 		DataDir:     e.DataDir,
 		Catalog:     e.CatalogPath(),
 		Warehouse:   e.WarehouseDir(),
@@ -148,7 +149,7 @@ func (e *Env) Service(ctx context.Context) (catalog.Service, error) {
 		return nil, err
 	}
 	e.Log.Debug("opened catalog", "path", e.CatalogPath(), "took", time.Since(start))
-	e.svc = svc
+	e.svc, e.scans = svc, scans
 	return svc, nil
 }
 

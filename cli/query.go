@@ -95,9 +95,13 @@ func (e *Env) query(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
+	scans, err := e.tableScans(c.Context)
+	if err != nil {
+		return err
+	}
 	req := query.Request{SQL: sqlText, Ref: ref, Namespace: ns}
 	if c.Bool("explain") {
-		plan, err := query.Plan(c.Context, svc, req)
+		plan, err := query.Plan(c.Context, svc, scans, req)
 		if err != nil {
 			return queryFailed(err)
 		}
@@ -109,7 +113,7 @@ func (e *Env) query(c *urfave.Context) error {
 		}
 		return plansql.Explain(e.Stdout, plan)
 	}
-	res, err := query.Run(c.Context, svc, req)
+	res, err := query.Run(c.Context, svc, scans, req)
 	if err != nil {
 		return queryFailed(err)
 	}

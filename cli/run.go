@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	urfave "github.com/urfave/cli/v2"
@@ -17,7 +16,6 @@ import (
 	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/planner"
-	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
 )
 
@@ -192,7 +190,7 @@ func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns c
 	if err != nil {
 		return nil, err
 	}
-	parser := &lazyParser{}
+	parser := newSQLParser()
 	defer parser.Close()
 	plan, err := planner.Build(ctx, planner.Options{
 		Dir:              dir,
@@ -237,53 +235,6 @@ func (e *Env) machineEnv(k string) string {
 		return h
 	}
 	return ""
-}
-
-// lazyParser opens DuckDB's parser on the first SQL model, so projects
-// without SQL do not pay for it.
-type lazyParser struct {
-	once sync.Once
-	eng  *duckdb.Engine
-	err  error
-}
-
-func (p *lazyParser) TableRefs(ctx context.Context, sql string) ([]planner.TableRef, error) {
-	p.once.Do(func() { p.eng, p.err = duckdb.New() })
-	if p.err != nil {
-		return nil, p.err
-	}
-	refs, err := p.eng.TableRefs(ctx, sql)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]planner.TableRef, len(refs))
-	for i, r := range refs {
-		out[i] = planner.TableRef{Schema: r.Schema, Name: r.Name, Pos: r.Pos}
-	}
-	return out, nil
-}
-
-// OutputColumns implements planner.SQLOutputParser with DuckDB's parse
-// tree of the query.
-func (p *lazyParser) OutputColumns(ctx context.Context, sql string) ([]string, bool, error) {
-	p.once.Do(func() { p.eng, p.err = duckdb.New() })
-	if p.err != nil {
-		return nil, false, p.err
-	}
-	tree, err := p.eng.SerializeSQL(ctx, sql)
-	if err != nil {
-		return nil, false, err
-	}
-	cols, ok := planner.SelectOutputColumns(tree)
-	return cols, ok, nil
-}
-
-var _ planner.SQLOutputParser = (*lazyParser)(nil)
-
-func (p *lazyParser) Close() {
-	if p.eng != nil {
-		p.eng.Close()
-	}
 }
 
 // initCommand is `lakehouse init [DIR]`: a sample project that plans

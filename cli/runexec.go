@@ -88,6 +88,10 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 	if err != nil {
 		return nil, err
 	}
+	scans, err := e.tableScans(ctx)
+	if err != nil {
+		return nil, err
+	}
 	prof, err := e.Profile()
 	if err != nil {
 		return nil, err
@@ -101,7 +105,7 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 		return nil, err
 	}
 	opts := pipeline.Options{
-		Plan: plan, ProjectDir: abs, Catalog: svc, Runs: runs, Target: target,
+		Plan: plan, ProjectDir: abs, Catalog: svc, Scans: scans, Runs: runs, Target: target,
 		From: &catalog.Ref{Commit: plan.Commit}, User: e.author(prof),
 		Strict: f.strict, NoCache: f.noCache, CacheDir: filepath.Join(e.DataDir, "runcache"),
 		KeepFailed: f.keepFailed, Params: planParams(plan), RerunOf: rerunOf,

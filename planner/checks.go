@@ -10,6 +10,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	plansql "github.com/lakehouse-dev/lakehouse/planner/sql"
 )
 
 // checkCycles reports each cycle of models once, as a → b → a, at the
@@ -318,7 +319,7 @@ func (b *builder) checkFilters(ctx context.Context) error {
 		if strings.TrimSpace(filter) == "" {
 			return nil
 		}
-		refs, err := b.opts.SQL.TableRefs(ctx, "SELECT * FROM "+filterTable+" WHERE "+filter)
+		st, err := plansql.Analyze(ctx, b.opts.SQL, "SELECT * FROM "+filterTable+" WHERE "+filter)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -331,7 +332,7 @@ func (b *builder) checkFilters(ctx context.Context) error {
 			b.ds.add(m.File, line, "%s %q is not a valid SQL condition: %s", what, filter, strings.TrimSpace(msg))
 			return nil
 		}
-		for _, r := range refs {
+		for _, r := range st.Tables {
 			if r.Name != filterTable || r.Schema != "" {
 				name := r.Name
 				if r.Schema != "" {

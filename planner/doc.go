@@ -11,8 +11,9 @@
 //     function's decorators and their literal arguments and the
 //     lakehouse.Model / lakehouse.Parameter defaults of its parameters, with
 //     lines. SQL models (NAME.sql) are configured by `-- lakehouse: key=value`
-//     header lines; their inputs come from an SQLParser (DuckDB's parser in
-//     the binary), after `$param` substitution.
+//     header lines; their inputs come from planner/sql's reading of DuckDB's
+//     parse tree (Options.SQL, a plansql.Parser), after `$param`
+//     substitution.
 //  2. The logical plan: a DAG of models and catalog tables. A name
 //     resolves to a model first, then to a catalog table (NAME in the
 //     project namespace, or NS.NAME); NS.NAME of a model written to that
@@ -36,7 +37,7 @@
 //
 // Output columns of a model are known when declared (model(columns=...),
 // SQL header columns=) or, for SQL models, when the parser can name them
-// from the select list (SQLOutputParser); readers' columns= are checked
+// from the select list (plansql.Statement.Output); readers' columns= are checked
 // against them. Otherwise they are checked when the model runs.
 //
 // Invariants: planning never writes to the catalog and never imports user

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -74,9 +75,12 @@ func (f *fakeCatalog) GetTable(ctx context.Context, ref catalog.Ref, id catalog.
 	return t, nil
 }
 
-// fakeSQL finds FROM/JOIN table names with a regular expression; a query
-// that does not start with SELECT or WITH is a syntax error, as is an
-// unbalanced parenthesis.
+// fakeSQL finds FROM/JOIN table names with a regular expression and writes
+// them as a parse tree of DuckDB's json_serialize_sql shape, which
+// planner/sql reads as it reads DuckDB's. A query that does not start with
+// SELECT or WITH is a syntax error, as is an unbalanced parenthesis. The
+// output columns are those of a leading SELECT list of aliases and bare
+// names; anything else leaves them unknown.
 type fakeSQL struct{}
 
 var (
@@ -84,44 +88,57 @@ var (
 	fakeCTERE  = regexp.MustCompile(`(?i)(?:\bWITH|,)\s*([A-Za-z_]\w*)\s+AS\s*\(`)
 )
 
-func (fakeSQL) TableRefs(ctx context.Context, sql string) ([]TableRef, error) {
+func (fakeSQL) SerializeSQL(ctx context.Context, sql string) ([]byte, error) {
 	body := strings.TrimSpace(stripSQLComments(sql))
 	word := strings.ToUpper(strings.Fields(body + " x")[0])
 	if word != "SELECT" && word != "WITH" {
 		pos := strings.Index(sql, strings.Fields(body)[0])
-		return nil, errdefs.New(errdefs.ErrInvalidArgument, "syntax error at or near %q at line %d, column 1\n  ...", strings.Fields(body)[0], lineAt(sql, pos))
+		return fakeSQLError(fmt.Sprintf("syntax error at or near %q at line %d, column 1\n  ...", strings.Fields(body)[0], lineAt(sql, pos)))
 	}
 	if strings.Count(body, "(") != strings.Count(body, ")") {
-		return nil, errdefs.New(errdefs.ErrInvalidArgument, "syntax error at end of input")
+		return fakeSQLError("syntax error at end of input")
 	}
 	ctes := map[string]bool{}
 	for _, m := range fakeCTERE.FindAllStringSubmatch(sql, -1) {
 		ctes[strings.ToLower(m[1])] = true
 	}
-	var out []TableRef
+	tables := []any{}
 	for _, m := range fakeFromRE.FindAllStringSubmatchIndex(sql, -1) {
 		name := sql[m[2]:m[3]]
 		if ctes[strings.ToLower(name)] {
 			continue
 		}
-		ref := TableRef{Name: name, Pos: m[2]}
+		ref := map[string]any{"type": "BASE_TABLE", "table_name": name, "schema_name": "", "catalog_name": "", "alias": "", "query_location": m[2]}
 		if s, n, ok := strings.Cut(name, "."); ok {
-			ref.Schema, ref.Name = s, n
+			ref["schema_name"], ref["table_name"] = s, n
 		}
-		out = append(out, ref)
+		tables = append(tables, ref)
 	}
-	return out, nil
+	selectList := []any{map[string]any{"class": "FUNCTION", "alias": ""}}
+	if cols, ok := fakeOutputColumns(sql); ok {
+		selectList = selectList[:0]
+		for _, c := range cols {
+			selectList = append(selectList, map[string]any{"class": "COLUMN_REF", "alias": c, "column_names": []string{c}})
+		}
+	}
+	node := map[string]any{"type": "SELECT_NODE", "select_list": selectList, "from_table": map[string]any{"type": "EMPTY"}, "tables": tables}
+	return json.Marshal(map[string]any{"error": false, "statements": []any{map[string]any{"node": node}}})
+}
+
+// fakeSQLError is DuckDB's error object for a query that does not parse.
+func fakeSQLError(msg string) ([]byte, error) {
+	return json.Marshal(map[string]any{"error": true, "error_type": "PARSER", "error_message": msg})
 }
 
 var fakeSelectRE = regexp.MustCompile(`(?is)^\s*SELECT\s+(.*?)\s+FROM\b`)
 
-// OutputColumns names the columns of a leading SELECT list: aliases and
-// bare names; anything else is unknown.
-func (fakeSQL) OutputColumns(ctx context.Context, sql string) ([]string, bool, error) {
+// fakeOutputColumns names the columns of a leading SELECT list: aliases
+// and bare names; anything else is unknown.
+func fakeOutputColumns(sql string) ([]string, bool) {
 	body := strings.TrimSpace(stripSQLComments(sql))
 	m := fakeSelectRE.FindStringSubmatch(body)
 	if m == nil {
-		return nil, false, nil
+		return nil, false
 	}
 	var cols []string
 	for _, part := range splitList(m[1]) {
@@ -132,10 +149,10 @@ func (fakeSQL) OutputColumns(ctx context.Context, sql string) ([]string, bool, e
 		case len(f) >= 3 && strings.EqualFold(f[len(f)-2], "AS"):
 			cols = append(cols, f[len(f)-1])
 		default:
-			return nil, false, nil
+			return nil, false
 		}
 	}
-	return cols, true, nil
+	return cols, true
 }
 
 // testInterpreters is a fixed machine for golden plans: 3.10 to 3.13, no 3.9.

@@ -9,6 +9,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	plansql "github.com/lakehouse-dev/lakehouse/planner/sql"
 )
 
 // Catalog is what the planner reads from the catalog; catalog.Service
@@ -27,22 +28,6 @@ type Catalog interface {
 
 var _ Catalog = catalog.Service(nil)
 
-// TableRef is a table named in a SQL text: [Schema.]Name, at byte offset
-// Pos of the text (-1 when unknown).
-type TableRef struct {
-	Schema, Name string
-	Pos          int
-}
-
-// SQLParser finds the tables a SQL query reads. The binary uses DuckDB's
-// own parser (runtime/duckdb); tests use a fake.
-type SQLParser interface {
-	// TableRefs returns the base tables sql reads (not CTE names), in order
-	// of appearance. It returns an ErrInvalidArgument error carrying the
-	// parser's message for a syntax error.
-	TableRefs(ctx context.Context, sql string) ([]TableRef, error)
-}
-
 // Options configure one plan.
 type Options struct {
 	// Dir is the project folder.
@@ -57,8 +42,10 @@ type Options struct {
 	Params []string
 	// Catalog is read at Ref; required.
 	Catalog Catalog
-	// SQL parses SQL models; nil makes every SQL model an error.
-	SQL SQLParser
+	// SQL parses SQL models and filters with DuckDB's parser (the binary
+	// wires runtime/duckdb's); planner/sql reads the tree. Nil makes every
+	// SQL model an error.
+	SQL plansql.Parser
 	// Interpreters are the Pythons on this machine (envcache.FindPythons);
 	// the plan names the one each model would run with (envcache.PythonFor).
 	Interpreters []envcache.Python

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	plansql "github.com/lakehouse-dev/lakehouse/planner/sql"
 )
 
 // parseSQL finds the inputs of SQL models with the SQL parser.
@@ -26,7 +27,7 @@ func (b *builder) parseSQL(ctx context.Context) error {
 			b.ds.add(m.File, 0, "the file has no SQL; a SQL model is one SELECT statement")
 			continue
 		}
-		refs, err := b.opts.SQL.TableRefs(ctx, m.SQL)
+		st, err := plansql.Analyze(ctx, b.opts.SQL, m.SQL)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -38,17 +39,11 @@ func (b *builder) parseSQL(ctx context.Context) error {
 			b.ds.add(m.File, line, "SQL syntax error: %s", msg)
 			continue
 		}
-		if op, ok := b.opts.SQL.(SQLOutputParser); ok && m.Columns == nil {
-			cols, known, err := op.OutputColumns(ctx, m.SQL)
-			if err != nil && !errdefs.Is(err, errdefs.ErrInvalidArgument) {
-				return err
-			}
-			if err == nil && known {
-				m.Columns, m.ColumnsDerived = cols, true
-			}
+		if m.Columns == nil && st.Output != nil {
+			m.Columns, m.ColumnsDerived = st.Output, true
 		}
 		seen := map[string]bool{}
-		for _, r := range refs {
+		for _, r := range st.Tables {
 			name := r.Name
 			if r.Schema != "" {
 				name = r.Schema + "." + r.Name

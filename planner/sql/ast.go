@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
@@ -34,6 +35,11 @@ type Statement struct {
 	WholeRows map[string]bool
 	// Blocks are the SELECT blocks with a WHERE clause, for pruning.
 	Blocks []Block
+	// Output names the columns the statement returns: aliases, and the
+	// last part of plain column references; the left side of a set
+	// operation names them. Nil when they depend on the inputs' schemas
+	// (*) or on an expression without an alias, or a name repeats.
+	Output []string
 }
 
 // TableRef is one reference to a table in the parse tree.
@@ -68,64 +74,13 @@ type Block struct {
 	Filters []Filter
 }
 
-// Filter is one simple predicate: column op constant(s).
+// Filter is one simple predicate of a WHERE clause: column op constant(s),
+// the column as the query spells it.
 type Filter struct {
 	// Qualifier is the parts before the column name ("t" in t.a; empty
 	// when unqualified).
 	Qualifier []string
-	Column    string
-	// Op is one of = <> < <= > >= in isnull notnull.
-	Op     string
-	Values []Constant
-}
-
-// Constant is a literal of the query.
-type Constant struct {
-	// Type is DuckDB's type id of the literal, or the target of a cast of
-	// a string literal (DATE '2024-01-01' is a cast to DATE).
-	Type string
-	// Text is the literal as text (strings unquoted); for DECIMAL the
-	// unscaled integer.
-	Text string
-	// Scale is the scale of a DECIMAL literal.
-	Scale int
-}
-
-// String renders a constant for explain output.
-func (c Constant) String() string {
-	switch c.Type {
-	case "VARCHAR":
-		return "'" + strings.ReplaceAll(c.Text, "'", "''") + "'"
-	case "DECIMAL":
-		f, _ := c.Float()
-		return strconv.FormatFloat(f, 'f', -1, 64)
-	case "DATE", "TIMESTAMP", "TIME", "TIMESTAMPTZ":
-		return c.Type + " '" + c.Text + "'"
-	}
-	return c.Text
-}
-
-// Float returns a numeric constant as a float64.
-func (c Constant) Float() (float64, bool) {
-	switch c.Type {
-	case "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "DOUBLE", "FLOAT":
-		f, err := strconv.ParseFloat(c.Text, 64)
-		return f, err == nil
-	case "DECIMAL":
-		f, err := strconv.ParseFloat(c.Text, 64)
-		return f / math.Pow10(c.Scale), err == nil
-	}
-	return 0, false
-}
-
-// Int returns an integer constant.
-func (c Constant) Int() (int64, bool) {
-	switch c.Type {
-	case "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT":
-		n, err := strconv.ParseInt(c.Text, 10, 64)
-		return n, err == nil
-	}
-	return 0, false
+	catalog.Predicate
 }
 
 // parseError is DuckDB's error object in json_serialize_sql output.
@@ -234,7 +189,40 @@ func ParseStatement(sql string, astJSON []byte) (*Statement, error) {
 		return nil, err
 	}
 	sort.SliceStable(w.st.Tables, func(i, j int) bool { return w.st.Tables[i].Pos < w.st.Tables[j].Pos })
+	w.st.Output = outputColumns(stmts[0])
 	return w.st, nil
+}
+
+// outputColumns reads the output column names of a statement (see
+// Statement.Output).
+func outputColumns(stmt any) []string {
+	sm, _ := stmt.(map[string]any)
+	n, _ := sm["node"].(map[string]any)
+	for depth := 0; depth < 64 && n != nil; depth++ {
+		switch n["type"] {
+		case "SET_OPERATION_NODE":
+			n, _ = n["left"].(map[string]any)
+			continue
+		case "SELECT_NODE":
+		default:
+			return nil
+		}
+		var cols []string
+		seen := map[string]bool{}
+		for _, e := range maps(n["select_list"]) {
+			name, _ := e["alias"].(string)
+			if parts := strs(e["column_names"]); name == "" && e["class"] == "COLUMN_REF" && len(parts) > 0 {
+				name = parts[len(parts)-1]
+			}
+			if name == "" || seen[name] {
+				return nil
+			}
+			seen[name] = true
+			cols = append(cols, name)
+		}
+		return cols
+	}
+	return nil
 }
 
 type walker struct {
@@ -457,12 +445,12 @@ func simpleFilter(n map[string]any) (Filter, bool) {
 		r, _ := n["right"].(map[string]any)
 		if q, col, ok := columnRef(l); ok {
 			if c, ok := constant(r); ok {
-				return Filter{Qualifier: q, Column: col, Op: op, Values: []Constant{c}}, true
+				return Filter{Qualifier: q, Predicate: catalog.Predicate{Column: col, Op: op, Values: []catalog.Literal{c}}}, true
 			}
 		}
 		if q, col, ok := columnRef(r); ok {
 			if c, ok := constant(l); ok {
-				return Filter{Qualifier: q, Column: col, Op: flipped[op], Values: []Constant{c}}, true
+				return Filter{Qualifier: q, Predicate: catalog.Predicate{Column: col, Op: flipped[op], Values: []catalog.Literal{c}}}, true
 			}
 		}
 	case typ == "COMPARE_BETWEEN":
@@ -476,7 +464,7 @@ func simpleFilter(n map[string]any) (Filter, bool) {
 		cl, ok1 := constant(lo)
 		ch, ok2 := constant(hi)
 		if ok1 && ok2 {
-			return Filter{Qualifier: q, Column: col, Op: "between", Values: []Constant{cl, ch}}, true
+			return Filter{Qualifier: q, Predicate: catalog.Predicate{Column: col, Op: "between", Values: []catalog.Literal{cl, ch}}}, true
 		}
 	case typ == "COMPARE_IN":
 		ch := maps(n["children"])
@@ -487,7 +475,7 @@ func simpleFilter(n map[string]any) (Filter, bool) {
 		if !ok {
 			break
 		}
-		f := Filter{Qualifier: q, Column: col, Op: "in"}
+		f := Filter{Qualifier: q, Predicate: catalog.Predicate{Column: col, Op: "in"}}
 		for _, c := range ch[1:] {
 			k, ok := constant(c)
 			if !ok {
@@ -506,7 +494,7 @@ func simpleFilter(n map[string]any) (Filter, bool) {
 			if typ == "OPERATOR_IS_NOT_NULL" {
 				op = "notnull"
 			}
-			return Filter{Qualifier: q, Column: col, Op: op}, true
+			return Filter{Qualifier: q, Predicate: catalog.Predicate{Column: col, Op: op}}, true
 		}
 	}
 	return Filter{}, false
@@ -525,19 +513,19 @@ func columnRef(n map[string]any) (qual []string, col string, ok bool) {
 
 // constant recognizes a non-null literal, or a cast of a string literal to
 // DATE, TIMESTAMP, TIME or BOOLEAN.
-func constant(n map[string]any) (Constant, bool) {
+func constant(n map[string]any) (catalog.Literal, bool) {
 	if n == nil {
-		return Constant{}, false
+		return catalog.Literal{}, false
 	}
 	switch n["class"] {
 	case "CONSTANT":
 		val, _ := n["value"].(map[string]any)
 		if val == nil || val["is_null"] == true {
-			return Constant{}, false
+			return catalog.Literal{}, false
 		}
 		t, _ := val["type"].(map[string]any)
 		id, _ := t["id"].(string)
-		c := Constant{Type: id}
+		c := catalog.Literal{Type: id}
 		switch x := val["value"].(type) {
 		case json.Number:
 			c.Text = x.String()
@@ -546,31 +534,31 @@ func constant(n map[string]any) (Constant, bool) {
 		case bool:
 			c.Text = strconv.FormatBool(x)
 		default:
-			return Constant{}, false
+			return catalog.Literal{}, false
 		}
 		if id == "DECIMAL" {
 			ti, _ := t["type_info"].(map[string]any)
 			sc, ok := ti["scale"].(json.Number)
 			if !ok {
-				return Constant{}, false
+				return catalog.Literal{}, false
 			}
 			s, err := sc.Int64()
 			if err != nil {
-				return Constant{}, false
+				return catalog.Literal{}, false
 			}
 			c.Scale = int(s)
 		}
 		return c, true
 	case "CAST":
 		if n["try_cast"] == true {
-			return Constant{}, false
+			return catalog.Literal{}, false
 		}
 		ct, _ := n["cast_type"].(map[string]any)
 		id, _ := ct["id"].(string)
 		child, _ := n["child"].(map[string]any)
 		c, ok := constant(child)
 		if !ok || c.Type != "VARCHAR" {
-			return Constant{}, false
+			return catalog.Literal{}, false
 		}
 		switch id {
 		case "DATE", "TIMESTAMP", "TIME", "BOOLEAN":
@@ -581,7 +569,7 @@ func constant(n map[string]any) (Constant, bool) {
 			return c, true
 		}
 	}
-	return Constant{}, false
+	return catalog.Literal{}, false
 }
 
 func maps(v any) []map[string]any {

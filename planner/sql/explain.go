@@ -3,7 +3,10 @@ package sql
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+
+	"github.com/lakehouse-dev/lakehouse/catalog"
 )
 
 // Explain writes the plan for people: the resolved ref and commit, then per
@@ -48,4 +51,52 @@ func Explain(w io.Writer, p *Plan) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// renderFilter writes a predicate for explain output.
+func renderFilter(p catalog.Predicate, column string) string {
+	switch p.Op {
+	case "isnull":
+		return column + " IS NULL"
+	case "notnull":
+		return column + " IS NOT NULL"
+	case "between":
+		return column + " BETWEEN " + literalText(p.Values[0]) + " AND " + literalText(p.Values[1])
+	case "in":
+		vals := make([]string, len(p.Values))
+		for i, v := range p.Values {
+			vals[i] = literalText(v)
+		}
+		return column + " IN (" + strings.Join(vals, ", ") + ")"
+	}
+	return column + " " + p.Op + " " + literalText(p.Values[0])
+}
+
+// literalText renders a literal as SQL.
+func literalText(l catalog.Literal) string {
+	switch l.Type {
+	case "VARCHAR":
+		return "'" + strings.ReplaceAll(l.Text, "'", "''") + "'"
+	case "DECIMAL":
+		f, _ := l.Float()
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	case "DATE", "TIMESTAMP", "TIME", "TIMESTAMPTZ":
+		return l.Type + " '" + l.Text + "'"
+	}
+	return l.Text
+}
+
+// displayIdent renders an identifier for explain output: plain when it is
+// a lower-case word, double-quoted otherwise.
+func displayIdent(s string) string {
+	plain := s != ""
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			plain = false
+		}
+	}
+	if plain {
+		return s
+	}
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }

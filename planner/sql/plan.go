@@ -2,28 +2,14 @@ package sql
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
-	"github.com/apache/iceberg-go"
 	"github.com/lakehouse-dev/lakehouse/catalog"
-	ice "github.com/lakehouse-dev/lakehouse/catalog/iceberg"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/internal/suggest"
 )
-
-// Parser parses SQL with DuckDB's parser. runtime/duckdb implements it.
-type Parser interface {
-	// SerializeSQL returns the JSON of json_serialize_sql(sql): the parse
-	// tree, or DuckDB's error object for SQL that does not parse.
-	SerializeSQL(ctx context.Context, sql string) ([]byte, error)
-}
-
-// MaxQueryBytes bounds the length of a query text.
-const MaxQueryBytes = 4 << 20
 
 // Request is a query to plan.
 type Request struct {
@@ -51,8 +37,9 @@ type Plan struct {
 type TableScan struct {
 	Ident      catalog.TableIdent
 	SnapshotID int64
-	// Schema is the table's current schema, in order.
-	Schema []Column
+	// Schema is the table's current schema, in order, with the catalog's
+	// type names.
+	Schema []catalog.Column
 	// SchemaEvolved is set when the table has had other schemas, so older
 	// files may lack columns or hold narrower types.
 	SchemaEvolved bool
@@ -67,20 +54,11 @@ type TableScan struct {
 	Records    int64
 }
 
-// Column is one column of a scanned table.
-type Column struct {
-	Name string
-	// Type is the Iceberg type.
-	Type iceberg.Type
-	// Required is set for non-null columns.
-	Required bool
-}
-
-// PlanQuery parses req.SQL, resolves its tables at req.Ref and plans their
-// scans. Errors: ErrInvalidArgument (a *SyntaxError) for SQL that does not
+// PlanQuery parses req.SQL with p, resolves its tables at req.Ref in svc
+// and plans their scans through scans. Errors: ErrInvalidArgument (a *SyntaxError) for SQL that does not
 // parse or is not a query; ErrNotFound for an unknown ref, namespace or
 // table (with close matches).
-func PlanQuery(ctx context.Context, p Parser, svc catalog.Service, req Request) (*Plan, error) {
+func PlanQuery(ctx context.Context, p Parser, svc catalog.Service, scans catalog.TableScanner, req Request) (*Plan, error) {
 	st, err := Parse(ctx, p, req.SQL)
 	if err != nil {
 		return nil, err
@@ -108,7 +86,7 @@ func PlanQuery(ctx context.Context, p Parser, svc catalog.Service, req Request) 
 		return nil, err
 	}
 	byIdent := map[catalog.TableIdent]*TableScan{}
-	tables := map[catalog.TableIdent]*ice.ScanTable{}
+	tables := map[catalog.TableIdent]catalog.TableScan{}
 	for _, id := range idents {
 		if byIdent[id] != nil {
 			continue
@@ -117,15 +95,12 @@ func PlanQuery(ctx context.Context, p Parser, svc catalog.Service, req Request) 
 		if err != nil {
 			return nil, err
 		}
-		t, err := ice.OpenScan(ctx, id, entry)
+		t, err := scans.OpenScan(ctx, id, entry)
 		if err != nil {
 			return nil, err
 		}
 		tables[id] = t
-		ts := &TableScan{Ident: id, SnapshotID: t.SnapshotID(), SchemaEvolved: t.SchemaCount() > 1}
-		for _, f := range t.Schema().Fields() {
-			ts.Schema = append(ts.Schema, Column{Name: f.Name, Type: f.Type, Required: f.Required})
-		}
+		ts := &TableScan{Ident: id, SnapshotID: t.SnapshotID(), Schema: t.Schema(), SchemaEvolved: t.SchemaEvolved()}
 		byIdent[id] = ts
 		plan.Tables = append(plan.Tables, ts)
 	}
@@ -133,12 +108,12 @@ func PlanQuery(ctx context.Context, p Parser, svc catalog.Service, req Request) 
 
 	for _, ts := range plan.Tables {
 		ts.Columns = neededColumns(st, ts, idents)
-		filter, texts := tableFilter(st, ts.Ident, idents, tables)
-		ts.Filters = texts
-		plan, err := tables[ts.Ident].PlanFiles(ctx, ice.ScanOptions{Columns: nonEmpty(ts.Columns), Filter: filter})
+		filter := tableFilter(st, ts, idents, byIdent)
+		plan, err := tables[ts.Ident].PlanFiles(ctx, catalog.ScanOptions{Columns: nonEmpty(ts.Columns), Filter: filter})
 		if err != nil {
 			return nil, err
 		}
+		ts.Filters = filterTexts(plan.Filter)
 		ts.Files, ts.TotalFiles, ts.Records = plan.Files, plan.TotalFiles, plan.Records
 	}
 	return plan, nil
@@ -149,24 +124,6 @@ func nonEmpty(s []string) []string {
 		return nil
 	}
 	return s
-}
-
-// Parse parses one SELECT statement with p.
-func Parse(ctx context.Context, p Parser, sql string) (*Statement, error) {
-	if len(sql) > MaxQueryBytes {
-		return nil, errdefs.New(errdefs.ErrInvalidArgument, "the query is %d bytes long; the limit is %d", len(sql), MaxQueryBytes)
-	}
-	if !utf8.ValidString(sql) {
-		return nil, errdefs.New(errdefs.ErrInvalidArgument, "the query is not valid UTF-8 text")
-	}
-	if strings.TrimSpace(sql) == "" {
-		return nil, &SyntaxError{Msg: "the query is empty", Pos: -1, SQL: sql}
-	}
-	js, err := p.SerializeSQL(ctx, sql)
-	if err != nil {
-		return nil, err
-	}
-	return ParseStatement(sql, js)
 }
 
 // resolveTables maps every reference of st to a catalog table, in order.
@@ -276,59 +233,61 @@ func neededColumns(st *Statement, ts *TableScan, idents []catalog.TableIdent) []
 	return out
 }
 
-// tableFilter is the pruning filter of table id: the OR over its
+// tableFilter is the pruning filter of table ts: the OR over its
 // references of the AND of the filters that certainly apply to each; nil
-// when some reference has none.
-func tableFilter(st *Statement, id catalog.TableIdent, idents []catalog.TableIdent, tables map[catalog.TableIdent]*ice.ScanTable) (iceberg.BooleanExpression, []string) {
-	var ors []iceberg.BooleanExpression
-	var texts []string
+// when some reference has none. The table format leaves out what it cannot
+// evaluate faithfully.
+func tableFilter(st *Statement, ts *TableScan, idents []catalog.TableIdent, tables map[catalog.TableIdent]*TableScan) [][]catalog.Predicate {
+	var ors [][]catalog.Predicate
 	for i, r := range st.Tables {
-		if idents[i] != id {
+		if idents[i] != ts.Ident {
 			continue
 		}
 		if r.Block < 0 {
-			return nil, nil
+			return nil
 		}
-		var ands []iceberg.BooleanExpression
-		var parts []string
+		var ands []catalog.Predicate
 		for _, f := range st.Blocks[r.Block].Filters {
-			field, ok := filterField(st, i, f, idents, tables)
+			name, ok := filterColumn(st, i, f, idents, tables)
 			if !ok {
 				continue
 			}
-			e, ok := icebergFilter(f, field)
-			if !ok {
-				continue
-			}
-			ands = append(ands, e)
-			parts = append(parts, renderFilter(f, displayIdent(field.Name)))
+			p := f.Predicate
+			p.Column = name
+			ands = append(ands, p)
 		}
 		if len(ands) == 0 {
-			return nil, nil
+			return nil
 		}
-		e := ands[0]
-		for _, a := range ands[1:] {
-			e = iceberg.NewAnd(e, a)
+		ors = append(ors, ands)
+	}
+	return ors
+}
+
+// filterTexts renders the predicates that pruned for explain output: the
+// AND of each group, groups (when several) parenthesized, sorted, without
+// repeats and ORed.
+func filterTexts(groups [][]catalog.Predicate) []string {
+	if len(groups) == 0 {
+		return nil
+	}
+	texts := make([]string, len(groups))
+	for i, g := range groups {
+		parts := make([]string, len(g))
+		for j, p := range g {
+			parts[j] = renderFilter(p, displayIdent(p.Column))
 		}
-		ors = append(ors, e)
-		texts = append(texts, strings.Join(parts, " AND "))
+		texts[i] = strings.Join(parts, " AND ")
 	}
-	if len(ors) == 0 {
-		return nil, nil
-	}
-	if len(ors) == 1 {
-		return ors[0], texts
-	}
-	e := ors[0]
-	for _, o := range ors[1:] {
-		e = iceberg.NewOr(e, o)
+	if len(texts) == 1 {
+		return texts
 	}
 	for i, t := range texts {
 		texts[i] = "(" + t + ")"
 	}
 	sort.Strings(texts)
 	texts = dedup(texts)
-	return e, []string{strings.Join(texts, " OR ")}
+	return []string{strings.Join(texts, " OR ")}
 }
 
 func dedup(s []string) []string {
@@ -341,61 +300,57 @@ func dedup(s []string) []string {
 	return out
 }
 
-// filterField returns the field of reference i that filter f is on, if f
-// certainly applies to that reference.
-func filterField(st *Statement, i int, f Filter, idents []catalog.TableIdent, tables map[catalog.TableIdent]*ice.ScanTable) (iceberg.NestedField, bool) {
+// column finds a top-level column of ts by name, case-insensitively as
+// DuckDB's identifiers match.
+func column(ts *TableScan, name string) (catalog.Column, bool) {
+	for _, c := range ts.Schema {
+		if strings.EqualFold(c.Name, name) {
+			return c, true
+		}
+	}
+	return catalog.Column{}, false
+}
+
+// filterColumn returns the name of the column of reference i that filter f
+// is on, if f certainly applies to that reference.
+func filterColumn(st *Statement, i int, f Filter, idents []catalog.TableIdent, tables map[catalog.TableIdent]*TableScan) (string, bool) {
 	r := st.Tables[i]
-	field, ok := tables[idents[i]].Schema().FindFieldByNameCaseInsensitive(f.Column)
-	if !ok || !isTopLevel(tables[idents[i]].Schema(), field.ID) {
-		return iceberg.NestedField{}, false
+	col, ok := column(tables[idents[i]], f.Column)
+	if !ok {
+		return "", false
 	}
 	switch len(f.Qualifier) {
 	case 0:
 		// Unqualified: only when the FROM clause holds base tables only
 		// and no other table of it has the column.
 		if !st.Blocks[r.Block].OnlyBaseTables {
-			return iceberg.NestedField{}, false
+			return "", false
 		}
 		for j, o := range st.Tables {
 			if j == i || o.From != r.From {
 				continue
 			}
-			if _, has := tables[idents[j]].Schema().FindFieldByNameCaseInsensitive(f.Column); has {
-				return iceberg.NestedField{}, false
+			if _, has := column(tables[idents[j]], f.Column); has {
+				return "", false
 			}
 		}
-		return field, true
+		return col.Name, true
 	case 1:
 		q := strings.ToLower(f.Qualifier[0])
 		if q != strings.ToLower(r.Qualifier()) {
-			return iceberg.NestedField{}, false
+			return "", false
 		}
 		// The qualifier must name this reference only within its FROM.
 		for j, o := range st.Tables {
 			if j != i && o.From == r.From && strings.ToLower(o.Qualifier()) == q {
-				return iceberg.NestedField{}, false
+				return "", false
 			}
 		}
-		return field, true
+		return col.Name, true
 	case 2:
 		if r.Alias == "" && strings.EqualFold(f.Qualifier[0], string(idents[i].Namespace)) && strings.EqualFold(f.Qualifier[1], r.Name) {
-			return field, true
+			return col.Name, true
 		}
 	}
-	return iceberg.NestedField{}, false
-}
-
-func isTopLevel(sc *iceberg.Schema, id int) bool {
-	for _, f := range sc.Fields() {
-		if f.ID == id {
-			return true
-		}
-	}
-	return false
-}
-
-// IsSyntaxError reports whether err is a query that does not parse.
-func IsSyntaxError(err error) bool {
-	var se *SyntaxError
-	return errors.As(err, &se)
+	return "", false
 }

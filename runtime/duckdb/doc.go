@@ -2,9 +2,11 @@
 // (github.com/duckdb/duckdb-go and its C bindings). The rest of the tree
 // uses the small surface here:
 //
-//   - Engine: a long-lived scratch DuckDB that parses SQL with DuckDB's own
-//     parser (json_serialize_sql) and lists the tables a query reads
-//     (TableRefs). It never executes user SQL.
+//   - Engine: a long-lived scratch DuckDB that serializes SQL with DuckDB's
+//     own parser (json_serialize_sql); Parser is one opened on first use.
+//     It never executes user SQL. What the parse tree means (tables read,
+//     output columns, filters) is planner/sql's to read: this package
+//     imports nothing of the planner.
 //   - DB: a fresh in-memory DuckDB per query. The caller registers views
 //     over the planned Parquet files (CreateView), then Lock switches the
 //     sandbox on — external access off, only the planned files readable,

@@ -4,18 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
-	plansql "github.com/lakehouse-dev/lakehouse/planner/sql"
 )
 
 // Engine parses SQL with DuckDB's parser in a scratch in-memory DuckDB. It
-// is safe for concurrent use; open one per process and reuse it.
+// is safe for concurrent use; open one per process and reuse it. It
+// implements planner/sql's Parser; what the tree means is read there.
 type Engine struct {
 	db *sql.DB
 }
-
-var _ plansql.Parser = (*Engine)(nil)
 
 // New opens an Engine.
 func New() (*Engine, error) {
@@ -37,8 +36,8 @@ func New() (*Engine, error) {
 // Close releases the parser.
 func (e *Engine) Close() error { return e.db.Close() }
 
-// SerializeSQL implements plansql.Parser: json_serialize_sql(sql). A query
-// that does not parse yields DuckDB's error object, not an error.
+// SerializeSQL returns json_serialize_sql(sql). A query that does not
+// parse yields DuckDB's error object, not an error.
 func (e *Engine) SerializeSQL(ctx context.Context, query string) ([]byte, error) {
 	var out string
 	if err := e.db.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", query).Scan(&out); err != nil {
@@ -47,30 +46,29 @@ func (e *Engine) SerializeSQL(ctx context.Context, query string) ([]byte, error)
 	return []byte(out), nil
 }
 
-// TableRef is a table a query reads, as written: Schema is "" for an
-// unqualified name. Pos is the byte offset of the reference in the SQL,
-// -1 when DuckDB's parse tree does not give it.
-type TableRef struct {
-	Schema, Name string
-	Pos          int
+// Parser is an Engine opened on first use, so that a process that parses
+// no SQL (a project without SQL models) never starts DuckDB. The zero
+// value is ready; it is safe for concurrent use. Close it when done.
+type Parser struct {
+	once sync.Once
+	eng  *Engine
+	err  error
 }
 
-// TableRefs lists the tables sql reads, in order of position, CTE names
-// excluded. Errors are of class errdefs.ErrInvalidArgument (a
-// *plansql.SyntaxError carrying DuckDB's message and position) for SQL that
-// does not parse, is not a single SELECT-like statement, or names a
-// three-part table.
-func (e *Engine) TableRefs(ctx context.Context, query string) ([]TableRef, error) {
-	st, err := plansql.Parse(ctx, e, query)
-	if err != nil {
-		return nil, err
+// SerializeSQL opens the Engine if needed and returns its SerializeSQL.
+func (p *Parser) SerializeSQL(ctx context.Context, query string) ([]byte, error) {
+	p.once.Do(func() { p.eng, p.err = New() })
+	if p.err != nil {
+		return nil, p.err
 	}
-	out := make([]TableRef, 0, len(st.Tables))
-	for _, t := range st.Tables {
-		if t.Catalog != "" {
-			return nil, &plansql.SyntaxError{Msg: fmt.Sprintf("table %s.%s.%s: name tables as TABLE or NAMESPACE.TABLE", t.Catalog, t.Schema, t.Name), Pos: t.Pos, SQL: query}
-		}
-		out = append(out, TableRef{Schema: t.Schema, Name: t.Name, Pos: t.Pos})
+	return p.eng.SerializeSQL(ctx, query)
+}
+
+// Close releases the Engine if it was opened. The Parser must not be used
+// afterwards.
+func (p *Parser) Close() error {
+	if p.eng == nil {
+		return nil
 	}
-	return out, nil
+	return p.eng.Close()
 }

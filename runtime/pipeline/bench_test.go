@@ -74,6 +74,7 @@ func writeEvents(t testing.TB, path string, rows int) {
 
 type benchLake struct {
 	svc     catalog.Service
+	scans   catalog.TableScanner
 	envs    *envcache.Cache
 	runs    *runrec.Store
 	project string
@@ -119,7 +120,7 @@ func newBenchLake(b testing.TB, rows int) *benchLake {
 		b.Fatal(err)
 	}
 	project, _ := filepath.Abs(filepath.Join("testdata", "chain5"))
-	return &benchLake{svc: svc, envs: envtest.Shared(b), runs: runs, project: project,
+	return &benchLake{svc: svc, scans: format, envs: envtest.Shared(b), runs: runs, project: project,
 		data: strings.TrimPrefix(info.Files[0].Path, "file://"), work: dir}
 }
 
@@ -135,7 +136,7 @@ func (l *benchLake) runOurs(b testing.TB, noFuse bool) (time.Duration, *runrec.R
 	if err != nil {
 		b.Fatal(err)
 	}
-	rec, err := pipeline.Run(ctx, pipeline.Options{Plan: plan, ProjectDir: l.project, Catalog: l.svc, Envs: l.envs,
+	rec, err := pipeline.Run(ctx, pipeline.Options{Plan: plan, ProjectDir: l.project, Catalog: l.svc, Scans: l.scans, Envs: l.envs,
 		Launcher: process.New(process.Config{}), Runs: l.runs, Target: "bench.dev", User: "bench", NoCache: true})
 	if err != nil {
 		b.Fatalf("run: %v", err)

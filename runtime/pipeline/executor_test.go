@@ -27,18 +27,6 @@ defaults:
   namespace: bench
 `
 
-// sqlParser is the planner's view of DuckDB's parser.
-type sqlParser struct{ eng *duckdb.Engine }
-
-func (p sqlParser) TableRefs(ctx context.Context, sql string) ([]planner.TableRef, error) {
-	refs, err := p.eng.TableRefs(ctx, sql)
-	out := make([]planner.TableRef, len(refs))
-	for i, r := range refs {
-		out[i] = planner.TableRef{Schema: r.Schema, Name: r.Name, Pos: r.Pos}
-	}
-	return out, err
-}
-
 // runFiles writes a project of files (lakehouse.yml added) and runs it
 // into bench.dev on the process launcher, checking that a failed run left
 // the target where it was.
@@ -68,7 +56,7 @@ func (l *benchLake) runCtx(ctx context.Context, t *testing.T, dir string, files 
 	}
 	defer eng.Close()
 	plan, err := planner.Build(ctx, planner.Options{Dir: dir, Ref: catalog.Ref{Name: "bench.dev"}, Catalog: l.svc,
-		Interpreters: envcache.FindPythons(envcache.PythonSearch{}), SQL: sqlParser{eng}})
+		Interpreters: envcache.FindPythons(envcache.PythonSearch{}), SQL: eng})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +64,7 @@ func (l *benchLake) runCtx(ctx context.Context, t *testing.T, dir string, files 
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := pipeline.Options{Plan: plan, ProjectDir: dir, Catalog: l.svc, Envs: l.envs,
+	opts := pipeline.Options{Plan: plan, ProjectDir: dir, Catalog: l.svc, Scans: l.scans, Envs: l.envs,
 		Launcher: process.New(process.Config{}), Runs: l.runs, Target: "bench.dev", User: "bench", NoCache: true,
 		PreviewRows: 3, ShmDir: t.TempDir()}
 	for _, m := range mods {
@@ -300,7 +288,7 @@ def ow(data=lakehouse.Model("events")):
     return t.set_column(1, "usd", pc.multiply(t["usd"], 0.0))`)); err != nil {
 		t.Fatal(err)
 	}
-	q, err := query.Run(context.Background(), l.svc, query.Request{Ref: catalog.Ref{Name: "bench.dev"},
+	q, err := query.Run(context.Background(), l.svc, l.scans, query.Request{Ref: catalog.Ref{Name: "bench.dev"},
 		SQL: "SELECT count(*) AS n, count(*) FILTER (WHERE usd = 0) AS zero, count(DISTINCT country) AS c FROM bench.ow"})
 	if err != nil {
 		t.Fatal(err)

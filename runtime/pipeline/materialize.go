@@ -84,7 +84,7 @@ func (r *run) materialize(ctx context.Context, nd *node) error {
 func (r *run) keptRows(ctx context.Context, nd *node, id catalog.TableIdent) (string, error) {
 	sql := "SELECT * FROM " + duckdb.Ident(string(id.Namespace)) + "." + duckdb.Ident(id.Name) +
 		" WHERE NOT coalesce((" + nd.n.Output.OverwriteFilter + "), false)"
-	q, err := query.Run(ctx, r.opts.Catalog, query.Request{SQL: sql, Ref: catalog.Ref{Name: string(r.branch)}})
+	q, err := query.Run(ctx, r.opts.Catalog, r.opts.Scans, query.Request{SQL: sql, Ref: catalog.Ref{Name: string(r.branch)}})
 	if err != nil {
 		return "", fmt.Errorf("%s: overwrite_filter %q: %w", nd.n.Name, nd.n.Output.OverwriteFilter, err)
 	}

@@ -42,6 +42,7 @@ type Options struct {
 	// ProjectDir is the project folder the plan was built from.
 	ProjectDir string
 	Catalog    catalog.Service
+	Scans      catalog.TableScanner // plans the scans of the tables read (the CLI wires catalog/iceberg's Format)
 	Envs       *envcache.Cache
 	// Launcher runs Python models (nil: a plan with Python models fails).
 	Launcher function.Launcher
@@ -273,7 +274,7 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 		opts.OnStart(r.rec, r.dir)
 	}
 
-	r.scans = newScanner(opts.Catalog, r.dir, r.start)
+	r.scans = newScanner(opts.Catalog, opts.Scans, r.dir, r.start)
 	if opts.CacheDir != "" {
 		r.cache = &resultCache{dir: opts.CacheDir, max: opts.CacheMaxBytes, maxEntry: opts.CacheMaxEntry}
 	}
@@ -325,8 +326,8 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 
 func (o *Options) validate() error {
 	switch {
-	case o.Plan == nil || o.Catalog == nil || o.Runs == nil:
-		return errdefs.New(errdefs.ErrInvalidArgument, "pipeline: Plan, Catalog and Runs are required")
+	case o.Plan == nil || o.Catalog == nil || o.Scans == nil || o.Runs == nil:
+		return errdefs.New(errdefs.ErrInvalidArgument, "pipeline: Plan, Catalog, Scans and Runs are required")
 	case o.Target == "":
 		return errdefs.New(errdefs.ErrInvalidArgument, "pipeline: no target branch")
 	}

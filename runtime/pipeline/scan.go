@@ -18,9 +18,10 @@ import (
 // (table, commit, columns, filter), with the columns and filter pushed
 // down to the scan (file pruning, projection) as in the query path.
 type scanner struct {
-	svc   catalog.Service
-	dir   string
-	start *catalog.Commit
+	svc    catalog.Service
+	tables catalog.TableScanner
+	dir    string
+	start  *catalog.Commit
 
 	mu    sync.Mutex
 	scans map[string]*scanResult
@@ -33,8 +34,8 @@ type scanResult struct {
 	err  error
 }
 
-func newScanner(svc catalog.Service, runDir string, start *catalog.Commit) *scanner {
-	return &scanner{svc: svc, dir: filepath.Join(runDir, "in"), start: start, scans: map[string]*scanResult{}}
+func newScanner(svc catalog.Service, tables catalog.TableScanner, runDir string, start *catalog.Commit) *scanner {
+	return &scanner{svc: svc, tables: tables, dir: filepath.Join(runDir, "in"), start: start, scans: map[string]*scanResult{}}
 }
 
 // scanSQL is the query that reads an input.
@@ -83,7 +84,7 @@ func (s *scanner) scan(ctx context.Context, in planner.Input) (string, error) {
 			res.err = err
 			return
 		}
-		q, err := query.Run(ctx, s.svc, query.Request{SQL: sql, Ref: catalog.Ref{Commit: commit}})
+		q, err := query.Run(ctx, s.svc, s.tables, query.Request{SQL: sql, Ref: catalog.Ref{Commit: commit}})
 		if err != nil {
 			res.err = err
 			return

@@ -64,7 +64,7 @@ func TestBadInput(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			res, err := query.Run(ctx, f.svc, query.Request{SQL: c.sql, Ref: ref, Namespace: "sales"})
+			res, err := query.Run(ctx, f.svc, scans, query.Request{SQL: c.sql, Ref: ref, Namespace: "sales"})
 			if err == nil {
 				_ = readRows(t, res.Reader) // errors while streaming
 				err = res.Reader.Err()
@@ -87,7 +87,7 @@ func TestBadInput(t *testing.T) {
 // table's columns.
 func TestEmptyTable(t *testing.T) {
 	f := newFixture(t)
-	res, err := query.Run(context.Background(), f.svc, query.Request{SQL: "SELECT * FROM sales.empty_tx", Ref: catalog.Ref{Name: "main"}})
+	res, err := query.Run(context.Background(), f.svc, scans, query.Request{SQL: "SELECT * FROM sales.empty_tx", Ref: catalog.Ref{Name: "main"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestTimeTravel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := query.Run(ctx, f.svc, query.Request{SQL: q, Ref: ref})
+		res, err := query.Run(ctx, f.svc, scans, query.Request{SQL: q, Ref: ref})
 		if err != nil {
 			t.Fatalf("%s: %v", c.ref, err)
 		}
@@ -144,7 +144,7 @@ func TestCancel(t *testing.T) {
 		cancel()
 	}()
 	start := time.Now()
-	res, err := query.Run(ctx, f.svc, query.Request{SQL: "SELECT count(*) FROM range(10000000000) a, sales.tx", Ref: catalog.Ref{Name: "main"}})
+	res, err := query.Run(ctx, f.svc, scans, query.Request{SQL: "SELECT count(*) FROM range(10000000000) a, sales.tx", Ref: catalog.Ref{Name: "main"}})
 	if err == nil {
 		for res.Reader.Next() {
 		}

@@ -68,7 +68,7 @@ func lineitem(tb testing.TB) (*catalog.Local, []string) {
 		}
 		benchData.dir = dir
 		benchData.svc, _ = bigTable(onceTB{tb}, dir, *benchRows)
-		plan, err := query.Plan(context.Background(), benchData.svc, query.Request{SQL: qStar, Ref: catalog.Ref{Name: "main"}, Namespace: "bench"})
+		plan, err := query.Plan(context.Background(), benchData.svc, scans, query.Request{SQL: qStar, Ref: catalog.Ref{Name: "main"}, Namespace: "bench"})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -83,7 +83,7 @@ func lineitem(tb testing.TB) (*catalog.Local, []string) {
 // ours runs sql through the query path (plan, fresh DuckDB, sandbox,
 // stream) and drains or writes the result.
 func ours(tb testing.TB, svc catalog.Service, sql, format string) int64 {
-	res, err := query.Run(context.Background(), svc, query.Request{SQL: sql, Ref: catalog.Ref{Name: "main"}, Namespace: "bench"})
+	res, err := query.Run(context.Background(), svc, scans, query.Request{SQL: sql, Ref: catalog.Ref{Name: "main"}, Namespace: "bench"})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -236,7 +236,7 @@ const smallQuery = "SELECT country, count(*) AS n, sum(usd) AS usd FROM small GR
 func BenchmarkSmallQuery(b *testing.B) {
 	svc := smallTable(b)
 	for b.Loop() {
-		res, err := query.Run(context.Background(), svc, query.Request{SQL: smallQuery, Ref: catalog.Ref{Name: "main"}})
+		res, err := query.Run(context.Background(), svc, scans, query.Request{SQL: smallQuery, Ref: catalog.Ref{Name: "main"}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -286,7 +286,7 @@ func TestPruning100Files(t *testing.T) {
 		{"SELECT sum(v) FROM days WHERE id = 457", 1},
 		{"SELECT sum(v) FROM days", 100},
 	} {
-		res, err := query.Run(context.Background(), svc, query.Request{SQL: c.sql, Ref: catalog.Ref{Name: "main"}})
+		res, err := query.Run(context.Background(), svc, scans, query.Request{SQL: c.sql, Ref: catalog.Ref{Name: "main"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +304,7 @@ func BenchmarkPruning(b *testing.B) {
 	svc := dayTable(b, 100)
 	var files int
 	for b.Loop() {
-		res, err := query.Run(context.Background(), svc, query.Request{SQL: "SELECT sum(v) FROM days WHERE day = DATE '2026-02-15'", Ref: catalog.Ref{Name: "main"}})
+		res, err := query.Run(context.Background(), svc, scans, query.Request{SQL: "SELECT sum(v) FROM days WHERE day = DATE '2026-02-15'", Ref: catalog.Ref{Name: "main"}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -367,7 +367,7 @@ func TestBenchReport(t *testing.T) {
 
 	small := smallTable(t)
 	smallQ := func() {
-		res, err := query.Run(context.Background(), small, query.Request{SQL: smallQuery, Ref: catalog.Ref{Name: "main"}})
+		res, err := query.Run(context.Background(), small, scans, query.Request{SQL: smallQuery, Ref: catalog.Ref{Name: "main"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -40,7 +40,7 @@ func TestColumnOrder(t *testing.T) {
 		{catalog.Ref{Name: string(br)}, "id|Full Name\n1|Ada\n2|Grace\n3|Alan"},
 		{catalog.Ref{Commit: string(old.ID)}, "id|Full Name\n1|Ada\n2|Grace"},
 	} {
-		res, err := query.Run(ctx, svc, query.Request{SQL: "SELECT * FROM people", Ref: c.ref})
+		res, err := query.Run(ctx, svc, scans, query.Request{SQL: "SELECT * FROM people", Ref: c.ref})
 		if err != nil {
 			t.Fatalf("%s: %v", c.ref, err)
 		}

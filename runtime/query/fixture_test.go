@@ -32,6 +32,11 @@ type fixture struct {
 	between time.Time
 }
 
+// scans plans the scans of the test tables through the Iceberg format, as
+// the CLI wires it. A Format opens any table state its catalog entry
+// names, so one serves every test catalog.
+var scans catalog.TableScanner = new(iceberg.Format)
+
 func openService(t testing.TB, dir string, now func() time.Time) *catalog.Local {
 	t.Helper()
 	store, err := bolt.Open(filepath.Join(dir, "catalog.db"), bolt.Options{Timeout: 2 * time.Second})

@@ -76,15 +76,15 @@ func TestPlansGolden(t *testing.T) {
 	var out bytes.Buffer
 	for _, c := range planCases {
 		fmt.Fprintf(&out, "=== %s (-n %s)\n%s\n--- refs\n", c.name, c.ns, c.sql)
-		refs, err := eng.TableRefs(ctx, c.sql)
+		st, err := plansql.Analyze(ctx, eng, c.sql)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		for _, r := range refs {
+		for _, r := range st.Tables {
 			fmt.Fprintf(&out, "%s.%s @%d\n", r.Schema, r.Name, r.Pos)
 		}
 		fmt.Fprintln(&out, "--- explain")
-		plan, err := query.Plan(ctx, f.svc, query.Request{SQL: c.sql, Ref: catalog.Ref{Name: "main"}, Namespace: catalog.Namespace(c.ns)})
+		plan, err := query.Plan(ctx, f.svc, scans, query.Request{SQL: c.sql, Ref: catalog.Ref{Name: "main"}, Namespace: catalog.Namespace(c.ns)})
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -142,7 +142,7 @@ func TestResultsMatchRawDuckDB(t *testing.T) {
 				t.Skip("a seeded sample depends on the physical row order, which differs from the raw table's")
 			}
 			req := query.Request{SQL: c.sql, Ref: catalog.Ref{Name: "main"}, Namespace: catalog.Namespace(c.ns)}
-			res, err := query.Run(ctx, f.svc, req)
+			res, err := query.Run(ctx, f.svc, scans, req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 // Package query is the query path as a function: SQL + ref + namespace in,
 // an Arrow record stream out. It plans with planner/sql (DuckDB's parser,
-// the catalog, iceberg-go's file pruning) and executes in a fresh,
+// the catalog, the table format's file pruning through
+// catalog.TableScanner) and executes in a fresh,
 // sandboxed in-process DuckDB (runtime/duckdb) per query. The CLI's
 // `lakehouse query`, pipelines' SQL models and the Flight server reuse it.
 package query
@@ -8,10 +9,11 @@ package query
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/iceberg-go"
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	plansql "github.com/lakehouse-dev/lakehouse/planner/sql"
 	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
@@ -61,23 +63,24 @@ func Parser() (*duckdb.Engine, error) {
 	return engine, engineErr
 }
 
-// Plan parses and plans req without running it. Errors: ErrInvalidArgument
-// (a *plansql.SyntaxError) for SQL that does not parse or is not a query,
+// Plan parses and plans req without running it: tables resolved in svc,
+// scans planned by scans. Errors: ErrInvalidArgument (a
+// *plansql.SyntaxError) for SQL that does not parse or is not a query,
 // ErrNotFound for an unknown ref or table.
-func Plan(ctx context.Context, svc catalog.Service, req Request) (*plansql.Plan, error) {
+func Plan(ctx context.Context, svc catalog.Service, scans catalog.TableScanner, req Request) (*plansql.Plan, error) {
 	p, err := Parser()
 	if err != nil {
 		return nil, err
 	}
-	return plansql.PlanQuery(ctx, p, svc, plansql.Request{SQL: req.SQL, Ref: req.Ref, Namespace: req.Namespace})
+	return plansql.PlanQuery(ctx, p, svc, scans, plansql.Request{SQL: req.SQL, Ref: req.Ref, Namespace: req.Namespace})
 }
 
-// Run plans req and starts it in a fresh DuckDB whose only tables are views
+// Run plans req (see Plan) and starts it in a fresh DuckDB whose only tables are views
 // over the planned files. Errors: those of Plan, then *duckdb.Error
 // (ErrInvalidArgument) for a query DuckDB rejects — unknown column, type
 // error, or a statement the sandbox refuses.
-func Run(ctx context.Context, svc catalog.Service, req Request) (*Result, error) {
-	plan, err := Plan(ctx, svc, req)
+func Run(ctx context.Context, svc catalog.Service, scans catalog.TableScanner, req Request) (*Result, error) {
+	plan, err := Plan(ctx, svc, scans, req)
 	if err != nil {
 		return nil, err
 	}
@@ -121,37 +124,47 @@ func Execute(ctx context.Context, plan *plansql.Plan) (*Result, error) {
 	return res, nil
 }
 
-// duckType is the DuckDB type of an Iceberg type.
-func duckType(t iceberg.Type) (string, error) {
-	switch t := t.(type) {
-	case iceberg.BooleanType:
+// duckType is the DuckDB type of a catalog column type (Iceberg's type
+// names, as catalog.Column spells them).
+func duckType(t string) (string, error) {
+	switch t {
+	case "boolean":
 		return "BOOLEAN", nil
-	case iceberg.Int32Type:
+	case "int":
 		return "INTEGER", nil
-	case iceberg.Int64Type:
+	case "long":
 		return "BIGINT", nil
-	case iceberg.Float32Type:
+	case "float":
 		return "FLOAT", nil
-	case iceberg.Float64Type:
+	case "double":
 		return "DOUBLE", nil
-	case iceberg.DecimalType:
-		return fmt.Sprintf("DECIMAL(%d,%d)", t.Precision(), t.Scale()), nil
-	case iceberg.DateType:
+	case "date":
 		return "DATE", nil
-	case iceberg.TimeType:
+	case "time":
 		return "TIME", nil
-	case iceberg.TimestampType:
+	case "timestamp":
 		return "TIMESTAMP", nil
-	case iceberg.TimestampTzType:
+	case "timestamptz":
 		return "TIMESTAMPTZ", nil
-	case iceberg.TimestampNsType:
+	case "timestamp_ns":
 		return "TIMESTAMP_NS", nil
-	case iceberg.StringType:
+	case "string":
 		return "VARCHAR", nil
-	case iceberg.UUIDType:
+	case "uuid":
 		return "UUID", nil
-	case iceberg.BinaryType, iceberg.FixedType:
+	case "binary":
 		return "BLOB", nil
+	}
+	if strings.HasPrefix(t, "fixed[") && strings.HasSuffix(t, "]") {
+		return "BLOB", nil
+	}
+	if ps, ok := strings.CutPrefix(t, "decimal("); ok {
+		p, s, ok := strings.Cut(strings.TrimSuffix(ps, ")"), ",")
+		prec, err1 := strconv.Atoi(strings.TrimSpace(p))
+		scale, err2 := strconv.Atoi(strings.TrimSpace(s))
+		if ok && strings.HasSuffix(ps, ")") && err1 == nil && err2 == nil {
+			return fmt.Sprintf("DECIMAL(%d,%d)", prec, scale), nil
+		}
 	}
 	return "", fmt.Errorf("type %s is not supported by queries yet", t)
 }

@@ -71,7 +71,7 @@ func testStreaming(t *testing.T, rows int) {
 			}
 		}()
 		t0 := time.Now()
-		res, err := query.Run(context.Background(), svc, query.Request{SQL: "SELECT * FROM bench.lineitem", Ref: catalog.Ref{Name: "main"}})
+		res, err := query.Run(context.Background(), svc, scans, query.Request{SQL: "SELECT * FROM bench.lineitem", Ref: catalog.Ref{Name: "main"}})
 		if err != nil {
 			t.Fatal(err)
 		}

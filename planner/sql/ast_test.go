@@ -1,11 +1,28 @@
-package planner
+package sql
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
-func TestSelectOutputColumns(t *testing.T) {
+func TestSyntaxErrorPosition(t *testing.T) {
+	t.Parallel()
+	sql := "SELECT a,\n  b FROM t WHER x"
+	e := &SyntaxError{Msg: `syntax error at or near "x"`, Pos: strings.Index(sql, "x"), SQL: sql}
+	want := "syntax error at or near \"x\" (line 2, column 17)\n    b FROM t WHER x\n                  ^"
+	if e.Error() != want {
+		t.Fatalf("got\n%s\nwant\n%s", e.Error(), want)
+	}
+	long := strings.Repeat("a ", 500) + "!" + strings.Repeat(" b", 500)
+	e = &SyntaxError{Msg: "bad", Pos: strings.Index(long, "!"), SQL: long}
+	if lines := strings.Split(e.Error(), "\n"); len(lines) != 3 || len(lines[1]) > 130 || !strings.HasSuffix(lines[2], "^") {
+		t.Fatalf("long line rendered as %q", e.Error())
+	}
+}
+
+// TestOutputColumns reads the output columns of trimmed parse trees.
+func TestOutputColumns(t *testing.T) {
 	t.Parallel()
 	// Trees as DuckDB 1.5's json_serialize_sql prints them (trimmed).
 	cases := []struct {
@@ -29,9 +46,13 @@ func TestSelectOutputColumns(t *testing.T) {
 		{"not json", `nope`, nil, false},
 	}
 	for _, tc := range cases {
-		got, ok := SelectOutputColumns([]byte(tc.tree))
-		if ok != tc.ok || tc.ok && !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%s: SelectOutputColumns = %v, %v; want %v, %v", tc.name, got, ok, tc.want, tc.ok)
+		st, err := ParseStatement("", []byte(tc.tree))
+		var got []string
+		if err == nil {
+			got = st.Output
+		}
+		if ok := got != nil; ok != tc.ok || tc.ok && !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: Output = %v (error %v); want %v, %v", tc.name, got, err, tc.want, tc.ok)
 		}
 	}
 }

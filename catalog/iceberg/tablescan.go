@@ -1,27 +1,101 @@
-package sql
+package iceberg
 
 import (
+	"context"
 	"strings"
 	"time"
 
 	"github.com/apache/iceberg-go"
+	"github.com/lakehouse-dev/lakehouse/catalog"
 )
 
-// icebergFilter converts a simple filter on field f into an iceberg-go
+var _ catalog.TableScanner = (*Format)(nil)
+
+// OpenScan implements catalog.TableScanner: the table state e opened for
+// scan planning (see the package function OpenScan).
+func (f *Format) OpenScan(ctx context.Context, id catalog.TableIdent, e catalog.TableEntry) (catalog.TableScan, error) {
+	t, err := OpenScan(ctx, id, e)
+	if err != nil {
+		return nil, err
+	}
+	return tableScan{t}, nil
+}
+
+// tableScan adapts a ScanTable to catalog.TableScan: catalog predicates
+// become iceberg-go expressions here.
+type tableScan struct{ t *ScanTable }
+
+func (s tableScan) SnapshotID() int64        { return s.t.SnapshotID() }
+func (s tableScan) Schema() []catalog.Column { return columnsOf(s.t.Schema()) }
+func (s tableScan) SchemaEvolved() bool      { return s.t.SchemaCount() > 1 }
+
+// PlanFiles implements catalog.TableScan with ScanTable.PlanFiles, the
+// filter translated by icebergFilter.
+func (s tableScan) PlanFiles(ctx context.Context, opts catalog.ScanOptions) (*catalog.ScanPlan, error) {
+	filter, used := s.filter(opts.Filter)
+	p, err := s.t.PlanFiles(ctx, ScanOptions{Columns: opts.Columns, Filter: filter})
+	if err != nil {
+		return nil, err
+	}
+	return &catalog.ScanPlan{SnapshotID: p.SnapshotID, Files: p.Files, Records: p.Records, TotalFiles: p.TotalFiles, Filter: used}, nil
+}
+
+// filter translates an OR of ANDs of predicates, leaving out those that do
+// not translate faithfully; nil when some group keeps none.
+func (s tableScan) filter(groups [][]catalog.Predicate) (iceberg.BooleanExpression, [][]catalog.Predicate) {
+	var ors []iceberg.BooleanExpression
+	var used [][]catalog.Predicate
+	sc := s.t.Schema()
+	for _, g := range groups {
+		var ands []iceberg.BooleanExpression
+		var kept []catalog.Predicate
+		for _, p := range g {
+			field, ok := sc.FindFieldByName(p.Column)
+			if !ok || !isTopLevel(sc, field.ID) {
+				continue
+			}
+			e, ok := icebergFilter(p, field)
+			if !ok {
+				continue
+			}
+			ands = append(ands, e)
+			kept = append(kept, p)
+		}
+		if len(ands) == 0 {
+			return nil, nil
+		}
+		e := ands[0]
+		for _, a := range ands[1:] {
+			e = iceberg.NewAnd(e, a)
+		}
+		ors = append(ors, e)
+		used = append(used, kept)
+	}
+	if len(ors) == 0 {
+		return nil, nil
+	}
+	e := ors[0]
+	for _, o := range ors[1:] {
+		e = iceberg.NewOr(e, o)
+	}
+	return e, used
+}
+
+// icebergFilter converts a predicate on field f into an iceberg-go
 // expression for file pruning. ok is false when the conversion is not
 // certainly faithful to DuckDB's semantics (type coercions, time zones,
-// NaN, inexact numbers): such a filter prunes nothing, DuckDB still
+// NaN, inexact numbers): such a predicate prunes nothing, DuckDB still
 // applies it to the rows.
-func icebergFilter(f Filter, field iceberg.NestedField) (iceberg.BooleanExpression, bool) {
+func icebergFilter(p catalog.Predicate, field iceberg.NestedField) (iceberg.BooleanExpression, bool) {
 	ref := iceberg.Reference(field.Name)
-	switch f.Op {
+	switch p.Op {
 	case "isnull":
 		return iceberg.IsNull(ref), true
 	case "notnull":
 		return iceberg.NotNull(ref), true
 	}
 	if _, isFloat := field.Type.(iceberg.Float64Type); isFloat {
-		switch f.Op {
+		switch p.Op {
 		case ">", ">=", "<>", "between":
 			// DuckDB orders NaN above every number (NaN > 1 is true);
 			// Iceberg's bounds leave NaN out, so these could prune files
@@ -29,15 +103,18 @@ func icebergFilter(f Filter, field iceberg.NestedField) (iceberg.BooleanExpressi
 			return nil, false
 		}
 	}
-	lits := make([]iceberg.Literal, 0, len(f.Values))
-	for _, c := range f.Values {
+	lits := make([]iceberg.Literal, 0, len(p.Values))
+	for _, c := range p.Values {
 		l, ok := literalFor(c, field.Type)
 		if !ok {
 			return nil, false
 		}
 		lits = append(lits, l)
 	}
-	switch f.Op {
+	if len(lits) == 0 || p.Op == "between" && len(lits) != 2 {
+		return nil, false
+	}
+	switch p.Op {
 	case "=":
 		return iceberg.LiteralPredicate(iceberg.OpEQ, ref, lits[0]), true
 	case "<>":
@@ -60,9 +137,9 @@ func icebergFilter(f Filter, field iceberg.NestedField) (iceberg.BooleanExpressi
 	return nil, false
 }
 
-// literalFor converts a query constant to a literal of the column type t,
+// literalFor converts a query literal to a literal of the column type t,
 // only where DuckDB would compare the same values.
-func literalFor(c Constant, t iceberg.Type) (iceberg.Literal, bool) {
+func literalFor(c catalog.Literal, t iceberg.Type) (iceberg.Literal, bool) {
 	switch t.(type) {
 	case iceberg.Int32Type, iceberg.Int64Type:
 		n, ok := c.Int()
@@ -132,38 +209,4 @@ func literalFor(c Constant, t iceberg.Type) (iceberg.Literal, bool) {
 		}
 	}
 	return nil, false
-}
-
-// renderFilter writes a filter for explain output.
-func renderFilter(f Filter, column string) string {
-	switch f.Op {
-	case "isnull":
-		return column + " IS NULL"
-	case "notnull":
-		return column + " IS NOT NULL"
-	case "between":
-		return column + " BETWEEN " + f.Values[0].String() + " AND " + f.Values[1].String()
-	case "in":
-		vals := make([]string, len(f.Values))
-		for i, v := range f.Values {
-			vals[i] = v.String()
-		}
-		return column + " IN (" + strings.Join(vals, ", ") + ")"
-	}
-	return column + " " + f.Op + " " + f.Values[0].String()
-}
-
-// displayIdent renders an identifier for explain output: plain when it is
-// a lower-case word, double-quoted otherwise.
-func displayIdent(s string) string {
-	plain := s != ""
-	for i, r := range s {
-		if !(r == '_' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
-			plain = false
-		}
-	}
-	if plain {
-		return s
-	}
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
