@@ -228,3 +228,34 @@ func TestEncodeSlices(t *testing.T) {
 		s.Release()
 	}
 }
+
+// BenchmarkFingerprint fingerprints a file of a million rows of an
+// integer, a float and a short string.
+func BenchmarkFingerprint(b *testing.B) {
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "usd", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		{Name: "name", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
+	rb := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer rb.Release()
+	const rows = 1 << 20
+	for i := range rows {
+		rb.Field(0).(*array.Int64Builder).Append(int64(i))
+		rb.Field(1).(*array.Float64Builder).Append(float64(i) / 4)
+		rb.Field(2).(*array.StringBuilder).Append("name" + strings.Repeat("x", i%8))
+	}
+	rec := rb.NewRecordBatch()
+	defer rec.Release()
+	path := writeTemp(b, writeRecords(b, false, rec))
+	f, err := Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, _, err := f.Fingerprint(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mrows/s")
+}
