@@ -66,13 +66,7 @@ func checkIPCImport(dir string, data []byte) error {
 //
 //	go test ./catalog/iceberg -run '^$' -fuzz FuzzIPCImport -fuzztime 3m -fuzzminimizetime 20x
 func FuzzIPCImport(f *testing.F) {
-	for _, seed := range ipctest.Seeds(f) {
-		f.Add(seed)
-		f.Add(seed[:len(seed)/2])
-		f.Add(seed[:len(seed)-7])
-	}
-	f.Add([]byte("ARROW1\x00\x00ARROW1"))
-	f.Add([]byte{})
+	ipctest.AddSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 1<<14 {
 			return

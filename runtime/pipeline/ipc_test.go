@@ -55,17 +55,17 @@ func writeDictFile(t *testing.T, path string) {
 	}
 }
 
-// TestMappedDictionary: every reader of run files handles dictionary
-// columns (arrow-go's mapped reader panics on them).
-func TestMappedDictionary(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "dict.arrow")
-	writeDictFile(t, path)
+// checkReaders checks that every reader of run files reads the file at
+// path of 3 rows: its fingerprint, its preview (which must contain
+// shown) and SQL, whose query must count want.
+func checkReaders(t *testing.T, path, shown, query string, want int64) {
+	t.Helper()
 	fp, rows, err := fingerprint(path)
 	if err != nil || rows != 3 || fp == "" {
 		t.Fatalf("fingerprint: %q %d %v", fp, rows, err)
 	}
 	text, err := preview(path, 5, rows)
-	if err != nil || !strings.Contains(text, "fr") {
+	if err != nil || !strings.Contains(text, shown) {
 		t.Fatalf("preview: %q %v", text, err)
 	}
 	db, err := sqlDB("m", 0, map[string]string{"input": path})
@@ -73,14 +73,22 @@ func TestMappedDictionary(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rd, err := db.Query(context.Background(), "SELECT count(*) FILTER (WHERE c = 'it') AS n FROM input")
+	rd, err := db.Query(context.Background(), query)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rd.Release()
-	if !rd.Next() || rd.RecordBatch().Column(0).(*array.Int64).Value(0) != 2 {
-		t.Fatalf("query over the dictionary column: %v", rd.Err())
+	if !rd.Next() || rd.RecordBatch().Column(0).(*array.Int64).Value(0) != want {
+		t.Fatalf("%s: %v", query, rd.Err())
 	}
+}
+
+// TestMappedDictionary: every reader of run files handles dictionary
+// columns (arrow-go's mapped reader panics on them).
+func TestMappedDictionary(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dict.arrow")
+	writeDictFile(t, path)
+	checkReaders(t, path, "fr", "SELECT count(*) FILTER (WHERE c = 'it') AS n FROM input", 2)
 }
 
 // TestMappedCorrupt: a damaged output is an error, not a crash.
@@ -111,27 +119,7 @@ func TestNestedOutput(t *testing.T) {
 	if err := os.WriteFile(path, ipctest.Seeds(t)["nested"], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fp, rows, err := fingerprint(path)
-	if err != nil || rows != 3 || fp == "" {
-		t.Fatalf("fingerprint: %q %d %v", fp, rows, err)
-	}
-	text, err := preview(path, 5, rows)
-	if err != nil || !strings.Contains(text, "tags") {
-		t.Fatalf("preview: %q %v", text, err)
-	}
-	db, err := sqlDB("m", 0, map[string]string{"input": path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rd, err := db.Query(context.Background(), "SELECT sum(len(tags))::BIGINT AS n FROM input")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Release()
-	if !rd.Next() || rd.RecordBatch().Column(0).(*array.Int64).Value(0) != 2 {
-		t.Fatalf("query over the list column: %v", rd.Err())
-	}
+	checkReaders(t, path, "tags", "SELECT sum(len(tags))::BIGINT AS n FROM input", 2)
 }
 
 // TestCachePutConcurrent: runs storing the same key at once (two

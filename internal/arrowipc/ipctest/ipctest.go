@@ -104,6 +104,19 @@ func Seeds(t testing.TB) map[string][]byte {
 	return seeds
 }
 
+// AddSeeds adds to a fuzz target's corpus every seed, its first half and
+// all but its last bytes (truncated files), an empty file and one of the
+// magic bytes alone.
+func AddSeeds(f *testing.F) {
+	for _, seed := range Seeds(f) {
+		f.Add(seed)
+		f.Add(seed[:len(seed)/2])
+		f.Add(seed[:len(seed)-7])
+	}
+	f.Add([]byte("ARROW1\x00\x00ARROW1"))
+	f.Add([]byte{})
+}
+
 // write writes batches of rows (JSON) as an Arrow IPC file.
 func write(t testing.TB, schema *arrow.Schema, batches []string, opts ...ipc.Option) []byte {
 	var buf bytes.Buffer
