@@ -32,12 +32,12 @@
 // Import reads every file's schema before writing any data: a Parquet
 // footer, a full pass over a CSV file that checks its syntax and infers
 // column types, or an Arrow IPC file's schema and record batch headers
-// (the file is memory-mapped; see ipc.go). A file whose columns do not
-// match the table's (by name; each type equal or losslessly widened) fails
-// the whole import, except in a replace, which gives the table the first
-// file's schema (columns of the same name keep their field ids) in the same
-// metadata file as the replacing snapshot, and keeps the partition spec
-// while its source columns are there. A Parquet file whose Arrow schema is
+// (internal/arrowipc maps and checks the file; see ipc.go). A file whose
+// columns do not match the table's (by name; each type equal or losslessly
+// widened) fails the whole import, except in a replace, which gives the
+// table the first file's schema (columns of the same name keep their field
+// ids) in the same metadata file as the replacing snapshot, and keeps the
+// partition spec while its source columns are there. A Parquet file whose Arrow schema is
 // exactly the table's is copied byte for byte into an unpartitioned table;
 // other files stream through iceberg-go's writer in bounded memory. Each
 // import is one snapshot, whose summary records the files read

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"testing"
@@ -15,6 +16,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/internal/arrowipc"
+	"github.com/lakehouse-dev/lakehouse/internal/arrowipc/ipctest"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
@@ -125,14 +128,14 @@ func TestBadIPC(t *testing.T) {
 		{
 			name:    "empty file",
 			setup:   func(t *testing.T, dir string) []string { return []string{writeFile(t, dir, "a.arrow", "")} },
-			wantErr: `file %DIR%/a.arrow is empty, not an Arrow IPC file; ` + ipcHint,
+			wantErr: `file %DIR%/a.arrow is empty, not an Arrow IPC file; ` + arrowipc.Hint,
 		},
 		{
 			name: "wrong magic",
 			setup: func(t *testing.T, dir string) []string {
 				return []string{writeFile(t, dir, "a.arrow", "id,name\n1,one\n")}
 			},
-			wantErr: `file %DIR%/a.arrow is not an Arrow IPC file: it does not start with the magic bytes "ARROW1"; ` + ipcHint,
+			wantErr: `file %DIR%/a.arrow is not an Arrow IPC file: it does not start with the magic bytes "ARROW1"; ` + arrowipc.Hint,
 		},
 		{
 			name: "truncated",
@@ -157,7 +160,7 @@ func TestBadIPC(t *testing.T) {
 				defer rec.Release()
 				return []string{writeIPCRecords(t, filepath.Join(dir, "a.arrow"), true, rec)}
 			},
-			wantErr: `file %DIR%/a.arrow is an Arrow IPC stream, not an Arrow IPC file; ` + ipcHint,
+			wantErr: `file %DIR%/a.arrow is an Arrow IPC stream, not an Arrow IPC file; ` + arrowipc.Hint,
 		},
 		{
 			name: "corrupt footer",
@@ -223,8 +226,9 @@ func TestBadIPC(t *testing.T) {
 	}
 }
 
-// A file without dictionaries is read in place; what slice hands on never
-// points into the mapping, whether or not a column needed a cast.
+// What ipcSlice hands on never points into the mapping, whether or not a
+// column needed a cast, whether or not the file is read in place: it
+// outlives the mapping.
 func TestIPCSliceCopiesOutOfTheMapping(t *testing.T) {
 	t.Parallel()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -241,73 +245,47 @@ func TestIPCSliceCopiesOutOfTheMapping(t *testing.T) {
 			c = append(c[:2:2], col{"cat", dictString, []any{"p", "q", "p"}})
 		}
 		p := writeIPC(t, dir, fmt.Sprintf("dict-%v.arrow", dict), c)
-		info, err := os.Stat(p)
+		f, err := arrowipc.Open(p, arrowipc.Options{Allocator: mem})
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := openIPC(p, info.Size(), mem)
+		if f.InPlace() == dict {
+			t.Errorf("dictionary %v: read in place = %v", dict, f.InPlace())
+		}
+		in, err := f.Batch(0)
 		if err != nil {
 			t.Fatal(err)
-		}
-		if f.mapped == dict {
-			t.Errorf("dictionary %v: read in place = %v", dict, f.mapped)
-		}
-		in, err := f.r.RecordBatchAt(0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !dict && !f.aliases(in.Column(0).Data()) {
-			t.Error("a batch read in place does not point into the mapping")
 		}
 		schema := arrow.NewSchema([]arrow.Field{
 			{Name: "id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
 			{Name: "name", Type: arrow.BinaryTypes.String, Nullable: true},
 			{Name: "note", Type: arrow.BinaryTypes.String, Nullable: true},
 		}, nil)
-		out, err := f.slice(context.Background(), mem, in, 1, 3, schema, []int{0, 1, 2})
+		out, err := ipcSlice(context.Background(), mem, f, in, 1, 3, schema, []int{0, 1, 2})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, c := range out.Columns() {
-			if f.aliases(c.Data()) {
-				t.Errorf("dictionary %v: column %d of a slice points into the mapping", dict, i)
-			}
-		}
 		in.Release()
 		f.Close()
-		// The slice outlives the mapping.
+		// The slice outlives the mapping: reading it faults if it does not.
 		want := map[bool]string{false: `[2 3] [(null) "c"] ["y" (null)]`, true: `[2 3] [(null) "c"] ["q" "p"]`}[dict]
-		if got := fmt.Sprint(out.Column(0), out.Column(1), out.Column(2)); got != want {
-			t.Errorf("dictionary %v: slice = %s, want %s", dict, got, want)
-		}
+		func() {
+			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("dictionary %v: the slice points into the mapping: %v", dict, r)
+				}
+			}()
+			if got := fmt.Sprint(out.Column(0), out.Column(1), out.Column(2)); got != want {
+				t.Errorf("dictionary %v: slice = %s, want %s", dict, got, want)
+			}
+		}()
 		out.Release()
 	}
 }
 
-// Files pyarrow 26 wrote (testdata/ipc, made by the script below): one
-// batch of two rows and one of two, uncompressed with pa.ipc.new_file and
-// as lz4 and zstd compressed Feather, with the types pandas frames carry.
-//
-//	t = pa.table({
-//	    "id": pa.array([1, 2, None, 4], pa.int64()),
-//	    "usd": pa.array([1.5, None, 3.25, 4.0], pa.float64()),
-//	    "name": pa.array(["ann", None, "carl", "dora"], pa.string()),
-//	    "country": pa.array(["IT", "FR", None, "IT"]).dictionary_encode(),
-//	    "paid": pa.array([True, None, False, True]),
-//	    "at": pa.array([datetime.datetime(2024, 3, 1, 10, 0, 0, 123456), None, datetime.datetime(2024, 3, 2),
-//	                    datetime.datetime(2024, 3, 3)], pa.timestamp("ns", tz="Europe/Rome")),
-//	    "day": pa.array([datetime.date(2024, 1, 1), None, datetime.date(2024, 1, 3), datetime.date(2024, 1, 4)], pa.date32()),
-//	    "amount": pa.array([decimal.Decimal("1.25"), None, decimal.Decimal("-3.50"), decimal.Decimal("0.01")], pa.decimal128(9, 2)),
-//	    "note": pa.array(["x", "", None, "a longer note than twelve bytes"], pa.large_string()),
-//	    "tag": pa.array(["short", None, "a string view longer than twelve", "s"], pa.string_view()),
-//	    "raw": pa.array([b"\x00\x01", None, b"", b"bytes"], pa.binary()),
-//	    "clock": pa.array([datetime.time(1, 2, 3), None, datetime.time(4, 5, 6, 7), datetime.time(23, 59)], pa.time64("us")),
-//	})
-//	with pa.ipc.new_file("pyarrow.arrow", t.schema) as w:
-//	    for b in t.to_batches(max_chunksize=2):
-//	        w.write_batch(b)
-//	feather.write_feather(t, "pyarrow_lz4.feather", compression="lz4", chunksize=2)
-//	feather.write_feather(t, "pyarrow_zstd.feather", compression="zstd", chunksize=2)
+// Files pyarrow 26 wrote (ipctest.PyarrowFiles, which says how), with the
+// types pandas frames carry, import.
 func TestImportIPCFromPyarrow(t *testing.T) {
 	t.Parallel()
 	want := []string{
@@ -316,11 +294,12 @@ func TestImportIPCFromPyarrow(t *testing.T) {
 		"2|(null)|(null)|FR|(null)|(null)|(null)|(null)||(null)|(null)|(null)",
 		"4|4|dora|IT|true|2024-03-03T00:00:00Z|2024-01-04|0.01|a longer note than twelve bytes|s|Ynl0ZXM=|23:59:00.000000",
 	}
-	for _, name := range []string{"pyarrow.arrow", "pyarrow_lz4.feather", "pyarrow_zstd.feather"} {
+	for _, name := range ipctest.PyarrowFiles {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			f := newTestFormat(t)
-			out := mustImport(t, f, catalog.ImportSpec{Sources: []string{filepath.Join("testdata", "ipc", name)}})
+			src := writeFile(t, t.TempDir(), name, string(ipctest.Pyarrow(t, name)))
+			out := mustImport(t, f, catalog.ImportSpec{Sources: []string{src}})
 			if out.Rows != 4 {
 				t.Errorf("rows = %d", out.Rows)
 			}

@@ -1,11 +1,9 @@
 package iceberg
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	iofs "io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/apache/iceberg-go/table"
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/internal/arrowipc"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
@@ -73,16 +72,7 @@ func kindOf(path string) (fileKind, bool) {
 // sniffKind recognizes a file of another extension by its first bytes: an
 // Arrow IPC file starts with "ARROW1".
 func sniffKind(path string) (fileKind, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	head := make([]byte, len(arrowMagic))
-	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head, arrowMagic) {
-		return 0, false
-	}
-	return kindIPC, true
+	return kindIPC, arrowipc.HasMagic(path)
 }
 
 func hasGlobMeta(s string) bool { return strings.ContainsAny(s, "*?[") }

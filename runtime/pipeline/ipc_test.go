@@ -15,6 +15,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/lakehouse-dev/lakehouse/internal/arrowipc/ipctest"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
 // writeDictFile writes an IPC file with a dictionary-encoded column, as
@@ -23,7 +26,9 @@ func writeDictFile(t *testing.T, path string) {
 	t.Helper()
 	dt := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
 	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "c", Type: dt}}, nil)
-	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	b := array.NewRecordBuilder(mem, schema)
 	defer b.Release()
 	for i, v := range []string{"it", "fr", "it"} {
 		b.Field(0).(*array.Int64Builder).Append(int64(i))
@@ -50,17 +55,17 @@ func writeDictFile(t *testing.T, path string) {
 	}
 }
 
-// TestMappedDictionary: every reader of run files handles dictionary
-// columns (arrow-go's mapped reader panics on them).
-func TestMappedDictionary(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "dict.arrow")
-	writeDictFile(t, path)
+// checkReaders checks that every reader of run files reads the file at
+// path of 3 rows: its fingerprint, its preview (which must contain
+// shown) and SQL, whose query must count want.
+func checkReaders(t *testing.T, path, shown, query string, want int64) {
+	t.Helper()
 	fp, rows, err := fingerprint(path)
 	if err != nil || rows != 3 || fp == "" {
 		t.Fatalf("fingerprint: %q %d %v", fp, rows, err)
 	}
 	text, err := preview(path, 5, rows)
-	if err != nil || !strings.Contains(text, "fr") {
+	if err != nil || !strings.Contains(text, shown) {
 		t.Fatalf("preview: %q %v", text, err)
 	}
 	db, err := sqlDB("m", 0, map[string]string{"input": path})
@@ -68,14 +73,22 @@ func TestMappedDictionary(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rd, err := db.Query(context.Background(), "SELECT count(*) FILTER (WHERE c = 'it') AS n FROM input")
+	rd, err := db.Query(context.Background(), query)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rd.Release()
-	if !rd.Next() || rd.RecordBatch().Column(0).(*array.Int64).Value(0) != 2 {
-		t.Fatalf("query over the dictionary column: %v", rd.Err())
+	if !rd.Next() || rd.RecordBatch().Column(0).(*array.Int64).Value(0) != want {
+		t.Fatalf("%s: %v", query, rd.Err())
 	}
+}
+
+// TestMappedDictionary: every reader of run files handles dictionary
+// columns (arrow-go's mapped reader panics on them).
+func TestMappedDictionary(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dict.arrow")
+	writeDictFile(t, path)
+	checkReaders(t, path, "fr", "SELECT count(*) FILTER (WHERE c = 'it') AS n FROM input", 2)
 }
 
 // TestMappedCorrupt: a damaged output is an error, not a crash.
@@ -87,9 +100,26 @@ func TestMappedCorrupt(t *testing.T) {
 		b[i] ^= 0x5a
 	}
 	os.WriteFile(path, b, 0o644)
-	if _, _, err := fingerprint(path); err == nil {
-		t.Fatal("fingerprint of a damaged file succeeded")
+	if _, _, err := fingerprint(path); !errdefs.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("fingerprint of a damaged file: %v, want an invalid argument", err)
 	}
+	if _, err := preview(path, 5, 3); !errdefs.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("preview of a damaged file: %v, want an invalid argument", err)
+	}
+	if db, err := sqlDB("m", 0, map[string]string{"input": path}); err == nil {
+		db.Close()
+		t.Fatal("loading a damaged file succeeded")
+	}
+}
+
+// TestNestedOutput: outputs with list, struct and map columns (pandas and
+// polars frames carry them) are fingerprinted, previewed and read by SQL.
+func TestNestedOutput(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nested.arrow")
+	if err := os.WriteFile(path, ipctest.Seeds(t)["nested"], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkReaders(t, path, "tags", "SELECT sum(len(tags))::BIGINT AS n FROM input", 2)
 }
 
 // TestCachePutConcurrent: runs storing the same key at once (two
@@ -137,7 +167,9 @@ func TestCachePutConcurrent(t *testing.T) {
 // characters.
 func TestPreviewText(t *testing.T) {
 	schema := arrow.NewSchema([]arrow.Field{{Name: "city", Type: arrow.BinaryTypes.String}, {Name: "n", Type: arrow.PrimitiveTypes.Int64}}, nil)
-	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	b := array.NewRecordBuilder(mem, schema)
 	defer b.Release()
 	for i, v := range []string{"Zürich", "two\nlines", strings.Repeat("é", 60)} {
 		b.Field(0).(*array.StringBuilder).Append(v)

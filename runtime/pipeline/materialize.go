@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/internal/arrowipc"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
@@ -33,10 +34,8 @@ func (r *run) materialize(ctx context.Context, nd *node) error {
 	if err != nil {
 		return err
 	}
-	if m, err := openMapped(nd.output); err == nil {
-		cols := m.r.Schema().NumFields()
-		m.Close()
-		if cols == 0 {
+	if schema, err := ipcSchema(nd.output); err == nil {
+		if schema.NumFields() == 0 {
 			return fmt.Errorf("model %s returned a table without columns; a materialized model must return at least one column", n.Name)
 		}
 	}
@@ -93,7 +92,7 @@ func (r *run) keptRows(ctx context.Context, nd *node, id catalog.TableIdent) (st
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return "", err
 	}
-	if _, err := writeIPC(ctx, out, q.Reader); err != nil {
+	if _, err := arrowipc.Write(ctx, out, q.Reader); err != nil {
 		return "", fmt.Errorf("%s: reading the rows of %s that overwrite_filter keeps: %w", nd.n.Name, id, err)
 	}
 	return out, nil

@@ -728,12 +728,10 @@ func checkColumns(path string, in planner.Input) error {
 	if len(in.Columns) == 0 {
 		return nil
 	}
-	m, err := openMapped(path)
+	schema, err := ipcSchema(path)
 	if err != nil {
 		return err
 	}
-	schema := m.r.Schema()
-	m.Close()
 	var missing []string
 	for _, c := range in.Columns {
 		if len(schema.FieldIndices(c)) == 0 {

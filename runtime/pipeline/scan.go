@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/internal/arrowipc"
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
 	"github.com/lakehouse-dev/lakehouse/runtime/query"
@@ -90,7 +91,7 @@ func (s *scanner) scan(ctx context.Context, in planner.Input) (string, error) {
 			return
 		}
 		defer q.Close()
-		if _, err := writeIPC(ctx, res.path, q.Reader); err != nil {
+		if _, err := arrowipc.Write(ctx, res.path, q.Reader); err != nil {
 			res.err = err
 			return
 		}

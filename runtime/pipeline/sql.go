@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lakehouse-dev/lakehouse/internal/arrowipc"
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
 )
@@ -27,7 +28,7 @@ func sqlDB(name string, memory int64, inputs map[string]string) (*duckdb.DB, err
 		return nil, err
 	}
 	for _, as := range sortedKeys(inputs) {
-		m, err := openMapped(inputs[as])
+		f, err := arrowipc.Open(inputs[as], arrowipc.Options{})
 		if err != nil {
 			db.Close()
 			return nil, err
@@ -36,8 +37,8 @@ func sqlDB(name string, memory int64, inputs map[string]string) (*duckdb.DB, err
 		if i := strings.LastIndex(as, "."); i > 0 {
 			schema, table = as[:i], as[i+1:]
 		}
-		err = db.LoadArrow(schema, table, m.reader())
-		m.Close()
+		err = db.LoadArrow(schema, table, f.Reader())
+		f.Close()
 		if err != nil {
 			db.Close()
 			return nil, fmt.Errorf("%s: loading input %s: %w", name, as, err)
@@ -68,7 +69,7 @@ func (r *run) runSQL(ctx context.Context, nd *node, inputs []boundInput) error {
 		return fmt.Errorf("model %s (%s:%d): %w", n.Name, n.File, sqlErrorLine(n, err), err)
 	}
 	defer rd.Release()
-	rows, err := writeIPC(ctx, nd.output, rd)
+	rows, err := arrowipc.Write(ctx, nd.output, rd)
 	if err != nil {
 		return fmt.Errorf("model %s (%s:%d): %w", n.Name, n.File, sqlErrorLine(n, err), err)
 	}
@@ -118,7 +119,7 @@ func (r *run) filterFile(ctx context.Context, model string, in planner.Input, pa
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return "", err
 	}
-	if _, err := writeIPC(ctx, out, rd); err != nil {
+	if _, err := arrowipc.Write(ctx, out, rd); err != nil {
 		return "", err
 	}
 	os.Chmod(out, 0o444)

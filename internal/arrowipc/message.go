@@ -1,4 +1,4 @@
-package iceberg
+package arrowipc
 
 import (
 	"bufio"
@@ -23,15 +23,15 @@ const (
 // have its field node and the buffers the node needs, lying within the
 // body and holding the node's values; compressed buffers must not
 // decompress to more than limit bytes in all. It returns the bytes the
-// buffers decompress to.
-func (l *ipcLayout) checkMessage(data []byte, blk ipcBlock, dict bool, limit int64) (int64, error) {
+// buffers decompress to and the rows of the batch.
+func (l *fileLayout) checkMessage(data []byte, blk block, dict bool, limit int64) (inflated, rows int64, err error) {
 	want := byte(ipcRecordBatch)
 	if dict {
 		want = ipcDictionaryBatch
 	}
 	header, err := messageHeader(data, blk, want)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	body := data[blk.offset+blk.meta : blk.offset+blk.meta+blk.body]
 	if !dict {
@@ -40,29 +40,29 @@ func (l *ipcLayout) checkMessage(data []byte, blk ipcBlock, dict bool, limit int
 	// DictionaryBatch: id 4, data 6 (a RecordBatch), isDelta 8.
 	id, err := header.int64(4, 0)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	vals, ok := l.dictVals[id]
 	if !ok {
-		return 0, fmt.Errorf("dictionary %d, which no column has", id)
+		return 0, 0, fmt.Errorf("dictionary %d, which no column has", id)
 	}
 	rb, ok, err := header.table(6)
 	if err == nil && !ok {
 		err = fmt.Errorf("dictionary %d has no values", id)
 	}
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if _, err := header.byte(8, 0); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return checkRecordBatch(rb, body, []ipcColumn{vals}, limit)
+	return checkRecordBatch(rb, body, []colLayout{vals}, limit)
 }
 
 // messageHeader returns the header of the message in blk, of type want.
 // The metadata must be a Message (version 4, header_type 6, header 8,
 // bodyLength 10, custom_metadata 12) whose body is the block's.
-func messageHeader(data []byte, blk ipcBlock, want byte) (fbTable, error) {
+func messageHeader(data []byte, blk block, want byte) (fbTable, error) {
 	meta := data[blk.offset : blk.offset+blk.meta]
 	prefix := int64(4)
 	size := binary.LittleEndian.Uint32(meta)
@@ -110,7 +110,7 @@ func messageHeader(data []byte, blk ipcBlock, want byte) (fbTable, error) {
 
 // compressed reports whether any record batch (of those whose header can
 // be read: checkMessage refuses the others) is compressed.
-func (l *ipcLayout) compressed(data []byte) bool {
+func (l *fileLayout) compressed(data []byte) bool {
 	for _, blk := range l.batches {
 		if rb, err := messageHeader(data, blk, ipcRecordBatch); err == nil {
 			if _, ok, _ := rb.table(10); ok {
@@ -134,42 +134,42 @@ type batchReader struct {
 
 // checkRecordBatch checks a RecordBatch table (length 4, nodes 6, buffers
 // 8, compression 10, variadicBufferCounts 12) against the columns it holds.
-func checkRecordBatch(rb fbTable, body []byte, cols []ipcColumn, limit int64) (int64, error) {
-	rows, err := rb.int64(4, 0)
+func checkRecordBatch(rb fbTable, body []byte, cols []colLayout, limit int64) (inflated, rows int64, err error) {
+	rows, err = rb.int64(4, 0)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The format lets a reader limit arrays to 2^31-1 values, as arrow-go's
 	// int lengths do on 32-bit platforms.
 	if rows < 0 || rows > math.MaxInt32 {
-		return 0, fmt.Errorf("batch of %d rows", rows)
+		return 0, 0, fmt.Errorf("batch of %d rows", rows)
 	}
 	r := batchReader{body: body, limit: limit}
 	if r.nodes, err = rb.vector(6, 16); err != nil {
-		return 0, fmt.Errorf("field nodes: %w", err)
+		return 0, 0, fmt.Errorf("field nodes: %w", err)
 	}
 	if r.bufs, err = rb.vector(8, 16); err != nil {
-		return 0, fmt.Errorf("buffers: %w", err)
+		return 0, 0, fmt.Errorf("buffers: %w", err)
 	}
 	if r.variadic, err = rb.vector(12, 8); err != nil {
-		return 0, fmt.Errorf("variadic buffer counts: %w", err)
+		return 0, 0, fmt.Errorf("variadic buffer counts: %w", err)
 	}
 	// BodyCompression: codec 4 (LZ4_FRAME, ZSTD), method 6 (BUFFER).
 	comp, ok, err := rb.table(10)
 	if err != nil {
-		return 0, fmt.Errorf("compression: %w", err)
+		return 0, 0, fmt.Errorf("compression: %w", err)
 	}
 	if ok {
 		codec, err := comp.byte(4, 0)
 		if err != nil {
-			return 0, fmt.Errorf("compression: %w", err)
+			return 0, 0, fmt.Errorf("compression: %w", err)
 		}
 		method, err := comp.byte(6, 0)
 		if err != nil {
-			return 0, fmt.Errorf("compression: %w", err)
+			return 0, 0, fmt.Errorf("compression: %w", err)
 		}
 		if codec > 1 || method != 0 {
-			return 0, fmt.Errorf("compression codec %d, method %d", codec, method)
+			return 0, 0, fmt.Errorf("compression codec %d, method %d", codec, method)
 		}
 		r.compressed, r.codec = true, codec
 	}
@@ -177,19 +177,20 @@ func checkRecordBatch(rb fbTable, body []byte, cols []ipcColumn, limit int64) (i
 	for i := range r.bufs.n {
 		off, n := r.bufs.int64(i, 0), r.bufs.int64(i, 1)
 		if off < 0 || n < 0 || off > int64(len(body)) || n > int64(len(body))-off {
-			return 0, fmt.Errorf("buffer %d (offset %d, %d bytes) lies outside the %d-byte body", i, off, n, len(body))
+			return 0, 0, fmt.Errorf("buffer %d (offset %d, %d bytes) lies outside the %d-byte body", i, off, n, len(body))
 		}
 	}
 	for _, c := range cols {
-		if err := r.column(c, rows); err != nil {
-			return 0, fmt.Errorf("column %q: %w", c.name, err)
+		if err := r.column(c, rows, true); err != nil {
+			return 0, 0, fmt.Errorf("column %q: %w", c.name, err)
 		}
 	}
-	return r.inflated, nil
+	return r.inflated, rows, nil
 }
 
-// column checks the field node and buffers of a column of rows values.
-func (r *batchReader) column(c ipcColumn, rows int64) error {
+// column checks the field node and buffers of a column of rows values,
+// or, for a child (!exact), of at least rows values, and its children's.
+func (r *batchReader) column(c colLayout, rows int64, exact bool) error {
 	var dataBufs int64
 	if c.kind == layoutView {
 		if r.ivariadic >= r.variadic.n {
@@ -207,8 +208,11 @@ func (r *batchReader) column(c ipcColumn, rows int64) error {
 	}
 	n, nulls := r.nodes.int64(r.inode, 0), r.nodes.int64(r.inode, 1)
 	r.inode++
-	if n != rows {
+	switch {
+	case exact && n != rows:
 		return fmt.Errorf("%d values in a batch of %d rows", n, rows)
+	case n < rows || n > math.MaxInt32:
+		return fmt.Errorf("%d values where %d are needed", n, rows)
 	}
 	if nulls < 0 || nulls > n {
 		return fmt.Errorf("%d nulls in %d values", nulls, n)
@@ -216,8 +220,8 @@ func (r *batchReader) column(c ipcColumn, rows int64) error {
 	switch c.kind {
 	case layoutNull:
 		return nil
-	case layoutNested:
-		return fmt.Errorf("nested column") // refused before any batch is read
+	case layoutUnread:
+		return fmt.Errorf("union and run-end encoded columns are not read")
 	}
 	// arrow-go reads the validity bitmap only if there are nulls, and a
 	// fixed-width column's values only if there are any.
@@ -231,7 +235,7 @@ func (r *batchReader) column(c ipcColumn, rows int64) error {
 			need = (n*c.bits + 7) / 8
 		}
 		return r.buffer("values", need, n > 0)
-	case layoutBinary:
+	case layoutBinary, layoutList:
 		need := int64(0)
 		if n > 0 {
 			need = (n + 1) * c.bits / 8
@@ -239,7 +243,26 @@ func (r *batchReader) column(c ipcColumn, rows int64) error {
 		if err := r.buffer("offsets", need, true); err != nil {
 			return err
 		}
+		if c.kind == layoutList {
+			return r.child(c.children[0], 0)
+		}
 		return r.buffer("data", 0, true)
+	case layoutListView:
+		for _, what := range []string{"offsets", "sizes"} {
+			if err := r.buffer(what, n*c.bits/8, true); err != nil {
+				return err
+			}
+		}
+		return r.child(c.children[0], 0)
+	case layoutFixedList:
+		return r.child(c.children[0], n*c.bits)
+	case layoutStruct:
+		for _, ch := range c.children {
+			if err := r.child(ch, n); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	if err := r.buffer("views", 16*n, true); err != nil {
 		return err
@@ -248,6 +271,14 @@ func (r *batchReader) column(c ipcColumn, rows int64) error {
 		if err := r.buffer("data", 0, true); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// child checks a child column of at least rows values.
+func (r *batchReader) child(c colLayout, rows int64) error {
+	if err := r.column(c, rows, false); err != nil {
+		return fmt.Errorf("field %q: %w", c.name, err)
 	}
 	return nil
 }
@@ -276,7 +307,7 @@ func (r *batchReader) buffer(what string, need int64, read bool) error {
 		case n < 0:
 			return fmt.Errorf("%s buffer of %d bytes uncompressed", what, n)
 		case n > r.limit-r.inflated:
-			return fmt.Errorf("%s buffer of %d bytes uncompressed, beyond the %d bytes import decompresses at a time", what, n, r.limit)
+			return fmt.Errorf("%s buffer of %d bytes uncompressed, beyond the %d bytes read at a time", what, n, r.limit)
 		default:
 			if err := checkCompressed(r.codec, r.body[off+8:off+size], n); err != nil {
 				return fmt.Errorf("%s buffer: %w", what, err)
@@ -291,10 +322,10 @@ func (r *batchReader) buffer(what string, need int64, read bool) error {
 	return nil
 }
 
-// ipcMemoryLimit is the most a record batch of an Arrow IPC file may
+// memoryLimit is the most a record batch of an Arrow IPC file may
 // decompress to: half the memory available, and at most 16 GiB, so that a
 // corrupt length cannot make the reader allocate terabytes.
-func ipcMemoryLimit() int64 {
+func memoryLimit() int64 {
 	limit := int64(1 << 34)
 	if avail := memAvailable(); avail > 0 {
 		limit = min(limit, avail/2)

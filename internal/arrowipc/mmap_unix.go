@@ -1,6 +1,6 @@
 //go:build unix
 
-package iceberg
+package arrowipc
 
 import (
 	"fmt"

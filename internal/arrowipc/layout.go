@@ -1,4 +1,4 @@
-package iceberg
+package arrowipc
 
 import (
 	"encoding/binary"
@@ -8,8 +8,8 @@ import (
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
-// Before arrow-go parses an Arrow IPC file's flatbuffers, readIPCLayout
-// checks the footer and the schema in it, and checkMessage (ipcmessage.go)
+// Before arrow-go parses an Arrow IPC file's flatbuffers, readLayout
+// checks the footer and the schema in it, and checkMessage (message.go)
 // checks each dictionary and record batch message, with fbTable's bounds
 // checks. arrow-go's reader trusts what it reads: a corrupt vector length
 // in the schema becomes make([]arrow.Field, n) with n in the billions, and
@@ -20,18 +20,18 @@ import (
 // first field, 6 for the second, ...) as arrow-go's generated
 // internal/flatbuf code does.
 
-// ipcMaxDepth is how deeply fields may nest (arrow-go's reader stops at
+// maxDepth is how deeply fields may nest (arrow-go's reader stops at
 // the same depth).
-const ipcMaxDepth = 64
+const maxDepth = 64
 
-// ipcLayout is what an Arrow IPC file's footer says, checked: where its
+// fileLayout is what an Arrow IPC file's footer says, checked: where its
 // messages lie and how a record batch lays out each column.
-type ipcLayout struct {
+type fileLayout struct {
 	end       int64 // where the footer starts: every message lies before it
-	dicts     []ipcBlock
-	batches   []ipcBlock
-	cols      []ipcColumn
-	dictVals  map[int64]ipcColumn // dictionary id → the layout of its values
+	dicts     []block
+	batches   []block
+	cols      []colLayout
+	dictVals  map[int64]colLayout // dictionary id → the layout of its values
 	bigEndian bool
 	// limit is the most a record batch, or all the dictionaries together,
 	// may decompress to.
@@ -42,38 +42,46 @@ type ipcLayout struct {
 	fieldsLeft int
 }
 
-// ipcBlock is where a message lies in the file.
-type ipcBlock struct {
+// block is where a message lies in the file.
+type block struct {
 	offset, meta, body int64
 }
 
-// ipcLayoutKind is how a record batch lays out a column's values.
-type ipcLayoutKind uint8
+// layoutKind is how a record batch lays out a column's values.
+type layoutKind uint8
 
 const (
-	layoutNull   ipcLayoutKind = iota // a node and no buffers
+	layoutNull      layoutKind = iota // a node and no buffers
 	layoutFixed                       // validity and bits a value
 	layoutBinary                      // validity, offsets of bits each, data
 	layoutView                        // validity, 16-byte views, variadic data buffers
-	layoutNested                      // lists, structs, ...: import does not read them
+	layoutList                        // validity, offsets of bits each; a child (lists, maps)
+	layoutListView                    // validity, offsets and sizes of bits each; a child
+	layoutFixedList                   // validity; a child of bits values a list
+	layoutStruct                      // validity; children of as many values
+	layoutUnread                      // unions, run-end encoded: not read
 )
 
-// ipcColumn is how a record batch lays out one column.
-type ipcColumn struct {
+// colLayout is how a record batch lays out one column (or a child of one).
+type colLayout struct {
 	name string
-	kind ipcLayoutKind
-	bits int64 // layoutFixed: bits a value; layoutBinary: bits an offset
+	kind layoutKind
+	// bits is, for layoutFixed, the bits of a value; for layoutBinary,
+	// layoutList and layoutListView, the bits of an offset; for
+	// layoutFixedList, the values of a list.
+	bits     int64
+	children []colLayout
 }
 
-// readIPCLayout checks the footer of the Arrow IPC file data, whose magic
-// bytes checkIPCMagic has checked. A file it cannot read gives an
+// readLayout checks the footer of the Arrow IPC file data, whose magic
+// bytes checkMagic has checked. A file it cannot read gives an
 // unclassified error (the caller's guard calls it corrupt).
-func readIPCLayout(path string, data []byte) (*ipcLayout, error) {
+func readLayout(path string, data []byte) (*fileLayout, error) {
 	n := int64(len(data))
-	if n < 2*int64(len(arrowMagic))+4 {
+	if n < 2*int64(len(magic))+4 {
 		return nil, fmt.Errorf("file of %d bytes", n)
 	}
-	end := n - int64(len(arrowMagic)) - 4
+	end := n - int64(len(magic)) - 4
 	footerLen := int64(binary.LittleEndian.Uint32(data[end:]))
 	if footerLen < 4 || footerLen > end-8 {
 		return nil, fmt.Errorf("footer of %d bytes in a file of %d bytes", footerLen, n)
@@ -83,7 +91,7 @@ func readIPCLayout(path string, data []byte) (*ipcLayout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("footer: %w", err)
 	}
-	l := &ipcLayout{end: end, dictVals: map[int64]ipcColumn{}, limit: ipcMemoryLimit(), fieldsLeft: int(footerLen / 8)}
+	l := &fileLayout{end: end, dictVals: map[int64]colLayout{}, limit: memoryLimit(), fieldsLeft: int(footerLen / 8)}
 	// Footer: version 4, schema 6, dictionaries 8, recordBatches 10,
 	// custom_metadata 12.
 	schema, ok, err := footer.table(6)
@@ -111,15 +119,15 @@ func readIPCLayout(path string, data []byte) (*ipcLayout, error) {
 // readBlocks reads the vector of Block structs (offset int64, metaDataLength
 // int32, 4 bytes of padding, bodyLength int64) in slot of the footer. Each
 // must lie, 8-byte aligned, between the leading magic bytes and the footer.
-func (l *ipcLayout) readBlocks(footer fbTable, slot uint32) ([]ipcBlock, error) {
+func (l *fileLayout) readBlocks(footer fbTable, slot uint32) ([]block, error) {
 	v, err := footer.vector(slot, 24)
 	if err != nil {
 		return nil, err
 	}
-	blocks := make([]ipcBlock, v.n)
+	blocks := make([]block, v.n)
 	for i := range blocks {
 		p := v.at(i)
-		b := ipcBlock{
+		b := block{
 			offset: int64(binary.LittleEndian.Uint64(v.b[p:])),
 			meta:   int64(int32(binary.LittleEndian.Uint32(v.b[p+8:]))),
 			body:   int64(binary.LittleEndian.Uint64(v.b[p+16:])),
@@ -136,7 +144,7 @@ func (l *ipcLayout) readBlocks(footer fbTable, slot uint32) ([]ipcBlock, error) 
 
 // readSchema checks a Schema table: endianness 4, fields 6,
 // custom_metadata 8, features 10.
-func (l *ipcLayout) readSchema(path string, schema fbTable) error {
+func (l *fileLayout) readSchema(path string, schema fbTable) error {
 	endian, err := schema.int16(4, 0)
 	if err == nil && endian != 0 && endian != 1 {
 		err = fmt.Errorf("endianness %d", endian)
@@ -152,7 +160,7 @@ func (l *ipcLayout) readSchema(path string, schema fbTable) error {
 	if fields.n > l.fieldsLeft {
 		return fmt.Errorf("schema: %d fields in a footer of %d fields at most", fields.n, l.fieldsLeft)
 	}
-	l.cols = make([]ipcColumn, fields.n)
+	l.cols = make([]colLayout, fields.n)
 	for i := range fields.n {
 		f, err := fields.table(i)
 		if err != nil {
@@ -175,21 +183,21 @@ func (l *ipcLayout) readSchema(path string, schema fbTable) error {
 // dictionary 12, children 14, custom_metadata 16) and its children, and
 // returns the field's layout. top names the column it is part of ("" for a
 // column itself).
-func (l *ipcLayout) readField(path string, f fbTable, top string, depth int) (ipcColumn, error) {
+func (l *fileLayout) readField(path string, f fbTable, top string, depth int) (colLayout, error) {
 	if l.fieldsLeft--; l.fieldsLeft < 0 {
-		return ipcColumn{}, fmt.Errorf("schema: more fields than its footer can hold")
+		return colLayout{}, fmt.Errorf("schema: more fields than its footer can hold")
 	}
-	if depth > ipcMaxDepth {
-		return ipcColumn{}, fmt.Errorf("schema: column %q nests more than %d deep", top, ipcMaxDepth)
+	if depth > maxDepth {
+		return colLayout{}, fmt.Errorf("schema: column %q nests more than %d deep", top, maxDepth)
 	}
 	name, err := f.str(4)
 	if err == nil && !utf8.Valid(name) {
 		err = fmt.Errorf("%q is not UTF-8", name)
 	}
 	if err != nil {
-		return ipcColumn{}, fmt.Errorf("schema: field name: %w", err)
+		return colLayout{}, fmt.Errorf("schema: field name: %w", err)
 	}
-	col := ipcColumn{name: string(name)}
+	col := colLayout{name: string(name)}
 	if top == "" {
 		top = col.name
 	}
@@ -208,21 +216,29 @@ func (l *ipcLayout) readField(path string, f fbTable, top string, depth int) (ip
 	if err != nil {
 		return col, wrap(err)
 	}
-	if col.kind, col.bits, err = ipcLayoutOf(typeType, typ); err != nil {
+	if col.kind, col.bits, err = layoutOf(typeType, typ); err != nil {
 		return col, wrap(err)
 	}
 	children, err := f.vector(14, 4)
 	if err != nil {
 		return col, wrap(fmt.Errorf("children: %w", err))
 	}
+	if want, ok := childCount[col.kind]; ok && children.n != want || col.kind == layoutFixed && children.n != 0 {
+		return col, wrap(fmt.Errorf("%d children", children.n))
+	}
+	if col.kind == layoutStruct || col.kind == layoutUnread {
+		col.children = make([]colLayout, 0, min(children.n, l.fieldsLeft))
+	}
 	for i := range children.n {
 		c, err := children.table(i)
 		if err != nil {
 			return col, wrap(fmt.Errorf("child %d: %w", i, err))
 		}
-		if _, err := l.readField(path, c, top, depth+1); err != nil {
+		child, err := l.readField(path, c, top, depth+1)
+		if err != nil {
 			return col, err
 		}
+		col.children = append(col.children, child)
 	}
 	if err := f.checkKeyValues(16); err != nil {
 		return col, wrap(err)
@@ -234,9 +250,9 @@ func (l *ipcLayout) readField(path string, f fbTable, top string, depth int) (ip
 	if !ok {
 		return col, nil
 	}
-	if col.kind == layoutNested {
-		return col, errdefs.WithHint(errdefs.ErrInvalidArgument, "import reads dictionary-encoded columns of flat values, such as pandas categoricals",
-			"file %s: column %q has dictionary-encoded nested values, which import does not support", path, top)
+	if len(col.children) > 0 || col.kind == layoutUnread {
+		return col, errdefs.WithHint(errdefs.ErrInvalidArgument, "dictionary-encoded columns of flat values, such as pandas categoricals, are read",
+			"file %s: column %q has dictionary-encoded nested values, which are not read", path, top)
 	}
 	// DictionaryEncoding: id 4, indexType 6 (an Int table), isOrdered 8,
 	// dictionaryKind 10.
@@ -254,7 +270,7 @@ func (l *ipcLayout) readField(path string, f fbTable, top string, depth int) (ip
 	if err != nil {
 		return col, wrap(err)
 	}
-	_, bits, err := ipcLayoutOf(2, idx)
+	_, bits, err := layoutOf(2, idx)
 	if err != nil {
 		return col, wrap(fmt.Errorf("dictionary index: %w", err))
 	}
@@ -265,15 +281,19 @@ func (l *ipcLayout) readField(path string, f fbTable, top string, depth int) (ip
 		return col, wrap(err)
 	}
 	l.dictVals[id] = col
-	return ipcColumn{name: col.name, kind: layoutFixed, bits: bits}, nil
+	return colLayout{name: col.name, kind: layoutFixed, bits: bits}, nil
 }
+
+// childCount is how many children a field of each nested layout has.
+var childCount = map[layoutKind]int{layoutNull: 0, layoutBinary: 0, layoutView: 0,
+	layoutList: 1, layoutListView: 1, layoutFixedList: 1}
 
 // decimalMaxPrecision is the largest precision of a decimal of each width.
 var decimalMaxPrecision = map[int32]int32{32: 9, 64: 18, 128: 38, 256: 76}
 
-// ipcLayoutOf checks the type table of a field of type typeType (Schema.fbs'
+// layoutOf checks the type table of a field of type typeType (Schema.fbs'
 // Type union) and returns how a record batch lays it out.
-func ipcLayoutOf(typeType byte, t fbTable) (ipcLayoutKind, int64, error) {
+func layoutOf(typeType byte, t fbTable) (layoutKind, int64, error) {
 	var (
 		unit int16
 		bits int32
@@ -348,19 +368,32 @@ func ipcLayoutOf(typeType byte, t fbTable) (ipcLayoutKind, int64, error) {
 			err = fmt.Errorf("fixed-size binary of %d bytes", width)
 		}
 		return layoutFixed, 8 * int64(width), err
-	case 12, 13, 21, 22, 25, 26: // List, Struct_, LargeList, RunEndEncoded, ListView, LargeListView
-		return layoutNested, 0, nil
+	case 12: // List
+		return layoutList, 32, nil
+	case 21: // LargeList
+		return layoutList, 64, nil
+	case 25: // ListView
+		return layoutListView, 32, nil
+	case 26: // LargeListView
+		return layoutListView, 64, nil
+	case 13: // Struct_
+		return layoutStruct, 0, nil
+	case 22: // RunEndEncoded
+		return layoutUnread, 0, nil
 	case 14: // Union: mode 4, typeIds 6
 		if _, err = t.int16(4, 0); err == nil {
 			_, err = t.vector(6, 4)
 		}
-		return layoutNested, 0, err
+		return layoutUnread, 0, err
 	case 16: // FixedSizeList: listSize 4
-		_, err = t.int32(4, 0)
-		return layoutNested, 0, err
+		var size int32
+		if size, err = t.int32(4, 0); err == nil && size < 0 {
+			err = fmt.Errorf("fixed-size list of %d values", size)
+		}
+		return layoutFixedList, int64(size), err
 	case 17: // Map: keysSorted 4
 		_, err = t.byte(4, 0)
-		return layoutNested, 0, err
+		return layoutList, 32, err
 	default:
 		return 0, 0, fmt.Errorf("unknown type %d", typeType)
 	}
@@ -374,14 +407,18 @@ func ipcLayoutOf(typeType byte, t fbTable) (ipcLayoutKind, int64, error) {
 // views: decompression and the casts of views read their input on
 // goroutines of their own, where a fault of a file truncated under us
 // would crash the process.
-func (l *ipcLayout) inPlace(data []byte) bool {
+func (l *fileLayout) inPlace(data []byte) bool {
 	if len(l.dictVals) > 0 || l.bigEndian {
 		return false
 	}
-	for _, c := range l.cols {
-		if c.kind == layoutView {
-			return false
+	var views func(cs []colLayout) bool
+	views = func(cs []colLayout) bool {
+		for _, c := range cs {
+			if c.kind == layoutView || views(c.children) {
+				return true
+			}
 		}
+		return false
 	}
-	return !l.compressed(data)
+	return !views(l.cols) && !l.compressed(data)
 }

@@ -1,4 +1,4 @@
-package iceberg
+package arrowipc
 
 import (
 	"fmt"
@@ -8,13 +8,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 )
 
-// validateBatch checks a batch read from a file before any kernel touches
-// it: arrow-go's compute kernels run on goroutines of their own, where a
-// corrupt offset, bitmap or dictionary index would crash the process
-// instead of failing the import. Batches are cut into slices of window
-// rows; no slice of a dictionary-encoded column may decode to more than
-// limit bytes.
-func validateBatch(rec arrow.RecordBatch, window, limit int64) error {
+// validateBatch checks a batch read from a file before anything reads its
+// values: arrow-go's compute kernels run on goroutines of their own, and
+// DuckDB reads batches in C, where a corrupt offset, bitmap or dictionary
+// index would crash the process instead of failing the read.
+func validateBatch(rec arrow.RecordBatch) error {
 	for i, c := range rec.Columns() {
 		if int64(c.Len()) != rec.NumRows() {
 			return fmt.Errorf("column %d has %d rows, the batch %d", i, c.Len(), rec.NumRows())
@@ -22,20 +20,14 @@ func validateBatch(rec arrow.RecordBatch, window, limit int64) error {
 		if err := validateArray(c); err != nil {
 			return fmt.Errorf("column %q: %w", rec.ColumnName(i), err)
 		}
-		if d, ok := c.(*array.Dictionary); ok {
-			if err := checkDecodedSize(d, window, limit); err != nil {
-				return fmt.Errorf("column %q: %w", rec.ColumnName(i), err)
-			}
-		}
 	}
 	return nil
 }
 
-// validateArray checks a flat array (import refuses nested types before it
-// reads a batch): its validity bitmap against its null count, the size of
-// its values buffer, its offsets or views (ValidateFull), its decimals
-// against their precision and its dictionary indices against the
-// dictionary.
+// validateArray checks an array and its children: its validity bitmap
+// against its null count, the size of its values buffer, its offsets or
+// views (ValidateFull), its decimals against their precision and its
+// dictionary indices against the dictionary.
 func validateArray(a arrow.Array) error {
 	d := a.Data()
 	if d.DataType().ID() == arrow.NULL {
@@ -89,6 +81,17 @@ func validateArray(a arrow.Array) error {
 				}
 			}
 		}
+		return nil
+	}
+	for i, c := range d.Children() {
+		err := func() error {
+			child := array.MakeFromData(c)
+			defer child.Release()
+			return validateArray(child)
+		}()
+		if err != nil {
+			return fmt.Errorf("child %d: %w", i, err)
+		}
 	}
 	return nil
 }
@@ -131,7 +134,7 @@ func checkDecodedSize(a *array.Dictionary, window, limit int64) error {
 			sum += width + size(a.GetValueIndex(i))
 		}
 		if sum > limit {
-			return fmt.Errorf("rows %d to %d decode to more than the %d bytes import decodes at a time",
+			return fmt.Errorf("rows %d to %d decode to more than the %d bytes decoded at a time",
 				int64(i)/window*window, min(int64(i)/window*window+window, int64(a.Len())), limit)
 		}
 	}

@@ -1,4 +1,4 @@
-package iceberg
+package arrowipc
 
 import (
 	"encoding/binary"

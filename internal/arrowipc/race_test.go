@@ -1,0 +1,5 @@
+//go:build race
+
+package arrowipc
+
+const raceEnabled = true
