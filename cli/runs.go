@@ -397,6 +397,9 @@ func (e *Env) rerun(c *urfave.Context) error {
 	if len(older) > 0 {
 		fmt.Fprintf(w, "not compared (run %s was recorded by an older lakehouse): %s\n", orig.ID, strings.Join(older, ", "))
 	}
+	if len(differ) == 0 && len(rec.Matches) == 0 {
+		return nil
+	}
 	if len(differ) == 0 {
 		fmt.Fprintf(w, "all %d output(s) match run %s\n", len(rec.Matches), orig.ID)
 		return nil
