@@ -37,7 +37,7 @@ func (t *tx) writable(op string) error {
 func (t *tx) bucket(name []byte) (*bolt.Bucket, error) {
 	b := t.tx.Bucket(name)
 	if b == nil {
-		return nil, errdefs.New(errdefs.ErrInternal, "catalog store: bucket %q is missing", name)
+		return nil, errdefs.New(errdefs.ErrDataLoss, "the catalog file is damaged: bucket %q is missing; run `lakehouse doctor`", name)
 	}
 	return b, nil
 }
@@ -135,7 +135,7 @@ func (t *tx) GetCommit(id catalog.CommitID) (*catalog.Commit, error) {
 	}
 	c := new(catalog.Commit)
 	if err := json.Unmarshal(v, c); err != nil {
-		return nil, errdefs.New(errdefs.ErrInternal, "catalog store: commits/%s cannot be decoded: %v", id, err)
+		return nil, errdefs.New(errdefs.ErrDataLoss, "the catalog file is damaged: commits/%s cannot be decoded: %v", id, err)
 	}
 	c.ID = id
 	return c, nil
@@ -200,7 +200,7 @@ func (t *tx) GetTree(id catalog.TreeID) (*catalog.Tree, error) {
 	}
 	tr := new(catalog.Tree)
 	if err := tr.UnmarshalJSON(v); err != nil {
-		return nil, errdefs.New(errdefs.ErrInternal, "catalog store: trees/%s cannot be decoded: %v", id, err)
+		return nil, errdefs.New(errdefs.ErrDataLoss, "the catalog file is damaged: trees/%s cannot be decoded: %v", id, err)
 	}
 	return tr, nil
 }
