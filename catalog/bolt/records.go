@@ -114,6 +114,12 @@ func (t *tx) ListRecords(kind, prefix string, fn func(key string, value []byte) 
 		// Seek to the first key after key. Seeking is cheap and stays
 		// right if fn changed the bucket under the cursor.
 		k, v = c.Seek(append([]byte(key), 0))
+		if k != nil && string(k) <= key {
+			// Only a damaged page sorts keys out of order; seeking
+			// again would loop forever.
+			return errdefs.New(errdefs.ErrDataLoss,
+				"the catalog file is damaged: records/%s has key %q after %q; run `lakehouse doctor`", kind, k, key)
+		}
 	}
 	return nil
 }
