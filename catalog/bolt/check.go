@@ -4,6 +4,8 @@ import (
 	"context"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
 // maxProblems bounds the problems Check reports; a file damaged that badly
@@ -24,8 +26,8 @@ func (s *Store) Check(ctx context.Context) (problems []error, err error) {
 		return tx.ForEach(func(name []byte, b *bolt.Bucket) error { return walkBucket(b, &sum) })
 	})
 	if err != nil {
-		if d := s.Damaged(); d != nil {
-			return []error{d}, nil
+		if errdefs.Is(err, errdefs.ErrDataLoss) {
+			return []error{err}, nil
 		}
 		return nil, err
 	}
@@ -46,6 +48,9 @@ func (s *Store) Check(ctx context.Context) (problems []error, err error) {
 func walkBucket(b *bolt.Bucket, sum *byte) error {
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if err := tooLong(b.Tx(), k, v); err != nil {
+			return err
+		}
 		for _, x := range k {
 			*sum ^= x
 		}

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
@@ -254,6 +256,21 @@ func lockedError(path string, timeout time.Duration) error {
 	return errdefs.WithHint(errdefs.ErrUnavailable,
 		"wait for it to finish, or use another --data-dir",
 		"the data directory is in use by another lakehouse process (%s stayed locked for %s)", path, timeout)
+}
+
+// tooLong returns a damaged-file error if the keys and values b, read
+// from tx, claim more bytes than the whole file: only a damaged leaf page
+// says so (bbolt does not check), and copying such a value would read
+// gigabytes of whatever memory follows the map.
+func tooLong(tx *bolt.Tx, b ...[]byte) error {
+	n := 0
+	for _, x := range b {
+		n += len(x)
+	}
+	if size := tx.Size(); int64(n) > size {
+		return damagedError(tx.DB().Path(), "a key or value claims %d bytes, more than the file's %d", n, size)
+	}
+	return nil
 }
 
 // guardFault makes a memory fault on this goroutine a panic that

@@ -56,6 +56,12 @@ func readVersion(path string, tx *bolt.Tx) (int, error) {
 		return 0, nil
 	}
 	raw := meta.Get(keyVersion)
+	if err := tooLong(tx, raw); err != nil {
+		return 0, err
+	}
+	if len(raw) > 20 {
+		raw = raw[:20]
+	}
 	v, err := strconv.Atoi(string(raw))
 	if err != nil || v < 1 {
 		return 0, damagedError(path, "its format version %q in meta/version is not a positive number", raw)

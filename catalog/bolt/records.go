@@ -44,6 +44,9 @@ func (t *tx) GetRecord(kind, key string) ([]byte, error) {
 	if !ok {
 		return nil, errdefs.New(errdefs.ErrNotFound, "%s record %q not found", kind, key)
 	}
+	if err := tooLong(t.tx, v); err != nil {
+		return nil, err
+	}
 	return bytes.Clone(v), nil
 }
 
@@ -107,6 +110,9 @@ func (t *tx) ListRecords(kind, prefix string, fn func(key string, value []byte) 
 	c := b.Cursor()
 	k, v := c.Seek(p)
 	for k != nil && bytes.HasPrefix(k, p) {
+		if err := tooLong(t.tx, k, v); err != nil {
+			return err
+		}
 		key := string(k)
 		if err := fn(key, bytes.Clone(v)); err != nil {
 			return err

@@ -70,6 +70,9 @@ func (t *tx) GetRef(kind catalog.RefKind, name string) (catalog.CommitID, error)
 	if v == nil {
 		return "", errdefs.New(errdefs.ErrNotFound, "%s %q not found", kind, name)
 	}
+	if err := tooLong(t.tx, v); err != nil {
+		return "", err
+	}
 	return catalog.CommitID(v), nil
 }
 
@@ -118,6 +121,9 @@ func (t *tx) ListRefs(kind catalog.RefKind) ([]catalog.RefEntry, error) {
 	var out []catalog.RefEntry
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if err := tooLong(t.tx, k, v); err != nil {
+			return nil, err
+		}
 		out = append(out, catalog.RefEntry{Name: string(k), Commit: catalog.CommitID(v)})
 	}
 	return out, nil
@@ -132,6 +138,9 @@ func (t *tx) GetCommit(id catalog.CommitID) (*catalog.Commit, error) {
 	v := b.Get([]byte(id))
 	if v == nil {
 		return nil, errdefs.New(errdefs.ErrNotFound, "commit %s not found", id)
+	}
+	if err := tooLong(t.tx, v); err != nil {
+		return nil, err
 	}
 	c := new(catalog.Commit)
 	if err := json.Unmarshal(v, c); err != nil {
@@ -183,6 +192,9 @@ func (t *tx) FindCommits(prefix string, limit int) ([]catalog.CommitID, error) {
 		if limit > 0 && len(out) == limit {
 			break
 		}
+		if err := tooLong(t.tx, k); err != nil {
+			return nil, err
+		}
 		out = append(out, catalog.CommitID(k))
 	}
 	return out, nil
@@ -197,6 +209,9 @@ func (t *tx) GetTree(id catalog.TreeID) (*catalog.Tree, error) {
 	v := b.Get([]byte(id))
 	if v == nil {
 		return nil, errdefs.New(errdefs.ErrNotFound, "tree %s not found", id)
+	}
+	if err := tooLong(t.tx, v); err != nil {
+		return nil, err
 	}
 	tr := new(catalog.Tree)
 	if err := tr.UnmarshalJSON(v); err != nil {
