@@ -142,9 +142,9 @@ func decodeMeta(b []byte, index uint64) (boltMeta, string) {
 }
 
 // checkFile checks, before bbolt maps the file at path, that it is a whole
-// bbolt file: both meta pages valid and agreeing on the page size, and every
-// page they point at (the root, the freelist, the high-water mark) inside
-// the file. It holds a shared lock while it reads, so a writer in another
+// bbolt file: both meta pages valid and agreeing on the page size, the
+// pages they count (the high-water mark) inside the file, and the root and
+// freelist pages of the current one what it says they are. It holds a shared lock while it reads, so a writer in another
 // process is never caught halfway through a meta page; it waits for the
 // lock up to timeout.
 func checkFile(path string, timeout time.Duration) error {
@@ -197,13 +197,20 @@ func checkFile(path string, timeout time.Duration) error {
 			return damagedError(path, "it is %d bytes long, but meta page %d uses %d pages of %d bytes (%d bytes): it was truncated",
 				size, i, m.hwm, m.pageSize, need)
 		}
-		if why := checkPage(f, m, m.root, "root", branchPageFlag, leafPageFlag); why != "" {
+	}
+	// bbolt uses the meta of the later transaction. The other one is the
+	// state before it, whose pages the later transaction may have reused,
+	// so only the current one's pages must still be what it says.
+	cur, i := m0, 0
+	if m1.txid > m0.txid {
+		cur, i = m1, 1
+	}
+	if why := checkPage(f, cur, cur.root, "root", branchPageFlag, leafPageFlag); why != "" {
+		return damagedError(path, "meta page %d: %s", i, why)
+	}
+	if cur.freelist != pgidNoFreelist {
+		if why := checkPage(f, cur, cur.freelist, "freelist", freelistPageFlag); why != "" {
 			return damagedError(path, "meta page %d: %s", i, why)
-		}
-		if m.freelist != pgidNoFreelist {
-			if why := checkPage(f, m, m.freelist, "freelist", freelistPageFlag); why != "" {
-				return damagedError(path, "meta page %d: %s", i, why)
-			}
 		}
 	}
 	return nil
