@@ -143,9 +143,14 @@ func (e *Env) Service(ctx context.Context) (catalog.Service, error) {
 			"unset --addr/"+envAddr+" to use the embedded catalog",
 			"server mode is not available yet in this build")
 	}
-	timeout, err := e.lockTimeout()
-	if err != nil {
-		return nil, err
+	timeout := defaultLockTimeout
+	if v := e.Getenv(envLockTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "use a duration such as 3s or 500ms",
+				"invalid %s=%q", envLockTimeout, v)
+		}
+		timeout = d
 	}
 	p, err := e.Profile()
 	if err != nil {
