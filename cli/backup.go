@@ -65,11 +65,6 @@ func (e *Env) backup(c *urfave.Context) error {
 // commands that work on the file itself (backup, doctor). Like the service
 // it holds the file only while a transaction runs.
 func (e *Env) catalogFile() (*bolt.Shared, error) {
-	if e.Addr != "" {
-		return nil, errdefs.WithHint(errdefs.ErrUnavailable,
-			"run it on the server's machine, without --addr/"+envAddr,
-			"this command works on the local catalog file only")
-	}
 	timeout, err := e.lockTimeout()
 	if err != nil {
 		return nil, err
