@@ -119,6 +119,8 @@ func newApp(e *Env) *urfave.App {
 			e.infoCommand(),
 			e.versionCommand(),
 			e.reapCommand(),
+			e.backupCommand(),
+			e.doctorCommand(),
 		},
 	}
 	walkCommands(app.Commands, func(c *urfave.Command) {

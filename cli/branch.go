@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -185,12 +186,24 @@ func (e *Env) branchRename(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
+	// Renaming the active branch changes the profile too: staged first,
+	// put in place after, the rename undone if that fails (see checkout).
+	var staged *stagedProfile
+	if active == from {
+		if staged, err = e.stageActiveBranch(to); err != nil {
+			return err
+		}
+		defer staged.abort()
+	}
 	info, err := svc.RenameBranch(c.Context, from, to)
 	if err != nil {
 		return err
 	}
-	if active == from {
-		if err := e.setActiveBranch(to); err != nil {
+	if staged != nil {
+		if err := staged.commit(); err != nil {
+			if _, rerr := svc.RenameBranch(context.WithoutCancel(c.Context), to, from); rerr != nil {
+				return fmt.Errorf("%w (branch %s was renamed to %s, and renaming it back failed: %v)", err, from, to, rerr)
+			}
 			return err
 		}
 		active = to

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -62,6 +63,16 @@ func (e *Env) checkout(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
+	// The profile change is staged (written and synced beside the profile
+	// file) before the branch is created, and put in place after: a
+	// profile that cannot be written fails the command before it changes
+	// anything, and a branch created for a checkout that then fails is
+	// removed again. The command does all it says or nothing.
+	staged, err := e.stageActiveBranch(name)
+	if err != nil {
+		return err
+	}
+	defer staged.abort()
 	var info catalog.BranchInfo
 	if create {
 		info, err = svc.CreateBranch(ctx, name, from)
@@ -71,7 +82,12 @@ func (e *Env) checkout(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := e.setActiveBranch(name); err != nil {
+	if err := staged.commit(); err != nil {
+		if create {
+			if derr := svc.DeleteBranch(context.WithoutCancel(ctx), name); derr != nil {
+				return fmt.Errorf("%w (branch %s was created, and removing it again failed: %v)", err, name, derr)
+			}
+		}
 		return err
 	}
 	v := checkoutView{ActiveBranch: string(name), Previous: string(prev), Head: string(info.Head), Created: create}
@@ -87,13 +103,14 @@ func (e *Env) checkout(c *urfave.Context) error {
 	})
 }
 
-// setActiveBranch records b as the profile's active branch.
-func (e *Env) setActiveBranch(b catalog.BranchName) error {
+// stageActiveBranch stages b as the profile's active branch (see
+// stagedProfile).
+func (e *Env) stageActiveBranch(b catalog.BranchName) (*stagedProfile, error) {
 	p, err := e.Profile()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	np := *p
 	np.ActiveBranch = b
-	return e.saveProfile(np)
+	return e.stageProfile(np)
 }

@@ -119,30 +119,77 @@ func (e *Env) Profile() (*Profile, error) {
 // is replaced atomically (temp file in the same directory, then rename), so
 // a reader never sees half of it.
 func (e *Env) saveProfile(p Profile) error {
-	all, err := readProfiles(e.ProfilesPath())
+	st, err := e.stageProfile(p)
 	if err != nil {
 		return err
+	}
+	return st.commit()
+}
+
+// stagedProfile is a profile change written and synced under a temporary
+// name, so that all that is left to do is a rename: a command that must
+// also change the catalog stages the profile first, changes the catalog,
+// and then commits (or, if the catalog change fails, aborts).
+type stagedProfile struct {
+	e    *Env
+	p    Profile
+	file *stagedFile
+}
+
+// stageProfile writes the profile file with p as the active profile to a
+// temporary file beside it.
+func (e *Env) stageProfile(p Profile) (*stagedProfile, error) {
+	all, err := readProfiles(e.ProfilesPath())
+	if err != nil {
+		return nil, err
 	}
 	all[e.ProfileName] = p
 	b, err := json.MarshalIndent(all, "", "  ")
 	if err != nil {
+		return nil, err
+	}
+	f, err := stageFile(e.ProfilesPath(), append(b, '\n'))
+	if err != nil {
+		return nil, err
+	}
+	return &stagedProfile{e: e, p: p, file: f}, nil
+}
+
+// commit puts the staged profile file in place.
+func (s *stagedProfile) commit() error {
+	if err := s.file.commit(); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(e.ProfilesPath(), append(b, '\n')); err != nil {
-		return err
-	}
-	e.profile = &p
+	s.e.profile = &s.p
 	return nil
 }
 
+// abort removes the staged file; after commit it does nothing.
+func (s *stagedProfile) abort() { s.file.abort() }
+
 func writeFileAtomic(path string, data []byte) error {
+	f, err := stageFile(path, data)
+	if err != nil {
+		return err
+	}
+	return f.commit()
+}
+
+// stagedFile is data written and synced under a temporary name in the
+// directory of path, waiting to replace path.
+type stagedFile struct {
+	tmp, path string
+	done      bool
+}
+
+func stageFile(path string, data []byte) (*stagedFile, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fileError("create", dir, err)
+		return nil, fileError("create", dir, err)
 	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
-		return fileError("write", path, err)
+		return nil, fileError("write", path, err)
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
@@ -152,14 +199,33 @@ func writeFileAtomic(path string, data []byte) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
 	if err != nil {
 		os.Remove(tmp)
-		return fileError("write", path, err)
+		return nil, fileError("write", path, err)
 	}
+	return &stagedFile{tmp: tmp, path: path}, nil
+}
+
+// renameFile is os.Rename; tests replace it to fail a commit.
+var renameFile = os.Rename
+
+func (s *stagedFile) commit() error {
+	if s.done {
+		return nil
+	}
+	if err := renameFile(s.tmp, s.path); err != nil {
+		s.abort()
+		return fileError("write", s.path, err)
+	}
+	s.done = true
 	return nil
+}
+
+func (s *stagedFile) abort() {
+	if !s.done {
+		os.Remove(s.tmp)
+		s.done = true
+	}
 }
 
 // fileError classifies a filesystem error for the exit code.
@@ -171,18 +237,25 @@ func fileError(verb, path string, err error) error {
 	return fmt.Errorf("cannot %s %s: %w", verb, path, err)
 }
 
-// checkUser validates a user (commit author) name.
+// checkUser validates a user (commit author) name. A user names branches
+// (`<user>.<name>`, and a run's `<user>.run-<id>`), so it follows the
+// rules of a branch name's user part: letters, digits, '_' and '-', not
+// starting with '-', no dots.
 func checkUser(s string) error {
 	if strings.TrimSpace(s) == "" {
 		return errors.New("user is empty")
 	}
-	if len(s) > catalog.MaxNameLen {
-		return fmt.Errorf("user is %d characters long; the limit is %d", len(s), catalog.MaxNameLen)
+	const rule = "use letters, digits, '_' and '-' only (it is the first part of branch names such as alice.dev)"
+	if strings.Contains(s, ".") {
+		return fmt.Errorf("user %q contains '.'; %s", s, rule)
 	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("user %q contains a control character", s)
+	if _, err := catalog.ParseBranchName(s + ".dev"); err != nil {
+		why := unhint(err)
+		if i := strings.Index(why, ": it "); i >= 0 {
+			why = why[i+len(": it "):]
 		}
+		why, _, _ = strings.Cut(why, ";")
+		return fmt.Errorf("user %q %s; %s", s, why, rule)
 	}
 	return nil
 }

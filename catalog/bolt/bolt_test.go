@@ -311,9 +311,10 @@ func TestNotACatalogFile(t *testing.T) {
 		path    string
 		want    string
 	}{
-		{"random bytes", random(64 << 10), "", "not a lakehouse catalog file"},
-		{"short random bytes", random(100), "", "not a lakehouse catalog file"},
-		{"text", []byte("hello\n"), "", "not a lakehouse catalog file"},
+		{"random bytes", random(64 << 10), "", "not a bbolt file"},
+		{"short random bytes", random(100), "", "not a bbolt file"},
+		{"text", []byte("hello\n"), "", "too short"},
+		{"empty", []byte{}, "", "it is empty"},
 		{"another bbolt file", nil, foreign, `has a "widgets" bucket`},
 	}
 	for _, tc := range tests {
@@ -327,10 +328,11 @@ func TestNotACatalogFile(t *testing.T) {
 				}
 			}
 			_, err := Open(path, Options{Timeout: time.Second})
-			if !errors.Is(err, errdefs.ErrFailedPrecondition) {
-				t.Fatalf("Open: %v, want ErrFailedPrecondition", err)
+			if !errors.Is(err, errdefs.ErrDataLoss) {
+				t.Fatalf("Open: %v, want ErrDataLoss", err)
 			}
-			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) ||
+				!strings.Contains(err.Error(), "is damaged") {
 				t.Errorf("error %q does not say %q and name the file", err, tc.want)
 			}
 		})
@@ -360,8 +362,8 @@ func TestCorruptValue(t *testing.T) {
 	}
 	for _, tc := range tests {
 		err := s.View(context.Background(), tc.get)
-		if !errors.Is(err, errdefs.ErrInternal) || !strings.Contains(err.Error(), tc.key) {
-			t.Errorf("%s: got %v, want ErrInternal naming %s", tc.name, err, tc.key)
+		if !errors.Is(err, errdefs.ErrDataLoss) || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%s: got %v, want ErrDataLoss naming %s", tc.name, err, tc.key)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -59,13 +60,18 @@ const (
 // which Update returns unchanged. Updates are serialized, and concurrent ones
 // share a commit (see above). Update returns ctx.Err() without running fn if
 // ctx is done before fn's turn.
-func (s *Store) Update(ctx context.Context, fn func(tx catalog.Tx) error) error {
+func (s *Store) Update(ctx context.Context, fn func(tx catalog.Tx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if s.readOnly {
 		return errdefs.New(errdefs.ErrFailedPrecondition, "catalog store %s is open read-only", s.path)
 	}
+	if err := s.Damaged(); err != nil {
+		return err
+	}
+	// fn reads the memory map through its tx.
+	defer s.catchDamage(&err, guardFault())
 	r := &request{
 		turn:      make(chan turn, 1),
 		finished:  make(chan outcome, 1),
@@ -137,9 +143,8 @@ func (s *Store) commitLoop() {
 // runBatch gives each request its turn on one bbolt transaction and commits
 // the work of those that succeeded.
 func (s *Store) runBatch(batch []*request) {
-	bt, err := s.db.Begin(true)
+	bt, err := s.beginWrite()
 	if err != nil {
-		err = s.beginError(err)
 		for _, r := range batch {
 			r.turn <- turn{err: err}
 		}
@@ -169,8 +174,7 @@ func (s *Store) runBatch(batch []*request) {
 		_ = bt.Rollback()
 		return
 	}
-	if err := bt.Commit(); err != nil {
-		err = fmt.Errorf("commit to catalog store %s: %w", s.path, err)
+	if err := s.commitWrite(bt); err != nil {
 		for _, r := range ok {
 			r.committed <- err
 		}
@@ -179,6 +183,48 @@ func (s *Store) runBatch(batch []*request) {
 	for _, r := range ok {
 		r.committed <- nil
 	}
+}
+
+// beginWrite begins the batch's bbolt transaction.
+func (s *Store) beginWrite() (bt *bolt.Tx, err error) {
+	if err := s.Damaged(); err != nil {
+		return nil, err
+	}
+	defer s.catchDamage(&err, guardFault())
+	bt, err = s.db.Begin(true)
+	if err != nil {
+		return nil, s.beginError(err)
+	}
+	return bt, nil
+}
+
+// commitWrite commits the batch's transaction. If bbolt faults or panics
+// on a damaged page it rolls the transaction back; if even that fails the
+// store is wedged (see Close).
+func (s *Store) commitWrite(bt *bolt.Tx) (err error) {
+	defer func() {
+		if errdefs.Is(err, errdefs.ErrDataLoss) && s.Damaged() != nil {
+			s.abandon(bt)
+		}
+	}()
+	defer s.catchDamage(&err, guardFault())
+	if err := bt.Commit(); err != nil {
+		return fmt.Errorf("commit to catalog store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// abandon rolls back a transaction bbolt panicked in.
+func (s *Store) abandon(bt *bolt.Tx) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			s.damageMu.Lock()
+			s.wedged = true
+			s.damageMu.Unlock()
+		}
+	}()
+	_ = bt.Rollback()
 }
 
 // undoOp restores one key (or drops one bucket) written by the current fn.

@@ -39,9 +39,20 @@
 //
 // meta/version holds the layout version of the file. Open applies, in order
 // and in one transaction, every migration in [migrations] above the stored
-// version; version 1 creates the initial layout on an empty file. A file
-// whose version is newer than this binary knows is refused rather than
-// guessed at, and a read-only Open refuses a file that still needs migrating.
+// version. A file whose version is newer than this binary knows is refused
+// rather than guessed at, and a read-only Open refuses a file that still
+// needs migrating.
+//
+// # Creation and damage
+//
+// A file is created only where none exists, under a temporary name with
+// its whole version-1 layout, and then linked into place: an existing file
+// is never initialized, so an empty, short or foreign file is never taken
+// for a new catalog. Such a file, a truncated one, and one whose pages
+// bbolt trips over (a fault or a panic while reading) give an
+// errdefs.ErrDataLoss error that names the file and says to restore a
+// backup (Backup, BackupFile; `lakehouse backup`). Check reads every page
+// for `lakehouse doctor`. See damage.go for how each layer works.
 //
 // # Caveats
 //

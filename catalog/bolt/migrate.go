@@ -51,18 +51,32 @@ func readVersion(path string, tx *bolt.Tx) (int, error) {
 		// An empty file is version 0. A bbolt file with other buckets
 		// belongs to someone else.
 		if k, _ := tx.Cursor().First(); k != nil {
-			return 0, errdefs.WithHint(errdefs.ErrFailedPrecondition,
-				"check that --data-dir points at a lakehouse data directory",
-				"%s is a bbolt file but not a lakehouse catalog (it has a %q bucket and no %q bucket)", path, k, bucketMeta)
+			return 0, damagedError(path, "it is a bbolt file but not a lakehouse catalog: it has a %q bucket and no %q bucket", k, bucketMeta)
 		}
 		return 0, nil
 	}
 	raw := meta.Get(keyVersion)
+	if err := tooLong(tx, raw); err != nil {
+		return 0, err
+	}
+	if len(raw) > 20 {
+		raw = raw[:20]
+	}
 	v, err := strconv.Atoi(string(raw))
 	if err != nil || v < 1 {
-		return 0, errdefs.New(errdefs.ErrInternal, "%s: format version %q in meta/version is not a positive number", path, raw)
+		return 0, damagedError(path, "its format version %q in meta/version is not a positive number", raw)
 	}
 	return v, nil
+}
+
+// checkLayout checks that every top-level bucket of the layout is there.
+func checkLayout(path string, tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketMeta, bucketBranches, bucketTags, bucketCommits, bucketTrees, bucketRecords} {
+		if tx.Bucket(name) == nil {
+			return damagedError(path, "its %q bucket is missing", name)
+		}
+	}
+	return nil
 }
 
 func tooNewError(path string, v int) error {

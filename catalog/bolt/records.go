@@ -44,6 +44,9 @@ func (t *tx) GetRecord(kind, key string) ([]byte, error) {
 	if !ok {
 		return nil, errdefs.New(errdefs.ErrNotFound, "%s record %q not found", kind, key)
 	}
+	if err := tooLong(t.tx, v); err != nil {
+		return nil, err
+	}
 	return bytes.Clone(v), nil
 }
 
@@ -107,6 +110,9 @@ func (t *tx) ListRecords(kind, prefix string, fn func(key string, value []byte) 
 	c := b.Cursor()
 	k, v := c.Seek(p)
 	for k != nil && bytes.HasPrefix(k, p) {
+		if err := tooLong(t.tx, k, v); err != nil {
+			return err
+		}
 		key := string(k)
 		if err := fn(key, bytes.Clone(v)); err != nil {
 			return err
@@ -114,6 +120,12 @@ func (t *tx) ListRecords(kind, prefix string, fn func(key string, value []byte) 
 		// Seek to the first key after key. Seeking is cheap and stays
 		// right if fn changed the bucket under the cursor.
 		k, v = c.Seek(append([]byte(key), 0))
+		if k != nil && string(k) <= key {
+			// Only a damaged page sorts keys out of order; seeking
+			// again would loop forever.
+			return errdefs.New(errdefs.ErrDataLoss,
+				"the catalog file is damaged: records/%s has key %q after %q; run `lakehouse doctor`", kind, k, key)
+		}
 	}
 	return nil
 }

@@ -29,6 +29,9 @@ type Shared struct {
 	s      *Store
 	refs   int
 	closed bool
+	// damaged is the error of a Store that found the file damaged
+	// mid-transaction; every later transaction returns it.
+	damaged error
 }
 
 var _ catalog.Store = (*Shared)(nil)
@@ -53,6 +56,9 @@ func (sh *Shared) acquire() (*Store, error) {
 	if sh.closed {
 		return nil, errdefs.New(errdefs.ErrFailedPrecondition, "catalog store %s is closed", sh.path)
 	}
+	if sh.damaged != nil {
+		return nil, sh.damaged
+	}
 	if sh.s == nil {
 		s, err := Open(sh.path, sh.opts)
 		if err != nil {
@@ -72,6 +78,9 @@ func (sh *Shared) release() error {
 	}
 	s := sh.s
 	sh.s = nil
+	if err := s.Damaged(); err != nil {
+		sh.damaged = err
+	}
 	return s.Close()
 }
 

@@ -37,7 +37,7 @@ func (t *tx) writable(op string) error {
 func (t *tx) bucket(name []byte) (*bolt.Bucket, error) {
 	b := t.tx.Bucket(name)
 	if b == nil {
-		return nil, errdefs.New(errdefs.ErrInternal, "catalog store: bucket %q is missing", name)
+		return nil, errdefs.New(errdefs.ErrDataLoss, "the catalog file is damaged: bucket %q is missing; run `lakehouse doctor`", name)
 	}
 	return b, nil
 }
@@ -69,6 +69,9 @@ func (t *tx) GetRef(kind catalog.RefKind, name string) (catalog.CommitID, error)
 	v := b.Get([]byte(name))
 	if v == nil {
 		return "", errdefs.New(errdefs.ErrNotFound, "%s %q not found", kind, name)
+	}
+	if err := tooLong(t.tx, v); err != nil {
+		return "", err
 	}
 	return catalog.CommitID(v), nil
 }
@@ -118,6 +121,9 @@ func (t *tx) ListRefs(kind catalog.RefKind) ([]catalog.RefEntry, error) {
 	var out []catalog.RefEntry
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if err := tooLong(t.tx, k, v); err != nil {
+			return nil, err
+		}
 		out = append(out, catalog.RefEntry{Name: string(k), Commit: catalog.CommitID(v)})
 	}
 	return out, nil
@@ -133,9 +139,12 @@ func (t *tx) GetCommit(id catalog.CommitID) (*catalog.Commit, error) {
 	if v == nil {
 		return nil, errdefs.New(errdefs.ErrNotFound, "commit %s not found", id)
 	}
+	if err := tooLong(t.tx, v); err != nil {
+		return nil, err
+	}
 	c := new(catalog.Commit)
 	if err := json.Unmarshal(v, c); err != nil {
-		return nil, errdefs.New(errdefs.ErrInternal, "catalog store: commits/%s cannot be decoded: %v", id, err)
+		return nil, errdefs.New(errdefs.ErrDataLoss, "the catalog file is damaged: commits/%s cannot be decoded: %v", id, err)
 	}
 	c.ID = id
 	return c, nil
@@ -183,6 +192,9 @@ func (t *tx) FindCommits(prefix string, limit int) ([]catalog.CommitID, error) {
 		if limit > 0 && len(out) == limit {
 			break
 		}
+		if err := tooLong(t.tx, k); err != nil {
+			return nil, err
+		}
 		out = append(out, catalog.CommitID(k))
 	}
 	return out, nil
@@ -198,9 +210,12 @@ func (t *tx) GetTree(id catalog.TreeID) (*catalog.Tree, error) {
 	if v == nil {
 		return nil, errdefs.New(errdefs.ErrNotFound, "tree %s not found", id)
 	}
+	if err := tooLong(t.tx, v); err != nil {
+		return nil, err
+	}
 	tr := new(catalog.Tree)
 	if err := tr.UnmarshalJSON(v); err != nil {
-		return nil, errdefs.New(errdefs.ErrInternal, "catalog store: trees/%s cannot be decoded: %v", id, err)
+		return nil, errdefs.New(errdefs.ErrDataLoss, "the catalog file is damaged: trees/%s cannot be decoded: %v", id, err)
 	}
 	return tr, nil
 }

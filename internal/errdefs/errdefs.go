@@ -23,6 +23,10 @@ var (
 	ErrUnavailable        = errors.New("unavailable")
 	ErrPermissionDenied   = errors.New("permission denied")
 	ErrInternal           = errors.New("internal error")
+	// ErrDataLoss is stored state that is damaged or missing (a truncated
+	// catalog file, a deleted data file): nothing the caller can retry or
+	// rephrase fixes it; it needs a restore or a repair.
+	ErrDataLoss = errors.New("data loss")
 )
 
 // classError is an error of a class whose message is written in full by the
@@ -61,7 +65,7 @@ func Is(err, class error) bool { return errors.Is(err, class) }
 // Class returns the class of err, or ErrInternal when err carries none.
 func Class(err error) error {
 	for _, c := range []error{ErrNotFound, ErrAlreadyExists, ErrInvalidArgument, ErrConflict,
-		ErrFailedPrecondition, ErrUnavailable, ErrPermissionDenied, ErrInternal} {
+		ErrFailedPrecondition, ErrUnavailable, ErrPermissionDenied, ErrDataLoss, ErrInternal} {
 		if errors.Is(err, c) {
 			return c
 		}
@@ -96,6 +100,8 @@ func ExitCode(err error) int {
 		return ExitPermissionDenied
 	case ErrUnavailable:
 		return ExitUnavailable
+	case ErrDataLoss:
+		return ExitFailed
 	default:
 		return ExitFailed
 	}
