@@ -443,18 +443,14 @@ func (c *Cache) GC(ctx context.Context, opt GCOptions) ([]*Package, error) {
 		}
 		// The metadata file goes first: without it the folder is not
 		// installed, and a concurrent install would redo it under the lock.
-		lock, err := os.OpenFile(filepath.Join(c.pkgsDir(), p.Hash+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+		release, err := c.lockPackage(ctx, p.Hash)
 		if err != nil {
-			return removed, err
-		}
-		if err := flockContext(ctx, lock); err != nil {
-			lock.Close()
 			return removed, err
 		}
 		os.Remove(filepath.Join(c.pkgsDir(), p.Hash+".json"))
 		os.Remove(c.manifestFile(p.Hash))
 		err = removeAll(p.Dir)
-		lock.Close()
+		release()
 		if err != nil {
 			return removed, err
 		}

@@ -80,14 +80,11 @@ func (c *Cache) compileLoop() {
 func (c *Cache) compileInstalled(in *Interpreter, p *Package) {
 	ctx := context.Background()
 	start := time.Now()
-	lock, err := os.OpenFile(filepath.Join(c.pkgsDir(), p.Hash+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	release, err := c.lockPackage(ctx, p.Hash)
 	if err != nil {
 		return
 	}
-	defer lock.Close()
-	if flockContext(ctx, lock) != nil {
-		return
-	}
+	defer release()
 	cur := c.readPackage(p.Hash)
 	if cur == nil || cur.Compiled || cur.Stamp == "" {
 		return

@@ -111,15 +111,11 @@ func (c *Cache) installOnce(ctx context.Context, in *Interpreter, meta *Package,
 			return p, err
 		}
 	}
-	lock, err := os.OpenFile(filepath.Join(c.pkgsDir(), hash+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	release, err := c.lockPackage(ctx, hash)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Close()
-	if err := flockContext(ctx, lock); err != nil {
-		return nil, err
-	}
-	defer unix.Flock(int(lock.Fd()), unix.LOCK_UN)
+	defer release()
 	if p := c.readPackage(hash); p != nil && p.Stamp != "" {
 		// Another installer finished while we waited.
 		if err := c.checkStamp(p); err != nil {
@@ -192,6 +188,22 @@ func (c *Cache) readPackage(hash string) *Package {
 		return nil
 	}
 	return &p
+}
+
+// lockPackage takes the package's lock file (pkgs/<hash>.lock), which
+// serializes installing, compiling, verifying and removing one package
+// across processes. It gives up when ctx ends; release closes the file,
+// which drops the lock.
+func (c *Cache) lockPackage(ctx context.Context, hash string) (release func(), err error) {
+	lock, err := os.OpenFile(filepath.Join(c.pkgsDir(), hash+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := flockContext(ctx, lock); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return func() { lock.Close() }, nil
 }
 
 // flockContext takes an exclusive flock on f, giving up when ctx ends.

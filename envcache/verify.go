@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
 )
 
 // VerifyOptions say what Verify does about the differences it finds.
@@ -147,15 +146,11 @@ const maxDifferences = 50
 
 func (c *Cache) verifyPackage(ctx context.Context, p *Package, opt VerifyOptions) (*PackageCheck, error) {
 	pc := &PackageCheck{Package: p}
-	lock, err := os.OpenFile(filepath.Join(c.pkgsDir(), p.Hash+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	release, err := c.lockPackage(ctx, p.Hash)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Close()
-	if err := flockContext(ctx, lock); err != nil {
-		return nil, err
-	}
-	defer unix.Flock(int(lock.Fd()), unix.LOCK_UN)
+	defer release()
 	cur := c.readPackage(p.Hash)
 	if cur == nil {
 		return pc, nil // removed meanwhile

@@ -238,20 +238,8 @@ func (s *Store) Close() error {
 
 // View runs fn in a read-only transaction on a consistent snapshot. It
 // returns ctx.Err() without calling fn if ctx is done.
-func (s *Store) View(ctx context.Context, fn func(tx catalog.Tx) error) (err error) {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := s.Damaged(); err != nil {
-		return err
-	}
-	defer s.catchDamage(&err, guardFault())
-	t, err := s.db.Begin(false)
-	if err != nil {
-		return s.beginError(err)
-	}
-	defer func() { _ = t.Rollback() }()
-	return fn(&tx{tx: t})
+func (s *Store) View(ctx context.Context, fn func(tx catalog.Tx) error) error {
+	return s.viewRaw(ctx, func(t *bolt.Tx) error { return fn(&tx{tx: t}) })
 }
 
 func (s *Store) beginError(err error) error {
