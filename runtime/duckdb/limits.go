@@ -1,0 +1,98 @@
+package duckdb
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+)
+
+// Environment variables that bound every DuckDB this process opens (queries,
+// SQL models, input filters).
+const (
+	// EnvMemory caps DuckDB's memory_limit: bytes or a size ("4GB", "512MB").
+	EnvMemory = "LAKEHOUSE_DUCKDB_MEMORY"
+	// EnvThreads is DuckDB's worker thread count (default: one per core).
+	EnvThreads = "LAKEHOUSE_DUCKDB_THREADS"
+)
+
+// freeShare is the share of the machine's available memory a DuckDB may
+// use at most, whatever is configured: the rest is left to the process,
+// the functions running beside it and the page cache.
+const freeShare = 0.8
+
+// memAvailable is the machine's available memory in bytes (MemAvailable of
+// /proc/meminfo), or 0 when unknown. A variable so tests can replace it.
+var memAvailable = func() int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "MemAvailable:"); ok {
+			fs := strings.Fields(rest)
+			if len(fs) == 2 && fs[1] == "kB" {
+				if n, err := strconv.ParseInt(fs[0], 10, 64); err == nil {
+					return n << 10
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// Limits are the memory limit (bytes) and thread count a DuckDB gets.
+type Limits struct {
+	MemoryBytes int64 // 0: DuckDB's default
+	Threads     int   // 0: one per core
+}
+
+// limits decides a DB's limits: the requested memory (0: none), else
+// LAKEHOUSE_DUCKDB_MEMORY, never above 80% of the machine's available
+// memory; the requested threads, else LAKEHOUSE_DUCKDB_THREADS. Bad
+// environment values are ErrInvalidArgument.
+func limits(getenv func(string) string, memory int64, threads int) (Limits, error) {
+	l := Limits{MemoryBytes: memory, Threads: threads}
+	if v := strings.TrimSpace(getenv(EnvMemory)); v != "" && l.MemoryBytes == 0 {
+		n, err := ParseSize(v)
+		if err != nil {
+			return l, errdefs.New(errdefs.ErrInvalidArgument, "%s=%q: %v", EnvMemory, v, err)
+		}
+		l.MemoryBytes = n
+	}
+	if free := memAvailable(); free > 0 {
+		if c := int64(float64(free) * freeShare); l.MemoryBytes == 0 || l.MemoryBytes > c {
+			l.MemoryBytes = c
+		}
+	}
+	if v := strings.TrimSpace(getenv(EnvThreads)); v != "" && l.Threads == 0 {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 4096 {
+			return l, errdefs.New(errdefs.ErrInvalidArgument, "%s=%q: use a thread count such as %d", EnvThreads, v, runtime.NumCPU())
+		}
+		l.Threads = n
+	}
+	return l, nil
+}
+
+// ParseSize reads a byte size: a number of bytes or one with a unit
+// (KB, MB, GB, TB in powers of 1024, also KiB…TiB), e.g. "4GB".
+func ParseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	num := strings.TrimRight(s, "KMGTIBkmgtib ")
+	unit := strings.ToUpper(strings.TrimSpace(s[len(num):]))
+	unit = strings.Replace(unit, "IB", "B", 1)
+	f, err := strconv.ParseFloat(num, 64)
+	shift := map[string]uint{"": 0, "B": 0, "K": 10, "KB": 10, "M": 20, "MB": 20, "G": 30, "GB": 30, "T": 40, "TB": 40}
+	sh, ok := shift[unit]
+	if err != nil || !ok || f <= 0 || f*float64(int64(1)<<sh) > 1<<60 {
+		return 0, fmt.Errorf(`use bytes or a size such as "4GB" or "512MB"`)
+	}
+	return int64(f * float64(int64(1)<<sh)), nil
+}
