@@ -77,7 +77,7 @@ func Open(opts Options) (*DB, error) {
 		set["threads"] = fmt.Sprint(lim.Threads)
 	}
 	if lim.MemoryBytes > 0 {
-		set["memory_limit"] = fmt.Sprintf("%dKiB", max(lim.MemoryBytes>>10, 1))
+		set["memory_limit"] = fmt.Sprintf("%dB", lim.MemoryBytes)
 	}
 	d := &DB{}
 	if opts.TempDir == "" {

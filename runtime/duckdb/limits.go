@@ -14,7 +14,7 @@ import (
 // Environment variables that bound every DuckDB this process opens (queries,
 // SQL models, input filters).
 const (
-	// EnvMemory caps DuckDB's memory_limit: bytes or a size ("4GB", "512MB").
+	// EnvMemory caps DuckDB's memory_limit: bytes or a size ("4GB", "512MiB").
 	EnvMemory = "LAKEHOUSE_DUCKDB_MEMORY"
 	// EnvThreads is DuckDB's worker thread count (default: one per core).
 	EnvThreads = "LAKEHOUSE_DUCKDB_THREADS"
@@ -81,18 +81,19 @@ func limits(getenv func(string) string, memory int64, threads int) (Limits, erro
 	return l, nil
 }
 
-// ParseSize reads a byte size: a number of bytes or one with a unit
-// (KB, MB, GB, TB in powers of 1024, also KiB…TiB), e.g. "4GB".
+// ParseSize reads a byte size: a number of bytes, or one with a unit as
+// the planner's @resources(memory=) takes them: KB, MB, GB, TB in powers
+// of 1000, KiB, MiB, GiB, TiB in powers of 1024 ("4GB", "512MiB").
 func ParseSize(s string) (int64, error) {
 	s = strings.TrimSpace(s)
 	num := strings.TrimRight(s, "KMGTIBkmgtib ")
 	unit := strings.ToUpper(strings.TrimSpace(s[len(num):]))
-	unit = strings.Replace(unit, "IB", "B", 1)
 	f, err := strconv.ParseFloat(num, 64)
-	shift := map[string]uint{"": 0, "B": 0, "K": 10, "KB": 10, "M": 20, "MB": 20, "G": 30, "GB": 30, "T": 40, "TB": 40}
-	sh, ok := shift[unit]
-	if err != nil || !ok || f <= 0 || f*float64(int64(1)<<sh) > 1<<60 {
-		return 0, fmt.Errorf(`use bytes or a size such as "4GB" or "512MB"`)
+	mult := map[string]float64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+	m, ok := mult[unit]
+	if err != nil || !ok || f*m < 1 || f*m > 1<<60 {
+		return 0, fmt.Errorf(`use bytes or a size such as "4GB" or "512MiB"`)
 	}
-	return int64(f * float64(int64(1)<<sh)), nil
+	return int64(f * m), nil
 }

@@ -32,8 +32,8 @@ func TestLimits(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "defaults", getenv: env(), want: Limits{MemoryBytes: 8 << 30}},
-		{name: "env", getenv: env(EnvMemory, "2GB", EnvThreads, "3"), want: Limits{MemoryBytes: 2 << 30, Threads: 3}},
-		{name: "env above free memory", getenv: env(EnvMemory, "64GB"), want: Limits{MemoryBytes: 8 << 30}},
+		{name: "env", getenv: env(EnvMemory, "2GiB", EnvThreads, "3"), want: Limits{MemoryBytes: 2 << 30, Threads: 3}},
+		{name: "env above free memory", getenv: env(EnvMemory, "64GiB"), want: Limits{MemoryBytes: 8 << 30}},
 		{name: "request wins over env", getenv: env(EnvMemory, "2GB", EnvThreads, "3"), memory: 1 << 30, threads: 1,
 			want: Limits{MemoryBytes: 1 << 30, Threads: 1}},
 		{name: "request above free memory", getenv: env(), memory: 20 << 30, want: Limits{MemoryBytes: 8 << 30}},
@@ -56,7 +56,7 @@ func TestLimits(t *testing.T) {
 }
 
 func TestParseSize(t *testing.T) {
-	for s, want := range map[string]int64{"100": 100, "4GB": 4 << 30, "512 MB": 512 << 20, "1.5GiB": 3 << 29, "64kb": 64 << 10} {
+	for s, want := range map[string]int64{"100": 100, "4GB": 4e9, "512 MiB": 512 << 20, "1.5GiB": 3 << 29, "64kb": 64e3, "2b": 2} {
 		if got, err := ParseSize(s); err != nil || got != want {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", s, got, err, want)
 		}
@@ -71,7 +71,7 @@ func TestParseSize(t *testing.T) {
 // TestOpenAppliesLimits: the settings reach DuckDB.
 func TestOpenAppliesLimits(t *testing.T) {
 	db, err := Open(Options{Getenv: func(k string) string {
-		return map[string]string{EnvMemory: "300MB", EnvThreads: "2"}[k]
+		return map[string]string{EnvMemory: "300MiB", EnvThreads: "2"}[k]
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -460,3 +460,43 @@ def slow(data=lakehouse.Model("events")):
 		})
 	}
 }
+
+// TestRunLogLimit: a run's stored log stops at its limit and ends with the
+// line counting what was dropped, while events still carry every line.
+func TestRunLogLimit(t *testing.T) {
+	l := newBenchLake(t, 100)
+	var events int
+	rec, err := l.runFiles(t, map[string]string{"models.py": `import lakehouse
+
+@lakehouse.model(materialization="REPLACE")
+@lakehouse.python("3.11")
+def chatty(data=lakehouse.Model("events")):
+    for i in range(2000):
+        print("line", i, "x" * 50)
+    return data
+`}, func(o *pipeline.Options) {
+		o.LogLimit = 16 << 10
+		o.Events = func(ev pipeline.Event) {
+			if ev.Kind == pipeline.EventLog {
+				events++
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if events != 2000 {
+		t.Errorf("%d log events, want 2000", events)
+	}
+	var lines []runrec.LogLine
+	if err := l.runs.ReadLogs(rec.ID, func(ll runrec.LogLine) error { lines = append(lines, ll); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) < 50 || len(lines) > 400 {
+		t.Fatalf("%d lines stored", len(lines))
+	}
+	last := lines[len(lines)-1].Text
+	if !strings.HasPrefix(last, "log limit of 16 KB reached: ") || !strings.Contains(last, " further lines (") {
+		t.Errorf("last line %q", last)
+	}
+}
