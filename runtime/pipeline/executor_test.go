@@ -475,7 +475,7 @@ def chatty(data=lakehouse.Model("events")):
         print("line", i, "x" * 50)
     return data
 `}, func(o *pipeline.Options) {
-		o.LogLimit = 16 << 10
+		o.LogLimit = 16_000
 		o.Events = func(ev pipeline.Event) {
 			if ev.Kind == pipeline.EventLog {
 				events++

@@ -25,7 +25,7 @@ func TestLogLimit(t *testing.T) {
 		name  string
 		limit int64
 	}{
-		{name: "limited", limit: 10 << 10},
+		{name: "limited", limit: 10_000},
 		{name: "none", limit: -1},
 		{name: "default", limit: 0},
 	} {
@@ -52,7 +52,7 @@ func TestLogLimit(t *testing.T) {
 				t.Fatal(err)
 			}
 			st, _ := os.Stat(filepath.Join(s.dir(r.ID), "logs.jsonl"))
-			if c.limit != 10<<10 {
+			if c.limit != 10_000 {
 				if dropped != 0 || kept != lines || len(got) != lines {
 					t.Fatalf("kept %d, dropped %d, read %d lines", kept, dropped, len(got))
 				}
@@ -80,7 +80,7 @@ func TestLogLimit(t *testing.T) {
 
 func TestFormatSize(t *testing.T) {
 	t.Parallel()
-	for n, want := range map[int64]string{90: "90 B", 10 << 10: "10 KB", 100 << 20: "100 MB", 3355443: "3.2 MB", 3 << 30: "3 GB"} {
+	for n, want := range map[int64]string{90: "90 B", 10_000: "10 KB", 100_000_000: "100 MB", 3_240_000: "3.2 MB", 3e9: "3 GB", 1999: "2 KB"} {
 		if got := formatSize(n); got != want {
 			t.Errorf("formatSize(%d) = %q, want %q", n, got, want)
 		}

@@ -502,7 +502,7 @@ func dirExists(p string) bool {
 
 // DefaultLogLimit is the size a run's log may reach (logs.jsonl, in
 // bytes); lines past it are counted and dropped.
-const DefaultLogLimit = 100 << 20
+const DefaultLogLimit = 100_000_000 // 100 MB
 
 // EnvLogLimit sets the limit of every run's log ("500MB", "1GB"); the CLI
 // reads it.
@@ -600,14 +600,15 @@ func (l *Logs) Close() error {
 	return err
 }
 
-// formatSize renders a byte count: "100 MB", "3.2 MB", "512 KB", "90 B".
+// formatSize renders a byte count in decimal units, as sizes are given:
+// "100 MB", "3.2 MB", "512 KB", "90 B".
 func formatSize(n int64) string {
 	for _, u := range []struct {
-		name  string
-		shift uint
-	}{{"GB", 30}, {"MB", 20}, {"KB", 10}} {
-		if n >= 1<<u.shift {
-			s := strconv.FormatFloat(float64(n)/float64(int64(1)<<u.shift), 'f', 1, 64)
+		name string
+		size float64
+	}{{"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}} {
+		if float64(n) >= u.size {
+			s := strconv.FormatFloat(float64(n)/u.size, 'f', 1, 64)
 			return strings.TrimSuffix(s, ".0") + " " + u.name
 		}
 	}
