@@ -16,6 +16,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/planner"
+	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
 	"github.com/lakehouse-dev/lakehouse/runtime/function"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
 	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
@@ -113,6 +114,13 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 	}
 	if strings.EqualFold(e.Getenv(envRunCache), "off") {
 		opts.CacheDir = ""
+	}
+	if v := e.Getenv(runrec.EnvLogLimit); v != "" {
+		n, err := duckdb.ParseSize(v)
+		if err != nil {
+			return nil, errdefs.New(errdefs.ErrInvalidArgument, "%s=%q: %v", runrec.EnvLogLimit, v, err)
+		}
+		opts.LogLimit = n
 	}
 	if f.preview {
 		opts.PreviewRows = 5

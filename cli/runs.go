@@ -211,8 +211,8 @@ func (e *Env) runsLogs(c *urfave.Context) error {
 			"run %s has no model %s", rec.ID, model)
 	}
 	return runs.ReadLogs(args[0], func(l runrec.LogLine) error {
-		if model != "" && l.Model != model {
-			return nil
+		if model != "" && l.Model != model && l.Model != "" {
+			return nil // lines of no model (the log limit's) are the run's
 		}
 		if e.JSON() {
 			b, err := json.Marshal(l)
@@ -227,6 +227,9 @@ func (e *Env) runsLogs(c *urfave.Context) error {
 			prefix = "[" + l.Model + "!]"
 		} else if l.Stream == "lakehouse" {
 			prefix = "(" + l.Model + ")"
+		}
+		if l.Model == "" {
+			prefix = "[lakehouse]"
 		}
 		_, err := fmt.Fprintf(e.Stdout, "%s %s %s\n", l.Time.Local().Format("15:04:05.000"), prefix, l.Text)
 		return err

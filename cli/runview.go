@@ -18,7 +18,10 @@ import (
 // runView prints a run as it happens. Every line a function prints
 // appears at once, prefixed by its model; on a terminal a status block
 // under the logs shows each model's state and elapsed time, redrawn in
-// place; elsewhere each state change is one line.
+// place four times a second; elsewhere each state change is one line, and
+// a model running for a minute or more gets a line a minute. A running
+// model that has printed nothing for a minute says so: "running 3m12s, no
+// output for 1m05s".
 type runView struct {
 	e      *Env
 	w      io.Writer
@@ -31,18 +34,37 @@ type runView struct {
 	stop   chan struct{}
 	done   sync.WaitGroup
 	width  int
+	// now is the clock (time.Now; tests set their own).
+	now func() time.Time
+	// quiet is how long a running model may print nothing before its line
+	// says so, and how often a periodic line is printed without a terminal.
+	quiet time.Duration
+	// tick is how often the block is redrawn (on a terminal) or running
+	// models are checked for a periodic line (elsewhere).
+	tick time.Duration
 }
 
 type modelView struct {
 	state   string
 	started time.Time
 	ended   time.Time
-	rows    int64
-	kind    string
+	// output is when the model last printed a line (or started running).
+	output time.Time
+	// reported is when the last periodic line was printed (no terminal).
+	reported time.Time
+	rows     int64
+	kind     string
 }
 
+// Defaults of runView's quiet and tick.
+const (
+	quietAfter  = time.Minute
+	redrawEvery = 250 * time.Millisecond
+)
+
 func newRunView(e *Env, p *planner.Plan, target catalog.BranchName) *runView {
-	v := &runView{e: e, w: e.Stdout, models: map[string]*modelView{}, target: target, stop: make(chan struct{})}
+	v := &runView{e: e, w: e.Stdout, models: map[string]*modelView{}, target: target, stop: make(chan struct{}),
+		now: time.Now, quiet: quietAfter, tick: redrawEvery}
 	if e.JSON() {
 		v.w = e.Stderr // stdout carries the record
 	}
@@ -62,22 +84,46 @@ func (v *runView) started(rec *runrec.Record) {
 	fmt.Fprintf(v.w, "run %s: %s, %d model(s), on %s at %s\n", rec.ID, rec.Project, len(v.order), v.target, short12(rec.StartCommit))
 	if v.live {
 		v.draw()
-		v.done.Add(1)
-		go func() {
-			defer v.done.Done()
-			t := time.NewTicker(250 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-t.C:
-					v.mu.Lock()
-					v.redraw(nil)
-					v.mu.Unlock()
-				case <-v.stop:
-					return
-				}
+	}
+	v.done.Add(1)
+	go func() {
+		defer v.done.Done()
+		t := time.NewTicker(v.tick)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				v.mu.Lock()
+				v.update()
+				v.mu.Unlock()
+			case <-v.stop:
+				return
 			}
-		}()
+		}
+	}()
+}
+
+// update redraws the block on a terminal; elsewhere it prints a line for
+// each model that has been running for another quiet period.
+func (v *runView) update() {
+	if v.live {
+		v.redraw(nil)
+		return
+	}
+	now := v.now()
+	for _, name := range v.order {
+		m := v.models[name]
+		if m.state != runrec.StateRunning || m.started.IsZero() {
+			continue
+		}
+		last := m.reported
+		if last.IsZero() {
+			last = m.started
+		}
+		if now.Sub(last) >= v.quiet {
+			m.reported = now
+			v.printf("%-*s  %s%s\n", v.width, name, m.state, v.detail(m))
+		}
 	}
 }
 
@@ -98,9 +144,12 @@ func (v *runView) event(ev pipeline.Event) {
 		if m == nil {
 			return
 		}
-		now := time.Now()
+		now := v.now()
 		if (ev.State == runrec.StateStarting || ev.State == runrec.StateRunning) && m.started.IsZero() {
 			m.started = now.Add(-ev.Elapsed)
+		}
+		if ev.State == runrec.StateRunning && m.state != runrec.StateRunning {
+			m.output = now
 		}
 		m.state, m.rows = ev.State, ev.Rows
 		switch ev.State {
@@ -112,9 +161,13 @@ func (v *runView) event(ev pipeline.Event) {
 			return
 		}
 		if ev.State != runrec.StateStarting {
+			m.reported = now
 			v.printf("%-*s  %s%s\n", v.width, ev.Model, ev.State, v.detail(m))
 		}
 	case pipeline.EventLog:
+		if m := v.models[ev.Line.Model]; m != nil {
+			m.output = v.now()
+		}
 		v.redraw(func() { v.printf("%s\n", logPrefix(ev.Line, v.width)) })
 	case pipeline.EventPreview:
 		v.redraw(func() {
@@ -140,15 +193,21 @@ func logPrefix(l function.LogLine, width int) string {
 
 func (v *runView) printf(format string, args ...any) { fmt.Fprintf(v.w, format, args...) }
 
-// detail is the elapsed time and rows of a finished model.
+// detail is the elapsed time of a model, with rows once it is done, and
+// how long a running model has printed nothing once that is a quiet period.
 func (v *runView) detail(m *modelView) string {
 	var parts []string
 	if !m.started.IsZero() {
 		end := m.ended
 		if end.IsZero() {
-			end = time.Now()
+			end = v.now()
 		}
-		parts = append(parts, fmt.Sprintf("%.1fs", end.Sub(m.started).Seconds()))
+		parts = append(parts, elapsed(end.Sub(m.started)))
+	}
+	if m.state == runrec.StateRunning && !m.output.IsZero() {
+		if q := v.now().Sub(m.output); q >= v.quiet {
+			parts = append(parts, "no output for "+elapsed(q))
+		}
 	}
 	if (m.state == runrec.StateDone || m.state == runrec.StateReused) && m.kind == "model" {
 		parts = append(parts, commas(m.rows)+" rows")
@@ -157,6 +216,20 @@ func (v *runView) detail(m *modelView) string {
 		return ""
 	}
 	return "  " + strings.Join(parts, ", ")
+}
+
+// elapsed renders a duration as the status line shows it: tenths of a
+// second under a minute ("12.3s"), then minutes and seconds ("3m12s",
+// "1h02m05s").
+func elapsed(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%.1fs", max(d, 0).Seconds())
+	}
+	s := int64(d / time.Second)
+	if s < 3600 {
+		return fmt.Sprintf("%dm%02ds", s/60, s%60)
+	}
+	return fmt.Sprintf("%dh%02dm%02ds", s/3600, s/60%60, s%60)
 }
 
 // redraw erases the status block, prints what print prints (if any) and

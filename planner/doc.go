@@ -30,10 +30,11 @@
 //     this machine, or "missing"), pip requirements (project defaults merged
 //     under the model's own; pyarrow always added), input scans (table,
 //     snapshot, columns, filter), upstream and downstream models,
-//     materialization target and resources, in topological order, and the
-//     chains of Python models that run fused in one interpreter (fuse.go;
-//     Options.NoFuse plans none). It has a stable JSON form (WriteJSON) and
-//     a tree rendering (WriteTree).
+//     materialization target and resources (the timeout always set: the
+//     model's, else defaults.timeout, else DefaultTimeout), in topological
+//     order, and the chains of Python models that run fused in one
+//     interpreter (fuse.go; Options.NoFuse plans none). It has a stable
+//     JSON form (WriteJSON) and a tree rendering (WriteTree).
 //
 // Output columns of a model are known when declared (model(columns=...),
 // SQL header columns=) or, for SQL models, when the parser can name them

@@ -78,7 +78,8 @@ type ParamUse struct {
 	Line  int
 }
 
-// Resources of a model's function. Zero values mean the runtime's defaults.
+// Resources of a model's function. Zero values mean the defaults (in a
+// plan's nodes the timeout is always set: see Plan.TimeoutSecs).
 type Resources struct {
 	CPUs        float64 `json:"cpus,omitempty"`
 	MemoryBytes int64   `json:"memory_bytes,omitempty"`

@@ -16,6 +16,10 @@ type Plan struct {
 	Commit     string       `json:"commit"`
 	Namespace  string       `json:"namespace"`
 	Parameters []ParamValue `json:"parameters"`
+	// TimeoutSecs is the timeout of a model that sets none of its own:
+	// defaults.timeout of lakehouse.yml, else DefaultTimeout. Every node's
+	// Resources.TimeoutSecs is its effective timeout.
+	TimeoutSecs int64 `json:"timeout_seconds"`
 	// Interpreters are the Pythons found on this machine, newest first.
 	Interpreters []envcache.Python `json:"interpreters"`
 	// Tables are the catalog tables the pipeline reads.
@@ -108,6 +112,7 @@ func (b *builder) physical() *Plan {
 		Commit:       string(b.commit.ID),
 		Namespace:    string(b.namespace),
 		Parameters:   nonNil(b.paramList),
+		TimeoutSecs:  b.defaultTimeout(),
 		Interpreters: nonNil(b.opts.Interpreters),
 		Warnings:     nonNil([]Diagnostic(b.warnings)),
 	}
@@ -174,6 +179,9 @@ func (b *builder) node(m *Model) *Node {
 		Columns: m.Columns, Resources: m.Resources, Cache: m.Cache, InternetAccess: m.InternetAccess,
 		Output: Output{Materialization: m.Materialization, PartitionedBy: m.PartitionedBy, OverwriteFilter: m.OverwriteFilter},
 	}
+	if n.Resources.TimeoutSecs == 0 {
+		n.Resources.TimeoutSecs = b.defaultTimeout()
+	}
 	if m.Expectation {
 		n.Kind = "expectation"
 	}
@@ -233,6 +241,14 @@ func (b *builder) node(m *Model) *Node {
 	}
 	n.Python = env
 	return n
+}
+
+// defaultTimeout is the timeout of models that set none.
+func (b *builder) defaultTimeout() int64 {
+	if t := b.proj.Config.Defaults.TimeoutSecs; t > 0 {
+		return t
+	}
+	return DefaultTimeout
 }
 
 // topoOrder orders models upstream first; among ready models, source order

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -29,6 +30,7 @@ const maxFileSize = 4 << 20
 //	  python: "3.11"            # default interpreter of Python models
 //	  namespace: sales          # where models are written, and unqualified tables read
 //	  pip: {pandas: "2.2.3"}    # merged under each model's pip
+//	  timeout: 30m              # of each model (default 1h); seconds or a duration
 //	parameters:
 //	  min_usd: {type: float, default: 0, required: false, description: "lower bound"}
 type Config struct {
@@ -46,7 +48,14 @@ type Defaults struct {
 	NSLine     int
 	Pip        map[string]string
 	PipLine    int
+	// TimeoutSecs bounds each model without @lakehouse.resources(timeout=)
+	// (0: DefaultTimeout).
+	TimeoutSecs int64
 }
+
+// DefaultTimeout is a model's timeout when neither the model nor
+// lakehouse.yml sets one.
+const DefaultTimeout = 3600 // seconds
 
 // ParamSpec is a declared parameter.
 type ParamSpec struct {
@@ -181,7 +190,7 @@ func ParseConfig(data []byte) (*Config, []Diagnostic) {
 			if !isMap(v, &ds, "defaults") {
 				return
 			}
-			eachKey(v, &ds, []string{"python", "namespace", "pip"}, func(key string, k, v *yaml.Node) {
+			eachKey(v, &ds, []string{"python", "namespace", "pip", "timeout"}, func(key string, k, v *yaml.Node) {
 				switch key {
 				case "python":
 					if s, ok := scalarString(v, &ds, "defaults.python"); ok {
@@ -191,6 +200,21 @@ func ParseConfig(data []byte) (*Config, []Diagnostic) {
 					if s, ok := scalarString(v, &ds, "defaults.namespace"); ok {
 						cfg.Defaults.Namespace, cfg.Defaults.NSLine = s, v.Line
 					}
+				case "timeout":
+					s, ok := scalarString(v, &ds, "defaults.timeout")
+					if !ok {
+						return
+					}
+					raw, _ := json.Marshal(s)
+					if v.Tag == "!!int" || v.Tag == "!!float" {
+						raw = []byte(s)
+					}
+					n, err := parseTimeout(raw)
+					if err != nil {
+						ds.add(ConfigFile, v.Line, "defaults.timeout %q: %v", s, err)
+						return
+					}
+					cfg.Defaults.TimeoutSecs = n
 				case "pip":
 					if !isMap(v, &ds, "defaults.pip") {
 						return

@@ -9,11 +9,12 @@ import (
 
 // WriteTree renders the plan for a person: a header, the DAG drawn with box
 // characters (each catalog table a root, each model on one line under the
-// input it reads first; other inputs are named on its line), warnings,
+// input it reads first; other inputs are named on its line, and its
+// timeout when it is not the plan's), warnings,
 // then a line per fused chain ("fused: a → b → c run in one interpreter,
 // …").
 //
-//	pipeline euro_report at alice.dev (commit 3f9a1c2e1234), namespace sales: 3 models, 1 expectation
+//	pipeline euro_report at alice.dev (commit 3f9a1c2e1234), namespace sales: 3 models, 1 expectation, timeout 1h each
 //	sales.transactions (snapshot 5512)
 //	└── euro_selection  python 3.11  pandas==2.2.3  reads id, usd, country where country IN ('IT', 'FR')
 //	    └── usd_by_country  python 3.10  pandas==1.5.3  → REPLACE sales.usd_by_country
@@ -31,6 +32,9 @@ func (p *Plan) WriteTree(w io.Writer) error {
 	counts := fmt.Sprintf("%d model%s", models, plural(models))
 	if exps > 0 {
 		counts += fmt.Sprintf(", %d expectation%s", exps, plural(exps))
+	}
+	if p.TimeoutSecs > 0 {
+		counts += ", timeout " + FormatSeconds(p.TimeoutSecs) + " each"
 	}
 	fmt.Fprintf(&b, "pipeline %s at %s (commit %s), namespace %s: %s\n", p.Project, p.Ref, short(p.Commit), p.Namespace, counts)
 	if len(p.Parameters) > 0 {
@@ -88,7 +92,7 @@ func (p *Plan) WriteTree(w io.Writer) error {
 				later = append(later, deferred{n, strings.TrimPrefix(key, "model ")})
 				continue
 			}
-			b.WriteString(prefix + branch + nodeLine(n) + "\n")
+			b.WriteString(prefix + branch + p.nodeLine(n) + "\n")
 			walk("model "+n.Name, prefix+indent, depth+1)
 		}
 	}
@@ -103,14 +107,14 @@ func (p *Plan) WriteTree(w io.Writer) error {
 		walk(r, "", 0)
 	}
 	for _, n := range orphans {
-		b.WriteString(nodeLine(n) + "\n")
+		b.WriteString(p.nodeLine(n) + "\n")
 		walk("model "+n.Name, "", 1)
 	}
 	for len(later) > 0 {
 		d := later[0]
 		later = later[1:]
 		b.WriteString("… " + d.parent + "\n")
-		b.WriteString("└── " + nodeLine(d.n) + "\n")
+		b.WriteString("└── " + p.nodeLine(d.n) + "\n")
 		walk("model "+d.n.Name, "    ", 1)
 	}
 	if len(p.Warnings) > 0 {
@@ -138,7 +142,7 @@ func tableKey(table, ref, planRef string) string {
 	return table + "@" + ref
 }
 
-func nodeLine(n *Node) string {
+func (p *Plan) nodeLine(n *Node) string {
 	parts := []string{n.Name}
 	if n.Kind == "expectation" {
 		parts = append(parts, "expectation")
@@ -192,7 +196,26 @@ func nodeLine(n *Node) string {
 		}
 		parts = append(parts, out)
 	}
+	if t := n.Resources.TimeoutSecs; t > 0 && t != p.TimeoutSecs {
+		parts = append(parts, "timeout "+FormatSeconds(t))
+	}
 	return strings.Join(parts, "  ")
+}
+
+// FormatSeconds writes a timeout for people: "1h", "30m", "1h30m", "45s".
+func FormatSeconds(secs int64) string {
+	h, m, s := secs/3600, secs/60%60, secs%60
+	var out string
+	if h > 0 {
+		out += fmt.Sprintf("%dh", h)
+	}
+	if m > 0 {
+		out += fmt.Sprintf("%dm", m)
+	}
+	if s > 0 || out == "" {
+		out += fmt.Sprintf("%ds", s)
+	}
+	return out
 }
 
 func short(commit string) string {

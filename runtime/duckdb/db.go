@@ -29,11 +29,15 @@ type DB struct {
 
 // Options configure a DB.
 type Options struct {
-	// Threads is DuckDB's worker thread count; 0 means one per core.
+	// Threads is DuckDB's worker thread count; 0 means
+	// LAKEHOUSE_DUCKDB_THREADS, else one per core.
 	Threads int
-	// MemoryLimit is DuckDB's memory_limit ("4GB"); "" means DuckDB's
-	// default (80% of RAM).
+	// MemoryLimit is DuckDB's memory_limit ("4GB"); "" means
+	// LAKEHOUSE_DUCKDB_MEMORY, else none of its own. Either way it is
+	// capped at 80% of the machine's available memory (see limits.go).
 	MemoryLimit string
+	// Getenv reads the environment; nil means os.Getenv.
+	Getenv func(string) string
 	// TempDir is where DuckDB spills what does not fit in memory; "" means
 	// a fresh directory under os.TempDir(), removed by Close. (DuckDB's
 	// own default is ./.tmp in the working directory.)
@@ -53,11 +57,27 @@ func Open(opts Options) (*DB, error) {
 		"autoinstall_known_extensions": "false",
 		"autoload_known_extensions":    "false",
 	}
-	if opts.Threads > 0 {
-		set["threads"] = fmt.Sprint(opts.Threads)
-	}
+	var mem int64
 	if opts.MemoryLimit != "" {
-		set["memory_limit"] = opts.MemoryLimit
+		n, err := ParseSize(opts.MemoryLimit)
+		if err != nil {
+			return nil, errdefs.New(errdefs.ErrInvalidArgument, "duckdb: memory limit %q: %v", opts.MemoryLimit, err)
+		}
+		mem = n
+	}
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	lim, err := limits(getenv, mem, opts.Threads)
+	if err != nil {
+		return nil, err
+	}
+	if lim.Threads > 0 {
+		set["threads"] = fmt.Sprint(lim.Threads)
+	}
+	if lim.MemoryBytes > 0 {
+		set["memory_limit"] = fmt.Sprintf("%dB", lim.MemoryBytes)
 	}
 	d := &DB{}
 	if opts.TempDir == "" {

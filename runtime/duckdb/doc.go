@@ -13,6 +13,15 @@
 //     configuration locked — and Query runs the user's SQL and streams the
 //     result as Arrow record batches.
 //
+// # Limits
+//
+// Every DB gets a memory limit: the caller's (a SQL model's memory=), else
+// LAKEHOUSE_DUCKDB_MEMORY, and never more than 80% of the machine's
+// available memory (MemAvailable); its thread count is the caller's, else
+// LAKEHOUSE_DUCKDB_THREADS, else one per core (limits.go). Cancelling the
+// context of Query interrupts the query (duckdb_interrupt), also while its
+// result streams: Ctrl-C stops a large aggregate at once.
+//
 // # Streaming
 //
 // Query executes with DuckDB's streaming result

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
+	"github.com/lakehouse-dev/lakehouse/runtime/function"
 	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
 	"github.com/lakehouse-dev/lakehouse/runtime/process"
 	"github.com/lakehouse-dev/lakehouse/runtime/query"
@@ -415,5 +417,86 @@ def ids(data=lakehouse.Model("events", columns=["id"])):
 		if s := rec.Model(m).State; s != runrec.StateReused {
 			t.Errorf("%s is %s, want reused", m, s)
 		}
+	}
+}
+
+// TestRunTimeoutFromConfig: defaults.timeout of lakehouse.yml bounds every
+// model: a SQL model's DuckDB query is interrupted, a Python model is
+// killed, and each fails as timed out, promptly.
+func TestRunTimeoutFromConfig(t *testing.T) {
+	l := newBenchLake(t, 100)
+	for _, c := range []struct {
+		name  string
+		files map[string]string
+	}{
+		{"sql", map[string]string{"slow.sql": "-- lakehouse: materialization=REPLACE\n" +
+			"SELECT sum(e.id + r.i) AS s FROM events e, range(100000000) r(i)\n"}},
+		{"python", map[string]string{"models.py": `import lakehouse
+
+@lakehouse.model(materialization="REPLACE")
+def slow(data=lakehouse.Model("events")):
+    import time
+    time.sleep(60)
+    return data
+`}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.files["lakehouse.yml"] = testConfig + "  timeout: 2s\n"
+			start := time.Now()
+			rec, err := l.runFiles(t, c.files)
+			var fe *function.FunctionError
+			if !errors.As(err, &fe) || fe.Kind != function.FailureTimeout || fe.Model != "slow" {
+				t.Fatalf("err = %v, want model slow timed out", err)
+			}
+			if !strings.Contains(err.Error(), "model slow timed out after 2s") {
+				t.Errorf("err = %q", err)
+			}
+			if d := time.Since(start); d > 30*time.Second {
+				t.Errorf("the run took %s", d)
+			}
+			if rec == nil || rec.FailedModel != "slow" {
+				t.Errorf("record: %+v", rec)
+			}
+		})
+	}
+}
+
+// TestRunLogLimit: a run's stored log stops at its limit and ends with the
+// line counting what was dropped, while events still carry every line.
+func TestRunLogLimit(t *testing.T) {
+	l := newBenchLake(t, 100)
+	var events int
+	rec, err := l.runFiles(t, map[string]string{"models.py": `import lakehouse
+
+@lakehouse.model(materialization="REPLACE")
+@lakehouse.python("3.11")
+def chatty(data=lakehouse.Model("events")):
+    for i in range(2000):
+        print("line", i, "x" * 50)
+    return data
+`}, func(o *pipeline.Options) {
+		o.LogLimit = 16_000
+		o.Events = func(ev pipeline.Event) {
+			if ev.Kind == pipeline.EventLog {
+				events++
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if events != 2000 {
+		t.Errorf("%d log events, want 2000", events)
+	}
+	var lines []runrec.LogLine
+	if err := l.runs.ReadLogs(rec.ID, func(ll runrec.LogLine) error { lines = append(lines, ll); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) < 50 || len(lines) > 400 {
+		t.Fatalf("%d lines stored", len(lines))
+	}
+	last := lines[len(lines)-1].Text
+	if !strings.HasPrefix(last, "log limit of 16 KB reached: ") || !strings.Contains(last, " further lines (") {
+		t.Errorf("last line %q", last)
 	}
 }

@@ -66,6 +66,10 @@ type Options struct {
 	PreviewRows int
 	// ShmDir holds the run folder (default /dev/shm, else os.TempDir()).
 	ShmDir string
+	// LogLimit caps the run's stored log (logs.jsonl) in bytes: 0 means
+	// runrec.DefaultLogLimit (100 MB), below 0 none. Lines past it are
+	// counted and dropped from the log (Events still carries them).
+	LogLimit int64
 	// CacheDir holds the result cache ("" disables it).
 	CacheDir string
 	// CacheMaxBytes bounds the cache (default 4 GiB); CacheMaxEntry bounds
@@ -237,6 +241,7 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 	if r.logs, err = opts.Runs.OpenLogs(opts.ID); err != nil {
 		return r.finish(ctx, err, "")
 	}
+	r.logs.SetLimit(opts.LogLimit)
 	defer r.logs.Close()
 	r.pruneFailed(ctx)
 

@@ -2,16 +2,19 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lakehouse-dev/lakehouse/internal/arrowipc"
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
+	"github.com/lakehouse-dev/lakehouse/runtime/function"
 )
 
 // sqlDB opens a fresh DuckDB holding the given inputs as tables, loaded
@@ -64,6 +67,17 @@ func (r *run) runSQL(ctx context.Context, nd *node, inputs []boundInput) error {
 		return err
 	}
 	defer db.Close()
+	ctx, stop := withModelTimeout(ctx, n)
+	defer stop()
+	if err := r.querySQL(ctx, nd, db); err != nil {
+		return sqlTimeout(ctx, n, err)
+	}
+	return nil
+}
+
+// querySQL runs a SQL model's query in db and writes its output.
+func (r *run) querySQL(ctx context.Context, nd *node, db *duckdb.DB) error {
+	n := nd.n
 	rd, err := db.Query(ctx, n.SQL)
 	if err != nil {
 		return fmt.Errorf("model %s (%s:%d): %w", n.Name, n.File, sqlErrorLine(n, err), err)
@@ -75,6 +89,29 @@ func (r *run) runSQL(ctx context.Context, nd *node, inputs []boundInput) error {
 	}
 	r.set(func() { nd.rec.Rows = rows })
 	return nil
+}
+
+// errModelTimeout is the cause of a SQL model's context at its timeout.
+var errModelTimeout = errors.New("model timeout")
+
+// withModelTimeout bounds ctx by n's timeout (none when 0): cancelling it
+// interrupts the model's DuckDB query.
+func withModelTimeout(ctx context.Context, n *planner.Node) (context.Context, context.CancelFunc) {
+	t := time.Duration(n.Resources.TimeoutSecs) * time.Second
+	if t <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, t, errModelTimeout)
+}
+
+// sqlTimeout turns err into the model's timeout failure when its own
+// timeout stopped it, so it is reported like a Python model's.
+func sqlTimeout(ctx context.Context, n *planner.Node, err error) error {
+	if errors.Is(context.Cause(ctx), errModelTimeout) {
+		return &function.FunctionError{Model: n.Name, Kind: function.FailureTimeout,
+			Timeout: time.Duration(n.Resources.TimeoutSecs) * time.Second}
+	}
+	return err
 }
 
 // duckLineRE finds the line DuckDB's error message points at.

@@ -500,42 +500,97 @@ func dirExists(p string) bool {
 	return err == nil && st.IsDir()
 }
 
-// Logs appends log lines of a run. It is safe for concurrent use.
+// DefaultLogLimit is the size a run's log may reach (logs.jsonl, in
+// bytes); lines past it are counted and dropped.
+const DefaultLogLimit = 100_000_000 // 100 MB
+
+// EnvLogLimit sets the limit of every run's log ("500MB", "1GB"); the CLI
+// reads it.
+const EnvLogLimit = "LAKEHOUSE_RUN_LOG_LIMIT"
+
+// Logs appends log lines of a run, up to a size limit. It is safe for
+// concurrent use.
 type Logs struct {
-	mu sync.Mutex
-	f  *os.File
-	w  *bufio.Writer
+	mu    sync.Mutex
+	f     *os.File
+	w     *bufio.Writer
+	limit int64 // bytes; < 0: none
+	size  int64 // bytes in the file
+	// dropped and droppedBytes count the lines past the limit.
+	dropped, droppedBytes int64
 }
 
-// OpenLogs opens a run's log for appending.
+// OpenLogs opens a run's log for appending, limited to DefaultLogLimit.
 func (s *Store) OpenLogs(id string) (*Logs, error) {
 	f, err := os.OpenFile(filepath.Join(s.dir(id), "logs.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	return &Logs{f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
+	l := &Logs{f: f, w: bufio.NewWriterSize(f, 64<<10), limit: DefaultLogLimit}
+	if st, err := f.Stat(); err == nil {
+		l.size = st.Size()
+	}
+	return l, nil
+}
+
+// SetLimit changes the log's size limit in bytes: 0 means
+// DefaultLogLimit, below 0 none.
+func (l *Logs) SetLimit(limit int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if limit == 0 {
+		limit = DefaultLogLimit
+	}
+	l.limit = limit
 }
 
 // Write appends one line; it is on disk for readers at the next Flush
-// (which Write does for every line of a function: lines are few).
-func (l *Logs) Write(line LogLine) {
+// (which Write does for every line of a function: lines are few). A line
+// that would take the log past its limit is counted and dropped (Close
+// writes one line saying how many). It reports whether the line was kept.
+func (l *Logs) Write(line LogLine) bool {
 	b, _ := json.Marshal(line)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.w == nil {
-		return
+		return false
 	}
+	if l.limit >= 0 && (l.dropped > 0 || l.size+int64(len(b))+1 > l.limit) {
+		l.dropped++
+		l.droppedBytes += int64(len(line.Text)) + 1
+		return false
+	}
+	l.write(b)
+	return true
+}
+
+func (l *Logs) write(b []byte) {
 	l.w.Write(b)
 	l.w.WriteByte('\n')
 	l.w.Flush()
+	l.size += int64(len(b)) + 1
 }
 
-// Close flushes and closes the log.
+// Dropped is the number of lines dropped past the limit so far.
+func (l *Logs) Dropped() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dropped
+}
+
+// Close writes the line about dropped lines, if any, then flushes and
+// closes the log.
 func (l *Logs) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.w == nil {
 		return nil
+	}
+	if l.dropped > 0 {
+		b, _ := json.Marshal(LogLine{Time: time.Now().UTC(), Stream: "lakehouse",
+			Text: fmt.Sprintf("log limit of %s reached: %d further line%s (%s) dropped; %s sets the limit",
+				formatSize(l.limit), l.dropped, plural(l.dropped), formatSize(l.droppedBytes), EnvLogLimit)})
+		l.write(b)
 	}
 	err := l.w.Flush()
 	if cerr := l.f.Close(); err == nil {
@@ -543,6 +598,28 @@ func (l *Logs) Close() error {
 	}
 	l.w = nil
 	return err
+}
+
+// formatSize renders a byte count in decimal units, as sizes are given:
+// "100 MB", "3.2 MB", "512 KB", "90 B".
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		name string
+		size float64
+	}{{"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}} {
+		if float64(n) >= u.size {
+			s := strconv.FormatFloat(float64(n)/u.size, 'f', 1, 64)
+			return strings.TrimSuffix(s, ".0") + " " + u.name
+		}
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func plural(n int64) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 // ReadLogs calls fn for each log line of a run (id or prefix), in order.
