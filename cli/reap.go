@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -27,14 +28,21 @@ func (e *Env) reapCommand() *urfave.Command {
 	return &urfave.Command{
 		Name:      "internal-reap",
 		Hidden:    true,
-		ArgsUsage: "RUN_DIR [CONTAINERD_SOCKET]",
+		ArgsUsage: "RUN_PID RUN_DIR [CONTAINERD_SOCKET]",
 		Action: func(c *urfave.Context) error {
 			args := c.Args().Slice()
-			if len(args) < 1 || len(args) > 2 {
-				return usageError(c, "internal-reap takes RUN_DIR [SOCKET]")
+			if len(args) < 2 || len(args) > 3 {
+				return usageError(c, "internal-reap takes RUN_PID RUN_DIR [SOCKET]")
 			}
 			signal.Ignore(syscall.SIGINT, syscall.SIGHUP, syscall.SIGTERM)
-			run := os.Getppid() // the run's process, while it lives
+			// The run's process id comes as an argument: os.Getppid()
+			// is 1 already if the run was killed before this process
+			// got here.
+			run, err := strconv.Atoi(args[0])
+			if err != nil || run <= 0 {
+				return usageError(c, "internal-reap: invalid RUN_PID %q", args[0])
+			}
+			args = args[1:]
 			b, _ := io.ReadAll(os.Stdin)
 			if strings.HasPrefix(string(b), "done") {
 				return nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -248,7 +249,7 @@ func (e *Env) startReaper(runDir string, l function.Launcher) *reaper {
 	if err != nil || (strings.HasSuffix(exe, ".test") && os.Getenv(envTestAsCLI) == "") {
 		return nil // tests run the CLI in-process; they clean up themselves
 	}
-	args := []string{"internal-reap", runDir}
+	args := []string{"internal-reap", strconv.Itoa(os.Getpid()), runDir}
 	if l != nil && l.Name() == launchers.Containerd {
 		sock := e.Getenv(launchers.SocketEnv)
 		if sock == "" {
