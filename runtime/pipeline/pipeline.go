@@ -265,11 +265,14 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 		}
 	}
 	r.branch = runBranchName(opts.User, opts.ID)
-	if _, err := opts.Catalog.CreateBranch(ctx, r.branch, catalog.Ref{Commit: string(r.base.ID)}); err != nil {
-		return r.finish(ctx, fmt.Errorf("creating the run branch: %w", err), "")
-	}
+	// The record names the branch before it exists: a run killed just
+	// after creating it leaves no branch that nothing would remove.
 	r.rec.RunBranch, r.rec.BranchKept = string(r.branch), true
 	r.save()
+	if _, err := opts.Catalog.CreateBranch(ctx, r.branch, catalog.Ref{Commit: string(r.base.ID)}); err != nil {
+		r.rec.BranchKept = false
+		return r.finish(ctx, fmt.Errorf("creating the run branch: %w", err), "")
+	}
 	if opts.OnStart != nil {
 		opts.OnStart(r.rec, r.dir)
 	}
