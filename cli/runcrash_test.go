@@ -104,13 +104,16 @@ func TestRunCrashSafety(t *testing.T) {
 	t.Logf("seed %d, %d kill points, a run takes %s", seed, points, took.Round(time.Millisecond))
 	rng := rand.New(rand.NewPCG(seed, 3))
 	unchanged, merged := 0, 0
+	phases := map[string]int{}
 	for k := range points {
 		delay := time.Duration(rng.Int64N(int64(took) * 11 / 10))
 		fail := func(format string, args ...any) {
 			t.Helper()
 			t.Fatalf("kill point %d at %s (seed %d): %s", k, delay.Round(time.Millisecond), seed, fmt.Sprintf(format, args...))
 		}
-		if rc.kill(delay, fail) {
+		didMerge, phase := rc.kill(delay, fail)
+		phases[phase]++
+		if didMerge {
 			merged++
 		} else {
 			unchanged++
@@ -120,7 +123,26 @@ func TestRunCrashSafety(t *testing.T) {
 			rc.runToEnd(t)
 		}
 	}
-	t.Logf("%d kills left the target unchanged, %d after the merge", unchanged, merged)
+	t.Logf("%d kills left the target unchanged, %d after the merge; kills by the run's last line of output: %v", unchanged, merged, phases)
+}
+
+// runPhase names the part of a run its output shows it was in.
+func runPhase(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	last := lines[len(lines)-1]
+	switch {
+	case last == "":
+		return "starting"
+	case strings.Contains(last, "succeeded"):
+		return "ended"
+	case strings.HasPrefix(last, "run "):
+		return "scanning"
+	case strings.HasPrefix(last, "cleaned  running") || strings.Contains(last, "[cleaned]"):
+		return "function"
+	case strings.HasPrefix(last, "merged") && strings.Contains(last, " done "):
+		return "merging"
+	}
+	return "sql"
 }
 
 type runCrash struct {
@@ -161,8 +183,8 @@ func (rc *runCrash) runToEnd(t *testing.T) {
 }
 
 // kill starts a run, kills it after delay and checks what it left. It
-// reports whether the run had merged.
-func (rc *runCrash) kill(delay time.Duration, fail func(string, ...any)) bool {
+// reports whether the run had merged, and the phase the kill hit.
+func (rc *runCrash) kill(delay time.Duration, fail func(string, ...any)) (bool, string) {
 	le := rc.le
 	before := le.state("tester.dev")
 	head := rc.head()
@@ -171,6 +193,7 @@ func (rc *runCrash) kill(delay time.Duration, fail func(string, ...any)) bool {
 	procs := descendants(cmd.Process.Pid)
 	cmd.Process.Signal(syscall.SIGKILL)
 	exited := cmd.Wait() == nil
+	phase := runPhase(out.String())
 	pid := cmd.Process.Pid
 	rc.checkClean(pid, procs, func(format string, args ...any) {
 		fail(format+"\nrun output:\n%s", append(args, out)...)
@@ -244,7 +267,7 @@ func (rc *runCrash) kill(delay time.Duration, fail func(string, ...any)) bool {
 	if tmps := tempFiles(le.dataDir); len(tmps) > 0 {
 		fail("half-written files left in the data directory after runs ls:\n  %s", strings.Join(tmps, "\n  "))
 	}
-	return didMerge
+	return didMerge, phase
 }
 
 // tempFiles lists what looks half-written under dir: temporary files and
