@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -153,14 +154,19 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 		opts.Launcher = l
 		e.Log.Debug("launcher", "launcher", info.Launcher, "reason", info.Reason)
 	}
+	// The reaper starts before the run folder exists (it removes the
+	// folder by the run's id), so no moment of the run leaves it behind.
+	if opts.ShmDir == "" {
+		opts.ShmDir = pipeline.DefaultShmDir()
+	}
+	opts.ID = runrec.NewID(time.Now().UTC())
+	reaper := e.startReaper(opts.ShmDir, opts.ID, opts.Launcher)
 	view := newRunView(e, plan, target)
 	opts.Events = view.event
-	var reaper *reaper
 	heartbeat := make(chan struct{})
 	var beating sync.WaitGroup
 	opts.OnStart = func(rec *runrec.Record, runDir string) {
 		view.started(rec)
-		reaper = e.startReaper(runDir, opts.Launcher)
 		beating.Add(1)
 		go func() {
 			defer beating.Done()
@@ -245,10 +251,10 @@ type reaper struct {
 
 // startReaper starts a process that outlives this one if it is killed:
 // when our end of its stdin closes without the word "done", it removes
-// the run folder from shared memory, our functions' scratch folders and
-// the containers whose owner died. Functions run by the process launcher
-// die with us (Pdeathsig, and their init's lifeline).
-func (e *Env) startReaper(runDir string, l function.Launcher) *reaper {
+// run id's folder from shmDir, our functions' scratch folders and the
+// containers whose owner died. Functions run by the process launcher die
+// with us (Pdeathsig, and their init's lifeline).
+func (e *Env) startReaper(shmDir, id string, l function.Launcher) *reaper {
 	if strings.EqualFold(e.Getenv(envReaper), "off") {
 		return nil
 	}
@@ -256,7 +262,7 @@ func (e *Env) startReaper(runDir string, l function.Launcher) *reaper {
 	if err != nil || (strings.HasSuffix(exe, ".test") && os.Getenv(envTestAsCLI) == "") {
 		return nil // tests run the CLI in-process; they clean up themselves
 	}
-	args := []string{"internal-reap", runDir}
+	args := []string{"internal-reap", strconv.Itoa(os.Getpid()), shmDir, id}
 	if l != nil && l.Name() == launchers.Containerd {
 		sock := e.Getenv(launchers.SocketEnv)
 		if sock == "" {

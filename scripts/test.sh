@@ -4,6 +4,7 @@
 #   go vet ./...
 #   go test -race -count=1 ./...
 #   go test -run TestCrashSafety ./catalog (200 kill points, without -race)
+#   go test -run TestRunCrashSafety ./cli (SIGKILL of `lakehouse run`, without -race)
 #   a short run of every native fuzz target (FUZZTIME, default 10s, each)
 #
 # Exits non-zero if any check fails and ends with a summary line.
@@ -74,6 +75,9 @@ check "go test -race ./..." go test -race -count=1 ./...
 # The race build runs the crash-safety test at 25 kill points (children are
 # slow under -race); this plain run does the full 200.
 check "crash safety, 200 SIGKILL points" go test -count=1 -run '^TestCrashSafety$' ./catalog
+# SIGKILL of `lakehouse run` at random moments (LAKEHOUSE_RUN_CRASH_POINTS,
+# default 30): skipped under -race, where each run takes several times longer.
+check "run crash safety, SIGKILL of lakehouse run" go test -count=1 -run '^TestRunCrashSafety$' ./cli
 
 # Every `func FuzzX(` in a _test.go file, as "dir FuzzX".
 fuzz_targets() {

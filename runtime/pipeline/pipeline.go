@@ -92,7 +92,7 @@ type Options struct {
 	// goroutines, never at once.
 	Events func(Event)
 	// OnStart is called once the run record and run folder exist, with the
-	// folder (the CLI starts its reaper there).
+	// folder.
 	OnStart func(rec *runrec.Record, runDir string)
 }
 
@@ -245,7 +245,7 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 	defer r.logs.Close()
 	r.pruneFailed(ctx)
 
-	r.dir, err = os.MkdirTemp(opts.ShmDir, "lakehouse-run-"+opts.ID+"-")
+	r.dir, err = os.MkdirTemp(opts.ShmDir, RunDirPrefix(opts.ID))
 	if err != nil {
 		return r.finish(ctx, fmt.Errorf("creating the run folder in %s: %w", opts.ShmDir, err), "")
 	}
@@ -270,11 +270,14 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 		}
 	}
 	r.branch = runBranchName(opts.User, opts.ID)
-	if _, err := opts.Catalog.CreateBranch(ctx, r.branch, catalog.Ref{Commit: string(r.base.ID)}); err != nil {
-		return r.finish(ctx, fmt.Errorf("creating the run branch: %w", err), "")
-	}
+	// The record names the branch before it exists: a run killed just
+	// after creating it leaves no branch that nothing would remove.
 	r.rec.RunBranch, r.rec.BranchKept = string(r.branch), true
 	r.save()
+	if _, err := opts.Catalog.CreateBranch(ctx, r.branch, catalog.Ref{Commit: string(r.base.ID)}); err != nil {
+		r.rec.BranchKept = false
+		return r.finish(ctx, fmt.Errorf("creating the run branch: %w", err), "")
+	}
 	if opts.OnStart != nil {
 		opts.OnStart(r.rec, r.dir)
 	}
@@ -329,6 +332,19 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 	return r.commit(ctx)
 }
 
+// DefaultShmDir is where runs keep their folders when Options.ShmDir is
+// empty: /dev/shm, else os.TempDir().
+func DefaultShmDir() string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		return "/dev/shm"
+	}
+	return os.TempDir()
+}
+
+// RunDirPrefix starts the name of run id's folder in Options.ShmDir: a
+// reaper removes the folder of a killed run by it.
+func RunDirPrefix(id string) string { return "lakehouse-run-" + id + "-" }
+
 func (o *Options) validate() error {
 	switch {
 	case o.Plan == nil || o.Catalog == nil || o.Scans == nil || o.Runs == nil:
@@ -337,10 +353,7 @@ func (o *Options) validate() error {
 		return errdefs.New(errdefs.ErrInvalidArgument, "pipeline: no target branch")
 	}
 	if o.ShmDir == "" {
-		o.ShmDir = "/dev/shm"
-		if st, err := os.Stat(o.ShmDir); err != nil || !st.IsDir() {
-			o.ShmDir = os.TempDir()
-		}
+		o.ShmDir = DefaultShmDir()
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = runtime.NumCPU()

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
@@ -76,7 +77,7 @@ func (s *Store) SnapshotCode(id, projectDir string) (files []string, hash string
 	if err := os.MkdirAll(s.codeRoot(), 0o755); err != nil {
 		return nil, "", err
 	}
-	tmp, err := os.MkdirTemp(s.codeRoot(), ".tmp-"+id+"-")
+	tmp, err := os.MkdirTemp(s.codeRoot(), codeTmpPrefix+id+"-")
 	if err != nil {
 		return nil, "", err
 	}
@@ -134,6 +135,30 @@ func (s *Store) SnapshotCode(id, projectDir string) (files []string, hash string
 		return nil, "", err
 	}
 	return files, hash, nil
+}
+
+// codeTmpPrefix names the folder SnapshotCode fills: .tmp-<id>-<random>.
+const codeTmpPrefix = ".tmp-"
+
+// cleanCodeTmp removes the folders of interrupted SnapshotCode calls: those
+// of runs that are not running (running reports whether run id's process
+// lives), and any older than staleAfter.
+func (s *Store) cleanCodeTmp(running func(id string) bool) {
+	ents, err := os.ReadDir(s.codeRoot())
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), codeTmpPrefix)
+		if !ok {
+			continue
+		}
+		id, _, _ := strings.Cut(rest, "-")
+		info, ierr := e.Info()
+		if !running(id) || ierr == nil && time.Since(info.ModTime()) > staleAfter {
+			removeTree(filepath.Join(s.codeRoot(), e.Name()))
+		}
+	}
 }
 
 // storeCode moves the sealed folder tmp to runs/code/<hash>, unless an

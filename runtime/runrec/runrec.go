@@ -13,6 +13,7 @@
 //	│   └── code -> ../code/<code hash>
 //	├── code/<code hash>/      the shipped files, read-only, shared by runs
 //	│                          of the same code (code.go)
+//	├── code/.tmp-<id>-*/      run id's code being copied
 //	└── .new-<pid>-<id>-*/     a run folder being created
 //
 // # Invariants
@@ -20,7 +21,7 @@
 //   - A listed run has a record: Create builds the folder under a hidden
 //     name and renames it into place; leftovers of a killed process (a
 //     hidden folder, an empty .record.json.tmp) are removed by the next
-//     Create or List.
+//     Create or List, a code/.tmp-<id>-* folder by the next List.
 //   - Code is never changed in place; `rerun` hashes it again against the
 //     record (VerifyCode) and refuses code that differs.
 //   - A running record whose process is gone reads as killed, ended at
@@ -471,6 +472,11 @@ func (s *Store) List() ([]*Record, error) {
 			out = append(out, r)
 		}
 	}
+	running := map[string]bool{}
+	for _, r := range out {
+		running[r.ID] = r.Live() == StatusRunning
+	}
+	s.cleanCodeTmp(func(id string) bool { return running[id] })
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Started.After(out[j].Started) })
 	return out, nil
 }

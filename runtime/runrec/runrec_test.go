@@ -243,6 +243,18 @@ func TestInterruptedLeftovers(t *testing.T) {
 	os.Mkdir(s.dir(whole.ID), 0o755)
 	b, _ := json.Marshal(whole)
 	os.WriteFile(filepath.Join(s.dir(whole.ID), recordTmp), b, 0o644)
+	// SnapshotCode interrupted: the killed run's code half copied (read
+	// only, as SnapshotCode leaves it); a live run's copy stays.
+	live := &Record{ID: NewID(time.Now()) + "2", Status: StatusRunning, Started: time.Now()}
+	if err := s.Create(live); err != nil {
+		t.Fatal(err)
+	}
+	half := filepath.Join(s.codeRoot(), codeTmpPrefix+killed.ID+"-123")
+	os.MkdirAll(half, 0o755)
+	os.WriteFile(filepath.Join(half, "m.sql"), []byte("SELECT 1"), 0o444)
+	os.Chmod(half, 0o555)
+	copying := filepath.Join(s.codeRoot(), codeTmpPrefix+live.ID+"-456")
+	os.MkdirAll(copying, 0o755)
 
 	recs, err := s.List()
 	if err != nil {
@@ -252,12 +264,16 @@ func TestInterruptedLeftovers(t *testing.T) {
 	for _, r := range recs {
 		ids = append(ids, r.ID)
 	}
-	if strings.Join(ids, ",") != killed.ID+","+whole.ID {
-		t.Errorf("listed %v, want %s and the recovered %s", ids, killed.ID, whole.ID)
+	if strings.Join(ids, ",") != live.ID+","+killed.ID+","+whole.ID {
+		t.Errorf("listed %v, want %s, %s and the recovered %s", ids, live.ID, killed.ID, whole.ID)
+	}
+	if _, err := os.Stat(copying); err != nil {
+		t.Errorf("List removed the code folder of a running run: %v", err)
 	}
 	var left []string
 	filepath.WalkDir(s.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && (strings.HasSuffix(p, ".tmp") || strings.HasPrefix(d.Name(), newPrefix) || d.Name() == empty) {
+		if err == nil && p != copying && (strings.HasSuffix(p, ".tmp") || strings.HasPrefix(d.Name(), newPrefix) ||
+			strings.HasPrefix(d.Name(), codeTmpPrefix) || d.Name() == empty) {
 			left = append(left, p)
 		}
 		return nil
