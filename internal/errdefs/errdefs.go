@@ -11,6 +11,7 @@ package errdefs
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // The error classes. Match them with errors.Is.
@@ -104,5 +105,44 @@ func ExitCode(err error) int {
 		return ExitFailed
 	default:
 		return ExitFailed
+	}
+}
+
+// Split returns err's message without its hint, and the hint ("" when
+// err carries none). A hint of a wrapped error is split off the end of the
+// whole message: fmt.Errorf("x: %w", WithHint(...)) gives ("x: msg", hint).
+func Split(err error) (msg, hint string) {
+	msg = err.Error()
+	var ce *classError
+	if errors.As(err, &ce) && ce.hint != "" {
+		if m, ok := strings.CutSuffix(msg, "; "+ce.hint); ok {
+			return m, ce.hint
+		}
+	}
+	return msg, ""
+}
+
+// ClassName is the name of err's class as programs see it, e.g.
+// "not_found", "invalid_argument", "internal".
+func ClassName(err error) string {
+	switch Class(err) {
+	case ErrNotFound:
+		return "not_found"
+	case ErrAlreadyExists:
+		return "already_exists"
+	case ErrInvalidArgument:
+		return "invalid_argument"
+	case ErrConflict:
+		return "conflict"
+	case ErrFailedPrecondition:
+		return "failed_precondition"
+	case ErrUnavailable:
+		return "unavailable"
+	case ErrPermissionDenied:
+		return "permission_denied"
+	case ErrDataLoss:
+		return "data_loss"
+	default:
+		return "internal"
 	}
 }
