@@ -47,6 +47,17 @@ func (e *classError) Error() string {
 
 func (e *classError) Unwrap() error { return e.class }
 
+// Hint implements Hinted.
+func (e *classError) Hint() string { return e.hint }
+
+// Hinted is an error that carries a hint apart from its message; its
+// Error() ends with the hint, after "; " or a new line. WithHint's errors
+// are Hinted; so may an edge's own error types be.
+type Hinted interface {
+	error
+	Hint() string
+}
+
 // New returns an error of class with a complete, user-facing message.
 // Unlike fmt.Errorf("...: %w", class) the class name is not appended.
 func New(class error, format string, args ...any) error {
@@ -109,14 +120,17 @@ func ExitCode(err error) int {
 }
 
 // Split returns err's message without its hint, and the hint ("" when
-// err carries none). A hint of a wrapped error is split off the end of the
-// whole message: fmt.Errorf("x: %w", WithHint(...)) gives ("x: msg", hint).
+// err carries none). The hint of the first Hinted error in err's chain is
+// split off the end of the whole message: fmt.Errorf("x: %w",
+// WithHint(...)) gives ("x: msg", hint).
 func Split(err error) (msg, hint string) {
 	msg = err.Error()
-	var ce *classError
-	if errors.As(err, &ce) && ce.hint != "" {
-		if m, ok := strings.CutSuffix(msg, "; "+ce.hint); ok {
-			return m, ce.hint
+	var h Hinted
+	if errors.As(err, &h) && h.Hint() != "" {
+		for _, sep := range []string{"; ", "\n"} {
+			if m, ok := strings.CutSuffix(msg, sep+h.Hint()); ok {
+				return m, h.Hint()
+			}
 		}
 	}
 	return msg, ""

@@ -18,6 +18,7 @@ func TestSplit(t *testing.T) {
 		{"hint", WithHint(ErrInvalidArgument, "run `x --help`", "bad %s", "y"), "bad y", "run `x --help`", "invalid_argument"},
 		{"wrapped hint", fmt.Errorf("run r: %w", WithHint(ErrConflict, "merge again", "diverged")), "run r: diverged", "merge again", "conflict"},
 		{"no hint", New(ErrUnavailable, "locked"), "locked", "", "unavailable"},
+		{"own hinted type", fmt.Errorf("x: %w", lineHinted{"run failed", "see the logs"}), "x: run failed", "see the logs", "internal"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -31,3 +32,8 @@ func TestSplit(t *testing.T) {
 		})
 	}
 }
+
+type lineHinted struct{ msg, hint string }
+
+func (e lineHinted) Error() string { return e.msg + "\n" + e.hint }
+func (e lineHinted) Hint() string  { return e.hint }
