@@ -19,7 +19,10 @@ import (
 //
 // `lakehouse help X Y` becomes `lakehouse X Y --help`.
 //
-// A flag that needs a value but ends the line is a usage error.
+// A flag that needs a value but ends the line is a usage error, and so is a
+// word where a command belongs that names none (reported with the closest
+// command before any flag is parsed). `--version` before a command is the
+// version command.
 func normalizeArgs(app *urfave.App, args []string) ([]string, error) {
 	if len(args) == 0 {
 		return args, nil
