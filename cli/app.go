@@ -45,9 +45,9 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 // in-process with their own environment and clock.
 func run(ctx context.Context, args []string, e *Env) int {
 	app := newApp(e)
-	args, err := normalizeArgs(app, args)
+	norm, err := normalizeArgs(app, args)
 	if err == nil {
-		err = app.RunContext(ctx, args)
+		err = app.RunContext(ctx, norm)
 	}
 	if cerr := e.close(); err == nil {
 		err = cerr
@@ -58,8 +58,47 @@ func run(ctx context.Context, args []string, e *Env) int {
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		err = errors.New("interrupted")
 	}
-	fmt.Fprintf(e.Stderr, "error: %s\n", err)
-	return exitCode(err)
+	code := exitCode(err)
+	if e.JSON() || wantsJSON(args) {
+		writeErrorJSON(e.Stderr, err, code)
+	} else {
+		fmt.Fprintf(e.Stderr, "error: %s\n", err)
+	}
+	return code
+}
+
+// errorView is an error under -O json, written to stderr.
+type errorView struct {
+	Error string `json:"error"`
+	Hint  string `json:"hint,omitempty"`
+	Code  int    `json:"code"`  // the exit code
+	Class string `json:"class"` // errdefs class: not_found, invalid_argument, ...
+}
+
+func writeErrorJSON(w io.Writer, err error, code int) {
+	msg, hint := errdefs.Split(err)
+	writeJSON(w, errorView{Error: msg, Hint: hint, Code: code, Class: errdefs.ClassName(err)})
+}
+
+// wantsJSON reports whether args ask for -O json before the command could
+// say so itself (an error in the flags or an unknown command).
+func wantsJSON(args []string) bool {
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return false
+		}
+		switch {
+		case a == "-O" || a == "--output" || a == "-output":
+			if i+1 < len(args) {
+				return args[i+1] == outputJSON
+			}
+		case strings.HasPrefix(a, "-O=") || strings.HasPrefix(a, "--output=") || strings.HasPrefix(a, "-output="):
+			_, v, _ := strings.Cut(a, "=")
+			return v == outputJSON
+		}
+	}
+	return false
 }
 
 // exitCode maps err to an exit code: the errdefs class, or the code of a

@@ -19,7 +19,10 @@ import (
 //
 // `lakehouse help X Y` becomes `lakehouse X Y --help`.
 //
-// A flag that needs a value but ends the line is a usage error.
+// A flag that needs a value but ends the line is a usage error, and so is a
+// word where a command belongs that names none (reported with the closest
+// command before any flag is parsed). `--version` before a command is the
+// version command.
 func normalizeArgs(app *urfave.App, args []string) ([]string, error) {
 	if len(args) == 0 {
 		return args, nil
@@ -42,12 +45,22 @@ func normalizeArgs(app *urfave.App, args []string) ([]string, error) {
 		}
 		if len(a) > 1 && a[0] == '-' {
 			name, hasValue := flagName(a)
+			if name == "version" && !inCommand && !help && len(pos) == 0 && !hasValue {
+				// `lakehouse --version` is `lakehouse version`.
+				a = "version"
+				c := findCommand(subs, a)
+				path = append(path, a)
+				subs, cmdFlags, inCommand = c.Subcommands, flagArity(c.Flags), true
+				continue
+			}
 			takesValue, isCmdFlag := cmdFlags[name]
 			takesGlobal, isGlobal := globals[name]
 			dst := &global
 			switch {
 			case inCommand && isCmdFlag:
 				dst = &local
+			case inCommand && name == "version":
+				dst = &local // --version only before a command: `branch ls --version` is unknown
 			case isGlobal:
 				takesValue = takesGlobal
 			case inCommand:
@@ -75,6 +88,11 @@ func normalizeArgs(app *urfave.App, args []string) ([]string, error) {
 				subs, cmdFlags, inCommand = c.Subcommands, flagArity(c.Flags), true
 				continue
 			}
+		}
+		if len(pos) == 0 && len(subs) > 0 && !help && (!inCommand || isGroup(path, app.Commands)) {
+			// An unknown command is reported before its flags are: the
+			// flags of `lakehouse chekout -b x` belong to no command.
+			return nil, unknownCommandError(path, a, subs)
 		}
 		pos = append(pos, a)
 		subs = nil
@@ -137,4 +155,29 @@ func startsWithDash(args []string) bool {
 		}
 	}
 	return false
+}
+
+// isGroup reports whether the command at path only groups subcommands
+// (`lakehouse branch`): a word after it that names none of them is an
+// unknown command, not an argument.
+func isGroup(path []string, cmds []*urfave.Command) bool {
+	var c *urfave.Command
+	for _, name := range path {
+		if c = findCommand(cmds, name); c == nil {
+			return false
+		}
+		cmds = c.Subcommands
+	}
+	return c != nil && len(c.Subcommands) > 0 && c.ArgsUsage == ""
+}
+
+// unknownCommandError is the usage error of `lakehouse [path...] name` where
+// name is none of cmds, with the closest command name as a suggestion.
+func unknownCommandError(path []string, name string, cmds []*urfave.Command) error {
+	parent := strings.Join(append([]string{"lakehouse"}, path...), " ")
+	msg := fmt.Sprintf("unknown command %q", strings.Join(append(append([]string{}, path...), name), " "))
+	if s := suggest(cmds, name); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return errdefs.WithHint(errdefs.ErrInvalidArgument, fmt.Sprintf("run `%s --help` for usage", parent), "%s", msg)
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -33,7 +34,9 @@ func TestNormalizeArgs(t *testing.T) {
 		{"help command", "help branch create", "branch create --help"},
 		{"help alone", "help", "--help"},
 		{"help of unknown command", "help frob", "frob"},
-		{"unknown subcommand is positional", "branch frob ls", "branch frob ls"},
+		{"version flag is the version command", "--version", "version"},
+		{"version flag with globals", "-O json --version", "-O json version"},
+		{"version flag after a command is the command's", "branch ls --version", "branch ls --version"},
 		{"alias", "ns ls -r main", "ns ls -r main"},
 	}
 	for _, tt := range tests {
@@ -48,6 +51,26 @@ func TestNormalizeArgs(t *testing.T) {
 				t.Errorf("normalizeArgs(%q) = %q, want %q", tt.in, g, tt.want)
 			}
 		})
+	}
+}
+
+// TestNormalizeArgsUnknownCommand: an unknown command is reported before
+// flags that would belong to it, skipping global flags and their values.
+func TestNormalizeArgsUnknownCommand(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{"chekout -b x", `unknown command "chekout" (did you mean "checkout"?); run ` + "`lakehouse --help`"},
+		{"--data-dir chekout chekout -b x", `unknown command "chekout" (did you mean "checkout"?)`},
+		{"-O json brnach ls --bogus", `unknown command "brnach" (did you mean "branch"?)`},
+		{"frobnicate -x", `unknown command "frobnicate"; run`},
+		{"branch frob ls", `unknown command "branch frob"; run ` + "`lakehouse branch --help`"},
+		{"branch craete -b x", `unknown command "branch craete" (did you mean "create"?)`},
+	} {
+		app := newApp(testApp())
+		_, err := normalizeArgs(app, append([]string{"lakehouse"}, strings.Fields(tt.in)...))
+		if errdefs.ExitCode(err) != errdefs.ExitUsage || !strings.Contains(fmt.Sprint(err), tt.want) {
+			t.Errorf("normalizeArgs(%q): err = %v, want a usage error with %q", tt.in, err, tt.want)
+		}
 	}
 }
 

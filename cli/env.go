@@ -66,6 +66,8 @@ func globalFlags() []urfave.Flag {
 		&urfave.StringFlag{Name: "profile", Value: "default", Usage: "profile in <data-dir>/profiles.json (active branch, user, namespace)"},
 		&urfave.StringFlag{Name: "output", Aliases: []string{"O"}, Value: outputTable, Usage: "output format: table or json"},
 		&urfave.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log what happens on stderr"},
+		// normalizeArgs turns --version into the version command.
+		&urfave.BoolFlag{Name: "version", Usage: "print the version of this build (the version command)"},
 	}
 }
 

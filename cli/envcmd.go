@@ -339,3 +339,6 @@ func (e *Env) envVerify(c *urfave.Context) error {
 type verifyFailed struct{ msg, hint string }
 
 func (v *verifyFailed) Error() string { return v.msg + "\n" + v.hint }
+
+// Hint implements errdefs.Hinted.
+func (v *verifyFailed) Hint() string { return v.hint }

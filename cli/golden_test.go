@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog/bolt"
+	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden with the actual output")
@@ -33,8 +34,10 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 // The command line is split like a shell would (single and double quotes),
 // may start with VAR=value assignments, and expands $DATA (the data
 // directory), $TESTDATA (the repository's testdata/) and {x*N} (N copies of
-// x). Two directives act on the store: `$ @lock` opens the catalog file in
-// the test, holding its lock; `$ @unlock` closes it.
+// x). Three directives act on the store: `$ @lock` opens the catalog file in
+// the test, holding its lock; `$ @unlock` closes it; `$ @failed-run` records
+// a run (id 0c0ffee0deadbeef) whose Python model raised, as a run that
+// failed would leave it (golden scripts run no functions).
 //
 // Output is normalized so it does not depend on the machine or the run:
 // commit ids become <commit-NNN> (numbered by first appearance, same width
@@ -56,7 +59,11 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Not parallel: urfave/cli keeps its help flag in a package variable
-	// that every app run writes to.
+	// that every app run writes to. Times people read are in local time:
+	// UTC here, whatever the machine's zone.
+	local := time.Local
+	time.Local = time.UTC
+	defer func() { time.Local = local }()
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) {
 			runGolden(t, file, testdata)
@@ -142,6 +149,8 @@ func runGolden(t *testing.T, path, testdata string) {
 				t.Fatalf("%s:%d: @lock: %v", path, c.line, err)
 			}
 			locked = s
+		case "@failed-run":
+			writeFailedRun(t, dataDir)
 		case "@unlock":
 			if locked == nil {
 				t.Fatalf("%s:%d: @unlock without @lock", path, c.line)
@@ -396,4 +405,50 @@ func (n *normalizer) apply(s string) string {
 	s = strings.ReplaceAll(s, runtime.Version(), "goX.Y")
 	s = strings.ReplaceAll(s, runtime.GOOS+"/"+runtime.GOARCH, "OS/ARCH")
 	return s
+}
+
+// writeFailedRun records run 0c0ffee0deadbeef: model second raised
+// ZeroDivisionError after first succeeded; third was skipped.
+func writeFailedRun(t *testing.T, dataDir string) {
+	t.Helper()
+	runs, err := runrec.Open(filepath.Join(dataDir, "runs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(s float64) time.Time {
+		return time.Date(2001, 1, 1, 0, 1, 0, 0, time.UTC).Add(time.Duration(s * float64(time.Second)))
+	}
+	rec := &runrec.Record{
+		ID: "0c0ffee0deadbeef", Project: "failing", User: "tester", Target: "tester.dev",
+		Status: runrec.StatusFailed, Error: "model second failed: ZeroDivisionError: division by zero", FailedModel: "second",
+		Params: map[string]any{"fail": "exception"}, ProjectDir: "/home/tester/failing", Launcher: "process",
+		StartCommit: strings.Repeat("ab", 32), CodeHash: strings.Repeat("cd", 32), Files: []string{"lakehouse.yml", "models.py"},
+		Models: []*runrec.Model{
+			{Name: "first", Kind: "model", Language: "python", State: runrec.StateDone, Started: at(1), Ended: at(2), Seconds: 1, Rows: 400},
+			{Name: "second", Kind: "model", Language: "python", State: runrec.StateFailed, Started: at(2), Ended: at(2.5), Seconds: 0.5,
+				Error: "model second failed: ZeroDivisionError: division by zero",
+				Traceback: "  File \"/home/tester/failing/models.py\", line 20, in second\n" +
+					"    return data.num_rows / 0\n" +
+					"ZeroDivisionError: division by zero\n"},
+			{Name: "third", Kind: "model", Language: "python", State: runrec.StateSkipped},
+		},
+		Started: at(0), Ended: at(3), Duration: 3,
+	}
+	if err := runs.Create(rec); err != nil {
+		t.Fatal(err)
+	}
+	logs, err := runs.OpenLogs(rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []runrec.LogLine{
+		{Time: at(1.1), Model: "first", Stream: "stdout", Text: "first started"},
+		{Time: at(2.1), Model: "second", Stream: "stdout", Text: "second started"},
+		{Time: at(2.2), Model: "second", Stream: "stderr", Text: "a warning on stderr"},
+	} {
+		logs.Write(l)
+	}
+	if err := logs.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

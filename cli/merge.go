@@ -15,7 +15,9 @@ func (e *Env) mergeCommand() *urfave.Command {
 		Usage:     "merge a ref into a branch (conflicts are listed table by table)",
 		ArgsUsage: "SOURCE",
 		Description: "Merges SOURCE (a branch, tag or commit) into --into (default: the active branch)\n" +
-			"in one atomic commit. A fast-forward moves the branch when it can, unless --no-ff.",
+			"in one atomic commit. A fast-forward moves the branch when it can, unless --no-ff.\n" +
+			"As in git, -m is the message of a merge commit: a fast-forward makes no commit, so\n" +
+			"it records no message (the command says so); add --no-ff to keep it.",
 		Flags: []urfave.Flag{
 			&urfave.StringFlag{Name: "into", Usage: "branch to merge into (default: the active branch)"},
 			&urfave.BoolFlag{Name: "ff-only", Usage: "fail unless the merge is a fast-forward"},
@@ -75,6 +77,12 @@ func (e *Env) merge(c *urfave.Context) error {
 	res, err := svc.Merge(c.Context, catalog.MergeRequest{Source: source, Into: into, Mode: mode, Commit: opts})
 	if err != nil {
 		return err
+	}
+	if res.Outcome == "fast-forward" && c.IsSet("message") {
+		// As git does, but not silently: a fast-forward has no commit of
+		// its own to carry the message.
+		fmt.Fprintf(e.Stderr, "note: a fast-forward makes no commit, so the -m message was not recorded; "+
+			"merge with --no-ff to record it in a merge commit\n")
 	}
 	v := mergeView{Source: source.String(), Into: string(into), Outcome: res.Outcome, Base: string(res.Base),
 		Commit: viewCommit(res.Commit), Changed: nonNil(res.Changed), Combined: nonNil(res.Combined)}

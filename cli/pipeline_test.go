@@ -478,6 +478,19 @@ func TestPipelineFailures(t *testing.T) {
 					if rec.Status != runrec.StatusFailed || rec.FailedModel == "" || !rec.BranchKept {
 						t.Errorf("record: status %s failed %q kept %v", rec.Status, rec.FailedModel, rec.BranchKept)
 					}
+					if c.fail == "exception" {
+						// The traceback stays with the record: in runs get
+						// and among the logs, not only on the terminal.
+						where := "models.py\", line 20, in second"
+						if get := le.mustLH("runs", "get", rec.ID); !strings.Contains(get, "second raised:") || !strings.Contains(get, where) {
+							t.Errorf("runs get lacks the traceback:\n%s", get)
+						}
+						logs := le.mustLH("runs", "logs", rec.ID, "-m", "second")
+						if !strings.Contains(logs, "[second!] Traceback (most recent call last):") || !strings.Contains(logs, where) ||
+							!strings.Contains(logs, "[second!] ZeroDivisionError: division by zero") {
+							t.Errorf("runs logs lacks the traceback:\n%s", logs)
+						}
+					}
 					// What the run wrote before failing is on its run branch.
 					if _, _, code := le.lh("query", "SELECT count(*) FROM sales.first", "-r", rec.RunBranch); code != 0 {
 						t.Errorf("the failed run's branch %s lacks sales.first", rec.RunBranch)

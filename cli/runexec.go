@@ -234,6 +234,9 @@ type runError struct {
 
 func (r *runError) Error() string { return r.msg + "\n" + r.hint }
 
+// Hint implements errdefs.Hinted.
+func (r *runError) Hint() string { return r.hint }
+
 // Unwrap exposes only a conflict (a merge into a target that changed the
 // same tables: exit 4); any other failure of a run exits 1, whatever
 // class the cause has.

@@ -167,6 +167,20 @@ func (e *Env) runsGet(c *urfave.Context) error {
 		if err := t.write(w); err != nil {
 			return err
 		}
+		for _, m := range rec.Models {
+			if m.State != runrec.StateFailed || m.Error == "" {
+				continue
+			}
+			switch {
+			case m.Traceback != "":
+				fmt.Fprintf(w, "\n%s raised:\n", m.Name)
+			case m.Error != rec.Error:
+				fmt.Fprintf(w, "\n%s\n", m.Error)
+			}
+			for _, l := range tracebackLines(m.Traceback) {
+				fmt.Fprintf(w, "  %s\n", l)
+			}
+		}
 		for _, wn := range rec.Warnings {
 			fmt.Fprintf(w, "warning: %s\n", wn)
 		}
@@ -210,10 +224,10 @@ func (e *Env) runsLogs(c *urfave.Context) error {
 		return errdefs.WithHint(errdefs.ErrNotFound, "its models: "+strings.Join(names, ", "),
 			"run %s has no model %s", rec.ID, model)
 	}
-	return runs.ReadLogs(args[0], func(l runrec.LogLine) error {
-		if model != "" && l.Model != model && l.Model != "" {
-			return nil // lines of no model (the log limit's) are the run's
-		}
+	// A failed function's traceback is in the record, not among the lines
+	// it printed: it goes in where the model ended.
+	tracebacks := tracebackLogLines(rec, model)
+	write := func(l runrec.LogLine) error {
 		if e.JSON() {
 			b, err := json.Marshal(l)
 			if err != nil {
@@ -223,7 +237,7 @@ func (e *Env) runsLogs(c *urfave.Context) error {
 			return err
 		}
 		prefix := "[" + l.Model + "]"
-		if l.Stream == "stderr" {
+		if l.Stream == "stderr" || l.Stream == streamTraceback {
 			prefix = "[" + l.Model + "!]"
 		} else if l.Stream == "lakehouse" {
 			prefix = "(" + l.Model + ")"
@@ -233,7 +247,69 @@ func (e *Env) runsLogs(c *urfave.Context) error {
 		}
 		_, err := fmt.Fprintf(e.Stdout, "%s %s %s\n", l.Time.Local().Format("15:04:05.000"), prefix, l.Text)
 		return err
+	}
+	flush := func(until time.Time) error {
+		for len(tracebacks) > 0 && (until.IsZero() || tracebacks[0].Time.Before(until)) {
+			if err := write(tracebacks[0]); err != nil {
+				return err
+			}
+			tracebacks = tracebacks[1:]
+		}
+		return nil
+	}
+	err = runs.ReadLogs(args[0], func(l runrec.LogLine) error {
+		if model != "" && l.Model != model && l.Model != "" {
+			return nil // lines of no model (the log limit's) are the run's
+		}
+		if err := flush(l.Time); err != nil {
+			return err
+		}
+		return write(l)
 	})
+	if err != nil {
+		return err
+	}
+	return flush(time.Time{})
+}
+
+const tracebackHeader = "Traceback (most recent call last):"
+
+// streamTraceback is the stream of a failed function's traceback lines in
+// `runs logs`; in the text form they are marked like stderr lines.
+const streamTraceback = "traceback"
+
+// tracebackLogLines are the traceback lines of rec's failed models (of
+// model only, unless it is ""), timed when each model ended, in time order.
+func tracebackLogLines(rec *runrec.Record, model string) []runrec.LogLine {
+	var out []runrec.LogLine
+	for _, m := range rec.Models {
+		if m.Traceback == "" || model != "" && m.Name != model {
+			continue
+		}
+		t := m.Ended
+		if t.IsZero() {
+			t = rec.Ended
+		}
+		for _, l := range tracebackLines(m.Traceback) {
+			out = append(out, runrec.LogLine{Time: t, Model: m.Name, Stream: streamTraceback, Text: l})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out
+}
+
+// tracebackLines splits a function's traceback (its user frames and the
+// exception) into lines, headed as Python heads one.
+func tracebackLines(tb string) []string {
+	tb = strings.TrimRight(tb, "\n")
+	if tb == "" {
+		return nil
+	}
+	lines := strings.Split(tb, "\n")
+	if lines[0] != tracebackHeader {
+		lines = append([]string{tracebackHeader}, lines...)
+	}
+	return lines
 }
 
 func (e *Env) runsCancel(c *urfave.Context) error {

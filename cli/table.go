@@ -352,9 +352,22 @@ func (e *Env) tableRevert(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
+	head, err := svc.Resolve(c.Context, catalog.Ref{Name: string(branch)})
+	if err != nil {
+		return err
+	}
 	commit, err := svc.RevertTable(c.Context, branch, id, from, opts)
 	if err != nil {
 		return err
+	}
+	if commit.ID == head.ID {
+		// The catalog makes no commit for a change that changes nothing.
+		v := writeView{Action: "unchanged", Table: id.String(), Branch: string(branch), From: from.String(), Commit: viewCommit(commit)}
+		return e.emit(v, func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "table %s on %s already matches its state at %s; nothing to revert (%s stays at %s)\n",
+				id, branch, from, branch, shortID(commit))
+			return err
+		})
 	}
 	v := writeView{Action: "reverted", Table: id.String(), Branch: string(branch), From: from.String(), Commit: viewCommit(commit)}
 	return e.emit(v, func(w io.Writer) error {

@@ -11,6 +11,7 @@ package errdefs
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // The error classes. Match them with errors.Is.
@@ -45,6 +46,17 @@ func (e *classError) Error() string {
 }
 
 func (e *classError) Unwrap() error { return e.class }
+
+// Hint implements Hinted.
+func (e *classError) Hint() string { return e.hint }
+
+// Hinted is an error that carries a hint apart from its message; its
+// Error() ends with the hint, after "; " or a new line. WithHint's errors
+// are Hinted; so may an edge's own error types be.
+type Hinted interface {
+	error
+	Hint() string
+}
 
 // New returns an error of class with a complete, user-facing message.
 // Unlike fmt.Errorf("...: %w", class) the class name is not appended.
@@ -104,5 +116,47 @@ func ExitCode(err error) int {
 		return ExitFailed
 	default:
 		return ExitFailed
+	}
+}
+
+// Split returns err's message without its hint, and the hint ("" when
+// err carries none). The hint of the first Hinted error in err's chain is
+// split off the end of the whole message: fmt.Errorf("x: %w",
+// WithHint(...)) gives ("x: msg", hint).
+func Split(err error) (msg, hint string) {
+	msg = err.Error()
+	var h Hinted
+	if errors.As(err, &h) && h.Hint() != "" {
+		for _, sep := range []string{"; ", "\n"} {
+			if m, ok := strings.CutSuffix(msg, sep+h.Hint()); ok {
+				return m, h.Hint()
+			}
+		}
+	}
+	return msg, ""
+}
+
+// ClassName is the name of err's class as programs see it, e.g.
+// "not_found", "invalid_argument", "internal".
+func ClassName(err error) string {
+	switch Class(err) {
+	case ErrNotFound:
+		return "not_found"
+	case ErrAlreadyExists:
+		return "already_exists"
+	case ErrInvalidArgument:
+		return "invalid_argument"
+	case ErrConflict:
+		return "conflict"
+	case ErrFailedPrecondition:
+		return "failed_precondition"
+	case ErrUnavailable:
+		return "unavailable"
+	case ErrPermissionDenied:
+		return "permission_denied"
+	case ErrDataLoss:
+		return "data_loss"
+	default:
+		return "internal"
 	}
 }
