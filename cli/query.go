@@ -47,7 +47,7 @@ func (e *Env) queryCommand() *urfave.Command {
 			&urfave.IntFlag{Name: "max-rows", Value: -1, Usage: "output at most `N` rows", DefaultText: "10 for -O table, else all"},
 			&urfave.BoolFlag{Name: "all-rows", Usage: "output every row (-O table)"},
 			&urfave.StringFlag{Name: "output", Aliases: []string{"O"}, Usage: "output format: table, csv, json, jsonl, parquet, arrow or arrows"},
-			&urfave.StringFlag{Name: "out", Usage: "write the result to `FILE` (created only when the query succeeds)"},
+			&urfave.StringFlag{Name: "out", Usage: "write the result to `FILE` (created only when the query succeeds; without -O, its extension names the format)"},
 			&urfave.BoolFlag{Name: "explain", Usage: "print the plan instead of running the query"},
 		},
 		Action: e.query,
@@ -65,6 +65,9 @@ func (e *Env) query(c *urfave.Context) error {
 		return err
 	}
 	format := c.String("output")
+	if format == "" {
+		format = formatOfPath(c.String("out"))
+	}
 	if format == "" {
 		format = e.Output
 	}
@@ -202,6 +205,26 @@ func (e *Env) writeResult(c *urfave.Context, r array.RecordReader, format string
 		fmt.Fprintf(e.Stderr, "wrote %s to %s · %s\n", plural(rows, "row", "rows"), out, query.Elapsed(e.clock().Sub(start)))
 	}
 	return nil
+}
+
+// formatOfPath is the output format a file name asks for by its extension
+// (x.parquet, x.arrow...), or "" for another one.
+func formatOfPath(name string) string {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".csv":
+		return query.FormatCSV
+	case ".json":
+		return query.FormatJSON
+	case ".jsonl", ".ndjson":
+		return query.FormatJSONL
+	case ".parquet":
+		return query.FormatParquet
+	case ".arrow", ".feather":
+		return query.FormatArrow
+	case ".arrows":
+		return query.FormatArrows
+	}
+	return ""
 }
 
 // createBeside creates a new temporary file in out's folder with mode 0666
