@@ -394,7 +394,7 @@ func (l *Local) ImportTable(ctx context.Context, req ImportRequest) (*ImportResu
 		return nil, err
 	}
 	res := &ImportResult{Table: req.Table, Created: out.Created, Imported: out.Imported, Skipped: out.Skipped,
-		Rows: out.Rows, Bytes: out.Bytes}
+		Rows: out.Rows, Bytes: out.Bytes, Warnings: out.Warnings}
 	if spec.Current != nil && out.Entry.MetadataLocation == spec.Current.MetadataLocation {
 		return res, nil
 	}

@@ -1,12 +1,13 @@
 package catalog
 
 import (
+	"context"
+	"encoding/json"
 	"slices"
 	"strconv"
-
-	"context"
-	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"time"
+
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
 // Service is the catalog as the CLI (and later the Flight and HTTP servers)
@@ -149,11 +150,35 @@ type SnapshotInfo struct {
 
 // DataFileInfo describes one data file of a table's current snapshot.
 type DataFileInfo struct {
-	Path      string            `json:"path"`
-	Format    string            `json:"format"`
-	Records   int64             `json:"records"`
-	Bytes     int64             `json:"bytes"`
+	Path    string `json:"path"`
+	Format  string `json:"format"`
+	Records int64  `json:"records"`
+	Bytes   int64  `json:"bytes"`
+	// Partition is the file's partition tuple as text by partition field
+	// name; a null value reads "null" here and is null in JSON.
 	Partition map[string]string `json:"partition,omitempty"`
+	// NullPartitions names the fields of Partition whose value is null.
+	NullPartitions []string `json:"-"`
+}
+
+// MarshalJSON writes Partition with null for the null values.
+func (d DataFileInfo) MarshalJSON() ([]byte, error) {
+	type plain DataFileInfo
+	v := struct {
+		plain
+		Partition map[string]*string `json:"partition,omitempty"`
+	}{plain: plain(d)}
+	if d.Partition != nil {
+		v.Partition = make(map[string]*string, len(d.Partition))
+		for k, s := range d.Partition {
+			if slices.Contains(d.NullPartitions, k) {
+				v.Partition[k] = nil
+			} else {
+				v.Partition[k] = &s
+			}
+		}
+	}
+	return json.Marshal(v)
 }
 
 // TableInfo is the full description of a table at a ref.
@@ -246,6 +271,9 @@ type ImportResult struct {
 	Skipped  []string   `json:"skipped"`
 	Rows     int64      `json:"rows"`
 	Bytes    int64      `json:"bytes"`
+	// Warnings name what the import changed in the data (nanosecond
+	// timestamps cut to microseconds), one line each.
+	Warnings []string `json:"warnings"`
 	// Commit is nil when nothing was imported (every file skipped).
 	Commit *Commit `json:"commit,omitempty"`
 }
@@ -374,6 +402,8 @@ type ImportOutcome struct {
 	Skipped  []string
 	Rows     int64
 	Bytes    int64
+	// Warnings name what the import changed in the data, one line each.
+	Warnings []string
 }
 
 func (e *MergeConflictError) Error() string {

@@ -38,6 +38,7 @@ type importView struct {
 	Skipped  []string    `json:"skipped"`
 	Rows     int64       `json:"rows"`
 	Bytes    int64       `json:"bytes"`
+	Warnings []string    `json:"warnings"`
 	Commit   *commitView `json:"commit"`
 }
 
@@ -96,7 +97,12 @@ func (e *Env) tableImport(c *urfave.Context) error {
 	}
 	v := importView{Table: id.String(), Branch: string(branch), Mode: string(mode), Created: res.Created,
 		Imported: nonNil(res.Imported), Skipped: nonNil(res.Skipped), Rows: res.Rows, Bytes: res.Bytes,
-		Commit: viewCommit(res.Commit)}
+		Warnings: nonNil(res.Warnings), Commit: viewCommit(res.Commit)}
+	if !e.JSON() {
+		for _, w := range res.Warnings {
+			fmt.Fprintf(e.Stderr, "warning: %s\n", w)
+		}
+	}
 	return e.emit(v, func(w io.Writer) error {
 		verb := "imported into"
 		if res.Created {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,7 +37,8 @@ func (e *Env) queryCommand() *urfave.Command {
 			"are in the namespace -n (default: the profile's namespace). DEFAULT is an SQL\n" +
 			"keyword: name the default namespace's tables \"default\".t, or t alone.\n\n" +
 			"-O table (default) shows 10 rows unless --max-rows N or --all-rows; csv, json,\n" +
-			"jsonl, parquet and arrow (IPC stream) write every row. --explain prints the plan:\n" +
+			"jsonl, parquet, arrow (IPC file, Feather v2) and arrows (IPC stream) write\n" +
+			"every row; decimals stay exact (strings in JSON), timestamps are RFC 3339. --explain prints the plan:\n" +
 			"resolved commit, snapshots, files kept and pruned, pushed-down columns and filters.",
 		Flags: []urfave.Flag{
 			&urfave.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read the SQL from `FILE` (- for stdin)"},
@@ -43,8 +46,8 @@ func (e *Env) queryCommand() *urfave.Command {
 			&urfave.StringFlag{Name: "namespace", Aliases: []string{"n"}, Usage: "namespace of unqualified table names (default: the profile's)"},
 			&urfave.IntFlag{Name: "max-rows", Value: -1, Usage: "output at most `N` rows", DefaultText: "10 for -O table, else all"},
 			&urfave.BoolFlag{Name: "all-rows", Usage: "output every row (-O table)"},
-			&urfave.StringFlag{Name: "output", Aliases: []string{"O"}, Usage: "output format: table, csv, json, jsonl, parquet or arrow"},
-			&urfave.StringFlag{Name: "out", Usage: "write the result to `FILE` (created only when the query succeeds)"},
+			&urfave.StringFlag{Name: "output", Aliases: []string{"O"}, Usage: "output format: table, csv, json, jsonl, parquet, arrow or arrows"},
+			&urfave.StringFlag{Name: "out", Usage: "write the result to `FILE` (created only when the query succeeds; without -O, its extension names the format)"},
 			&urfave.BoolFlag{Name: "explain", Usage: "print the plan instead of running the query"},
 		},
 		Action: e.query,
@@ -63,10 +66,13 @@ func (e *Env) query(c *urfave.Context) error {
 	}
 	format := c.String("output")
 	if format == "" {
+		format = formatOfPath(c.String("out"))
+	}
+	if format == "" {
 		format = e.Output
 	}
 	if format != outputTable && !slices.Contains(query.Formats, format) {
-		return usageError(c, "invalid output format %q: use table, csv, json, jsonl, parquet or arrow", format)
+		return usageError(c, "invalid output format %q: use table, csv, json, jsonl, parquet, arrow or arrows", format)
 	}
 	limit := int64(c.Int("max-rows"))
 	if c.IsSet("max-rows") && limit < 0 {
@@ -80,7 +86,8 @@ func (e *Env) query(c *urfave.Context) error {
 	} else if !c.IsSet("max-rows") && format == outputTable {
 		limit = defaultTableRows
 	}
-	if (format == query.FormatParquet || format == query.FormatArrow) && c.String("out") == "" && e.StdoutTTY {
+	binary := format == query.FormatParquet || format == query.FormatArrow || format == query.FormatArrows
+	if binary && c.String("out") == "" && e.StdoutTTY {
 		return usageError(c, "-O %s writes binary data; use --out FILE or redirect stdout", format)
 	}
 	ref, err := e.readRef(c.String("ref"))
@@ -161,8 +168,7 @@ func (e *Env) writeResult(c *urfave.Context, r array.RecordReader, format string
 	}
 	// Write next to the target and rename on success, so a failed query
 	// leaves no partial file.
-	dir := filepath.Dir(out)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(out)+".tmp-*")
+	tmp, err := createBeside(out)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
@@ -199,6 +205,41 @@ func (e *Env) writeResult(c *urfave.Context, r array.RecordReader, format string
 		fmt.Fprintf(e.Stderr, "wrote %s to %s · %s\n", plural(rows, "row", "rows"), out, query.Elapsed(e.clock().Sub(start)))
 	}
 	return nil
+}
+
+// formatOfPath is the output format a file name asks for by its extension
+// (x.parquet, x.arrow...), or "" for another one.
+func formatOfPath(name string) string {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".csv":
+		return query.FormatCSV
+	case ".json":
+		return query.FormatJSON
+	case ".jsonl", ".ndjson":
+		return query.FormatJSONL
+	case ".parquet":
+		return query.FormatParquet
+	case ".arrow", ".feather":
+		return query.FormatArrow
+	case ".arrows":
+		return query.FormatArrows
+	}
+	return ""
+}
+
+// createBeside creates a new temporary file in out's folder with mode 0666
+// less the umask, as os.Create would create out itself (os.CreateTemp
+// would make it 0600).
+func createBeside(out string) (*os.File, error) {
+	dir, base := filepath.Dir(out), filepath.Base(out)
+	for try := 0; ; try++ {
+		name := filepath.Join(dir, fmt.Sprintf(".%s.tmp-%d", base, rand.Uint64()))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, fs.ErrExist) && try < 100 {
+			continue
+		}
+		return f, err
+	}
 }
 
 // writeTable renders up to limit rows as an aligned table and a footer

@@ -31,12 +31,14 @@ fi
 # Wheels, installed packages and uv downloaded by the envcache and launcher
 # tests are kept here between runs (the first run fetches them from PyPI).
 export LAKEHOUSE_TEST_CACHE=${LAKEHOUSE_TEST_CACHE:-$HOME/.cache/lakehouse-test}
-# Python: the SDK's tests (pytest) and functions need pyarrow.
+# Python: the SDK's tests (pytest) and functions need pyarrow; the output
+# format tests read every format back with pyarrow and pandas.
 PYTHON=${PYTHON:-python3}
-if ! "$PYTHON" -c 'import pyarrow, pytest' >/dev/null 2>&1; then
-	echo "installing pyarrow and pytest for $PYTHON"
-	"$PYTHON" -m pip install --quiet --disable-pip-version-check pyarrow pytest || {
-		echo "test.sh: could not install pyarrow and pytest with $PYTHON -m pip" >&2
+export PYTHON
+if ! "$PYTHON" -c 'import pyarrow, pandas, pytest' >/dev/null 2>&1; then
+	echo "installing pyarrow, pandas and pytest for $PYTHON"
+	"$PYTHON" -m pip install --quiet --disable-pip-version-check pyarrow pandas pytest || {
+		echo "test.sh: could not install pyarrow, pandas and pytest with $PYTHON -m pip" >&2
 		exit 1
 	}
 fi

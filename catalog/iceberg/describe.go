@@ -62,7 +62,7 @@ func (f *Format) Describe(ctx context.Context, id catalog.TableIdent, e catalog.
 			Bytes:   df.FileSizeBytes(),
 		}
 		if ps := md.PartitionSpecByID(int(df.SpecID())); ps != nil && !ps.IsUnpartitioned() {
-			dfi.Partition = partitionValues(sc, ps, df.Partition())
+			dfi.Partition, dfi.NullPartitions = partitionValues(sc, ps, df.Partition())
 		}
 		info.Files = append(info.Files, dfi)
 		info.TotalBytes += dfi.Bytes
@@ -96,17 +96,23 @@ func snapshotInfo(s *table.Snapshot) *catalog.SnapshotInfo {
 }
 
 // partitionValues renders a data file's partition tuple as strings keyed by
-// partition field name ("ts_day": "2024-01-02", "country": "DE").
-func partitionValues(sc *iceberg.Schema, spec *iceberg.PartitionSpec, vals map[int]any) map[string]string {
+// partition field name ("ts_day": "2024-01-02", "country": "DE"), and
+// names the fields whose value is null (rendered "null").
+func partitionValues(sc *iceberg.Schema, spec *iceberg.PartitionSpec, vals map[int]any) (map[string]string, []string) {
 	out := map[string]string{}
+	var nulls []string
 	for _, pf := range spec.Fields() {
 		var typ iceberg.Type = iceberg.PrimitiveTypes.String
 		if f, ok := sc.FindFieldByID(pf.SourceID()); ok {
 			typ = f.Type
 		}
-		out[pf.Name] = pf.Transform.ToHumanStrType(typ, vals[pf.FieldID])
+		v := vals[pf.FieldID]
+		if v == nil {
+			nulls = append(nulls, pf.Name)
+		}
+		out[pf.Name] = pf.Transform.ToHumanStrType(typ, v)
 	}
-	return out
+	return out, nulls
 }
 
 // liveDataFiles lists the data files of snapshot s (nil: none).

@@ -132,12 +132,46 @@ func (f *Format) Import(ctx context.Context, spec catalog.ImportSpec) (*catalog.
 		return nil, fmt.Errorf("import into %s: %w", spec.Ident, err)
 	}
 	out.Entry = entry
+	out.Warnings = precisionWarnings(files, probes)
 	for i, src := range files {
 		out.Imported = append(out.Imported, src.Path)
 		out.Rows += probes[i].rows
 		out.Bytes += src.Size
 	}
 	return out, nil
+}
+
+// precisionWarnings names each column whose nanosecond timestamps or
+// times the import cuts to microseconds (Iceberg v2's precision), with the
+// first file that has it as such.
+func precisionWarnings(files []sourceFile, probes []*probe) []string {
+	var warnings []string
+	seen := map[string]bool{}
+	for i, src := range files {
+		for _, c := range probes[i].cols {
+			if c.allNull || seen[c.name] || !nanoseconds(c.arrow) {
+				continue
+			}
+			seen[c.name] = true
+			warnings = append(warnings, fmt.Sprintf("column %q of %s is %s: Iceberg keeps microseconds, so the nanoseconds were cut",
+				c.name, src.Path, c.arrow))
+		}
+	}
+	return warnings
+}
+
+// nanoseconds reports whether dt holds nanoseconds, which a table keeps
+// only to the microsecond.
+func nanoseconds(dt arrow.DataType) bool {
+	switch t := dt.(type) {
+	case *arrow.TimestampType:
+		return t.Unit == arrow.Nanosecond
+	case *arrow.Time64Type:
+		return t.Unit == arrow.Nanosecond
+	case *arrow.DictionaryType:
+		return nanoseconds(t.ValueType)
+	}
+	return false
 }
 
 // replaces reports whether an import in mode removes every data file of

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -25,11 +27,26 @@ const (
 	FormatJSON    = "json"  // one JSON array of row objects
 	FormatJSONL   = "jsonl" // one JSON object per line
 	FormatParquet = "parquet"
-	FormatArrow   = "arrow" // Arrow IPC stream
+	FormatArrow   = "arrow"  // Arrow IPC file (Feather v2): pyarrow.ipc.open_file, pyarrow.feather
+	FormatArrows  = "arrows" // Arrow IPC stream: pyarrow.ipc.open_stream
 )
 
 // Formats lists the formats Write accepts.
-var Formats = []string{FormatCSV, FormatJSON, FormatJSONL, FormatParquet, FormatArrow}
+var Formats = []string{FormatCSV, FormatJSON, FormatJSONL, FormatParquet, FormatArrow, FormatArrows}
+
+// How values that a format has no exact type for are written (docs/cli.md
+// repeats this):
+//   - decimals: JSON strings with every digit ("12345678901234567890.123456789");
+//     CSV fields the same.
+//   - timestamps: RFC 3339 with a T. A timestamp with a time zone is written
+//     in UTC with a Z ("2024-01-02T01:04:05.5Z"); one without a zone has no
+//     offset ("2024-01-02T03:04:05.123456"), which pandas and DuckDB read back
+//     as a naive timestamp, as it was.
+//   - intervals: in JSON an object {"months", "days", "nanoseconds"}; in
+//     Parquet a struct<months: int32, days: int32, nanoseconds: int64>
+//     (Parquet's INTERVAL type holds no nanoseconds nor negative parts, and
+//     pyarrow reads it as 12 opaque bytes); in CSV the JSON object as text.
+//   - CSV: NULL is an empty field, the empty string a quoted one ("").
 
 // WriteStats reports what Write wrote.
 type WriteStats struct {
@@ -56,6 +73,14 @@ func Write(w io.Writer, r array.RecordReader, format string, limit int64) (Write
 		}
 		sink = s
 	case FormatArrow:
+		// The file format is written front to back (batches as they come,
+		// the footer at close), so it needs no seekable target.
+		fw, err := ipc.NewFileWriter(bw, ipc.WithSchema(r.Schema()))
+		if err != nil {
+			return WriteStats{}, fmt.Errorf("arrow output: %w", err)
+		}
+		sink = &arrowSink{w: fw}
+	case FormatArrows:
 		sink = &arrowSink{w: ipc.NewWriter(bw, ipc.WithSchema(r.Schema()))}
 	default:
 		return WriteStats{}, fmt.Errorf("unknown output format %q", format)
@@ -140,23 +165,88 @@ type batchSink interface {
 // ParquetRowGroupRows is the row group size of Parquet output.
 const ParquetRowGroupRows = 256 * 1024
 
-type parquetSink struct{ w *pqarrow.FileWriter }
+type parquetSink struct {
+	w         *pqarrow.FileWriter
+	schema    *arrow.Schema // as written: intervals are structs
+	intervals []int         // columns that are month_day_nano intervals
+}
+
+// intervalStruct is how Parquet output holds a month_day_nano interval.
+var intervalStruct = arrow.StructOf(
+	arrow.Field{Name: "months", Type: arrow.PrimitiveTypes.Int32},
+	arrow.Field{Name: "days", Type: arrow.PrimitiveTypes.Int32},
+	arrow.Field{Name: "nanoseconds", Type: arrow.PrimitiveTypes.Int64},
+)
 
 func newParquetSink(w io.Writer, schema *arrow.Schema) (*parquetSink, error) {
-	fw, err := pqarrow.NewFileWriter(schema, w,
+	s := &parquetSink{schema: schema}
+	fields := schema.Fields()
+	for i, f := range fields {
+		if f.Type.ID() == arrow.INTERVAL_MONTH_DAY_NANO {
+			s.intervals = append(s.intervals, i)
+			fields[i].Type = intervalStruct
+		}
+	}
+	if s.intervals != nil {
+		md := schema.Metadata()
+		s.schema = arrow.NewSchema(fields, &md)
+	}
+	fw, err := pqarrow.NewFileWriter(s.schema, w,
 		parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy),
 			parquet.WithMaxRowGroupLength(ParquetRowGroupRows)),
 		pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		return nil, fmt.Errorf("parquet output: %w", err)
 	}
-	return &parquetSink{w: fw}, nil
+	s.w = fw
+	return s, nil
 }
 
-func (s *parquetSink) write(rec arrow.RecordBatch) error { return s.w.WriteBuffered(rec) }
-func (s *parquetSink) close() error                      { return s.w.Close() }
+func (s *parquetSink) write(rec arrow.RecordBatch) error {
+	if s.intervals == nil {
+		return s.w.WriteBuffered(rec)
+	}
+	cols := slices.Clone(rec.Columns())
+	for _, i := range s.intervals {
+		cols[i] = intervalsAsStruct(cols[i].(*array.MonthDayNanoInterval))
+		defer cols[i].Release()
+	}
+	out := array.NewRecordBatch(s.schema, cols, rec.NumRows())
+	defer out.Release()
+	return s.w.WriteBuffered(out)
+}
 
-type arrowSink struct{ w *ipc.Writer }
+func (s *parquetSink) close() error { return s.w.Close() }
+
+// intervalsAsStruct is a as an intervalStruct array.
+func intervalsAsStruct(a *array.MonthDayNanoInterval) arrow.Array {
+	b := array.NewStructBuilder(memory.DefaultAllocator, intervalStruct)
+	defer b.Release()
+	months := b.FieldBuilder(0).(*array.Int32Builder)
+	days := b.FieldBuilder(1).(*array.Int32Builder)
+	nanos := b.FieldBuilder(2).(*array.Int64Builder)
+	b.Reserve(a.Len())
+	for i := 0; i < a.Len(); i++ {
+		if a.IsNull(i) {
+			b.AppendNull()
+			continue
+		}
+		v := a.Value(i)
+		b.Append(true)
+		months.Append(v.Months)
+		days.Append(v.Days)
+		nanos.Append(v.Nanoseconds)
+	}
+	return b.NewArray()
+}
+
+// ipcWriter is an Arrow IPC file or stream writer.
+type ipcWriter interface {
+	Write(arrow.RecordBatch) error
+	Close() error
+}
+
+type arrowSink struct{ w ipcWriter }
 
 func (s *arrowSink) write(rec arrow.RecordBatch) error { return s.w.Write(rec) }
 func (s *arrowSink) close() error                      { return s.w.Close() }
@@ -219,6 +309,10 @@ func (s *csvSink) write(rec arrow.RecordBatch) error {
 				b = strconv.AppendFloat(b, a.Value(i), 'g', -1, 64)
 			case *array.String:
 				b = appendCSVString(b, a.Value(i))
+			case *array.Timestamp:
+				b = appendRFC3339(b, a, i)
+			case *array.Decimal32, *array.Decimal64, *array.Decimal128, *array.Decimal256:
+				b = append(b, decimalText(c, i)...)
 			case *array.Date32:
 				d := a.Value(i)
 				txt, ok := s.dates[d]
@@ -257,7 +351,7 @@ func appendCSVString(b []byte, v string) []byte {
 
 func csvNeedsQuotes(v string) bool {
 	if v == "" {
-		return false
+		return true // "" is the empty string, an empty field NULL
 	}
 	if v[0] == ' ' || v[0] == '\t' || v == `\.` {
 		return true
@@ -343,12 +437,41 @@ func jsonValue(c arrow.Array, i int) any {
 	switch c.DataType().ID() {
 	case arrow.FLOAT64, arrow.FLOAT32:
 		return json.Number(FormatValue(c, i))
-	case arrow.DECIMAL128, arrow.DECIMAL256:
-		return json.Number(FormatValue(c, i))
-	case arrow.DATE32, arrow.DATE64, arrow.TIMESTAMP, arrow.TIME32, arrow.TIME64:
+	case arrow.DECIMAL32, arrow.DECIMAL64, arrow.DECIMAL128, arrow.DECIMAL256:
+		return decimalText(c, i) // a string: JSON readers make numbers floats
+	case arrow.TIMESTAMP:
+		return string(appendRFC3339(nil, c.(*array.Timestamp), i))
+	case arrow.DATE32, arrow.DATE64, arrow.TIME32, arrow.TIME64:
 		return FormatValue(c, i)
 	}
 	return c.GetOneForMarshal(i)
+}
+
+// decimalText is a decimal cell with every digit of its scale.
+func decimalText(c arrow.Array, i int) string {
+	scale := c.DataType().(arrow.DecimalType).GetScale()
+	switch a := c.(type) {
+	case *array.Decimal32:
+		return a.Value(i).ToString(scale)
+	case *array.Decimal64:
+		return a.Value(i).ToString(scale)
+	case *array.Decimal128:
+		return a.Value(i).ToString(scale)
+	case *array.Decimal256:
+		return a.Value(i).ToString(scale)
+	}
+	return c.ValueStr(i)
+}
+
+// appendRFC3339 appends a timestamp cell in RFC 3339 with a T: in UTC with
+// a Z when its type has a time zone, with no offset when it has none.
+func appendRFC3339(b []byte, a *array.Timestamp, i int) []byte {
+	typ := a.DataType().(*arrow.TimestampType)
+	t := a.Value(i).ToTime(typ.Unit)
+	if typ.TimeZone == "" {
+		return t.AppendFormat(b, "2006-01-02T15:04:05.999999999")
+	}
+	return t.UTC().AppendFormat(b, "2006-01-02T15:04:05.999999999Z")
 }
 
 // TableCell keeps a cell of a text table on one line (newlines and tabs
