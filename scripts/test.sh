@@ -4,6 +4,7 @@
 #   go vet ./...
 #   go test -race -count=1 ./...
 #   go test -run TestCrashSafety ./catalog (200 kill points, without -race)
+#   go test -run TestRunCrashSafety ./cli (200 kills of lakehouse run, without -race)
 #   go test -run TestRunCrashSafety ./cli (SIGKILL of `lakehouse run`, without -race)
 #   a short run of every native fuzz target (FUZZTIME, default 10s, each)
 #
@@ -78,8 +79,9 @@ check "go test -race ./..." go test -race -count=1 ./...
 # slow under -race); this plain run does the full 200.
 check "crash safety, 200 SIGKILL points" go test -count=1 -run '^TestCrashSafety$' ./catalog
 # SIGKILL of `lakehouse run` at random moments (LAKEHOUSE_RUN_CRASH_POINTS,
-# default 30): skipped under -race, where each run takes several times longer.
-check "run crash safety, SIGKILL of lakehouse run" go test -count=1 -run '^TestRunCrashSafety$' ./cli
+# 30 when the test runs alone, 200 here): skipped under -race, where each
+# run takes several times longer.
+check "run crash safety, 200 SIGKILL points of lakehouse run" env LAKEHOUSE_RUN_CRASH_POINTS=${LAKEHOUSE_RUN_CRASH_POINTS:-200} go test -count=1 -timeout 30m -run '^TestRunCrashSafety$' ./cli
 
 # Every `func FuzzX(` in a _test.go file, as "dir FuzzX".
 fuzz_targets() {
