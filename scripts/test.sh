@@ -5,7 +5,6 @@
 #   go test -race -count=1 ./...
 #   go test -run TestCrashSafety ./catalog (200 kill points, without -race)
 #   go test -run TestRunCrashSafety ./cli (200 kills of lakehouse run, without -race)
-#   go test -run TestRunCrashSafety ./cli (SIGKILL of `lakehouse run`, without -race)
 #   a short run of every native fuzz target (FUZZTIME, default 10s, each)
 #
 # Exits non-zero if any check fails and ends with a summary line.
