@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -179,6 +180,32 @@ func (d DataFileInfo) MarshalJSON() ([]byte, error) {
 		}
 	}
 	return json.Marshal(v)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes: a null partition value
+// reads "null" in Partition and is named in NullPartitions.
+func (d *DataFileInfo) UnmarshalJSON(b []byte) error {
+	type plain DataFileInfo
+	v := struct {
+		*plain
+		Partition map[string]*string `json:"partition,omitempty"`
+	}{plain: (*plain)(d)}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	d.Partition, d.NullPartitions = nil, nil
+	if v.Partition != nil {
+		d.Partition = make(map[string]string, len(v.Partition))
+		for _, k := range slices.Sorted(maps.Keys(v.Partition)) {
+			if p := v.Partition[k]; p != nil {
+				d.Partition[k] = *p
+			} else {
+				d.Partition[k] = "null"
+				d.NullPartitions = append(d.NullPartitions, k)
+			}
+		}
+	}
+	return nil
 }
 
 // TableInfo is the full description of a table at a ref.

@@ -160,6 +160,7 @@ func newApp(e *Env) *urfave.App {
 			e.reapCommand(),
 			e.backupCommand(),
 			e.doctorCommand(),
+			e.serveCommand(),
 		},
 	}
 	walkCommands(app.Commands, func(c *urfave.Command) {

@@ -38,6 +38,9 @@ func (e *Env) backup(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := e.localOnly("backup"); err != nil {
+		return err
+	}
 	path, err := filepath.Abs(args[0])
 	if err != nil {
 		return err

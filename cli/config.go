@@ -33,6 +33,18 @@ type configView struct {
 	ActiveBranch string `json:"active_branch"`
 	Namespace    string `json:"namespace"`
 	User         string `json:"user"`
+	Addr         string `json:"addr"`
+	// APIKey shows only the key's first characters.
+	APIKey string `json:"api_key"`
+}
+
+// maskKey shows the first characters of an API key, enough to tell keys
+// apart, and hides the secret.
+func maskKey(k string) string {
+	if len(k) <= 8 {
+		return "****"
+	}
+	return k[:8] + "…"
 }
 
 func (e *Env) configSet(c *urfave.Context) error {
@@ -72,7 +84,12 @@ func (e *Env) configGet(c *urfave.Context) error {
 		return err
 	}
 	all := configView{Profile: e.ProfileName, ActiveBranch: string(p.ActiveBranch), Namespace: string(p.Namespace), User: e.author(p)}
-	values := map[string]string{keyActiveBranch: all.ActiveBranch, keyNamespace: all.Namespace, keyUser: all.User}
+	all.Addr = p.Addr
+	if p.APIKey != "" {
+		all.APIKey = maskKey(p.APIKey)
+	}
+	values := map[string]string{keyActiveBranch: all.ActiveBranch, keyNamespace: all.Namespace, keyUser: all.User,
+		keyAddr: all.Addr, keyAPIKey: all.APIKey}
 	if len(args) == 1 {
 		key := args[0]
 		if !isConfigKey(key) {

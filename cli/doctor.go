@@ -38,6 +38,9 @@ func (e *Env) doctor(c *urfave.Context) error {
 	if _, err := positional(c); err != nil {
 		return err
 	}
+	if err := e.localOnly("doctor"); err != nil {
+		return err
+	}
 	ctx := c.Context
 	v := doctorView{Catalog: e.CatalogPath(), DoctorReport: &catalog.DoctorReport{Problems: []catalog.Problem{}}}
 	// The file first: the catalog cannot be walked through a damaged one.

@@ -29,6 +29,10 @@ type embeddedConfig struct {
 	Author string
 	// Now is the commit clock; nil means real time.
 	Now func() time.Time
+	// Exclusive holds the catalog file for this process alone, for as
+	// long as it runs (lakehouse serve); otherwise it is held only while
+	// a transaction runs.
+	Exclusive bool
 }
 
 // openEmbedded wires the in-process catalog: the bbolt store, the Iceberg
@@ -41,7 +45,14 @@ func openEmbedded(ctx context.Context, cfg embeddedConfig) (catalog.Service, cat
 	}
 	// The file is held only while a transaction runs, so other lakehouse
 	// processes (a query while a pipeline runs) share the data directory.
-	store, err := bolt.OpenShared(cfg.Catalog, bolt.Options{Timeout: cfg.LockTimeout})
+	// A server holds it alone and commits in groups.
+	var store catalog.Store
+	var err error
+	if cfg.Exclusive {
+		store, err = bolt.Open(cfg.Catalog, bolt.Options{Timeout: cfg.LockTimeout})
+	} else {
+		store, err = bolt.OpenShared(cfg.Catalog, bolt.Options{Timeout: cfg.LockTimeout})
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	urfave "github.com/urfave/cli/v2"
 )
@@ -21,6 +22,8 @@ const (
 	envDataDir     = "LAKEHOUSE_DATA_DIR"
 	envUser        = "LAKEHOUSE_USER"
 	envLockTimeout = "LAKEHOUSE_LOCK_TIMEOUT"
+	envAddr        = "LAKEHOUSE_ADDR"
+	envAPIKey      = "LAKEHOUSE_API_KEY"
 	envNoColor     = "NO_COLOR"
 )
 
@@ -55,14 +58,23 @@ type Env struct {
 	Verbose     bool
 	Log         *slog.Logger
 
+	// Addr is the server the commands talk to ("" in embedded mode):
+	// --addr, else $LAKEHOUSE_ADDR, else the profile's addr.
+	Addr string
+
 	profile *Profile
 	svc     catalog.Service
 	scans   catalog.TableScanner
+	// remote is the server's client when Addr is set (then also svc).
+	remote *flight.Client
+	// exclusive opens the catalog file for this process alone (serve).
+	exclusive bool
 }
 
 func globalFlags() []urfave.Flag {
 	return []urfave.Flag{
 		&urfave.StringFlag{Name: "data-dir", Usage: "state of the embedded catalog (env " + envDataDir + ")", DefaultText: "~/.lakehouse"},
+		&urfave.StringFlag{Name: "addr", Usage: "talk to the lakehouse server at host:port (or grpc+tls://host:port) instead of the local data dir (env " + envAddr + ", or the profile's addr)"},
 		&urfave.StringFlag{Name: "profile", Value: "default", Usage: "profile in <data-dir>/profiles.json (active branch, user, namespace)"},
 		&urfave.StringFlag{Name: "output", Aliases: []string{"O"}, Value: outputTable, Usage: "output format: table or json"},
 		&urfave.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log what happens on stderr"},
@@ -105,6 +117,10 @@ func (e *Env) before(c *urfave.Context) error {
 	if abs, err := filepath.Abs(e.DataDir); err == nil {
 		e.DataDir = abs
 	}
+	e.Addr = c.String("addr")
+	if e.Addr == "" {
+		e.Addr = e.Getenv(envAddr)
+	}
 	return nil
 }
 
@@ -138,8 +154,12 @@ func (e *Env) Service(ctx context.Context) (catalog.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if addr := e.serverAddr(p); addr != "" {
+		return e.dial(addr, p)
+	}
 	start := time.Now()
 	svc, scans, err := openEmbedded(ctx, embeddedConfig{
+		Exclusive:   e.exclusive,
 		DataDir:     e.DataDir,
 		Catalog:     e.CatalogPath(),
 		Warehouse:   e.WarehouseDir(),
@@ -161,7 +181,7 @@ func (e *Env) close() error {
 		return nil
 	}
 	err := e.svc.Close()
-	e.svc = nil
+	e.svc, e.remote = nil, nil
 	return err
 }
 

@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
@@ -29,6 +30,11 @@ type Profile struct {
 	User string `json:"user,omitempty"`
 	// Namespace qualifies table names given without one. Default: "default".
 	Namespace catalog.Namespace `json:"namespace"`
+	// Addr is the server the commands talk to (see --addr); empty for
+	// the embedded catalog of the data dir.
+	Addr string `json:"addr,omitempty"`
+	// APIKey is sent to the server (see $LAKEHOUSE_API_KEY).
+	APIKey string `json:"api_key,omitempty"`
 }
 
 // Config keys of `lakehouse config`.
@@ -36,9 +42,11 @@ const (
 	keyActiveBranch = "active_branch"
 	keyNamespace    = "namespace"
 	keyUser         = "user"
+	keyAddr         = "addr"
+	keyAPIKey       = "api_key"
 )
 
-var configKeys = []string{keyActiveBranch, keyNamespace, keyUser}
+var configKeys = []string{keyActiveBranch, keyNamespace, keyUser, keyAddr, keyAPIKey}
 
 func defaultProfile() Profile {
 	return Profile{ActiveBranch: catalog.MainBranch, Namespace: catalog.DefaultNamespace}
@@ -280,6 +288,18 @@ func setConfig(p *Profile, key, value string) error {
 			return errdefs.New(errdefs.ErrInvalidArgument, "invalid user: %v", err)
 		}
 		p.User = value
+	case keyAddr:
+		if value != "" {
+			if _, _, err := flight.ParseAddr(value); err != nil {
+				return err
+			}
+		}
+		p.Addr = value
+	case keyAPIKey:
+		if strings.ContainsAny(value, " \t\r\n") {
+			return errdefs.New(errdefs.ErrInvalidArgument, "invalid api_key: it contains white space")
+		}
+		p.APIKey = value
 	default:
 		return unknownKey(key)
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	urfave "github.com/urfave/cli/v2"
 
+	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	plansql "github.com/lakehouse-dev/lakehouse/planner/sql"
 	"github.com/lakehouse-dev/lakehouse/runtime/query"
@@ -98,6 +101,13 @@ func (e *Env) query(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
+	remote, err := e.remoteClient()
+	if err != nil {
+		return err
+	}
+	if remote != nil {
+		return e.remoteQuery(c, remote, flight.QueryCommand{SQL: sqlText, Ref: refText(ref), Namespace: string(ns)}, format, limit, start)
+	}
 	svc, err := e.Service(c.Context)
 	if err != nil {
 		return err
@@ -126,6 +136,42 @@ func (e *Env) query(c *urfave.Context) error {
 	}
 	defer res.Close()
 	return e.writeResult(c, res.Reader, format, limit, start)
+}
+
+// remoteQuery runs a query on the server and writes its rows as a local
+// query would.
+func (e *Env) remoteQuery(c *urfave.Context, remote *flight.Client, q flight.QueryCommand, format string, limit int64, start time.Time) error {
+	if c.Bool("explain") {
+		ex, err := remote.Explain(c.Context, q)
+		if err != nil {
+			return queryFailed(err)
+		}
+		if format == outputJSON {
+			var b bytes.Buffer
+			if err := json.Indent(&b, ex.Plan, "", "  "); err != nil {
+				return err
+			}
+			b.WriteByte('\n')
+			_, err = b.WriteTo(e.Stdout)
+			return err
+		}
+		_, err = io.WriteString(e.Stdout, ex.Text)
+		return err
+	}
+	r, err := remote.Query(c.Context, q)
+	if err != nil {
+		return queryFailed(err)
+	}
+	defer r.Release()
+	return e.writeResult(c, r, format, limit, start)
+}
+
+// refText is a ref as the server reads it ("" for none).
+func refText(r catalog.Ref) string {
+	if r == (catalog.Ref{}) {
+		return ""
+	}
+	return r.String()
 }
 
 // querySQL is the SQL of the positional argument or of -f.

@@ -23,6 +23,10 @@ var (
 	ErrFailedPrecondition = errors.New("failed precondition")
 	ErrUnavailable        = errors.New("unavailable")
 	ErrPermissionDenied   = errors.New("permission denied")
+	// ErrUnauthenticated is a request to a server without a valid API key
+	// (missing, unknown, expired or revoked). It exits like a permission
+	// error; the hint says how to pass a key.
+	ErrUnauthenticated = errors.New("unauthenticated")
 	ErrInternal           = errors.New("internal error")
 	// ErrDataLoss is stored state that is damaged or missing (a truncated
 	// catalog file, a deleted data file): nothing the caller can retry or
@@ -77,7 +81,7 @@ func Is(err, class error) bool { return errors.Is(err, class) }
 // Class returns the class of err, or ErrInternal when err carries none.
 func Class(err error) error {
 	for _, c := range []error{ErrNotFound, ErrAlreadyExists, ErrInvalidArgument, ErrConflict,
-		ErrFailedPrecondition, ErrUnavailable, ErrPermissionDenied, ErrDataLoss, ErrInternal} {
+		ErrFailedPrecondition, ErrUnavailable, ErrPermissionDenied, ErrUnauthenticated, ErrDataLoss, ErrInternal} {
 		if errors.Is(err, c) {
 			return c
 		}
@@ -108,7 +112,7 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case ErrConflict, ErrAlreadyExists, ErrFailedPrecondition:
 		return ExitConflict
-	case ErrPermissionDenied:
+	case ErrPermissionDenied, ErrUnauthenticated:
 		return ExitPermissionDenied
 	case ErrUnavailable:
 		return ExitUnavailable
@@ -154,6 +158,8 @@ func ClassName(err error) string {
 		return "unavailable"
 	case ErrPermissionDenied:
 		return "permission_denied"
+	case ErrUnauthenticated:
+		return "unauthenticated"
 	case ErrDataLoss:
 		return "data_loss"
 	default:

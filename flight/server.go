@@ -1,0 +1,364 @@
+package flight
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+)
+
+// MaxMessageSize is the largest gRPC message either side accepts (gRPC's
+// default is 4 MiB): a project folder sent with a run, a large action
+// result, a big record batch.
+const MaxMessageSize = 256 << 20
+
+// Queries runs the queries of the server's clients.
+type Queries interface {
+	// Run starts a query. Read the reader to its end or stop early; call
+	// close in every case.
+	Run(ctx context.Context, q QueryCommand) (r array.RecordReader, close func() error, err error)
+	// Explain plans a query without running it.
+	Explain(ctx context.Context, q QueryCommand) (*ExplainResult, error)
+}
+
+// Options configure a Server.
+type Options struct {
+	// Catalog is the one catalog of the server; Close is not called.
+	Catalog catalog.Service
+	// Queries answers GetFlightInfo and DoGet.
+	Queries Queries
+	// Auth checks API keys; nil serves without keys (loopback only): every
+	// caller is an admin, and commits keep the author the client names.
+	Auth Authenticator
+	// Version and Role are what ActionServerInfo reports.
+	Version, Role string
+	// Log receives one line per failed request (nil: discarded).
+	Log *slog.Logger
+	// Metrics counts requests and errors (nil: none).
+	Metrics *Metrics
+	// TLS serves TLS when set.
+	TLS credentials.TransportCredentials
+	// QueryTTL is how long a query started by GetFlightInfo waits for its
+	// DoGet before it is dropped. Default 5 minutes.
+	QueryTTL time.Duration
+}
+
+// handler answers one action type: it reads body and sends results.
+type handler struct {
+	fn func(ctx context.Context, body []byte, send func(any) error) error
+	// doc is the action's description in ListActions.
+	doc string
+}
+
+// Server is the Arrow Flight service of `lakehouse serve`.
+type Server struct {
+	flight.BaseFlightServer
+	opts    Options
+	actions map[string]handler
+	grpc    *grpc.Server
+
+	mu      sync.Mutex
+	pending map[string]*pendingQuery
+	closing bool
+	active  sync.WaitGroup
+	stop    chan struct{}
+}
+
+type pendingQuery struct {
+	reader  array.RecordReader
+	close   func() error
+	user    string
+	expires time.Time
+}
+
+// NewServer builds a server over opts. Call Serve to accept connections.
+func NewServer(opts Options) *Server {
+	if opts.QueryTTL <= 0 {
+		opts.QueryTTL = 5 * time.Minute
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: opts, actions: map[string]handler{}, pending: map[string]*pendingQuery{}, stop: make(chan struct{})}
+	s.registerCatalog()
+	s.registerQuery()
+	gopts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxMessageSize),
+		grpc.MaxSendMsgSize(MaxMessageSize),
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
+		grpc.ChainStreamInterceptor(s.streamInterceptor),
+	}
+	if opts.TLS != nil {
+		gopts = append(gopts, grpc.Creds(opts.TLS))
+	}
+	s.grpc = grpc.NewServer(gopts...)
+	flight.RegisterFlightServiceServer(s.grpc, s)
+	go s.sweep()
+	return s
+}
+
+// register adds an action type.
+func (s *Server) register(typ, doc string, fn func(ctx context.Context, body []byte, send func(any) error) error) {
+	if _, dup := s.actions[typ]; dup {
+		panic("flight: action registered twice: " + typ)
+	}
+	s.actions[typ] = handler{fn: fn, doc: doc}
+}
+
+// Serve accepts connections on lis until Stop or GracefulStop.
+func (s *Server) Serve(lis net.Listener) error { return s.grpc.Serve(lis) }
+
+// GracefulStop stops accepting new calls and waits up to timeout for the
+// running ones (queries streaming, runs reporting) before cutting them.
+func (s *Server) GracefulStop(timeout time.Duration) {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		s.grpc.Stop()
+		<-done
+	}
+	s.Stop()
+}
+
+// Stop cuts every call and releases pending queries.
+func (s *Server) Stop() {
+	s.grpc.Stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	for id, q := range s.pending {
+		q.close()
+		delete(s.pending, id)
+	}
+}
+
+// sweep drops queries whose DoGet never came.
+func (s *Server) sweep() {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			s.mu.Lock()
+			for id, q := range s.pending {
+				if now.After(q.expires) {
+					q.close()
+					delete(s.pending, id)
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// ListActions lists the action types this server answers.
+func (s *Server) ListActions(_ *flight.Empty, stream flight.FlightService_ListActionsServer) error {
+	types := make([]string, 0, len(s.actions))
+	for t := range s.actions {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	for _, t := range types {
+		if err := stream.Send(&flight.ActionType{Type: t, Description: s.actions[t].doc}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DoAction runs one action: a JSON body in, JSON results out.
+func (s *Server) DoAction(a *flight.Action, stream flight.FlightService_DoActionServer) error {
+	ctx := stream.Context()
+	h, ok := s.actions[a.GetType()]
+	if !ok {
+		return ToStatus(unknownAction(a.GetType(), s.actions))
+	}
+	s.opts.Metrics.request(a.GetType())
+	start := time.Now()
+	err := h.fn(ctx, a.GetBody(), func(v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		return stream.Send(&flight.Result{Body: b})
+	})
+	s.opts.Metrics.done(a.GetType(), time.Since(start), err)
+	if err != nil {
+		s.opts.Log.Debug("action failed", "type", a.GetType(), "user", PrincipalFrom(ctx).User, "err", err)
+	}
+	return ToStatus(err)
+}
+
+func unknownAction(typ string, known map[string]handler) error {
+	if !strings.HasPrefix(typ, "lakehouse.") {
+		return errdefs.WithHint(errdefs.ErrInvalidArgument, "list them with ListActions",
+			"unknown action type %q", typ)
+	}
+	if !strings.HasPrefix(typ, ActionPrefix) {
+		return errdefs.WithHint(errdefs.ErrInvalidArgument, "use a client of the same version as the server",
+			"action type %q is of a protocol version this server does not speak (it speaks %s*)", typ, ActionPrefix)
+	}
+	names := make([]string, 0, len(known))
+	for t := range known {
+		names = append(names, strings.TrimPrefix(t, ActionPrefix))
+	}
+	slices.Sort(names)
+	return errdefs.WithHint(errdefs.ErrInvalidArgument, "the server knows: "+strings.Join(names, ", "),
+		"unknown action type %q", typ)
+}
+
+// decode reads a JSON action body into v. An empty body is {}.
+func decode(typ string, body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return errdefs.WithHint(errdefs.ErrInvalidArgument, "send one JSON object as the body",
+			"malformed body of %s: %v", strings.TrimPrefix(typ, ActionPrefix), err)
+	}
+	if dec.More() {
+		return errdefs.WithHint(errdefs.ErrInvalidArgument, "send one JSON object as the body",
+			"malformed body of %s: data after the JSON object", strings.TrimPrefix(typ, ActionPrefix))
+	}
+	return nil
+}
+
+// unary registers an action with one result: fn reads the decoded body.
+func unary[B any](s *Server, typ, doc string, perm Permission, fn func(ctx context.Context, b B) (any, error)) {
+	s.register(typ, doc, func(ctx context.Context, body []byte, send func(any) error) error {
+		var b B
+		if err := decode(typ, body, &b); err != nil {
+			return err
+		}
+		if err := s.authorize(ctx, perm, b); err != nil {
+			return err
+		}
+		out, err := fn(ctx, b)
+		if err != nil {
+			return err
+		}
+		if out == nil {
+			out = struct{}{}
+		}
+		return send(out)
+	})
+}
+
+// authorize checks that the caller may do perm; for branch writes, on the
+// branch body names (see Scoped).
+func (s *Server) authorize(ctx context.Context, perm Permission, body any) error {
+	if s.opts.Auth == nil {
+		return nil
+	}
+	p := PrincipalFrom(ctx)
+	var scope []string
+	if sc, ok := body.(Scoped); ok {
+		scope = sc.Branches()
+	}
+	return p.Allow(perm, scope...)
+}
+
+// streamInterceptor authenticates every streaming call and refuses new
+// calls while closing.
+func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	ctx, err := s.enter(ss.Context())
+	if err != nil {
+		return ToStatus(err)
+	}
+	defer s.active.Done()
+	return h(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+}
+
+func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	ctx, err := s.enter(ctx)
+	if err != nil {
+		return nil, ToStatus(err)
+	}
+	defer s.active.Done()
+	return h(ctx, req)
+}
+
+// enter authenticates a call and counts it as running.
+func (s *Server) enter(ctx context.Context) (context.Context, error) {
+	s.mu.Lock()
+	closing := s.closing
+	if !closing {
+		s.active.Add(1)
+	}
+	s.mu.Unlock()
+	if closing {
+		return nil, errdefs.WithHint(errdefs.ErrUnavailable, "retry when it is back", "the server is shutting down")
+	}
+	p := Principal{User: "", Role: RoleAdmin}
+	if s.opts.Auth != nil {
+		var err error
+		if p, err = s.opts.Auth.Authenticate(ctx, bearer(ctx)); err != nil {
+			s.active.Done()
+			s.opts.Metrics.unauthenticated()
+			return nil, err
+		}
+	}
+	return withPrincipal(ctx, p), nil
+}
+
+// bearer is the API key of the call's authorization header ("" if none).
+func bearer(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, v := range md.Get("authorization") {
+		if k, ok := strings.CutPrefix(v, "Bearer "); ok {
+			return strings.TrimSpace(k)
+		}
+		if k, ok := strings.CutPrefix(v, "bearer "); ok {
+			return strings.TrimSpace(k)
+		}
+	}
+	return ""
+}
+
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (c *ctxStream) Context() context.Context { return c.ctx }
+
+// author is the author of a commit a caller asks for: the key's user when
+// the server checks keys, else what the client names.
+func (s *Server) author(ctx context.Context, o CommitOptions) catalog.CommitOptions {
+	co := o.catalog()
+	if s.opts.Auth != nil {
+		co.Author = PrincipalFrom(ctx).User
+	}
+	return co
+}
+
+func errorf(class error, format string, args ...any) error {
+	return errdefs.New(class, format, args...)
+}
+
