@@ -207,11 +207,11 @@ type ImportResult struct {
 // CommitTablesBody commits table and namespace changes to a branch. A
 // null table entry removes the table.
 type CommitTablesBody struct {
-	Branch     string                         `json:"branch"`
-	Base       catalog.CommitID               `json:"base"`
-	Tables     map[string]*catalog.TableEntry `json:"tables,omitempty"`
+	Branch     string                             `json:"branch"`
+	Base       catalog.CommitID                   `json:"base"`
+	Tables     map[string]*catalog.TableEntry     `json:"tables,omitempty"`
 	Namespaces map[string]*catalog.NamespaceEntry `json:"namespaces,omitempty"`
-	Commit     CommitOptions                  `json:"commit"`
+	Commit     CommitOptions                      `json:"commit"`
 }
 
 // MergeBody merges Source into Into.

@@ -361,4 +361,3 @@ func (s *Server) author(ctx context.Context, o CommitOptions) catalog.CommitOpti
 func errorf(class error, format string, args ...any) error {
 	return errdefs.New(class, format, args...)
 }
-

@@ -27,7 +27,7 @@ var (
 	// (missing, unknown, expired or revoked). It exits like a permission
 	// error; the hint says how to pass a key.
 	ErrUnauthenticated = errors.New("unauthenticated")
-	ErrInternal           = errors.New("internal error")
+	ErrInternal        = errors.New("internal error")
 	// ErrDataLoss is stored state that is damaged or missing (a truncated
 	// catalog file, a deleted data file): nothing the caller can retry or
 	// rephrase fixes it; it needs a restore or a repair.
