@@ -41,6 +41,13 @@ type Options struct {
 	Catalog catalog.Service
 	// Queries answers GetFlightInfo and DoGet.
 	Queries Queries
+	// Runs runs pipelines for the run actions (nil: the server runs none).
+	Runs Runs
+	// Keys manages API keys for the key actions (nil: none).
+	Keys Keys
+	// UploadDir holds the files clients send with DoPut until an import
+	// reads them.
+	UploadDir string
 	// Auth checks API keys; nil serves without keys (loopback only): every
 	// caller is an admin, and commits keep the author the client names.
 	Auth Authenticator
@@ -96,6 +103,9 @@ func NewServer(opts Options) *Server {
 	s := &Server{opts: opts, actions: map[string]handler{}, pending: map[string]*pendingQuery{}, stop: make(chan struct{})}
 	s.registerCatalog()
 	s.registerQuery()
+	s.registerImport()
+	s.registerRuns()
+	s.registerKeys()
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
