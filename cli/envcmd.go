@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -19,7 +20,7 @@ func (e *Env) envCommand() *urfave.Command {
 		Name:  "env",
 		Usage: "Python function environments: installed packages and interpreters",
 		Description: "Each package version is installed once on the machine, into a read-only folder under\n" +
-			"<data-dir>/envcache/pkgs; a function's environment is its interpreter plus those folders.",
+			"~/.cache/lakehouse/envcache/pkgs (shared by every data dir; LAKEHOUSE_ENVCACHE_DIR moves it); a function's environment is its interpreter plus those folders.",
 		Subcommands: []*urfave.Command{
 			{Name: "ls", Usage: "list installed packages (name, version, interpreter, size, last used)", Action: e.envList},
 			{
@@ -76,13 +77,31 @@ func (e *Env) envCache(pythonDirs []string) (*envcache.Cache, error) {
 	return e.envCacheIndex(envcache.IndexOptions{IndexURL: e.Getenv("PIP_INDEX_URL")}, pythonDirs)
 }
 
-func (e *Env) envCacheIndex(idx envcache.IndexOptions, pythonDirs []string) (*envcache.Cache, error) {
-	dir := e.Getenv(envEnvCacheDir)
-	if dir == "" {
-		dir = filepath.Join(e.DataDir, "envcache")
+// envCacheDir is the package cache: $LAKEHOUSE_ENVCACHE_DIR, else one per
+// user shared by all data dirs, under the user's cache folder
+// ($XDG_CACHE_HOME/lakehouse/envcache, else ~/.cache/lakehouse/envcache),
+// so a package downloaded once serves every project and data dir.
+func (e *Env) envCacheDir() string {
+	if dir := e.Getenv(envEnvCacheDir); dir != "" {
+		return dir
 	}
+	if x := e.Getenv("XDG_CACHE_HOME"); x != "" && filepath.IsAbs(x) {
+		return filepath.Join(x, "lakehouse", "envcache")
+	}
+	home := e.Getenv("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	if home == "" {
+		// No home: keep the packages with the data.
+		return filepath.Join(e.DataDir, "envcache")
+	}
+	return filepath.Join(home, ".cache", "lakehouse", "envcache")
+}
+
+func (e *Env) envCacheIndex(idx envcache.IndexOptions, pythonDirs []string) (*envcache.Cache, error) {
 	return envcache.New(envcache.Config{
-		Dir:        dir,
+		Dir:        e.envCacheDir(),
 		Index:      idx,
 		PythonDirs: pythonDirs,
 		Getenv:     e.machineEnv, // the interpreters the plan names
