@@ -371,7 +371,7 @@ func (l *Local) ImportTable(ctx context.Context, req ImportRequest) (*ImportResu
 	if !req.Mode.Valid() {
 		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, ImportModeHint, "unknown import mode %q", req.Mode)
 	}
-	if len(req.Sources) == 0 {
+	if len(req.Sources) == 0 && len(req.Staged) == 0 {
 		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "name files, directories or globs with --from", "nothing to import")
 	}
 	head, tree, err := l.branchState(ctx, req.Branch)
@@ -381,7 +381,7 @@ func (l *Local) ImportTable(ctx context.Context, req ImportRequest) (*ImportResu
 	if _, ok := tree.Namespaces[req.Table.Namespace]; !ok {
 		return nil, namespaceNotFound(req.Table.Namespace, string(req.Branch), tree)
 	}
-	spec := ImportSpec{Ident: req.Table, Sources: req.Sources, Mode: req.Mode, PartitionBy: req.PartitionBy,
+	spec := ImportSpec{Ident: req.Table, Sources: req.Sources, Staged: req.Staged, Mode: req.Mode, PartitionBy: req.PartitionBy,
 		SnapshotProperties: req.Commit.Properties}
 	if e, ok := tree.Tables[req.Table]; ok {
 		spec.Current = &e

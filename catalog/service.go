@@ -281,6 +281,9 @@ type ImportRequest struct {
 	// (.parquet), CSV (.csv) and Arrow IPC files (.arrow, .feather, .ipc,
 	// or any file starting with the magic bytes "ARROW1").
 	Sources []string
+	// Staged are files a client sent to the server (see StagedSource),
+	// imported after Sources.
+	Staged []StagedSource
 	// Mode is ImportAppend when empty.
 	Mode ImportMode
 	// PartitionBy lists partition fields for a new table, or the new spec
@@ -289,6 +292,28 @@ type ImportRequest struct {
 	PartitionBy []string
 	Commit      CommitOptions
 }
+
+// StagedSource is a file a client of the server read on its machine and
+// sent, staged on the server's disk as an Arrow IPC file. The import reads
+// Path but names the file, records it and skips it when already imported
+// by the client's identity: Name, Size and MtimeNs, as embedded mode does
+// for a local file.
+type StagedSource struct {
+	// Path is the staged Arrow IPC file on this machine.
+	Path string
+	// Name is the file as the client named it (its path there).
+	Name string
+	// Size and MtimeNs are the client's file's size and modification time.
+	Size, MtimeNs int64
+	// Format is "" for Arrow columns of the file's own types, or
+	// StagedCSV for a CSV file whose fields travel as text (string
+	// columns, NULL for an empty field): the import infers and parses
+	// their types exactly as for a local CSV file.
+	Format string
+}
+
+// StagedCSV is the StagedSource.Format of CSV text.
+const StagedCSV = "csv"
 
 // ImportResult reports what an import did.
 type ImportResult struct {
@@ -412,7 +437,9 @@ type ImportSpec struct {
 	// Current is the table's present state, nil to create the table.
 	Current *TableEntry
 	// Sources as given by the user: files, directories, globs.
-	Sources     []string
+	Sources []string
+	// Staged are files a client sent, read after Sources.
+	Staged      []StagedSource
 	Mode        ImportMode
 	PartitionBy []string
 	// SnapshotProperties are added to the Iceberg snapshot summary.

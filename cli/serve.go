@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -93,6 +94,8 @@ func (e *Env) serve(c *urfave.Context) error {
 		Role:    "all",
 		Log:     e.Log,
 		Metrics: metrics,
+		// Files clients send for `table import`, until it reads them.
+		UploadDir: filepath.Join(e.DataDir, "uploads"),
 	}
 	if certFile != "" {
 		creds, err := credentials.NewServerTLSFromFile(certFile, keyFile)

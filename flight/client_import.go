@@ -2,12 +2,116 @@ package flight
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/catalog/iceberg"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
-// ImportTable implements catalog.Service.
+// uploadBatchRows is the number of rows per batch a client sends.
+const uploadBatchRows = 64 * 1024
+
+// ImportTable implements catalog.Service. The sources are files on this
+// machine: they are resolved and checked as an embedded import does, sent
+// to the server one by one with DoPut, then imported in one commit by
+// ActionImportTable.
 func (c *Client) ImportTable(ctx context.Context, req catalog.ImportRequest) (*catalog.ImportResult, error) {
-	return nil, errdefs.New(errdefs.ErrFailedPrecondition, "table import through a server is not built yet")
+	if len(req.Staged) > 0 {
+		return nil, errdefs.New(errdefs.ErrInvalidArgument, "a client imports local files, not staged ones")
+	}
+	files, err := iceberg.ExpandSources(req.Sources)
+	if err != nil {
+		return nil, err
+	}
+	body := ImportBody{Branch: string(req.Branch), Namespace: string(req.Table.Namespace), Table: req.Table.Name,
+		Sources: []string{}, Mode: string(req.Mode), PartitionBy: req.PartitionBy, Commit: c.options(req.Commit)}
+	for _, f := range files {
+		up, err := c.Upload(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		body.Sources = append(body.Sources, UploadSourcePrefix+up.UploadID)
+	}
+	var out ImportResult
+	if err := c.call(ctx, ActionImportTable, body, &out); err != nil {
+		return nil, err
+	}
+	return &catalog.ImportResult{Table: req.Table, Created: out.Created, Imported: out.Imported, Skipped: out.Skipped,
+		Rows: out.Rows, Bytes: out.Bytes, Warnings: out.Warnings, Commit: out.Commit.Catalog()}, nil
+}
+
+// Upload sends a local file to the server with DoPut and returns its
+// upload. Errors in the file are those of an embedded import.
+func (c *Client) Upload(ctx context.Context, f iceberg.LocalFile) (*UploadResult, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the call if it did not finish
+	stream, err := c.fc.DoPut(c.callContext(ctx))
+	if err != nil {
+		return nil, c.err(err)
+	}
+	cmd, err := json.Marshal(UploadCommand{Upload: &Upload{Name: f.Path(), Size: f.Size(), MtimeNs: f.MtimeNs(), Format: f.Format()}})
+	if err != nil {
+		return nil, err
+	}
+	var w *flight.Writer
+	// sendErr is the first error of the stream: the server ended the
+	// call, and its status says why (read by Recv below).
+	var sendErr error
+	err = iceberg.ReadLocalFile(ctx, memory.DefaultAllocator, f, uploadBatchRows,
+		func(sc *arrow.Schema) error {
+			w = flight.NewRecordWriter(stream, ipc.WithSchema(sc))
+			w.SetFlightDescriptor(&flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: cmd})
+			return nil
+		},
+		func(rec arrow.RecordBatch) error {
+			defer rec.Release()
+			if sendErr != nil {
+				return sendErr
+			}
+			if err := w.Write(rec); err != nil {
+				sendErr = err
+				return err
+			}
+			return nil
+		})
+	if err != nil && (sendErr == nil || !errors.Is(err, sendErr)) {
+		return nil, err // the file's error; cancel ends the call
+	}
+	if sendErr == nil {
+		if err := w.Close(); err != nil {
+			sendErr = err
+		}
+	}
+	if err := stream.CloseSend(); err != nil && sendErr == nil {
+		sendErr = err
+	}
+	res, err := stream.Recv()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			if sendErr != nil {
+				return nil, fmt.Errorf("upload of %s: %w", f.Path(), sendErr)
+			}
+			return nil, fmt.Errorf("upload of %s: the server sent no answer", f.Path())
+		}
+		return nil, c.err(err)
+	}
+	var up UploadResult
+	if err := json.Unmarshal(res.GetAppMetadata(), &up); err != nil || up.UploadID == "" {
+		return nil, fmt.Errorf("upload of %s: bad answer from the server: %q", f.Path(), res.GetAppMetadata())
+	}
+	// Drain the stream so the call ends cleanly.
+	for {
+		if _, err := stream.Recv(); err != nil {
+			break
+		}
+	}
+	return &up, nil
 }

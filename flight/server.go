@@ -48,6 +48,11 @@ type Options struct {
 	// UploadDir holds the files clients send with DoPut until an import
 	// reads them.
 	UploadDir string
+	// MaxUploadBytes bounds the files staged in UploadDir at once
+	// (default DefaultMaxUploadBytes); UploadTTL is how long an upload
+	// waits for its import before it is removed (default DefaultUploadTTL).
+	MaxUploadBytes int64
+	UploadTTL      time.Duration
 	// Auth checks API keys; nil serves without keys (loopback only): every
 	// caller is an admin, and commits keep the author the client names.
 	Auth Authenticator
@@ -80,6 +85,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	pending map[string]*pendingQuery
+	uploads *uploads
 	closing bool
 	active  sync.WaitGroup
 	stop    chan struct{}

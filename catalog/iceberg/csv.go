@@ -141,6 +141,25 @@ func probeCSV(ctx context.Context, path string, limit int64) (*csvProbe, error) 
 		return nil, err
 	}
 	defer c.Close()
+	return probeCSVRecords(ctx, c, path)
+}
+
+// csvRecords is where the CSV passes read records: a CSV file, or the
+// text columns of a staged upload of one.
+type csvRecords interface {
+	// header returns the column names.
+	header() ([]string, error)
+	// read returns the next record, io.EOF at the end.
+	read() ([]string, error)
+	// lineNo is the line the last record read started on.
+	lineNo() int
+}
+
+func (c *csvFile) lineNo() int { return c.line }
+
+// probeCSVRecords checks the records of c, the file path, and infers each
+// column's types from every value.
+func probeCSVRecords(ctx context.Context, c csvRecords, path string) (*csvProbe, error) {
 	names, err := c.header()
 	if err != nil {
 		return nil, err
@@ -170,7 +189,7 @@ func probeCSV(ctx context.Context, path string, limit int64) (*csvProbe, error) 
 			}
 			if !utf8.ValidString(v) {
 				return nil, errdefs.New(errdefs.ErrInvalidArgument,
-					"file %s: line %d, column %q: the value is not valid UTF-8", path, c.line, names[i])
+					"file %s: line %d, column %q: the value is not valid UTF-8", path, c.lineNo(), names[i])
 			}
 			seen[i] = true
 			if sets[i] != 1<<csvString {
@@ -202,6 +221,13 @@ func csvBatches(ctx context.Context, mem memory.Allocator, path string, limit in
 		return err
 	}
 	defer c.Close()
+	return csvRecordBatches(ctx, mem, c, path, schema, colOf, batchRows, yield)
+}
+
+// csvRecordBatches parses the records of c, the file path, into batches
+// of schema (see csvBatches).
+func csvRecordBatches(ctx context.Context, mem memory.Allocator, c csvRecords, path string, schema *arrow.Schema, colOf []int, batchRows int,
+	yield func(arrow.RecordBatch) error) error {
 	names, err := c.header()
 	if err != nil {
 		return err
@@ -231,7 +257,7 @@ func csvBatches(ctx context.Context, mem memory.Allocator, path string, limit in
 			text += len(v)
 			if err := p(v); err != nil {
 				return errdefs.New(errdefs.ErrInvalidArgument, "file %s: line %d, column %q: cannot parse %q as %s",
-					path, c.line, names[colOf[i]], truncateValue(v), schema.Field(i).Type)
+					path, c.lineNo(), names[colOf[i]], truncateValue(v), schema.Field(i).Type)
 			}
 		}
 		if rows++; rows >= batchRows || text >= csvBatchBytes {

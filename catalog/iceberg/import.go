@@ -53,7 +53,7 @@ func (f *Format) Import(ctx context.Context, spec catalog.ImportSpec) (*catalog.
 	if !mode.Valid() {
 		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, catalog.ImportModeHint, "unknown import mode %q", mode)
 	}
-	if len(spec.Sources) == 0 {
+	if len(spec.Sources) == 0 && len(spec.Staged) == 0 {
 		return nil, errdefs.New(errdefs.ErrInvalidArgument, "import into %s: no source files given", spec.Ident)
 	}
 	if spec.Current != nil && len(spec.PartitionBy) > 0 && mode != catalog.ImportReplace {
@@ -63,6 +63,11 @@ func (f *Format) Import(ctx context.Context, spec catalog.ImportSpec) (*catalog.
 	if err != nil {
 		return nil, err
 	}
+	staged, err := stagedSources(spec.Staged)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, staged...)
 
 	out := &catalog.ImportOutcome{}
 	var (
@@ -197,19 +202,25 @@ func (f *Format) probeFile(ctx context.Context, src sourceFile) (*probe, error) 
 	}
 	switch src.kind {
 	case kindParquet:
-		p, err := probeParquet(src.Path, src.Size)
+		p, err := probeParquet(src.file, src.fileSize)
 		if err != nil {
 			return nil, err
 		}
 		return &probe{cols: p.cols, rows: p.rows, parquet: p}, nil
 	case kindIPC:
-		p, err := probeIPC(ctx, src.Path, src.Size, f.opts.Allocator)
+		p, err := probeIPC(ctx, src.file, src.fileSize, f.opts.Allocator)
+		if err != nil {
+			return nil, err
+		}
+		return &probe{cols: p.cols, rows: p.rows}, nil
+	case kindCSVText:
+		p, err := probeCSVText(ctx, src.file, src.Path, f.opts.Allocator)
 		if err != nil {
 			return nil, err
 		}
 		return &probe{cols: p.cols, rows: p.rows}, nil
 	default:
-		p, err := probeCSV(ctx, src.Path, f.opts.maxCSVRecord)
+		p, err := probeCSV(ctx, src.file, f.opts.maxCSVRecord)
 		if err != nil {
 			return nil, err
 		}
@@ -365,11 +376,11 @@ func fastPath(base *table.Table, asc *arrow.Schema, p *probe) bool {
 // directory and describes it from the footer already read.
 func (f *Format) copyParquet(base *table.Table, fs *writeOnceFS, src sourceFile, p *parquetProbe) (iceberg.DataFile, error) {
 	dst := path.Join(base.Location(), "data", uuid.NewString()+".parquet")
-	n, err := copyFile(fs, src.Path, dst)
+	n, err := copyFile(fs, src.file, dst)
 	if err != nil {
 		return nil, fmt.Errorf("copying %s: %w", src.Path, err)
 	}
-	if n != src.Size {
+	if n != src.fileSize {
 		return nil, errdefs.WithHint(errdefs.ErrConflict, "import it again once it is complete",
 			"file %s changed while it was imported", src.Path)
 	}
@@ -393,11 +404,11 @@ func (f *Format) copyParquet(base *table.Table, fs *writeOnceFS, src sourceFile,
 // checkUnchanged fails when src no longer has the size and modification
 // time it had when the import started.
 func checkUnchanged(src sourceFile) error {
-	info, err := os.Stat(src.Path)
+	info, err := os.Stat(src.file)
 	if err != nil {
 		return fmt.Errorf("file %s: %w", src.Path, err)
 	}
-	if info.Size() != src.Size || info.ModTime().UnixNano() != src.MtimeNs {
+	if info.Size() != src.fileSize || info.ModTime().UnixNano() != src.fileMtime {
 		return errdefs.WithHint(errdefs.ErrConflict, "import it again once it is complete",
 			"file %s changed while it was imported", src.Path)
 	}
@@ -443,11 +454,13 @@ func (f *Format) streamFiles(ctx context.Context, base *table.Table, asc *arrow.
 			var err error
 			switch files[i].kind {
 			case kindParquet:
-				err = parquetBatches(ctx, f.opts.Allocator, files[i].Path, asc, probes[i].colOf, f.opts.BatchRows, emit)
+				err = parquetBatches(ctx, f.opts.Allocator, files[i].file, asc, probes[i].colOf, f.opts.BatchRows, emit)
 			case kindIPC:
-				err = ipcBatches(ctx, f.opts.Allocator, files[i].Path, files[i].Size, asc, probes[i].colOf, f.opts.BatchRows, emit)
+				err = ipcBatches(ctx, f.opts.Allocator, files[i].file, files[i].fileSize, asc, probes[i].colOf, f.opts.BatchRows, emit)
+			case kindCSVText:
+				err = csvTextBatches(ctx, f.opts.Allocator, files[i].file, files[i].Path, asc, probes[i].colOf, f.opts.BatchRows, emit)
 			default:
-				err = csvBatches(ctx, f.opts.Allocator, files[i].Path, f.opts.maxCSVRecord, asc, probes[i].colOf, f.opts.BatchRows, emit)
+				err = csvBatches(ctx, f.opts.Allocator, files[i].file, f.opts.maxCSVRecord, asc, probes[i].colOf, f.opts.BatchRows, emit)
 			}
 			if err == stopped {
 				return

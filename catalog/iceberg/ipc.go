@@ -33,8 +33,9 @@ import (
 
 // ipcProbe is what the first pass learns about an Arrow IPC file.
 type ipcProbe struct {
-	cols []fileColumn
-	rows int64
+	schema *arrow.Schema
+	cols   []fileColumn
+	rows   int64
 }
 
 // probeIPC reads an Arrow IPC file's schema and the header of every record
@@ -58,7 +59,7 @@ func probeIPC(ctx context.Context, path string, size int64, mem memory.Allocator
 	if err != nil {
 		return nil, err
 	}
-	return &ipcProbe{cols: cols, rows: rows}, nil
+	return &ipcProbe{schema: f.Schema(), cols: cols, rows: rows}, nil
 }
 
 // ipcBatches streams an Arrow IPC file as batches of schema of at most

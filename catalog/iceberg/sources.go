@@ -36,6 +36,9 @@ const (
 	kindParquet fileKind = iota
 	kindCSV
 	kindIPC // Arrow IPC file format (Feather v2)
+	// kindCSVText is a staged upload of a CSV file's fields as text
+	// columns: read like a CSV file, from an Arrow IPC file.
+	kindCSVText
 )
 
 // sourceKinds is how errors name the files import reads.
@@ -43,8 +46,45 @@ const sourceKinds = ".parquet, .csv and Arrow IPC (.arrow, .feather, .ipc)"
 
 // sourceFile is one file an import reads.
 type sourceFile struct {
+	// importedSource names the file in messages and in the snapshot
+	// summary; for a staged upload it is the client's file.
 	importedSource
 	kind fileKind
+	// file, fileSize and fileMtime are the file read on this machine:
+	// the same as importedSource for a local file, the staged copy for an
+	// upload.
+	file      string
+	fileSize  int64
+	fileMtime int64
+}
+
+// localSource describes a local file.
+func localSource(path string, k fileKind, info iofs.FileInfo) sourceFile {
+	id := importedSource{Path: path, Size: info.Size(), MtimeNs: info.ModTime().UnixNano()}
+	return sourceFile{importedSource: id, kind: k, file: path, fileSize: id.Size, fileMtime: id.MtimeNs}
+}
+
+// stagedSources describes the files clients staged for an import.
+func stagedSources(staged []catalog.StagedSource) ([]sourceFile, error) {
+	out := make([]sourceFile, 0, len(staged))
+	for _, st := range staged {
+		k := kindIPC
+		switch st.Format {
+		case "":
+		case catalog.StagedCSV:
+			k = kindCSVText
+		default:
+			return nil, errdefs.New(errdefs.ErrInvalidArgument, "upload of %s: unknown format %q", st.Name, st.Format)
+		}
+		info, err := os.Stat(st.Path)
+		if err != nil {
+			return nil, errdefs.New(errdefs.ErrNotFound, "upload of %s is gone: %v", st.Name, err)
+		}
+		out = append(out, sourceFile{
+			importedSource: importedSource{Path: st.Name, Size: st.Size, MtimeNs: st.MtimeNs},
+			kind:           k, file: st.Path, fileSize: info.Size(), fileMtime: info.ModTime().UnixNano()})
+	}
+	return out, nil
 }
 
 // importedSource identifies a file as it was when imported: the same path,
@@ -95,8 +135,7 @@ func expandSources(sources []string) ([]sourceFile, error) {
 			return nil
 		}
 		seen[path] = true
-		out = append(out, sourceFile{kind: k, importedSource: importedSource{
-			Path: path, Size: info.Size(), MtimeNs: info.ModTime().UnixNano()}})
+		out = append(out, localSource(path, k, info))
 		return nil
 	}
 	for _, src := range sources {

@@ -1,0 +1,51 @@
+package flight
+
+import "time"
+
+// Imports of client files. The client sends each file with DoPut, its
+// rows as Arrow batches, under a CMD descriptor holding an UploadCommand;
+// the server stages the batches as an Arrow IPC file in Options.UploadDir
+// and answers one PutResult whose app metadata is an UploadResult. An
+// ActionImportTable whose sources are "upload:<id>" then imports the
+// staged files (ImportBody, ImportResult). See docs/protocol.md.
+
+// UploadSourcePrefix starts an ImportBody source naming an upload.
+const UploadSourcePrefix = "upload:"
+
+// Defaults of the uploads a server stages.
+const (
+	// DefaultMaxUploadBytes bounds the Arrow IPC files staged at once,
+	// across clients.
+	DefaultMaxUploadBytes = 16 << 30
+	// DefaultUploadTTL is how long an upload waits for its import.
+	DefaultUploadTTL = time.Hour
+)
+
+// UploadCommand is the FlightDescriptor command of a DoPut.
+type UploadCommand struct {
+	Upload *Upload `json:"upload"`
+}
+
+// Upload names the file a DoPut sends: the client's path, size and
+// modification time, which identify it in the table's import history (a
+// file imported before with the same three is skipped). A pyarrow.Table
+// is "<table>" with size and mtime 0.
+type Upload struct {
+	Name    string `json:"name"`
+	Size    int64  `json:"size"`
+	MtimeNs int64  `json:"mtime_ns"`
+	// Format is "" for columns of the file's own types, or "csv" for a
+	// CSV file sent as text: one string column per CSV column, named by
+	// its header, NULL for an empty field. The server then infers and
+	// parses the column types exactly as it does for a CSV file of its
+	// own (catalog.StagedCSV).
+	Format string `json:"format,omitempty"`
+}
+
+// UploadResult is the app metadata of a DoPut's PutResult.
+type UploadResult struct {
+	UploadID string `json:"upload_id"`
+	Rows     int64  `json:"rows"`
+	// Bytes is the size of the staged Arrow IPC file.
+	Bytes int64 `json:"bytes"`
+}
