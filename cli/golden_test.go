@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,9 +67,111 @@ func TestGolden(t *testing.T) {
 	defer func() { time.Local = local }()
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) {
-			runGolden(t, file, testdata)
+			runGolden(t, file, testdata, false)
 		})
 	}
+}
+
+// remoteSkip lists the golden scripts that do not run against a server,
+// each with why. Every other script runs twice, and must print the same.
+var remoteSkip = map[string]string{
+	// The file lock of the catalog: a server holds the catalog alone, and
+	// its clients never open it.
+	"lock": "tests the catalog file lock of embedded mode",
+	// info describes the local data dir and its catalog file, which the
+	// test's server (sharing $DATA) creates before the first command.
+	"info": "describes the embedded data dir",
+}
+
+// TestGoldenRemote runs each script of testdata/golden again, with every
+// command a client of a `lakehouse serve` the test starts on loopback
+// ports (over the same data dir, with the same test clock), and expects
+// the same transcript: the commands do not know which side they talk to.
+func TestGoldenRemote(t *testing.T) {
+	if *update {
+		t.Skip("-update writes the embedded transcripts")
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testdata, err := filepath.Abs(filepath.Join("..", "testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := time.Local
+	time.Local = time.UTC
+	defer func() { time.Local = local }()
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".txt")
+		t.Run(name, func(t *testing.T) {
+			if why, ok := remoteSkip[name]; ok {
+				t.Skip(why)
+			}
+			runGolden(t, file, testdata, true)
+		})
+	}
+}
+
+// startServer runs `lakehouse serve` over dataDir in the background on
+// loopback ports and returns its Flight address; the test's cleanup
+// stops it.
+func startServer(t *testing.T, dataDir string, clock *testClock) string {
+	t.Helper()
+	out := &syncBuffer{}
+	env := map[string]string{envDataDir: dataDir, envUser: "tester", "HOME": dataDir}
+	e := &Env{
+		Stdin:  strings.NewReader(""),
+		Stdout: out,
+		Stderr: out,
+		Getenv: func(k string) string { return env[k] },
+		Now:    clock.now,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"lakehouse", "serve", "--flight-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, e)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			t.Errorf("the server did not stop:\n%s", out.String())
+		}
+	})
+	addrRE := regexp.MustCompile(`flight on (grpc://\S+),`)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := addrRE.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("the server stopped (exit %d):\n%s", code, out.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("the server did not start:\n%s", out.String())
+	return ""
+}
+
+// syncBuffer is a bytes.Buffer for writers on other goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 type goldenCase struct {
@@ -118,11 +221,15 @@ func splitTrailer(out []string) (body, trailer []string) {
 	return out[:n], out[n:]
 }
 
-func runGolden(t *testing.T, path, testdata string) {
+func runGolden(t *testing.T, path, testdata string, remote bool) {
 	cases, trailer := parseGolden(t, path)
 	dataDir := t.TempDir()
 	clock := &testClock{t: time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)}
 	norm := newNormalizer(dataDir, testdata)
+	addr := ""
+	if remote {
+		addr = startServer(t, dataDir, clock)
+	}
 	var locked *bolt.Store
 	defer func() {
 		if locked != nil {
@@ -160,7 +267,7 @@ func runGolden(t *testing.T, path, testdata string) {
 			}
 			locked = nil
 		default:
-			got = runCase(t, path, c, dataDir, testdata, clock, norm)
+			got = runCase(t, path, c, dataDir, testdata, addr, clock, norm)
 		}
 		for _, l := range got {
 			out.WriteString(l + "\n")
@@ -186,7 +293,7 @@ func runGolden(t *testing.T, path, testdata string) {
 	}
 }
 
-func runCase(t *testing.T, path string, c goldenCase, dataDir, testdata string, clock *testClock, norm *normalizer) []string {
+func runCase(t *testing.T, path string, c goldenCase, dataDir, testdata, addr string, clock *testClock, norm *normalizer) []string {
 	words, err := splitCommand(c.cmd, map[string]string{"DATA": dataDir, "TESTDATA": testdata})
 	if err != nil {
 		t.Fatalf("%s:%d: %v", path, c.line, err)
@@ -195,6 +302,9 @@ func runCase(t *testing.T, path string, c goldenCase, dataDir, testdata string, 
 		envDataDir: dataDir,
 		envUser:    "tester",
 		"HOME":     dataDir,
+	}
+	if addr != "" {
+		env[envAddr] = addr
 	}
 	for len(words) > 0 && strings.Contains(words[0], "=") && !strings.HasPrefix(words[0], "-") {
 		k, v, _ := strings.Cut(words[0], "=")
@@ -263,9 +373,15 @@ func equalLines(a, b []string) bool {
 // testClock is the commit clock of a script: it starts at a fixed time and
 // ticks one second per reading, so commit times (and time refs) are
 // predictable.
-type testClock struct{ t time.Time }
+// A server started by the test reads it too.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
 func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.t = c.t.Add(time.Second)
 	return c.t
 }

@@ -217,7 +217,7 @@ func (s *Server) DoAction(a *flight.Action, stream flight.FlightService_DoAction
 	s.opts.Metrics.request(a.GetType())
 	start := time.Now()
 	err := h.fn(ctx, a.GetBody(), func(v any) error {
-		b, err := json.Marshal(v)
+		b, err := marshalResult(v)
 		if err != nil {
 			return err
 		}
@@ -228,6 +228,19 @@ func (s *Server) DoAction(a *flight.Action, stream flight.FlightService_DoAction
 		s.opts.Log.Debug("action failed", "type", a.GetType(), "user", PrincipalFrom(ctx).User, "err", err)
 	}
 	return ToStatus(err)
+}
+
+// marshalResult encodes an action result. Like the CLI's -O json, it
+// leaves <, > and & as they are: a client that prints a result it passes
+// through prints what embedded mode prints.
+func marshalResult(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 func unknownAction(typ string, known map[string]handler) error {

@@ -35,10 +35,7 @@ func readCommand(b []byte) (QueryCommand, error) {
 	if err := decode("query", b, &q); err != nil {
 		return q, err
 	}
-	if q.SQL == "" {
-		return q, errdefs.WithHint(errdefs.ErrInvalidArgument, `send {"sql": "SELECT ...", "ref": "main"} as the command`,
-			"the query command has no SQL")
-	}
+	// An empty SQL is the query engine's error, as in embedded mode.
 	return q, nil
 }
 
