@@ -76,6 +76,12 @@ type Config struct {
 	// launcher is root (default DefaultUID). They must own nothing the
 	// function may not change.
 	UID, GID int
+	// Init is the program started as the function's init (default this
+	// program, /proc/self/exe). It must be a lakehouse binary built with
+	// cgo: the init is its C constructor (init_linux.c), which runs
+	// before the Go runtime. Benchmarks set it to measure the lakehouse
+	// binary from a test binary.
+	Init string
 }
 
 // Launcher runs functions as child processes.
@@ -101,6 +107,9 @@ func New(cfg Config) *Launcher {
 	}
 	if cfg.GID <= 0 {
 		cfg.GID = DefaultUID
+	}
+	if cfg.Init == "" {
+		cfg.Init = selfExe
 	}
 	return &Launcher{cfg: cfg}
 }
