@@ -87,6 +87,8 @@ type Config struct {
 // Launcher runs functions as child processes.
 type Launcher struct {
 	cfg Config
+	// support is what the machine offers (Probe; tests force a path).
+	support func() Support
 }
 
 var _ function.Launcher = (*Launcher)(nil)
@@ -111,7 +113,7 @@ func New(cfg Config) *Launcher {
 	if cfg.Init == "" {
 		cfg.Init = selfExe
 	}
-	return &Launcher{cfg: cfg}
+	return &Launcher{cfg: cfg, support: Probe}
 }
 
 // Name is "process".
@@ -129,7 +131,7 @@ func ScratchPrefix(pid int) string { return "lakehouse-fn-" + strconv.Itoa(pid) 
 // when the machine cannot isolate functions and Isolation is auto.
 func (l *Launcher) Launch(ctx context.Context, inv function.Invocation) (*function.Result, error) {
 	started := time.Now()
-	m, err := modeFor(l.cfg.Isolation, Probe())
+	m, err := modeFor(l.cfg.Isolation, l.support())
 	if err != nil {
 		return nil, err
 	}
