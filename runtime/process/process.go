@@ -38,6 +38,11 @@
 //     memory of the function's own child processes is not counted.
 //   - Without namespaces (Landlock only, or isolation none) a daemon the
 //     function detaches from its process group survives the run.
+//   - Landlock alone (not root, no user namespaces): the function runs as
+//     the launcher's user, who owns the package folders. Landlock keeps it
+//     from writing them, not from chmod (no Landlock right covers it);
+//     the folder's stamp catches that, and environments refuse the folder
+//     until `lakehouse env verify --fix`. It gets no /proc.
 package process
 
 import (
