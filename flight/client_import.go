@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/flight"
@@ -33,11 +34,19 @@ func (c *Client) ImportTable(ctx context.Context, req catalog.ImportRequest) (*c
 	}
 	body := ImportBody{Branch: string(req.Branch), Namespace: string(req.Table.Namespace), Table: req.Table.Name,
 		Sources: []string{}, Mode: string(req.Mode), PartitionBy: req.PartitionBy, Commit: c.options(req.Commit)}
+	var sent []string
 	for _, f := range files {
 		up, err := c.Upload(ctx, f)
 		if err != nil {
+			if len(sent) > 0 {
+				// Best effort: the server also drops them after a while.
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				c.call(dctx, ActionDiscardUploads, DiscardUploadsBody{Uploads: sent}, nil)
+				cancel()
+			}
 			return nil, err
 		}
+		sent = append(sent, up.UploadID)
 		body.Sources = append(body.Sources, UploadSourcePrefix+up.UploadID)
 	}
 	var out ImportResult

@@ -9,6 +9,16 @@ import "time"
 // ActionImportTable whose sources are "upload:<id>" then imports the
 // staged files (ImportBody, ImportResult). See docs/protocol.md.
 
+// ActionDiscardUploads removes uploads no import will name (a client
+// whose import failed before its ImportTable).
+const ActionDiscardUploads = ActionPrefix + "DiscardUploads" // DiscardUploadsBody → {}
+
+// DiscardUploadsBody names uploads of the caller by id; unknown ids are
+// ignored.
+type DiscardUploadsBody struct {
+	Uploads []string `json:"uploads"`
+}
+
 // UploadSourcePrefix starts an ImportBody source naming an upload.
 const UploadSourcePrefix = "upload:"
 

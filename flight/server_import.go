@@ -65,6 +65,12 @@ func (s *Server) registerImport() {
 	}
 	unary(s, ActionImportTable, "import files sent with DoPut into a table on a branch", PermWrite,
 		func(ctx context.Context, b ImportBody) (any, error) { return s.importTable(ctx, b) })
+	unary(s, ActionDiscardUploads, "remove uploads no import will name", PermRead,
+		func(ctx context.Context, b DiscardUploadsBody) (any, error) {
+			claimed, _ := s.uploads.claim(PrincipalFrom(ctx).User, b.Uploads)
+			s.uploads.remove(claimed)
+			return nil, nil
+		})
 }
 
 const uploadSuffix = ".upload.arrow"
@@ -117,23 +123,27 @@ func (u *uploads) release(n int64) {
 	u.mu.Unlock()
 }
 
-// claim takes the uploads ids of user out of the registry, all or none.
+// claim takes the uploads ids of user out of the registry: an import
+// consumes the uploads it names, whatever its outcome. It returns those it
+// found, and an error naming the first it did not.
 func (u *uploads) claim(user string, ids []string) ([]*upload, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	out := make([]*upload, len(ids))
-	for i, id := range ids {
+	var out []*upload
+	var err error
+	for _, id := range ids {
 		f, ok := u.files[id]
 		if !ok || f.user != user {
-			return nil, errdefs.WithHint(errdefs.ErrNotFound, "send the file again (uploads wait "+u.ttl.String()+" for their import, and serve one import)",
-				"upload %s is unknown, used or expired", id)
+			if err == nil {
+				err = errdefs.WithHint(errdefs.ErrNotFound, "send the file again (an upload waits "+u.ttl.String()+" for the one import that names it)",
+					"upload %s is unknown, used or expired", id)
+			}
+			continue
 		}
-		out[i] = f
-	}
-	for _, id := range ids {
 		delete(u.files, id)
+		out = append(out, f)
 	}
-	return out, nil
+	return out, err
 }
 
 // remove deletes the files of claimed uploads.
@@ -309,15 +319,29 @@ func classifyWrite(err error) error {
 // importTable imports uploads of the caller. Other sources (paths on the
 // server's machine) are refused: a client imports its own files.
 func (s *Server) importTable(ctx context.Context, b ImportBody) (any, error) {
-	var ids []string
+	var (
+		ids []string
+		bad error
+	)
 	for _, src := range b.Sources {
 		id, ok := strings.CutPrefix(src, UploadSourcePrefix)
 		if !ok || id == "" {
-			return nil, errdefs.WithHint(errdefs.ErrInvalidArgument,
-				"send the file with DoPut and name it upload:<id> (the CLI and lakehouse.Client send local files themselves)",
-				"import source %q: a server imports only files its clients upload, not paths on its machine", src)
+			if bad == nil {
+				bad = errdefs.WithHint(errdefs.ErrInvalidArgument,
+					"send the file with DoPut and name it upload:<id> (the CLI and lakehouse.Client send local files themselves)",
+					"import source %q: a server imports only files its clients upload, not paths on its machine", src)
+			}
+			continue
 		}
 		ids = append(ids, id)
+	}
+	claimed, err := s.uploads.claim(PrincipalFrom(ctx).User, ids)
+	defer s.uploads.remove(claimed)
+	if bad != nil {
+		return nil, bad
+	}
+	if err != nil {
+		return nil, err
 	}
 	branch, err := parseBranch(b.Branch)
 	if err != nil {
@@ -327,11 +351,6 @@ func (s *Server) importTable(ctx context.Context, b ImportBody) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	claimed, err := s.uploads.claim(PrincipalFrom(ctx).User, ids)
-	if err != nil {
-		return nil, err
-	}
-	defer s.uploads.remove(claimed)
 	staged := make([]catalog.StagedSource, len(claimed))
 	for i, u := range claimed {
 		staged[i] = u.src
