@@ -180,9 +180,9 @@ type TableChange struct {
 	SnapshotID int64   `json:"snapshot_id,omitempty"`
 }
 
-// ImportBody imports files into a table on a branch. Sources are paths on
-// the server's machine (admins only) or uploads: "upload:ID" names a file
-// a DoPut sent before (see UploadCommand).
+// ImportBody imports files into a table on a branch. Sources are uploads
+// of the caller: "upload:ID" names a file a DoPut sent before (see
+// UploadCommand); paths on the server's machine are refused.
 type ImportBody struct {
 	Branch      string        `json:"branch"`
 	Namespace   string        `json:"namespace"`

@@ -39,7 +39,8 @@ type UploadCommand struct {
 // Upload names the file a DoPut sends: the client's path, size and
 // modification time, which identify it in the table's import history (a
 // file imported before with the same three is skipped). A pyarrow.Table
-// is "<table>" with size and mtime 0.
+// is "<table>" with size 0 and the time of the upload as mtime, never
+// taken for data imported before.
 type Upload struct {
 	Name    string `json:"name"`
 	Size    int64  `json:"size"`
