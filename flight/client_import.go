@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -17,8 +18,13 @@ import (
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
-// uploadBatchRows is the number of rows per batch a client sends.
-const uploadBatchRows = 64 * 1024
+// uploadBatchRows is the number of rows per batch a client sends, and
+// uploadBatchBytes the size a batch is cut below (well under the message
+// limit).
+const (
+	uploadBatchRows  = 64 * 1024
+	uploadBatchBytes = 32 << 20
+)
 
 // ImportTable implements catalog.Service. The sources are files on this
 // machine: they are resolved and checked as an embedded import does, sent
@@ -85,7 +91,7 @@ func (c *Client) Upload(ctx context.Context, f iceberg.LocalFile) (*UploadResult
 			if sendErr != nil {
 				return sendErr
 			}
-			if err := w.Write(rec); err != nil {
+			if err := writeBounded(w, rec); err != nil {
 				sendErr = err
 				return err
 			}
@@ -123,4 +129,51 @@ func (c *Client) Upload(ctx context.Context, f iceberg.LocalFile) (*UploadResult
 		}
 	}
 	return &up, nil
+}
+
+// writeBounded writes rec in slices of about uploadBatchBytes at most.
+func writeBounded(w *flight.Writer, rec arrow.RecordBatch) error {
+	n := rec.NumRows()
+	size := recordBytes(rec)
+	if n <= 1 || size <= uploadBatchBytes {
+		return w.Write(rec)
+	}
+	step := max(1, n*uploadBatchBytes/size)
+	for off := int64(0); off < n; off += step {
+		part := rec.NewSlice(off, min(off+step, n))
+		err := w.Write(part)
+		part.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recordBytes is the size of the buffers of rec.
+func recordBytes(rec arrow.RecordBatch) int64 {
+	var n int64
+	for _, c := range rec.Columns() {
+		n += dataBytes(c.Data())
+	}
+	return n
+}
+
+func dataBytes(d arrow.ArrayData) int64 {
+	if d == nil {
+		return 0
+	}
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataBytes(c)
+	}
+	if dd, ok := d.Dictionary().(*array.Data); ok && dd != nil {
+		n += dataBytes(dd)
+	}
+	return n
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -433,5 +434,38 @@ func TestUploadBound(t *testing.T) {
 	defer ts.srv.uploads.mu.Unlock()
 	if ts.srv.uploads.bytes != 0 {
 		t.Errorf("staged bytes still counted: %d", ts.srv.uploads.bytes)
+	}
+}
+
+type countingSender struct{ msgs, maxBody int }
+
+func (c *countingSender) Send(d *flight.FlightData) error {
+	c.msgs++
+	c.maxBody = max(c.maxBody, len(d.DataBody))
+	return nil
+}
+
+// TestUploadBatchesBounded: a batch larger than uploadBatchBytes goes out
+// in slices under it.
+func TestUploadBatchesBounded(t *testing.T) {
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	n := uploadBatchBytes/8*2 + 1000
+	for i := range n {
+		b.Append(int64(i))
+	}
+	col := b.NewArray()
+	b.Release()
+	sc := arrow.NewSchema([]arrow.Field{{Name: "n", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	rec := array.NewRecordBatch(sc, []arrow.Array{col}, int64(n))
+	col.Release()
+	defer rec.Release()
+	var s countingSender
+	w := flight.NewRecordWriter(&s, ipc.WithSchema(sc))
+	if err := writeBounded(w, rec); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if s.msgs != 1+3 || s.maxBody > uploadBatchBytes+1024 {
+		t.Errorf("%d messages, the largest body %d bytes", s.msgs, s.maxBody)
 	}
 }

@@ -1,6 +1,7 @@
 package flight
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -266,8 +267,12 @@ func (u *uploads) write(ctx context.Context, path string, rdr *flight.Reader) (r
 	if err != nil {
 		return 0, 0, fmt.Errorf("staging the upload: %w", err)
 	}
-	cw := &countingWriter{w: f, u: u}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	cw := &countingWriter{w: bw, u: u}
 	defer func() {
+		if ferr := bw.Flush(); err == nil && ferr != nil {
+			err = fmt.Errorf("staging the upload: %w", ferr)
+		}
 		if cerr := f.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("staging the upload: %w", cerr)
 		}
