@@ -161,6 +161,7 @@ func newApp(e *Env) *urfave.App {
 			e.backupCommand(),
 			e.doctorCommand(),
 			e.serveCommand(),
+			e.authCommand(),
 		},
 	}
 	walkCommands(app.Commands, func(c *urfave.Command) {

@@ -24,7 +24,9 @@ const (
 	envLockTimeout = "LAKEHOUSE_LOCK_TIMEOUT"
 	envAddr        = "LAKEHOUSE_ADDR"
 	envAPIKey      = "LAKEHOUSE_API_KEY"
-	envNoColor     = "NO_COLOR"
+	// envTLSCA is the PEM file of the CA of a grpc+tls:// server.
+	envTLSCA   = "LAKEHOUSE_TLS_CA"
+	envNoColor = "NO_COLOR"
 )
 
 // defaultLockTimeout is how long a command waits for another lakehouse
