@@ -59,14 +59,13 @@ func (e *Env) authCommand() *urfave.Command {
 	}
 }
 
-// localKeys are the keys of the local data dir.
-func (e *Env) localKeys(ctx context.Context) (*keys.Keys, error) {
+// localKeys are the keys of the local data dir. busyHint is the hint
+// when another process (a server) holds the catalog file.
+func (e *Env) localKeys(ctx context.Context, busyHint string) (*keys.Keys, error) {
 	store, err := e.catalogStore(ctx)
 	if errdefs.Is(err, errdefs.ErrUnavailable) {
 		msg, _ := errdefs.Split(err)
-		return nil, errdefs.WithHint(errdefs.ErrUnavailable,
-			"if `lakehouse serve` holds it, manage keys through the server: --addr HOST:PORT with an admin key",
-			"%s", msg)
+		return nil, errdefs.WithHint(errdefs.ErrUnavailable, busyHint, "%s", msg)
 	}
 	if err != nil {
 		return nil, err
@@ -106,7 +105,7 @@ func (e *Env) authInit(c *urfave.Context) error {
 		return errdefs.WithHint(errdefs.ErrInvalidArgument, "name the key's user with --user",
 			"invalid user: %v", err)
 	}
-	k, err := e.localKeys(c.Context)
+	k, err := e.localKeys(c.Context, "if `lakehouse serve` holds it, stop the server, run `lakehouse auth init`, and start it again")
 	if err != nil {
 		return err
 	}
@@ -125,6 +124,10 @@ func (e *Env) authInit(c *urfave.Context) error {
 	}
 	return e.printCreatedKey(flight.CreatedKey{KeyInfo: flight.WireKey(key, time.Now()), Key: secret}, true)
 }
+
+// serverHoldsKeys is the hint of an `auth key` command that finds the
+// data dir held by another process.
+const serverHoldsKeys = "if `lakehouse serve` holds it, manage keys through the server: --addr HOST:PORT with an admin key"
 
 // printCreatedKey shows a new key, the only time it is shown.
 func (e *Env) printCreatedKey(k flight.CreatedKey, first bool) error {
@@ -176,7 +179,7 @@ func (e *Env) authKeyCreate(c *urfave.Context) error {
 		}
 		return e.printCreatedKey(*k, false)
 	}
-	k, err := e.localKeys(c.Context)
+	k, err := e.localKeys(c.Context, serverHoldsKeys)
 	if err != nil {
 		return err
 	}
@@ -227,7 +230,7 @@ func (e *Env) authKeyList(c *urfave.Context) error {
 			return err
 		}
 	} else {
-		k, err := e.localKeys(c.Context)
+		k, err := e.localKeys(c.Context, serverHoldsKeys)
 		if err != nil {
 			return err
 		}
@@ -275,7 +278,7 @@ func (e *Env) authKeyRevoke(c *urfave.Context) error {
 		}
 		info = *k
 	} else {
-		k, err := e.localKeys(c.Context)
+		k, err := e.localKeys(c.Context, serverHoldsKeys)
 		if err != nil {
 			return err
 		}
