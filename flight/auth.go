@@ -79,7 +79,8 @@ type Authenticator interface {
 }
 
 // Scoped is an action body that writes branches: Branches names them
-// (for a merge, the target and then the source).
+// (for a merge, the target and then the source). A PermWrite action whose
+// body is not Scoped is an admin's only.
 type Scoped interface {
 	Branches() []string
 }
@@ -141,10 +142,21 @@ func (p Principal) allowWriter(perm Permission, branches []string) error {
 		}
 		return p.writeDenied(into)
 	}
+	named := false
 	for _, b := range branches {
-		if b != "" && !p.owns(b) {
+		if b == "" {
+			continue
+		}
+		if !p.owns(b) {
 			return p.writeDenied(b)
 		}
+		named = true
+	}
+	if !named {
+		// A write whose body names no branch (not Scoped) is not a
+		// writer's: the policy fails closed.
+		return errdefs.WithHint(errdefs.ErrPermissionDenied, "name a branch "+p.userBranches()+", or ask an admin",
+			"user %s (writer) may not make this write: it names no branch of the user's", p.User)
 	}
 	return nil
 }

@@ -34,6 +34,8 @@ func TestAllow(t *testing.T) {
 		{"write another user's branch", PermWrite, []string{"bob.dev"}, []Principal{admin}},
 		{"write a branch named like the user", PermWrite, []string{"alicex.dev"}, []Principal{admin}},
 		{"write main", PermWrite, []string{"main"}, []Principal{admin}},
+		{"write naming no branch", PermWrite, nil, []Principal{admin}},
+		{"write naming an empty branch", PermWrite, []string{""}, []Principal{admin}},
 		{"rename own to own", PermWrite, RenameBody{From: "alice.a", To: "alice.b"}.Branches(), []Principal{admin, alice}},
 		{"rename own to another's", PermWrite, RenameBody{From: "alice.a", To: "bob.b"}.Branches(), []Principal{admin}},
 		{"rename main to own", PermWrite, RenameBody{From: "main", To: "alice.b"}.Branches(), []Principal{admin}},
