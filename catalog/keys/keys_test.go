@@ -189,3 +189,44 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 	})
 }
+
+// TestConcurrent authenticates while keys are created and revoked (run
+// with -race).
+func TestConcurrent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	k := keys.New(memstore.New(), keys.Options{})
+	_, key, err := k.Create(ctx, keys.NewKey{User: "alice", Role: "reader"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 50 {
+			nk, _, err := k.Create(ctx, keys.NewKey{User: "bob", Role: "reader"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := k.Revoke(ctx, nk.ID); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := k.List(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		if _, err := k.Authenticate(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
