@@ -156,24 +156,6 @@ func startServer(t *testing.T, dataDir string, clock *testClock) string {
 	return ""
 }
 
-// syncBuffer is a bytes.Buffer for writers on other goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 type goldenCase struct {
 	pre  []string // comments and blank lines before the case
 	cmd  string
