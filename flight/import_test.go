@@ -469,3 +469,50 @@ func TestUploadBatchesBounded(t *testing.T) {
 		t.Errorf("%d messages, the largest body %d bytes", s.msgs, s.maxBody)
 	}
 }
+
+// roleAuth takes the key as "user:role".
+type roleAuth struct{}
+
+func (roleAuth) Authenticate(_ context.Context, key string) (Principal, error) {
+	user, role, ok := strings.Cut(key, ":")
+	if !ok {
+		return Principal{}, errdefs.New(errdefs.ErrUnauthenticated, "no key")
+	}
+	return Principal{User: user, Role: Role(role)}, nil
+}
+
+// TestUploadsBelongToTheirUser: a reader uploads nothing, and a writer
+// imports only its own uploads, into its own branches.
+func TestUploadsBelongToTheirUser(t *testing.T) {
+	ts := startTestServer(t, Options{Auth: roleAuth{}})
+	ctx := context.Background()
+	as := func(key string) *Client {
+		c, err := Dial(ts.addr, DialOptions{APIKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	f := localFile(t, writeFile(t, filepath.Join(t.TempDir(), "a.csv"), "id\n1\n"))
+	if _, err := as("rita:reader").Upload(ctx, f); !errdefs.Is(err, errdefs.ErrPermissionDenied) {
+		t.Errorf("a reader's upload: %v", err)
+	}
+	up, err := as("tester:writer").Upload(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := ImportBody{Branch: "tester.dev", Namespace: "sales", Table: "t", Sources: []string{UploadSourcePrefix + up.UploadID}}
+	if err := as("bob:writer").call(ctx, ActionImportTable, body, nil); !errdefs.Is(err, errdefs.ErrPermissionDenied) {
+		t.Errorf("another writer's import into tester.dev: %v", err)
+	}
+	body.Branch = "bob.dev"
+	if err := as("bob:writer").call(ctx, ActionImportTable, body, nil); !errdefs.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("another writer's import of the upload: %v", err)
+	}
+	body.Branch = "tester.dev"
+	var res ImportResult
+	if err := as("tester:writer").call(ctx, ActionImportTable, body, &res); err != nil || res.Commit == nil || res.Commit.Author != "tester" {
+		t.Fatalf("the writer's import of its upload: %+v %v", res, err)
+	}
+}

@@ -197,8 +197,11 @@ func (s *Server) DoPut(stream flight.FlightService_DoPutServer) error {
 }
 
 func (s *Server) doPut(ctx context.Context, stream flight.FlightService_DoPutServer) (*UploadResult, error) {
-	if err := s.authorize(ctx, PermWrite, nil); err != nil {
-		return nil, err
+	// An upload names no branch yet (its import does, and is checked
+	// then): it takes a key that may write some branch.
+	if p := PrincipalFrom(ctx); s.opts.Auth != nil && p.Role != RoleAdmin && p.Role != RoleWriter {
+		return nil, errdefs.WithHint(errdefs.ErrPermissionDenied, "ask an admin for a writer key",
+			"user %s (%s) may not upload files: imports need a writer or admin key", p.User, p.Role)
 	}
 	if s.uploads.dir == "" {
 		return nil, errorf(errdefs.ErrFailedPrecondition, "this server takes no uploads")
