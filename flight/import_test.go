@@ -2,6 +2,7 @@ package flight
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -515,4 +516,59 @@ func TestUploadsBelongToTheirUser(t *testing.T) {
 	if err := as("tester:writer").call(ctx, ActionImportTable, body, &res); err != nil || res.Commit == nil || res.Commit.Author != "tester" {
 		t.Fatalf("the writer's import of its upload: %+v %v", res, err)
 	}
+}
+
+// TestCSVTextUploads: CSV text in string or large string columns is typed
+// by the server as a local CSV file would be.
+func TestCSVTextUploads(t *testing.T) {
+	ts := startTestServer(t, Options{})
+	ctx := context.Background()
+	for i, typ := range []arrow.DataType{arrow.BinaryTypes.String, arrow.BinaryTypes.LargeString} {
+		sc := arrow.NewSchema([]arrow.Field{{Name: "id", Type: typ, Nullable: true}, {Name: "day", Type: typ, Nullable: true}}, nil)
+		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+		for j := range 2 {
+			b.Field(j).(array.StringLikeBuilder).Append("7")
+			b.Field(j).AppendNull()
+		}
+		b.Field(1).(array.StringLikeBuilder).Append("2026-01-02")
+		b.Field(0).(array.StringLikeBuilder).Append("8")
+		rec := b.NewRecordBatch()
+		b.Release()
+		cmd, _ := json.Marshal(UploadCommand{Upload: &Upload{Name: fmt.Sprintf("/home/me/%d.csv", i), Size: 1, MtimeNs: 1, Format: "csv"}})
+		up, err := putBatch(t, ts.client.fc, cmd, rec)
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		table := fmt.Sprintf("t%d", i)
+		if err := ts.client.call(ctx, ActionImportTable, ImportBody{Branch: "tester.dev", Namespace: "sales", Table: table,
+			Sources: []string{UploadSourcePrefix + up.UploadID}}, nil); err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		got := tableState(t, ts.svc, catalog.TableIdent{Namespace: "sales", Name: table})
+		if !strings.Contains(got, "column id long") || !strings.Contains(got, "column day string") || !strings.Contains(got, "id=8 day=2026-01-02") {
+			t.Errorf("%s:\n%s", typ, got)
+		}
+	}
+}
+
+// FuzzUploadCommand: any descriptor command is an upload or a clear
+// INVALID_ARGUMENT, never a panic.
+func FuzzUploadCommand(f *testing.F) {
+	for _, s := range []string{`{"upload": {"name": "a.csv", "size": 1, "mtime_ns": 2}}`, `{"upload": {"name": "x", "format": "csv"}}`,
+		`{}`, `{"upload": null}`, `[`, `{"upload": {"name": "\u0000"}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		up, err := readUpload(&flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: b})
+		if err != nil {
+			if !errdefs.Is(err, errdefs.ErrInvalidArgument) {
+				t.Fatalf("%q: %v", b, err)
+			}
+			return
+		}
+		if strings.TrimSpace(up.Name) == "" || up.Size < 0 || up.MtimeNs < 0 || (up.Format != "" && up.Format != catalog.StagedCSV) {
+			t.Fatalf("%q: accepted %+v", b, up)
+		}
+	})
 }

@@ -176,13 +176,19 @@ func csvText(ctx context.Context, mem memory.Allocator, path string, batchRows i
 	return nil
 }
 
+// textColumn is a string or large string array.
+type textColumn interface {
+	IsNull(i int) bool
+	Value(i int) string
+}
+
 // csvTextFile reads the records of a staged CSV upload: an Arrow IPC file
 // of string columns, one per CSV column, NULL for an empty field.
 type csvTextFile struct {
 	name  string
 	f     *arrowipc.File
 	batch arrow.RecordBatch
-	cols  []*array.String
+	cols  []textColumn
 	next  int // batch to read next
 	row   int // row of batch to read next
 	rows  int // records read
@@ -216,7 +222,7 @@ func (c *csvTextFile) header() ([]string, error) {
 	seen := make(map[string]bool, len(names))
 	for i, fd := range sc.Fields() {
 		switch {
-		case fd.Type.ID() != arrow.STRING:
+		case fd.Type.ID() != arrow.STRING && fd.Type.ID() != arrow.LARGE_STRING:
 			return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "send a CSV file's fields as string columns, or send typed columns without the csv format",
 				"upload of %s: column %q is %s, not the text of a CSV field", c.name, fd.Name, fd.Type)
 		case fd.Name == "" || !utf8.ValidString(fd.Name):
@@ -243,9 +249,14 @@ func (c *csvTextFile) read() ([]string, error) {
 		}
 		c.next++
 		c.batch, c.row = b, 0
-		c.cols = make([]*array.String, b.NumCols())
+		c.cols = make([]textColumn, b.NumCols())
 		for i := range c.cols {
-			c.cols[i] = b.Column(i).(*array.String)
+			col, ok := b.Column(i).(textColumn)
+			if !ok {
+				return nil, errdefs.New(errdefs.ErrInvalidArgument, "upload of %s: column %q is %s, not the text of a CSV field",
+					c.name, b.ColumnName(i), b.Column(i).DataType())
+			}
+			c.cols[i] = col
 		}
 	}
 	for i, col := range c.cols {
