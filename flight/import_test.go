@@ -251,6 +251,9 @@ func TestImportMatchesEmbedded(t *testing.T) {
 	defer rec.Release()
 	writeArrow(t, p("ns.parquet"), rec)
 	writeArrow(t, p("ns.arrow"), rec)
+	plain := stringsRecord("id", "name")
+	defer plain.Release()
+	writeArrow(t, p("plain.parquet"), plain)
 
 	type step struct {
 		table   string
@@ -282,6 +285,12 @@ func TestImportMatchesEmbedded(t *testing.T) {
 			{table: "t", sources: []string{p("other.csv")}, mode: catalog.ImportReplace},
 		}},
 		{"partitioned new table", []step{{table: "t", sources: []string{p("a.csv"), p("b.csv")}, by: []string{"id"}}}},
+		// Embedded mode copies such a file as is, a server rewrites it:
+		// the same rows either way.
+		{"parquet of the table's types", []step{
+			{table: "t", sources: []string{p("plain.parquet")}},
+			{table: "t", sources: []string{p("plain.parquet")}},
+		}},
 		{"parquet nanoseconds warn", []step{{table: "t", sources: []string{p("ns.parquet")}}}},
 		{"arrow ipc nanoseconds warn", []step{
 			{table: "t", sources: []string{p("ns.arrow")}},
