@@ -1,0 +1,732 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/flight"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
+	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
+	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
+)
+
+// localRuns runs pipelines in this process. It is the run service of the
+// embedded CLI (projects read in place) and of `lakehouse serve` (projects
+// sent as tars, runs that may detach, interrupted at shutdown); the run
+// commands talk to it, or to a server's flight.Client, through flight.Runs.
+type localRuns struct {
+	e *Env
+	// served: a server's runs.
+	served bool
+	// gate holds runs back between functions while queries run (served).
+	gate *admission
+
+	mu       sync.Mutex
+	live     map[string]*liveRun // runs under way in this process, by id
+	stopping bool
+	wg       sync.WaitGroup // runs under way (detached ones included)
+}
+
+var _ flight.Runs = (*localRuns)(nil)
+
+// liveRun is a run under way in this process.
+type liveRun struct {
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+}
+
+// propServed marks the records of runs a server ran: a server that starts
+// again reports the ones its predecessor left unfinished as interrupted.
+const propServed = "lakehouse.served"
+
+// defaultPriority is a run's priority when none is given.
+const defaultPriority = 5
+
+// runService is what the run commands talk to: the server's runs when the
+// commands talk to a server, else this process's.
+func (e *Env) runService() (flight.Runs, error) {
+	c, err := e.remoteClient()
+	if err != nil {
+		return nil, err
+	}
+	if c != nil {
+		return c, nil
+	}
+	return &localRuns{e: e, live: map[string]*liveRun{}}, nil
+}
+
+// runFlagsOf checks the run options of a body as parseRunFlags checks the
+// command line's.
+func runFlagsOf(strict, noCache, noFuse bool, preview, keepFailed, launcher, isolation string) (runFlags, error) {
+	f := runFlags{strict: strict, noCache: noCache, noFuse: noFuse, launcher: launcher, isolation: isolation}
+	if f.launcher == "" {
+		f.launcher = launchers.Auto
+	}
+	if f.isolation == "" {
+		f.isolation = launchers.IsolationAuto
+	}
+	if f.isolation != launchers.IsolationAuto && f.isolation != launchers.IsolationNone {
+		return f, errdefs.New(errdefs.ErrInvalidArgument, "invalid isolation %q: use auto or none", f.isolation)
+	}
+	switch preview {
+	case "head":
+		f.preview = true
+	case "off":
+	default:
+		return f, errdefs.New(errdefs.ErrInvalidArgument, "invalid preview %q: use head or off", preview)
+	}
+	if f.launcher != launchers.Auto && f.launcher != launchers.Process && f.launcher != launchers.Containerd {
+		return f, errdefs.New(errdefs.ErrInvalidArgument, "invalid launcher %q: use auto, process or containerd", f.launcher)
+	}
+	if keepFailed == "" {
+		keepFailed = "7d"
+	}
+	d, err := parseRetention(keepFailed)
+	if err != nil {
+		return f, errdefs.New(errdefs.ErrInvalidArgument, "invalid keep_failed %q: use a duration such as 7d, 36h or 0", keepFailed)
+	}
+	if d == 0 {
+		d = -1 // drop at once
+	}
+	f.keepFailed = d
+	return f, nil
+}
+
+func checkPriority(p int) (int, error) {
+	switch {
+	case p == 0:
+		return defaultPriority, nil
+	case p < 1 || p > 10:
+		return 0, errdefs.WithHint(errdefs.ErrInvalidArgument, "give --priority 1 (lowest) to 10 (highest)", "invalid priority %d", p)
+	}
+	return p, nil
+}
+
+// detachError refuses --detach without a server.
+func detachError() error {
+	return errdefs.WithHint(errdefs.ErrFailedPrecondition,
+		"start a server (`lakehouse serve`) and run with --addr, or run without --detach",
+		"run --detach needs a lakehouse server: without one a run lives and dies with the command that runs it")
+}
+
+// Run implements flight.Runs.
+func (lr *localRuns) Run(ctx context.Context, b flight.RunBody, send func(*flight.RunEvent) error) error {
+	e := lr.e
+	if b.Preview == "" {
+		b.Preview = "head"
+	}
+	f, err := runFlagsOf(b.Strict, b.NoCache, b.NoFuse, b.Preview, b.KeepFailed, b.Launcher, b.Isolation)
+	if err != nil {
+		return err
+	}
+	prio, err := checkPriority(b.Priority)
+	if err != nil {
+		return err
+	}
+	if b.Ref == "" {
+		return errdefs.New(errdefs.ErrInvalidArgument, "the run names no ref")
+	}
+	ref, err := catalog.ParseRef(b.Ref)
+	if err != nil {
+		return err
+	}
+	var ns, profNS catalog.Namespace
+	if b.Namespace != "" {
+		if ns, err = catalog.ParseNamespace(b.Namespace); err != nil {
+			return err
+		}
+	}
+	if b.ProfileNamespace != "" {
+		if profNS, err = catalog.ParseNamespace(b.ProfileNamespace); err != nil {
+			return err
+		}
+	}
+	if b.Detach && !lr.served && !b.DryRun {
+		return detachError()
+	}
+	var target catalog.BranchName
+	if !b.DryRun {
+		if target, err = runTarget(ctx, e, ref); err != nil {
+			return err
+		}
+	}
+	dir, shown := b.Dir, b.ProjectDir
+	if dir == "" {
+		dir = "."
+	}
+	cleanup := func() {}
+	if lr.served {
+		tmp, err := unpackProject(b.Project, e.projectScratch())
+		if err != nil {
+			return err
+		}
+		dir, cleanup = tmp, func() { os.RemoveAll(tmp) }
+	}
+	plan, err := e.planProject(ctx, dir, ref, ns, profNS, b.Parameters, f)
+	if err != nil {
+		cleanup()
+		if lr.served {
+			return clientPaths(err, dir, b.Dir)
+		}
+		return err
+	}
+	if b.DryRun {
+		defer cleanup()
+		var text, js bytes.Buffer
+		if err := plan.WriteTree(&text); err != nil {
+			return err
+		}
+		if err := plan.WriteJSON(&js); err != nil {
+			return err
+		}
+		if err := send(&flight.RunEvent{Type: flight.EventPlan, Text: text.String(), Plan: js.String()}); err != nil {
+			return err
+		}
+		e.recordDryRun(plan, dir, shown, ref, f, b.User)
+		return nil
+	}
+	job := runJob{plan: plan, dir: dir, shownDir: shown, target: target, flags: f, user: b.User,
+		id: runrec.NewID(time.Now().UTC())}
+	return lr.start(ctx, job, prio, b.Detach, cleanup, send)
+}
+
+// runTarget is the branch a run of ref writes: ref must name a branch.
+func runTarget(ctx context.Context, e *Env, ref catalog.Ref) (catalog.BranchName, error) {
+	if ref.Commit != "" || !ref.Time.IsZero() || ref.Name == "" {
+		return "", errdefs.WithHint(errdefs.ErrInvalidArgument, "give a branch name with -r (runs write to a branch), or use --dry-run",
+			"a run cannot write to %s", ref)
+	}
+	target, err := e.branchArg(ctx, ref.Name)
+	if err != nil {
+		return "", err
+	}
+	svc, err := e.Service(ctx)
+	if err != nil {
+		return "", err
+	}
+	if e.isTag(ctx, svc, ref.Name) {
+		return "", tagWriteError(ref.Name)
+	}
+	return target, nil
+}
+
+// clientPaths names the files of a project a client sent under the
+// client's folder, not the server's copy.
+func clientPaths(err error, dir, clientDir string) error {
+	msg, hint := errdefs.Split(err)
+	if !strings.Contains(msg, dir) && !strings.Contains(hint, dir) {
+		return err
+	}
+	prefix := ""
+	if clientDir != "" && clientDir != "." {
+		prefix = strings.TrimSuffix(clientDir, "/") + "/"
+	}
+	fix := func(s string) string {
+		s = strings.ReplaceAll(s, dir+"/", prefix)
+		return strings.ReplaceAll(s, dir, strings.TrimSuffix(prefix, "/"))
+	}
+	if hint != "" {
+		return errdefs.WithHint(errdefs.Class(err), fix(hint), "%s", fix(msg))
+	}
+	return errdefs.New(errdefs.Class(err), "%s", fix(msg))
+}
+
+// projectScratch is where a server unpacks the projects clients send.
+func (e *Env) projectScratch() string { return os.TempDir() }
+
+// start runs job under the service's bookkeeping: registered for cancel
+// and shutdown, held back by the gate, and detached if asked (then it
+// returns once the run started). cleanup runs when the run has ended.
+func (lr *localRuns) start(ctx context.Context, job runJob, prio int, detach bool, cleanup func(), send func(*flight.RunEvent) error) error {
+	runCtx, err := lr.begin(ctx, job.id, detach)
+	if err != nil {
+		cleanup()
+		return err
+	}
+	if lr.gate != nil {
+		job.admit = func(ctx context.Context) error { return lr.gate.run(ctx, prio) }
+	}
+	if lr.served {
+		job.properties = map[string]string{propServed: "true"}
+	}
+	if !detach {
+		defer cleanup()
+		defer lr.end(job.id)
+		return lr.execute(runCtx, job, send)
+	}
+	ds := &detachedSend{send: send, started: make(chan error, 1)}
+	go func() {
+		defer cleanup()
+		defer lr.end(job.id)
+		if err := lr.execute(runCtx, job, ds.forward); err != nil {
+			ds.fail(err)
+		}
+	}()
+	select {
+	case err := <-ds.started:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// detachedSend forwards a detached run's events until it has started
+// (its start or its failure to start), then drops them: the client left.
+type detachedSend struct {
+	mu      sync.Mutex
+	send    func(*flight.RunEvent) error
+	started chan error
+	done    bool
+}
+
+func (d *detachedSend) forward(ev *flight.RunEvent) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.done {
+		return nil
+	}
+	err := d.send(ev)
+	if ev.Type == flight.EventStarted || ev.Type == flight.EventFinished {
+		d.done = true
+		d.started <- err
+	}
+	return nil
+}
+
+func (d *detachedSend) fail(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.done {
+		d.done = true
+		d.started <- err
+	}
+}
+
+// begin registers run id and returns its context. A run that is not
+// detached stops when its caller goes away (as Ctrl-C stops an embedded
+// run); every run stops, as interrupted, when the server does.
+func (lr *localRuns) begin(ctx context.Context, id string, detach bool) (context.Context, error) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	if lr.stopping {
+		return nil, errdefs.WithHint(errdefs.ErrUnavailable, "retry when it is back", "the server is shutting down")
+	}
+	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	l := &liveRun{cancel: cancel, done: make(chan struct{})}
+	lr.live[id] = l
+	lr.wg.Add(1)
+	if !detach {
+		go func() {
+			select {
+			case <-ctx.Done():
+				lr.mu.Lock()
+				stopping := lr.stopping
+				lr.mu.Unlock()
+				if stopping {
+					cancel(pipeline.ErrInterrupted)
+				} else {
+					cancel(context.Canceled)
+				}
+			case <-l.done:
+			}
+		}()
+	}
+	return runCtx, nil
+}
+
+func (lr *localRuns) end(id string) {
+	lr.mu.Lock()
+	l := lr.live[id]
+	delete(lr.live, id)
+	lr.mu.Unlock()
+	if l != nil {
+		l.cancel(nil)
+		close(l.done)
+		lr.wg.Done()
+	}
+}
+
+// execute runs job, sending its events. It returns an error for a run
+// that could not start, or what sending its end returned (a failed run is
+// an event, not an error).
+func (lr *localRuns) execute(ctx context.Context, job runJob, send func(*flight.RunEvent) error) error {
+	rec, err := lr.e.runPipeline(ctx, job, lr.sink(send))
+	if rec == nil {
+		return err
+	}
+	return send(&flight.RunEvent{Type: flight.EventFinished, RunID: rec.ID, Record: rec, Error: runFailureOf(rec, err)})
+}
+
+// sink turns a run's progress into events. A client that went away stops
+// receiving them; the run itself is stopped through its context.
+func (lr *localRuns) sink(send func(*flight.RunEvent) error) runSink {
+	return runSink{
+		started: func(rec *runrec.Record) {
+			send(&flight.RunEvent{Type: flight.EventStarted, RunID: rec.ID, Record: rec})
+		},
+		event:  func(ev pipeline.Event) { send(wireEvent(ev)) },
+		notice: func(text string) { send(&flight.RunEvent{Type: flight.EventNotice, Text: text}) },
+	}
+}
+
+// wireEvent converts a pipeline event for the wire.
+func wireEvent(ev pipeline.Event) *flight.RunEvent {
+	w := &flight.RunEvent{Model: ev.Model, Rows: ev.Rows, Text: ev.Text}
+	switch ev.Kind {
+	case pipeline.EventState:
+		w.Type, w.State, w.Elapsed = flight.EventState, ev.State, ev.Elapsed
+	case pipeline.EventLog:
+		w.Type, w.Model, w.Stream, w.Text, w.Time = flight.EventLog, ev.Line.Model, ev.Line.Stream, ev.Line.Text, ev.Line.Time
+	case pipeline.EventPreview:
+		w.Type = flight.EventPreview
+	case pipeline.EventMessage:
+		w.Type = flight.EventMessage
+	case pipeline.EventWarning:
+		w.Type = flight.EventWarning
+	}
+	return w
+}
+
+// pipelineEvent converts a wire event back (ok false: not a pipeline
+// event).
+func pipelineEvent(w *flight.RunEvent) (ev pipeline.Event, ok bool) {
+	ev = pipeline.Event{Model: w.Model, Rows: w.Rows, Text: w.Text}
+	switch w.Type {
+	case flight.EventState:
+		ev.Kind, ev.State, ev.Elapsed = pipeline.EventState, w.State, w.Elapsed
+	case flight.EventLog:
+		ev.Kind = pipeline.EventLog
+		ev.Line.Model, ev.Line.Stream, ev.Line.Text, ev.Line.Time = w.Model, w.Stream, w.Text, w.Time
+		ev.Text = ""
+	case flight.EventPreview:
+		ev.Kind = pipeline.EventPreview
+	case flight.EventMessage:
+		ev.Kind = pipeline.EventMessage
+	case flight.EventWarning:
+		ev.Kind = pipeline.EventWarning
+	default:
+		return ev, false
+	}
+	return ev, true
+}
+
+func (lr *localRuns) store() (*runrec.Store, error) { return lr.e.runsStore() }
+
+// GetRun implements flight.Runs.
+func (lr *localRuns) GetRun(ctx context.Context, id string) (*runrec.Record, error) {
+	runs, err := lr.store()
+	if err != nil {
+		return nil, err
+	}
+	rec, err := runs.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	rec.Status = rec.Live()
+	return rec, nil
+}
+
+// ListRuns implements flight.Runs.
+func (lr *localRuns) ListRuns(ctx context.Context, limit int) ([]*runrec.Record, error) {
+	runs, err := lr.store()
+	if err != nil {
+		return nil, err
+	}
+	recs, err := runs.List()
+	if err != nil {
+		return nil, err
+	}
+	if limit > 0 && len(recs) > limit {
+		recs = recs[:limit]
+	}
+	for _, r := range recs {
+		r.Status = r.Live()
+	}
+	return recs, nil
+}
+
+// followEvery is how often a followed log is read again.
+const followEvery = 200 * time.Millisecond
+
+// RunLogs implements flight.Runs.
+func (lr *localRuns) RunLogs(ctx context.Context, b flight.RunLogsBody, send func(runrec.LogLine) error) error {
+	runs, err := lr.store()
+	if err != nil {
+		return err
+	}
+	rec, err := runs.Get(b.ID)
+	if err != nil {
+		return err
+	}
+	model := b.Model
+	if model != "" && rec.Model(model) == nil {
+		names := make([]string, len(rec.Models))
+		for i, m := range rec.Models {
+			names[i] = m.Name
+		}
+		return errdefs.WithHint(errdefs.ErrNotFound, "its models: "+strings.Join(names, ", "),
+			"run %s has no model %s", rec.ID, model)
+	}
+	// A failed function's traceback is in the record, not among the lines
+	// it printed: it goes in where the model ended.
+	var tracebacks []runrec.LogLine
+	flush := func(until time.Time) error {
+		for len(tracebacks) > 0 && (until.IsZero() || tracebacks[0].Time.Before(until)) {
+			if err := send(tracebacks[0]); err != nil {
+				return err
+			}
+			tracebacks = tracebacks[1:]
+		}
+		return nil
+	}
+	line := func(l runrec.LogLine) error {
+		if model != "" && l.Model != model && l.Model != "" {
+			return nil // lines of no model (the log limit's) are the run's
+		}
+		if err := flush(l.Time); err != nil {
+			return err
+		}
+		return send(l)
+	}
+	running := b.Follow && rec.Live() == runrec.StatusRunning
+	if !running {
+		tracebacks = tracebackLogLines(rec, model)
+	}
+	var offset int64
+	for {
+		if offset, err = runs.ReadLogsFrom(rec.ID, offset, line); err != nil {
+			return err
+		}
+		if !running {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(followEvery):
+		}
+		cur, err := runs.Get(rec.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Live() != runrec.StatusRunning {
+			// The run closes its log just after its last save.
+			time.Sleep(followEvery)
+			tracebacks = tracebackLogLines(cur, model)
+			running = false
+		}
+	}
+	return flush(time.Time{})
+}
+
+// CancelRun implements flight.Runs. Embedded, it signals the process that
+// runs the run (as Ctrl-C would); a server cancels its own run and waits
+// (a while) for it to record its end.
+func (lr *localRuns) CancelRun(ctx context.Context, id string) (*flight.CancelRunResult, error) {
+	runs, err := lr.store()
+	if err != nil {
+		return nil, err
+	}
+	rec, err := runs.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	out := &flight.CancelRunResult{ID: rec.ID, Status: "cancelling", Target: rec.Target}
+	lr.mu.Lock()
+	l := lr.live[rec.ID]
+	lr.mu.Unlock()
+	if l != nil {
+		l.cancel(context.Canceled)
+		select {
+		case <-l.done:
+		case <-ctx.Done():
+		case <-time.After(30 * time.Second):
+		}
+		return out, nil
+	}
+	if rec.Live() != runrec.StatusRunning {
+		return nil, errdefs.New(errdefs.ErrFailedPrecondition, "run %s is not running (%s)", rec.ID, rec.Live())
+	}
+	if rec.Properties[propServed] != "" {
+		return nil, errdefs.WithHint(errdefs.ErrFailedPrecondition,
+			"cancel it through the server: lakehouse --addr HOST:PORT runs cancel "+rec.ID,
+			"run %s runs in the lakehouse server (pid %d), not in a command this one can signal", rec.ID, rec.PID)
+	}
+	if err := rec.Signal(syscall.SIGINT); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DeleteRun implements flight.Runs.
+func (lr *localRuns) DeleteRun(ctx context.Context, id string) (*flight.DeleteRunResult, error) {
+	runs, err := lr.store()
+	if err != nil {
+		return nil, err
+	}
+	rec, err := runs.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Live() == runrec.StatusRunning {
+		return nil, errdefs.WithHint(errdefs.ErrFailedPrecondition, "cancel it first: lakehouse runs cancel "+rec.ID, "run %s is running", rec.ID)
+	}
+	out := &flight.DeleteRunResult{Deleted: rec.ID}
+	// Its kept run branch goes with it: nothing would prune it later.
+	if rec.BranchKept && rec.RunBranch != "" {
+		svc, err := lr.e.Service(ctx)
+		if err != nil {
+			return nil, err
+		}
+		err = svc.DeleteBranch(ctx, catalog.BranchName(rec.RunBranch))
+		switch {
+		case err == nil:
+			out.DeletedBranch = rec.RunBranch
+		case !errdefs.Is(err, errdefs.ErrNotFound):
+			return nil, err
+		}
+	}
+	if err := runs.Delete(rec.ID); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Rerun implements flight.Runs.
+func (lr *localRuns) Rerun(ctx context.Context, b flight.RerunBody, send func(*flight.RunEvent) error) error {
+	e := lr.e
+	runs, err := lr.store()
+	if err != nil {
+		return err
+	}
+	orig, err := runs.Get(b.RunID)
+	if err != nil {
+		return err
+	}
+	if b.Preview == "" {
+		b.Preview = "off"
+	}
+	f, err := runFlagsOf(b.Strict, true, false, b.Preview, b.KeepFailed, b.Launcher, b.Isolation)
+	if err != nil {
+		return err
+	}
+	prio, err := checkPriority(b.Priority)
+	if err != nil {
+		return err
+	}
+	if b.Detach && !lr.served {
+		return detachError()
+	}
+	if orig.Live() == runrec.StatusRunning {
+		return errdefs.New(errdefs.ErrFailedPrecondition, "run %s is still running; rerun it when it has ended", orig.ID)
+	}
+	if orig.StartCommit == "" {
+		return errdefs.New(errdefs.ErrFailedPrecondition, "run %s never started (it has no start commit) and cannot be rerun", orig.ID)
+	}
+	// The code is the run's only if it still hashes as recorded.
+	if err := runs.VerifyCode(orig); err != nil {
+		return err
+	}
+	tgt := b.Ref
+	if tgt == "" {
+		tgt = orig.Target
+	}
+	target, err := catalog.ParseBranchName(tgt)
+	if err != nil {
+		return errdefs.WithHint(errdefs.ErrInvalidArgument, "name a branch with -r", "%s is not a branch a rerun can write to", tgt)
+	}
+	svc, err := e.Service(ctx)
+	if err != nil {
+		return err
+	}
+	var params []string
+	for k, v := range orig.Params {
+		if v == nil {
+			continue
+		}
+		params = append(params, k+"="+paramString(v))
+	}
+	sort.Strings(params)
+	code := runs.CodeDir(orig.ID)
+	plan, err := e.planProject(ctx, code, catalog.Ref{Commit: orig.StartCommit}, "", "", params, f)
+	if err != nil {
+		return err
+	}
+	// The target is created only for a rerun that plans: a refused rerun
+	// changes nothing.
+	if _, err := svc.GetBranch(ctx, target); errdefs.Is(err, errdefs.ErrNotFound) {
+		if _, err := svc.CreateBranch(ctx, target, catalog.Ref{Commit: orig.StartCommit}); err != nil {
+			return err
+		}
+		send(&flight.RunEvent{Type: flight.EventPrint, Text: fmt.Sprintf("created branch %s at %s", target, short12(orig.StartCommit))})
+	} else if err != nil {
+		return err
+	}
+	job := runJob{plan: plan, dir: code, target: target, flags: f, rerunOf: orig.ID, user: b.User,
+		id: runrec.NewID(time.Now().UTC())}
+	return lr.start(ctx, job, prio, b.Detach, func() {}, func(ev *flight.RunEvent) error {
+		if ev.Type != flight.EventFinished || ev.Error != nil {
+			return send(ev)
+		}
+		return lr.compareRerun(orig, ev, send)
+	})
+}
+
+// compareRerun says whether each output of a rerun that succeeded matches
+// the original run's, in the record and in lines after its end.
+func (lr *localRuns) compareRerun(orig *runrec.Record, ev *flight.RunEvent, send func(*flight.RunEvent) error) error {
+	rec := ev.Record
+	rec.Matches = map[string]bool{}
+	var differ, older []string
+	for _, m := range rec.Models {
+		o := orig.Model(m.Name)
+		if m.Kind != "model" || o == nil || o.Fingerprint == "" {
+			continue
+		}
+		if len(o.Fingerprint) != len(m.Fingerprint) {
+			// Recorded by a lakehouse whose fingerprints hashed display
+			// text: the two cannot be compared.
+			older = append(older, m.Name)
+			continue
+		}
+		same := o.Fingerprint == m.Fingerprint && o.Rows == m.Rows
+		rec.Matches[m.Name] = same
+		if !same {
+			differ = append(differ, fmt.Sprintf("%s (%d rows, originally %d)", m.Name, m.Rows, o.Rows))
+		}
+	}
+	if runs, err := lr.store(); err == nil {
+		runs.Save(rec)
+	}
+	if err := send(ev); err != nil {
+		return err
+	}
+	say := func(format string, args ...any) {
+		send(&flight.RunEvent{Type: flight.EventPrint, Text: fmt.Sprintf(format, args...)})
+	}
+	if len(older) > 0 {
+		say("not compared (run %s was recorded by an older lakehouse): %s", orig.ID, strings.Join(older, ", "))
+	}
+	switch {
+	case len(differ) == 0 && len(rec.Matches) == 0:
+	case len(differ) == 0:
+		say("all %d output(s) match run %s", len(rec.Matches), orig.ID)
+	default:
+		say("outputs that differ from run %s: %s", orig.ID, strings.Join(differ, ", "))
+		return errRerunDiffers
+	}
+	return nil
+}
+
+// errRerunDiffers ends a rerun whose outputs differ from the original's.
+var errRerunDiffers = errors.New("the rerun's outputs differ from the original run's")
