@@ -106,8 +106,14 @@ type Options struct {
 }
 
 // ErrInterrupted, as the cause of a cancelled context, records the run as
-// interrupted rather than cancelled: its server stopped.
-var ErrInterrupted = fmt.Errorf("interrupted: the server stopped: %w", context.Canceled)
+// interrupted rather than cancelled: its server stopped. It is a
+// context.Canceled.
+var ErrInterrupted error = interruptedError{}
+
+type interruptedError struct{}
+
+func (interruptedError) Error() string        { return "interrupted: the server stopped" }
+func (interruptedError) Is(target error) bool { return target == context.Canceled }
 
 // Event is progress of a run.
 type Event struct {
