@@ -105,16 +105,16 @@ func unpackProject(data []byte, scratch string) (dir string, err error) {
 	if err != nil {
 		return "", badProject("not gzip data: %v", err)
 	}
-	dir, err = os.MkdirTemp(scratch, "lakehouse-project-")
+	tmp, err := os.MkdirTemp(scratch, "lakehouse-project-")
 	if err != nil {
 		return "", err
 	}
 	defer func() {
 		if err != nil {
-			os.RemoveAll(dir)
-			dir = ""
+			os.RemoveAll(tmp)
 		}
 	}()
+	dir = tmp
 	tr := tar.NewReader(zr)
 	var total int64
 	for n := 0; ; n++ {
