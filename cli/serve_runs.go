@@ -34,7 +34,9 @@ type localRuns struct {
 	mu       sync.Mutex
 	live     map[string]*liveRun // runs under way in this process, by id
 	stopping bool
-	wg       sync.WaitGroup // runs under way (detached ones included)
+	// stopBegan is when the server began to stop.
+	stopBegan time.Time
+	wg        sync.WaitGroup // runs under way (detached ones included)
 }
 
 var _ flight.Runs = (*localRuns)(nil)

@@ -43,8 +43,13 @@ func setupRuns(e *Env, ctx context.Context, h *serverHooks) error {
 		lr.interruptAll()
 	}()
 	h.onStop = append(h.onStop, func() {
+		// The calls have ended; detached runs still get their grace.
+		began := lr.beginStop()
+		select {
+		case <-lr.idle():
+		case <-time.After(time.Until(began.Add(grace))):
+		}
 		close(stopped)
-		lr.beginStop()
 		lr.interruptAll()
 		select {
 		case <-lr.idle():
@@ -55,11 +60,14 @@ func setupRuns(e *Env, ctx context.Context, h *serverHooks) error {
 	return nil
 }
 
-// beginStop refuses new runs.
-func (lr *localRuns) beginStop() {
+// beginStop refuses new runs, and returns when the stop began.
+func (lr *localRuns) beginStop() time.Time {
 	lr.mu.Lock()
-	lr.stopping = true
-	lr.mu.Unlock()
+	defer lr.mu.Unlock()
+	if !lr.stopping {
+		lr.stopping, lr.stopBegan = true, time.Now()
+	}
+	return lr.stopBegan
 }
 
 // interruptAll stops every run under way as interrupted.

@@ -455,13 +455,11 @@ func TestServeRunsSIGTERM(t *testing.T) {
 			id := strings.TrimSpace(out)
 			remote.waitRun(id, "running model", modelRunning("slow"))
 			cmd.Process.Signal(sig)
-			waited := make(chan error, 1)
-			go func() { waited <- cmd.Wait() }()
-			select {
-			case <-waited:
-			case <-time.After(time.Minute):
-				cmd.Process.Kill()
-				t.Fatalf("serve did not stop after %s", sig)
+			for stop := time.Now().Add(time.Minute); !processGone(cmd.Process.Pid); time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(stop) {
+					cmd.Process.Kill()
+					t.Fatalf("serve did not stop after %s", sig)
+				}
 			}
 			if sig == syscall.SIGTERM && !strings.Contains(stderr.String(), "stopped") {
 				t.Errorf("serve's stderr after SIGTERM: %s", stderr)
@@ -473,6 +471,14 @@ func TestServeRunsSIGTERM(t *testing.T) {
 			if rec.Status != runrec.StatusInterrupted {
 				t.Errorf("after %s the run is %s (%s), want interrupted", sig, rec.Status, rec.Error)
 			}
+			// SIGTERM: the server recorded the end itself; SIGKILL: the
+			// next server found the run unfinished.
+			wantErr := map[syscall.Signal]string{syscall.SIGTERM: "interrupted: the server stopped",
+				syscall.SIGKILL: "stopped without finishing the run"}[sig]
+			if !strings.Contains(rec.Error, wantErr) {
+				t.Errorf("after %s the run's error is %q, want %q", sig, rec.Error, wantErr)
+			}
+			t.Logf("%s: %s; server said:\n%s", sig, rec.Error, stderr)
 			ls := again.mustLH("runs", "ls")
 			if !strings.Contains(ls, id) || !regexp.MustCompile(id+`\s+interrupted`).MatchString(ls) {
 				t.Errorf("runs ls after %s:\n%s", sig, ls)
@@ -483,4 +489,15 @@ func TestServeRunsSIGTERM(t *testing.T) {
 			le.checkFilesUnchanged(files)
 		})
 	}
+}
+
+// processGone reports whether pid has exited (a zombie not yet waited for
+// counts as gone).
+func processGone(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 < len(b) && b[i+2] == 'Z'
 }
