@@ -176,6 +176,7 @@ func (e *Env) runPipeline(ctx context.Context, job runJob, sink runSink) (*runre
 		}
 		cfg := launchers.Config{Kind: kind, Isolation: f.isolation}
 		cfg.Containerd.Socket = e.Getenv(launchers.SocketEnv)
+		cfg.Containerd.StateDir = e.Getenv(launchers.StateDirEnv)
 		l, info, err := launchers.Open(ctx, cfg)
 		if err != nil {
 			return nil, err
