@@ -24,6 +24,8 @@ type admission struct {
 	// changed is closed (and replaced) whenever queries or waiting change.
 	changed chan struct{}
 	maxWait time.Duration
+	// passed counts the models let through.
+	passed uint64
 }
 
 type gateWaiter struct {
@@ -72,6 +74,12 @@ func (a *admission) first(w *gateWaiter) bool {
 
 // run waits until a run of priority prio may start its next model.
 func (a *admission) run(ctx context.Context, prio int) error {
+	_, err := a.pass(ctx, prio)
+	return err
+}
+
+// pass is run; it returns how many models went through before this one.
+func (a *admission) pass(ctx context.Context, prio int) (uint64, error) {
 	a.mu.Lock()
 	w := &gateWaiter{prio: prio, seq: a.seq}
 	a.seq++
@@ -91,7 +99,8 @@ func (a *admission) run(ctx context.Context, prio int) error {
 	expired := false
 	for {
 		if a.first(w) && (a.queries == 0 || expired) {
-			return nil
+			a.passed++
+			return a.passed - 1, nil
 		}
 		ch := a.changed
 		a.mu.Unlock()
@@ -101,7 +110,7 @@ func (a *admission) run(ctx context.Context, prio int) error {
 			expired = true
 		case <-ctx.Done():
 			a.mu.Lock()
-			return ctx.Err()
+			return 0, ctx.Err()
 		}
 		a.mu.Lock()
 	}

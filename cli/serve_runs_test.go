@@ -501,3 +501,95 @@ func processGone(pid int) bool {
 	i := bytes.LastIndexByte(b, ')')
 	return i < 0 || i+2 < len(b) && b[i+2] == 'Z'
 }
+
+// TestServeRunsYieldToQueries: while a query streams, a run's models wait;
+// when it ends, the run goes on.
+func TestServeRunsYieldToQueries(t *testing.T) {
+	le := newLakehouseEnv(t, launchers.Process, "")
+	remote, _ := serveInProcess(t, le)
+	project := writeProject(t, sqlProject)
+	c, err := flight.Dial(remote.env[envAddr], flight.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A result far larger than the stream's window: the server holds the
+	// query open until the client reads it or lets it go.
+	r, err := c.Query(context.Background(), flight.QueryCommand{SQL: "SELECT a.id, b.id, c.id FROM sales.transactions a, sales.transactions b, sales.transactions c", Ref: "tester.dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Next() {
+		t.Fatalf("the query sent nothing: %v", r.Err())
+	}
+	type result struct {
+		out, errOut string
+		code        int
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, errOut, code := remote.lh("run", "-p", project, "--preview", "off")
+		done <- result{out, errOut, code}
+	}()
+	select {
+	case res := <-done:
+		t.Fatalf("the run did not wait for the query: exit %d\n%s%s", res.code, res.out, res.errOut)
+	case <-time.After(2 * time.Second):
+	}
+	r.Release()
+	select {
+	case res := <-done:
+		if res.code != 0 || !strings.Contains(res.out, "succeeded") {
+			t.Errorf("run after the query: exit %d\n%s%s", res.code, res.out, res.errOut)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the run did not go on once the query ended")
+	}
+}
+
+// TestServeRunsStopWhileStreaming: a server stopping under a run whose
+// client watches it interrupts the run within the shutdown timeout, and
+// the client hears it: the run's end, exit 1, target untouched.
+func TestServeRunsStopWhileStreaming(t *testing.T) {
+	le := newLakehouseEnv(t, launchers.Process, "")
+	short := writeProject(t, sleeperProject(1))
+	le.mustLH("run", "-p", short, "--preview", "off") // warms the environment
+	warm := le.lastRun().ID
+	before := le.state("tester.dev")
+	remote, stop := serveInProcess(t, le)
+	long := writeProject(t, sleeperProject(60))
+	type result struct {
+		out, errOut string
+		code        int
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, errOut, code := remote.lh("run", "-p", long, "--preview", "off")
+		done <- result{out, errOut, code}
+	}()
+	id := warm
+	for deadline := time.Now().Add(time.Minute); id == warm; id = remote.lastRunRemote().ID {
+		if time.Now().After(deadline) {
+			t.Fatal("the run did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rec := remote.waitRun(id, "running model", modelRunning("slow"))
+	start := time.Now()
+	said := stop()
+	res := <-done
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("the server took %s to stop", took)
+	}
+	if res.code != 1 || !strings.Contains(res.out, "run "+rec.ID+" interrupted after") ||
+		!strings.Contains(res.errOut, "run "+rec.ID+" was interrupted") {
+		t.Errorf("client of the stopped server: exit %d\n%s%s\nserver:\n%s", res.code, res.out, res.errOut, said)
+	}
+	again, _ := serveInProcess(t, le)
+	if got := again.lastRunRemote(); got.ID != rec.ID || got.Status != runrec.StatusInterrupted {
+		t.Errorf("after the stop: run %s is %s", got.ID, got.Status)
+	}
+	if after := again.state("tester.dev"); after != before {
+		t.Errorf("an interrupted run changed its target")
+	}
+}
