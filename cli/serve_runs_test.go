@@ -156,7 +156,6 @@ def slow(data=lakehouse.Model("transactions", columns=["id", "usd"])):
 	}
 }
 
-
 // TestServeRunsSameOutput runs the same projects embedded and against a
 // server over the same kind of data dir: the same lines, the same -O json
 // record, the same exit codes and errors.
