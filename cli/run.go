@@ -219,14 +219,6 @@ func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns, 
 	return plan, nil
 }
 
-// writePlan prints the plan (its fused chains included) for run --dry-run.
-func (e *Env) writePlan(p *planner.Plan) error {
-	if e.JSON() {
-		return p.WriteJSON(e.Stdout)
-	}
-	return p.WriteTree(e.Stdout)
-}
-
 // machineEnv reads the variables that locate Python interpreters. They
 // describe the machine rather than the user's settings, so the process
 // environment fills in what Getenv lacks (tests run with a bare Getenv).
