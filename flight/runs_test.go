@@ -62,11 +62,11 @@ func (f *fakeRuns) DeleteRun(ctx context.Context, id string) (*DeleteRunResult, 
 	return &DeleteRunResult{Deleted: id}, nil
 }
 
-// keyAuth authenticates keys named after their user and role:
+// namedKeys authenticates keys named after their user and role:
 // "alice:writer".
-type keyAuth struct{}
+type namedKeys struct{}
 
-func (keyAuth) Authenticate(ctx context.Context, key string) (Principal, error) {
+func (namedKeys) Authenticate(ctx context.Context, key string) (Principal, error) {
 	user, role, ok := strings.Cut(key, ":")
 	if !ok {
 		return Principal{}, errdefs.New(errdefs.ErrUnauthenticated, "no key")
@@ -157,7 +157,7 @@ func TestRunActions(t *testing.T) {
 
 	// With keys: the key's user runs; a writer runs into its own branches
 	// and main, and cancels its own runs only; a reader runs nothing.
-	addr := serveRuns(t, Options{Runs: fake, Auth: keyAuth{}})
+	addr := serveRuns(t, Options{Runs: fake, Auth: namedKeys{}})
 	alice, reader := dialRuns(t, addr, "alice:writer"), dialRuns(t, addr, "rita:reader")
 	run := func(c *Client, ref string) error {
 		return c.Run(ctx, RunBody{Ref: ref}, func(*RunEvent) error { return nil })

@@ -49,7 +49,7 @@ func (r runScope) Branches() []string { return r }
 
 // authorizeRun checks that the caller may run into target.
 func (s *Server) authorizeRun(ctx context.Context, target string) error {
-	return s.authorize(ctx, PermWrite, runScope{target, PrincipalFrom(ctx).User + ".run"})
+	return s.authorize(ctx, PermMerge, runScope{target, PrincipalFrom(ctx).User + ".run"})
 }
 
 // runUser is the user a run is recorded as: the key's with keys, else the
