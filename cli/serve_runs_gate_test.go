@@ -36,7 +36,7 @@ func TestAdmission(t *testing.T) {
 			order[n-1] = i // the first run above went through first
 		}()
 		// Arrivals in order: each is waiting before the next comes.
-		waitFor(t, func() bool { a.mu.Lock(); defer a.mu.Unlock(); return len(a.waiting) == i+1 })
+		waitGate(t, func() bool { a.mu.Lock(); defer a.mu.Unlock(); return len(a.waiting) == i+1 })
 	}
 	time.Sleep(50 * time.Millisecond)
 	q1()
@@ -49,7 +49,7 @@ func TestAdmission(t *testing.T) {
 	a.mu.Unlock()
 	q2()
 	wg.Wait()
-	if want := []int{1, 3, 0, 2}; !equalInts(order, want) {
+	if want := []int{1, 3, 0, 2}; !sameInts(order, want) {
 		t.Errorf("runs went in order %v, want %v (priority 9, 5, then the two 3s as they came)", order, want)
 	}
 
@@ -72,7 +72,7 @@ func TestAdmission(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+func waitGate(t *testing.T, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -81,7 +81,7 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-func equalInts(a, b []int) bool {
+func sameInts(a, b []int) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -93,9 +93,9 @@ func equalInts(a, b []int) bool {
 	return true
 }
 
-type fakeQueries struct{ flight.Queries }
+type gateQueries struct{ flight.Queries }
 
-func (fakeQueries) Run(ctx context.Context, q flight.QueryCommand) (array.RecordReader, func() error, error) {
+func (gateQueries) Run(ctx context.Context, q flight.QueryCommand) (array.RecordReader, func() error, error) {
 	if q.SQL == "bad" {
 		return nil, nil, errors.New("bad query")
 	}
@@ -107,7 +107,7 @@ func (fakeQueries) Run(ctx context.Context, q flight.QueryCommand) (array.Record
 func TestGatedQueries(t *testing.T) {
 	t.Parallel()
 	a := newAdmission()
-	g := &gatedQueries{Queries: fakeQueries{}, gate: a}
+	g := &gatedQueries{Queries: gateQueries{}, gate: a}
 	if _, _, err := g.Run(context.Background(), flight.QueryCommand{SQL: "bad"}); err == nil || a.queries != 0 {
 		t.Fatalf("failed query: err %v, %d counted", err, a.queries)
 	}

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,31 +20,13 @@ import (
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
 )
 
-// syncBuffer is a buffer written by a server while a test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+var runsFlightAddrRE = regexp.MustCompile(`flight on grpc://([0-9.:]+)`)
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-var flightAddrRE = regexp.MustCompile(`flight on grpc://([0-9.:]+)`)
-
-// serveInProcess starts `lakehouse serve` over le's data dir in this
+// serveRunsInProcess starts `lakehouse serve` over le's data dir in this
 // process, on loopback ports chosen by the system, and returns a copy of
 // le whose commands talk to it, and a function that stops it (as SIGTERM
 // would) and returns what it printed.
-func serveInProcess(t *testing.T, le *lakehouseEnv) (*lakehouseEnv, func() string) {
+func serveRunsInProcess(t *testing.T, le *lakehouseEnv) (*lakehouseEnv, func() string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
@@ -58,7 +39,7 @@ func serveInProcess(t *testing.T, le *lakehouseEnv) (*lakehouseEnv, func() strin
 	addr := ""
 	deadline := time.Now().Add(30 * time.Second)
 	for addr == "" {
-		if m := flightAddrRE.FindStringSubmatch(out.String()); m != nil {
+		if m := runsFlightAddrRE.FindStringSubmatch(out.String()); m != nil {
 			addr = m[1]
 			break
 		}
@@ -95,8 +76,8 @@ func serveInProcess(t *testing.T, le *lakehouseEnv) (*lakehouseEnv, func() strin
 	return remote, stop
 }
 
-// writeProject writes files into a new folder.
-func writeProject(t *testing.T, files map[string]string) string {
+// writeRunProject writes files into a new folder.
+func writeRunProject(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, text := range files {
@@ -110,23 +91,23 @@ func writeProject(t *testing.T, files map[string]string) string {
 }
 
 var (
-	hexIDRE   = regexp.MustCompile(`\b[0-9a-f]{12,64}\b`)
-	secondsRE = regexp.MustCompile(`\d+\.\d+ ?s\b`)
-	clockRE   = regexp.MustCompile(`(\d{4}-\d\d-\d\d[ T])?\d\d:\d\d:\d\d(\.\d+)?`)
-	spacesRE  = regexp.MustCompile(`  +`)
+	runHexRE   = regexp.MustCompile(`\b[0-9a-f]{12,64}\b`)
+	runSecondsRE = regexp.MustCompile(`\d+\.\d+ ?s\b`)
+	runClockRE   = regexp.MustCompile(`(\d{4}-\d\d-\d\d[ T])?\d\d:\d\d:\d\d(\.\d+)?`)
+	runSpacesRE  = regexp.MustCompile(`  +`)
 )
 
 // normalizeRun blanks what differs between two runs of the same project:
 // ids, commits and times.
 func normalizeRun(s string) string {
-	s = hexIDRE.ReplaceAllString(s, "<id>")
-	s = secondsRE.ReplaceAllString(s, "<t>s")
-	s = clockRE.ReplaceAllString(s, "<clock>")
-	return spacesRE.ReplaceAllString(s, "  ")
+	s = runHexRE.ReplaceAllString(s, "<id>")
+	s = runSecondsRE.ReplaceAllString(s, "<t>s")
+	s = runClockRE.ReplaceAllString(s, "<clock>")
+	return runSpacesRE.ReplaceAllString(s, "  ")
 }
 
-// sqlProject materializes two tables from sales.transactions.
-var sqlProject = map[string]string{
+// servedSQLProject materializes two tables from sales.transactions.
+var servedSQLProject = map[string]string{
 	"lakehouse.yml": "project:\n  name: served\ndefaults:\n  namespace: sales\nparameters:\n  min_usd: {type: float, default: 0}\n",
 	"big.sql":       "-- lakehouse: materialization=REPLACE\nSELECT id, usd, country FROM transactions WHERE usd >= $min_usd\n",
 	"by_country.sql": "-- lakehouse: materialization=REPLACE\n" +
@@ -162,9 +143,9 @@ def slow(data=lakehouse.Model("transactions", columns=["id", "usd"])):
 func TestServeRunsSameOutput(t *testing.T) {
 	embedded := newLakehouseEnv(t, launchers.Process, "")
 	served := newLakehouseEnv(t, launchers.Process, "")
-	remote, _ := serveInProcess(t, served)
-	project := writeProject(t, sqlProject)
-	failing := writeProject(t, map[string]string{
+	remote, _ := serveRunsInProcess(t, served)
+	project := writeRunProject(t, servedSQLProject)
+	failing := writeRunProject(t, map[string]string{
 		"lakehouse.yml": "project:\n  name: failing_sql\ndefaults:\n  namespace: sales\n",
 		"a.sql":         "-- lakehouse: materialization=REPLACE\nSELECT 1 AS x\n",
 		"b.sql":         "-- lakehouse: materialization=REPLACE\nSELECT error('b fails') AS y FROM a\n",
@@ -200,7 +181,6 @@ func TestServeRunsSameOutput(t *testing.T) {
 			}
 			eOut, eErr, eCode := embedded.lh(c.args...)
 			rOut, rErr, rCode := remote.lh(c.args...)
-			t.Logf("exit %d\n%s%s", rCode, rOut, rErr)
 			if eCode != rCode {
 				t.Errorf("exit %d embedded, %d served\nembedded: %s%s\nserved: %s%s", eCode, rCode, eOut, eErr, rOut, rErr)
 			}
@@ -244,7 +224,7 @@ func TestServeRunsSameOutput(t *testing.T) {
 
 	// A rerun through the server matches the original.
 	remote.mustLH("run", "-p", project, "--param", "min_usd=3", "--preview", "off")
-	first := remote.lastRunRemote()
+	first := remote.servedLastRun()
 	if out := remote.mustLH("rerun", first.ID, "-r", "tester.re"); !strings.Contains(out, "all 2 output(s) match run "+first.ID) ||
 		!strings.Contains(out, "created branch tester.re at") {
 		t.Errorf("rerun through the server:\n%s", out)
@@ -256,8 +236,8 @@ func TestServeRunsSameOutput(t *testing.T) {
 	}
 }
 
-// lastRunRemote is the newest run the server lists.
-func (le *lakehouseEnv) lastRunRemote() *runrec.Record {
+// servedLastRun is the newest run the server lists.
+func (le *lakehouseEnv) servedLastRun() *runrec.Record {
 	le.t.Helper()
 	var recs []struct {
 		ID string `json:"id"`
@@ -272,7 +252,7 @@ func (le *lakehouseEnv) lastRunRemote() *runrec.Record {
 }
 
 // waitState polls a run through the server until check accepts it.
-func (le *lakehouseEnv) waitRun(id string, what string, check func(*runrec.Record) bool) *runrec.Record {
+func (le *lakehouseEnv) servedWaitRun(id string, what string, check func(*runrec.Record) bool) *runrec.Record {
 	le.t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -304,11 +284,11 @@ func modelRunning(name string) func(*runrec.Record) bool {
 func TestServeRunsDetachFollowCancel(t *testing.T) {
 	le := newLakehouseEnv(t, launchers.Process, "")
 	// Warm the environment embedded, so the detached runs start fast.
-	short := writeProject(t, sleeperProject(1))
+	short := writeRunProject(t, sleeperProject(1))
 	le.mustLH("run", "-p", short, "--preview", "off")
-	remote, _ := serveInProcess(t, le)
+	remote, _ := serveRunsInProcess(t, le)
 
-	project := writeProject(t, sleeperProject(2))
+	project := writeRunProject(t, sleeperProject(2))
 	out, errOut, code := remote.lh("run", "-p", project, "--detach", "--preview", "off")
 	id := strings.TrimSpace(out)
 	if code != 0 || !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(id) || !strings.Contains(errOut, "runs logs "+id+" --follow") {
@@ -320,24 +300,24 @@ func TestServeRunsDetachFollowCancel(t *testing.T) {
 			t.Errorf("runs logs --follow lacks %q:\n%s", want, logs)
 		}
 	}
-	if rec := remote.waitRun(id, "end", func(r *runrec.Record) bool { return r.Status != runrec.StatusRunning }); rec.Status != runrec.StatusSucceeded {
+	if rec := remote.servedWaitRun(id, "end", func(r *runrec.Record) bool { return r.Status != runrec.StatusRunning }); rec.Status != runrec.StatusSucceeded {
 		t.Errorf("detached run ended %s: %s", rec.Status, rec.Error)
 	}
 
 	// Cancel: the target stays as it was.
 	before := remote.state("tester.dev")
 	files := le.warehouseFiles()
-	long := writeProject(t, sleeperProject(60))
+	long := writeRunProject(t, sleeperProject(60))
 	out, errOut, code = remote.lh("run", "-p", long, "--detach", "--preview", "off", "--priority", "3")
 	if code != 0 {
 		t.Fatalf("run --detach: exit %d: %s", code, errOut)
 	}
 	id = strings.TrimSpace(out)
-	remote.waitRun(id, "running model", modelRunning("slow"))
+	remote.servedWaitRun(id, "running model", modelRunning("slow"))
 	if out := remote.mustLH("runs", "cancel", id); !strings.Contains(out, "asked run "+id+" to stop; its target tester.dev stays unchanged") {
 		t.Errorf("runs cancel: %s", out)
 	}
-	rec := remote.waitRun(id, "end", func(r *runrec.Record) bool { return r.Status != runrec.StatusRunning })
+	rec := remote.servedWaitRun(id, "end", func(r *runrec.Record) bool { return r.Status != runrec.StatusRunning })
 	if rec.Status != runrec.StatusCancelled {
 		t.Errorf("cancelled run is %s", rec.Status)
 	}
@@ -354,7 +334,7 @@ func TestServeRunsDetachFollowCancel(t *testing.T) {
 // refused with a clear error, and nothing changes.
 func TestServeRunsBadProject(t *testing.T) {
 	le := newLakehouseEnv(t, launchers.Process, "")
-	remote, _ := serveInProcess(t, le)
+	remote, _ := serveRunsInProcess(t, le)
 	before := remote.state("tester.dev") + remote.mustLH("runs", "ls", "-O", "json")
 	c, err := flight.Dial(remote.env[envAddr], flight.DialOptions{})
 	if err != nil {
@@ -416,9 +396,9 @@ func TestServeRunsBadProject(t *testing.T) {
 // server killed with SIGKILL is listed as interrupted too.
 func TestServeRunsSIGTERM(t *testing.T) {
 	le := newLakehouseEnv(t, launchers.Process, "")
-	short := writeProject(t, sleeperProject(1))
+	short := writeRunProject(t, sleeperProject(1))
 	le.mustLH("run", "-p", short, "--preview", "off") // warms the environment
-	long := writeProject(t, sleeperProject(60))
+	long := writeRunProject(t, sleeperProject(60))
 	before := le.state("tester.dev")
 	files := le.warehouseFiles()
 
@@ -433,7 +413,7 @@ func TestServeRunsSIGTERM(t *testing.T) {
 					if !ok {
 						t.Fatalf("serve ended: %s", stderr)
 					}
-					if m := flightAddrRE.FindStringSubmatch(l); m != nil {
+					if m := runsFlightAddrRE.FindStringSubmatch(l); m != nil {
 						addr = m[1]
 					}
 				case <-deadline:
@@ -452,9 +432,9 @@ func TestServeRunsSIGTERM(t *testing.T) {
 				t.Fatalf("run --detach: exit %d: %s", code, errOut)
 			}
 			id := strings.TrimSpace(out)
-			remote.waitRun(id, "running model", modelRunning("slow"))
+			remote.servedWaitRun(id, "running model", modelRunning("slow"))
 			cmd.Process.Signal(sig)
-			for stop := time.Now().Add(time.Minute); !processGone(cmd.Process.Pid); time.Sleep(20 * time.Millisecond) {
+			for stop := time.Now().Add(time.Minute); !serverGone(cmd.Process.Pid); time.Sleep(20 * time.Millisecond) {
 				if time.Now().After(stop) {
 					cmd.Process.Kill()
 					t.Fatalf("serve did not stop after %s", sig)
@@ -465,8 +445,8 @@ func TestServeRunsSIGTERM(t *testing.T) {
 			}
 			// The kill leaves the function's process to its lifeline;
 			// give it a moment to go.
-			again, _ := serveInProcess(t, le)
-			rec := again.waitRun(id, "end", func(r *runrec.Record) bool { return r.Status != runrec.StatusRunning })
+			again, _ := serveRunsInProcess(t, le)
+			rec := again.servedWaitRun(id, "end", func(r *runrec.Record) bool { return r.Status != runrec.StatusRunning })
 			if rec.Status != runrec.StatusInterrupted {
 				t.Errorf("after %s the run is %s (%s), want interrupted", sig, rec.Status, rec.Error)
 			}
@@ -490,9 +470,9 @@ func TestServeRunsSIGTERM(t *testing.T) {
 	}
 }
 
-// processGone reports whether pid has exited (a zombie not yet waited for
+// serverGone reports whether pid has exited (a zombie not yet waited for
 // counts as gone).
-func processGone(pid int) bool {
+func serverGone(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return true
@@ -505,8 +485,8 @@ func processGone(pid int) bool {
 // when it ends, the run goes on.
 func TestServeRunsYieldToQueries(t *testing.T) {
 	le := newLakehouseEnv(t, launchers.Process, "")
-	remote, _ := serveInProcess(t, le)
-	project := writeProject(t, sqlProject)
+	remote, _ := serveRunsInProcess(t, le)
+	project := writeRunProject(t, servedSQLProject)
 	c, err := flight.Dial(remote.env[envAddr], flight.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -551,12 +531,12 @@ func TestServeRunsYieldToQueries(t *testing.T) {
 // the client hears it: the run's end, exit 1, target untouched.
 func TestServeRunsStopWhileStreaming(t *testing.T) {
 	le := newLakehouseEnv(t, launchers.Process, "")
-	short := writeProject(t, sleeperProject(1))
+	short := writeRunProject(t, sleeperProject(1))
 	le.mustLH("run", "-p", short, "--preview", "off") // warms the environment
 	warm := le.lastRun().ID
 	before := le.state("tester.dev")
-	remote, stop := serveInProcess(t, le)
-	long := writeProject(t, sleeperProject(60))
+	remote, stop := serveRunsInProcess(t, le)
+	long := writeRunProject(t, sleeperProject(60))
 	type result struct {
 		out, errOut string
 		code        int
@@ -567,13 +547,13 @@ func TestServeRunsStopWhileStreaming(t *testing.T) {
 		done <- result{out, errOut, code}
 	}()
 	id := warm
-	for deadline := time.Now().Add(time.Minute); id == warm; id = remote.lastRunRemote().ID {
+	for deadline := time.Now().Add(time.Minute); id == warm; id = remote.servedLastRun().ID {
 		if time.Now().After(deadline) {
 			t.Fatal("the run did not start")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	rec := remote.waitRun(id, "running model", modelRunning("slow"))
+	rec := remote.servedWaitRun(id, "running model", modelRunning("slow"))
 	start := time.Now()
 	said := stop()
 	res := <-done
@@ -584,8 +564,8 @@ func TestServeRunsStopWhileStreaming(t *testing.T) {
 		!strings.Contains(res.errOut, "run "+rec.ID+" was interrupted") {
 		t.Errorf("client of the stopped server: exit %d\n%s%s\nserver:\n%s", res.code, res.out, res.errOut, said)
 	}
-	again, _ := serveInProcess(t, le)
-	if got := again.lastRunRemote(); got.ID != rec.ID || got.Status != runrec.StatusInterrupted {
+	again, _ := serveRunsInProcess(t, le)
+	if got := again.servedLastRun(); got.ID != rec.ID || got.Status != runrec.StatusInterrupted {
 		t.Errorf("after the stop: run %s is %s", got.ID, got.Status)
 	}
 	if after := again.state("tester.dev"); after != before {
