@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -570,5 +571,59 @@ func TestServeRunsStopWhileStreaming(t *testing.T) {
 	}
 	if after := again.state("tester.dev"); after != before {
 		t.Errorf("an interrupted run changed its target")
+	}
+}
+
+// TestServeRunsConcurrent: runs of several clients at once, into their
+// own branches, all merge.
+func TestServeRunsConcurrent(t *testing.T) {
+	le := newLakehouseEnv(t, launchers.Process, "")
+	for _, b := range []string{"tester.a", "tester.b", "tester.c"} {
+		le.mustLH("branch", "create", b, "--from-ref", "tester.dev")
+	}
+	remote, _ := serveRunsInProcess(t, le)
+	project := writeRunProject(t, servedSQLProject)
+	// Clients of their own (the CLI's flags are not for running in-process
+	// at once).
+	tarred, err := packProject(project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan string, 3)
+	for _, b := range []string{"tester.a", "tester.b", "tester.c"} {
+		go func() {
+			c, err := flight.Dial(remote.env[envAddr], flight.DialOptions{Author: "tester"})
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			defer c.Close()
+			var end *flight.RunEvent
+			err = c.Run(context.Background(), flight.RunBody{Project: tarred, Dir: project, Ref: b, NoCache: true},
+				func(ev *flight.RunEvent) error {
+					if ev.Type == flight.EventFinished {
+						end = ev
+					}
+					return nil
+				})
+			switch {
+			case err != nil:
+				errs <- b + ": " + err.Error()
+			case end == nil || end.Error != nil || end.Record.Status != runrec.StatusSucceeded:
+				errs <- fmt.Sprintf("%s: %+v", b, end)
+			default:
+				errs <- ""
+			}
+		}()
+	}
+	for range 3 {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+	for _, b := range []string{"tester.a", "tester.b", "tester.c"} {
+		if out, errOut, _ := remote.lh("query", "SELECT count(*) AS n FROM sales.by_country", "-r", b, "-O", "csv"); out != "n\n8\n" {
+			t.Errorf("%s: %q %s", b, out, errOut)
+		}
 	}
 }
