@@ -92,7 +92,7 @@ func writeRunProject(t *testing.T, files map[string]string) string {
 }
 
 var (
-	runHexRE   = regexp.MustCompile(`\b[0-9a-f]{12,64}\b`)
+	runHexRE     = regexp.MustCompile(`\b[0-9a-f]{12,64}\b`)
 	runSecondsRE = regexp.MustCompile(`\d+\.\d+ ?s\b`)
 	runClockRE   = regexp.MustCompile(`(\d{4}-\d\d-\d\d[ T])?\d\d:\d\d:\d\d(\.\d+)?`)
 	runSpacesRE  = regexp.MustCompile(`  +`)
