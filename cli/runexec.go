@@ -223,12 +223,10 @@ func runFailureOf(rec *runrec.Record, err error) *flight.RunFailure {
 		return nil
 	}
 	re := runFailure(rec, err)
-	msg, hint := err.Error(), ""
+	msg, hint := errdefs.Split(re)
 	var rerr *runError
 	if errors.As(re, &rerr) {
 		msg, hint = rerr.msg, rerr.hint
-	} else {
-		msg, hint = errdefs.Split(re)
 	}
 	f := &flight.RunFailure{Message: msg, Hint: hint, Class: "failed"}
 	if errdefs.Is(re, errdefs.ErrConflict) {
@@ -241,7 +239,8 @@ func runFailureOf(rec *runrec.Record, err error) *flight.RunFailure {
 	return f
 }
 
-// error rebuilds the error a failed run exits with, as runFailure made it.
+// failureError rebuilds the error a failed run exits with, as runFailure
+// made it: the same message, hint and exit code.
 func failureError(f *flight.RunFailure) error {
 	if f == nil {
 		return nil
@@ -249,9 +248,6 @@ func failureError(f *flight.RunFailure) error {
 	var cause error = errors.New(f.Message)
 	if f.Class == "conflict" {
 		cause = errdefs.New(errdefs.ErrConflict, "%s", f.Message)
-	}
-	if f.Hint == "" {
-		return &runError{msg: f.Message, err: cause}
 	}
 	return &runError{msg: f.Message, hint: f.Hint, err: cause}
 }
