@@ -182,6 +182,10 @@ func (e *Env) run(c *urfave.Context) error {
 		return err
 	}
 	if _, remote := runs.(*flight.Client); remote {
+		// A folder that is not a project is refused here, as embedded.
+		if _, _, err := planner.LoadProject(dir); err != nil {
+			return err
+		}
 		if b.Project, err = packProject(dir); err != nil {
 			return err
 		}

@@ -132,7 +132,7 @@ func (lr *localRuns) Run(ctx context.Context, b flight.RunBody, send func(*fligh
 		return err
 	}
 	if b.Ref == "" {
-		return errdefs.New(errdefs.ErrInvalidArgument, "the run names no ref")
+		return errdefs.WithHint(errdefs.ErrInvalidArgument, "name the branch to run on (ref)", "the run names no ref")
 	}
 	ref, err := catalog.ParseRef(b.Ref)
 	if err != nil {
@@ -229,9 +229,12 @@ func clientPaths(err error, dir, clientDir string) error {
 	if clientDir != "" && clientDir != "." {
 		prefix = strings.TrimSuffix(clientDir, "/") + "/"
 	}
+	if clientDir == "" {
+		clientDir = "."
+	}
 	fix := func(s string) string {
 		s = strings.ReplaceAll(s, dir+"/", prefix)
-		return strings.ReplaceAll(s, dir, strings.TrimSuffix(prefix, "/"))
+		return strings.ReplaceAll(s, dir, clientDir)
 	}
 	if hint != "" {
 		return errdefs.WithHint(errdefs.Class(err), fix(hint), "%s", fix(msg))

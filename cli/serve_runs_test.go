@@ -164,6 +164,8 @@ func TestServeRunsSameOutput(t *testing.T) {
 		{"failing run", []string{"run", "-p", failing, "--preview", "off"}},
 		{"invalid project", []string{"run", "--dry-run", "-p", cycle}},
 		{"relative folder", []string{"run", "--dry-run", "-p", "."}},
+		{"no folder", []string{"run", "-p", "/nonexistent/project"}},
+		{"not a project", []string{"run", "-p", testdataDir(t, "pipelines")}},
 		{"run of a tag", []string{"run", "-p", project, "-r", "v1"}},
 		{"runs ls", []string{"runs", "ls"}},
 		{"no such run", []string{"runs", "get", "0123abcd"}},
