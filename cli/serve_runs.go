@@ -26,6 +26,8 @@ type localRuns struct {
 	served bool
 	// gate holds runs back between functions while queries run (served).
 	gate *admission
+	// metrics counts the server's runs and their merges (nil: none).
+	metrics *flight.Metrics
 
 	mu       sync.Mutex
 	live     map[string]*liveRun // runs under way in this process, by id
@@ -364,6 +366,10 @@ func (lr *localRuns) execute(ctx context.Context, job runJob, send func(*flight.
 	rec, err := lr.e.runPipeline(ctx, job, lr.sink(send))
 	if rec == nil {
 		return err
+	}
+	lr.metrics.Run(time.Duration(rec.Duration * float64(time.Second)))
+	if rec.Status == runrec.StatusSucceeded && rec.EndCommit != "" && rec.EndCommit != rec.StartCommit && rec.EndCommit != rec.BaseCommit {
+		lr.metrics.Commit()
 	}
 	return send(&flight.RunEvent{Type: flight.EventFinished, RunID: rec.ID, Record: rec, Error: runFailureOf(rec, err)})
 }

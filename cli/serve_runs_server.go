@@ -17,8 +17,11 @@ func init() { serverSetup = append(serverSetup, setupRuns) }
 const stopWait = time.Minute
 
 func setupRuns(e *Env, ctx context.Context, h *serverHooks) error {
-	lr := &localRuns{e: e, served: true, gate: newAdmission(), live: map[string]*liveRun{}}
+	lr := &localRuns{e: e, served: true, gate: newAdmission(), live: map[string]*liveRun{}, metrics: h.opts.Metrics}
 	lr.markInterrupted()
+	if m := h.opts.Metrics; m != nil && m.RunsByStatus == nil {
+		m.RunsByStatus = lr.countByStatus
+	}
 	h.opts.Runs = lr
 	if h.opts.Queries != nil {
 		h.opts.Queries = &gatedQueries{Queries: h.opts.Queries, gate: lr.gate}
@@ -116,4 +119,21 @@ func (lr *localRuns) markInterrupted() {
 			lr.e.Log.Warn("cannot record an interrupted run", "run", r.ID, "err", err)
 		}
 	}
+}
+
+// countByStatus counts the runs of the data dir by status, for /metrics.
+func (lr *localRuns) countByStatus() map[string]int64 {
+	out := map[string]int64{}
+	runs, err := lr.store()
+	if err != nil {
+		return out
+	}
+	recs, err := runs.List()
+	if err != nil {
+		return out
+	}
+	for _, r := range recs {
+		out[string(r.Live())]++
+	}
+	return out
 }

@@ -6,6 +6,8 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,7 +23,14 @@ import (
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
 )
 
-var runsFlightAddrRE = regexp.MustCompile(`flight on grpc://([0-9.:]+)`)
+var (
+	runsFlightAddrRE = regexp.MustCompile(`flight on grpc://([0-9.:]+)`)
+	runsHTTPAddrRE   = regexp.MustCompile(`http on http://([0-9.:]+)`)
+)
+
+// envTestHTTP holds, in a test's environment, the HTTP address of the
+// server it started.
+const envTestHTTP = "LAKEHOUSE_TEST_HTTP_ADDR"
 
 // serveRunsInProcess starts `lakehouse serve` over le's data dir in this
 // process, on loopback ports chosen by the system, and returns a copy of
@@ -60,6 +69,9 @@ func serveRunsInProcess(t *testing.T, le *lakehouseEnv) (*lakehouseEnv, func() s
 		remote.env[k] = v
 	}
 	remote.env[envAddr] = addr
+	if m := runsHTTPAddrRE.FindStringSubmatch(out.String()); m != nil {
+		remote.env[envTestHTTP] = m[1]
+	}
 	stopped := false
 	stop := func() string {
 		if !stopped {
@@ -231,6 +243,19 @@ func TestServeRunsSameOutput(t *testing.T) {
 	if out := remote.mustLH("rerun", first.ID, "-r", "tester.re"); !strings.Contains(out, "all 2 output(s) match run "+first.ID) ||
 		!strings.Contains(out, "created branch tester.re at") {
 		t.Errorf("rerun through the server:\n%s", out)
+	}
+
+	// /metrics counts the runs.
+	resp, err := http.Get("http://" + remote.env[envTestHTTP] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`lakehouse_runs{status="succeeded"} `, `lakehouse_runs{status="planned"} `, "lakehouse_run_duration_seconds_count "} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, metrics)
+		}
 	}
 
 	// Without a server, --detach is refused.
