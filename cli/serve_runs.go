@@ -171,6 +171,9 @@ func (lr *localRuns) Run(ctx context.Context, b flight.RunBody, send func(*fligh
 			return err
 		}
 		dir, cleanup = tmp, func() { os.RemoveAll(tmp) }
+		if shown == "" {
+			shown = b.Dir // the record names the folder as the client did
+		}
 	}
 	plan, err := e.planProject(ctx, dir, ref, ns, profNS, b.Parameters, f)
 	if err != nil {
