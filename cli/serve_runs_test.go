@@ -342,6 +342,10 @@ func TestServeRunsDetachFollowCancel(t *testing.T) {
 	}
 	id = strings.TrimSpace(out)
 	remote.servedWaitRun(id, "running model", modelRunning("slow"))
+	// Embedded, the command cannot signal the server's run: it says so.
+	if _, errOut, code := le.lh("runs", "cancel", id); code != 4 || !strings.Contains(errOut, "cancel it through the server") {
+		t.Errorf("embedded runs cancel of a served run: exit %d: %s", code, errOut)
+	}
 	if out := remote.mustLH("runs", "cancel", id); !strings.Contains(out, "asked run "+id+" to stop; its target tester.dev stays unchanged") {
 		t.Errorf("runs cancel: %s", out)
 	}
