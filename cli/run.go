@@ -190,7 +190,9 @@ func (e *Env) run(c *urfave.Context) error {
 			return err
 		}
 	}
-	return e.showRun(detach, func(send func(*flight.RunEvent) error) error { return runs.Run(c.Context, b, send) })
+	return e.showRun(c.Context, runs, detach, func(ctx context.Context, send func(*flight.RunEvent) error) error {
+		return runs.Run(ctx, b, send)
+	})
 }
 
 // planProject builds the plan of the project in dir at ref. profNS is the

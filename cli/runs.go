@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -350,7 +351,9 @@ func (e *Env) rerun(c *urfave.Context) error {
 	if b.Priority < 0 || b.Priority > 10 || c.IsSet("priority") && b.Priority == 0 {
 		return usageError(c, "invalid --priority %d: use 1 (lowest) to 10 (highest)", b.Priority)
 	}
-	return e.showRun(b.Detach, func(send func(*flight.RunEvent) error) error { return runs.Rerun(c.Context, b, send) })
+	return e.showRun(c.Context, runs, b.Detach, func(ctx context.Context, send func(*flight.RunEvent) error) error {
+		return runs.Rerun(ctx, b, send)
+	})
 }
 
 // outWriter is where human messages go: stdout, or stderr under -O json.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -95,15 +96,46 @@ type runPrinter struct {
 	e      *Env
 	detach bool
 	view   *runView
+	// id is the run's, once it started.
+	mu sync.Mutex
+	id string
 	// finished: the view printed the run's end.
 	finished bool
 	fail     *flight.RunFailure
 }
 
 // showRun prints the events run sends and returns the command's error.
-func (e *Env) showRun(detach bool, run func(send func(*flight.RunEvent) error) error) error {
+//
+// A run in this process stops when ctx does. A run in a server is
+// cancelled there when ctx ends (Ctrl-C), and its stream is read on to
+// the run's end, so the command shows the end of an interrupted run as
+// it does embedded.
+func (e *Env) showRun(ctx context.Context, runs flight.Runs, detach bool, run func(ctx context.Context, send func(*flight.RunEvent) error) error) error {
 	p := &runPrinter{e: e, detach: detach}
-	err := run(p.handle)
+	callCtx := ctx
+	if _, remote := runs.(*flight.Client); remote && !detach {
+		var stop context.CancelFunc
+		callCtx, stop = context.WithCancel(context.WithoutCancel(ctx))
+		defer stop()
+		go func() {
+			select {
+			case <-ctx.Done():
+			case <-callCtx.Done():
+				return
+			}
+			p.mu.Lock()
+			id := p.id
+			p.mu.Unlock()
+			if id == "" {
+				stop() // not started: nothing to cancel but the call
+				return
+			}
+			if _, err := runs.CancelRun(callCtx, id); err != nil {
+				stop()
+			}
+		}()
+	}
+	err := run(callCtx, p.handle)
 	if p.view != nil && !p.finished {
 		p.view.finish(nil, nil) // the stream broke off: stop the block
 	}
@@ -139,6 +171,9 @@ func (p *runPrinter) handle(ev *flight.RunEvent) error {
 			fmt.Fprintf(e.Stderr, "run %s goes on in the server; follow it with `lakehouse runs logs %s --follow`\n", ev.Record.ID, ev.Record.ID)
 			return nil
 		}
+		p.mu.Lock()
+		p.id = ev.Record.ID
+		p.mu.Unlock()
 		p.view = newRunViewOf(e, ev.Record.Models, catalog.BranchName(ev.Record.Target))
 		p.view.started(ev.Record)
 	case flight.EventFinished:

@@ -658,3 +658,48 @@ func TestServeRunsConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRunsCtrlC: Ctrl-C on `run` against a server cancels the run in
+// the server and shows its end as embedded: interrupted, exit 1, target
+// untouched.
+func TestServeRunsCtrlC(t *testing.T) {
+	le := newLakehouseEnv(t, launchers.Process, "")
+	short := writeRunProject(t, sleeperProject(1))
+	le.mustLH("run", "-p", short, "--preview", "off") // warms the environment
+	warm := le.lastRun().ID
+	before := le.state("tester.dev")
+	remote, _ := serveRunsInProcess(t, le)
+	long := writeRunProject(t, sleeperProject(60))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		e := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return remote.env[k] }}
+		done <- run(ctx, []string{"lakehouse", "run", "-p", long, "--preview", "off"}, e)
+	}()
+	id := warm
+	for deadline := time.Now().Add(time.Minute); id == warm; id = remote.servedLastRun().ID {
+		if time.Now().After(deadline) {
+			t.Fatal("the run did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	remote.servedWaitRun(id, "running model", modelRunning("slow"))
+	cancel()
+	var code int
+	select {
+	case code = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("run did not end after Ctrl-C")
+	}
+	if code != 1 || !strings.Contains(out.String(), "run "+id+" interrupted after") || !strings.Contains(errOut.String(), "run "+id+" was interrupted") {
+		t.Errorf("Ctrl-C: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if rec := remote.servedLastRun(); rec.ID != id || rec.Status != runrec.StatusCancelled {
+		t.Errorf("after Ctrl-C run %s is %s", rec.ID, rec.Status)
+	}
+	if after := remote.state("tester.dev"); after != before {
+		t.Errorf("a cancelled run changed its target")
+	}
+}
