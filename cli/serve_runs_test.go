@@ -497,7 +497,11 @@ func TestServeRunsSIGTERM(t *testing.T) {
 			if after := again.state("tester.dev"); after != before {
 				t.Errorf("an interrupted run changed its target")
 			}
+			defer le.use(t)()
 			le.checkFilesUnchanged(files)
+			// The run's folder in shared memory is gone: removed by the
+			// run (SIGTERM) or by its reaper (SIGKILL).
+			le.checkNoLeftovers("", 30*time.Second)
 		})
 	}
 }
