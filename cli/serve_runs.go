@@ -170,7 +170,9 @@ func (lr *localRuns) Run(ctx context.Context, b flight.RunBody, send func(*fligh
 		if err != nil {
 			return err
 		}
-		dir, cleanup = tmp, func() { os.RemoveAll(tmp) }
+		// The run reads its code from the copy it stores when it starts:
+		// the folder goes then, or when the run could not start.
+		dir, cleanup = tmp, sync.OnceFunc(func() { os.RemoveAll(tmp) })
 		if shown == "" {
 			shown = b.Dir // the record names the folder as the client did
 		}
@@ -265,15 +267,24 @@ func (lr *localRuns) start(ctx context.Context, job runJob, prio int, detach boo
 	if lr.served {
 		job.properties = map[string]string{propServed: "true"}
 	}
+	inner := send
+	send = func(ev *flight.RunEvent) error {
+		if ev.Type == flight.EventStarted {
+			cleanup()
+		}
+		return inner(ev)
+	}
+	// The folder goes before the run counts as ended (a stopping server
+	// waits for that).
 	if !detach {
-		defer cleanup()
 		defer lr.end(job.id)
+		defer cleanup()
 		return lr.execute(runCtx, job, send)
 	}
 	ds := &detachedSend{send: send, started: make(chan error, 1)}
 	go func() {
-		defer cleanup()
 		defer lr.end(job.id)
+		defer cleanup()
 		if err := lr.execute(runCtx, job, ds.forward); err != nil {
 			ds.fail(err)
 		}

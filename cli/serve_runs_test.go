@@ -436,6 +436,7 @@ func TestServeRunsSIGTERM(t *testing.T) {
 
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
+			began := time.Now()
 			cmd, stderr, lw := le.start("serve", "--flight-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--shutdown-timeout", "2s")
 			addr := ""
 			deadline := time.After(30 * time.Second)
@@ -496,6 +497,13 @@ func TestServeRunsSIGTERM(t *testing.T) {
 			}
 			if after := again.state("tester.dev"); after != before {
 				t.Errorf("an interrupted run changed its target")
+			}
+			// The project the client sent went when the run started.
+			left, _ := filepath.Glob(filepath.Join(os.TempDir(), "lakehouse-project-*"))
+			for _, d := range left {
+				if st, err := os.Stat(d); err == nil && st.ModTime().After(began) {
+					t.Errorf("the run's project folder %s is left", d)
+				}
 			}
 			defer le.use(t)()
 			le.checkFilesUnchanged(files)
