@@ -14,7 +14,7 @@ import (
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/envcache"
-	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
 )
@@ -36,6 +36,9 @@ func (e *Env) runCommand() *urfave.Command {
 			"target branch in one commit when everything succeeded; a failed or interrupted\n" +
 			"run leaves the target unchanged (exit 1) and keeps its run branch for inspection\n" +
 			"(--keep-failed). Every run is recorded: lakehouse runs ls / get / logs, rerun.\n\n" +
+			"With --addr (a lakehouse server) the project folder is sent to the server (at most\n" +
+			"64 MiB compressed) and runs there, showing the same output; --detach prints the run\n" +
+			"id and returns while the run goes on (follow it with runs logs --follow).\n\n" +
 			"Python files are read with the newest Python 3.9-3.13 found on PATH or under\n" +
 			"$PYENV_ROOT/versions (set LAKEHOUSE_PYTHON to a binary to add one).",
 		Flags: []urfave.Flag{
@@ -51,6 +54,8 @@ func (e *Env) runCommand() *urfave.Command {
 			&urfave.StringFlag{Name: "keep-failed", Value: "7d", Usage: "how long run branches of failed runs are kept (e.g. 7d, 12h, 0 to drop at once)"},
 			&urfave.StringFlag{Name: "launcher", Value: launchers.Auto, Usage: "function launcher: auto (containerd when its socket answers, else process), process or containerd"},
 			&urfave.StringFlag{Name: "isolation", Value: launchers.IsolationAuto, Usage: "function isolation: auto, or none to run functions unisolated where the machine offers no sandbox (see lakehouse info)"},
+			&urfave.BoolFlag{Name: "detach", Usage: "with a server (--addr): print the run id and return while the run goes on in the server"},
+			&urfave.IntFlag{Name: "priority", Usage: "with a server: 1 (lowest) to 10 (highest), which of the runs waiting for queries to finish starts its next model first (default 5)"},
 		},
 		Action: e.run,
 	}
@@ -133,59 +138,67 @@ func (e *Env) run(c *urfave.Context) error {
 	if dir == "" {
 		dir = "."
 	}
-	flags, err := e.parseRunFlags(c)
-	if err != nil {
+	if _, err := e.parseRunFlags(c); err != nil {
 		return err
+	}
+	prio := c.Int("priority")
+	if prio < 0 || prio > 10 || c.IsSet("priority") && prio == 0 {
+		return usageError(c, "invalid --priority %d: use 1 (lowest) to 10 (highest)", prio)
 	}
 	ref, err := e.readRef(c.String("ref"))
 	if err != nil {
 		return err
 	}
-	var ns catalog.Namespace
 	if s := c.String("namespace"); s != "" {
-		if ns, err = catalog.ParseNamespace(s); err != nil {
+		if _, err = catalog.ParseNamespace(s); err != nil {
 			return err
 		}
 	}
-	var target catalog.BranchName
-	if !c.Bool("dry-run") {
-		if ref.Commit != "" || !ref.Time.IsZero() || ref.Name == "" {
-			return errdefs.WithHint(errdefs.ErrInvalidArgument, "give a branch name with -r (runs write to a branch), or use --dry-run",
-				"a run cannot write to %s", ref)
-		}
-		if target, err = e.branchArg(c.Context, ref.Name); err != nil {
+	dryRun, detach := c.Bool("dry-run"), c.Bool("detach")
+	if dryRun && detach {
+		return usageError(c, "--detach runs a pipeline in the server; a --dry-run only plans it: give one")
+	}
+	if !dryRun {
+		if _, err := runTarget(c.Context, e, ref); err != nil {
 			return err
-		}
-		svc, err := e.Service(c.Context)
-		if err != nil {
-			return err
-		}
-		if e.isTag(c.Context, svc, ref.Name) {
-			return tagWriteError(ref.Name)
 		}
 	}
-	plan, err := e.planProject(c.Context, dir, ref, ns, c.StringSlice("param"), flags)
+	prof, err := e.Profile()
 	if err != nil {
 		return err
 	}
-	if c.Bool("dry-run") {
-		if err := e.writePlan(plan); err != nil {
+	b := flight.RunBody{Dir: dir, Ref: ref.String(), Namespace: c.String("namespace"), ProfileNamespace: string(prof.Namespace),
+		Parameters: c.StringSlice("param"), Strict: c.Bool("strict"), NoCache: c.Bool("no-cache"), NoFuse: c.Bool("no-fuse"),
+		Preview: c.String("preview"), KeepFailed: c.String("keep-failed"), Launcher: c.String("launcher"),
+		DryRun: dryRun, Detach: detach, Priority: prio, User: e.author(prof)}
+	if c.IsSet("isolation") {
+		b.Isolation = c.String("isolation")
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		b.ProjectDir = abs
+	}
+	runs, err := e.runService()
+	if err != nil {
+		return err
+	}
+	if _, remote := runs.(*flight.Client); remote {
+		// A folder that is not a project is refused here, as embedded.
+		if _, _, err := planner.LoadProject(dir); err != nil {
 			return err
 		}
-		e.recordDryRun(plan, dir, ref, flags)
-		return nil
+		if b.Project, err = packProject(dir); err != nil {
+			return err
+		}
 	}
-	_, err = e.execute(c.Context, plan, dir, target, flags, "")
-	return err
+	return e.showRun(c.Context, runs, detach, func(ctx context.Context, send func(*flight.RunEvent) error) error {
+		return runs.Run(ctx, b, send)
+	})
 }
 
-// planProject builds the plan of the project in dir at ref.
-// Of the flags, --strict and --no-fuse shape the plan.
-func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns catalog.Namespace, params []string, f runFlags) (*planner.Plan, error) {
-	prof, err := e.Profile()
-	if err != nil {
-		return nil, err
-	}
+// planProject builds the plan of the project in dir at ref. profNS is the
+// namespace of the user's profile. Of the flags, --strict and --no-fuse
+// shape the plan.
+func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns, profNS catalog.Namespace, params []string, f runFlags) (*planner.Plan, error) {
 	svc, err := e.Service(ctx)
 	if err != nil {
 		return nil, err
@@ -196,7 +209,7 @@ func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns c
 		Dir:              dir,
 		Ref:              ref,
 		Namespace:        ns,
-		ProfileNamespace: prof.Namespace,
+		ProfileNamespace: profNS,
 		Params:           params,
 		Catalog:          svc,
 		SQL:              parser,
@@ -210,14 +223,6 @@ func (e *Env) planProject(ctx context.Context, dir string, ref catalog.Ref, ns c
 	e.Log.Debug("planned pipeline", "project", plan.Project, "models", len(plan.Models),
 		"extract", plan.Timings.Extract, "plan", plan.Timings.Plan)
 	return plan, nil
-}
-
-// writePlan prints the plan (its fused chains included) for run --dry-run.
-func (e *Env) writePlan(p *planner.Plan) error {
-	if e.JSON() {
-		return p.WriteJSON(e.Stdout)
-	}
-	return p.WriteTree(e.Stdout)
 }
 
 // machineEnv reads the variables that locate Python interpreters. They

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
@@ -55,20 +56,25 @@ func planParams(p *planner.Plan) map[string]any {
 }
 
 // recordDryRun keeps a record of a dry run (best effort: a dry run that
-// cannot be recorded still printed its plan).
-func (e *Env) recordDryRun(p *planner.Plan, dir string, ref catalog.Ref, f runFlags) {
+// cannot be recorded still printed its plan). dir is the folder planned;
+// shown is what the record names it (its absolute path if "").
+func (e *Env) recordDryRun(p *planner.Plan, dir, shown string, ref catalog.Ref, f runFlags, user string) {
 	runs, err := e.runsStore()
 	if err != nil {
 		return
 	}
-	prof, _ := e.Profile()
 	now := time.Now().UTC()
-	rec := &runrec.Record{ID: runrec.NewID(now), Project: p.Project, User: e.author(prof), Target: ref.String(),
+	rec := &runrec.Record{ID: runrec.NewID(now), Project: p.Project, User: user, Target: ref.String(),
 		StartCommit: p.Commit, EndCommit: p.Commit, Status: runrec.StatusPlanned, Params: planParams(p),
 		Flags:   runrec.Flags{Strict: f.strict, NoCache: f.noCache, DryRun: true},
 		Started: now, Ended: now, Warnings: []string{}}
-	if abs, err := filepath.Abs(dir); err == nil {
-		rec.ProjectDir = abs
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return
+	}
+	rec.ProjectDir = abs
+	if shown != "" {
+		rec.ProjectDir = shown
 	}
 	for _, n := range p.Models {
 		rec.Models = append(rec.Models, &runrec.Model{Name: n.Name, Kind: n.Kind, Language: n.Language, State: runrec.StateWaiting})
@@ -79,13 +85,44 @@ func (e *Env) recordDryRun(p *planner.Plan, dir string, ref catalog.Ref, f runFl
 	if runs.Create(rec) != nil {
 		return
 	}
-	rec.Files, rec.CodeHash, _ = runs.SnapshotCode(rec.ID, rec.ProjectDir)
+	rec.Files, rec.CodeHash, _ = runs.SnapshotCode(rec.ID, abs)
 	runs.Save(rec)
 }
 
-// execute runs a plan into target and reports it. It returns the run's
-// record (nil if the run could not start).
-func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, target catalog.BranchName, f runFlags, rerunOf string) (*runrec.Record, error) {
+// runJob is one run to execute.
+type runJob struct {
+	plan *planner.Plan
+	// dir is the project folder the run ships; shownDir what its record
+	// names it ("": dir's absolute path).
+	dir, shownDir string
+	target        catalog.BranchName
+	flags         runFlags
+	rerunOf       string
+	user          string
+	// id is the run's id (default: a new one).
+	id string
+	// admit holds each model back while the server gives way to queries.
+	admit      func(ctx context.Context) error
+	properties map[string]string
+}
+
+// runSink receives what a run reports as it goes: the live view of the
+// CLI, or a server's stream to its client.
+type runSink struct {
+	// started: the run is recorded and its branch exists.
+	started func(rec *runrec.Record)
+	// event: the pipeline's progress (calls never overlap).
+	event func(pipeline.Event)
+	// notice: a line for the user's stderr.
+	notice func(text string)
+}
+
+// runPipeline runs a plan into its target through the pipeline, with the
+// launcher, package cache, reaper and heartbeat of this process. It
+// returns the run's record (nil if the run could not start) and the
+// pipeline's error.
+func (e *Env) runPipeline(ctx context.Context, job runJob, sink runSink) (*runrec.Record, error) {
+	plan, f := job.plan, job.flags
 	svc, err := e.Service(ctx)
 	if err != nil {
 		return nil, err
@@ -94,11 +131,7 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 	if err != nil {
 		return nil, err
 	}
-	prof, err := e.Profile()
-	if err != nil {
-		return nil, err
-	}
-	abs, err := filepath.Abs(dir)
+	abs, err := filepath.Abs(job.dir)
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +140,11 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 		return nil, err
 	}
 	opts := pipeline.Options{
-		Plan: plan, ProjectDir: abs, Catalog: svc, Scans: scans, Runs: runs, Target: target,
-		From: &catalog.Ref{Commit: plan.Commit}, User: e.author(prof),
+		Plan: plan, ProjectDir: abs, RecordDir: job.shownDir, Catalog: svc, Scans: scans, Runs: runs, Target: job.target,
+		From: &catalog.Ref{Commit: plan.Commit}, User: job.user,
 		Strict: f.strict, NoCache: f.noCache, CacheDir: filepath.Join(e.DataDir, "runcache"),
-		KeepFailed: f.keepFailed, Params: planParams(plan), RerunOf: rerunOf,
-		ShmDir: e.Getenv(envShmDir),
+		KeepFailed: f.keepFailed, Params: planParams(plan), RerunOf: job.rerunOf,
+		ShmDir: e.Getenv(envShmDir), Admit: job.admit, Properties: job.properties,
 	}
 	if strings.EqualFold(e.Getenv(envRunCache), "off") {
 		opts.CacheDir = ""
@@ -149,7 +182,7 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 			return nil, err
 		}
 		if !info.Isolated {
-			fmt.Fprintf(e.Stderr, "warning: %s\n", info.Isolation)
+			sink.notice("warning: " + info.Isolation)
 		}
 		defer l.Close()
 		opts.Launcher = l
@@ -160,14 +193,16 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 	if opts.ShmDir == "" {
 		opts.ShmDir = pipeline.DefaultShmDir()
 	}
-	opts.ID = runrec.NewID(time.Now().UTC())
+	opts.ID = job.id
+	if opts.ID == "" {
+		opts.ID = runrec.NewID(time.Now().UTC())
+	}
 	reaper := e.startReaper(opts.ShmDir, opts.ID, opts.Launcher)
-	view := newRunView(e, plan, target)
-	opts.Events = view.event
+	opts.Events = sink.event
 	heartbeat := make(chan struct{})
 	var beating sync.WaitGroup
 	opts.OnStart = func(rec *runrec.Record, runDir string) {
-		view.started(rec)
+		sink.started(rec)
 		beating.Add(1)
 		go func() {
 			defer beating.Done()
@@ -178,16 +213,43 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 	close(heartbeat)
 	beating.Wait()
 	reaper.stop()
-	view.finish(rec, err)
-	if e.JSON() && rec != nil && !(f.recordLater && err == nil) {
-		if werr := writeJSON(e.Stdout, rec); werr != nil && err == nil {
-			err = werr
-		}
+	return rec, err
+}
+
+// runFailureOf is how a run that returned err is reported on the wire
+// (nil if it did not fail).
+func runFailureOf(rec *runrec.Record, err error) *flight.RunFailure {
+	if err == nil {
+		return nil
 	}
-	if err != nil {
-		return rec, runFailure(rec, err)
+	re := runFailure(rec, err)
+	msg, hint := errdefs.Split(re)
+	var rerr *runError
+	if errors.As(re, &rerr) {
+		msg, hint = rerr.msg, rerr.hint
 	}
-	return rec, nil
+	f := &flight.RunFailure{Message: msg, Hint: hint, Class: "failed"}
+	if errdefs.Is(re, errdefs.ErrConflict) {
+		f.Class = "conflict"
+	}
+	var fe *function.FunctionError
+	if errors.As(err, &fe) && fe.Traceback != "" {
+		f.Model, f.Traceback = fe.Model, fe.Traceback
+	}
+	return f
+}
+
+// failureError rebuilds the error a failed run exits with, as runFailure
+// made it: the same message, hint and exit code.
+func failureError(f *flight.RunFailure) error {
+	if f == nil {
+		return nil
+	}
+	var cause error = errors.New(f.Message)
+	if f.Class == "conflict" {
+		cause = errdefs.New(errdefs.ErrConflict, "%s", f.Message)
+	}
+	return &runError{msg: f.Message, hint: f.Hint, err: cause}
 }
 
 // heartbeatEvery is how often a run marks its record alive: a run whose
@@ -233,7 +295,12 @@ type runError struct {
 	err       error
 }
 
-func (r *runError) Error() string { return r.msg + "\n" + r.hint }
+func (r *runError) Error() string {
+	if r.hint == "" {
+		return r.msg
+	}
+	return r.msg + "\n" + r.hint
+}
 
 // Hint implements errdefs.Hinted.
 func (r *runError) Hint() string { return r.hint }

@@ -1,20 +1,18 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	urfave "github.com/urfave/cli/v2"
 
-	"github.com/lakehouse-dev/lakehouse/catalog"
-	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
 )
@@ -32,24 +30,27 @@ func (e *Env) runsCommand() *urfave.Command {
 				Flags: []urfave.Flag{&urfave.IntFlag{Name: "limit", Aliases: []string{"n"}, Value: 20, Usage: "show at most N runs (0: all)"}}},
 			{Name: "get", Usage: "show one run", ArgsUsage: "RUN_ID", Action: e.runsGet},
 			{Name: "logs", Usage: "print a run's logs", ArgsUsage: "RUN_ID", Action: e.runsLogs,
-				Flags: []urfave.Flag{&urfave.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "only this model's lines"}}},
-			{Name: "cancel", Usage: "interrupt a running run (as Ctrl-C would)", ArgsUsage: "RUN_ID", Action: e.runsCancel},
+				Flags: []urfave.Flag{
+					&urfave.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "only this model's lines"},
+					&urfave.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new lines until the run ends"},
+				}},
+			{Name: "cancel", Usage: "stop a running run, its target untouched (as Ctrl-C would)", ArgsUsage: "RUN_ID", Action: e.runsCancel},
 			{Name: "rm", Usage: "delete a run's record, logs and code", ArgsUsage: "RUN_ID", Action: e.runsRemove},
 		},
 	}
 }
 
-func (e *Env) runRecord(c *urfave.Context) (*runrec.Store, *runrec.Record, error) {
+// runArg is the RUN_ID argument of a runs command and the service to ask.
+func (e *Env) runArg(c *urfave.Context) (flight.Runs, string, error) {
 	args, err := positional(c, "RUN_ID")
 	if err != nil {
-		return nil, nil, err
+		return nil, "", err
 	}
-	runs, err := e.runsStore()
+	runs, err := e.runService()
 	if err != nil {
-		return nil, nil, err
+		return nil, "", err
 	}
-	rec, err := runs.Get(args[0])
-	return runs, rec, err
+	return runs, args[0], nil
 }
 
 type runSummary struct {
@@ -70,20 +71,17 @@ func (e *Env) runsList(c *urfave.Context) error {
 	if _, err := positional(c); err != nil {
 		return err
 	}
-	runs, err := e.runsStore()
+	runs, err := e.runService()
 	if err != nil {
 		return err
 	}
-	recs, err := runs.List()
+	recs, err := runs.ListRuns(c.Context, c.Int("limit"))
 	if err != nil {
 		return err
-	}
-	if n := c.Int("limit"); n > 0 && len(recs) > n {
-		recs = recs[:n]
 	}
 	out := make([]runSummary, 0, len(recs))
 	for _, r := range recs {
-		out = append(out, runSummary{ID: r.ID, Status: r.Live(), Project: r.Project, Target: r.Target, User: r.User,
+		out = append(out, runSummary{ID: r.ID, Status: r.Status, Project: r.Project, Target: r.Target, User: r.User,
 			Started: r.Started, Duration: r.Duration, Models: len(r.Models), Failed: r.FailedModel, RerunOf: r.RerunOf, Params: r.Params})
 	}
 	return e.emit(out, func(w io.Writer) error {
@@ -105,11 +103,14 @@ func (e *Env) runsList(c *urfave.Context) error {
 }
 
 func (e *Env) runsGet(c *urfave.Context) error {
-	_, rec, err := e.runRecord(c)
+	runs, id, err := e.runArg(c)
 	if err != nil {
 		return err
 	}
-	rec.Status = rec.Live()
+	rec, err := runs.GetRun(c.Context, id)
+	if err != nil {
+		return err
+	}
 	return e.emit(rec, func(w io.Writer) error {
 		fmt.Fprintf(w, "run %s  %s\n", rec.ID, rec.Status)
 		fmt.Fprintf(w, "project      %s (%s)\n", rec.Project, rec.ProjectDir)
@@ -203,30 +204,10 @@ func sortedMatchKeys(m map[string]bool) []string {
 }
 
 func (e *Env) runsLogs(c *urfave.Context) error {
-	args, err := positional(c, "RUN_ID")
+	runs, id, err := e.runArg(c)
 	if err != nil {
 		return err
 	}
-	runs, err := e.runsStore()
-	if err != nil {
-		return err
-	}
-	rec, err := runs.Get(args[0])
-	if err != nil {
-		return err
-	}
-	model := c.String("model")
-	if model != "" && rec.Model(model) == nil {
-		names := make([]string, len(rec.Models))
-		for i, m := range rec.Models {
-			names[i] = m.Name
-		}
-		return errdefs.WithHint(errdefs.ErrNotFound, "its models: "+strings.Join(names, ", "),
-			"run %s has no model %s", rec.ID, model)
-	}
-	// A failed function's traceback is in the record, not among the lines
-	// it printed: it goes in where the model ended.
-	tracebacks := tracebackLogLines(rec, model)
 	write := func(l runrec.LogLine) error {
 		if e.JSON() {
 			b, err := json.Marshal(l)
@@ -248,28 +229,7 @@ func (e *Env) runsLogs(c *urfave.Context) error {
 		_, err := fmt.Fprintf(e.Stdout, "%s %s %s\n", l.Time.Local().Format("15:04:05.000"), prefix, l.Text)
 		return err
 	}
-	flush := func(until time.Time) error {
-		for len(tracebacks) > 0 && (until.IsZero() || tracebacks[0].Time.Before(until)) {
-			if err := write(tracebacks[0]); err != nil {
-				return err
-			}
-			tracebacks = tracebacks[1:]
-		}
-		return nil
-	}
-	err = runs.ReadLogs(args[0], func(l runrec.LogLine) error {
-		if model != "" && l.Model != model && l.Model != "" {
-			return nil // lines of no model (the log limit's) are the run's
-		}
-		if err := flush(l.Time); err != nil {
-			return err
-		}
-		return write(l)
-	})
-	if err != nil {
-		return err
-	}
-	return flush(time.Time{})
+	return runs.RunLogs(c.Context, flight.RunLogsBody{ID: id, Model: c.String("model"), Follow: c.Bool("follow")}, write)
 }
 
 const tracebackHeader = "Traceback (most recent call last):"
@@ -313,55 +273,39 @@ func tracebackLines(tb string) []string {
 }
 
 func (e *Env) runsCancel(c *urfave.Context) error {
-	_, rec, err := e.runRecord(c)
+	runs, id, err := e.runArg(c)
 	if err != nil {
 		return err
 	}
-	if err := rec.Signal(syscall.SIGINT); err != nil {
+	res, err := runs.CancelRun(c.Context, id)
+	if err != nil {
 		return err
 	}
-	return e.emit(map[string]string{"id": rec.ID, "status": "cancelling"}, func(w io.Writer) error {
-		_, err := fmt.Fprintf(w, "asked run %s to stop; its target %s stays unchanged\n", rec.ID, rec.Target)
+	return e.emit(map[string]string{"id": res.ID, "status": res.Status}, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "asked run %s to stop; its target %s stays unchanged\n", res.ID, res.Target)
 		return err
 	})
 }
 
 func (e *Env) runsRemove(c *urfave.Context) error {
-	runs, rec, err := e.runRecord(c)
+	runs, id, err := e.runArg(c)
 	if err != nil {
 		return err
 	}
-	if rec.Live() == runrec.StatusRunning {
-		return errdefs.WithHint(errdefs.ErrFailedPrecondition, "cancel it first: lakehouse runs cancel "+rec.ID, "run %s is running", rec.ID)
-	}
-	// Its kept run branch goes with it: nothing would prune it later.
-	branch := ""
-	if rec.BranchKept && rec.RunBranch != "" {
-		svc, err := e.Service(c.Context)
-		if err != nil {
-			return err
-		}
-		err = svc.DeleteBranch(c.Context, catalog.BranchName(rec.RunBranch))
-		switch {
-		case err == nil:
-			branch = rec.RunBranch
-		case !errdefs.Is(err, errdefs.ErrNotFound):
-			return err
-		}
-	}
-	if err := runs.Delete(rec.ID); err != nil {
+	res, err := runs.DeleteRun(c.Context, id)
+	if err != nil {
 		return err
 	}
-	out := map[string]string{"deleted": rec.ID}
-	if branch != "" {
-		out["deleted_branch"] = branch
+	out := map[string]string{"deleted": res.Deleted}
+	if res.DeletedBranch != "" {
+		out["deleted_branch"] = res.DeletedBranch
 	}
 	return e.emit(out, func(w io.Writer) error {
-		if branch != "" {
-			_, err := fmt.Fprintf(w, "deleted run %s and its run branch %s\n", rec.ID, branch)
+		if res.DeletedBranch != "" {
+			_, err := fmt.Fprintf(w, "deleted run %s and its run branch %s\n", res.Deleted, res.DeletedBranch)
 			return err
 		}
-		_, err := fmt.Fprintf(w, "deleted run %s\n", rec.ID)
+		_, err := fmt.Fprintf(w, "deleted run %s\n", res.Deleted)
 		return err
 	})
 }
@@ -382,109 +326,34 @@ func (e *Env) rerunCommand() *urfave.Command {
 			&urfave.StringFlag{Name: "preview", Value: "off", Usage: "show outputs as they are computed: head or off"},
 			&urfave.StringFlag{Name: "keep-failed", Value: "7d", Usage: "how long run branches of failed runs are kept"},
 			&urfave.StringFlag{Name: "launcher", Value: launchers.Auto, Usage: "function launcher: auto, process or containerd"},
+			&urfave.BoolFlag{Name: "detach", Usage: "with a server (--addr): print the run id and return while the rerun goes on"},
+			&urfave.IntFlag{Name: "priority", Usage: "with a server: 1 (lowest) to 10 (highest), as run --priority"},
 		},
 		Action: e.rerun,
 	}
 }
 
 func (e *Env) rerun(c *urfave.Context) error {
-	runs, orig, err := e.runRecord(c)
+	runs, id, err := e.runArg(c)
 	if err != nil {
 		return err
 	}
-	flags, err := e.parseRunFlags(c)
+	if _, err := e.parseRunFlags(c); err != nil {
+		return err
+	}
+	prof, err := e.Profile()
 	if err != nil {
 		return err
 	}
-	flags.noCache, flags.recordLater = true, true
-	if orig.Live() == runrec.StatusRunning {
-		return errdefs.New(errdefs.ErrFailedPrecondition, "run %s is still running; rerun it when it has ended", orig.ID)
+	b := flight.RerunBody{RunID: id, Ref: c.String("ref"), Strict: c.Bool("strict"), Preview: c.String("preview"),
+		KeepFailed: c.String("keep-failed"), Launcher: c.String("launcher"), Detach: c.Bool("detach"),
+		Priority: c.Int("priority"), User: e.author(prof)}
+	if b.Priority < 0 || b.Priority > 10 || c.IsSet("priority") && b.Priority == 0 {
+		return usageError(c, "invalid --priority %d: use 1 (lowest) to 10 (highest)", b.Priority)
 	}
-	if orig.StartCommit == "" {
-		return errdefs.New(errdefs.ErrFailedPrecondition, "run %s never started (it has no start commit) and cannot be rerun", orig.ID)
-	}
-	// The code is the run's only if it still hashes as recorded.
-	if err := runs.VerifyCode(orig); err != nil {
-		return err
-	}
-	tgt := c.String("ref")
-	if tgt == "" {
-		tgt = orig.Target
-	}
-	target, err := catalog.ParseBranchName(tgt)
-	if err != nil {
-		return errdefs.WithHint(errdefs.ErrInvalidArgument, "name a branch with -r", "%s is not a branch a rerun can write to", tgt)
-	}
-	svc, err := e.Service(c.Context)
-	if err != nil {
-		return err
-	}
-	var params []string
-	for k, v := range orig.Params {
-		if v == nil {
-			continue
-		}
-		params = append(params, k+"="+paramString(v))
-	}
-	sort.Strings(params)
-	code := runs.CodeDir(orig.ID)
-	ns := catalog.Namespace("")
-	plan, err := e.planProject(c.Context, code, catalog.Ref{Commit: orig.StartCommit}, ns, params, flags)
-	if err != nil {
-		return err
-	}
-	// The target is created only for a rerun that plans: a refused rerun
-	// changes nothing.
-	if _, err := svc.GetBranch(c.Context, target); errdefs.Is(err, errdefs.ErrNotFound) {
-		if _, err := svc.CreateBranch(c.Context, target, catalog.Ref{Commit: orig.StartCommit}); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.outWriter(), "created branch %s at %s\n", target, short12(orig.StartCommit))
-	} else if err != nil {
-		return err
-	}
-	rec, runErr := e.execute(c.Context, plan, code, target, flags, orig.ID)
-	if rec == nil || runErr != nil {
-		return runErr
-	}
-	rec.Matches = map[string]bool{}
-	var differ, older []string
-	for _, m := range rec.Models {
-		o := orig.Model(m.Name)
-		if m.Kind != "model" || o == nil || o.Fingerprint == "" {
-			continue
-		}
-		if len(o.Fingerprint) != len(m.Fingerprint) {
-			// Recorded by a lakehouse whose fingerprints hashed display
-			// text: the two cannot be compared.
-			older = append(older, m.Name)
-			continue
-		}
-		same := o.Fingerprint == m.Fingerprint && o.Rows == m.Rows
-		rec.Matches[m.Name] = same
-		if !same {
-			differ = append(differ, fmt.Sprintf("%s (%d rows, originally %d)", m.Name, m.Rows, o.Rows))
-		}
-	}
-	runs.Save(rec)
-	if e.JSON() {
-		if err := writeJSON(e.Stdout, rec); err != nil {
-			return err
-		}
-	}
-	w := e.outWriter()
-	if len(older) > 0 {
-		fmt.Fprintf(w, "not compared (run %s was recorded by an older lakehouse): %s\n", orig.ID, strings.Join(older, ", "))
-	}
-	if len(differ) == 0 && len(rec.Matches) == 0 {
-		return nil
-	}
-	if len(differ) == 0 {
-		fmt.Fprintf(w, "all %d output(s) match run %s\n", len(rec.Matches), orig.ID)
-		return nil
-	}
-	fmt.Fprintf(w, "outputs that differ from run %s: %s\n", orig.ID, strings.Join(differ, ", "))
-	return errors.New("the rerun's outputs differ from the original run's")
+	return e.showRun(c.Context, runs, b.Detach, func(ctx context.Context, send func(*flight.RunEvent) error) error {
+		return runs.Rerun(ctx, b, send)
+	})
 }
 
 // outWriter is where human messages go: stdout, or stderr under -O json.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/function"
 	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
@@ -63,18 +65,141 @@ const (
 )
 
 func newRunView(e *Env, p *planner.Plan, target catalog.BranchName) *runView {
+	models := make([]*runrec.Model, len(p.Models))
+	for i, n := range p.Models {
+		models[i] = &runrec.Model{Name: n.Name, Kind: n.Kind}
+	}
+	return newRunViewOf(e, models, target)
+}
+
+// newRunViewOf is the view of a run of models (in plan order, as its
+// record lists them).
+func newRunViewOf(e *Env, models []*runrec.Model, target catalog.BranchName) *runView {
 	v := &runView{e: e, w: e.Stdout, models: map[string]*modelView{}, target: target, stop: make(chan struct{}),
 		now: time.Now, quiet: quietAfter, tick: redrawEvery}
 	if e.JSON() {
 		v.w = e.Stderr // stdout carries the record
 	}
 	v.live = !e.JSON() && e.StdoutTTY
-	for _, n := range p.Models {
+	for _, n := range models {
 		v.order = append(v.order, n.Name)
 		v.models[n.Name] = &modelView{state: runrec.StateWaiting, kind: n.Kind}
 		v.width = max(v.width, len(n.Name))
 	}
 	return v
+}
+
+// runPrinter shows a run from its events, those of a run in this process
+// or of a server's stream alike: the live view, the record under -O json,
+// and the error the command exits with.
+type runPrinter struct {
+	e      *Env
+	detach bool
+	view   *runView
+	// id is the run's, once it started.
+	mu sync.Mutex
+	id string
+	// finished: the view printed the run's end.
+	finished bool
+	fail     *flight.RunFailure
+}
+
+// showRun prints the events run sends and returns the command's error.
+//
+// A run in this process stops when ctx does. A run in a server is
+// cancelled there when ctx ends (Ctrl-C), and its stream is read on to
+// the run's end, so the command shows the end of an interrupted run as
+// it does embedded.
+func (e *Env) showRun(ctx context.Context, runs flight.Runs, detach bool, run func(ctx context.Context, send func(*flight.RunEvent) error) error) error {
+	p := &runPrinter{e: e, detach: detach}
+	callCtx := ctx
+	if _, remote := runs.(*flight.Client); remote && !detach {
+		var stop context.CancelFunc
+		callCtx, stop = context.WithCancel(context.WithoutCancel(ctx))
+		defer stop()
+		go func() {
+			select {
+			case <-ctx.Done():
+			case <-callCtx.Done():
+				return
+			}
+			p.mu.Lock()
+			id := p.id
+			p.mu.Unlock()
+			if id == "" {
+				stop() // not started: nothing to cancel but the call
+				return
+			}
+			if _, err := runs.CancelRun(callCtx, id); err != nil {
+				stop()
+			}
+		}()
+	}
+	err := run(callCtx, p.handle)
+	if p.view != nil && !p.finished {
+		p.view.finish(nil, nil) // the stream broke off: stop the block
+	}
+	if p.fail != nil {
+		return failureError(p.fail)
+	}
+	return err
+}
+
+func (p *runPrinter) handle(ev *flight.RunEvent) error {
+	e := p.e
+	switch ev.Type {
+	case flight.EventPlan:
+		if e.JSON() {
+			_, err := io.WriteString(e.Stdout, ev.Plan)
+			return err
+		}
+		_, err := io.WriteString(e.Stdout, ev.Text)
+		return err
+	case flight.EventNotice:
+		fmt.Fprintln(e.Stderr, ev.Text)
+	case flight.EventPrint:
+		fmt.Fprintln(e.outWriter(), ev.Text)
+	case flight.EventStarted:
+		if ev.Record == nil {
+			return fmt.Errorf("the run started without a record")
+		}
+		if p.detach {
+			if e.JSON() {
+				return writeJSON(e.Stdout, ev.Record)
+			}
+			fmt.Fprintln(e.Stdout, ev.Record.ID)
+			fmt.Fprintf(e.Stderr, "run %s goes on in the server; follow it with `lakehouse runs logs %s --follow`\n", ev.Record.ID, ev.Record.ID)
+			return nil
+		}
+		p.mu.Lock()
+		p.id = ev.Record.ID
+		p.mu.Unlock()
+		p.view = newRunViewOf(e, ev.Record.Models, catalog.BranchName(ev.Record.Target))
+		p.view.started(ev.Record)
+	case flight.EventFinished:
+		rec := ev.Record
+		if rec == nil {
+			return fmt.Errorf("the run ended without a record")
+		}
+		if p.view == nil {
+			p.view = newRunViewOf(e, rec.Models, catalog.BranchName(rec.Target))
+		}
+		var fe error
+		if f := ev.Error; f != nil && f.Traceback != "" {
+			fe = &function.FunctionError{Model: f.Model, Traceback: f.Traceback}
+		}
+		p.view.finish(rec, fe)
+		p.finished = true
+		p.fail = ev.Error
+		if e.JSON() {
+			return writeJSON(e.Stdout, rec)
+		}
+	default:
+		if pe, ok := pipelineEvent(ev); ok && p.view != nil && !p.finished {
+			p.view.event(pe)
+		}
+	}
+	return nil
 }
 
 // started prints the run's first line and starts the clock of the block.
@@ -314,7 +439,7 @@ func (v *runView) finish(rec *runrec.Record, err error) {
 			v.printf("run %s succeeded in %.1f s: merged into %s as commit %s (%s)\n", rec.ID, rec.Duration, rec.Target,
 				short12(rec.EndCommit), strings.Join(tables, ", "))
 		}
-	case runrec.StatusCancelled:
+	case runrec.StatusCancelled, runrec.StatusInterrupted:
 		v.printf("run %s interrupted after %.1f s; %s is unchanged\n", rec.ID, rec.Duration, rec.Target)
 	}
 }

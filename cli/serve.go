@@ -55,6 +55,8 @@ type serverHooks struct {
 	opts *flight.Options
 	// onStop run after the listeners closed, before the catalog closes.
 	onStop []func()
+	// shutdownTimeout is how long a stop waits for running calls.
+	shutdownTimeout time.Duration
 }
 
 // serverSetup is the list of functions that add to a server being set up
@@ -105,7 +107,7 @@ func (e *Env) serve(c *urfave.Context) error {
 		}
 		opts.TLS = creds
 	}
-	hooks := &serverHooks{opts: &opts}
+	hooks := &serverHooks{opts: &opts, shutdownTimeout: c.Duration("shutdown-timeout")}
 	for _, setup := range serverSetup {
 		if err := setup(e, ctx, hooks); err != nil {
 			return err

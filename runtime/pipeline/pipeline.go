@@ -94,7 +94,26 @@ type Options struct {
 	// OnStart is called once the run record and run folder exist, with the
 	// folder.
 	OnStart func(rec *runrec.Record, runDir string)
+	// Admit, if set, is called before each model starts; the model waits
+	// until it returns (a server holds runs back this way while
+	// interactive queries run). An error skips the model.
+	Admit func(ctx context.Context) error
+	// RecordDir is the project folder as the record names it (default
+	// ProjectDir): a server runs a copy of the folder a client sent.
+	RecordDir string
+	// Properties go into the record.
+	Properties map[string]string
 }
+
+// ErrInterrupted, as the cause of a cancelled context, records the run as
+// interrupted rather than cancelled: its server stopped. It is a
+// context.Canceled.
+var ErrInterrupted error = interruptedError{}
+
+type interruptedError struct{}
+
+func (interruptedError) Error() string        { return "interrupted: the server stopped" }
+func (interruptedError) Is(target error) bool { return target == context.Canceled }
 
 // Event is progress of a run.
 type Event struct {
@@ -204,7 +223,10 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 		ID: opts.ID, Project: p.Project, User: opts.User, Target: string(opts.Target),
 		Status: runrec.StatusRunning, Params: opts.Params, ProjectDir: opts.ProjectDir,
 		Flags:   runrec.Flags{Strict: opts.Strict, NoCache: opts.NoCache, NoFuse: p.NoFuse, KeepFailed: max(opts.KeepFailed, 0).String()},
-		RerunOf: opts.RerunOf, Started: now, Warnings: []string{},
+		RerunOf: opts.RerunOf, Started: now, Warnings: []string{}, Properties: opts.Properties,
+	}
+	if opts.RecordDir != "" {
+		r.rec.ProjectDir = opts.RecordDir
 	}
 	if opts.Launcher != nil {
 		r.rec.Launcher = opts.Launcher.Name()
@@ -490,6 +512,11 @@ func (r *run) runNode(ctx context.Context, nd *node) (model string, err error) {
 	}
 	if ctx.Err() != nil {
 		return skip()
+	}
+	if r.opts.Admit != nil {
+		if err := r.opts.Admit(ctx); err != nil {
+			return skip()
+		}
 	}
 	mem := nd.n.Resources.MemoryBytes
 	if err := r.memory.acquire(ctx, mem); err != nil {
@@ -811,9 +838,13 @@ func (r *run) finish(ctx context.Context, err error, model string) (*runrec.Reco
 	r.rec.Status = runrec.StatusFailed
 	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		r.rec.Status = runrec.StatusCancelled
+		if errors.Is(context.Cause(ctx), ErrInterrupted) {
+			r.rec.Status = runrec.StatusInterrupted
+			err = ErrInterrupted
+		}
 	}
 	r.rec.Error = err.Error()
-	if r.rec.Status == runrec.StatusCancelled {
+	if r.rec.Status == runrec.StatusCancelled || r.rec.Status == runrec.StatusInterrupted {
 		model = "" // a model stopped by the interruption did not fail
 	}
 	r.rec.FailedModel = model
@@ -832,7 +863,7 @@ func (r *run) finish(ctx context.Context, err error, model string) (*runrec.Reco
 		}
 	}
 	r.end()
-	if r.rec.Status == runrec.StatusCancelled {
+	if r.rec.Status == runrec.StatusCancelled || r.rec.Status == runrec.StatusInterrupted {
 		return r.rec, err
 	}
 	return r.rec, &RunError{ID: r.opts.ID, Model: model, Err: err, RunBranch: r.rec.RunBranch}

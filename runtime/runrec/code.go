@@ -40,6 +40,10 @@ func (s *Store) CodeDir(id string) string {
 	return filepath.Clean(target)
 }
 
+// IsProjectFile says whether p (whose walk entry is d) is part of the code
+// a run ships: a client sending a project to a server sends these files.
+func IsProjectFile(p string, d fs.DirEntry) bool { return projectFile(p, d) }
+
 // projectFile says whether a project file is part of the code a run ships.
 // A link to a regular file counts as that file (the planner reads through
 // it, so the run must have it).

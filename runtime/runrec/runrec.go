@@ -61,6 +61,10 @@ const (
 	StatusSucceeded Status = "succeeded"
 	StatusFailed    Status = "failed"
 	StatusCancelled Status = "cancelled"
+	// StatusInterrupted is a run its server stopped: cancelled at a
+	// shutdown that it could not outlast, or found unfinished (its server
+	// killed) when the server started again. Its target is untouched.
+	StatusInterrupted Status = "interrupted"
 	// StatusKilled is a run whose process died without finishing it
 	// (SIGKILL, power loss); it is never written, only reported, with
 	// the run's duration up to its last sign of life.
@@ -634,26 +638,42 @@ func (s *Store) ReadLogs(id string, fn func(LogLine) error) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(filepath.Join(s.dir(full), "logs.jsonl"))
+	_, err = s.ReadLogsFrom(full, 0, fn)
+	return err
+}
+
+// ReadLogsFrom calls fn for each whole log line of run id (a full id)
+// from byte offset on, and returns the offset after the last whole line:
+// a reader following a running run calls it again from there. A line
+// still being written is left for the next call.
+func (s *Store) ReadLogsFrom(id string, offset int64, fn func(LogLine) error) (int64, error) {
+	f, err := os.Open(filepath.Join(s.dir(id), "logs.jsonl"))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil
+			return offset, nil
 		}
-		return err
+		return offset, err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
+	if _, err := f.Seek(offset, 0); err != nil {
+		return offset, err
+	}
+	r := bufio.NewReaderSize(f, 64<<10)
+	for {
+		b, err := r.ReadBytes('\n')
+		if err != nil {
+			// EOF: a partial line (or none) waits for the next call.
+			return offset, nil
+		}
+		offset += int64(len(b))
 		var l LogLine
-		if json.Unmarshal(sc.Bytes(), &l) != nil {
+		if json.Unmarshal(b, &l) != nil {
 			continue // a line cut by a crash
 		}
 		if err := fn(l); err != nil {
-			return err
+			return offset, err
 		}
 	}
-	return sc.Err()
 }
 
 // processAlive reports whether pid (started at start, of boot) still
