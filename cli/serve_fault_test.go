@@ -32,7 +32,7 @@ import (
 const (
 	envFaultPoints  = "LAKEHOUSE_SERVE_FAULT_POINTS"  // kills; default 100 (10 under -race)
 	envFaultClients = "LAKEHOUSE_SERVE_FAULT_CLIENTS" // default 50
-	envFaultWindow  = "LAKEHOUSE_SERVE_FAULT_WINDOW"  // a kill comes within this of the load's start; default 400ms
+	envFaultWindow  = "LAKEHOUSE_SERVE_FAULT_WINDOW"  // a kill comes within this of the load's start; default 1s
 )
 
 func TestServeFaults(t *testing.T) {
@@ -45,7 +45,7 @@ func TestServeFaults(t *testing.T) {
 	}
 	points := envInt(t, envFaultPoints, defPoints)
 	clients := envInt(t, envFaultClients, 50)
-	window := envDuration(t, envFaultWindow, 400*time.Millisecond)
+	window := envDuration(t, envFaultWindow, time.Second)
 	dataDir := setupServeData(t)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d, %d kill points within %s of the load's start, %d clients", seed, points, window, clients)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -190,7 +191,11 @@ type loadRecord struct {
 	nfailed  int
 }
 
-type opCount struct{ ok, conflict, cut, failed int }
+type opCount struct {
+	ok, conflict, cut, failed int
+	// took is how long each answered request took.
+	took []time.Duration
+}
 
 type branchState int
 
@@ -227,15 +232,17 @@ func (r *loadRecord) count(op string) *opCount {
 
 // done records the outcome of one request. Conflicts are expected where
 // conflictOK; any other error is a failure.
-func (r *loadRecord) done(client int, op string, err error, conflictOK bool) {
+func (r *loadRecord) done(client int, op string, err error, conflictOK bool, took time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.count(op)
 	switch {
 	case err == nil:
 		c.ok++
+		c.took = append(c.took, took)
 	case conflictOK && errdefs.Is(err, errdefs.ErrConflict):
 		c.conflict++
+		c.took = append(c.took, took)
 	case r.killed.Load() && errdefs.Is(err, errdefs.ErrUnavailable):
 		c.cut++
 	default:
@@ -285,7 +292,15 @@ func (r *loadRecord) report(t testing.TB) {
 	fmt.Fprintf(&b, "%d requests, %d commits acknowledged, %d branches created:", total, len(r.commits), len(r.branches))
 	for _, op := range ops {
 		c := r.ops[op]
-		fmt.Fprintf(&b, "\n  %-14s %6d ok %5d conflicts %5d cut by a kill %4d failed", op, c.ok, c.conflict, c.cut, c.failed)
+		slices.Sort(c.took)
+		at := func(p float64) time.Duration {
+			if len(c.took) == 0 {
+				return 0
+			}
+			return c.took[min(int(p*float64(len(c.took))), len(c.took)-1)].Round(100 * time.Microsecond)
+		}
+		fmt.Fprintf(&b, "\n  %-14s %6d ok %5d conflicts %5d cut by a kill %4d failed   p50 %8s p99 %8s",
+			op, c.ok, c.conflict, c.cut, c.failed, at(0.5), at(0.99))
 	}
 	t.Log(b.String())
 }
@@ -313,6 +328,14 @@ type loadClient struct {
 	importFile string
 	// lastMerge is the last merge into main the client got an answer for.
 	lastMerge catalog.CommitID
+	began     time.Time // of the request under way
+}
+
+// begin notes the start of a request, done its end.
+func (c *loadClient) begin() { c.began = time.Now() }
+
+func (c *loadClient) done(op string, err error, conflictOK bool) {
+	c.rec.done(c.id, op, err, conflictOK, time.Since(c.began))
 }
 
 func newLoadClient(t testing.TB, addr string, id int, seed uint64, rec *loadRecord) *loadClient {
@@ -460,9 +483,10 @@ func (c *loadClient) commit(ctx context.Context) error {
 	}
 	a, b := c.tables()
 	c.pending, c.cut = v, true
+	c.begin()
 	cm, err := c.svc.CommitTables(ctx, c.work, "", catalog.Changes{Tables: map[catalog.TableIdent]*catalog.TableEntry{
 		a: entry(c.id, v), b: entry(c.id, v)}}, catalog.CommitOptions{Message: fmt.Sprintf("state %d", v)})
-	c.rec.done(c.id, "commit", err, false)
+	c.done("commit", err, false)
 	if err != nil {
 		return err
 	}
@@ -473,9 +497,10 @@ func (c *loadClient) commit(ctx context.Context) error {
 
 // importRows imports a small CSV file into a table of the client's own.
 func (c *loadClient) importRows(ctx context.Context) error {
+	c.begin()
 	res, err := c.svc.ImportTable(ctx, catalog.ImportRequest{Branch: c.work, Sources: []string{c.importFile},
 		Table: catalog.TableIdent{Namespace: "load", Name: fmt.Sprintf("c%dimp", c.id)}, Mode: catalog.ImportReplace})
-	c.rec.done(c.id, "import", err, false)
+	c.done("import", err, false)
 	if err == nil && res.Commit != nil {
 		c.rec.ack(ackedCommit{client: c.id, branch: c.work, id: res.Commit.ID, op: "import", state: c.state})
 	}
@@ -496,19 +521,21 @@ func (c *loadClient) query(ctx context.Context) error {
 	case 3:
 		ref = catalog.Ref{Name: string(catalog.MainBranch), Time: time.Now().UTC().Add(-100 * time.Millisecond)}
 	}
+	c.begin()
 	n, err := c.count(ctx, ref)
 	if err == nil && n != c.rows {
 		err = fmt.Errorf("query at %s counted %d rows, want %d", ref, n, c.rows)
 	}
-	c.rec.done(c.id, "query", err, false)
+	c.done("query", err, false)
 	return err
 }
 
 // merge merges the client's branch into main. Merges racing each other
 // for main may end in a conflict once the retries are spent.
 func (c *loadClient) merge(ctx context.Context) error {
+	c.begin()
 	res, err := c.svc.Merge(ctx, catalog.MergeRequest{Source: catalog.Ref{Name: string(c.work)}, Into: catalog.MainBranch})
-	c.rec.done(c.id, "merge", err, true)
+	c.done("merge", err, true)
 	if err == nil && res.Commit != nil {
 		c.lastMerge = res.Commit.ID
 		c.rec.ack(ackedCommit{client: c.id, branch: catalog.MainBranch, id: res.Commit.ID, op: "merge", state: c.state})
@@ -525,23 +552,26 @@ func (c *loadClient) tempBranch(ctx context.Context) error {
 	if c.rng.IntN(2) == 0 {
 		from = catalog.Ref{Name: string(c.work)}
 	}
+	c.begin()
 	_, err := c.svc.CreateBranch(ctx, name, from)
-	c.rec.done(c.id, "branch-create", err, false)
+	c.done("branch-create", err, false)
 	if err != nil {
 		return err
 	}
 	c.rec.branch(name, branchExists)
 	if c.rng.IntN(2) == 0 {
+		c.begin()
 		cm, err := c.svc.CreateNamespace(ctx, name, catalog.Namespace(fmt.Sprintf("scratch%d", c.tmp)), catalog.CommitOptions{})
-		c.rec.done(c.id, "namespace", err, false)
+		c.done("namespace", err, false)
 		if err != nil {
 			return err
 		}
 		c.rec.ack(ackedCommit{client: c.id, branch: name, id: cm.ID, op: "namespace", state: -1})
 	}
 	c.rec.branch(name, branchUnknown)
+	c.begin()
 	err = c.svc.DeleteBranch(ctx, name)
-	c.rec.done(c.id, "branch-delete", err, false)
+	c.done("branch-delete", err, false)
 	if err != nil {
 		return err
 	}
@@ -552,21 +582,22 @@ func (c *loadClient) tempBranch(ctx context.Context) error {
 // read lists branches, reads main's log, or checks the client's tables on
 // its branch.
 func (c *loadClient) read(ctx context.Context) error {
+	c.begin()
 	var err error
 	switch c.rng.IntN(3) {
 	case 0:
 		_, err = c.svc.ListBranches(ctx)
-		c.rec.done(c.id, "list-branches", err, false)
+		c.done("list-branches", err, false)
 	case 1:
 		_, err = c.svc.Log(ctx, mainRef, 20)
-		c.rec.done(c.id, "log", err, false)
+		c.done("log", err, false)
 	default:
 		var st map[int][2]int
 		st, err = states(ctx, c.svc, catalog.Ref{Name: string(c.work)})
 		if err == nil && st[c.id] != [2]int{c.state, c.state} {
 			err = fmt.Errorf("tables on %s are at states %v, want %d", c.work, st[c.id], c.state)
 		}
-		c.rec.done(c.id, "list-tables", err, false)
+		c.done("list-tables", err, false)
 	}
 	return err
 }
