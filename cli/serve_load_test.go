@@ -34,7 +34,7 @@ import (
 
 // Settings of TestServeLoad, from the environment.
 const (
-	envLoadDuration = "LAKEHOUSE_SERVE_LOAD_DURATION" // default 30s
+	envLoadDuration = "LAKEHOUSE_SERVE_LOAD_DURATION" // default 30s (10s under -race)
 	envLoadClients  = "LAKEHOUSE_SERVE_LOAD_CLIENTS"  // default 50
 	envLoadMaxRSS   = "LAKEHOUSE_SERVE_LOAD_MAX_RSS"  // MiB, default 3072
 )
@@ -69,7 +69,11 @@ func TestServeLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the load test takes half a minute")
 	}
-	duration := envDuration(t, envLoadDuration, 30*time.Second)
+	def := 30 * time.Second
+	if raceBuild {
+		def = 10 * time.Second // scripts/test.sh runs the 30 s without -race
+	}
+	duration := envDuration(t, envLoadDuration, def)
 	clients := envInt(t, envLoadClients, 50)
 	maxRSS := int64(envInt(t, envLoadMaxRSS, 3072))
 	dataDir := setupServeData(t)
