@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,12 +27,14 @@ import (
 //	go test -tags=duckdb_arrow -run '^$' -bench . -benchtime 2s ./flight
 //
 // Latencies are reported as p50/p95/p99 in milliseconds, throughput as
-// commits/s. The catalog is bbolt with fsync on, as `lakehouse serve` opens
+// commits/s, and how many commits shared one sync of the catalog file
+// (commits/sync). The catalog is bbolt with fsync on, as `lakehouse serve` opens
 // it.
 
 // benchEnv is a catalog over bbolt and Iceberg in a temporary folder,
 // served on 127.0.0.1 by a Server, with a client connected to it.
 type benchEnv struct {
+	store  *bolt.Store
 	local  *catalog.Local
 	format *iceberg.Format
 	addr   string
@@ -59,7 +62,7 @@ func newBenchEnv(tb testing.TB) *benchEnv {
 	}
 	srv := flight.NewServer(flight.Options{Catalog: local, Queries: &inProcess{svc: local, scans: format}})
 	go srv.Serve(lis)
-	env := &benchEnv{local: local, format: format, addr: lis.Addr().String()}
+	env := &benchEnv{store: store, local: local, format: format, addr: lis.Addr().String()}
 	env.client = env.dial(tb)
 	tb.Cleanup(func() {
 		srv.GracefulStop(5 * time.Second)
@@ -251,6 +254,16 @@ func BenchmarkCatalogOps(b *testing.B) {
 	}
 }
 
+// cpuTime is the CPU time this process has used (clients and server
+// together): per commit it does not depend on how busy the machine is.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // rounds numbers the rounds of BenchmarkCommits8, whose branches are new
 // in each.
 var rounds atomic.Int64
@@ -281,6 +294,8 @@ func BenchmarkCommits8(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			before := env.store.CommitStats()
+			cpu := cpuTime()
 			var next atomic.Int64
 			var failed atomic.Value
 			var wg sync.WaitGroup
@@ -308,6 +323,9 @@ func BenchmarkCommits8(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-µs/commit")
+			after := env.store.CommitStats()
+			b.ReportMetric(float64(after.Updates-before.Updates)/float64(max(1, after.Batches-before.Batches)), "commits/sync")
 		})
 	}
 }
