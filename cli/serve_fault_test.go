@@ -229,10 +229,16 @@ func TestServeStopDuringQuery(t *testing.T) {
 		n := r.RecordBatch().NumRows()
 		stopped := make(chan error, 1)
 		go func() { _, err := srv.stop(2 * time.Minute); stopped <- err }()
-		// The listener closes at once: a new call is refused.
-		time.Sleep(200 * time.Millisecond)
-		if _, err := check(srv.Addr); !errdefs.Is(err, errdefs.ErrUnavailable) {
-			t.Errorf("a new call while the server stops: %v, want Unavailable", err)
+		// The listener closes at once: a new call is refused (the server
+		// waits for this query meanwhile, which is not being read).
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			_, err := check(srv.Addr)
+			if errdefs.Is(err, errdefs.ErrUnavailable) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a new call 20 s after SIGTERM: %v, want Unavailable", err)
+			}
 		}
 		for r.Next() {
 			n += r.RecordBatch().NumRows()

@@ -30,7 +30,8 @@ import (
 // into main, and reads. Afterwards (through a restarted server) every
 // commit a client got an answer for is there, on the branch it went to;
 // no request failed but for merge conflicts; the server's peak RSS is
-// reported and bounded.
+// reported and bounded; and the catalog file was the server's alone (an
+// embedded command on the data dir finds it in use).
 
 // Settings of TestServeLoad, from the environment.
 const (
@@ -131,16 +132,24 @@ func TestServeLoad(t *testing.T) {
 	close(stopSampling)
 	<-sampled
 	hwm := vmStatus(srv.Pid(), "VmHWM")
+	cpu := cpuTime(srv.Pid())
 	metrics := scrape(t, srv.HTTPAddr)
 
 	rec.report(t)
-	t.Logf("server memory: VmHWM %d MiB, highest VmRSS sampled %d MiB (bound %d MiB)", hwm>>10, peakRSS.Load()>>10, maxRSS)
+	t.Logf("server memory: VmHWM %d MiB, highest VmRSS sampled %d MiB (bound %d MiB); server CPU time %s (%.0f%% of one core over the load)",
+		hwm>>10, peakRSS.Load()>>10, maxRSS, cpu.Round(10*time.Millisecond), 100*cpu.Seconds()/duration.Seconds())
 	t.Logf("server metrics:\n%s", metrics)
 	if hwm>>10 > maxRSS {
 		t.Errorf("the server's peak RSS is %d MiB, over the bound of %d MiB (%s)", hwm>>10, maxRSS, envLoadMaxRSS)
 	}
 	if n := rec.failed(); n > 0 {
 		t.Errorf("%d requests failed (other than expected merge conflicts); first ones:\n%s", n, strings.Join(rec.failures, "\n"))
+	}
+
+	// The server holds the catalog alone: an embedded command on its data
+	// dir finds it in use.
+	if out, code := runCLI(t, dataDir, "branch", "ls"); code != errdefs.ExitUnavailable || !strings.Contains(out, "in use by another lakehouse process") {
+		t.Errorf("an embedded `lakehouse branch ls` on the served data dir exited %d, want %d (in use):\n%s", code, errdefs.ExitUnavailable, out)
 	}
 
 	// Every acknowledged commit is there after a clean stop and a start.
