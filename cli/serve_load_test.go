@@ -37,7 +37,7 @@ import (
 const (
 	envLoadDuration = "LAKEHOUSE_SERVE_LOAD_DURATION" // default 30s (10s under -race)
 	envLoadClients  = "LAKEHOUSE_SERVE_LOAD_CLIENTS"  // default 50
-	envLoadMaxRSS   = "LAKEHOUSE_SERVE_LOAD_MAX_RSS"  // MiB, default 3072
+	envLoadMaxRSS   = "LAKEHOUSE_SERVE_LOAD_MAX_RSS"  // MiB, default 1024 (about 180 MiB are used)
 )
 
 func envInt(t testing.TB, key string, def int) int {
@@ -76,7 +76,7 @@ func TestServeLoad(t *testing.T) {
 	}
 	duration := envDuration(t, envLoadDuration, def)
 	clients := envInt(t, envLoadClients, 50)
-	maxRSS := int64(envInt(t, envLoadMaxRSS, 3072))
+	maxRSS := int64(envInt(t, envLoadMaxRSS, 1024))
 	dataDir := setupServeData(t)
 	srv := startServe(t, dataDir, "127.0.0.1:0")
 	seed := uint64(time.Now().UnixNano())
