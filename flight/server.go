@@ -92,8 +92,10 @@ type Server struct {
 }
 
 type pendingQuery struct {
-	reader  array.RecordReader
-	close   func() error
+	reader array.RecordReader
+	close  func() error
+	// cancel interrupts the query (nil: it runs on the DoGet's context).
+	cancel  context.CancelFunc
 	user    string
 	expires time.Time
 }

@@ -56,9 +56,17 @@ func (s *Server) GetFlightInfo(ctx context.Context, desc *flight.FlightDescripto
 	}
 	s.opts.Metrics.request("GetFlightInfo")
 	start := time.Now()
-	// The query outlives this call: it runs until DoGet has read it.
+	// The query outlives this call: it runs until DoGet has read it. But a
+	// call that ends while the query starts (the client went away, the
+	// server stops) takes the query with it, or the call would wait for
+	// the query however long it runs.
 	qctx, cancel := context.WithCancel(withPrincipal(context.Background(), PrincipalFrom(ctx)))
+	stopCancel := context.AfterFunc(ctx, cancel)
 	r, closeFn, err := s.opts.Queries.Run(qctx, q)
+	if !stopCancel() && err == nil {
+		closeFn()
+		err = ctx.Err()
+	}
 	if err != nil {
 		cancel()
 		s.opts.Metrics.done("GetFlightInfo", time.Since(start), err)
@@ -66,7 +74,7 @@ func (s *Server) GetFlightInfo(ctx context.Context, desc *flight.FlightDescripto
 	}
 	id := newID()
 	s.mu.Lock()
-	s.pending[id] = &pendingQuery{reader: r, close: func() error { defer cancel(); return closeFn() },
+	s.pending[id] = &pendingQuery{reader: r, close: func() error { defer cancel(); return closeFn() }, cancel: cancel,
 		user: PrincipalFrom(ctx).User, expires: time.Now().Add(s.opts.QueryTTL)}
 	s.mu.Unlock()
 	s.opts.Metrics.done("GetFlightInfo", time.Since(start), nil)
@@ -118,6 +126,11 @@ func (s *Server) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetServ
 		return ToStatus(errorf(errdefs.ErrInvalidArgument, "the ticket names no query"))
 	}
 	defer q.close()
+	// The query ends with the call: when the client goes away or the
+	// server stops, a batch being computed is interrupted.
+	if q.cancel != nil {
+		defer context.AfterFunc(ctx, q.cancel)()
+	}
 	start := time.Now()
 	err := s.stream(ctx, q, stream)
 	s.opts.Metrics.query(time.Since(start), err)

@@ -5,6 +5,7 @@
 #   go test -race -count=1 ./...
 #   go test -run TestCrashSafety ./catalog (200 kill points, without -race)
 #   go test -run TestRunCrashSafety ./cli (200 kills of lakehouse run, without -race)
+#   go test -run 'TestServeLoad|TestServeFaults' ./cli (50 clients for 30 s, 100 kills of lakehouse serve, without -race)
 #   a short run of every native fuzz target (FUZZTIME, default 10s, each)
 #
 # Exits non-zero if any check fails and ends with a summary line.
@@ -81,6 +82,9 @@ check "crash safety, 200 SIGKILL points" go test -count=1 -run '^TestCrashSafety
 # 30 when the test runs alone, 200 here): skipped under -race, where each
 # run takes several times longer.
 check "run crash safety, 200 SIGKILL points of lakehouse run" env LAKEHOUSE_RUN_CRASH_POINTS=${LAKEHOUSE_RUN_CRASH_POINTS:-200} go test -count=1 -timeout 30m -run '^TestRunCrashSafety$' ./cli
+# lakehouse serve under 50 clients for 30 s, and killed at 100 random
+# moments of that load (the race build runs 10 s and 10 kills).
+check "serve load and faults, 100 SIGKILL points of lakehouse serve" go test -count=1 -timeout 20m -run '^(TestServeLoad|TestServeFaults)$' ./cli
 
 # Every `func FuzzX(` in a _test.go file, as "dir FuzzX".
 fuzz_targets() {

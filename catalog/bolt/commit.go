@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -110,8 +111,20 @@ func (s *Store) Update(ctx context.Context, fn func(tx catalog.Tx) error) (err e
 }
 
 // commitLoop is the committer goroutine. It runs until quit is closed.
+//
+// When fewer Updates wait than the previous batch held, the committer
+// lingers for the others, up to half as long as the previous batch took
+// (at most maxLinger): writers that answer a network client come back a
+// round trip after their commit, which is later than the next batch would
+// start, and a batch of half of them costs a whole sync. The linger ends
+// as soon as the batch is as large as the previous one, so a lone writer
+// never waits, and after a drop in writers only one batch waits in vain.
 func (s *Store) commitLoop() {
 	defer close(s.loopDone)
+	var (
+		prevSize int           // Updates in the previous batch
+		prevTook time.Duration // how long it took, sync included
+	)
 	for {
 		select {
 		case <-s.quit:
@@ -136,8 +149,52 @@ func (s *Store) commitLoop() {
 				break drain
 			}
 		}
+		if len(batch) < prevSize {
+			batch = s.linger(batch, prevSize, min(prevTook/2, maxLinger))
+		}
+		s.batches.Add(1)
+		s.batched.Add(int64(len(batch)))
+		start := time.Now()
 		s.runBatch(batch)
+		prevSize, prevTook = len(batch), time.Since(start)
 	}
+}
+
+// CommitStats counts the group commits of a Store.
+type CommitStats struct {
+	// Batches is the number of bbolt transactions the committer began,
+	// Updates the number of Updates that took their turn in them.
+	Batches, Updates int64
+}
+
+// CommitStats reports the group commits since Open: Updates/Batches is
+// how many Updates shared a sync on average.
+func (s *Store) CommitStats() CommitStats {
+	return CommitStats{Batches: s.batches.Load(), Updates: s.batched.Load()}
+}
+
+// maxLinger bounds how long a batch waits for more Updates.
+const maxLinger = 2 * time.Millisecond
+
+// linger adds Updates to batch until it holds want of them, d has passed
+// or the store closes.
+func (s *Store) linger(batch []*request, want int, d time.Duration) []*request {
+	if d <= 0 {
+		return batch
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for len(batch) < want && len(batch) < maxBatch {
+		select {
+		case r := <-s.requests:
+			batch = append(batch, r)
+		case <-t.C:
+			return batch
+		case <-s.quit:
+			return batch
+		}
+	}
+	return batch
 }
 
 // runBatch gives each request its turn on one bbolt transaction and commits

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -35,6 +36,8 @@ type Store struct {
 	quit      chan struct{}
 	loopDone  chan struct{}
 	closeOnce sync.Once
+	// batches and batched count the batches and their Updates.
+	batches, batched atomic.Int64
 
 	// Set when a fault or a bbolt panic showed the file damaged (see
 	// damage.go); wedged when bbolt may still hold its write lock, so
