@@ -154,7 +154,7 @@ func (s *Server) stream(ctx context.Context, q *pendingQuery, stream flight.Flig
 	var readErr error
 	go func() {
 		defer close(batches)
-		readErr = rechunk(q.reader, func(b arrow.RecordBatch) bool {
+		readErr = rechunk(q.reader, memory.DefaultAllocator, func(b arrow.RecordBatch) bool {
 			select {
 			case batches <- b:
 				return true
@@ -183,8 +183,9 @@ func (s *Server) stream(ctx context.Context, q *pendingQuery, stream flight.Flig
 }
 
 // rechunk reads r to its end and passes emit batches of about
-// streamBatchRows rows; emit owns each batch and returns false to stop.
-func rechunk(r array.RecordReader, emit func(arrow.RecordBatch) bool) error {
+// streamBatchRows rows (combined ones allocated from mem); emit owns each
+// batch and returns false to stop.
+func rechunk(r array.RecordReader, mem memory.Allocator, emit func(arrow.RecordBatch) bool) error {
 	var (
 		pending []arrow.RecordBatch
 		rows    int64
@@ -209,7 +210,7 @@ func rechunk(r array.RecordReader, emit func(arrow.RecordBatch) bool) error {
 			pending, rows, size = pending[:0], 0, 0
 			return emit(b), nil
 		}
-		b, err := concatBatches(pending, rows)
+		b, err := concatBatches(pending, rows, mem)
 		release()
 		if err != nil {
 			return false, err
@@ -242,7 +243,7 @@ func rechunk(r array.RecordReader, emit func(arrow.RecordBatch) bool) error {
 }
 
 // concatBatches joins batches of one schema into one of rows rows.
-func concatBatches(bs []arrow.RecordBatch, rows int64) (arrow.RecordBatch, error) {
+func concatBatches(bs []arrow.RecordBatch, rows int64, mem memory.Allocator) (arrow.RecordBatch, error) {
 	schema := bs[0].Schema()
 	cols := make([]arrow.Array, schema.NumFields())
 	defer func() {
@@ -257,7 +258,7 @@ func concatBatches(bs []arrow.RecordBatch, rows int64) (arrow.RecordBatch, error
 		for j, b := range bs {
 			parts[j] = b.Column(i)
 		}
-		c, err := array.Concatenate(parts, memory.DefaultAllocator)
+		c, err := array.Concatenate(parts, mem)
 		if err != nil {
 			return nil, err
 		}
