@@ -9,9 +9,11 @@ import (
 	"syscall"
 
 	"github.com/lakehouse-dev/lakehouse/cli"
+	"github.com/lakehouse-dev/lakehouse/internal/startgc"
 )
 
 func main() {
+	startgc.Restore()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// The first Ctrl-C stops the command cleanly (a run rolls back and
 	// removes its files); a second one kills the process at once (a run's

@@ -44,6 +44,12 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 // run is Main with every outside dependency in e, so tests can run the app
 // in-process with their own environment and clock.
 func run(ctx context.Context, args []string, e *Env) int {
+	if len(args) > 1 && args[1] == completeCommand {
+		e.initCompletion()
+		e.complete(ctx, args[2:])
+		e.close()
+		return errdefs.ExitOK
+	}
 	app := newApp(e)
 	norm, err := normalizeArgs(app, args)
 	if err == nil {
@@ -161,6 +167,7 @@ func newApp(e *Env) *urfave.App {
 			e.backupCommand(),
 			e.doctorCommand(),
 			e.serveCommand(),
+			e.completionCommand(),
 		},
 	}
 	walkCommands(app.Commands, func(c *urfave.Command) {

@@ -50,7 +50,10 @@ type lakehouseEnv struct {
 	t       *testing.T
 	dataDir string
 	shmDir  string
-	env     map[string]string
+	// stateDir is the containerd launcher's state folder (containerd
+	// only).
+	stateDir string
+	env      map[string]string
 }
 
 func newLakehouseEnv(t *testing.T, launcher, socket string) *lakehouseEnv {
@@ -69,6 +72,10 @@ func newLakehouseEnv(t *testing.T, launcher, socket string) *lakehouseEnv {
 	}}
 	if socket != "" {
 		le.env[launchers.SocketEnv] = socket
+		// The launcher's and runc's state in a folder of the test's, not
+		// in /dev/shm/lakehouse-containerd.
+		le.stateDir = filepath.Join(t.TempDir(), "state")
+		le.env[launchers.StateDirEnv] = le.stateDir
 	}
 	if v := os.Getenv("PIP_INDEX_URL"); v != "" {
 		le.env["PIP_INDEX_URL"] = v
@@ -224,6 +231,26 @@ func (le *lakehouseEnv) checkNoLeftovers(socket string, wait time.Duration) {
 	}
 }
 
+// checkStateDirGone fails if the containerd launcher's state folder
+// outlived the command that used it: the last launcher to close removes
+// it, as it removes /dev/shm/lakehouse-containerd.
+func (le *lakehouseEnv) checkStateDirGone() {
+	le.t.Helper()
+	if le.stateDir == "" {
+		return
+	}
+	var left []string
+	filepath.WalkDir(le.stateDir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil {
+			left = append(left, path)
+		}
+		return nil
+	})
+	if len(left) > 0 {
+		le.t.Errorf("the containerd launcher left its state folder: %v", left)
+	}
+}
+
 func countContainers(t *testing.T, socket string) int {
 	c, err := containerd.New(socket, containerd.WithDefaultNamespace("lakehouse"))
 	if err != nil {
@@ -354,6 +381,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 			}
 			le.checkReport("tester.dev", 5)
 			le.checkNoLeftovers(socket, 5*time.Second)
+			le.checkStateDirGone()
 			if after := le.mustLH("branch", "get", "main", "-O", "json"); after != before {
 				t.Errorf("main moved")
 			}
@@ -474,6 +502,7 @@ func TestPipelineFailures(t *testing.T) {
 					}
 					le.checkFilesUnchanged(files)
 					le.checkNoLeftovers(socket, 5*time.Second)
+					le.checkStateDirGone()
 					rec := le.lastRun()
 					if rec.Status != runrec.StatusFailed || rec.FailedModel == "" || !rec.BranchKept {
 						t.Errorf("record: status %s failed %q kept %v", rec.Status, rec.FailedModel, rec.BranchKept)

@@ -14,6 +14,7 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/lakehouse-dev/lakehouse/runtime/containerd"
+	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
 	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
 	"github.com/lakehouse-dev/lakehouse/runtime/process"
 )
@@ -61,7 +62,7 @@ func (e *Env) reapCommand() *urfave.Command {
 				os.RemoveAll(d)
 			}
 			if len(args) == 4 {
-				cfg := containerd.Config{}
+				cfg := containerd.Config{StateDir: os.Getenv(launchers.StateDirEnv)}
 				if args[3] != "default" {
 					cfg.Socket = args[3]
 				}

@@ -143,6 +143,7 @@ func (e *Env) execute(ctx context.Context, plan *planner.Plan, dir string, targe
 		}
 		cfg := launchers.Config{Kind: kind, Isolation: f.isolation}
 		cfg.Containerd.Socket = e.Getenv(launchers.SocketEnv)
+		cfg.Containerd.StateDir = e.Getenv(launchers.StateDirEnv)
 		l, info, err := launchers.Open(ctx, cfg)
 		if err != nil {
 			return nil, err

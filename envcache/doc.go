@@ -53,7 +53,9 @@
 //	│   │                        installed iff this exists; mtime = last use;
 //	│   │                        holds the folder's stamp
 //	│   ├── <hash>.files         SHA-256 of the files its RECORD does not
-//	│   │                        hash (RECORD itself, compiled bytecode)
+//	│   │                        hash (RECORD itself) and of the bytecode
+//	│   │                        (checked before RECORD: compileall
+//	│   │                        rewrites a stale pyc a wheel ships)
 //	│   └── <hash>.lock          flock held while installing, compiling,
 //	│                            verifying or removing it
 //	└── tmp/                     installs in progress (renamed into pkgs/)

@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -35,7 +36,11 @@ import (
 //   - Its content: every file is covered by a SHA-256, either the wheel's
 //     own RECORD entry or, for what RECORD has no hash for (RECORD itself,
 //     the bytecode compiled after install), our manifest pkgs/<hash>.files
-//     written when the folder was made read-only.
+//     written when the folder was made read-only. Bytecode is always in
+//     the manifest, which comes first: compileall rewrites a stale pyc a
+//     wheel ships (numpy 1.26.4 ships
+//     numpy/distutils/__pycache__/conv_template.cpython-310.pyc), so its
+//     RECORD hash no longer holds once the folder is compiled.
 
 // manifestFile is the manifest of a package's files that its RECORD does
 // not hash.
@@ -203,7 +208,8 @@ func (c *Cache) seal(hash, dir string) (int64, error) {
 	return size, c.writeManifest(hash, dir)
 }
 
-// writeManifest hashes the files of dir that no RECORD entry hashes and
+// writeManifest hashes the files of dir that no RECORD entry hashes, and
+// the bytecode (compile may have rewritten a pyc the wheel shipped), and
 // writes them to pkgs/<hash>.files.
 func (c *Cache) writeManifest(hash, dir string) error {
 	entries, _, err := walkStamp(dir)
@@ -219,7 +225,7 @@ func (c *Cache) writeManifest(hash, dir string) error {
 		if !e.isRegular() {
 			continue
 		}
-		if s, ok := record[e.rel]; ok && s.digest != nil {
+		if s, ok := record[e.rel]; ok && s.digest != nil && !isBytecode(e.rel) {
 			continue
 		}
 		sum, err := hashFile(filepath.Join(dir, filepath.FromSlash(e.rel)), "sha256", nil)
@@ -229,6 +235,12 @@ func (c *Cache) writeManifest(hash, dir string) error {
 		fmt.Fprintf(&b, "%s %d %s\n", hex.EncodeToString(sum), e.size, e.rel)
 	}
 	return writeFileAtomic(c.manifestFile(hash), b.Bytes())
+}
+
+// isBytecode reports whether rel (slash-separated) is a compiled module
+// in a __pycache__ folder, which compileall writes.
+func isBytecode(rel string) bool {
+	return strings.HasSuffix(rel, ".pyc") && path.Base(path.Dir(rel)) == "__pycache__"
 }
 
 // readManifest reads pkgs/<hash>.files (nil, nil if there is none).

@@ -250,9 +250,11 @@ func (c *Cache) checkContent(ctx context.Context, p *Package, pc *PackageCheck) 
 		if perm&0o222 != 0 || perm&0o444 != 0o444 || perm&^0o555 != 0 {
 			diff(e.rel, DiffMode, "file mode %04o, want 0444 or 0555", perm)
 		}
-		want, ok := record[e.rel]
+		// The manifest first: it holds the bytecode as compiled here,
+		// which may replace a pyc the wheel shipped.
+		want, ok := manifest[e.rel]
 		if !ok || want.digest == nil {
-			want, ok = manifest[e.rel]
+			want, ok = record[e.rel]
 		}
 		if !ok || want.digest == nil {
 			diff(e.rel, DiffAdded, "in neither RECORD nor the install manifest")

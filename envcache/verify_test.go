@@ -1,10 +1,15 @@
 package envcache_test
 
 import (
+	"archive/zip"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -271,4 +276,103 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestVerifyShippedBytecode: a wheel that ships a stale pyc, hashed in
+// its RECORD (numpy 1.26.4 ships
+// numpy/distutils/__pycache__/conv_template.cpython-310.pyc). compileall
+// rewrites it, compiled at install or in the background; the folder still
+// verifies clean, and a change to that pyc afterwards is still caught.
+func TestVerifyShippedBytecode(t *testing.T) {
+	ctx := context.Background()
+	wheels := t.TempDir()
+	writeWheel(t, filepath.Join(wheels, "shippy-1.0-py3-none-any.whl"), map[string]string{
+		"shippy/__init__.py":                          "X = 1\n",
+		"shippy/__pycache__/__init__.cpython-311.pyc": "a pyc compiled on the packager's machine\n",
+		"shippy-1.0.dist-info/METADATA":               "Metadata-Version: 2.1\nName: shippy\nVersion: 1.0\n",
+		"shippy-1.0.dist-info/WHEEL":                  "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+	})
+	for _, sync := range []bool{true, false} {
+		t.Run(map[bool]string{true: "compiled at install", false: "compiled in the background"}[sync], func(t *testing.T) {
+			c := envtest.Open(t, envcache.Config{Dir: t.TempDir(), Resolver: "pip", RunnerRequirements: []string{}, SyncCompile: sync,
+				Index: envcache.IndexOptions{NoIndex: true, FindLinks: []string{wheels}}})
+			env, err := c.Environment(ctx, envcache.Spec{Python: "3.11", Requirements: []string{"shippy"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+			pyc := filepath.Join(env.Packages[0].Dir, "shippy", "__pycache__", "__init__.cpython-311.pyc")
+			if b, err := os.ReadFile(pyc); err != nil || strings.HasPrefix(string(b), "a pyc compiled") {
+				t.Fatalf("the shipped pyc was not compiled again (%v): the test proves nothing", err)
+			}
+			rep, err := c.Verify(ctx, envcache.VerifyOptions{})
+			if err != nil || len(rep.Differ) != 0 {
+				t.Fatalf("a freshly installed package differs: %v %v", differences(rep), err)
+			}
+			os.Chmod(pyc, 0o644)
+			os.WriteFile(pyc, []byte("injected bytecode"), 0o444)
+			os.Chmod(pyc, 0o444)
+			rep, err = c.Verify(ctx, envcache.VerifyOptions{})
+			if err != nil || len(rep.Differ) != 1 || len(rep.Differ[0].Differences) != 1 ||
+				rep.Differ[0].Differences[0].Kind != envcache.DiffModified {
+				t.Fatalf("a replaced pyc: %v %v", differences(rep), err)
+			}
+		})
+	}
+}
+
+func differences(rep *envcache.VerifyReport) []envcache.Difference {
+	var out []envcache.Difference
+	if rep == nil {
+		return nil
+	}
+	for _, pc := range rep.Differ {
+		out = append(out, pc.Differences...)
+	}
+	return out
+}
+
+// writeWheel writes a wheel of files at path, with the RECORD that hashes
+// them.
+func writeWheel(t *testing.T, path string, files map[string]string) {
+	t.Helper()
+	var record strings.Builder
+	names := make([]string, 0, len(files))
+	for n, body := range files {
+		names = append(names, n)
+		sum := sha256.Sum256([]byte(body))
+		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", n, base64.RawURLEncoding.EncodeToString(sum[:]), len(body))
+	}
+	sort.Strings(names)
+	var info string
+	for _, n := range names {
+		if d, _, ok := strings.Cut(n, "/"); ok && strings.HasSuffix(d, ".dist-info") {
+			info = d
+		}
+	}
+	rec := info + "/RECORD"
+	record.WriteString(rec + ",,\n")
+	names = append(names, rec)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zw := zip.NewWriter(f)
+	for _, n := range names {
+		w, err := zw.Create(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, ok := files[n]
+		if !ok {
+			body = record.String()
+		}
+		w.Write([]byte(body))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

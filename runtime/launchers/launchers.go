@@ -25,6 +25,11 @@ const (
 // /run/containerd/containerd.sock).
 const SocketEnv = "LAKEHOUSE_CONTAINERD_SOCKET"
 
+// StateDirEnv overrides the containerd launcher's state folder (default
+// /run/lakehouse-containerd or /dev/shm/lakehouse-containerd, see
+// containerd.Config.StateDir): tests give each daemon a folder of its own.
+const StateDirEnv = "LAKEHOUSE_CONTAINERD_STATE_DIR"
+
 // Isolation modes (--isolation).
 const (
 	// IsolationAuto isolates functions on every launcher and refuses to
@@ -91,6 +96,9 @@ func Open(ctx context.Context, cfg Config) (function.Launcher, Info, error) {
 	}
 	if cfg.Containerd.Socket == "" {
 		cfg.Containerd.Socket = containerd.DefaultSocket
+	}
+	if cfg.Containerd.StateDir == "" {
+		cfg.Containerd.StateDir = os.Getenv(StateDirEnv)
 	}
 	if err := cfg.validateIsolation(); err != nil {
 		return nil, Info{}, err

@@ -121,8 +121,10 @@ func Check(isolation string) error {
 
 // Describe says in a few words how functions would be isolated with
 // isolation on this machine, for `lakehouse info` and run logs.
-func Describe(isolation string) string {
-	s := Probe()
+func Describe(isolation string) string { return describe(isolation, Probe()) }
+
+// describe is Describe on a machine offering s.
+func describe(isolation string, s Support) string {
 	m, err := modeFor(isolation, s)
 	if err != nil {
 		return "functions are NOT isolated: " + err.Error()

@@ -38,6 +38,11 @@
 //     memory of the function's own child processes is not counted.
 //   - Without namespaces (Landlock only, or isolation none) a daemon the
 //     function detaches from its process group survives the run.
+//   - Landlock alone (not root, no user namespaces): the function runs as
+//     the launcher's user, who owns the package folders. Landlock keeps it
+//     from writing them, not from chmod (no Landlock right covers it);
+//     the folder's stamp catches that, and environments refuse the folder
+//     until `lakehouse env verify --fix`. It gets no /proc.
 package process
 
 import (
@@ -76,11 +81,19 @@ type Config struct {
 	// launcher is root (default DefaultUID). They must own nothing the
 	// function may not change.
 	UID, GID int
+	// Init is the program started as the function's init (default this
+	// program, /proc/self/exe). It must be a lakehouse binary built with
+	// cgo: the init is its C constructor (init_linux.c), which runs
+	// before the Go runtime. Benchmarks set it to measure the lakehouse
+	// binary from a test binary.
+	Init string
 }
 
 // Launcher runs functions as child processes.
 type Launcher struct {
 	cfg Config
+	// support is what the machine offers (Probe; tests force a path).
+	support func() Support
 }
 
 var _ function.Launcher = (*Launcher)(nil)
@@ -102,7 +115,10 @@ func New(cfg Config) *Launcher {
 	if cfg.GID <= 0 {
 		cfg.GID = DefaultUID
 	}
-	return &Launcher{cfg: cfg}
+	if cfg.Init == "" {
+		cfg.Init = selfExe
+	}
+	return &Launcher{cfg: cfg, support: Probe}
 }
 
 // Name is "process".
@@ -120,7 +136,7 @@ func ScratchPrefix(pid int) string { return "lakehouse-fn-" + strconv.Itoa(pid) 
 // when the machine cannot isolate functions and Isolation is auto.
 func (l *Launcher) Launch(ctx context.Context, inv function.Invocation) (*function.Result, error) {
 	started := time.Now()
-	m, err := modeFor(l.cfg.Isolation, Probe())
+	m, err := modeFor(l.cfg.Isolation, l.support())
 	if err != nil {
 		return nil, err
 	}

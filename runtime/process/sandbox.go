@@ -13,6 +13,8 @@ import (
 // sandbox is what the function's init (init_linux.c) is told to set up
 // before it starts the interpreter.
 type sandbox struct {
+	// Init is the program that executes the sandbox (default this one).
+	Init string
 	// Args, Env and Dir start the interpreter.
 	Args []string
 	Env  []string
@@ -59,7 +61,7 @@ var (
 // scratch.
 func (l *Launcher) sandboxFor(p *function.Prepared, scratch string, mode mode) (*sandbox, error) {
 	inv := p.Inv
-	sb := &sandbox{Args: p.Args, Env: p.Environ(scratch), Dir: scratch, UID: -1, GID: -1,
+	sb := &sandbox{Init: l.cfg.Init, Args: p.Args, Env: p.Environ(scratch), Dir: scratch, UID: -1, GID: -1,
 		Network: inv.InternetAccess, Landlock: mode.landlock, Namespaces: mode.namespaces, UserNS: mode.userns}
 	if mode.dropUser {
 		sb.UID, sb.GID = l.cfg.UID, l.cfg.GID

@@ -42,9 +42,10 @@ import (
 // the lifeline (the init exits when the launcher's end closes), 5 the
 // spec.
 const (
-	initEnv    = "LAKEHOUSE_FUNCTION_INIT"
-	specFD     = 5
-	initBinary = "/proc/self/exe"
+	initEnv = "LAKEHOUSE_FUNCTION_INIT"
+	specFD  = 5
+	// selfExe is this program: the default init (Config.Init).
+	selfExe = "/proc/self/exe"
 )
 
 // command is the command that starts the function's init for sb, with
@@ -146,7 +147,11 @@ func (sb *sandbox) command(internet bool) (cmd *exec.Cmd, status, life *os.File,
 		specW.Close()
 	}()
 
-	cmd = &exec.Cmd{Path: initBinary, Args: []string{"lakehouse-function-init"},
+	prog := sb.Init
+	if prog == "" {
+		prog = selfExe
+	}
+	cmd = &exec.Cmd{Path: prog, Args: []string{"lakehouse-function-init"},
 		Env: []string{initEnv + "=" + strconv.Itoa(specFD)}, Dir: "/", ExtraFiles: extra}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if sb.Namespaces {
