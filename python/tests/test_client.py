@@ -337,3 +337,35 @@ def test_errors_without_marker_map_by_status(exc, cls):
     assert type(err) is cls and "with message" not in err.message
     if cls is lakehouse.UnavailableError:
         assert "h:1" in err.message and "lakehouse serve" in err.hint
+
+
+# --- TLS -------------------------------------------------------------------
+
+
+def test_tls_server(lakehouse_bin, tmp_path):
+    # A self-signed certificate for 127.0.0.1; the client trusts it through
+    # tls_root_certs (a path or the PEM bytes).
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    from conftest import Server
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    s = Server(lakehouse_bin, str(data_dir), ["--tls-cert", str(cert), "--tls-key", str(key)])
+    try:
+        assert s.addr.startswith("grpc+tls://127.0.0.1:")
+        with lakehouse.Client(s.addr, tls_root_certs=str(cert)) as cl:
+            assert cl.get_branch("main").name == "main"
+            assert cl.query("SELECT 42 AS x").to_pylist() == [{"x": 42}]
+        with lakehouse.Client(s.addr, tls_root_certs=cert.read_bytes()) as cl:
+            assert cl.has_branch("main")
+        # Without the CA the handshake fails: the server is unreachable.
+        with lakehouse.Client(s.addr) as cl:
+            with pytest.raises(lakehouse.UnavailableError):
+                cl.get_branches()
+    finally:
+        s.stop()
