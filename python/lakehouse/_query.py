@@ -22,9 +22,12 @@ from .results import ImportResult
 #: 256 MiB message limit).
 _MAX_PUT_BYTES = 64 << 20
 
-_PARQUET = (".parquet", ".parq", ".pq")
+#: Rows per batch of an upload.
+_PUT_ROWS = 64 * 1024
+
+_PARQUET = (".parquet", ".parq")
 _CSV = (".csv",)
-_ARROW = (".arrow", ".feather", ".ipc", ".arrows")
+_ARROW = (".arrow", ".feather", ".ipc")
 
 ImportData = Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]], pa.Table, pa.RecordBatch,
                    pa.RecordBatchReader]
@@ -185,8 +188,9 @@ class QueryMixin:
         data: a path, directory or glob of Parquet, CSV or Arrow IPC files
             on this machine, a list of those, or a pyarrow.Table /
             RecordBatch / RecordBatchReader. Files are read here, batch by
-            batch, and sent to the server; a file the table already
-            imported (same path, size and mtime) is skipped.
+            batch, and sent to the server (CSV as text: the server infers
+            the column types as for a file of its own); a file the table
+            already imported (same path, size and mtime) is skipped.
         mode: "append" or "replace". partitioned_by: partition columns or
             transforms ("day(ts)", "bucket(16,id)") of a new table, or the
             new spec of a replaced one.
@@ -195,8 +199,8 @@ class QueryMixin:
             raise _errors.InvalidArgumentError("mode must be 'append' or 'replace', got %r" % (mode,))
         ns, name = self._split_table(table, namespace)
         sources = []
-        for upload_name, size, mtime_ns, reader in _sources(data):
-            sources.append("upload:" + self._upload(upload_name, size, mtime_ns, reader))
+        for upload_name, size, mtime_ns, fmt, reader in _sources(data):
+            sources.append("upload:" + self._upload(upload_name, size, mtime_ns, fmt, reader))
         if not sources:
             raise _errors.InvalidArgumentError("nothing to import: %r names no file" % (data,))
         body: Dict[str, Any] = {
@@ -211,9 +215,13 @@ class QueryMixin:
             body["partition_by"] = [partitioned_by] if isinstance(partitioned_by, str) else list(partitioned_by)
         return ImportResult.from_json(self._call("ImportTable", body))
 
-    def _upload(self, name: str, size: int, mtime_ns: int, reader: pa.RecordBatchReader) -> str:
-        """DoPuts the batches of reader as one upload and returns its id."""
-        cmd = {"upload": {"name": name, "size": size, "mtime_ns": mtime_ns}}
+    def _upload(self, name: str, size: int, mtime_ns: int, fmt: str, reader: pa.RecordBatchReader) -> str:
+        """DoPuts the batches of reader as one upload and returns its id.
+        fmt is "csv" for a CSV file's fields as text, else ""."""
+        upload: Dict[str, Any] = {"name": name, "size": size, "mtime_ns": mtime_ns}
+        if fmt:
+            upload["format"] = fmt
+        cmd = {"upload": upload}
         desc = fl.FlightDescriptor.for_command(json.dumps(cmd).encode())
         try:
             writer, meta = self._flight.do_put(desc, reader.schema, options=self._options)
@@ -244,61 +252,120 @@ def _pieces(batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
         yield batch.slice(off, step)
 
 
-def _expand(path: str) -> List[str]:
-    """The files a path names: itself, the data files of a directory, or a glob's matches."""
-    if os.path.isdir(path):
-        out = []
-        for root, _, files in os.walk(path):
-            out.extend(os.path.join(root, f) for f in files if f.lower().endswith(_PARQUET + _CSV + _ARROW))
-        return sorted(out)
-    if any(c in path for c in "*?["):
-        return sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
-    if not os.path.exists(path):
-        raise _errors.NotFoundError("%s does not exist" % path, hint="give a Parquet, CSV or Arrow file, a folder or a glob")
-    return [path]
+def _hidden(name: str) -> bool:
+    """Whether a name is one data tools leave beside their output (".crc",
+    "_SUCCESS", "_delta_log") rather than data."""
+    return name.startswith(".") or name.startswith("_")
 
 
-def _open_file(path: str) -> pa.RecordBatchReader:
-    """Opens a data file as a stream of batches, by its extension (or the
-    Arrow magic bytes)."""
+def _kind(path: str) -> str:
+    """The format of a data file: "parquet", "csv" or "ipc" by its
+    extension, else "ipc" if it starts with the Arrow magic, else ""."""
     lower = path.lower()
     if lower.endswith(_PARQUET):
-        import pyarrow.parquet as pq
-
-        f = pq.ParquetFile(path)
-        return pa.RecordBatchReader.from_batches(f.schema_arrow, f.iter_batches())
+        return "parquet"
     if lower.endswith(_CSV):
-        import pyarrow.csv as pcsv
+        return "csv"
+    if lower.endswith(_ARROW):
+        return "ipc"
+    try:
+        with open(path, "rb") as f:
+            return "ipc" if f.read(6) == b"ARROW1" else ""
+    except OSError:
+        return ""
 
-        return pcsv.open_csv(path)
-    with open(path, "rb") as f:
-        magic = f.read(6)
-    if lower.endswith(_ARROW) or magic == b"ARROW1":
-        import pyarrow.ipc as ipc
 
-        if magic == b"ARROW1":
-            r = ipc.open_file(path)
-            return pa.RecordBatchReader.from_batches(r.schema, (r.get_batch(i) for i in range(r.num_record_batches)))
-        return ipc.open_stream(path)
-    raise _errors.InvalidArgumentError(
-        "cannot import %s: not a Parquet, CSV or Arrow IPC file" % path,
-        hint="name the file .parquet, .csv or .arrow",
+def _expand(source: str) -> List[str]:
+    """The files a source names, as absolute paths, as an embedded import
+    expands them: the file itself, the data files under a folder
+    (recursively, sorted, hidden names left out), or a glob's matches."""
+    if not source:
+        raise _errors.InvalidArgumentError("an import source is empty")
+    path = os.path.abspath(source)
+    paths = [path]
+    if any(c in source for c in "*?[") and not os.path.lexists(path):
+        paths = sorted(p for p in glob.glob(path) if not _hidden(os.path.basename(p)))
+        if not paths:
+            raise _errors.NotFoundError("source %r matches no files" % source)
+    out: List[str] = []
+    for p in paths:
+        if not os.path.exists(p):
+            raise _errors.NotFoundError("source %s does not exist" % p)
+        if not os.path.isdir(p):
+            if not os.path.isfile(p):
+                raise _errors.InvalidArgumentError("source %s is not a regular file" % p)
+            out.append(p)
+            continue
+        found = []
+        for root, dirs, files in os.walk(p):
+            dirs[:] = [d for d in dirs if not _hidden(d)]
+            found.extend(os.path.join(root, f) for f in files
+                         if not _hidden(f) and f.lower().endswith(_PARQUET + _CSV + _ARROW))
+        if not found:
+            raise _errors.NotFoundError("directory %s contains no .parquet, .csv, .arrow, .feather or .ipc files" % p)
+        out.extend(sorted(found))
+    return out
+
+
+def _open_csv_as_text(path: str) -> pa.RecordBatchReader:
+    """Opens a CSV file as batches of one string column per CSV column
+    (named by the header, NULL for an empty field): the server infers and
+    parses the types exactly as for a CSV file of its own."""
+    import pyarrow.csv as pcsv
+
+    header = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=1 << 16))
+    names = header.schema.names
+    header.close()
+    return pcsv.open_csv(
+        path,
+        read_options=pcsv.ReadOptions(block_size=8 << 20),
+        convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, null_values=[""],
+                                            strings_can_be_null=True, quoted_strings_can_be_null=True),
     )
 
 
+def _open_file(path: str, kind: str) -> pa.RecordBatchReader:
+    """Opens a data file of kind as a stream of batches."""
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        f = pq.ParquetFile(path)
+        return pa.RecordBatchReader.from_batches(f.schema_arrow, f.iter_batches(batch_size=_PUT_ROWS))
+    if kind == "csv":
+        return _open_csv_as_text(path)
+    import pyarrow.ipc as ipc
+
+    r = ipc.open_file(pa.memory_map(path, "r"))
+    return pa.RecordBatchReader.from_batches(r.schema, (r.get_batch(i) for i in range(r.num_record_batches)))
+
+
 def _sources(data: ImportData) -> Iterable[tuple]:
-    """Yields (name, size, mtime_ns, RecordBatchReader) for each source of data."""
+    """Yields (name, size, mtime_ns, format, RecordBatchReader) for each
+    source of data; sources are checked before any is opened."""
     if isinstance(data, pa.Table):
-        yield "<table>", 0, 0, pa.RecordBatchReader.from_batches(data.schema, data.to_batches())
+        yield "<table>", 0, 0, "", pa.RecordBatchReader.from_batches(data.schema, data.to_batches(_PUT_ROWS))
         return
     if isinstance(data, pa.RecordBatch):
-        yield "<table>", 0, 0, pa.RecordBatchReader.from_batches(data.schema, [data])
+        yield "<table>", 0, 0, "", pa.RecordBatchReader.from_batches(data.schema, [data])
         return
     if isinstance(data, pa.RecordBatchReader):
-        yield "<table>", 0, 0, data
+        yield "<table>", 0, 0, "", data
         return
-    paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
-    for p in paths:
-        for f in _expand(os.fspath(p)):
+    if isinstance(data, (str, os.PathLike)):
+        data = [data]
+    files: List[tuple] = []
+    seen = set()
+    for src in data:
+        for f in _expand(os.fspath(src)):
+            if f in seen:
+                continue
+            seen.add(f)
+            kind = _kind(f)
+            if not kind:
+                raise _errors.InvalidArgumentError(
+                    "file %s: unsupported file format %r" % (f, os.path.splitext(f)[1]),
+                    hint="import reads .parquet, .csv and Arrow IPC (.arrow, .feather, .ipc) files")
             st = os.stat(f)
-            yield os.path.abspath(f), st.st_size, st.st_mtime_ns, _open_file(f)
+            files.append((f, st.st_size, st.st_mtime_ns, kind))
+    for f, size, mtime, kind in files:
+        yield f, size, mtime, "csv" if kind == "csv" else "", _open_file(f, kind)

@@ -21,6 +21,7 @@ __all__ = [
     "DiffResult",
     "ImportResult",
     "Run",
+    "LogLine",
 ]
 
 _FRACTION = re.compile(r"\.(\d+)")
@@ -233,15 +234,23 @@ class ImportResult:
 @dataclass(frozen=True)
 class Run:
     """A pipeline run: its id, status ("running", "succeeded", "failed",
-    "cancelled", "interrupted", ...), the ref it ran on, the tables it
-    wrote, and the whole record as the server sent it (``record``)."""
+    "cancelled", "interrupted", "planned" for a dry run, ...), the branch
+    it writes to (``target``), the tables it wrote, and the whole run
+    record as ``lakehouse runs get -O json`` shows it (``record``).
+
+    ``failure`` says why a run that ended here failed: {"message",
+    "class" ("failed" or "conflict"), "hint", "model", "traceback"}.
+    ``plan`` is a dry run's plan: {"text": ..., "plan": ...}.
+    """
 
     id: str
     status: str
-    ref: str
+    target: str
     tables: List[str]
     error: str
     record: Dict[str, Any] = field(repr=False, default_factory=dict)
+    failure: Optional[Dict[str, Any]] = field(repr=False, default=None)
+    plan: Optional[Dict[str, Any]] = field(repr=False, default=None)
 
     @property
     def run_id(self) -> str:
@@ -251,22 +260,53 @@ class Run:
     @property
     def done(self) -> bool:
         """Whether the run has ended."""
-        return self.status not in ("", "pending", "queued", "running", "planning")
+        return self.status not in ("", "running")
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the run ended well."""
+        return self.status in ("succeeded", "planned")
+
+    @property
+    def models(self) -> List[Dict[str, Any]]:
+        """The run's models with their state, rows, table and error."""
+        return list(self.record.get("models") or [])
 
     @classmethod
-    def from_json(cls, d: Dict[str, Any]) -> "Run":
-        tables = d.get("tables") or d.get("written_tables") or []
-        names = []
-        for t in tables:
-            if isinstance(t, dict):
-                names.append(t.get("table") or t.get("name") or "")
-            else:
-                names.append(str(t))
+    def from_json(cls, d: Optional[Dict[str, Any]], failure: Optional[Dict[str, Any]] = None,
+                  plan: Optional[Dict[str, Any]] = None) -> "Run":
+        d = d or {}
+        tables = []
+        for m in d.get("models") or []:
+            t = m.get("table") if isinstance(m, dict) else None
+            if t and t not in tables:
+                tables.append(t)
         return cls(
-            id=d.get("id") or d.get("run_id") or "",
-            status=d.get("status", ""),
-            ref=d.get("ref") or d.get("branch") or "",
-            tables=names,
-            error=d.get("error") or "",
+            id=d.get("id") or "",
+            status=d.get("status") or ("planned" if plan is not None else ""),
+            target=d.get("target") or "",
+            tables=tables,
+            error=d.get("error") or (failure or {}).get("message") or "",
             record=d,
+            failure=failure,
+            plan=plan,
         )
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a run's log: when, which model (empty for the run's own
+    lines), which stream ("stdout", "stderr" or "lakehouse") and the text."""
+
+    time: Optional[_dt.datetime]
+    model: str
+    stream: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+    @classmethod
+    def from_json(cls, d: Dict[str, Any]) -> "LogLine":
+        return cls(time=parse_time(d.get("t") or d.get("time")), model=d.get("model") or "",
+                   stream=d.get("stream") or "", text=d.get("text") or "")
