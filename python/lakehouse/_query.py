@@ -10,6 +10,7 @@ pyarrow, batch by batch) and then commit them with the ImportTable action.
 import glob
 import json
 import os
+import time
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import pyarrow as pa
@@ -342,14 +343,18 @@ def _open_file(path: str, kind: str) -> pa.RecordBatchReader:
 def _sources(data: ImportData) -> Iterable[tuple]:
     """Yields (name, size, mtime_ns, format, RecordBatchReader) for each
     source of data; sources are checked before any is opened."""
+    # In-memory data is "<table>"; its mtime is the time of the import, so
+    # the server never takes it for one imported before and skips it (a
+    # file is skipped when name, size and mtime match an earlier import).
     if isinstance(data, pa.Table):
-        yield "<table>", 0, 0, "", pa.RecordBatchReader.from_batches(data.schema, data.to_batches(_PUT_ROWS))
+        yield "<table>", 0, time.time_ns(), "", pa.RecordBatchReader.from_batches(data.schema,
+                                                                                 data.to_batches(_PUT_ROWS))
         return
     if isinstance(data, pa.RecordBatch):
-        yield "<table>", 0, 0, "", pa.RecordBatchReader.from_batches(data.schema, [data])
+        yield "<table>", 0, time.time_ns(), "", pa.RecordBatchReader.from_batches(data.schema, [data])
         return
     if isinstance(data, pa.RecordBatchReader):
-        yield "<table>", 0, 0, "", data
+        yield "<table>", 0, time.time_ns(), "", data
         return
     if isinstance(data, (str, os.PathLike)):
         data = [data]

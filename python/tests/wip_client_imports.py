@@ -98,7 +98,7 @@ def test_revert_and_delete_table(c):
     c.import_data("r", orders(5), branch="py.revert")
     before = c.get_branch("py.revert").head
     c.import_data("r", orders(5, 5), branch="py.revert")
-    commit = c.revert_table("r", source_ref=before, into_branch="py.revert")
+    commit = c.revert_table("r", source_ref="@" + before, into_branch="py.revert")
     assert isinstance(commit, Commit)
     assert c.query("SELECT count(*) AS n FROM r", ref="py.revert").column("n")[0].as_py() == 5
     c.delete_table("r", branch="py.revert")
@@ -112,8 +112,9 @@ def test_conflict_and_failed_precondition(c):
     c.merge_branch("py.base", "main")
     c.create_branch("py.left")
     c.create_branch("py.right")
-    c.import_data("conf.t", orders(5, 5), branch="py.left")
-    c.import_data("conf.t", orders(5, 10), branch="py.right")
+    # appends on both sides combine; two replaces conflict
+    c.import_data("conf.t", orders(5, 5), branch="py.left", mode="replace")
+    c.import_data("conf.t", orders(5, 10), branch="py.right", mode="replace")
     c.merge_branch("py.left", "main")
     with pytest.raises(lakehouse.ConflictError) as e:
         c.merge_branch("py.right", "main")

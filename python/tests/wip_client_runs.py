@@ -28,7 +28,7 @@ def c(server):
 
 def project(tmp_path, sql="SELECT count(*) AS n, sum(usd) AS usd FROM orders WHERE id >= $min_id"):
     d = tmp_path / "proj"
-    d.mkdir()
+    d.mkdir(parents=True)
     (d / "lakehouse.yml").write_text(
         "project:\n  name: pyruns\ndefaults:\n  namespace: default\n"
         "parameters:\n  min_id:\n    type: int\n    default: 0\n"
@@ -42,12 +42,13 @@ def project(tmp_path, sql="SELECT count(*) AS n, sum(usd) AS usd FROM orders WHE
 
 def wait(c, run_id, timeout=120):
     deadline = time.time() + timeout
-    while time.time() < deadline:
+    while True:
         r = c.get_run(run_id)
         if r.done:
             return r
+        if time.time() > deadline:
+            raise AssertionError("run %s did not end: %s %s" % (run_id, r.status, r.models))
         time.sleep(0.2)
-    raise AssertionError("run %s did not end" % run_id)
 
 
 def test_pack_project(tmp_path):
@@ -93,9 +94,7 @@ def test_run_detached_follow_and_cancel(c, tmp_path):
     assert wait(c, r.id).status == "succeeded"
     assert isinstance(list(c.get_run_logs(r.id, follow=True)), list)
 
-    slow = tmp_path / "slow"
-    slow.mkdir()
-    d = project(slow, sql="SELECT sum(a.range * b.range) AS s FROM range(100000000) a, range(1000) b")
+    d = project(tmp_path / "slow", sql="SELECT sum(a.range * b.range) AS s FROM range(100000000) a, range(1000) b")
     r = c.run(str(d), ref="py.detach", detach=True)
     head = c.get_branch("py.detach").head
     res = c.cancel_run(r.id)
@@ -106,11 +105,17 @@ def test_run_detached_follow_and_cancel(c, tmp_path):
 
 def test_run_errors(c, tmp_path):
     c.create_branch("py.runerr")
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    with pytest.raises(lakehouse.LakehouseError) as e:
-        c.run(str(project(bad, sql="SELECT no_such_column FROM orders")), ref="py.runerr")
-    assert "no_such_column" in str(e.value)
+    head = c.get_branch("py.runerr").head
+    # A plan error (an unknown table) raises: nothing ran.
+    with pytest.raises(lakehouse.InvalidArgumentError) as e:
+        c.run(str(project(tmp_path / "a", sql="SELECT * FROM no_such_table")), ref="py.runerr")
+    assert "no_such_table" in str(e.value)
+    # A model that fails while running: the run is returned, failed.
+    r = c.run(str(project(tmp_path / "b", sql="SELECT no_such_column FROM orders")), ref="py.runerr")
+    assert r.status == "failed" and not r.succeeded and "no_such_column" in r.error
+    assert r.failure["class"] == "failed" and r.id in r.failure["hint"]
+    assert c.get_branch("py.runerr").head == head
+    assert all(isinstance(line, LogLine) for line in c.get_run_logs(r.id))
     with pytest.raises(lakehouse.NotFoundError):
         c.get_run("ffffffffffff")
     with pytest.raises(lakehouse.NotFoundError):
