@@ -53,6 +53,7 @@ class Commit:
 
     @classmethod
     def from_json(cls, d: Optional[Dict[str, Any]]) -> Optional["Commit"]:
+        """Builds it from the JSON the server sends."""
         if not d:
             return None
         return cls(
@@ -77,6 +78,7 @@ class Branch:
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "Branch":
+        """Builds it from the JSON the server sends."""
         return cls(name=d["name"], head=d.get("head", ""), commit=Commit.from_json(d.get("commit")))
 
 
@@ -89,6 +91,7 @@ class Tag:
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "Tag":
+        """Builds it from the JSON the server sends."""
         return cls(name=d["name"], commit=d.get("commit", ""))
 
 
@@ -108,6 +111,7 @@ class TableSummary:
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "TableSummary":
+        """Builds it from the JSON the server sends."""
         return cls(
             namespace=d.get("namespace", ""),
             name=d.get("name", ""),
@@ -146,6 +150,7 @@ class Table:
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "Table":
+        """Builds it from the JSON the server sends."""
         return cls(
             namespace=d.get("namespace", ""),
             name=d.get("name", ""),
@@ -174,6 +179,7 @@ class MergeResult:
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "MergeResult":
+        """Builds it from the JSON the server sends."""
         return cls(
             outcome=d.get("outcome", ""),
             base=d.get("base", ""),
@@ -196,6 +202,7 @@ class DiffResult:
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "DiffResult":
+        """Builds it from the JSON the server sends."""
         return cls(
             from_commit=d.get("from", ""),
             to_commit=d.get("to", ""),
@@ -220,6 +227,7 @@ class ImportResult:
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "ImportResult":
+        """Builds it from the JSON the server sends."""
         return cls(
             created=bool(d.get("created")),
             imported=list(d.get("imported") or []),
@@ -275,6 +283,7 @@ class Run:
     @classmethod
     def from_json(cls, d: Optional[Dict[str, Any]], failure: Optional[Dict[str, Any]] = None,
                   plan: Optional[Dict[str, Any]] = None) -> "Run":
+        """Builds it from the JSON the server sends."""
         d = d or {}
         tables = []
         for m in d.get("models") or []:
@@ -308,5 +317,6 @@ class LogLine:
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "LogLine":
+        """Builds it from the JSON the server sends."""
         return cls(time=parse_time(d.get("t") or d.get("time")), model=d.get("model") or "",
                    stream=d.get("stream") or "", text=d.get("text") or "")
