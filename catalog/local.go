@@ -77,6 +77,10 @@ func NewLocal(ctx context.Context, store Store, format TableFormat, opts LocalOp
 // Close closes the store.
 func (l *Local) Close() error { return l.store.Close() }
 
+// Store is the store under the service, for the records kept beside the
+// catalog (API keys). Do not change refs, commits or trees through it.
+func (l *Local) Store() Store { return l.store }
+
 // bootstrap creates main with a first commit holding the default namespace
 // when the store has no main branch yet.
 func (l *Local) bootstrap(ctx context.Context) error {

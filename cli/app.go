@@ -167,6 +167,7 @@ func newApp(e *Env) *urfave.App {
 			e.backupCommand(),
 			e.doctorCommand(),
 			e.serveCommand(),
+			e.authCommand(),
 			e.completionCommand(),
 		},
 	}

@@ -216,6 +216,8 @@ func (e *Env) completeFlagValue(ctx context.Context, path, flag string) []string
 		return []string{"auto", "process", "containerd"}
 	case "isolation":
 		return []string{"auto", "none"}
+	case "role":
+		return []string{"admin", "writer", "reader", "worker"}
 	case "profile":
 		all, _ := readProfiles(e.ProfilesPath())
 		out := []string{"default"}

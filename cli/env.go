@@ -24,7 +24,9 @@ const (
 	envLockTimeout = "LAKEHOUSE_LOCK_TIMEOUT"
 	envAddr        = "LAKEHOUSE_ADDR"
 	envAPIKey      = "LAKEHOUSE_API_KEY"
-	envNoColor     = "NO_COLOR"
+	// envTLSCA is the PEM file of the CA of a grpc+tls:// server.
+	envTLSCA   = "LAKEHOUSE_TLS_CA"
+	envNoColor = "NO_COLOR"
 )
 
 // defaultLockTimeout is how long a command waits for another lakehouse
@@ -74,7 +76,7 @@ type Env struct {
 func globalFlags() []urfave.Flag {
 	return []urfave.Flag{
 		&urfave.StringFlag{Name: "data-dir", Usage: "state of the embedded catalog (env " + envDataDir + ")", DefaultText: "~/.lakehouse"},
-		&urfave.StringFlag{Name: "addr", Usage: "talk to the lakehouse server at host:port (or grpc+tls://host:port) instead of the local data dir (env " + envAddr + ", or the profile's addr)"},
+		&urfave.StringFlag{Name: "addr", Usage: "talk to the lakehouse server at host:port (or grpc+tls://host:port, its CA in env " + envTLSCA + ") instead of the local data dir (env " + envAddr + ", or the profile's addr)"},
 		&urfave.StringFlag{Name: "profile", Value: "default", Usage: "profile in <data-dir>/profiles.json (active branch, user, namespace)"},
 		&urfave.StringFlag{Name: "output", Aliases: []string{"O"}, Value: outputTable, Usage: "output format: table or json"},
 		&urfave.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log what happens on stderr"},

@@ -32,7 +32,7 @@ func (e *Env) apiKey(p *Profile) string {
 
 // dial makes the server's client the service of the commands.
 func (e *Env) dial(addr string, p *Profile) (catalog.Service, error) {
-	c, err := flight.Dial(addr, flight.DialOptions{APIKey: e.apiKey(p), Author: e.author(p)})
+	c, err := flight.Dial(addr, flight.DialOptions{APIKey: e.apiKey(p), Author: e.author(p), CAFile: e.Getenv(envTLSCA)})
 	if err != nil {
 		return nil, err
 	}

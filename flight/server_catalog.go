@@ -100,7 +100,7 @@ func (s *Server) registerCatalog() {
 	unary(s, ActionListTags, "list tags", PermRead, func(ctx context.Context, _ struct{}) (any, error) {
 		return svc().ListTags(ctx)
 	})
-	unary(s, ActionCreateTag, "create a tag", PermWrite, func(ctx context.Context, b CreateRefBody) (any, error) {
+	unary(s, ActionCreateTag, "create a tag", PermTag, func(ctx context.Context, b CreateRefBody) (any, error) {
 		name, err := catalog.ParseTagName(b.Name)
 		if err != nil {
 			return nil, err
@@ -111,7 +111,7 @@ func (s *Server) registerCatalog() {
 		}
 		return svc().CreateTag(ctx, name, from)
 	})
-	unary(s, ActionDeleteTag, "delete a tag", PermWrite, func(ctx context.Context, b NameBody) (any, error) {
+	unary(s, ActionDeleteTag, "delete a tag", PermTag, func(ctx context.Context, b NameBody) (any, error) {
 		name, err := catalog.ParseTagName(b.Name)
 		if err != nil {
 			return nil, err
@@ -277,7 +277,7 @@ func (s *Server) registerCatalog() {
 		}
 		return WireCommit(c), nil
 	})
-	unary(s, ActionMerge, "merge a ref into a branch", PermWrite, func(ctx context.Context, b MergeBody) (any, error) {
+	unary(s, ActionMerge, "merge a ref into a branch", PermMerge, func(ctx context.Context, b MergeBody) (any, error) {
 		src, err := catalog.ParseRef(b.Source)
 		if err != nil {
 			return nil, err
