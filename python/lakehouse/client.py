@@ -118,7 +118,8 @@ class Client(QueryMixin, RunsMixin):
         LAKEHOUSE_PROFILE, else "default"); it also gives the default
         namespace and the commit author on servers without keys.
     tls_root_certs: PEM bytes (or a path to them) of the CA that signed a
-        grpc+tls server's certificate; default: the system's roots.
+        grpc+tls server's certificate; default: the file LAKEHOUSE_TLS_CA
+        names, else the system's roots.
     timeout: seconds each call may take (default: no limit).
 
     Nothing is sent until the first call; a server that cannot be reached
@@ -149,6 +150,7 @@ class Client(QueryMixin, RunsMixin):
                 ("grpc.max_send_message_length", MAX_MESSAGE_SIZE),
             ]
         }
+        tls_root_certs = tls_root_certs or os.environ.get("LAKEHOUSE_TLS_CA") or None
         if tls and tls_root_certs:
             if isinstance(tls_root_certs, str):
                 with open(tls_root_certs, "rb") as f:
@@ -212,6 +214,29 @@ class Client(QueryMixin, RunsMixin):
         """Describes the server and the caller:
         {"version", "role", "auth", "user", "user_role"}."""
         return self._call("ServerInfo")
+
+    # --- API keys (admins) -----------------------------------------------
+
+    def create_api_key(self, user: str, role: str, expires_in: Optional[float] = None) -> Dict[str, Any]:
+        """Creates an API key for user with role ("admin", "writer",
+        "reader" or "worker"), valid for expires_in seconds (None: never
+        expires). Returns {"id", "user", "role", "created", "expires",
+        "status", "created_by", "key"}: the only time the key is shown."""
+        body: Dict[str, Any] = {"user": user, "role": role}
+        if expires_in:
+            body["expires_in_seconds"] = int(expires_in)
+        return self._call("CreateKey", body)
+
+    def get_api_keys(self) -> List[Dict[str, Any]]:
+        """Lists the API keys, oldest first (never the keys themselves):
+        [{"id", "user", "role", "created", "expires", "revoked", "status",
+        "created_by"}]."""
+        return list(self._call("ListKeys") or [])
+
+    def revoke_api_key(self, key_id: str) -> Dict[str, Any]:
+        """Revokes an API key by its id; it stops working at once. Returns
+        the key's description, status "revoked"."""
+        return self._call("RevokeKey", {"id": key_id})
 
     # --- branches --------------------------------------------------------
 

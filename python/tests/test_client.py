@@ -351,7 +351,7 @@ def test_errors_without_marker_map_by_status(exc, cls):
 # --- TLS -------------------------------------------------------------------
 
 
-def test_tls_server(lakehouse_bin, tmp_path):
+def test_tls_server(lakehouse_bin, tmp_path, monkeypatch):
     # A self-signed certificate for 127.0.0.1; the client trusts it through
     # tls_root_certs (a path or the PEM bytes).
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -372,6 +372,10 @@ def test_tls_server(lakehouse_bin, tmp_path):
             assert cl.query("SELECT 42 AS x").to_pylist() == [{"x": 42}]
         with lakehouse.Client(s.addr, tls_root_certs=cert.read_bytes()) as cl:
             assert cl.has_branch("main")
+        monkeypatch.setenv("LAKEHOUSE_TLS_CA", str(cert))
+        with lakehouse.Client(s.addr) as cl:
+            assert cl.has_branch("main")
+        monkeypatch.delenv("LAKEHOUSE_TLS_CA")
         # Without the CA the handshake fails: the server is unreachable.
         with lakehouse.Client(s.addr) as cl:
             with pytest.raises(lakehouse.UnavailableError):

@@ -1,9 +1,5 @@
-"""lakehouse.Client against a server with API keys.
-
-WIP: API keys (`lakehouse auth`, keys checked by serve) have not landed on
-main yet; this file is named so pytest does not collect it. Rename it to
-test_client_auth.py once they have.
-"""
+"""lakehouse.Client against a server with API keys (a second server,
+started on a data dir where `lakehouse auth` created them)."""
 
 import json
 import shutil
@@ -73,3 +69,30 @@ def test_roles(keyed, monkeypatch):
     with lakehouse.Client(s.addr, api_key=keys["admin"]) as admin:
         admin.create_branch("bob.dev")
         admin.delete_branch("bob.dev")
+
+
+def test_key_actions(keyed):
+    s, keys = keyed
+    with lakehouse.Client(s.addr, api_key=keys["admin"]) as admin:
+        k = admin.create_api_key("carol", "reader", expires_in=3600)
+        assert k["key"].startswith("lh_") and k["user"] == "carol" and k["status"] == "active"
+        listed = {x["id"]: x for x in admin.get_api_keys()}
+        assert k["id"] in listed and "key" not in listed[k["id"]]
+        with lakehouse.Client(s.addr, api_key=k["key"]) as carol:
+            assert carol.info()["user"] == "carol"
+            with pytest.raises(lakehouse.PermissionDeniedError):
+                carol.create_api_key("dave", "admin")
+            assert admin.revoke_api_key(k["id"])["status"] == "revoked"
+            with pytest.raises(lakehouse.UnauthenticatedError) as e:
+                carol.get_branches()
+            assert "revoked" in e.value.message
+        with pytest.raises(lakehouse.InvalidArgumentError):
+            admin.create_api_key("erin", "emperor")
+
+
+def test_key_actions_on_a_server_without_keys(server):
+    with lakehouse.Client(server.addr) as cl:
+        assert cl.get_api_keys() == []
+        with pytest.raises(lakehouse.FailedPreconditionError) as e:
+            cl.create_api_key("alice", "writer")
+        assert "auth init" in e.value.hint
