@@ -199,11 +199,16 @@ class QueryMixin:
         if mode not in ("append", "replace"):
             raise _errors.InvalidArgumentError("mode must be 'append' or 'replace', got %r" % (mode,))
         ns, name = self._split_table(table, namespace)
-        sources = []
-        for upload_name, size, mtime_ns, fmt, reader in _sources(data):
-            sources.append("upload:" + self._upload(upload_name, size, mtime_ns, fmt, reader))
-        if not sources:
+        uploads: List[str] = []
+        try:
+            for upload_name, size, mtime_ns, fmt, reader in _sources(data):
+                uploads.append(self._upload(upload_name, size, mtime_ns, fmt, reader))
+        except BaseException:
+            self._discard_uploads(uploads)
+            raise
+        if not uploads:
             raise _errors.InvalidArgumentError("nothing to import: %r names no file" % (data,))
+        sources = ["upload:" + u for u in uploads]
         body: Dict[str, Any] = {
             "branch": branch,
             "namespace": ns,
@@ -216,6 +221,16 @@ class QueryMixin:
             body["partition_by"] = [partitioned_by] if isinstance(partitioned_by, str) else list(partitioned_by)
         return ImportResult.from_json(self._call("ImportTable", body))
 
+    def _discard_uploads(self, uploads: List[str]) -> None:
+        """Tells the server no import will use these uploads (best effort:
+        it removes unused uploads after an hour anyway)."""
+        if not uploads:
+            return
+        try:
+            self._call("DiscardUploads", {"uploads": uploads})
+        except _errors.LakehouseError:
+            pass
+
     def _upload(self, name: str, size: int, mtime_ns: int, fmt: str, reader: pa.RecordBatchReader) -> str:
         """DoPuts the batches of reader as one upload and returns its id.
         fmt is "csv" for a CSV file's fields as text, else ""."""
@@ -224,10 +239,11 @@ class QueryMixin:
             upload["format"] = fmt
         cmd = {"upload": upload}
         desc = fl.FlightDescriptor.for_command(json.dumps(cmd).encode())
+        batches = _read_batches(name, reader)
         try:
             writer, meta = self._flight.do_put(desc, reader.schema, options=self._options)
             try:
-                for batch in reader:
+                for batch in batches:
                     for piece in _pieces(batch):
                         writer.write_batch(piece)
                 writer.done_writing()
@@ -240,6 +256,19 @@ class QueryMixin:
             raise _errors.InternalError("the server answered the upload of %s with no id" % name)
         answer = json.loads(buf.to_pybytes())
         return answer["upload_id"]
+
+
+def _read_batches(name: str, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """Yields the batches of a local file; an error reading it is an
+    InvalidArgumentError naming the file."""
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError, ValueError) as e:
+            raise _errors.InvalidArgumentError("file %s: %s" % (name, e)) from None
+        yield batch
 
 
 def _pieces(batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
@@ -373,4 +402,8 @@ def _sources(data: ImportData) -> Iterable[tuple]:
             st = os.stat(f)
             files.append((f, st.st_size, st.st_mtime_ns, kind))
     for f, size, mtime, kind in files:
-        yield f, size, mtime, "csv" if kind == "csv" else "", _open_file(f, kind)
+        try:
+            reader = _open_file(f, kind)
+        except (pa.ArrowException, OSError, ValueError) as e:
+            raise _errors.InvalidArgumentError("file %s: %s" % (f, e)) from None
+        yield f, size, mtime, "csv" if kind == "csv" else "", reader

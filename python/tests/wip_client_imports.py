@@ -128,3 +128,19 @@ def test_diff_lists_tables(c):
     c.import_data("d", orders(3), branch="py.diff")
     d = c.diff("main", "py.diff")
     assert any(t["table"] == "default.d" and t["change"] == "added" for t in d.tables)
+
+
+def test_unreadable_file_sends_nothing(c, tmp_path):
+    c.create_branch("py.badfile")
+    pq.write_table(orders(5), tmp_path / "good.parquet")
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 this is not parquet")
+    (tmp_path / "bad.csv").write_text('a,b\n1,"unterminated\n')
+    head = c.get_branch("py.badfile").head
+    for bad in ("bad.parquet", "bad.csv"):
+        with pytest.raises(lakehouse.InvalidArgumentError) as e:
+            c.import_data("t", [str(tmp_path / "good.parquet"), str(tmp_path / bad)], branch="py.badfile")
+        assert bad in e.value.message
+    with pytest.raises(lakehouse.InvalidArgumentError) as e:
+        c.import_data("t", str(tmp_path / "notes.txt"), branch="py.badfile") if (tmp_path / "notes.txt").write_text("x") else None
+    assert "unsupported" in e.value.message
+    assert c.get_branch("py.badfile").head == head
