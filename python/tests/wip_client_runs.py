@@ -4,7 +4,8 @@ WIP: the server side of runs (lakehouse.v1.Run and friends) has not landed
 on main yet; this file is named so pytest does not collect it. Rename it
 to test_client_runs.py once it has.
 
-The project is SQL only, so the runs need no Python environment.
+The projects are SQL only, so the runs need no Python environment, but
+for the cancelled one: a Python model that sleeps.
 """
 
 import time
@@ -94,13 +95,36 @@ def test_run_detached_follow_and_cancel(c, tmp_path):
     assert wait(c, r.id).status == "succeeded"
     assert isinstance(list(c.get_run_logs(r.id, follow=True)), list)
 
-    d = project(tmp_path / "slow", sql="SELECT sum(a.range * b.range) AS s FROM range(100000000) a, range(1000) b")
-    r = c.run(str(d), ref="py.detach", detach=True)
+    # A Python model that sleeps (a long DuckDB query in a SQL model is not
+    # interrupted by a cancel yet).
+    d = tmp_path / "slow"
+    d.mkdir()
+    (d / "lakehouse.yml").write_text('project:\n  name: slowpy\ndefaults:\n  namespace: default\n  python: "3.11"\n')
+    (d / "models.py").write_text(
+        "import lakehouse\n\n"
+        "@lakehouse.model(materialization='REPLACE')\n"
+        "@lakehouse.python('3.11')\n"
+        "def slow(data=lakehouse.Model('orders')):\n"
+        "    import time\n"
+        "    print('sleeping', flush=True)\n"
+        "    time.sleep(600)\n"
+        "    return data\n"
+    )
     head = c.get_branch("py.detach").head
+    r = c.run(str(d), ref="py.detach", detach=True)
+    deadline = time.time() + 300
+    while not any(line.text == "sleeping" for line in c.get_run_logs(r.id)):
+        assert time.time() < deadline and not c.get_run(r.id).done, c.get_run(r.id).record
+        time.sleep(0.2)
     res = c.cancel_run(r.id)
-    assert res["id"] == r.id
-    assert wait(c, r.id).status == "cancelled"
+    assert res["id"] == r.id and res["target"] == "py.detach"
+    assert wait(c, r.id, timeout=60).status == "cancelled"
     assert c.get_branch("py.detach").head == head  # target untouched
+    with pytest.raises(lakehouse.FailedPreconditionError):
+        c.cancel_run(r.id)
+    assert c.delete_run(r.id)["deleted"] == r.id
+    with pytest.raises(lakehouse.NotFoundError):
+        c.get_run(r.id)
 
 
 def test_run_errors(c, tmp_path):
