@@ -16,9 +16,31 @@ never imports this code to plan a pipeline; it reads the decorators with
 Python's ``ast``, so every argument must be a literal (a string, number,
 bool, None, or a list/tuple/dict of those).
 
-Importing this module imports nothing else: data-quality helpers live in
-``lakehouse.expectations``, which needs pyarrow.
+A script or an orchestrator talks to a server (``lakehouse serve``) with
+``lakehouse.Client``::
+
+    c = lakehouse.Client()             # LAKEHOUSE_ADDR, else the profile's addr
+    t = c.query("SELECT * FROM sales.usd_by_country", ref="alice.dev")
+
+Importing this module imports nothing heavy: data-quality helpers live in
+``lakehouse.expectations`` and the client in ``lakehouse.client``, both of
+which need pyarrow and load on first use (``lakehouse.Client`` imports it
+then). The error classes (``lakehouse.NotFoundError``, ...) need nothing.
 """
+
+from .errors import (
+    AlreadyExistsError,
+    ConflictError,
+    DataLossError,
+    FailedPreconditionError,
+    InternalError,
+    InvalidArgumentError,
+    LakehouseError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+    UnavailableError,
+)
 
 __version__ = "0.1.0"
 
@@ -30,7 +52,37 @@ __all__ = [
     "Model",
     "Parameter",
     "MATERIALIZATIONS",
+    "Client",
+    "LakehouseError",
+    "NotFoundError",
+    "AlreadyExistsError",
+    "InvalidArgumentError",
+    "ConflictError",
+    "FailedPreconditionError",
+    "PermissionDeniedError",
+    "UnauthenticatedError",
+    "UnavailableError",
+    "DataLossError",
+    "InternalError",
 ]
+
+# Names served by submodules that need pyarrow, imported on first use.
+_LAZY = {"Client": "client"}
+
+
+def __getattr__(name):
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError("module 'lakehouse' has no attribute %r" % (name,))
+    import importlib
+
+    value = getattr(importlib.import_module("." + mod, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 #: The values of ``model(materialization=...)``.
 MATERIALIZATIONS = ("NONE", "REPLACE", "APPEND", "OVERWRITE_PARTITIONS")
