@@ -73,10 +73,12 @@ func (c *Cache) install(ctx context.Context, in *Interpreter, d Distribution) (*
 	meta := &Package{Hash: hash, Name: d.Name, Version: d.Version, Filename: d.Filename(), URL: d.URL,
 		SHA256: d.SHA256, CacheTag: in.CacheTag}
 	return c.installOnce(ctx, in, meta, func(tmp, root string) error {
+		start := time.Now()
 		file, data, err := c.fetch(ctx, d, tmp)
 		if err != nil {
 			return err
 		}
+		c.log.Debug("fetched package", "name", d.Name, "version", d.Version, "bytes", len(data), "took", time.Since(start))
 		if data != nil && d.IsWheel() {
 			zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 			if err != nil {
@@ -138,6 +140,7 @@ func (c *Cache) installOnce(ctx context.Context, in *Interpreter, meta *Package,
 	if err := fill(tmp, root); err != nil {
 		return nil, err
 	}
+	filled := time.Now()
 	if c.cfg.SyncCompile {
 		c.compile(ctx, in, root)
 	}
@@ -145,6 +148,7 @@ func (c *Cache) installOnce(ctx context.Context, in *Interpreter, meta *Package,
 	if err != nil {
 		return nil, err
 	}
+	sealed := time.Now()
 	// A folder left by a crashed installer (no metadata file) goes first.
 	if _, err := os.Stat(dir); err == nil {
 		removeAll(dir)
@@ -164,7 +168,8 @@ func (c *Cache) installOnce(ctx context.Context, in *Interpreter, meta *Package,
 		return nil, err
 	}
 	c.installs.Add(1)
-	c.log.Debug("installed package", "name", p.Name, "version", p.Version, "hash", hash, "took", time.Since(start))
+	c.log.Debug("installed package", "name", p.Name, "version", p.Version, "hash", hash, "took", time.Since(start),
+		"fill", filled.Sub(start), "seal", sealed.Sub(filled))
 	return &p, nil
 }
 

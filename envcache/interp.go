@@ -44,9 +44,9 @@ type interpreters struct {
 	mu       sync.Mutex
 	searched bool
 	found    []Python
-	probed   map[string]*Interpreter   // by binary path
-	all      []*Interpreter            // nil until listed
-	tagCache map[string]map[string]int // wheel tags by binary path
+	probed   map[string]*Interpreter // by binary path
+	all      []*Interpreter          // nil until listed
+	tagCache map[string]*tagsCall    // wheel tags by binary path
 }
 
 // pythons returns FindPythons(f.search), searching once.

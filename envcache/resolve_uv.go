@@ -18,10 +18,16 @@ import (
 // target interpreter and picks, for each package, the wheel whose tags the
 // interpreter ranks best (the sdist when there is no wheel).
 func (c *Cache) resolveUV(ctx context.Context, uv string, in *Interpreter, reqs []string, idx IndexOptions) ([]Distribution, error) {
-	tags, err := c.interp.tags(ctx, in)
-	if err != nil {
-		return nil, err
+	// The tags are learnt while uv runs.
+	type tagsResult struct {
+		m   map[string]int
+		err error
 	}
+	tagsc := make(chan tagsResult, 1)
+	go func() {
+		m, err := c.interp.tags(ctx, in)
+		tagsc <- tagsResult{m, err}
+	}()
 	args := []string{"pip", "compile", "-", "--python", in.Path, "--format", "pylock.toml", "--no-header",
 		"--quiet", "--color", "never"}
 	args = append(args, idx.pipArgs()...)
@@ -37,7 +43,11 @@ func (c *Cache) resolveUV(ctx context.Context, uv string, in *Interpreter, reqs 
 		return nil, errdefs.New(errdefs.ErrInvalidArgument, "cannot resolve %s for Python %s: %s",
 			strings.Join(reqs, ", "), in.Version, uvReason(errb.String()))
 	}
-	return parsePylock(out.String(), tags)
+	tags := <-tagsc
+	if tags.err != nil {
+		return nil, tags.err
+	}
+	return parsePylock(out.String(), tags.m)
 }
 
 var (
@@ -111,14 +121,46 @@ const tagsScript = `import json
 from pip._vendor.packaging import tags
 print(json.dumps([str(t) for t in tags.sys_tags()]))`
 
-// tags returns in's wheel tags ranked (0 = best).
+// tagsCall is one run of tagsScript, shared by concurrent callers.
+type tagsCall struct {
+	done chan struct{}
+	m    map[string]int
+	err  error
+}
+
+// tags returns in's wheel tags ranked (0 = best). Concurrent callers (the
+// resolver and speculative installs) share one run of the interpreter; a
+// failed run is not kept.
 func (f *interpreters) tags(ctx context.Context, in *Interpreter) (map[string]int, error) {
 	f.mu.Lock()
-	if t, ok := f.tagCache[in.Path]; ok {
-		f.mu.Unlock()
-		return t, nil
+	if f.tagCache == nil {
+		f.tagCache = map[string]*tagsCall{}
+	}
+	tc, ok := f.tagCache[in.Path]
+	if !ok {
+		tc = &tagsCall{done: make(chan struct{})}
+		f.tagCache[in.Path] = tc
 	}
 	f.mu.Unlock()
+	if ok {
+		select {
+		case <-tc.done:
+			return tc.m, tc.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	tc.m, tc.err = runTags(ctx, in)
+	if tc.err != nil {
+		f.mu.Lock()
+		delete(f.tagCache, in.Path)
+		f.mu.Unlock()
+	}
+	close(tc.done)
+	return tc.m, tc.err
+}
+
+func runTags(ctx context.Context, in *Interpreter) (map[string]int, error) {
 	out, err := exec.CommandContext(ctx, in.Path, "-I", "-c", tagsScript).Output()
 	if err != nil {
 		return nil, fmt.Errorf("wheel tags of %s (needs pip): %w", in.Path, err)
@@ -133,12 +175,6 @@ func (f *interpreters) tags(ctx context.Context, in *Interpreter) (map[string]in
 			m[t] = i
 		}
 	}
-	f.mu.Lock()
-	if f.tagCache == nil {
-		f.tagCache = map[string]map[string]int{}
-	}
-	f.tagCache[in.Path] = m
-	f.mu.Unlock()
 	return m, nil
 }
 

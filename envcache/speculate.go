@@ -41,11 +41,20 @@ func (c *Cache) speculate(ctx context.Context, wg *sync.WaitGroup, in *Interpret
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// The index is asked while the interpreter tells its tags.
+			filesc := make(chan []indexFile, 1)
+			go func() {
+				lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				defer cancel()
+				files, _ := simpleFiles(lctx, idx.IndexURL, normalizeName(name))
+				filesc <- files
+			}()
 			tags, err := c.interp.tags(ctx, in)
+			files := <-filesc
 			if err != nil {
 				return
 			}
-			d, ok := latestWheel(ctx, idx.IndexURL, normalizeName(name), tags)
+			d, ok := pickLatestWheel(files, normalizeName(name), tags)
 			if !ok {
 				return
 			}
@@ -65,6 +74,12 @@ func latestWheel(ctx context.Context, indexURL, name string, tags map[string]int
 	if err != nil {
 		return Distribution{}, false
 	}
+	return pickLatestWheel(files, name, tags)
+}
+
+// pickLatestWheel returns the newest final release's best platform wheel
+// for tags among the files of project name.
+func pickLatestWheel(files []indexFile, name string, tags map[string]int) (Distribution, bool) {
 	var best Distribution
 	bestRank := -1
 	for _, f := range files {
