@@ -56,6 +56,7 @@
 //	│   │                        hash (RECORD itself, compiled bytecode)
 //	│   └── <hash>.lock          flock held while installing, compiling,
 //	│                            verifying or removing it
+//	├── tools/uv-<version>/uv    the cache's own uv, read-only (uvtool.go)
 //	└── tmp/                     installs in progress (renamed into pkgs/)
 //
 // <hash> is sha256(file sha256 | interpreter cache tag): the same wheel
@@ -97,8 +98,15 @@
 //
 // # Resolvers
 //
-// uv (`uv pip compile --format pylock.toml`, Config.UV, $LAKEHOUSE_UV or
-// uv on PATH) when present, else pip; both resolve for the target
+// uv (`uv pip compile --format pylock.toml`) by default: Config.UV,
+// $LAKEHOUSE_UV or uv on PATH, else the cache's own uv, which it installs
+// on first need (uvtool.go): the wheel of the pinned UVVersion for this
+// machine's platform is found on the configured index's simple API,
+// checked against the index's SHA-256, and only its binary is kept, in
+// tools/uv-<version>/uv, read-only, stamped, installed once under a flock.
+// When no uv can be had (offline, an index without uv) the cache resolves
+// with pip and says so once in the debug log; Config.Resolver or
+// $LAKEHOUSE_RESOLVER "pip" always does. Both resolve for the target
 // interpreter, and the cache key does not depend on which one ran. While
 // uv resolves, the newest platform wheel of each bare-name requirement
 // (pandas, pyarrow) is installed speculatively (speculate.go); a guess the
