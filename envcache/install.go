@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -74,6 +75,17 @@ func (c *Cache) install(ctx context.Context, in *Interpreter, d Distribution) (*
 		SHA256: d.SHA256, CacheTag: in.CacheTag}
 	return c.installOnce(ctx, in, meta, func(tmp, root string) error {
 		start := time.Now()
+		if c.streamable(d) {
+			data, took, err := c.streamWheel(ctx, d, root)
+			if err == nil {
+				c.log.Debug("fetched package", "name", d.Name, "version", d.Version, "bytes", len(data), "took", took, "streamed", true)
+				c.keepDownload(d, data)
+				return nil
+			}
+			if !errors.Is(err, errNotStreamable) {
+				return err
+			}
+		}
 		file, data, err := c.fetch(ctx, d, tmp)
 		if err != nil {
 			return err
@@ -244,7 +256,7 @@ func (c *Cache) fetch(ctx context.Context, d Distribution, dir string) (file str
 	}
 	cached := ""
 	if c.cfg.DownloadDir != "" && d.SHA256 != "" {
-		cached = filepath.Join(c.cfg.DownloadDir, d.SHA256[:2], d.SHA256+"-"+d.Filename())
+		cached = c.downloadPath(d)
 		if verifySHA(cached, d) == nil {
 			return cached, nil, nil
 		}
@@ -279,6 +291,38 @@ func (c *Cache) fetch(ctx context.Context, d Distribution, dir string) (file str
 		return "", data, nil
 	}
 	return dst, nil, nil
+}
+
+// streamable says whether d is a wheel to download and unpack at once
+// (stream.go): from http(s), and not in the download cache.
+func (c *Cache) streamable(d Distribution) bool {
+	if !d.IsWheel() || !strings.HasPrefix(d.URL, "https://") && !strings.HasPrefix(d.URL, "http://") {
+		return false
+	}
+	if c.cfg.DownloadDir == "" || d.SHA256 == "" {
+		return true
+	}
+	_, err := os.Stat(c.downloadPath(d))
+	return err != nil
+}
+
+// downloadPath is d's file in the download cache.
+func (c *Cache) downloadPath(d Distribution) string {
+	return filepath.Join(c.cfg.DownloadDir, d.SHA256[:2], d.SHA256+"-"+d.Filename())
+}
+
+// keepDownload stores a verified download in the download cache, if any.
+func (c *Cache) keepDownload(d Distribution, data []byte) {
+	if c.cfg.DownloadDir == "" || d.SHA256 == "" {
+		return
+	}
+	dst := c.downloadPath(d)
+	if os.MkdirAll(filepath.Dir(dst), 0o755) != nil {
+		return
+	}
+	if err := os.WriteFile(dst+".part", data, 0o644); err == nil {
+		os.Rename(dst+".part", dst)
+	}
 }
 
 // maxInMemory is the largest download kept in memory rather than in a file.
