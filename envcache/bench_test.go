@@ -24,8 +24,9 @@ import (
 //
 //	first     an empty package cache: the cache installs its own uv
 //	          (uvtool.go), resolves with it, installs
-//	cold      the same with the cache's uv already installed (a new
-//	          package on a machine that ran lakehouse before)
+//	cold      the same with the cache's uv already installed and the
+//	          interpreter's wheel tags known (a new package on a machine
+//	          that ran lakehouse before), no package installed
 //	cold-pip  cold with the pip resolver (LAKEHOUSE_RESOLVER=pip)
 //	venv+pip  python -m venv, then pip install --no-cache-dir of the
 //	          same requirements (pyarrow included: every environment has
@@ -60,14 +61,19 @@ func BenchmarkColdAdd(b *testing.B) {
 		mod := strings.ReplaceAll(reqNameOnly(reqs[0]), "-", "_")
 		b.Run(strings.Join(reqs, "+"), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				var tools string // the cache's own uv, moved from cache to cache
-				cold := func(resolver string, keepTools bool) (ready, firstRun time.Duration, log string) {
+				// What a machine that ran lakehouse before keeps besides
+				// packages: the cache's own uv and the interpreter's wheel
+				// tags, moved from cache to cache.
+				var prev string
+				cold := func(resolver string, keep bool) (ready, firstRun time.Duration, log string) {
 					b.Setenv("UV_CACHE_DIR", b.TempDir())
 					b.Setenv("LAKEHOUSE_RESOLVER", resolver)
 					dir := b.TempDir()
-					if keepTools {
-						if err := os.Rename(tools, filepath.Join(dir, "tools")); err != nil {
-							b.Fatal(err)
+					if keep {
+						for _, sub := range []string{"tools", "interpreters"} {
+							if err := os.Rename(filepath.Join(prev, sub), filepath.Join(dir, sub)); err != nil {
+								b.Fatal(err)
+							}
 						}
 					}
 					var logs bytes.Buffer
@@ -82,7 +88,7 @@ func BenchmarkColdAdd(b *testing.B) {
 					importIn(b, env.Python.Path, env.Paths(), mod)
 					firstRun = time.Since(start)
 					c.Wait(ctx) // background bytecode, before anything else is timed
-					tools = filepath.Join(dir, "tools")
+					prev = dir
 					return ready, firstRun, logs.String()
 				}
 				first, _, _ := cold("", false)

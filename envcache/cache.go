@@ -161,7 +161,8 @@ func New(cfg Config) (*Cache, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Cache{cfg: cfg, log: cfg.Log, interp: interpreters{search: PythonSearch{Getenv: cfg.Getenv, Dirs: cfg.PythonDirs}}, inflight: map[string]*call{},
+	c := &Cache{cfg: cfg, log: cfg.Log, interp: interpreters{search: PythonSearch{Getenv: cfg.Getenv, Dirs: cfg.PythonDirs},
+		tagsDir: filepath.Join(cfg.Dir, "interpreters")}, inflight: map[string]*call{},
 		compiling: map[string]bool{}, compileQ: make(chan compileJob, 1024)}
 	go c.compileLoop()
 	for _, d := range []string{c.pkgsDir(), c.resolutionsDir(), c.tmpDir()} {

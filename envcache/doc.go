@@ -57,6 +57,8 @@
 //	│   └── <hash>.lock          flock held while installing, compiling,
 //	│                            verifying or removing it
 //	├── tools/uv-<version>/uv    the cache's own uv, read-only (uvtool.go)
+//	├── interpreters/<key>.json  an interpreter's wheel tags, best first
+//	│                            (key: binary, version, platform, pip)
 //	└── tmp/                     installs in progress (renamed into pkgs/)
 //
 // <hash> is sha256(file sha256 | interpreter cache tag): the same wheel

@@ -47,6 +47,7 @@ type interpreters struct {
 	probed   map[string]*Interpreter // by binary path
 	all      []*Interpreter          // nil until listed
 	tagCache map[string]*tagsCall    // wheel tags by binary path
+	tagsDir  string                  // where wheel tags are kept between processes ("": not kept)
 }
 
 // pythons returns FindPythons(f.search), searching once.

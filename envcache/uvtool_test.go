@@ -265,3 +265,35 @@ func TestPickUVWheel(t *testing.T) {
 		})
 	}
 }
+
+// An interpreter's wheel tags are learnt once per machine: a later cache
+// (another process) reads them from interpreters/.
+func TestTagsKept(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	c := openTestCache(t, Config{Dir: dir, Resolver: "pip"})
+	in, err := c.interp.Find(ctx, "3.11")
+	if err != nil {
+		t.Skip(err)
+	}
+	tags, err := c.interp.tags(ctx, in)
+	if err != nil || len(tags) == 0 {
+		t.Fatalf("tags: %v", err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "interpreters", "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("kept tags: %v", files)
+	}
+	// What the next cache reads is the file, not the interpreter's answer.
+	if err := os.WriteFile(files[0], []byte(`["py3-none-kept"]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c2 := openTestCache(t, Config{Dir: dir, Resolver: "pip"})
+	in2, err := c2.interp.Find(ctx, "3.11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c2.interp.tags(ctx, in2); err != nil || len(got) != 1 || got["py3-none-kept"] != 0 {
+		t.Fatalf("second cache: %v %v", got, err)
+	}
+}
