@@ -142,6 +142,7 @@ type Cache struct {
 	uvMu    sync.Mutex
 	uvPath  string
 	uvErr   error
+	uvErrAt time.Time
 	uvNoted bool
 
 	compiles  sync.WaitGroup

@@ -43,6 +43,10 @@ const UVVersion = "0.13.9"
 // uvBootstrapTimeout bounds finding, downloading and unpacking uv.
 const uvBootstrapTimeout = 2 * time.Minute
 
+// uvRetryAfter is how long a Cache that could not install uv resolves
+// with pip before it tries again.
+const uvRetryAfter = 10 * time.Minute
+
 // uvTool is tools/uv-<version>.json.
 type uvTool struct {
 	Version   string    `json:"version"`
@@ -74,8 +78,12 @@ func (c *Cache) resolver(ctx context.Context) (string, string, error) {
 	}
 	c.uvMu.Lock()
 	defer c.uvMu.Unlock()
+	if c.uvErr != nil && time.Since(c.uvErrAt) > uvRetryAfter {
+		c.uvErr, c.uvNoted = nil, false // a long-lived process tries again
+	}
 	if c.uvPath == "" && c.uvErr == nil {
 		c.uvPath, c.uvErr = c.ensureUV(ctx)
+		c.uvErrAt = time.Now()
 		if c.uvErr != nil && ctx.Err() != nil {
 			// Cancelled, not failed: the next call tries again.
 			err := c.uvErr
