@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -147,12 +148,8 @@ func (c *Cache) ensureUV(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer removeAll(tmp)
-	file, data, err := c.fetch(ctx, d, tmp)
-	if err != nil {
-		return "", err
-	}
 	root := filepath.Join(tmp, "root")
-	if err := extractUV(file, data, d.Filename(), root); err != nil {
+	if err := c.fetchUV(ctx, d, tmp, root); err != nil {
 		return "", err
 	}
 	// It runs here: a wheel for another libc or CPU fails now, not in
@@ -181,6 +178,33 @@ func (c *Cache) ensureUV(ctx context.Context) (string, error) {
 	}
 	c.log.Debug("installed uv", "version", UVVersion, "wheel", d.Filename(), "took", time.Since(start))
 	return bin, nil
+}
+
+// fetchUV puts the binary of uv's wheel d in root/uv: unpacked while the
+// wheel downloads (stream.go), else from the downloaded file.
+func (c *Cache) fetchUV(ctx context.Context, d Distribution, tmp, root string) error {
+	if c.streamable(d) {
+		wheel := filepath.Join(tmp, "wheel")
+		data, _, err := c.streamWheel(ctx, d, wheel)
+		if err == nil {
+			c.keepDownload(d, data)
+			if err := os.MkdirAll(root, 0o755); err != nil {
+				return err
+			}
+			if err := os.Rename(filepath.Join(wheel, "bin", "uv"), filepath.Join(root, "uv")); err != nil {
+				return fmt.Errorf("wheel %s has no uv-%s.data/scripts/uv: %w", d.Filename(), UVVersion, err)
+			}
+			return nil
+		}
+		if !errors.Is(err, errNotStreamable) {
+			return err
+		}
+	}
+	file, data, err := c.fetch(ctx, d, tmp)
+	if err != nil {
+		return err
+	}
+	return extractUV(file, data, d.Filename(), root)
 }
 
 // uvIntact says whether the tool described by meta is installed in dir
