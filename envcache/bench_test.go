@@ -91,7 +91,7 @@ func BenchmarkColdAdd(b *testing.B) {
 					prev = dir
 					return ready, firstRun, logs.String()
 				}
-				first, _, _ := cold("", false)
+				first, _, firstLog := cold("", false)
 				coldUV, coldUVRun, log := cold("", true)
 				coldPip, coldPipRun, _ := cold("pip", true)
 
@@ -110,15 +110,18 @@ func BenchmarkColdAdd(b *testing.B) {
 				b.ReportMetric(base.Seconds(), "venv-pip-s")
 				b.ReportMetric(base.Seconds()/coldUV.Seconds(), "venv-pip/cold")
 				name := strings.Join(reqs, "+")
-				fmt.Fprintf(os.Stderr, "add %s, PATH without uv (%s):\n", name, os.Getenv("PATH"))
+				load, _ := os.ReadFile("/proc/loadavg")
+				fmt.Fprintf(os.Stderr, "add %s, PATH without uv (%s), load average %s:\n", name, os.Getenv("PATH"),
+					strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "))
 				fmt.Fprintf(os.Stderr, "  ready:     first %.2fs (installs uv %s)  cold %.2fs  cold-pip %.2fs  venv+pip %.2fs  venv+pip/cold %.1fx  venv+pip/first %.1fx  venv+pip/cold-pip %.1fx\n",
 					first.Seconds(), envcache.UVVersion, coldUV.Seconds(), coldPip.Seconds(), base.Seconds(),
 					base.Seconds()/coldUV.Seconds(), base.Seconds()/first.Seconds(), base.Seconds()/coldPip.Seconds())
 				fmt.Fprintf(os.Stderr, "  +import:   cold %.2fs  cold-pip %.2fs  venv+pip %.2fs  venv+pip/cold %.1fx\n",
 					coldUVRun.Seconds(), coldPipRun.Seconds(), baseRun.Seconds(), baseRun.Seconds()/coldUVRun.Seconds())
+				fmt.Fprintf(os.Stderr, "  first, where the time goes: %s\n", breakdown(firstLog))
 				fmt.Fprintf(os.Stderr, "  cold, where the time goes: %s\n", breakdown(log))
 				if os.Getenv("BENCH_LOG") != "" {
-					fmt.Fprint(os.Stderr, log)
+					fmt.Fprintf(os.Stderr, "first:\n%scold:\n%s", firstLog, log)
 				}
 			}
 		})
@@ -126,6 +129,7 @@ func BenchmarkColdAdd(b *testing.B) {
 }
 
 var (
+	logUV        = regexp.MustCompile(`msg="installed uv" .*took=(\S+)`)
 	logResolved  = regexp.MustCompile(`msg=resolved .*resolver=(\w+) .*took=(\S+)`)
 	logInstalled = regexp.MustCompile(`msg="installed package" name=(\S+) version=\S+ hash=\S+ took=(\S+)`)
 )
@@ -134,6 +138,9 @@ var (
 // slowest installs (which overlap the resolution and each other).
 func breakdown(log string) string {
 	var parts []string
+	if m := logUV.FindStringSubmatch(log); m != nil {
+		parts = append(parts, "install uv "+m[1])
+	}
 	if m := logResolved.FindStringSubmatch(log); m != nil {
 		parts = append(parts, fmt.Sprintf("resolve (%s) %s", m[1], m[2]))
 	}
