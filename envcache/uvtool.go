@@ -194,7 +194,8 @@ func (c *Cache) fetchUV(ctx context.Context, d Distribution, tmp, root string) e
 			if err := os.Rename(filepath.Join(wheel, "bin", "uv"), filepath.Join(root, "uv")); err != nil {
 				return fmt.Errorf("wheel %s has no uv-%s.data/scripts/uv: %w", d.Filename(), UVVersion, err)
 			}
-			return nil
+			// Executable whatever the zip's attributes say, as extractUV.
+			return os.Chmod(filepath.Join(root, "uv"), 0o755)
 		}
 		if !errors.Is(err, errNotStreamable) {
 			return err
