@@ -47,10 +47,14 @@ type Config struct {
 	// pyarrow. nil means {"pyarrow"}; tests of the cache's mechanics pass
 	// an empty, non-nil slice.
 	RunnerRequirements []string
-	// Resolver is "uv", "pip" or "" (auto: uv when UV or `uv` on PATH is
-	// found, else pip).
+	// Resolver is "uv", "pip" or "" ($LAKEHOUSE_RESOLVER, else auto: uv
+	// when one can be had, else pip). Without UV, uv is the cache's own,
+	// installed from the index on first need (uvtool.go); in auto mode a
+	// uv that cannot be installed (offline) means pip, with a note in the
+	// log.
 	Resolver string
-	// UV is the uv binary (default: $LAKEHOUSE_UV, else `uv` on PATH).
+	// UV is the uv binary (default: $LAKEHOUSE_UV, else `uv` on PATH, else
+	// the cache's own).
 	UV string
 	// SyncCompile compiles bytecode before an install counts as done.
 	// By default bytecode is compiled in the background after the folder
@@ -90,6 +94,9 @@ func (c *Config) Validate() error {
 	if c.RunnerRequirements == nil {
 		c.RunnerRequirements = []string{"pyarrow"}
 	}
+	if c.Resolver == "" {
+		c.Resolver = os.Getenv("LAKEHOUSE_RESOLVER")
+	}
 	if c.UV == "" {
 		c.UV = os.Getenv("LAKEHOUSE_UV")
 	}
@@ -100,18 +107,13 @@ func (c *Config) Validate() error {
 	}
 	switch c.Resolver {
 	case "":
-		c.Resolver = "pip"
 		if c.UV != "" {
 			c.Resolver = "uv"
 		}
-	case "pip":
-	case "uv":
-		if c.UV == "" {
-			return errdefs.WithHint(errdefs.ErrFailedPrecondition, "install it (pip install uv) or use the pip resolver",
-				"uv is not installed")
-		}
+	case "pip", "uv":
 	default:
-		return errdefs.New(errdefs.ErrInvalidArgument, "envcache: unknown resolver %q: use uv or pip", c.Resolver)
+		return errdefs.WithHint(errdefs.ErrInvalidArgument, "use uv or pip (LAKEHOUSE_RESOLVER)",
+			"envcache: unknown resolver %q", c.Resolver)
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -136,6 +138,13 @@ type Cache struct {
 	mu       sync.Mutex
 	inflight map[string]*call
 
+	// The cache's own uv (uvtool.go), installed at most once per Cache.
+	uvMu    sync.Mutex
+	uvPath  string
+	uvErr   error
+	uvErrAt time.Time
+	uvNoted bool
+
 	compiles  sync.WaitGroup
 	compileMu sync.Mutex
 	compiling map[string]bool
@@ -153,7 +162,8 @@ func New(cfg Config) (*Cache, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Cache{cfg: cfg, log: cfg.Log, interp: interpreters{search: PythonSearch{Getenv: cfg.Getenv, Dirs: cfg.PythonDirs}}, inflight: map[string]*call{},
+	c := &Cache{cfg: cfg, log: cfg.Log, interp: interpreters{search: PythonSearch{Getenv: cfg.Getenv, Dirs: cfg.PythonDirs},
+		tagsDir: filepath.Join(cfg.Dir, "interpreters")}, inflight: map[string]*call{},
 		compiling: map[string]bool{}, compileQ: make(chan compileJob, 1024)}
 	go c.compileLoop()
 	for _, d := range []string{c.pkgsDir(), c.resolutionsDir(), c.tmpDir()} {
@@ -325,9 +335,14 @@ func (c *Cache) resolve(ctx context.Context, spec Spec, onResolve func(*Interpre
 	if onResolve != nil {
 		onResolve(in, reqs)
 	}
+	resolver, uv, err := c.resolver(ctx)
+	if err != nil {
+		cl.err = err
+		return nil, nil, err
+	}
 	var dists []Distribution
-	if c.cfg.Resolver == "uv" {
-		dists, err = c.resolveUV(ctx, c.cfg.UV, in, reqs, c.cfg.Index)
+	if resolver == "uv" {
+		dists, err = c.resolveUV(ctx, uv, in, reqs, c.cfg.Index)
 	} else {
 		dists, err = resolvePip(ctx, in, reqs, c.cfg.Index)
 	}
@@ -336,12 +351,12 @@ func (c *Cache) resolve(ctx context.Context, spec Spec, onResolve func(*Interpre
 		return nil, nil, err
 	}
 	r := &Resolution{Key: key, Spec: Spec{Python: spec.Python, Requirements: reqs}, Python: in.Version,
-		Platform: in.Platform, Index: c.cfg.Index, Resolver: c.cfg.Resolver, Created: time.Now().UTC(), Distributions: dists}
+		Platform: in.Platform, Index: c.cfg.Index, Resolver: resolver, Created: time.Now().UTC(), Distributions: dists}
 	if err := writeResolution(c.resolutionsDir(), r); err != nil {
 		cl.err = err
 		return nil, nil, err
 	}
-	c.log.Debug("resolved", "spec", reqs, "python", in.Version, "packages", len(dists), "took", time.Since(start))
+	c.log.Debug("resolved", "spec", reqs, "python", in.Version, "resolver", resolver, "packages", len(dists), "took", time.Since(start))
 	cl.res = r
 	return r, in, nil
 }

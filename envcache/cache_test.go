@@ -302,3 +302,42 @@ func TestPythonDir(t *testing.T) {
 		t.Fatalf("interpreters %v", got)
 	}
 }
+
+// pathWithoutUV is $PATH without the folders that hold a uv.
+func pathWithoutUV() string {
+	var keep []string
+	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+		if _, err := os.Stat(filepath.Join(d, "uv")); err != nil {
+			keep = append(keep, d)
+		}
+	}
+	return strings.Join(keep, string(filepath.ListSeparator))
+}
+
+// A machine without uv resolves with the uv the cache installs from the
+// index (PyPI, or $PIP_INDEX_URL), not with pip.
+func TestResolveWithOwnUV(t *testing.T) {
+	t.Setenv("PATH", pathWithoutUV())
+	t.Setenv("LAKEHOUSE_UV", "")
+	t.Setenv("LAKEHOUSE_RESOLVER", "")
+	c := envtest.Open(t, envcache.Config{Dir: t.TempDir(), DownloadDir: envtest.DownloadDir(), RunnerRequirements: []string{}})
+	res, _, err := c.Resolve(context.Background(), envcache.Spec{Python: "3.11", Requirements: []string{"six"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resolver != "uv" {
+		t.Fatalf("resolved with %s", res.Resolver)
+	}
+	if st, err := os.Stat(c.UVPath()); err != nil || st.Mode().Perm() != 0o555 {
+		t.Fatalf("the cache's uv %s: %v", c.UVPath(), err)
+	}
+	if !strings.Contains(c.UVPath(), "uv-"+envcache.UVVersion) {
+		t.Fatalf("uv at %s", c.UVPath())
+	}
+	// The pip resolver stays available.
+	t.Setenv("LAKEHOUSE_RESOLVER", "pip")
+	p := envtest.Open(t, envcache.Config{Dir: t.TempDir(), DownloadDir: envtest.DownloadDir(), RunnerRequirements: []string{}})
+	if res, _, err := p.Resolve(context.Background(), envcache.Spec{Python: "3.11", Requirements: []string{"six"}}); err != nil || res.Resolver != "pip" {
+		t.Fatalf("LAKEHOUSE_RESOLVER=pip: %+v %v", res, err)
+	}
+}

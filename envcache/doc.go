@@ -58,6 +58,9 @@
 //	│   │                        rewrites a stale pyc a wheel ships)
 //	│   └── <hash>.lock          flock held while installing, compiling,
 //	│                            verifying or removing it
+//	├── tools/uv-<version>/uv    the cache's own uv, read-only (uvtool.go)
+//	├── interpreters/<key>.json  an interpreter's wheel tags, best first
+//	│                            (key: binary, version, platform, pip)
 //	└── tmp/                     installs in progress (renamed into pkgs/)
 //
 // <hash> is sha256(file sha256 | interpreter cache tag): the same wheel
@@ -99,8 +102,15 @@
 //
 // # Resolvers
 //
-// uv (`uv pip compile --format pylock.toml`, Config.UV, $LAKEHOUSE_UV or
-// uv on PATH) when present, else pip; both resolve for the target
+// uv (`uv pip compile --format pylock.toml`) by default: Config.UV,
+// $LAKEHOUSE_UV or uv on PATH, else the cache's own uv, which it installs
+// on first need (uvtool.go): the wheel of the pinned UVVersion for this
+// machine's platform is found on the configured index's simple API,
+// checked against the index's SHA-256, and only its binary is kept, in
+// tools/uv-<version>/uv, read-only, stamped, installed once under a flock.
+// When no uv can be had (offline, an index without uv) the cache resolves
+// with pip and says so once in the debug log; Config.Resolver or
+// $LAKEHOUSE_RESOLVER "pip" always does. Both resolve for the target
 // interpreter, and the cache key does not depend on which one ran. While
 // uv resolves, the newest platform wheel of each bare-name requirement
 // (pandas, pyarrow) is installed speculatively (speculate.go); a guess the
@@ -140,7 +150,10 @@
 //     phase of pandas+prophet (7,000 files) went from 4.4 s to 1.3 s.
 //     Wheels are downloaded into memory (hashed while they arrive, no
 //     temporary file to create and delete) and their members are written
-//     by parallel goroutines into folders created once.
+//     by parallel goroutines into folders created once, each as soon as
+//     it has arrived (stream.go): the install is trusted only once the
+//     whole file has the index's hash and the members written are those
+//     of its central directory.
 //   - Packages that need their .data/data files installed under the prefix
 //     (e.g. Jupyter extensions) do not get them.
 //   - A distribution that is only available as a local folder (a path

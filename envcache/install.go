@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -73,10 +74,23 @@ func (c *Cache) install(ctx context.Context, in *Interpreter, d Distribution) (*
 	meta := &Package{Hash: hash, Name: d.Name, Version: d.Version, Filename: d.Filename(), URL: d.URL,
 		SHA256: d.SHA256, CacheTag: in.CacheTag}
 	return c.installOnce(ctx, in, meta, func(tmp, root string) error {
+		start := time.Now()
+		if c.streamable(d) {
+			data, took, err := c.streamWheel(ctx, d, root)
+			if err == nil {
+				c.log.Debug("fetched package", "name", d.Name, "version", d.Version, "bytes", len(data), "took", took, "streamed", true)
+				c.keepDownload(d, data)
+				return nil
+			}
+			if !errors.Is(err, errNotStreamable) {
+				return err
+			}
+		}
 		file, data, err := c.fetch(ctx, d, tmp)
 		if err != nil {
 			return err
 		}
+		c.log.Debug("fetched package", "name", d.Name, "version", d.Version, "bytes", len(data), "took", time.Since(start))
 		if data != nil && d.IsWheel() {
 			zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 			if err != nil {
@@ -138,6 +152,7 @@ func (c *Cache) installOnce(ctx context.Context, in *Interpreter, meta *Package,
 	if err := fill(tmp, root); err != nil {
 		return nil, err
 	}
+	filled := time.Now()
 	if c.cfg.SyncCompile {
 		c.compile(ctx, in, root)
 	}
@@ -145,6 +160,7 @@ func (c *Cache) installOnce(ctx context.Context, in *Interpreter, meta *Package,
 	if err != nil {
 		return nil, err
 	}
+	sealed := time.Now()
 	// A folder left by a crashed installer (no metadata file) goes first.
 	if _, err := os.Stat(dir); err == nil {
 		removeAll(dir)
@@ -164,7 +180,8 @@ func (c *Cache) installOnce(ctx context.Context, in *Interpreter, meta *Package,
 		return nil, err
 	}
 	c.installs.Add(1)
-	c.log.Debug("installed package", "name", p.Name, "version", p.Version, "hash", hash, "took", time.Since(start))
+	c.log.Debug("installed package", "name", p.Name, "version", p.Version, "hash", hash, "took", time.Since(start),
+		"fill", filled.Sub(start), "seal", sealed.Sub(filled))
 	return &p, nil
 }
 
@@ -239,7 +256,7 @@ func (c *Cache) fetch(ctx context.Context, d Distribution, dir string) (file str
 	}
 	cached := ""
 	if c.cfg.DownloadDir != "" && d.SHA256 != "" {
-		cached = filepath.Join(c.cfg.DownloadDir, d.SHA256[:2], d.SHA256+"-"+d.Filename())
+		cached = c.downloadPath(d)
 		if verifySHA(cached, d) == nil {
 			return cached, nil, nil
 		}
@@ -274,6 +291,38 @@ func (c *Cache) fetch(ctx context.Context, d Distribution, dir string) (file str
 		return "", data, nil
 	}
 	return dst, nil, nil
+}
+
+// streamable says whether d is a wheel to download and unpack at once
+// (stream.go): from http(s), and not in the download cache.
+func (c *Cache) streamable(d Distribution) bool {
+	if !d.IsWheel() || !strings.HasPrefix(d.URL, "https://") && !strings.HasPrefix(d.URL, "http://") {
+		return false
+	}
+	if c.cfg.DownloadDir == "" || d.SHA256 == "" {
+		return true
+	}
+	_, err := os.Stat(c.downloadPath(d))
+	return err != nil
+}
+
+// downloadPath is d's file in the download cache.
+func (c *Cache) downloadPath(d Distribution) string {
+	return filepath.Join(c.cfg.DownloadDir, d.SHA256[:2], d.SHA256+"-"+d.Filename())
+}
+
+// keepDownload stores a verified download in the download cache, if any.
+func (c *Cache) keepDownload(d Distribution, data []byte) {
+	if c.cfg.DownloadDir == "" || d.SHA256 == "" {
+		return
+	}
+	dst := c.downloadPath(d)
+	if os.MkdirAll(filepath.Dir(dst), 0o755) != nil {
+		return
+	}
+	if err := os.WriteFile(dst+".part", data, 0o644); err == nil {
+		os.Rename(dst+".part", dst)
+	}
 }
 
 // maxInMemory is the largest download kept in memory rather than in a file.

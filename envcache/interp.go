@@ -44,9 +44,10 @@ type interpreters struct {
 	mu       sync.Mutex
 	searched bool
 	found    []Python
-	probed   map[string]*Interpreter   // by binary path
-	all      []*Interpreter            // nil until listed
-	tagCache map[string]map[string]int // wheel tags by binary path
+	probed   map[string]*Interpreter // by binary path
+	all      []*Interpreter          // nil until listed
+	tagCache map[string]*tagsCall    // wheel tags by binary path
+	tagsDir  string                  // where wheel tags are kept between processes ("": not kept)
 }
 
 // pythons returns FindPythons(f.search), searching once.
