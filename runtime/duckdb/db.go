@@ -26,7 +26,7 @@ type DB struct {
 	tmp string
 	// outDir is Options.OutputDir, as an absolute path.
 	outDir string
-	mu  sync.Mutex // guards closed against Interrupt
+	mu     sync.Mutex // guards closed against Interrupt
 }
 
 // Options configure a DB.
