@@ -4,6 +4,8 @@
 // catalog.TableScanner) and executes in a fresh,
 // sandboxed in-process DuckDB (runtime/duckdb) per query. The CLI's
 // `lakehouse query`, pipelines' SQL models and the Flight server reuse it.
+// Write renders a stream in an output format; ExportParquet instead has
+// DuckDB write a local query's Parquet file itself (export.go).
 package query
 
 import (
