@@ -2,6 +2,8 @@ package duckdb
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -16,8 +18,13 @@ import (
 // Arrow stream of Query instead.
 var ErrCopyUnsupported = errors.New("duckdb: the result has a column DuckDB's Parquet writer does not store as its Arrow form")
 
-// resultView is the temporary view CopyParquet puts over the user's query.
-const resultView = "lakehouse_result"
+// resultView is the name of the temporary view CopyParquet puts over the
+// user's query: random, so that no table the query names is shadowed.
+func resultView() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "lakehouse_result_" + hex.EncodeToString(b[:])
+}
 
 // CopyParquet runs sql (one SELECT statement; the caller has checked it)
 // and has DuckDB write at most limit rows (limit < 0: all) of its result
@@ -79,12 +86,13 @@ func (d *DB) CopyParquet(ctx context.Context, sql, path string, limit int64) (in
 		}
 		exprs[i] = e + " AS " + Ident(c.name)
 	}
-	view := "CREATE TEMP VIEW " + resultView + "(" + strings.Join(aliases, ", ") + ") AS\n" + sql
+	name := resultView()
+	view := "CREATE TEMP VIEW " + name + "(" + strings.Join(aliases, ", ") + ") AS\n" + sql
 	if _, err := d.runOne(view, bindings.StatementTypeCreate); err != nil {
 		return 0, ctxErr(ctx, err)
 	}
 	var b strings.Builder
-	b.WriteString("COPY (SELECT " + strings.Join(exprs, ", ") + " FROM temp.main." + resultView)
+	b.WriteString("COPY (SELECT " + strings.Join(exprs, ", ") + " FROM temp.main." + name)
 	if limit >= 0 {
 		fmt.Fprintf(&b, " LIMIT %d", limit)
 	}
