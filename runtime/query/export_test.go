@@ -64,7 +64,7 @@ func TestExportParquetMatchesWrite(t *testing.T) {
 		{"limit", "SELECT * FROM sales.tx ORDER BY id DESC", 7},
 		{"events", "SELECT * FROM events ORDER BY id", -1},
 		{"quoted names", `SELECT id, "Full Name", country FROM sales.VipCustomers ORDER BY id`, -1},
-		{"aggregates", "SELECT country, count(*) AS n, sum(usd) AS usd, avg(usd) AS a, sum(id) AS ids FROM sales.tx GROUP BY country ORDER BY country", -1},
+		{"aggregates", "SELECT country, count(*) AS n, sum(usd::DECIMAL(18,2)) AS usd, avg(id) AS a, sum(id) AS ids FROM sales.tx GROUP BY country ORDER BY country", -1},
 		{"empty", "SELECT * FROM sales.empty_tx", -1},
 		{"computed", "SELECT id, 'c2b7e2a4-3e9f-4c1e-9a53-1a2b3c4d5e6f'::UUID AS u, '{\"a\": 1}'::JSON AS j, " +
 			"INTERVAL (id) MINUTE AS iv, day::TIMESTAMPTZ AS tz, 1::UBIGINT AS ub FROM sales.tx ORDER BY id", -1},
