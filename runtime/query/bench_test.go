@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -415,8 +416,10 @@ func TestBenchReport(t *testing.T) {
 	o, cp := pair(3, func() { ours(t, svc, qStar, query.FormatParquet) }, func() { rawCopy(t, files) })
 	rows = append(rows, benchRow{"SELECT * → Parquet", o, cp, 3, "ours: Arrow stream + arrow-go's writer (remote queries); raw: DuckDB's COPY … TO (FORMAT parquet)"})
 	oursExport(t, svc, qStar)
-	o, cp = pair(5, func() { oursExport(t, svc, qStar) }, func() { rawCopy(t, files) })
+	var co, cr time.Duration
+	o, cp = pair(5, func() { co += cpuOf(func() { oursExport(t, svc, qStar) }) }, func() { cr += cpuOf(func() { rawCopy(t, files) }) })
 	rows = append(rows, benchRow{"SELECT * → Parquet", o, cp, 5, "ours: query.ExportParquet (DuckDB writes; -O parquet); raw: DuckDB's COPY"})
+	rows = append(rows, benchRow{"SELECT * → Parquet", co / 5, cr / 5, 5, "CPU (user + system, mean) of the same runs"})
 
 	proc, cmdline := processBench(t, files)
 	rows = append(rows, proc...)
@@ -454,6 +457,16 @@ func smallQueryMedian(t *testing.T) time.Duration {
 	}
 	sort.Slice(sqs, func(i, j int) bool { return sqs[i] < sqs[j] })
 	return sqs[len(sqs)/2]
+}
+
+// cpuOf is the CPU time (user + system) this process spends in f.
+func cpuOf(f func()) time.Duration {
+	var a, b syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &a)
+	f()
+	syscall.Getrusage(syscall.RUSAGE_SELF, &b)
+	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
+	return tv(b.Utime) - tv(a.Utime) + tv(b.Stime) - tv(a.Stime)
 }
 
 // benchRow is a line of TestBenchReport's table.
