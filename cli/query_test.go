@@ -99,6 +99,15 @@ func TestQueryParquetOut(t *testing.T) {
 		t.Errorf("%s holds %v after a failed query, want only x.parquet", outDir, got)
 	}
 
+	// A relative --out, in the working directory.
+	t.Chdir(outDir)
+	if _, stderr, code := lh("query", sql, "--out", "rel.parquet"); code != 0 || !strings.HasPrefix(stderr, "wrote 100000 rows to rel.parquet") {
+		t.Fatalf("relative --out: exit %d: %s", code, stderr)
+	}
+	if got := entries(); len(got) != 2 {
+		t.Errorf("%s holds %v, want x.parquet and rel.parquet", outDir, got)
+	}
+
 	// Stdout that is not a terminal gets the file.
 	stdout, stderr, code := lh("query", sql, "-O", "parquet")
 	if code != 0 || stderr != "" {
