@@ -130,6 +130,13 @@ func (e *Env) query(c *urfave.Context) error {
 		}
 		return plansql.Explain(e.Stdout, plan)
 	}
+	if format == query.FormatParquet {
+		plan, err := query.Plan(c.Context, svc, scans, req)
+		if err != nil {
+			return queryFailed(err)
+		}
+		return e.exportParquet(c, plan, limit, start)
+	}
 	res, err := query.Run(c.Context, svc, scans, req)
 	if err != nil {
 		return queryFailed(err)
@@ -216,11 +223,7 @@ func (e *Env) writeResult(c *urfave.Context, r array.RecordReader, format string
 	// leaves no partial file.
 	tmp, err := createBeside(out)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // name the target, not the temporary file
-		}
-		return fileError("create", out, err)
+		return fileError("create", out, pathErr(err))
 	}
 	ok := false
 	defer func() {
@@ -248,8 +251,55 @@ func (e *Env) writeResult(c *urfave.Context, r array.RecordReader, format string
 	}
 	ok = true
 	if format != outputTable {
-		fmt.Fprintf(e.Stderr, "wrote %s to %s · %s\n", plural(rows, "row", "rows"), out, query.Elapsed(e.clock().Sub(start)))
+		e.wrote(rows, out, start)
 	}
+	return nil
+}
+
+// wrote reports a result written to --out.
+func (e *Env) wrote(rows int64, out string, start time.Time) {
+	fmt.Fprintf(e.Stderr, "wrote %s to %s · %s\n", plural(rows, "row", "rows"), out, query.Elapsed(e.clock().Sub(start)))
+}
+
+// pathErr is err without the path of a temporary file, so that the error
+// names the target instead.
+func pathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
+}
+
+// exportParquet writes a local query's result as Parquet with DuckDB's
+// own parallel writer (query.ExportParquet): into a private directory
+// beside --out, the one the query's sandbox may write, then renamed onto
+// it, so a failed query leaves no partial file; without --out, through a
+// private temporary directory to stdout. Over a server the rows arrive as
+// Arrow and writeResult writes them with the Arrow writer.
+func (e *Env) exportParquet(c *urfave.Context, plan *plansql.Plan, limit int64, start time.Time) error {
+	out := c.String("out")
+	if out == "" {
+		_, err := query.ExportParquetTo(c.Context, plan, e.Stdout, limit)
+		return queryFailed(err)
+	}
+	dir, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-")
+	if err != nil {
+		return fileError("create", out, pathErr(err))
+	}
+	defer os.RemoveAll(dir)
+	st, err := query.ExportParquet(c.Context, plan, dir, limit)
+	if err != nil {
+		return queryFailed(err)
+	}
+	if err := os.Rename(filepath.Join(dir, query.ExportFile), out); err != nil {
+		return fileError("write", out, pathErr(err))
+	}
+	e.wrote(st.Rows, out, start)
 	return nil
 }
 

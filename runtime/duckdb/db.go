@@ -24,7 +24,9 @@ type DB struct {
 	closed bool
 	// tmp is the spill directory this DB created, removed by Close.
 	tmp string
-	mu  sync.Mutex // guards closed against Interrupt
+	// outDir is Options.OutputDir, as an absolute path.
+	outDir string
+	mu     sync.Mutex // guards closed against Interrupt
 }
 
 // Options configure a DB.
@@ -42,6 +44,12 @@ type Options struct {
 	// a fresh directory under os.TempDir(), removed by Close. (DuckDB's
 	// own default is ./.tmp in the working directory.)
 	TempDir string
+	// OutputDir is the one directory the sandbox lets this DB write to
+	// (and read), for CopyParquet's output; "" means none. The caller
+	// creates it empty and private (0700) for this one query and moves
+	// the file out: it is never a directory user SQL names, and Lock
+	// fixes it before any user SQL runs.
+	OutputDir string
 }
 
 // Open starts a fresh in-memory DuckDB.
@@ -80,6 +88,13 @@ func Open(opts Options) (*DB, error) {
 		set["memory_limit"] = fmt.Sprintf("%dB", lim.MemoryBytes)
 	}
 	d := &DB{}
+	if opts.OutputDir != "" {
+		abs, err := filepath.Abs(opts.OutputDir)
+		if err != nil {
+			return nil, fmt.Errorf("duckdb: output directory: %w", err)
+		}
+		d.outDir = abs
+	}
 	if opts.TempDir == "" {
 		// Named, not created: DuckDB creates it on its first spill, so a
 		// query that never spills leaves nothing behind even if this
@@ -205,8 +220,9 @@ func (d *DB) CreateView(schema, name string, columns []Column, files []string, u
 }
 
 // Lock switches the sandbox on before user SQL runs: the search path is
-// schema, only files are readable, every other file system, network and
-// extension access is off, and no setting can change any more.
+// schema, only files are readable (and Options.OutputDir, if set, readable
+// and writable), every other file system, network and extension access is
+// off, and no setting can change any more.
 func (d *DB) Lock(schema string, files []string) error {
 	if err := d.exec("CREATE SCHEMA IF NOT EXISTS " + Ident(schema)); err != nil {
 		return err
@@ -215,10 +231,14 @@ func (d *DB) Lock(schema string, files []string) error {
 	for i, f := range files {
 		lits[i] = Literal(f)
 	}
+	var dirs string
+	if d.outDir != "" {
+		dirs = Literal(d.outDir)
+	}
 	for _, s := range []string{
 		"SET schema=" + Literal(schema),
 		"SET allowed_paths=[" + strings.Join(lits, ", ") + "]",
-		"SET allowed_directories=[]",
+		"SET allowed_directories=[" + dirs + "]",
 		"SET enable_external_access=false",
 		"SET allow_community_extensions=false",
 		"SET lock_configuration=true",

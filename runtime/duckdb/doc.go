@@ -11,7 +11,23 @@
 //     over the planned Parquet files (CreateView), then Lock switches the
 //     sandbox on — external access off, only the planned files readable,
 //     configuration locked — and Query runs the user's SQL and streams the
-//     result as Arrow record batches.
+//     result as Arrow record batches, or CopyParquet has DuckDB write it
+//     as a Parquet file itself (`lakehouse query -O parquet`).
+//
+// # Output files
+//
+// A DB opened with Options.OutputDir may write in that one directory, and
+// nowhere else: Lock puts it in allowed_directories before the
+// configuration is locked, so no statement can widen it. The caller
+// creates it private (0700) and empty for one query, beside the target
+// file, and renames the file out; user SQL never names it: CopyParquet
+// builds the COPY around the user's SELECT (as a temporary view) and
+// checks that each statement it runs is exactly one of the kind it built.
+// DuckDB's writer runs on all threads, several times faster than
+// arrow-go's single-threaded one; CopyParquet converts the columns whose
+// Parquet form would differ from what the Arrow path writes (intervals,
+// HUGEINT, UUID, JSON) and refuses results it cannot match
+// (ErrCopyUnsupported), which the caller writes from the Arrow stream.
 //
 // # Limits
 //

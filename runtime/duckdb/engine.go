@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	bindings "github.com/duckdb/duckdb-go-bindings"
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
 
@@ -72,3 +73,6 @@ func (p *Parser) Close() error {
 	}
 	return p.eng.Close()
 }
+
+// Version is the version of DuckDB this binary links ("v1.5.5").
+func Version() string { return bindings.LibraryVersion() }

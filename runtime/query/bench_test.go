@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 var (
 	benchRows   = flag.Int("bench-rows", 10_000_000, "rows of the lineitem table of the benchmarks")
 	benchReport = flag.Bool("bench-report", false, "run TestBenchReport: ours vs raw DuckDB, as a table")
+	benchOnlyPQ = flag.Bool("bench-parquet", false, "TestBenchReport: only the rows of Parquet output vs DuckDB's COPY")
 )
 
 const (
@@ -118,6 +121,14 @@ func raw(tb testing.TB, files []string, sql, format string) int64 {
 // rawCopy is DuckDB's own Parquet writer: COPY (SELECT * FROM
 // read_parquet(files)) TO a file.
 func rawCopy(tb testing.TB, files []string) {
+	out := filepath.Join(benchData.dir, "copy.parquet")
+	defer os.Remove(out)
+	copyTo(tb, files, out)
+}
+
+// copyTo is COPY (SELECT * FROM read_parquet(files)) TO out in a fresh
+// DuckDB of this build, with the same limits as a query's.
+func copyTo(tb testing.TB, files []string, out string) {
 	db, err := duckdb.Open(duckdb.Options{})
 	if err != nil {
 		tb.Fatal(err)
@@ -127,11 +138,45 @@ func rawCopy(tb testing.TB, files []string) {
 	for i, f := range files {
 		lits[i] = duckdb.Literal(f)
 	}
-	out := filepath.Join(benchData.dir, "copy.parquet")
-	defer os.Remove(out)
 	if err := db.Exec("COPY (SELECT * FROM read_parquet([" + strings.Join(lits, ", ") + "])) TO " + duckdb.Literal(out) + " (FORMAT parquet)"); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// oursExport is `query -O parquet`'s path in process: plan, fresh
+// sandboxed DuckDB with a private output directory, DuckDB's COPY.
+func oursExport(tb testing.TB, svc catalog.Service, sql string) int64 {
+	ctx := context.Background()
+	plan, err := query.Plan(ctx, svc, scans, query.Request{SQL: sql, Ref: catalog.Ref{Name: "main"}, Namespace: "bench"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir, err := os.MkdirTemp(benchData.dir, ".out-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	st, err := query.ExportParquet(ctx, plan, dir, -1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st.Rows
+}
+
+// envRawCopy makes the test binary a DuckDB process that runs rawCopy's
+// COPY on the files it names (TestRawCopyProcess), for the whole-process
+// comparison of TestBenchReport.
+const envRawCopy = "LAKEHOUSE_BENCH_RAW_COPY"
+
+// TestRawCopyProcess is DuckDB's COPY as a process of its own: run by
+// TestBenchReport with $LAKEHOUSE_BENCH_RAW_COPY = "OUT\tFILE\tFILE…".
+func TestRawCopyProcess(t *testing.T) {
+	v := os.Getenv(envRawCopy)
+	if v == "" {
+		t.Skip("run by TestBenchReport")
+	}
+	parts := strings.Split(v, "\t")
+	copyTo(t, parts[1:], parts[0])
 }
 
 func drain(tb testing.TB, r interface {
@@ -195,6 +240,11 @@ func BenchmarkSelectStarParquet(b *testing.B) {
 	b.Run("raw", func(b *testing.B) {
 		for b.Loop() {
 			raw(b, files, qStar, query.FormatParquet)
+		}
+	})
+	b.Run("ours-export", func(b *testing.B) {
+		for b.Loop() {
+			oursExport(b, svc, qStar)
 		}
 	})
 	b.Run("raw-copy", func(b *testing.B) {
@@ -316,9 +366,13 @@ func BenchmarkPruning(b *testing.B) {
 }
 
 // TestBenchReport prints ours vs raw DuckDB on the same files, medians of
-// alternating runs in one process:
+// alternating runs in one process, and `lakehouse query -O parquet` as a
+// process (a binary built from this tree) vs DuckDB's COPY as a process:
 //
-//	go test ./runtime/query -run TestBenchReport -bench-report -v
+//	go test ./runtime/query -run TestBenchReport -bench-report -v -timeout 60m
+//
+// -bench-parquet keeps only the Parquet rows; -bench-rows sets the table's
+// size (default 10M rows).
 func TestBenchReport(t *testing.T) {
 	if !*benchReport {
 		t.Skip("run with -bench-report")
@@ -341,13 +395,7 @@ func TestBenchReport(t *testing.T) {
 		}
 		return med(da), med(db)
 	}
-	type row struct {
-		name      string
-		ours, raw time.Duration
-		runs      int
-		note      string
-	}
-	var rows []row
+	var rows []benchRow
 	for _, c := range []struct {
 		name, sql, format string
 		runs              int
@@ -357,14 +405,40 @@ func TestBenchReport(t *testing.T) {
 		{"SELECT * → Parquet", qStar, query.FormatParquet, 3},
 		{"SELECT * → CSV", qStar, query.FormatCSV, 3},
 	} {
+		if *benchOnlyPQ {
+			break
+		}
 		ours(t, svc, c.sql, c.format) // warm the page cache
 		raw(t, files, c.sql, c.format)
 		o, r := pair(c.runs, func() { ours(t, svc, c.sql, c.format) }, func() { raw(t, files, c.sql, c.format) })
-		rows = append(rows, row{c.name, o, r, c.runs, "raw: read_parquet in a fresh DuckDB, same writer"})
+		rows = append(rows, benchRow{c.name, o, r, c.runs, "raw: read_parquet in a fresh DuckDB, same writer"})
 	}
 	o, cp := pair(3, func() { ours(t, svc, qStar, query.FormatParquet) }, func() { rawCopy(t, files) })
-	rows = append(rows, row{"SELECT * → Parquet", o, cp, 3, "raw: DuckDB's own COPY … TO (FORMAT parquet)"})
+	rows = append(rows, benchRow{"SELECT * → Parquet", o, cp, 3, "ours: Arrow stream + arrow-go's writer (remote queries); raw: DuckDB's COPY … TO (FORMAT parquet)"})
+	oursExport(t, svc, qStar)
+	var co, cr time.Duration
+	o, cp = pair(5, func() { co += cpuOf(func() { oursExport(t, svc, qStar) }) }, func() { cr += cpuOf(func() { rawCopy(t, files) }) })
+	rows = append(rows, benchRow{"SELECT * → Parquet", o, cp, 5, "ours: query.ExportParquet (DuckDB writes; -O parquet); raw: DuckDB's COPY"})
+	rows = append(rows, benchRow{"SELECT * → Parquet", co / 5, cr / 5, 5, "CPU (user + system, mean) of the same runs"})
 
+	proc, cmdline := processBench(t, files)
+	rows = append(rows, proc...)
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%d-row lineitem table, %d file(s); DuckDB %s; medians of alternating runs\n\n", *benchRows, len(files), duckdb.Version())
+	fmt.Fprintf(&b, "%-22s %10s %10s %7s %5s  %s\n", "query", "ours", "raw", "ratio", "runs", "")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%-22s %9.3fs %9.3fs %6.2fx %5d  %s\n", r.name, r.ours.Seconds(), r.raw.Seconds(), r.ours.Seconds()/r.raw.Seconds(), r.runs, r.note)
+	}
+	if !*benchOnlyPQ {
+		fmt.Fprintf(&b, "%-22s %9.1fms  median of 21 (goal ≤ 50 ms, end to end incl. planning and opening DuckDB)\n", "100-row table query", smallQueryMedian(t).Seconds()*1000)
+	}
+	fmt.Fprintf(&b, "\nprocess: %s\n", cmdline)
+	t.Log(b.String())
+}
+
+// smallQueryMedian is the median time of smallQuery end to end.
+func smallQueryMedian(t *testing.T) time.Duration {
 	small := smallTable(t)
 	smallQ := func() {
 		res, err := query.Run(context.Background(), small, scans, query.Request{SQL: smallQuery, Ref: catalog.Ref{Name: "main"}})
@@ -382,14 +456,82 @@ func TestBenchReport(t *testing.T) {
 		sqs = append(sqs, time.Since(t0))
 	}
 	sort.Slice(sqs, func(i, j int) bool { return sqs[i] < sqs[j] })
-	sq := sqs[len(sqs)/2]
+	return sqs[len(sqs)/2]
+}
 
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n%d-row lineitem table, %d file(s); medians of alternating runs\n\n", *benchRows, len(files))
-	fmt.Fprintf(&b, "%-22s %10s %10s %7s %5s  %s\n", "query", "ours", "raw", "ratio", "runs", "")
-	for _, r := range rows {
-		fmt.Fprintf(&b, "%-22s %9.3fs %9.3fs %6.2fx %5d  %s\n", r.name, r.ours.Seconds(), r.raw.Seconds(), r.ours.Seconds()/r.raw.Seconds(), r.runs, r.note)
+// cpuOf is the CPU time (user + system) this process spends in f.
+func cpuOf(f func()) time.Duration {
+	var a, b syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &a)
+	f()
+	syscall.Getrusage(syscall.RUSAGE_SELF, &b)
+	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
+	return tv(b.Utime) - tv(a.Utime) + tv(b.Stime) - tv(a.Stime)
+}
+
+// benchRow is a line of TestBenchReport's table.
+type benchRow struct {
+	name      string
+	ours, raw time.Duration
+	runs      int
+	note      string
+}
+
+// processBench times `lakehouse query -O parquet --out F 'SELECT * FROM
+// lineitem'` as a whole process of a binary built from this tree, against
+// DuckDB's COPY as a whole process (this test binary, TestRawCopyProcess),
+// alternately. It closes the shared catalog, which the command opens.
+func processBench(t *testing.T, files []string) ([]benchRow, string) {
+	bin := filepath.Join(t.TempDir(), "lakehouse")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	fmt.Fprintf(&b, "%-22s %9.1fms  median of 21 (goal ≤ 50 ms, end to end incl. planning and opening DuckDB)\n", "100-row table query", float64(sq.Microseconds())/1000)
-	t.Log(b.String())
+	benchData.svc.Close()
+	dataDir := filepath.Join(benchData.dir, "catalog")
+	out := filepath.Join(benchData.dir, "out.parquet")
+	args := []string{"query", "-r", "main", "-n", "bench", "-O", "parquet", "--out", out, qStar}
+	env := append(os.Environ(), "LAKEHOUSE_DATA_DIR="+dataDir, "LAKEHOUSE_USER=bench")
+	// Each returns the process's CPU time (user + system): on a shared
+	// machine a steadier measure of the work done than the wall time.
+	ours := func() time.Duration {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", bin, err, b)
+		}
+		os.Remove(out)
+		return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	raw := func() time.Duration {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestRawCopyProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), envRawCopy+"="+strings.Join(append([]string{out}, files...), "\t"))
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("raw COPY process: %v\n%s", err, b)
+		}
+		os.Remove(out)
+		return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	ours()
+	raw()
+	const runs = 5
+	var do, dr, co, cr []time.Duration
+	for i := 0; i < runs; i++ {
+		t0 := time.Now()
+		c := ours()
+		t1 := time.Now()
+		co = append(co, c)
+		cr = append(cr, raw())
+		do, dr = append(do, t1.Sub(t0)), append(dr, time.Since(t1))
+	}
+	med := func(ds []time.Duration) time.Duration {
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		return ds[len(ds)/2]
+	}
+	cmdline := "LAKEHOUSE_DATA_DIR=" + dataDir + " " + bin + " " + strings.Join(args[:len(args)-1], " ") + " '" + qStar + "'"
+	return []benchRow{
+		{"process → Parquet", med(do), med(dr), runs, "wall; ours: the lakehouse command (below); raw: a process of this build running DuckDB's COPY"},
+		{"process → Parquet", med(co), med(cr), runs, "CPU (user + system) of the same processes"},
+	}, cmdline
 }

@@ -172,10 +172,13 @@ type parquetSink struct {
 }
 
 // intervalStruct is how Parquet output holds a month_day_nano interval.
+// Its fields are nullable (never null in a non-null struct) as in the
+// files DuckDB writes for ExportParquet, whose Parquet writer has no
+// required fields.
 var intervalStruct = arrow.StructOf(
-	arrow.Field{Name: "months", Type: arrow.PrimitiveTypes.Int32},
-	arrow.Field{Name: "days", Type: arrow.PrimitiveTypes.Int32},
-	arrow.Field{Name: "nanoseconds", Type: arrow.PrimitiveTypes.Int64},
+	arrow.Field{Name: "months", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+	arrow.Field{Name: "days", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+	arrow.Field{Name: "nanoseconds", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
 )
 
 func newParquetSink(w io.Writer, schema *arrow.Schema) (*parquetSink, error) {

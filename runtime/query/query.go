@@ -4,6 +4,8 @@
 // catalog.TableScanner) and executes in a fresh,
 // sandboxed in-process DuckDB (runtime/duckdb) per query. The CLI's
 // `lakehouse query`, pipelines' SQL models and the Flight server reuse it.
+// Write renders a stream in an output format; ExportParquet instead has
+// DuckDB write a local query's Parquet file itself (export.go).
 package query
 
 import (
@@ -89,11 +91,25 @@ func Run(ctx context.Context, svc catalog.Service, scans catalog.TableScanner, r
 
 // Execute runs a plan.
 func Execute(ctx context.Context, plan *plansql.Plan) (*Result, error) {
-	db, err := duckdb.Open(duckdb.Options{})
+	db, err := open(plan, duckdb.Options{})
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Plan: plan, db: db}
+	rd, err := db.Query(ctx, plan.SQL)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Result{Plan: plan, db: db, Reader: rd}, nil
+}
+
+// open starts a fresh DuckDB for plan: views over the planned files, then
+// the sandbox locked.
+func open(plan *plansql.Plan, opts duckdb.Options) (*duckdb.DB, error) {
+	db, err := duckdb.Open(opts)
+	if err != nil {
+		return nil, err
+	}
 	var files []string
 	for _, t := range plan.Tables {
 		cols := make([]duckdb.Column, len(t.Schema))
@@ -115,13 +131,7 @@ func Execute(ctx context.Context, plan *plansql.Plan) (*Result, error) {
 		db.Close()
 		return nil, err
 	}
-	rd, err := db.Query(ctx, plan.SQL)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	res.Reader = rd
-	return res, nil
+	return db, nil
 }
 
 // duckType is the DuckDB type of a catalog column type (Iceberg's type

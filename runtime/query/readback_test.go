@@ -26,9 +26,9 @@ const sampleSQL = `SELECT * FROM (VALUES
 	(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
 ) t(id, big, small, ts, tz, iv, s, d) ORDER BY id`
 
-// TestFormatsReadBack writes sampleSQL's result in every format and reads
-// each back with pyarrow and pandas (testdata/readback.py), which compare
-// values and types exactly. $PYTHON (default python3) needs pyarrow and
+// TestFormatsReadBack writes sampleSQL's result in every format, and as
+// Parquet also with ExportParquet, and reads each back with pyarrow and
+// pandas (testdata/readback.py), which compare values and types exactly. $PYTHON (default python3) needs pyarrow and
 // pandas; scripts/test.sh installs them.
 func TestFormatsReadBack(t *testing.T) {
 	py := os.Getenv("PYTHON")
@@ -57,6 +57,19 @@ func TestFormatsReadBack(t *testing.T) {
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The Parquet file DuckDB writes itself (the CLI's -O parquet).
+	plan, err := query.Plan(context.Background(), svc, scans, query.Request{SQL: sampleSQL, Ref: catalog.Ref{Name: "main"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := t.TempDir()
+	st, err := query.ExportParquet(context.Background(), plan, exp, -1)
+	if err != nil || st.Rows != 3 {
+		t.Fatalf("ExportParquet: %d rows, %v", st.Rows, err)
+	}
+	if err := os.Rename(filepath.Join(exp, query.ExportFile), filepath.Join(dir, "out.export.parquet")); err != nil {
+		t.Fatal(err)
 	}
 	out, err := exec.Command(py, filepath.Join("testdata", "readback.py"), dir).CombinedOutput()
 	if err != nil {

@@ -2,8 +2,10 @@
 
 Usage: readback.py DIR. DIR holds out.csv, out.json, out.jsonl,
 out.parquet, out.arrow and out.arrows, each the result of SAMPLE_SQL in
-readback_test.go. Every reader's values and types are compared exactly
-with EXPECTED; any difference is printed and the exit status is 1.
+readback_test.go, and export.parquet, the same result written by DuckDB
+(query.ExportParquet). Every reader's values and types are compared exactly
+with EXPECTED, and the two Parquet files with each other; any difference is
+printed and the exit status is 1.
 """
 
 import datetime as dt
@@ -36,9 +38,9 @@ EXPECTED = {
 }
 
 INTERVAL_STRUCT = pa.struct([
-    pa.field("months", pa.int32(), nullable=False),
-    pa.field("days", pa.int32(), nullable=False),
-    pa.field("nanoseconds", pa.int64(), nullable=False),
+    pa.field("months", pa.int32()),
+    pa.field("days", pa.int32()),
+    pa.field("nanoseconds", pa.int64()),
 ])
 
 failures = []
@@ -134,11 +136,38 @@ def check_json_rows(where, rows):
             check_values(where, col, vals)
 
 
+def utc_as_utc(schema):
+    """schema with its UTC time zones spelled "UTC": DuckDB names the zone
+    of a TIMESTAMPTZ result by its TimeZone setting ("Etc/UTC"), which the
+    Arrow writer stores; a Parquet file without an Arrow schema reads back
+    as "UTC", the same instants."""
+    fields = []
+    for f in schema:
+        if pa.types.is_timestamp(f.type) and f.type.tz in ("Etc/UTC", "UTC"):
+            f = f.with_type(pa.timestamp(f.type.unit, tz="UTC"))
+        fields.append(f)
+    return pa.schema(fields)
+
+
+def compare_parquet(arrow_written, duckdb_written):
+    """The Arrow writer's file and DuckDB's hold the same columns, types and
+    values."""
+    a, b = pq.read_table(arrow_written), pq.read_table(duckdb_written)
+    sa, sb = utc_as_utc(a.schema.remove_metadata()), utc_as_utc(b.schema.remove_metadata())
+    if not sa.equals(sb):
+        failures.append(f"parquet vs export.parquet schemas differ:\n{sa}\n---\n{sb}")
+        return
+    if a.to_pylist() != b.to_pylist():
+        failures.append(f"parquet vs export.parquet values differ:\n{a.to_pylist()}\n---\n{b.to_pylist()}")
+
+
 def main(d):
     path = lambda ext: os.path.join(d, "out." + ext)
 
-    check_arrow_table("parquet/pyarrow", pq.read_table(path("parquet")), parquet=True)
-    check_pandas("parquet/pandas", pd.read_parquet(path("parquet")), parquet=True)
+    for ext in ("parquet", "export.parquet"):
+        check_arrow_table(f"{ext}/pyarrow", pq.read_table(path(ext)), parquet=True)
+        check_pandas(f"{ext}/pandas", pd.read_parquet(path(ext)), parquet=True)
+    compare_parquet(path("parquet"), path("export.parquet"))
     with ipc.open_file(path("arrow")) as r:
         check_arrow_table("arrow/ipc.open_file", r.read_all())
     check_arrow_table("arrow/feather", feather.read_table(path("arrow")))
