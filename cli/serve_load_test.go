@@ -89,7 +89,7 @@ func TestServeLoad(t *testing.T) {
 	}
 	lc[0].prepare(t)
 	for _, c := range lc[1:] {
-		c.rows, c.imports = lc[0].rows, lc[0].imports
+		c.rows, c.imports, c.importFile = lc[0].rows, lc[0].imports, lc[0].importFile
 		c.createWork(t)
 	}
 	if !lc[0].imports {
