@@ -296,36 +296,31 @@ func (e *Env) completionService(ctx context.Context) (catalog.Service, context.C
 	return svc, ctx, cancel
 }
 
+// completeRefs lists branch names, and tag names when withTags.
 func (e *Env) completeRefs(ctx context.Context, withTags bool) []string {
+	return e.completeNames(ctx, true, withTags)
+}
+
+func (e *Env) completeTags(ctx context.Context) []string { return e.completeNames(ctx, false, true) }
+
+func (e *Env) completeNames(ctx context.Context, branches, tags bool) []string {
 	svc, ctx, cancel := e.completionService(ctx)
 	if svc == nil {
 		return nil
 	}
 	defer cancel()
 	var out []string
-	bs, _ := svc.ListBranches(ctx)
-	for _, b := range bs {
-		out = append(out, string(b.Name))
+	if branches {
+		bs, _ := svc.ListBranches(ctx)
+		for _, b := range bs {
+			out = append(out, string(b.Name))
+		}
 	}
-	if withTags {
+	if tags {
 		ts, _ := svc.ListTags(ctx)
 		for _, t := range ts {
 			out = append(out, string(t.Name))
 		}
-	}
-	return out
-}
-
-func (e *Env) completeTags(ctx context.Context) []string {
-	svc, ctx, cancel := e.completionService(ctx)
-	if svc == nil {
-		return nil
-	}
-	defer cancel()
-	var out []string
-	ts, _ := svc.ListTags(ctx)
-	for _, t := range ts {
-		out = append(out, string(t.Name))
 	}
 	return out
 }
