@@ -118,15 +118,15 @@ func (le *lakehouseEnv) mustLH(args ...string) string {
 }
 
 // start runs the test binary as the lakehouse command.
-func (le *lakehouseEnv) start(args ...string) (*exec.Cmd, *bytes.Buffer, *lineWaiter) {
+func (le *lakehouseEnv) start(args ...string) (*exec.Cmd, *syncBuffer, *lineWaiter) {
 	le.t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), envTestAsCLI+"=1")
 	for k, v := range le.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	lw := &lineWaiter{lines: make(chan string, 1000)}
@@ -141,7 +141,7 @@ func (le *lakehouseEnv) start(args ...string) (*exec.Cmd, *bytes.Buffer, *lineWa
 		le.t.Fatal(err)
 	}
 	go func() { cmd.Wait(); pw.Close() }()
-	return cmd, &stderr, lw
+	return cmd, stderr, lw
 }
 
 type lineWaiter struct {
@@ -149,7 +149,7 @@ type lineWaiter struct {
 	seen  []string
 }
 
-func (w *lineWaiter) waitFor(t *testing.T, substr string, timeout time.Duration, stderr *bytes.Buffer) {
+func (w *lineWaiter) waitFor(t *testing.T, substr string, timeout time.Duration, stderr *syncBuffer) {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {

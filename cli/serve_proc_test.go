@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,28 +26,9 @@ type serveProc struct {
 	// Addr is the Flight address (grpc://127.0.0.1:PORT), HTTPAddr the
 	// HTTP one (127.0.0.1:PORT).
 	Addr, HTTPAddr string
-	out            *lockedBuffer
+	out            *syncBuffer
 	done           chan struct{} // closed when the process has exited
 	err            error         // of Wait, once done is closed
-}
-
-// lockedBuffer is the combined stderr of a process, written by os/exec's
-// copier and read by the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // serveEnv is the environment of the test's lakehouse processes over
@@ -74,7 +54,7 @@ func startServe(t testing.TB, dataDir, flightAddr string, extra ...string) *serv
 	args := append([]string{"serve", "--flight-addr", flightAddr, "--http-addr", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = serveEnv(dataDir)
-	p := &serveProc{t: t, cmd: cmd, dataDir: dataDir, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &serveProc{t: t, cmd: cmd, dataDir: dataDir, out: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.out
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
