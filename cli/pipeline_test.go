@@ -41,6 +41,10 @@ func TestMain(m *testing.M) {
 		stop()
 		os.Exit(code)
 	}
+	// Transcripts print times in UTC. Set once, before any goroutine
+	// runs: a test that swapped time.Local raced with gRPC's transport
+	// goroutines of earlier tests reading it.
+	time.Local = time.UTC
 	os.Exit(m.Run())
 }
 
