@@ -101,11 +101,12 @@ func (e *Env) envCacheDir() string {
 
 func (e *Env) envCacheIndex(idx envcache.IndexOptions, pythonDirs []string) (*envcache.Cache, error) {
 	return envcache.New(envcache.Config{
-		Dir:        e.envCacheDir(),
-		Index:      idx,
-		PythonDirs: pythonDirs,
-		Getenv:     e.machineEnv, // the interpreters the plan names
-		Log:        e.Log,
+		Dir:         e.envCacheDir(),
+		DownloadDir: e.Getenv(envEnvCacheDownloads),
+		Index:       idx,
+		PythonDirs:  pythonDirs,
+		Getenv:      e.machineEnv, // the interpreters the plan names
+		Log:         e.Log,
 	})
 }
 
