@@ -31,14 +31,14 @@ func TestRunExitsAtItsSummary(t *testing.T) {
 	cmd, stderr, lw := le.start("run", "-p", project, "--preview", "off")
 	lw.waitFor(t, "succeeded in", 10*time.Minute, stderr)
 	summary := time.Now()
-	if left := shmEntries(t, le.shmDir); len(left) > 0 {
+	if left := dirNames(t, le.shmDir); len(left) > 0 {
 		t.Errorf("at the summary, the run's shared-memory folder holds %v", left)
 	}
 	for range lw.lines { // ends when the process closes its stdout
 	}
 	cmd.Wait()
 	exited := time.Now()
-	if left := shmEntries(t, le.shmDir); len(left) > 0 {
+	if left := dirNames(t, le.shmDir); len(left) > 0 {
 		t.Errorf("at exit, the run's shared-memory folder holds %v", left)
 	}
 	if gap := exited.Sub(summary); gap > 500*time.Millisecond {
@@ -50,8 +50,8 @@ func TestRunExitsAtItsSummary(t *testing.T) {
 	t.Logf("the run took %s; summary: %s", summary.Sub(started).Round(time.Millisecond), lw.seen[len(lw.seen)-1])
 }
 
-// shmEntries lists dir (a test's LAKEHOUSE_SHM_DIR).
-func shmEntries(t *testing.T, dir string) []string {
+// dirNames lists the names in dir.
+func dirNames(t *testing.T, dir string) []string {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
 	if err != nil {
