@@ -382,7 +382,7 @@ func (l *Local) ImportTable(ctx context.Context, req ImportRequest) (*ImportResu
 		return nil, namespaceNotFound(req.Table.Namespace, string(req.Branch), tree)
 	}
 	spec := ImportSpec{Ident: req.Table, Sources: req.Sources, Staged: req.Staged, Mode: req.Mode, PartitionBy: req.PartitionBy,
-		SnapshotProperties: req.Commit.Properties}
+		SnapshotProperties: req.Commit.Properties, Progress: req.Progress}
 	if e, ok := tree.Tables[req.Table]; ok {
 		spec.Current = &e
 		if len(req.PartitionBy) > 0 && req.Mode != ImportReplace {

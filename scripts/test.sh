@@ -116,8 +116,8 @@ check "crash safety, 200 SIGKILL points" go test -count=1 -run '^TestCrashSafety
 # The two cli checks without -race share one test binary.
 cli_test=$(testbin cli)
 # SIGKILL of `lakehouse run` at random moments (LAKEHOUSE_RUN_CRASH_POINTS,
-# 30 when the test runs alone, 200 here): skipped under -race, where each
-# run takes several times longer.
+# 30 when the test runs alone, 200 here, in two lakehouses at once):
+# skipped under -race, where each run takes several times longer.
 check "run crash safety, 200 SIGKILL points of lakehouse run" env LAKEHOUSE_RUN_CRASH_POINTS=${LAKEHOUSE_RUN_CRASH_POINTS:-200} inpkg cli "$cli_test" -test.count=1 -test.timeout 30m -test.run '^TestRunCrashSafety$'
 # lakehouse serve under 50 clients for 30 s, and killed at 100 random
 # moments of that load (the race build runs 10 s and 10 kills).
