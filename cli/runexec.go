@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/planner"
@@ -118,6 +119,8 @@ type runSink struct {
 	event func(pipeline.Event)
 	// notice: a line for the user's stderr.
 	notice func(text string)
+	// download: how far the package downloads have got (nil: not told).
+	download func(envcache.DownloadProgress)
 }
 
 // runPipeline runs a plan into its target through the pipeline, with the
@@ -170,7 +173,9 @@ func (e *Env) runPipeline(ctx context.Context, job runJob, sink runSink) (*runre
 		hasPython = hasPython || n.Python != nil
 	}
 	if hasPython {
-		envs, err := e.envCache(nil)
+		envCfg := e.envCacheConfig(e.defaultIndex(), nil)
+		envCfg.Progress = sink.download
+		envs, err := envcache.New(envCfg)
 		if err != nil {
 			return nil, err
 		}

@@ -143,6 +143,9 @@ const (
 	// EventPrint is a line for the client's output (stderr under -O
 	// json): a rerun's "created branch" and match results.
 	EventPrint = "print"
+	// EventDownload: how far the run's package downloads have got
+	// (Files, FilesDone, Bytes of TotalBytes), for a live line.
+	EventDownload = "download"
 	// EventFinished: the run ended (Record); Error says why it failed.
 	EventFinished = "finished"
 )
@@ -163,6 +166,11 @@ type RunEvent struct {
 	// Plan is a dry run's plan as JSON text (`run --dry-run -O json`).
 	Plan  string      `json:"plan,omitempty"`
 	Error *RunFailure `json:"error,omitempty"`
+	// Files, FilesDone, Bytes and TotalBytes: an EventDownload's.
+	Files      int   `json:"files,omitempty"`
+	FilesDone  int   `json:"files_done,omitempty"`
+	Bytes      int64 `json:"bytes,omitempty"`
+	TotalBytes int64 `json:"total_bytes,omitempty"`
 }
 
 // RunFailure is why a finished run failed, as the CLI reports it.
