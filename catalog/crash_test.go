@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,6 +29,7 @@ import (
 
 const (
 	crashChildEnv    = "LAKEHOUSE_CRASH_CHILD"
+	crashWorkersEnv  = "LAKEHOUSE_CRASH_WORKERS"
 	crashRowsPerFile = 100
 	crashSources     = 400
 )
@@ -37,6 +40,39 @@ func TestCrashSafety(t *testing.T) {
 		return
 	}
 	points := crashPoints // 200, fewer under -race (see crash_race_test.go)
+	// The points run in parallel workers, each on a store of its own: two
+	// on a machine with two cores or more (the test mostly waits for its
+	// children), one under -race.
+	workers := 1
+	if crashSlowdown == 1 && runtime.NumCPU() >= 2 {
+		workers = 2
+	}
+	if v := os.Getenv(crashWorkersEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q: want a positive number", crashWorkersEnv, v)
+		}
+		workers = n
+	}
+	if workers == 1 {
+		crashWorker(t, points)
+		return
+	}
+	for w := range workers {
+		n := points / workers
+		if w < points%workers {
+			n++
+		}
+		t.Run(fmt.Sprintf("worker%d", w), func(t *testing.T) {
+			t.Parallel()
+			crashWorker(t, n)
+		})
+	}
+}
+
+// crashWorker kills the child at points random moments, on a store of its
+// own.
+func crashWorker(t *testing.T, points int) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {

@@ -112,6 +112,7 @@ fi
 check "go test -race ./..." go test -race -count=1 ./...
 # The race build runs the crash-safety test at 25 kill points (children are
 # slow under -race); this plain run does the full 200.
+# (in two stores at once)
 check "crash safety, 200 SIGKILL points" go test -count=1 -run '^TestCrashSafety$' ./catalog
 # The two cli checks without -race share one test binary.
 cli_test=$(testbin cli)
