@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +18,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/catalog/bolt"
 	"github.com/lakehouse-dev/lakehouse/catalog/iceberg"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/internal/killpoints"
 )
 
 // The crash test runs imports and merges in a child process, kills it with
@@ -47,27 +47,7 @@ func TestCrashSafety(t *testing.T) {
 	if crashSlowdown == 1 && runtime.NumCPU() >= 2 {
 		workers = 2
 	}
-	if v := os.Getenv(crashWorkersEnv); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("%s=%q: want a positive number", crashWorkersEnv, v)
-		}
-		workers = n
-	}
-	if workers == 1 {
-		crashWorker(t, points)
-		return
-	}
-	for w := range workers {
-		n := points / workers
-		if w < points%workers {
-			n++
-		}
-		t.Run(fmt.Sprintf("worker%d", w), func(t *testing.T) {
-			t.Parallel()
-			crashWorker(t, n)
-		})
-	}
+	killpoints.Run(t, points, killpoints.EnvCount(t, crashWorkersEnv, workers), crashWorker)
 }
 
 // crashWorker kills the child at points random moments, on a store of its

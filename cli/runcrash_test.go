@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lakehouse-dev/lakehouse/internal/killpoints"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
 	"github.com/lakehouse-dev/lakehouse/runtime/process"
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
@@ -67,14 +68,7 @@ func TestRunCrashSafety(t *testing.T) {
 	if raceBuild {
 		t.Skip("killed runs are too slow under the race detector; scripts/test.sh runs this test without -race")
 	}
-	points := runCrashPoints
-	if v := os.Getenv(envRunCrashPoints); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("%s=%q: want a positive number", envRunCrashPoints, v)
-		}
-		points = n
-	}
+	points := killpoints.EnvCount(t, envRunCrashPoints, runCrashPoints)
 	// Points run in parallel workers, each with its own data directory,
 	// shared-memory and temporary folders (nothing of one worker's store
 	// is another's): two on a machine with two cores or more once the
@@ -83,27 +77,7 @@ func TestRunCrashSafety(t *testing.T) {
 	if points >= 50 && goruntime.NumCPU() >= 2 {
 		workers = 2
 	}
-	if v := os.Getenv(envRunCrashWorkers); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("%s=%q: want a positive number", envRunCrashWorkers, v)
-		}
-		workers = n
-	}
-	if workers == 1 {
-		runCrashWorker(t, points)
-		return
-	}
-	for w := range workers {
-		n := points / workers
-		if w < points%workers {
-			n++
-		}
-		t.Run(fmt.Sprintf("worker%d", w), func(t *testing.T) {
-			t.Parallel()
-			runCrashWorker(t, n)
-		})
-	}
+	killpoints.Run(t, points, killpoints.EnvCount(t, envRunCrashWorkers, workers), runCrashWorker)
 }
 
 // runCrashWorker kills `lakehouse run` at points random moments in a
