@@ -31,21 +31,7 @@ func (l *Local) commitChanges(ctx context.Context, branch BranchName, base Commi
 				return err
 			}
 		}
-		tree := headTree.Clone()
-		for ns, e := range ch.Namespaces {
-			if e == nil {
-				delete(tree.Namespaces, ns)
-			} else {
-				tree.Namespaces[ns] = *e
-			}
-		}
-		for id, e := range ch.Tables {
-			if e == nil {
-				delete(tree.Tables, id)
-			} else {
-				tree.Tables[id] = *e
-			}
-		}
+		tree := ch.apply(headTree)
 		if err := checkTree(tree); err != nil {
 			return err
 		}
@@ -74,25 +60,10 @@ func (l *Local) checkRebase(tx Tx, base CommitID, head *Commit, headTree *Tree, 
 	if err != nil {
 		return err
 	}
-	var conflicts []string
-	for id := range ch.Tables {
-		be, bok := baseTree.Tables[id]
-		he, hok := headTree.Tables[id]
-		if bok != hok || be.MetadataLocation != he.MetadataLocation {
-			conflicts = append(conflicts, "table "+id.String())
-		}
-	}
-	for ns := range ch.Namespaces {
-		be, bok := baseTree.Namespaces[ns]
-		he, hok := headTree.Namespaces[ns]
-		if bok != hok || !maps.Equal(be.Properties, he.Properties) {
-			conflicts = append(conflicts, "namespace "+string(ns))
-		}
-	}
+	conflicts := ch.movedBetween(baseTree, headTree)
 	if len(conflicts) == 0 {
 		return nil
 	}
-	slices.Sort(conflicts)
 	return errdefs.WithHint(errdefs.ErrConflict, "re-run the operation on the new head",
 		"%s changed on the branch since commit %s (head is now %s)", strings.Join(conflicts, ", "), bc.ID.Short(), head.ID.Short())
 }
