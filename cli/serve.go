@@ -94,6 +94,7 @@ func (e *Env) serve(c *urfave.Context) error {
 		Queries: &localQueries{svc: svc, scans: scans},
 		Version: Version,
 		Role:    "all",
+		Host:    e.hostInfo,
 		Log:     e.Log,
 		Metrics: metrics,
 		// Files clients send for `table import`, until it reads them.
