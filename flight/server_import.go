@@ -111,7 +111,7 @@ func (u *uploads) reserve(n int64) error {
 	defer u.mu.Unlock()
 	if u.bytes+n > u.max {
 		return errdefs.WithHint(errdefs.ErrFailedPrecondition,
-			"import fewer or smaller files at a time, or wait for the imports under way",
+			"import fewer or smaller files at a time, or wait for the imports under way (the bound is `serve --max-upload-bytes`)",
 			"the server stages at most %s of uploads at once, and this one goes beyond", humanSize(u.max))
 	}
 	u.bytes += n
