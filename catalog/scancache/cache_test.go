@@ -1,0 +1,366 @@
+package scancache
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+)
+
+// scanSQL reads the columns in file order, with the row number.
+func scanSQL(cols []string) string {
+	sel := "*"
+	if cols != nil {
+		sel = "file_row_number, " + strings.Join(cols, ", ")
+	}
+	return "SELECT " + sel + " FROM $F ORDER BY file_row_number"
+}
+
+// TestMaterializeMatchesFullFile: a DuckDB query of the projected columns
+// over the materialized sparse file, with its holes filled with garbage,
+// returns what it returns over the whole file, for files written by arrow-go
+// and by DuckDB, with nested, string and decimal columns and several row
+// groups.
+func TestMaterializeMatchesFullFile(t *testing.T) {
+	t.Parallel()
+	src := &dirSource{dir: t.TempDir()}
+	writeArrowParquet(t, filepath.Join(src.dir, "arrow.parquet"), 5000, 1200, 1)
+	writeDuckParquet(t, filepath.Join(src.dir, "duck.parquet"), 30000, 8192)
+	cases := []struct {
+		name    string
+		key     string
+		columns []string
+		extra   []string // more queries over the columns
+	}{
+		{"arrow/id", "arrow.parquet", []string{"id"}, []string{"SELECT count(*), sum(id) FROM $F WHERE id > 2500"}},
+		{"arrow/dict-string+decimal", "arrow.parquet", []string{"name", "price"},
+			[]string{"SELECT name, sum(price), count(*) FROM $F WHERE price > 0 GROUP BY name ORDER BY name"}},
+		{"arrow/nested", "arrow.parquet", []string{"tags", "s", "m"},
+			[]string{"SELECT count(*), sum(len(tags)), sum(s.a), count(m) FROM $F WHERE s.b IS NOT NULL"}},
+		{"arrow/mixed", "arrow.parquet", []string{"big", "note", "day", "flag", "f"}, nil},
+		{"arrow/all", "arrow.parquet", nil, nil},
+		{"duck/decimal", "duck.parquet", []string{"price"}, []string{"SELECT sum(price) FROM $F WHERE price < 500"}},
+		{"duck/strings", "duck.parquet", []string{"name", "note"},
+			[]string{"SELECT name, count(note) FROM $F GROUP BY name ORDER BY name"}},
+		{"duck/nested", "duck.parquet", []string{"nums", "s"}, nil},
+		{"duck/wide-decimal+date", "duck.parquet", []string{"big", "day"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := openCache(t, 0)
+			full := filepath.Join(src.dir, tc.key)
+			local, st, err := c.Materialize(context.Background(), src, tc.key, tc.columns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Release(local)
+			fi, _ := os.Stat(full)
+			if st.Hit || st.BytesFetched == 0 {
+				t.Errorf("first use: stats %+v, want a miss", st)
+			}
+			if tc.columns != nil && st.BytesFetched >= fi.Size() {
+				t.Errorf("fetched %d bytes of %d for %v", st.BytesFetched, fi.Size(), tc.columns)
+			}
+			poison(t, c, local)
+			for _, q := range append([]string{scanSQL(tc.columns)}, tc.extra...) {
+				want, got := duckQuery(t, full, q), duckQuery(t, local, q)
+				if got != want {
+					t.Errorf("%s: sparse file differs from the full file (%d vs %d bytes of output)", q, len(got), len(want))
+				}
+			}
+		})
+	}
+}
+
+// columnBytes is the compressed size of a top-level column's chunks.
+func columnBytes(t testing.TB, path, col string) int64 {
+	t.Helper()
+	r, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	md := r.MetaData()
+	var n int64
+	for i, c := range md.Schema.Columns() {
+		if c.ColumnPath()[0] != col {
+			continue
+		}
+		for rg := 0; rg < md.NumRowGroups(); rg++ {
+			cc, err := md.RowGroup(rg).ColumnChunk(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += cc.TotalCompressedSize()
+		}
+	}
+	return n
+}
+
+// TestAddColumnFetchesOnlyIt: a scan needing one more column fetches that
+// column's chunks and nothing else; the same scan again fetches nothing.
+func TestAddColumnFetchesOnlyIt(t *testing.T) {
+	t.Parallel()
+	src := &dirSource{dir: t.TempDir()}
+	full := filepath.Join(src.dir, "t.parquet")
+	writeArrowParquet(t, full, 20000, 4000, 2)
+	c := openCache(t, 0)
+	ctx := context.Background()
+	first, _, err := c.Materialize(ctx, src, "t.parquet", []string{"id", "name"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Release(first)
+	local, st, err := c.Materialize(ctx, src, "t.parquet", []string{"id", "name", "note"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release(local)
+	if local != first {
+		t.Errorf("second path %s, want %s", local, first)
+	}
+	col := columnBytes(t, full, "note")
+	if st.BytesFetched > col || st.BytesFetched < col-tailSize {
+		t.Errorf("adding note fetched %d bytes; its chunks are %d bytes", st.BytesFetched, col)
+	}
+	if st.Requests != 5 {
+		t.Errorf("adding note made %d requests, want one per row group (5)", st.Requests)
+	}
+	poison(t, c, local)
+	q := scanSQL([]string{"id", "name", "note"})
+	if duckQuery(t, local, q) != duckQuery(t, full, q) {
+		t.Error("sparse file differs from the full file")
+	}
+	_, st, err = c.Materialize(ctx, src, "t.parquet", []string{"NOTE", "id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Release(local)
+	if !st.Hit || st.BytesFetched != 0 || st.Requests != 0 {
+		t.Errorf("a cached scan: %+v, want a hit with nothing fetched", st)
+	}
+	_, st, err = c.Materialize(ctx, src, "t.parquet", []string{"id", "added_later"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Release(local)
+	if !st.Hit || len(st.MissingColumns) != 1 || st.MissingColumns[0] != "added_later" {
+		t.Errorf("a column the file lacks: %+v, want a hit naming it missing", st)
+	}
+}
+
+// TestRestart: a reopened cache serves what an earlier process fetched.
+func TestRestart(t *testing.T) {
+	t.Parallel()
+	src := &dirSource{dir: t.TempDir()}
+	writeArrowParquet(t, filepath.Join(src.dir, "t.parquet"), 3000, 1000, 3)
+	dir := t.TempDir()
+	for i, wantHit := range []bool{false, true} {
+		c, err := Open(dir, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, st, err := c.Materialize(context.Background(), src, "t.parquet", []string{"price"})
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Hit != wantHit {
+			t.Errorf("open %d: hit %v, want %v", i, st.Hit, wantHit)
+		}
+	}
+}
+
+// TestDamagedEntry: a truncated data file, flipped bytes in it, and a
+// damaged or missing sidecar are detected and the lost ranges refetched.
+func TestDamagedEntry(t *testing.T) {
+	t.Parallel()
+	src := &dirSource{dir: t.TempDir()}
+	full := filepath.Join(src.dir, "t.parquet")
+	size := writeArrowParquet(t, full, 6000, 1500, 4)
+	cols := []string{"name", "s", "price"}
+	q := scanSQL(cols)
+	want := duckQuery(t, full, q)
+	cases := []struct {
+		name   string
+		damage func(t *testing.T, local, sidecar string)
+	}{
+		{"truncated", func(t *testing.T, local, _ string) {
+			if err := os.Truncate(local, size/2); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"truncated-to-zero", func(t *testing.T, local, _ string) {
+			if err := os.Truncate(local, 0); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"flipped-bytes", func(t *testing.T, local, sidecar string) {
+			sc, err := loadSidecar(sidecar)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(local, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			for _, r := range sc.Ranges {
+				f.WriteAt([]byte{0xFF, 0x00, 0xFF}, r.Off+r.Len/2)
+			}
+		}},
+		{"sidecar-garbage", func(t *testing.T, _, sidecar string) {
+			os.WriteFile(sidecar, []byte("{not json"), 0o644)
+		}},
+		{"sidecar-truncated", func(t *testing.T, _, sidecar string) {
+			os.Truncate(sidecar, 20)
+		}},
+		{"sidecar-removed", func(t *testing.T, _, sidecar string) {
+			os.Remove(sidecar)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := openCache(t, 0)
+			ctx := context.Background()
+			local, first, err := c.Materialize(ctx, src, "t.parquet", cols)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Release(local)
+			id := strings.TrimSuffix(filepath.Base(local), extData)
+			tc.damage(t, local, c.path(id, extSidecar))
+			local, st, err := c.Materialize(ctx, src, "t.parquet", cols)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Release(local)
+			if st.Hit || st.BytesFetched == 0 || st.BytesFetched > first.BytesFetched {
+				t.Errorf("after damage: %+v; the first fetch was %d bytes", st, first.BytesFetched)
+			}
+			poison(t, c, local)
+			if got := duckQuery(t, local, q); got != want {
+				t.Error("repaired entry differs from the full file")
+			}
+		})
+	}
+}
+
+// TestReplacedObject: an object rewritten under the same key (new ETag) is
+// fetched anew, never served from the old entry.
+func TestReplacedObject(t *testing.T) {
+	t.Parallel()
+	src := &dirSource{dir: t.TempDir()}
+	full := filepath.Join(src.dir, "t.parquet")
+	writeArrowParquet(t, full, 2000, 1000, 5)
+	c := openCache(t, 0)
+	ctx := context.Background()
+	cols := []string{"name", "note"}
+	old, _, err := c.Materialize(ctx, src, "t.parquet", cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Release(old)
+	writeArrowParquet(t, full, 2000, 1000, 6)
+	local, st, err := c.Materialize(ctx, src, "t.parquet", cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release(local)
+	if local == old || st.Hit {
+		t.Fatalf("replaced object served from %s (old %s), stats %+v", local, old, st)
+	}
+	q := scanSQL(cols)
+	if duckQuery(t, local, q) != duckQuery(t, full, q) {
+		t.Error("entry of the replaced object differs from it")
+	}
+}
+
+// entryFiles lists the entry files in the cache directory (no locks).
+func entryFiles(t *testing.T, c *Cache) []string {
+	t.Helper()
+	des, err := os.ReadDir(c.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, de := range des {
+		if ext := filepath.Ext(de.Name()); ext == extData || ext == extSidecar || ext == ".tmp" {
+			out = append(out, de.Name())
+		}
+	}
+	return out
+}
+
+// TestBadObjects: objects that are not Parquet, shorter than their stated
+// size, or rewritten while being fetched fail with a clear error and leave
+// nothing in the cache.
+func TestBadObjects(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, src *dirSource, path string)
+		class error
+		msg   string
+	}{
+		{"not-parquet", func(t *testing.T, _ *dirSource, path string) {
+			os.WriteFile(path, []byte(strings.Repeat("id,name\n1,a\n", 200)), 0o644)
+		}, errdefs.ErrDataLoss, "no PAR1 magic at its end"},
+		{"tiny", func(t *testing.T, _ *dirSource, path string) {
+			os.WriteFile(path, []byte("PAR1"), 0o644)
+		}, errdefs.ErrDataLoss, "is 4 bytes long"},
+		{"garbage-footer", func(t *testing.T, _ *dirSource, path string) {
+			b := []byte("PAR1" + strings.Repeat("\xff\x13", 500))
+			b = append(b, 200, 0, 0, 0, 'P', 'A', 'R', '1')
+			os.WriteFile(path, b, 0o644)
+		}, errdefs.ErrDataLoss, "footer does not decode"},
+		{"huge-footer-length", func(t *testing.T, _ *dirSource, path string) {
+			b := []byte("PAR1" + strings.Repeat("x", 100))
+			b = append(b, 0xff, 0xff, 0, 0, 'P', 'A', 'R', '1')
+			os.WriteFile(path, b, 0o644)
+		}, errdefs.ErrDataLoss, "does not fit its size"},
+		{"no-leading-magic", func(t *testing.T, _ *dirSource, path string) {
+			writeArrowParquet(t, path, 100, 100, 7)
+			f, _ := os.OpenFile(path, os.O_RDWR, 0)
+			f.WriteAt([]byte("XXXX"), 0)
+			f.Close()
+		}, errdefs.ErrDataLoss, "no PAR1 magic at its start"},
+		{"shorter-than-stated", func(t *testing.T, src *dirSource, path string) {
+			writeArrowParquet(t, path, 1000, 500, 8)
+			src.extra = 100
+		}, errdefs.ErrDataLoss, "is shorter than its stated size"},
+		{"etag-changed-mid-fetch", func(t *testing.T, src *dirSource, path string) {
+			writeArrowParquet(t, path, 1000, 500, 9)
+			var once bool
+			src.afterRead = func() {
+				if !once {
+					once = true
+					writeArrowParquet(t, path, 1000, 500, 10)
+				}
+			}
+		}, errdefs.ErrConflict, "changed while it was being fetched"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			src := &dirSource{dir: t.TempDir()}
+			tc.setup(t, src, filepath.Join(src.dir, "obj"))
+			c := openCache(t, 0)
+			_, _, err := c.Materialize(context.Background(), src, "obj", []string{"id"})
+			if err == nil || !errors.Is(err, tc.class) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("error %v, want %v containing %q", err, tc.class, tc.msg)
+			}
+			if !strings.Contains(err.Error(), "obj") {
+				t.Errorf("error %q does not name the object", err)
+			}
+			if files := entryFiles(t, c); len(files) != 0 {
+				t.Errorf("left in the cache: %v", files)
+			}
+		})
+	}
+}
