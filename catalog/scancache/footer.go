@@ -161,4 +161,3 @@ func chunkSpans(key string, md *metadata.FileMetaData, footer span, columns []st
 	}
 	return out, missing, nil
 }
-
