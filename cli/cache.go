@@ -46,28 +46,19 @@ func (e *Env) scanCache() (*scancache.Cache, error) {
 	return scancache.Open(dir, 0)
 }
 
-type cacheEntryView struct {
-	Key      string    `json:"key"`
-	ETag     string    `json:"etag"`
-	Size     int64     `json:"size"`
-	Cached   int64     `json:"cached"`
-	Disk     int64     `json:"disk"`
-	Ranges   int       `json:"ranges"`
-	LastUsed time.Time `json:"last_used"`
-	Path     string    `json:"path"`
-}
-
-func viewCacheEntries(es []scancache.Entry) []cacheEntryView {
-	out := make([]cacheEntryView, 0, len(es))
+// viewCacheEntries are entries as shown: times in UTC to the second. The
+// JSON form is scancache.Entry's.
+func viewCacheEntries(es []scancache.Entry) []scancache.Entry {
+	out := make([]scancache.Entry, 0, len(es))
 	for _, x := range es {
-		out = append(out, cacheEntryView{Key: x.Key, ETag: x.ETag, Size: x.Size, Cached: x.Cached, Disk: x.Disk,
-			Ranges: x.Ranges, LastUsed: x.LastUsed.UTC().Truncate(time.Second), Path: x.Path})
+		x.LastUsed = x.LastUsed.UTC().Truncate(time.Second)
+		out = append(out, x)
 	}
 	return out
 }
 
 // cacheKey is how a table shows an entry's object.
-func cacheKey(v cacheEntryView) string {
+func cacheKey(v scancache.Entry) string {
 	if v.Key == "" {
 		return "(damaged entry, refetched on next use)"
 	}
@@ -106,9 +97,9 @@ func (e *Env) cacheList(c *urfave.Context) error {
 }
 
 type cacheClearView struct {
-	Removed []cacheEntryView `json:"removed"`
-	InUse   []cacheEntryView `json:"in_use"`
-	Freed   int64            `json:"freed"`
+	Removed []scancache.Entry `json:"removed"`
+	InUse   []scancache.Entry `json:"in_use"`
+	Freed   int64             `json:"freed"`
 }
 
 func (e *Env) cacheClear(c *urfave.Context) error {
@@ -128,7 +119,7 @@ func (e *Env) cacheClear(c *urfave.Context) error {
 	}
 	v := cacheClearView{Removed: viewCacheEntries(removed), InUse: viewCacheEntries(busy)}
 	for _, x := range removed {
-		v.Freed += max(x.Cached, x.Disk)
+		v.Freed += x.Weight()
 	}
 	return e.emit(v, func(w io.Writer) error {
 		for _, x := range v.InUse {

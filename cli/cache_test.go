@@ -77,7 +77,7 @@ func TestCacheLsClear(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "f1.parquet") || !strings.Contains(out, "1 file,") {
 		t.Fatalf("ls: exit %d\n%s%s", code, out, errOut)
 	}
-	var entries []cacheEntryView
+	var entries []scancache.Entry
 	out, _, code = lh("cache", "ls", "-O", "json")
 	mustJSON(t, out, &entries)
 	if code != 0 || len(entries) != 1 || entries[0].Key != "f1.parquet" || entries[0].Cached <= 0 || entries[0].Cached >= entries[0].Size {

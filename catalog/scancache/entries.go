@@ -36,8 +36,9 @@ type Entry struct {
 	Path string `json:"path"`
 }
 
-// weight is what an entry counts against the size bound.
-func (e Entry) weight() int64 { return max(e.Cached, e.Disk) }
+// Weight is what the entry counts against the size bound: its cached
+// bytes, or the data file's disk usage if larger.
+func (e Entry) Weight() int64 { return max(e.Cached, e.Disk) }
 
 // isID reports whether s is an entry id (entryID's hex).
 func isID(s string) bool {
@@ -141,7 +142,7 @@ func (c *Cache) evict(ctx context.Context) error {
 	}
 	var sum int64
 	for _, e := range es {
-		sum += e.weight()
+		sum += e.Weight()
 	}
 	for i := len(es) - 1; i >= 0 && sum > c.maxBytes; i-- {
 		if ctx.Err() != nil {
@@ -158,7 +159,7 @@ func (c *Cache) evict(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		sum -= e.weight()
+		sum -= e.Weight()
 	}
 	return nil
 }

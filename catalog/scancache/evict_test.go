@@ -59,7 +59,7 @@ func TestSizeBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	one := es[0].weight()
+	one := es[0].Weight()
 
 	dir := t.TempDir()
 	c, err := Open(dir, 2*one+one/2) // room for two entries
@@ -94,7 +94,7 @@ func TestSizeBound(t *testing.T) {
 	}
 	var sum int64
 	for _, e := range es {
-		sum += e.weight()
+		sum += e.Weight()
 	}
 	if sum > c.maxBytes {
 		t.Errorf("cache holds %d bytes, bound %d", sum, c.maxBytes)
