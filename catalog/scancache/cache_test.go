@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
@@ -188,39 +189,39 @@ func TestDamagedEntry(t *testing.T) {
 	want := duckQuery(t, full, q)
 	cases := []struct {
 		name   string
-		damage func(t *testing.T, local, sidecar string)
+		damage func(t *testing.T, c *Cache, local, sidecar string)
 	}{
-		{"truncated", func(t *testing.T, local, _ string) {
+		{"truncated", func(t *testing.T, _ *Cache, local, _ string) {
 			if err := os.Truncate(local, size/2); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"truncated-to-zero", func(t *testing.T, local, _ string) {
+		{"truncated-to-zero", func(t *testing.T, _ *Cache, local, _ string) {
 			if err := os.Truncate(local, 0); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"flipped-bytes", func(t *testing.T, local, sidecar string) {
-			sc, err := loadSidecar(sidecar)
-			if err != nil {
-				t.Fatal(err)
+		{"flipped-bytes", func(t *testing.T, _ *Cache, local, sidecar string) { flip(t, local, sidecar) }},
+		{"flipped-bytes-after-stamp", func(t *testing.T, c *Cache, local, sidecar string) {
+			old := time.Now().Add(-time.Hour)
+			os.Chtimes(local, old, old)
+			l, st, err := c.Materialize(context.Background(), src, "t.parquet", cols)
+			if err != nil || !st.Hit {
+				t.Fatal(err, st)
 			}
-			f, err := os.OpenFile(local, os.O_RDWR, 0)
-			if err != nil {
-				t.Fatal(err)
+			c.Release(l)
+			if sc, _ := loadSidecar(sidecar); sc == nil || sc.Stamp == nil {
+				t.Fatal("a settled, verified entry got no stamp")
 			}
-			defer f.Close()
-			for _, r := range sc.Ranges {
-				f.WriteAt([]byte{0xFF, 0x00, 0xFF}, r.Off+r.Len/2)
-			}
+			flip(t, local, sidecar)
 		}},
-		{"sidecar-garbage", func(t *testing.T, _, sidecar string) {
+		{"sidecar-garbage", func(t *testing.T, _ *Cache, _, sidecar string) {
 			os.WriteFile(sidecar, []byte("{not json"), 0o644)
 		}},
-		{"sidecar-truncated", func(t *testing.T, _, sidecar string) {
+		{"sidecar-truncated", func(t *testing.T, _ *Cache, _, sidecar string) {
 			os.Truncate(sidecar, 20)
 		}},
-		{"sidecar-removed", func(t *testing.T, _, sidecar string) {
+		{"sidecar-removed", func(t *testing.T, _ *Cache, _, sidecar string) {
 			os.Remove(sidecar)
 		}},
 	}
@@ -234,7 +235,7 @@ func TestDamagedEntry(t *testing.T) {
 			}
 			c.Release(local)
 			id := strings.TrimSuffix(filepath.Base(local), extData)
-			tc.damage(t, local, c.path(id, extSidecar))
+			tc.damage(t, c, local, c.path(id, extSidecar))
 			local, st, err := c.Materialize(ctx, src, "t.parquet", cols)
 			if err != nil {
 				t.Fatal(err)
@@ -248,6 +249,22 @@ func TestDamagedEntry(t *testing.T) {
 				t.Error("repaired entry differs from the full file")
 			}
 		})
+	}
+}
+
+// flip overwrites bytes in the middle of every cached range.
+func flip(t *testing.T, local, sidecar string) {
+	sc, err := loadSidecar(sidecar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(local, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, r := range sc.Ranges {
+		f.WriteAt([]byte{0xFF, 0x00, 0xFF}, r.Off+r.Len/2)
 	}
 }
 

@@ -26,10 +26,11 @@ type fill struct {
 	size    int64
 	columns []string
 
-	data *os.File
-	sc   *sidecar
-	buf  []byte
-	st   FetchStats
+	data  *os.File
+	sc    *sidecar
+	dirty bool // sc changed without a fetch
+	buf   []byte
+	st    FetchStats
 }
 
 // run fetches what the scan needs and records it; fetched reports whether
@@ -45,6 +46,12 @@ func (f *fill) run(ctx context.Context) (fetched bool, err error) {
 	}
 	defer f.data.Close()
 	f.buf = make([]byte, 1<<20)
+	trusted := f.sc.Stamp != nil && *f.sc.Stamp == stampOf(f.data)
+	if !trusted {
+		if err := f.check(); err != nil {
+			return false, err
+		}
+	}
 
 	footer, md, err := f.footer(ctx)
 	if err != nil {
@@ -56,9 +63,6 @@ func (f *fill) run(ctx context.Context) (fetched bool, err error) {
 	}
 	f.st.MissingColumns = missingCols
 	need = normalize(need)
-	if err := f.check(need); err != nil {
-		return false, err
-	}
 	missing := subtract(need, normalize(f.sc.spans()))
 	f.st.BytesCached += total(need) - total(missing)
 	for _, s := range missing {
@@ -80,10 +84,17 @@ func (f *fill) run(ctx context.Context) (fetched bool, err error) {
 		if err := f.sameObject(ctx); err != nil {
 			return false, err
 		}
+		f.sc.Stamp = nil
+	} else if !trusted {
+		if st := stampOf(f.data); st.settled(time.Now()) {
+			f.sc.Stamp, f.dirty = &st, true
+		}
+	}
+	if f.st.BytesFetched > 0 || f.dirty {
 		if err := f.sc.write(f.c.path(f.id, extSidecar)); err != nil {
 			return false, fmt.Errorf("scan cache: %w", err)
 		}
-		return true, nil
+		return f.st.BytesFetched > 0, nil
 	}
 	now := time.Now()
 	os.Chtimes(f.c.path(f.id, extSidecar), now, now) // last use, for LRU
@@ -124,9 +135,6 @@ func (f *fill) open() error {
 func (f *fill) footer(ctx context.Context) (span, *metadata.FileMetaData, error) {
 	if fs := f.sc.Footer; fs.Len > 0 {
 		whole := span{Off: fs.Off, Len: fs.Len + 8}
-		if err := f.check([]span{whole}); err != nil {
-			return span{}, nil, err
-		}
 		if len(subtract([]span{whole}, normalize(f.sc.spans()))) == 0 {
 			b := make([]byte, fs.Len)
 			if _, err := f.data.ReadAt(b, fs.Off); err != nil {
@@ -170,20 +178,19 @@ func (f *fill) footer(ctx context.Context) (span, *metadata.FileMetaData, error)
 	return fs, md, nil
 }
 
-// check verifies the cached records that overlap need and forgets those
-// whose bytes no longer match their checksum, so they are fetched again.
-func (f *fill) check(need []span) error {
+// check verifies every cached record and forgets those whose bytes no
+// longer match their checksum, so they are fetched again when needed.
+func (f *fill) check() error {
 	kept := f.sc.Ranges[:0]
 	for _, r := range f.sc.Ranges {
-		if overlaps(r.span, need) {
-			ok, err := verify(f.data, r, f.buf)
-			if err != nil {
-				return fmt.Errorf("scan cache: %w", err)
-			}
-			if !ok {
-				f.st.BytesRefetched += r.Len
-				continue
-			}
+		ok, err := verify(f.data, r, f.buf)
+		if err != nil {
+			return fmt.Errorf("scan cache: %w", err)
+		}
+		if !ok {
+			f.st.BytesRefetched += r.Len
+			f.dirty = true
+			continue
 		}
 		kept = append(kept, r)
 	}

@@ -58,12 +58,6 @@ func subtract(want, have []span) []span {
 	return out
 }
 
-// overlaps reports whether s intersects any span of set (normalized).
-func overlaps(s span, set []span) bool {
-	i := sort.Search(len(set), func(i int) bool { return set[i].end() > s.Off })
-	return i < len(set) && set[i].Off < s.end()
-}
-
 // total is the number of bytes set covers (set normalized).
 func total(set []span) int64 {
 	var n int64

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"syscall"
+	"time"
 
 	"github.com/zeebo/xxh3"
 )
@@ -29,6 +31,42 @@ type sidecar struct {
 	// Ranges are disjoint and sorted; each one was written whole and its
 	// checksum computed from the bytes the source returned.
 	Ranges []record `json:"ranges"`
+	// Stamp is the data file's identity, size and mtime when every record
+	// was last verified; while the file still matches it, the records are
+	// trusted without reading them. Nil after any write.
+	Stamp *stamp `json:"stamp,omitempty"`
+}
+
+// stamp identifies a state of a data file: any write or truncation
+// changes its mtime or size.
+type stamp struct {
+	Dev     uint64 `json:"dev"`
+	Ino     uint64 `json:"ino"`
+	Size    int64  `json:"size"`
+	MtimeNs int64  `json:"mtime_ns"`
+}
+
+// stampSettle is how old a data file's mtime must be before a stamp is
+// taken: file times have the kernel tick's granularity, so a write in the
+// same tick as the last verified one would not change the mtime.
+const stampSettle = 2 * time.Second
+
+func stampOf(f *os.File) stamp {
+	fi, err := f.Stat()
+	if err != nil {
+		return stamp{}
+	}
+	st := stamp{Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.Dev, st.Ino = uint64(sys.Dev), sys.Ino
+	}
+	return st
+}
+
+// settled reports whether the stamp can be trusted to change with the next
+// write: the file was last written well before now.
+func (s stamp) settled(now time.Time) bool {
+	return s.Ino != 0 && now.Sub(time.Unix(0, s.MtimeNs)) > stampSettle
 }
 
 // record is one fetched range with the xxh3-64 of its bytes.
