@@ -59,6 +59,27 @@ func (s *FetchStats) Add(o FetchStats) {
 	s.MissingColumns = append(s.MissingColumns, o.MissingColumns...)
 }
 
+// String is the stats as one line, for EXPLAIN-style output: "hit, 19.7 MB
+// cached" or "miss, fetched 3.9 MB in 8 requests, 19.7 MB cached".
+func (s FetchStats) String() string {
+	var b strings.Builder
+	if s.Hit {
+		b.WriteString("hit")
+	} else {
+		fmt.Fprintf(&b, "miss, fetched %s in %d requests", megabytes(s.BytesFetched), s.Requests)
+		if s.BytesRefetched > 0 {
+			fmt.Fprintf(&b, " (%s refetched after a failed checksum)", megabytes(s.BytesRefetched))
+		}
+	}
+	fmt.Fprintf(&b, ", %s cached", megabytes(s.BytesCached))
+	if len(s.MissingColumns) > 0 {
+		fmt.Fprintf(&b, ", not in the file: %s", strings.Join(s.MissingColumns, ", "))
+	}
+	return b.String()
+}
+
+func megabytes(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
+
 // Cache is a scan cache in one directory. It is safe for concurrent use by
 // goroutines and by processes sharing the directory.
 type Cache struct {

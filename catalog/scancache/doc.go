@@ -25,9 +25,15 @@
 // # Invariants
 //
 // A byte range is recorded in the sidecar only after its bytes are written,
-// and a scan reads only recorded ranges that passed their checksum in the
-// same Materialize: a truncated or damaged data file, a lost write after a
-// crash, or a damaged sidecar is refetched, never read. The sidecar is
+// and a scan reads only recorded ranges whose checksums held: a truncated
+// or damaged data file, a lost write after a crash, or a damaged sidecar is
+// refetched, never read. Checking reads every cached byte, so it is done
+// once per change of the data file: the sidecar keeps a stamp (device,
+// inode, size, mtime) of the file as of its last full check, taken only
+// when the mtime is more than 2 s old (file times have the kernel tick's
+// granularity); while the file matches the stamp, its records are trusted
+// without reading them. Any write or truncation changes the mtime or the
+// size and so forces a full check. The sidecar is
 // replaced whole by rename. The data file is repaired in place (never
 // replaced), so a scan reading it while another process refetches sees the
 // same bytes.
@@ -47,6 +53,8 @@
 //
 // # Caveats
 //
+// Damage that keeps a data file's size and mtime (bit rot, or a writer
+// that restores the mtime) is not seen while the stamp holds.
 // Columns are top-level names: a struct, list or map column is fetched
 // whole. All row groups are fetched (no pruning by statistics yet). A scan
 // must name every column it reads, filters included; DuckDB reading a
