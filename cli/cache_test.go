@@ -3,37 +3,15 @@ package cli
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/lakehouse-dev/lakehouse/catalog/scancache"
+	"github.com/lakehouse-dev/lakehouse/catalog/scancache/scancachetest"
 	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
 )
-
-// fileSource serves local files as objects, ETag from size and mtime.
-type fileSource struct{ dir string }
-
-func (s fileSource) Stat(ctx context.Context, key string) (int64, string, error) {
-	fi, err := os.Stat(filepath.Join(s.dir, key))
-	if err != nil {
-		return 0, "", err
-	}
-	return fi.Size(), fi.ModTime().String(), nil
-}
-
-func (s fileSource) ReadRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
-	f, err := os.Open(filepath.Join(s.dir, key))
-	if err != nil {
-		return nil, err
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{io.NewSectionReader(f, off, n), f}, nil
-}
 
 // TestCacheLsClear: `cache ls` lists what a scan cached, `cache clear`
 // removes it; both work (and create nothing) before the cache exists.
@@ -68,7 +46,7 @@ func TestCacheLsClear(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.Materialize(context.Background(), fileSource{objDir}, "f1.parquet", []string{"b"}); err != nil {
+	if _, _, err := c.Materialize(context.Background(), scancachetest.DirStore{Dir: objDir}, "f1.parquet", []string{"b"}); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/lakehouse-dev/lakehouse/catalog/scancache/internal/pqtest"
 )
 
 // wideColumns is the column count of writeWideParquet's files.
@@ -106,7 +107,7 @@ func wideFile(b *testing.B) (dir, key string, size int64) {
 // size (goal ≤ 1.05x), against fetching the whole file.
 func BenchmarkDifferential(b *testing.B) {
 	dir, key, size := wideFile(b)
-	added := columnBytes(b, filepath.Join(dir, key), "c02")
+	added := pqtest.ColumnBytes(b, filepath.Join(dir, key), "c02")
 	src := &dirSource{dir: dir}
 	ctx := context.Background()
 	// Without the differential cache, the 3-column query fetches all of

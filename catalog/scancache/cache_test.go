@@ -9,18 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/lakehouse-dev/lakehouse/catalog/scancache/internal/pqtest"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
-
-// scanSQL reads the columns in file order, with the row number.
-func scanSQL(cols []string) string {
-	sel := "*"
-	if cols != nil {
-		sel = "file_row_number, " + strings.Join(cols, ", ")
-	}
-	return "SELECT " + sel + " FROM $F ORDER BY file_row_number"
-}
 
 // TestMaterializeMatchesFullFile: a DuckDB query of the projected columns
 // over the materialized sparse file, with its holes filled with garbage,
@@ -31,7 +22,7 @@ func TestMaterializeMatchesFullFile(t *testing.T) {
 	t.Parallel()
 	src := &dirSource{dir: t.TempDir()}
 	writeArrowParquet(t, filepath.Join(src.dir, "arrow.parquet"), 5000, 1200, 1)
-	writeDuckParquet(t, filepath.Join(src.dir, "duck.parquet"), 30000, 8192)
+	pqtest.WriteDuck(t, filepath.Join(src.dir, "duck.parquet"), 30000, 8192, 0)
 	cases := []struct {
 		name    string
 		key     string
@@ -68,39 +59,14 @@ func TestMaterializeMatchesFullFile(t *testing.T) {
 				t.Errorf("fetched %d bytes of %d for %v", st.BytesFetched, fi.Size(), tc.columns)
 			}
 			poison(t, c, local)
-			for _, q := range append([]string{scanSQL(tc.columns)}, tc.extra...) {
-				want, got := duckQuery(t, full, q), duckQuery(t, local, q)
+			for _, q := range append([]string{pqtest.Scan(tc.columns)}, tc.extra...) {
+				want, got := pqtest.Query(t, full, q), pqtest.Query(t, local, q)
 				if got != want {
 					t.Errorf("%s: sparse file differs from the full file (%d vs %d bytes of output)", q, len(got), len(want))
 				}
 			}
 		})
 	}
-}
-
-// columnBytes is the compressed size of a top-level column's chunks.
-func columnBytes(t testing.TB, path, col string) int64 {
-	t.Helper()
-	r, err := file.OpenParquetFile(path, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	md := r.MetaData()
-	var n int64
-	for i, c := range md.Schema.Columns() {
-		if c.ColumnPath()[0] != col {
-			continue
-		}
-		for rg := 0; rg < md.NumRowGroups(); rg++ {
-			cc, err := md.RowGroup(rg).ColumnChunk(i)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n += cc.TotalCompressedSize()
-		}
-	}
-	return n
 }
 
 // TestAddColumnFetchesOnlyIt: a scan needing one more column fetches that
@@ -125,7 +91,7 @@ func TestAddColumnFetchesOnlyIt(t *testing.T) {
 	if local != first {
 		t.Errorf("second path %s, want %s", local, first)
 	}
-	col := columnBytes(t, full, "note")
+	col := pqtest.ColumnBytes(t, full, "note")
 	if st.BytesFetched > col || st.BytesFetched < col-tailSize {
 		t.Errorf("adding note fetched %d bytes; its chunks are %d bytes", st.BytesFetched, col)
 	}
@@ -133,8 +99,8 @@ func TestAddColumnFetchesOnlyIt(t *testing.T) {
 		t.Errorf("adding note made %d requests, want one per row group (5)", st.Requests)
 	}
 	poison(t, c, local)
-	q := scanSQL([]string{"id", "name", "note"})
-	if duckQuery(t, local, q) != duckQuery(t, full, q) {
+	q := pqtest.Scan([]string{"id", "name", "note"})
+	if pqtest.Query(t, local, q) != pqtest.Query(t, full, q) {
 		t.Error("sparse file differs from the full file")
 	}
 	_, st, err = c.Materialize(ctx, src, "t.parquet", []string{"NOTE", "id"})
@@ -185,8 +151,8 @@ func TestDamagedEntry(t *testing.T) {
 	full := filepath.Join(src.dir, "t.parquet")
 	size := writeArrowParquet(t, full, 6000, 1500, 4)
 	cols := []string{"name", "s", "price"}
-	q := scanSQL(cols)
-	want := duckQuery(t, full, q)
+	q := pqtest.Scan(cols)
+	want := pqtest.Query(t, full, q)
 	cases := []struct {
 		name   string
 		damage func(t *testing.T, c *Cache, local, sidecar string)
@@ -245,7 +211,7 @@ func TestDamagedEntry(t *testing.T) {
 				t.Errorf("after damage: %+v; the first fetch was %d bytes", st, first.BytesFetched)
 			}
 			poison(t, c, local)
-			if got := duckQuery(t, local, q); got != want {
+			if got := pqtest.Query(t, local, q); got != want {
 				t.Error("repaired entry differs from the full file")
 			}
 		})
@@ -292,8 +258,8 @@ func TestReplacedObject(t *testing.T) {
 	if local == old || st.Hit {
 		t.Fatalf("replaced object served from %s (old %s), stats %+v", local, old, st)
 	}
-	q := scanSQL(cols)
-	if duckQuery(t, local, q) != duckQuery(t, full, q) {
+	q := pqtest.Scan(cols)
+	if pqtest.Query(t, local, q) != pqtest.Query(t, full, q) {
 		t.Error("entry of the replaced object differs from it")
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lakehouse-dev/lakehouse/catalog/scancache/internal/pqtest"
 )
 
 // slowSource is a dirSource whose range requests take a while, so that
@@ -93,8 +95,8 @@ func TestConcurrentReadersFetchOnce(t *testing.T) {
 		t.Errorf("%d readers fetched %d bytes (source served %d) in %d misses; one fetch is %d bytes",
 			n, fetched, src.bytes.Load(), misses, want)
 	}
-	q := scanSQL(cols)
-	if duckQuery(t, paths[0], q) != duckQuery(t, full, q) {
+	q := pqtest.Scan(cols)
+	if pqtest.Query(t, paths[0], q) != pqtest.Query(t, full, q) {
 		t.Error("sparse file differs from the full file")
 	}
 }

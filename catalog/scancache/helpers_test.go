@@ -20,7 +20,6 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
-	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
 	"github.com/zeebo/xxh3"
 )
 
@@ -213,63 +212,6 @@ func writeArrowParquet(t testing.TB, path string, rows, rowGroup int, seed uint6
 		t.Fatal(err)
 	}
 	return fi.Size()
-}
-
-// writeDuckParquet writes a file with DuckDB's own Parquet writer.
-func writeDuckParquet(t testing.TB, path string, rows, rowGroup int) {
-	t.Helper()
-	db, err := duckdb.Open(duckdb.Options{Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Exec(fmt.Sprintf(`COPY (SELECT i AS id, 'name ' || (i %% 13) AS name,
-		CASE WHEN i %% 5 = 0 THEN NULL ELSE md5(i::VARCHAR) END AS note,
-		(i * 7 %% 100000)::DECIMAL(18,3) AS price, (i * 1234567)::DECIMAL(38,6) AS big,
-		[i, i + 1, i %% 3]::INTEGER[] AS nums, {'a': i %% 11, 'b': 'v' || (i %% 17)} AS s,
-		DATE '2020-01-01' + (i %% 900)::INTEGER AS day
-		FROM range(%d) t(i)) TO %s (FORMAT parquet, ROW_GROUP_SIZE %d, COMPRESSION zstd)`,
-		rows, duckdb.Literal(path), rowGroup))
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// duckQuery runs sql with $F standing for read_parquet(path) in a fresh
-// sandboxed DuckDB and returns every row as text, one line each.
-func duckQuery(t testing.TB, path, sql string) string {
-	t.Helper()
-	db, err := duckdb.Open(duckdb.Options{Threads: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Lock("main", []string{path}); err != nil {
-		t.Fatal(err)
-	}
-	q := strings.ReplaceAll(sql, "$F", "read_parquet("+duckdb.Literal(path)+", file_row_number=true)")
-	r, err := db.Query(context.Background(), q)
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	defer r.Release()
-	var sb strings.Builder
-	for r.Next() {
-		rec := r.RecordBatch()
-		for i := 0; i < int(rec.NumRows()); i++ {
-			for j, c := range rec.Columns() {
-				if j > 0 {
-					sb.WriteByte('|')
-				}
-				sb.WriteString(c.ValueStr(i))
-			}
-			sb.WriteByte('\n')
-		}
-	}
-	if err := r.Err(); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return sb.String()
 }
 
 // poison overwrites every byte of the entry's data file that its sidecar
