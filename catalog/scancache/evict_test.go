@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/lakehouse-dev/lakehouse/catalog/scancache/internal/pqtest"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
@@ -146,3 +149,61 @@ func TestOpenBadSize(t *testing.T) {
 		t.Errorf("Open(-1): %v, want invalid argument", err)
 	}
 }
+
+// TestEvictionUnderLoad: goroutines with their own Caches scan random
+// objects and columns through a cache that holds about one entry, so
+// entries are evicted all the time; every scan still reads its object's
+// values (no entry is removed while in use).
+func TestEvictionUnderLoad(t *testing.T) {
+	t.Parallel()
+	src := &dirSource{dir: t.TempDir()}
+	const objects = 3
+	cols := []string{"name", "price", "note"}
+	want := map[string]string{}
+	for i := range objects {
+		key := fmt.Sprintf("f%d.parquet", i)
+		full := filepath.Join(src.dir, key)
+		writeArrowParquet(t, full, 3000, 1000, uint64(40+i))
+		for _, col := range cols {
+			want[key+col] = pqtest.Query(t, full, sumSQL(col))
+		}
+	}
+	probe := openCache(t, 0)
+	materializeAt(t, probe, src, "f0.parquet", time.Now(), true)
+	es, _ := probe.List()
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for g := range 4 {
+		c, err := Open(dir, es[0].Weight()+es[0].Weight()/2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 0))
+			for range 5 {
+				key, col := fmt.Sprintf("f%d.parquet", rng.IntN(objects)), cols[rng.IntN(len(cols))]
+				local, _, err := c.Materialize(context.Background(), src, key, []string{col})
+				if err != nil {
+					errs <- err
+					return
+				}
+				time.Sleep(5 * time.Millisecond) // let others evict meanwhile
+				if got := pqtest.Query(t, local, sumSQL(col)); got != want[key+col] {
+					errs <- fmt.Errorf("%s %s: read %q, want %q", key, col, got, want[key+col])
+				}
+				c.Release(local)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func sumSQL(col string) string { return "SELECT count(*), sum(hash(" + col + ")) FROM $F" }

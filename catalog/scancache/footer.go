@@ -100,6 +100,13 @@ func chunkSpans(key string, md *metadata.FileMetaData, footer span, columns []st
 		return notParquet(key, fmt.Sprintf("row group %d column %d: %s [%d, %d) outside the data region [4, %d)",
 			rg, leaf, what, off, off+n, footer.Off))
 	}
+	// parquet-mr up to 1.2.8 left the dictionary page header out of
+	// TotalCompressedSize (PARQUET-816); readers pad such chunks by up to
+	// 100 bytes, so fetch those too.
+	var pad int64
+	if v := md.WriterVersion(); v != nil && v.LessThan(metadata.Parquet816FixedVersion) {
+		pad = 100
+	}
 	for rg := 0; rg < md.NumRowGroups(); rg++ {
 		rgm := md.RowGroup(rg)
 		for _, leaf := range leaves {
@@ -122,7 +129,7 @@ func chunkSpans(key string, md *metadata.FileMetaData, footer span, columns []st
 			if start < 4 || n < 0 || start+n > footer.Off {
 				return nil, nil, bad("chunk", start, n, rg, leaf)
 			}
-			out = append(out, span{Off: start, Len: n})
+			out = append(out, span{Off: start, Len: n + min(pad, footer.Off-start-n)})
 			bounds = append(bounds, start)
 			for _, loc := range []*metadata.IndexLocation{cc.GetColumnIndexLocation(), cc.GetOffsetIndexLocation()} {
 				if loc == nil {
