@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/zeebo/xxh3"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -65,10 +67,8 @@ func (f *fill) run(ctx context.Context) (fetched bool, err error) {
 	need = normalize(need)
 	missing := subtract(need, normalize(f.sc.spans()))
 	f.st.BytesCached += total(need) - total(missing)
-	for _, s := range missing {
-		if err := f.fetch(ctx, s); err != nil {
-			return false, err
-		}
+	if err := f.fetchAll(ctx, missing); err != nil {
+		return false, err
 	}
 	if f.st.BytesFetched > 0 {
 		head := make([]byte, len(magic))
@@ -198,37 +198,65 @@ func (f *fill) check() error {
 	return nil
 }
 
+// fetchParallel is how many range requests of one object run at once.
+const fetchParallel = 4
+
 // fetch reads s from the source into the data file and records it.
-func (f *fill) fetch(ctx context.Context, s span) error {
+func (f *fill) fetch(ctx context.Context, s span) error { return f.fetchAll(ctx, []span{s}) }
+
+// fetchAll fetches the spans, up to fetchParallel at a time, and records
+// each one fetched whole.
+func (f *fill) fetchAll(ctx context.Context, spans []span) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(fetchParallel)
+	var mu sync.Mutex
+	for _, s := range spans {
+		g.Go(func() error {
+			r, n, err := f.fetchRange(gctx, s)
+			mu.Lock()
+			defer mu.Unlock()
+			f.st.Requests++
+			f.st.BytesFetched += n
+			if err == nil {
+				f.sc.add(r)
+			}
+			return err
+		})
+	}
+	return g.Wait()
+}
+
+// fetchRange reads s into the data file and returns its record and the
+// number of bytes read.
+func (f *fill) fetchRange(ctx context.Context, s span) (_ record, read int64, _ error) {
 	rc, err := f.src.ReadRange(ctx, f.key, s.Off, s.Len)
 	if err != nil {
-		return err
+		return record{}, 0, err
 	}
 	defer rc.Close()
-	f.st.Requests++
+	buf := make([]byte, min(s.Len, 1<<20))
 	h := xxh3.New()
 	for off := s.Off; off < s.end(); {
-		n := min(int64(len(f.buf)), s.end()-off)
-		m, err := io.ReadFull(rc, f.buf[:n])
-		f.st.BytesFetched += int64(m)
+		n := min(int64(len(buf)), s.end()-off)
+		m, err := io.ReadFull(rc, buf[:n])
+		read += int64(m)
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			if err := f.sameObject(ctx); err != nil {
-				return err
+				return record{}, read, err
 			}
-			return errdefs.New(errdefs.ErrDataLoss, "object %s is shorter than its stated size %d: reading [%d, %d) ended at %d",
+			return record{}, read, errdefs.New(errdefs.ErrDataLoss, "object %s is shorter than its stated size %d: reading [%d, %d) ended at %d",
 				f.key, f.size, s.Off, s.end(), off+int64(m))
 		}
 		if err != nil {
-			return err
+			return record{}, read, err
 		}
-		if _, err := f.data.WriteAt(f.buf[:n], off); err != nil {
-			return fmt.Errorf("scan cache: %w", err)
+		if _, err := f.data.WriteAt(buf[:n], off); err != nil {
+			return record{}, read, fmt.Errorf("scan cache: %w", err)
 		}
-		h.Write(f.buf[:n])
+		h.Write(buf[:n])
 		off += n
 	}
-	f.sc.add(record{span: s, Sum: strconv.FormatUint(h.Sum64(), 16)})
-	return nil
+	return record{span: s, Sum: strconv.FormatUint(h.Sum64(), 16)}, read, nil
 }
 
 // sameObject checks, after fetching, that the object still has the ETag
