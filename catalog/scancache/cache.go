@@ -141,7 +141,8 @@ const (
 )
 
 // Materialize makes the local copy of the object at key hold everything a
-// Parquet scan of columns (top-level names; nil means all) reads: the
+// Parquet scan of columns (top-level names, matched case-insensitively;
+// nil means all, an empty slice none, as for count(*)) reads: the
 // footer, and every selected column's chunks, page indexes and bloom
 // filters in every row group. It fetches only the ranges not already
 // cached, and returns the path of a file of the object's full size that

@@ -11,6 +11,14 @@
 // A later scan needing one more column fetches only that column's ranges
 // (the differential cache).
 //
+// # Use
+//
+//	c, err := scancache.Open(filepath.Join(dataDir, "cache", "scan"), 0) // once per process
+//	local, st, err := c.Materialize(ctx, storage, key, columns)          // per planned file
+//	defer c.Release(local)
+//	// DuckDB reads local (one of the files its sandbox allows); st.String()
+//	// is the file's line in EXPLAIN output.
+//
 // # Layout
 //
 //	<dir>/
