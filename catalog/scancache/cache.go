@@ -159,6 +159,22 @@ const (
 // being fetched (retry); the source's own errors otherwise. After a
 // DataLoss or Conflict nothing fetched in this call is kept.
 func (c *Cache) Materialize(ctx context.Context, src Source, key string, columns []string) (localPath string, st FetchStats, err error) {
+	return c.materialize(ctx, src, key, columns, nil)
+}
+
+// MaterializeFields is Materialize with the columns given by position
+// among the file's top-level fields (0-based), for scans that read files
+// by position (DuckDB's read_parquet(...) AS f(a, b, ...), whose file
+// column names may differ from the table's). Positions past the file's
+// last field are reported in MissingColumns as "#N".
+func (c *Cache) MaterializeFields(ctx context.Context, src Source, key string, fields []int) (localPath string, st FetchStats, err error) {
+	if fields == nil {
+		fields = []int{}
+	}
+	return c.materialize(ctx, src, key, nil, fields)
+}
+
+func (c *Cache) materialize(ctx context.Context, src Source, key string, columns []string, fields []int) (localPath string, st FetchStats, err error) {
 	if key == "" {
 		return "", st, errdefs.New(errdefs.ErrInvalidArgument, "scan cache: empty object key")
 	}
@@ -176,7 +192,7 @@ func (c *Cache) Materialize(ctx context.Context, src Source, key string, columns
 	if err := c.pin(ctx, id); err != nil {
 		return "", st, err
 	}
-	f := &fill{c: c, id: id, src: src, key: key, etag: etag, size: size, columns: columns}
+	f := &fill{c: c, id: id, src: src, key: key, etag: etag, size: size, columns: columns, fields: fields}
 	fetched, err := f.run(ctx)
 	st = f.st
 	if err != nil {

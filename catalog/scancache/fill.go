@@ -27,6 +27,7 @@ type fill struct {
 	etag    string
 	size    int64
 	columns []string
+	fields  []int // if not nil, the columns by position instead
 
 	data  *os.File
 	sc    *sidecar
@@ -59,11 +60,15 @@ func (f *fill) run(ctx context.Context) (fetched bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	need, missingCols, err := chunkSpans(f.key, md, footer, f.columns)
+	cols, missingFields := f.columns, []string(nil)
+	if f.fields != nil {
+		cols, missingFields = fieldNames(md, f.fields)
+	}
+	need, missingCols, err := chunkSpans(f.key, md, footer, cols)
 	if err != nil {
 		return false, err
 	}
-	f.st.MissingColumns = missingCols
+	f.st.MissingColumns = append(missingFields, missingCols...)
 	need = normalize(need)
 	missing := subtract(need, normalize(f.sc.spans()))
 	f.st.BytesCached += total(need) - total(missing)

@@ -57,6 +57,21 @@ func parseFooter(key string, b []byte) (md *metadata.FileMetaData, err error) {
 	return md, nil
 }
 
+// fieldNames returns the names of the top-level fields at positions, and
+// "#N" for each position N the file does not have.
+func fieldNames(md *metadata.FileMetaData, positions []int) (names, missing []string) {
+	root := md.Schema.Root()
+	names = []string{}
+	for _, p := range positions {
+		if p < 0 || p >= root.NumFields() {
+			missing = append(missing, fmt.Sprintf("#%d", p))
+			continue
+		}
+		names = append(names, root.Field(p).Name())
+	}
+	return names, missing
+}
+
 // chunkSpans returns the byte ranges a reader of the given top-level
 // columns (nil: all) needs besides the footer: for every row group, each
 // selected leaf column's chunk from its first page (dictionary, index or
