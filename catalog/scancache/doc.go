@@ -37,11 +37,11 @@
 // or damaged data file, a lost write after a crash, or a damaged sidecar is
 // refetched, never read. Checking reads every cached byte, so it is done
 // once per change of the data file: the sidecar keeps a stamp (device,
-// inode, size, mtime) of the file as of its last full check, taken only
-// when the mtime is more than 2 s old (file times have the kernel tick's
-// granularity); while the file matches the stamp, its records are trusted
-// without reading them. Any write or truncation changes the mtime or the
-// size and so forces a full check. The sidecar is
+// inode, size, mtime, ctime) of the file as of its last full check, taken
+// only when those times are more than 200 ms old (file times have the
+// kernel tick's granularity); while the file matches the stamp, its
+// records are trusted without reading them. Any write, truncation or
+// change of times changes the ctime and so forces a full check. The sidecar is
 // replaced whole by rename. The data file is repaired in place (never
 // replaced), so a scan reading it while another process refetches sees the
 // same bytes.
@@ -61,8 +61,9 @@
 //
 // # Caveats
 //
-// Damage that keeps a data file's size and mtime (bit rot, or a writer
-// that restores the mtime) is not seen while the stamp holds.
+// Damage below the file system (bit rot) is not seen while the stamp
+// holds; outside Linux the stamp has no ctime, so a writer that restores
+// the mtime is not seen either.
 // Columns are top-level names: a struct, list or map column is fetched
 // whole. All row groups are fetched (no pruning by statistics yet). A scan
 // must name every column it reads, filters included; DuckDB reading a

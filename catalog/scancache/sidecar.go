@@ -38,18 +38,19 @@ type sidecar struct {
 }
 
 // stamp identifies a state of a data file: any write or truncation
-// changes its mtime or size.
+// changes its mtime or size, and its ctime, which no one can set back.
 type stamp struct {
 	Dev     uint64 `json:"dev"`
 	Ino     uint64 `json:"ino"`
 	Size    int64  `json:"size"`
 	MtimeNs int64  `json:"mtime_ns"`
+	CtimeNs int64  `json:"ctime_ns"`
 }
 
-// stampSettle is how old a data file's mtime must be before a stamp is
-// taken: file times have the kernel tick's granularity, so a write in the
-// same tick as the last verified one would not change the mtime.
-const stampSettle = 2 * time.Second
+// stampSettle is how old a data file's times must be before a stamp is
+// taken: file times have the kernel tick's granularity (1 to 10 ms), so a
+// write in the same tick as the last verified one would not change them.
+const stampSettle = 200 * time.Millisecond
 
 func stampOf(f *os.File) stamp {
 	fi, err := f.Stat()
@@ -58,7 +59,7 @@ func stampOf(f *os.File) stamp {
 	}
 	st := stamp{Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano()}
 	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.Dev, st.Ino = uint64(sys.Dev), sys.Ino
+		st.Dev, st.Ino, st.CtimeNs = uint64(sys.Dev), sys.Ino, ctimeNs(sys)
 	}
 	return st
 }
@@ -66,7 +67,7 @@ func stampOf(f *os.File) stamp {
 // settled reports whether the stamp can be trusted to change with the next
 // write: the file was last written well before now.
 func (s stamp) settled(now time.Time) bool {
-	return s.Ino != 0 && now.Sub(time.Unix(0, s.MtimeNs)) > stampSettle
+	return s.Ino != 0 && now.Sub(time.Unix(0, max(s.MtimeNs, s.CtimeNs))) > stampSettle
 }
 
 // record is one fetched range with the xxh3-64 of its bytes.
