@@ -49,7 +49,8 @@ type FetchStats struct {
 	MissingColumns []string `json:"missing_columns,omitempty"`
 }
 
-// Add accumulates o into s; Hit stays true only if both are hits.
+// Add accumulates o into s, for a scan of several files: start from
+// FetchStats{Hit: true}; Hit stays true only while every file is a hit.
 func (s *FetchStats) Add(o FetchStats) {
 	s.Hit = s.Hit && o.Hit
 	s.BytesFetched += o.BytesFetched
