@@ -3,6 +3,7 @@ package scancache
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog/scancache/internal/pqtest"
+	"golang.org/x/sys/unix"
 )
 
 // slowSource is a dirSource whose range requests take a while, so that
@@ -180,4 +182,32 @@ func TestTwoProcessesFetchOnce(t *testing.T) {
 	if fetched != want || misses != 1 {
 		t.Errorf("two processes fetched %d bytes in %d misses; one fetch is %d bytes", fetched, misses, want)
 	}
+}
+
+// TestWaitHonorsContext: a scan waiting for another process's fetch gives
+// up when its context ends, and leaves the entry usable.
+func TestWaitHonorsContext(t *testing.T) {
+	t.Parallel()
+	src := &dirSource{dir: t.TempDir()}
+	writeArrowParquet(t, filepath.Join(src.dir, "t.parquet"), 1000, 500, 14)
+	c := openCache(t, 0)
+	_, etag, err := src.Stat(context.Background(), "t.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := lock(context.Background(), c.path(entryID("t.parquet", etag), extFill), unix.LOCK_EX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, _, err := c.Materialize(ctx, src, "t.parquet", []string{"id"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting on a held fill lock: %v, want the context's deadline", err)
+	}
+	held.Close()
+	local, _, err := c.Materialize(context.Background(), src, "t.parquet", []string{"id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Release(local)
 }
