@@ -124,6 +124,23 @@ func (l *Local) viewAt(ctx context.Context, ref Ref, fn func(tx Tx, c *Commit, t
 	})
 }
 
+// beginWrite returns the head and tree of a writable branch, and records
+// an in-flight writer starting from the head (see writers.go) in the same
+// transaction. The caller ends it with endWriter(writer).
+func (l *Local) beginWrite(ctx context.Context, b BranchName, what string) (head *Commit, tree *Tree, writer string, err error) {
+	err = l.store.Update(ctx, func(tx Tx) error {
+		if head, err = l.writableBranch(tx, b); err != nil {
+			return err
+		}
+		if tree, err = l.tree(tx, head); err != nil {
+			return err
+		}
+		writer, err = putWriter(tx, what, head.ID)
+		return err
+	})
+	return head, tree, writer, err
+}
+
 // branchState returns the head and tree of a writable branch.
 func (l *Local) branchState(ctx context.Context, b BranchName) (head *Commit, tree *Tree, err error) {
 	err = l.store.View(ctx, func(tx Tx) error {
@@ -374,10 +391,11 @@ func (l *Local) ImportTable(ctx context.Context, req ImportRequest) (*ImportResu
 	if len(req.Sources) == 0 && len(req.Staged) == 0 {
 		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "name files, directories or globs with --from", "nothing to import")
 	}
-	head, tree, err := l.branchState(ctx, req.Branch)
+	head, tree, writer, err := l.beginWrite(ctx, req.Branch, "import into "+req.Table.String())
 	if err != nil {
 		return nil, err
 	}
+	defer l.endWriter(ctx, writer)
 	if _, ok := tree.Namespaces[req.Table.Namespace]; !ok {
 		return nil, namespaceNotFound(req.Table.Namespace, string(req.Branch), tree)
 	}
