@@ -111,28 +111,30 @@ func (h *heldFormat) Import(ctx context.Context, spec catalog.ImportSpec) (*cata
 
 // heldImport starts an import of n rows into table name on branch that
 // is held open once it has written its files: release lets it commit, and
-// done then receives its error.
+// done then receives its error. An import that fails before writing is
+// not held: done has its error at once.
 func (e *gcEnv) heldImport(branch, name string, from, n int) (release func(), done chan error) {
-	wait, release := e.held.hold()
-	done = make(chan error, 1)
+	written, rel := make(chan struct{}, 1), make(chan struct{})
+	e.held.mu.Lock()
+	e.held.written, e.held.release = written, rel
+	e.held.mu.Unlock()
 	src := e.csv(from, n)
+	finished := make(chan error, 1)
 	go func() {
 		_, err := e.svc.ImportTable(e.ctx, catalog.ImportRequest{Branch: catalog.BranchName(branch), Table: salesT(name),
 			Sources: []string{src}})
-		done <- err
+		finished <- err
 	}()
-	wait()
-	return release, done
-}
-
-// hold makes the next import wait after writing; it returns a function
-// waiting for that point and one releasing it.
-func (h *heldFormat) hold() (wait func(), release func()) {
-	written, rel := make(chan struct{}, 1), make(chan struct{})
-	h.mu.Lock()
-	h.written, h.release = written, rel
-	h.mu.Unlock()
-	return func() { <-written }, func() { close(rel) }
+	select {
+	case <-written:
+		return func() { close(rel) }, finished
+	case err := <-finished:
+		e.held.mu.Lock()
+		e.held.written, e.held.release = nil, nil
+		e.held.mu.Unlock()
+		finished <- err
+		return func() {}, finished
+	}
 }
 
 func salesT(name string) catalog.TableIdent {
@@ -280,17 +282,24 @@ func (e *gcEnv) record(r string) {
 func (e *gcEnv) check(r string) {
 	e.t.Helper()
 	for name, loc := range e.tablesAt(r) {
-		want, ok := e.rows[loc]
-		if !ok {
-			e.t.Fatalf("table %s at %s: state %s was never recorded", name, r, loc)
-		}
-		got, err := e.readState(loc)
-		if err != nil {
-			e.t.Fatalf("table %s at %s after gc: %v", name, r, err)
-		}
-		if !slices.Equal(got, want) {
-			e.t.Fatalf("table %s at %s after gc reads %d rows, want %d", name, r, len(got), len(want))
-		}
+		e.checkState(loc, name+" at "+r)
+	}
+}
+
+// checkState fails unless table state loc (named by where) reads back the
+// rows recorded.
+func (e *gcEnv) checkState(loc, where string) {
+	e.t.Helper()
+	want, ok := e.rows[loc]
+	if !ok {
+		e.t.Fatalf("table %s: state %s was never recorded", where, loc)
+	}
+	got, err := e.readState(loc)
+	if err != nil {
+		e.t.Fatalf("table %s after gc: %v", where, err)
+	}
+	if !slices.Equal(got, want) {
+		e.t.Fatalf("table %s after gc reads %d rows, want %d", where, len(got), len(want))
 	}
 }
 
