@@ -39,7 +39,7 @@ const (
 type gcModel struct {
 	*gcEnv
 	rng     *rand.Rand
-	expire  time.Duration // 0: all history is kept
+	expire  time.Duration              // 0: all history is kept
 	files   map[string]map[string]bool // table state -> warehouse keys it references
 	runs    map[string]time.Time       // failed-run branch -> when it failed
 	nextRun int
@@ -364,7 +364,7 @@ func (m *gcModel) collect() {
 		m.t.Fatalf("gc found files of kept states missing: %v", res.Missing)
 	}
 	expected := map[string]bool{} // files of the states the check reads
-	states := map[string]string{}  // state -> where it is read
+	states := map[string]string{} // state -> where it is read
 	for _, r := range m.refs() {
 		for _, at := range m.timeTravel(r, res.Cutoff) {
 			for name, loc := range m.tablesAt(at) {
