@@ -26,7 +26,7 @@ import (
 // time when the test notices them (touch), so that the grace period is
 // counted in the test's time.
 type gcEnv struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	dir    string
 	format *iceberg.Format
@@ -39,13 +39,13 @@ type gcEnv struct {
 	csvN   int
 }
 
-func newGCEnv(t *testing.T) *gcEnv {
+func newGCEnv(t testing.TB) *gcEnv {
 	t.Helper()
 	return newGCEnvAt(t, time.Now())
 }
 
 // newGCEnvAt starts the test's clock at start.
-func newGCEnvAt(t *testing.T, start time.Time) *gcEnv {
+func newGCEnvAt(t testing.TB, start time.Time) *gcEnv {
 	t.Helper()
 	dir := t.TempDir()
 	f, err := iceberg.New(iceberg.Options{Warehouse: filepath.Join(dir, "wh")})
@@ -141,7 +141,7 @@ func salesT(name string) catalog.TableIdent {
 	return catalog.TableIdent{Namespace: "sales", Name: name}
 }
 
-func ref(t *testing.T, s string) catalog.Ref {
+func ref(t testing.TB, s string) catalog.Ref {
 	t.Helper()
 	r, err := catalog.ParseRef(s)
 	if err != nil {
@@ -538,7 +538,7 @@ func TestGCDeadWriterHoldsNothing(t *testing.T) {
 	}
 }
 
-func bootID(t *testing.T) string {
+func bootID(t testing.TB) string {
 	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	if err != nil {
 		t.Fatal(err)
