@@ -19,6 +19,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/catalog/iceberg"
 	"github.com/lakehouse-dev/lakehouse/catalog/memstore"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
 // gcEnv is a catalog on real Iceberg tables in a temporary warehouse, with
@@ -98,6 +99,12 @@ type heldFormat struct {
 
 func (h *heldFormat) Import(ctx context.Context, spec catalog.ImportSpec) (*catalog.ImportOutcome, error) {
 	out, err := h.TableFormat.Import(ctx, spec)
+	h.pause()
+	return out, err
+}
+
+// pause waits for release if a hold is set, after telling written.
+func (h *heldFormat) pause() {
 	h.mu.Lock()
 	written, release := h.written, h.release
 	h.written, h.release = nil, nil
@@ -106,7 +113,13 @@ func (h *heldFormat) Import(ctx context.Context, spec catalog.ImportSpec) (*cata
 		written <- struct{}{}
 		<-release
 	}
-	return out, err
+}
+
+// MergeAppends is the real one, held like an import when a hold is set.
+func (h *heldFormat) MergeAppends(ctx context.Context, id catalog.TableIdent, base, ours, theirs catalog.TableEntry) (catalog.TableEntry, bool, error) {
+	merged, ok, err := h.TableFormat.MergeAppends(ctx, id, base, ours, theirs)
+	h.pause()
+	return merged, ok, err
 }
 
 // heldImport starts an import of n rows into table name on branch that
@@ -601,4 +614,42 @@ func TestGCRunningHold(t *testing.T) {
 	if res := e.gc(catalog.GCOptions{Grace: time.Hour}); len(res.Deleted) == 0 {
 		t.Fatal("once the run ended its files stayed")
 	}
+}
+
+// TestGCMergeOfDeletedSource: a merge whose source branch is deleted while
+// it combines appends does not commit, so it cannot bring back states gc
+// may have let go meanwhile.
+func TestGCMergeOfDeletedSource(t *testing.T) {
+	e := newGCEnv(t)
+	e.must(e.importRows("dev", "t", 0, 10, ""))
+	e.must(e.svc.CreateBranch(e.ctx, "feature", ref(t, "dev")))
+	e.must(e.importRows("dev", "t", 10, 1, ""))
+	e.must(e.importRows("feature", "t", 20, 1, ""))
+	written, rel := make(chan struct{}, 1), make(chan struct{})
+	e.held.mu.Lock()
+	e.held.written, e.held.release = written, rel
+	e.held.mu.Unlock()
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.svc.Merge(e.ctx, catalog.MergeRequest{Source: ref(t, "feature"), Into: "dev"})
+		done <- err
+	}()
+	<-written
+	e.must(nil, e.svc.DeleteBranch(e.ctx, "feature"))
+	close(rel)
+	if err := <-done; !errdefs.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("merge of a source deleted meanwhile: %v, want not found", err)
+	}
+	if got := e.tablesAt("dev")["t"]; got == "" || len(e.mustRows(got)) != 11 {
+		t.Fatalf("dev changed: %s", got)
+	}
+}
+
+func (e *gcEnv) mustRows(loc string) []string {
+	e.t.Helper()
+	rows, err := e.readState(loc)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return rows
 }

@@ -88,6 +88,9 @@ func (l *Local) mergeOnce(ctx context.Context, req MergeRequest) (*MergeResult, 
 			if head != p.target.ID {
 				return errRetry
 			}
+			if err := l.sourceHeld(tx, req.Source, p.source); err != nil {
+				return err
+			}
 			res.Commit = p.source
 			return tx.PutRef(KindBranch, string(req.Into), p.source.ID)
 		})
@@ -121,6 +124,9 @@ func (l *Local) mergeOnce(ctx context.Context, req MergeRequest) (*MergeResult, 
 		if head != p.target.ID {
 			return errRetry
 		}
+		if err := l.sourceHeld(tx, req.Source, p.source); err != nil {
+			return err
+		}
 		c, err := l.putCommit(tx, l.newCommit(opts, p.target, p.source), tree)
 		if err != nil {
 			return err
@@ -135,6 +141,24 @@ func (l *Local) mergeOnce(ctx context.Context, req MergeRequest) (*MergeResult, 
 }
 
 var errRetry = errdefs.New(errdefs.ErrConflict, "branch moved")
+
+// sourceHeld checks, in the transaction that commits a merge, that a
+// source given as a branch or tag head still points at the commit merged:
+// the merge then commits only table states a ref held throughout, which
+// GC (gc.go) keeps. A moved source is errRetry; a deleted one ErrNotFound.
+func (l *Local) sourceHeld(tx Tx, src Ref, merged *Commit) error {
+	if src.Name == "" || !src.IsBranchHead() {
+		return nil
+	}
+	id, _, err := l.head(tx, src.Name)
+	if err != nil {
+		return err
+	}
+	if id != merged.ID {
+		return errRetry
+	}
+	return nil
+}
 
 // threeWay merges source into target given their base, table by table: a
 // table changed on one side only takes that side; changed on both sides is
