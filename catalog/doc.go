@@ -33,6 +33,18 @@
 // both sides only appended to it, which the TableFormat resolves by adding
 // one side's new data files to the other's. Merge commits have two parents.
 //
+// # Garbage collection
+//
+// Local.GC (gc.go) deletes the warehouse files no kept commit's table
+// states reference, past a grace period: kept are the commits reachable
+// from branches and tags (or, with a commit retention, those time travel
+// within it reads, and every tagged commit), and those in-flight writers
+// build on. Imports record themselves as writers (writers.go) in the
+// transaction that reads their base; a merge commits only if its source ref
+// still holds the commit it merged. Listing and deleting go through
+// Objects, what a table state references through TableFiles, so this
+// package stays format- and storage-agnostic.
+//
 // # Pieces
 //
 // Store (store.go) is the transactional ref/commit/tree store, implemented
