@@ -62,10 +62,11 @@ type TableFiles interface {
 	// warehouse file the table states reference: each state's metadata
 	// file and what it references. Snapshots made before since that no
 	// state has current are left out, with what only they reference (zero
-	// since keeps every snapshot). A state whose files are missing (deleted
-	// behind the catalog's back) is named in missing, not an error: its
-	// other files are still reported. Files outside the warehouse are not
-	// reported.
+	// since keeps every snapshot). A file of a state that is missing
+	// (deleted behind the catalog's back) is named in missing, not an
+	// error, and then every file of that table is reported, since what the
+	// missing file referenced is unknown. Files outside the warehouse are
+	// not reported.
 	ReferencedFiles(ctx context.Context, states []TableEntry, since time.Time, fn func(key string)) (missing []string, err error)
 }
 

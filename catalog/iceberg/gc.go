@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -32,8 +33,12 @@ var _ catalog.TableFiles = (*Format)(nil)
 //     a state of its own.
 //
 // Manifest lists and manifests shared by many states are read once.
+//
+// When a file of a state is missing (deleted behind the catalog's back),
+// what it would have referenced is unknown: every file under that table's
+// location is reported, so that nothing it may still need goes.
 func (f *Format) ReferencedFiles(ctx context.Context, states []catalog.TableEntry, since time.Time, fn func(key string)) ([]string, error) {
-	w := &refWalker{f: f, fs: f.readIO(), since: since, fn: fn, seen: map[string]bool{}}
+	w := &refWalker{f: f, fs: f.readIO(), since: since, fn: fn, seen: map[string]bool{}, kept: map[string]bool{}}
 	for _, e := range states {
 		if err := w.metadata(ctx, e.MetadataLocation, true); err != nil {
 			return w.missing, err
@@ -52,6 +57,7 @@ type refWalker struct {
 	since   time.Time
 	fn      func(string)
 	seen    map[string]bool // locations reported (and, for metadata and manifests, read)
+	kept    map[string]bool // table locations whose every file was reported
 	missing []string
 }
 
@@ -68,13 +74,22 @@ func (w *refWalker) report(loc string) bool {
 	return true
 }
 
-// notThere records a missing file, or returns err if it is another error.
-func (w *refWalker) notThere(loc string, err error) error {
-	if errors.Is(err, iofs.ErrNotExist) {
-		w.missing = append(w.missing, loc)
+// notThere records a missing file of the table at tableLoc, whose files
+// are then all reported, or returns err if it is another error.
+func (w *refWalker) notThere(ctx context.Context, tableLoc, loc string, err error) error {
+	if !errors.Is(err, iofs.ErrNotExist) {
+		return fmt.Errorf("reading %s: %w", loc, err)
+	}
+	w.missing = append(w.missing, loc)
+	prefix, ok := w.f.warehouseKey(tableLoc)
+	if !ok || w.kept[prefix] {
 		return nil
 	}
-	return fmt.Errorf("reading %s: %w", loc, err)
+	w.kept[prefix] = true
+	return w.f.Objects().List(ctx, prefix+"/", func(o catalog.ObjectInfo) error {
+		w.fn(o.Key)
+		return nil
+	})
 }
 
 // metadata follows one metadata file. required is false for files of a
@@ -91,7 +106,8 @@ func (w *refWalker) metadata(ctx context.Context, loc string, required bool) err
 		if !required && errors.Is(err, iofs.ErrNotExist) {
 			return nil
 		}
-		return w.notThere(loc, err)
+		// <table location>/metadata/<file>
+		return w.notThere(ctx, path.Dir(path.Dir(loc)), loc, err)
 	}
 	md, err := table.ParseMetadataBytes(b)
 	if err != nil {
@@ -106,7 +122,7 @@ func (w *refWalker) metadata(ctx context.Context, loc string, required bool) err
 	}
 	for _, s := range md.Snapshots() {
 		if w.since.IsZero() || keep[s.SnapshotID] || !time.UnixMilli(s.TimestampMs).Before(w.since) {
-			if err := w.snapshot(s); err != nil {
+			if err := w.snapshot(ctx, md.Location(), s); err != nil {
 				return err
 			}
 		}
@@ -128,13 +144,13 @@ func (w *refWalker) metadata(ctx context.Context, loc string, required bool) err
 }
 
 // snapshot follows a snapshot's manifest list and manifests.
-func (w *refWalker) snapshot(s table.Snapshot) error {
+func (w *refWalker) snapshot(ctx context.Context, tableLoc string, s table.Snapshot) error {
 	if s.ManifestList != "" && !w.report(s.ManifestList) {
 		return nil
 	}
 	manifests, err := s.Manifests(w.fs)
 	if err != nil {
-		return w.notThere(s.ManifestList, err)
+		return w.notThere(ctx, tableLoc, s.ManifestList, err)
 	}
 	for _, m := range manifests {
 		if !w.report(m.FilePath()) {
@@ -142,7 +158,7 @@ func (w *refWalker) snapshot(s table.Snapshot) error {
 		}
 		entries, err := m.FetchEntries(w.fs, true)
 		if err != nil {
-			if err := w.notThere(m.FilePath(), err); err != nil {
+			if err := w.notThere(ctx, tableLoc, m.FilePath(), err); err != nil {
 				return err
 			}
 			continue
