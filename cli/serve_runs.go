@@ -28,6 +28,8 @@ type localRuns struct {
 	gate *admission
 	// metrics counts the server's runs and their merges (nil: none).
 	metrics *flight.Metrics
+	// project bounds the projects clients send (served).
+	project projectLimits
 
 	mu       sync.Mutex
 	live     map[string]*liveRun // runs under way in this process, by id
@@ -166,7 +168,7 @@ func (lr *localRuns) Run(ctx context.Context, b flight.RunBody, send func(*fligh
 	}
 	cleanup := func() {}
 	if lr.served {
-		tmp, err := unpackProject(b.Project, e.projectScratch())
+		tmp, err := unpackProject(b.Project, e.projectScratch(), lr.project)
 		if err != nil {
 			return err
 		}
