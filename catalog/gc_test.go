@@ -680,3 +680,33 @@ func TestGCMissingFiles(t *testing.T) {
 	}
 	e.checkState(e.tablesAt("dev")["u"], "u at dev")
 }
+
+// TestGCDamagedCatalogDeletesNothing: when a kept commit cannot be read,
+// gc cannot know what is kept and deletes nothing.
+func TestGCDamagedCatalogDeletesNothing(t *testing.T) {
+	e := newGCEnv(t)
+	e.must(e.importRows("dev", "t", 0, 10, ""))
+	err := e.svc.Store().Update(e.ctx, func(tx catalog.Tx) error {
+		return tx.PutRef(catalog.KindTag, "lost", catalog.CommitID(strings.Repeat("ab", 32)))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := filepath.Join(e.dir, "wh", "sales", "t-killed", "x.parquet")
+	if err := os.MkdirAll(filepath.Dir(orphan), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(orphan, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.touch()
+	before := e.listKeys()
+	e.advance(48 * time.Hour)
+	_, err = e.svc.GC(e.ctx, catalog.GCOptions{Objects: e.format.Objects(), Tables: e.format, Now: e.clock, Grace: time.Hour})
+	if !errdefs.Is(err, errdefs.ErrFailedPrecondition) || !strings.Contains(err.Error(), "lakehouse doctor") {
+		t.Fatalf("gc on a damaged catalog: %v", err)
+	}
+	if after := e.listKeys(); !slices.Equal(after, before) {
+		t.Fatalf("files changed: %v -> %v", before, after)
+	}
+}

@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -98,5 +97,5 @@ func keepHistory(ctx context.Context, tx Tx, heads []CommitID, cutoff time.Time,
 // deleting anything then could delete what a damaged state needs.
 func gcDamaged(what string, err error) error {
 	return errdefs.WithHint(errdefs.ErrFailedPrecondition, "run `lakehouse doctor` and repair the catalog first",
-		"gc stopped before deleting anything: %s cannot be read (%v)", what, unhinted(fmt.Errorf("%w", err)))
+		"gc stopped before deleting anything: %s cannot be read (%v)", what, unhinted(err))
 }
