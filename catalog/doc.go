@@ -38,6 +38,18 @@
 // main all succeed), and when they touch what moved, the merge starts over
 // from the new head (up to LocalOptions.MaxRetries times).
 //
+// # Garbage collection
+//
+// Local.GC (gc.go) deletes the warehouse files no kept commit's table
+// states reference, past a grace period: kept are the commits reachable
+// from branches and tags (or, with a commit retention, those time travel
+// within it reads, and every tagged commit), and those in-flight writers
+// build on. Imports record themselves as writers (writers.go) in the
+// transaction that reads their base; a merge commits only if its source ref
+// still holds the commit it merged. Listing and deleting go through
+// Objects, what a table state references through TableFiles, so this
+// package stays format- and storage-agnostic.
+//
 // # Pieces
 //
 // Store (store.go) is the transactional ref/commit/tree store, implemented

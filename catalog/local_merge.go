@@ -109,6 +109,14 @@ func (l *Local) mergeOnce(ctx context.Context, req MergeRequest) (*MergeResult, 
 		if err != nil {
 			return err
 		}
+		// The source must still be where it was read: a source deleted
+		// meanwhile may have lost its files to gc.
+		if err := l.sourceHeld(tx, req.Source, p.source); err == errSourceMoved {
+			retry = true
+			return nil
+		} else if err != nil {
+			return err
+		}
 		switch {
 		case p.fastForward && head == p.target.ID:
 			res.Outcome, res.Commit = "fast-forward", p.source
@@ -167,6 +175,27 @@ func (l *Local) commitMerge(tx Tx, head CommitID, p *mergePlan, targetTree *Tree
 	res.Changed = changedTables(parentTree, tree)
 	return false, tx.PutRef(KindBranch, string(req.Into), c.ID)
 }
+
+// sourceHeld checks, in the transaction that commits a merge, that a
+// source given as a branch or tag head still points at the commit merged:
+// the merge then commits only table states a ref held throughout, which
+// GC (gc.go) keeps. A moved source is errSourceMoved (the merge starts
+// over); a deleted one ErrNotFound.
+func (l *Local) sourceHeld(tx Tx, src Ref, merged *Commit) error {
+	if src.Name == "" || !src.IsBranchHead() {
+		return nil
+	}
+	id, _, err := l.head(tx, src.Name)
+	if err != nil {
+		return err
+	}
+	if id != merged.ID {
+		return errSourceMoved
+	}
+	return nil
+}
+
+var errSourceMoved = errdefs.New(errdefs.ErrConflict, "the merge source moved")
 
 // threeWay merges source into target given their base, table by table: a
 // table changed on one side only takes that side; changed on both sides is

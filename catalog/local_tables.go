@@ -361,8 +361,21 @@ func checkImportMode(req *ImportRequest) error {
 // importTarget returns the head of the branch an import writes and the
 // table's entry there (nil for a new table), with the errors of
 // CheckImport.
-func (l *Local) importTarget(ctx context.Context, req ImportRequest) (*Commit, *TableEntry, error) {
-	head, tree, err := l.branchState(ctx, req.Branch)
+func (l *Local) importTarget(ctx context.Context, req ImportRequest) (head *Commit, current *TableEntry, err error) {
+	err = l.store.View(ctx, func(tx Tx) error {
+		head, current, err = l.importTargetIn(tx, req)
+		return err
+	})
+	return head, current, err
+}
+
+// importTargetIn is importTarget in a transaction.
+func (l *Local) importTargetIn(tx Tx, req ImportRequest) (*Commit, *TableEntry, error) {
+	head, err := l.writableBranch(tx, req.Branch)
+	if err != nil {
+		return nil, nil, err
+	}
+	tree, err := l.tree(tx, head)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -387,10 +400,24 @@ func (l *Local) ImportTable(ctx context.Context, req ImportRequest) (*ImportResu
 	if len(req.Sources) == 0 && len(req.Staged) == 0 {
 		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "name files, directories or globs with --from", "nothing to import")
 	}
-	head, current, err := l.importTarget(ctx, req)
+	// The writer record goes in with the read of the branch (see
+	// writers.go): gc keeps the head this import builds on.
+	var (
+		head    *Commit
+		current *TableEntry
+		writer  string
+	)
+	err := l.store.Update(ctx, func(tx Tx) (err error) {
+		if head, current, err = l.importTargetIn(tx, req); err != nil {
+			return err
+		}
+		writer, err = putWriter(tx, "import into "+req.Table.String(), head.ID)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
+	defer l.endWriter(ctx, writer)
 	spec := ImportSpec{Ident: req.Table, Sources: req.Sources, Staged: req.Staged, Mode: req.Mode, PartitionBy: req.PartitionBy,
 		SnapshotProperties: req.Commit.Properties, Current: current, Progress: req.Progress}
 	out, err := l.format.Import(ctx, spec)

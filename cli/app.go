@@ -166,6 +166,7 @@ func newApp(e *Env) *urfave.App {
 			e.versionCommand(),
 			e.reapCommand(),
 			e.backupCommand(),
+			e.gcCommand(),
 			e.doctorCommand(),
 			e.serveCommand(),
 			e.authCommand(),

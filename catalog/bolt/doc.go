@@ -18,7 +18,8 @@
 //	  <id>       key: tree id → canonical JSON of catalog.Tree
 //	records/
 //	  <kind>/    one bucket per record kind ("run", "profile", "apikey" of
-//	             catalog/keys, …), created with its first record
+//	             catalog/keys, "writer" of in-flight imports (catalog
+//	             writers.go), …), created with its first record
 //	    <key>    key: record key → opaque bytes
 //
 // Branches and tags are separate buckets, so a branch and a tag may share a

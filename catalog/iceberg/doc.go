@@ -15,11 +15,14 @@
 //
 // # Invariants
 //
-// Nothing is updated in place and nothing is deleted. Every write produces
-// new files only (the file system refuses to overwrite), and only files the
-// same operation created may be removed (its own output after a failure).
-// Old metadata, manifests and data files stay, because other branches and
-// commits reference them; iceberg-go's delete-after-commit is off.
+// Nothing is updated in place, and no table operation deletes. Every write
+// produces new files only (the file system refuses to overwrite), and only
+// files the same operation created may be removed (its own output after a
+// failure). Old metadata, manifests and data files stay, because other
+// branches and commits reference them; iceberg-go's delete-after-commit is
+// off. Only the garbage collector (catalog.Local.GC) deletes: the files
+// ReferencedFiles (gc.go) does not report for any kept state, through
+// DirObjects, the warehouse as catalog.Objects.
 //
 // A write produces a new metadata file and returns its catalog.TableEntry;
 // it becomes visible only when the lakehouse catalog commits that entry.

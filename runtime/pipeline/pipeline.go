@@ -881,22 +881,40 @@ func (r *run) pruneFailed(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	cutoff := time.Now().Add(-r.opts.KeepFailed)
+	for _, rec := range ExpiredRunBranches(recs, time.Now().Add(-r.opts.KeepFailed)) {
+		DropRunBranch(ctx, r.opts.Catalog, r.opts.Runs, rec)
+	}
+}
+
+// ExpiredRunBranches returns the runs of recs whose kept run branch may go
+// at cutoff: the run ended (failed or cancelled) before cutoff, or its
+// process died (killed) and it started before cutoff. A running run's
+// branch never goes.
+func ExpiredRunBranches(recs []*runrec.Record, cutoff time.Time) []*runrec.Record {
+	var out []*runrec.Record
 	for _, rec := range recs {
 		if !rec.BranchKept || rec.RunBranch == "" || rec.Ended.IsZero() || rec.Ended.After(cutoff) {
-			if !(rec.BranchKept && rec.Live() == runrec.StatusKilled && rec.Started.Before(cutoff)) {
+			if !(rec.BranchKept && rec.RunBranch != "" && rec.Live() == runrec.StatusKilled && rec.Started.Before(cutoff)) {
 				continue
 			}
 		}
 		if rec.Live() == runrec.StatusRunning {
 			continue
 		}
-		err := r.opts.Catalog.DeleteBranch(ctx, catalog.BranchName(rec.RunBranch))
-		if err == nil || errdefs.Is(err, errdefs.ErrNotFound) {
-			rec.BranchKept = false
-			r.opts.Runs.Save(rec)
-		}
+		out = append(out, rec)
 	}
+	return out
+}
+
+// DropRunBranch deletes the run branch of rec and records that it is gone.
+// A branch already gone counts as deleted.
+func DropRunBranch(ctx context.Context, cat catalog.Service, runs *runrec.Store, rec *runrec.Record) error {
+	err := cat.DeleteBranch(ctx, catalog.BranchName(rec.RunBranch))
+	if err != nil && !errdefs.Is(err, errdefs.ErrNotFound) {
+		return err
+	}
+	rec.BranchKept = false
+	return runs.Save(rec)
 }
 
 // sortedKeys returns m's keys in order.
