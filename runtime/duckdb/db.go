@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	bindings "github.com/duckdb/duckdb-go-bindings"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
@@ -260,6 +261,35 @@ func (d *DB) interrupt() {
 	}
 }
 
+// interruptEvery is how often a cancelled query is interrupted again.
+const interruptEvery = 50 * time.Millisecond
+
+// interruptOnCancel interrupts the DB's query once ctx is done, and again
+// every interruptEvery until done is closed: DuckDB clears the interrupt
+// flag when a statement starts, so one interrupt that lands between
+// Prepare and Execute (or between the statements of CopyParquet) would be
+// lost and the query would run to its end (duckdb-go's
+// runWithCtxInterrupt repeats it for the same reason).
+func (d *DB) interruptOnCancel(ctx context.Context, done <-chan struct{}) {
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-done:
+			return
+		}
+		t := time.NewTicker(interruptEvery)
+		defer t.Stop()
+		for {
+			d.interrupt()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
 // Ident quotes a SQL identifier.
 func Ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
@@ -276,13 +306,7 @@ func (d *DB) Query(ctx context.Context, sql string) (*Reader, error) {
 		return nil, fmt.Errorf("duckdb: Query before Lock")
 	}
 	r := &Reader{db: d, ctx: ctx, refs: 1, done: make(chan struct{})}
-	go func() {
-		select {
-		case <-ctx.Done():
-			d.interrupt()
-		case <-r.done:
-		}
-	}()
+	d.interruptOnCancel(ctx, r.done)
 	if bindings.Prepare(d.conn, sql, &r.stmt) == bindings.StateError {
 		err := newError(bindings.PrepareError(r.stmt), sql)
 		r.free()
