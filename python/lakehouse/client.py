@@ -149,10 +149,10 @@ class Client(QueryMixin, RunsMixin):
                 ("grpc.max_receive_message_length", MAX_MESSAGE_SIZE),
                 ("grpc.max_send_message_length", MAX_MESSAGE_SIZE),
                 # Query results arrive in messages of several MiB: let
-                # the server send 64 MiB ahead of what was read (gRPC
+                # the server send 32 MiB ahead of what was read (gRPC
                 # starts at 64 KiB and grows slowly), in frames of up
                 # to 16 MiB, so it rarely waits for a window update.
-                ("grpc.http2.lookahead_bytes", 64 << 20),
+                ("grpc.http2.lookahead_bytes", 32 << 20),
                 ("grpc.http2.max_frame_size", (16 << 20) - 1),
             ]
         }

@@ -236,17 +236,18 @@ func (d *DB) Lock(schema string, files []string) error {
 	if d.outDir != "" {
 		dirs = Literal(d.outDir)
 	}
-	for _, s := range []string{
+	// One call for all: each is a round of DuckDB's parser and planner,
+	// on every query's path. DuckDB runs them in order and stops at the
+	// first that fails.
+	if err := d.exec(strings.Join([]string{
 		"SET schema=" + Literal(schema),
 		"SET allowed_paths=[" + strings.Join(lits, ", ") + "]",
 		"SET allowed_directories=[" + dirs + "]",
 		"SET enable_external_access=false",
 		"SET allow_community_extensions=false",
 		"SET lock_configuration=true",
-	} {
-		if err := d.exec(s); err != nil {
-			return err
-		}
+	}, ";\n")); err != nil {
+		return err
 	}
 	d.locked = true
 	return nil
