@@ -172,42 +172,39 @@ func BenchmarkTinyQuery(b *testing.B) {
 const tinyQueryPause = 30 * time.Millisecond
 
 func tinyServed(b *testing.B, env *benchEnv, pause time.Duration) {
-	ctx := context.Background()
-	var lat latencies
-	for b.Loop() {
-		time.Sleep(pause)
-		err := lat.time(func() error {
-			r, err := env.client.Query(ctx, flight.QueryCommand{SQL: "SELECT 1"})
-			if err != nil {
-				return err
-			}
-			defer r.Release()
-			n, err := drain(r)
-			if err == nil && n != 1 {
-				err = fmt.Errorf("%d rows, want 1", n)
-			}
-			return err
-		})
+	tinyLoop(b, pause, func(ctx context.Context) (array.RecordReader, func(), error) {
+		r, err := env.client.Query(ctx, flight.QueryCommand{SQL: "SELECT 1"})
 		if err != nil {
-			b.Fatal(err)
+			return nil, nil, err
 		}
-	}
-	lat.report(b)
+		return r, r.Release, nil
+	})
 }
 
 func tinyEmbedded(b *testing.B, env *benchEnv, pause time.Duration) {
+	req := query.Request{SQL: "SELECT 1", Ref: catalog.Ref{Name: string(catalog.MainBranch)}, Namespace: catalog.DefaultNamespace}
+	tinyLoop(b, pause, func(ctx context.Context) (array.RecordReader, func(), error) {
+		res, err := query.Run(ctx, env.local, env.format, req)
+		if err != nil {
+			return nil, nil, err
+		}
+		return res.Reader, func() { res.Close() }, nil
+	})
+}
+
+// tinyLoop times run (a SELECT 1 and its release), pausing between runs.
+func tinyLoop(b *testing.B, pause time.Duration, run func(context.Context) (array.RecordReader, func(), error)) {
 	ctx := context.Background()
 	var lat latencies
-	req := query.Request{SQL: "SELECT 1", Ref: catalog.Ref{Name: string(catalog.MainBranch)}, Namespace: catalog.DefaultNamespace}
 	for b.Loop() {
 		time.Sleep(pause)
 		err := lat.time(func() error {
-			res, err := query.Run(ctx, env.local, env.format, req)
+			r, release, err := run(ctx)
 			if err != nil {
 				return err
 			}
-			defer res.Close()
-			n, err := drain(res.Reader)
+			defer release()
+			n, err := drain(r)
 			if err == nil && n != 1 {
 				err = fmt.Errorf("%d rows, want 1", n)
 			}
