@@ -28,6 +28,9 @@ type DB struct {
 	// outDir is Options.OutputDir, as an absolute path.
 	outDir string
 	mu     sync.Mutex // guards closed against Interrupt
+	// onClose, if set, runs once Close has released the database (the
+	// Pool tops itself up then).
+	onClose func()
 }
 
 // Options configure a DB.
@@ -135,14 +138,18 @@ func (d *DB) removeTemp() {
 // first.
 func (d *DB) Close() error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.closed {
+		d.mu.Unlock()
 		return nil
 	}
 	d.closed = true
 	bindings.Disconnect(&d.conn)
 	bindings.Close(&d.db)
 	d.removeTemp()
+	d.mu.Unlock()
+	if d.onClose != nil {
+		d.onClose()
+	}
 	return nil
 }
 

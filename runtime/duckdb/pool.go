@@ -59,25 +59,46 @@ func NewPool(cfg PoolConfig) *Pool {
 // being opened (it is partly open already, and two DuckDBs opening at once
 // would share the CPU), else one opened now. Errors are Open's. After
 // Close it opens one now.
+//
+// The pool is topped up when the DB is closed, after its query, so that
+// opening the next one does not take CPU from the query; only a pool left
+// empty is refilled at once.
 func (p *Pool) Get() (*DB, error) {
 	p.mu.Lock()
 	var d *DB
-	if !p.closed {
-		p.gets++
-		for len(p.ready) == 0 && p.filling && !p.closed {
-			p.changed.Wait()
-		}
-		if len(p.ready) > 0 {
-			d = p.ready[0]
-			p.ready = p.ready[1:]
-		}
+	if p.closed {
+		p.mu.Unlock()
+		return Open(p.cfg.Options)
+	}
+	p.gets++
+	for len(p.ready) == 0 && p.filling && !p.closed {
+		p.changed.Wait()
+	}
+	if len(p.ready) > 0 {
+		d = p.ready[0]
+		p.ready = p.ready[1:]
+	}
+	if len(p.ready) == 0 {
 		p.fillLocked()
 	}
 	p.mu.Unlock()
-	if d != nil {
-		return d, nil
+	var err error
+	if d == nil {
+		if d, err = Open(p.cfg.Options); err != nil {
+			return nil, err
+		}
 	}
-	return Open(p.cfg.Options)
+	d.onClose = p.topUp
+	return d, nil
+}
+
+// topUp refills the pool after a query's DB closed.
+func (p *Pool) topUp() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		p.fillLocked()
+	}
 }
 
 // fillLocked restarts the idle timer and starts the filling goroutine
