@@ -148,9 +148,9 @@ func drain(r array.RecordReader) (int64, error) {
 
 // BenchmarkTinyQuery is `SELECT 1` end to end: through the server with the
 // client connected (GetFlightInfo plans and starts it, DoGet streams the
-// row), and in process with query.Run. Goal: served p50 ≤ 10 ms. Both
-// sides are mostly the query's own DuckDB: opening it is two thirds of the
-// CPU of an embedded `SELECT 1` (runtime/query opens one per query).
+// row), and in process with query.Run. Goal: served p50 ≤ 10 ms. Opening
+// the query's own DuckDB is two thirds of the CPU of an embedded `SELECT
+// 1`; runtime/query takes it from a pool that opens them ahead.
 //
 // The -paced variants leave tinyQueryPause between queries (untimed), as
 // a person or a dashboard does: then the DuckDB each query runs in was
