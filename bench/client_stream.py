@@ -18,7 +18,9 @@ like the network path) and memory-mapped (no copy: the floor).
 
 Printed: a table with time and bytes/s of each, best and median of R runs,
 plus the server-side cost of producing the rows (count(*) over the same
-query: DuckDB's part, no transfer).
+query: DuckDB's part, no transfer), and the CPU seconds the server and the
+client spent per stream (on a loaded machine, bytes per CPU-second say more
+than wall time).
 """
 
 import argparse
@@ -82,10 +84,23 @@ def rss():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def stream(client, rows, growth):
+def cpu_seconds(pid=None):
+    """User+system CPU seconds of a process (Linux /proc), this one by
+    default (all threads)."""
+    if pid is None:
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return ru.ru_utime + ru.ru_stime
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stream(client, rows, growth, cpu, server_pid):
     """Reads the query batch by batch; growth[0] keeps the largest RSS
-    growth seen (sampled every 16 batches)."""
+    growth seen (sampled every 16 batches); cpu collects (server, client)
+    CPU seconds of the run."""
     base = rss()
+    c0, s0 = cpu_seconds(), cpu_seconds(server_pid)
     t0 = time.perf_counter()
     reader = client.query_to_reader(SQL % rows)
     n = nbytes = batches = 0
@@ -96,6 +111,7 @@ def stream(client, rows, growth):
         if batches % 16 == 0:
             growth[0] = max(growth[0], rss() - base)
     dt = time.perf_counter() - t0
+    cpu.append((cpu_seconds(server_pid) - s0, cpu_seconds() - c0))
     assert n == rows, (n, rows)
     return dt, nbytes, batches
 
@@ -148,7 +164,9 @@ def main():
         with lakehouse.Client(addr) as c:
             c.query("SELECT 1")  # connect
             growth = [0]
-            results["server → Client.query_to_reader"] = [stream(c, args.rows, growth) for _ in range(args.repeat)]
+            cpu = []
+            results["server → Client.query_to_reader"] = [
+                stream(c, args.rows, growth, cpu, proc.pid) for _ in range(args.repeat)]
             server_s = [server_only(c, args.rows) for _ in range(args.repeat)]
         path = os.path.join(tmp, "rows.arrow")
         write_ipc(path, args.rows)
@@ -164,6 +182,14 @@ def main():
             print("%-34s %10.3f %10.3f %12.0f %12.0f %8s" % (
                 name, best, med, nbytes / best / 1e6, nbytes / med / 1e6, runs[0][2] or "-"))
         print("%-34s %10.3f %10.3f" % ("server only: count(*) of the query", min(server_s), statistics.median(server_s)))
+        srv_cpu, cli_cpu = statistics.median(x[0] for x in cpu), statistics.median(x[1] for x in cpu)
+        nbytes = results["server → Client.query_to_reader"][0][1]
+        # On a busy machine wall time mostly measures the wait for a core;
+        # CPU time per byte does not. Server and client run side by side,
+        # so with a core each the stream moves at about the slower one's
+        # rate.
+        print("CPU per stream (median): server %.3f s (%.0f MB/CPU-s), client %.3f s (%.0f MB/CPU-s)" % (
+            srv_cpu, nbytes / srv_cpu / 1e6, cli_cpu, nbytes / cli_cpu / 1e6))
         print("client RSS growth while streaming: at most %.0f MB (result: %.0f MB)" % (
             growth[0] / 1e6, results["server → Client.query_to_reader"][0][1] / 1e6))
     finally:

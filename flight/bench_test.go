@@ -148,55 +148,73 @@ func drain(r array.RecordReader) (int64, error) {
 
 // BenchmarkTinyQuery is `SELECT 1` end to end: through the server with the
 // client connected (GetFlightInfo plans and starts it, DoGet streams the
-// row), and in process with query.Run. Goal: served p50 ≤ 10 ms. Both
-// sides are mostly the query's own DuckDB: opening it is two thirds of the
-// CPU of an embedded `SELECT 1` (runtime/query opens one per query).
+// row), and in process with query.Run. Goal: served p50 ≤ 10 ms. Opening
+// the query's own DuckDB is two thirds of the CPU of an embedded `SELECT
+// 1`; runtime/query takes it from a pool that opens them ahead.
+//
+// The -paced variants leave tinyQueryPause between queries (untimed), as
+// a person or a dashboard does: then the DuckDB each query runs in was
+// opened ahead of it (runtime/duckdb.Pool), while back to back the next
+// one is still opening when a query ends.
 func BenchmarkTinyQuery(b *testing.B) {
 	env := newBenchEnv(b)
+	for _, pause := range []time.Duration{0, tinyQueryPause} {
+		name := ""
+		if pause > 0 {
+			name = "-paced"
+		}
+		b.Run("served"+name, func(b *testing.B) { tinyServed(b, env, pause) })
+		b.Run("embedded"+name, func(b *testing.B) { tinyEmbedded(b, env, pause) })
+	}
+}
+
+// tinyQueryPause is the pause between the queries of the -paced variants.
+const tinyQueryPause = 30 * time.Millisecond
+
+func tinyServed(b *testing.B, env *benchEnv, pause time.Duration) {
+	tinyLoop(b, pause, func(ctx context.Context) (array.RecordReader, func(), error) {
+		r, err := env.client.Query(ctx, flight.QueryCommand{SQL: "SELECT 1"})
+		if err != nil {
+			return nil, nil, err
+		}
+		return r, r.Release, nil
+	})
+}
+
+func tinyEmbedded(b *testing.B, env *benchEnv, pause time.Duration) {
+	req := query.Request{SQL: "SELECT 1", Ref: catalog.Ref{Name: string(catalog.MainBranch)}, Namespace: catalog.DefaultNamespace}
+	tinyLoop(b, pause, func(ctx context.Context) (array.RecordReader, func(), error) {
+		res, err := query.Run(ctx, env.local, env.format, req)
+		if err != nil {
+			return nil, nil, err
+		}
+		return res.Reader, func() { res.Close() }, nil
+	})
+}
+
+// tinyLoop times run (a SELECT 1 and its release), pausing between runs.
+func tinyLoop(b *testing.B, pause time.Duration, run func(context.Context) (array.RecordReader, func(), error)) {
 	ctx := context.Background()
-	b.Run("served", func(b *testing.B) {
-		var lat latencies
-		for b.Loop() {
-			err := lat.time(func() error {
-				r, err := env.client.Query(ctx, flight.QueryCommand{SQL: "SELECT 1"})
-				if err != nil {
-					return err
-				}
-				defer r.Release()
-				n, err := drain(r)
-				if err == nil && n != 1 {
-					err = fmt.Errorf("%d rows, want 1", n)
-				}
-				return err
-			})
+	var lat latencies
+	for b.Loop() {
+		time.Sleep(pause)
+		err := lat.time(func() error {
+			r, release, err := run(ctx)
 			if err != nil {
-				b.Fatal(err)
-			}
-		}
-		lat.report(b)
-	})
-	b.Run("embedded", func(b *testing.B) {
-		var lat latencies
-		req := query.Request{SQL: "SELECT 1", Ref: catalog.Ref{Name: string(catalog.MainBranch)}, Namespace: catalog.DefaultNamespace}
-		for b.Loop() {
-			err := lat.time(func() error {
-				res, err := query.Run(ctx, env.local, env.format, req)
-				if err != nil {
-					return err
-				}
-				defer res.Close()
-				n, err := drain(res.Reader)
-				if err == nil && n != 1 {
-					err = fmt.Errorf("%d rows, want 1", n)
-				}
 				return err
-			})
-			if err != nil {
-				b.Fatal(err)
 			}
+			defer release()
+			n, err := drain(r)
+			if err == nil && n != 1 {
+				err = fmt.Errorf("%d rows, want 1", n)
+			}
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
 		}
-		lat.report(b)
-	})
+	}
+	lat.report(b)
 }
 
 // tableChange is a commit's change: table t of the default namespace at

@@ -121,6 +121,15 @@ func NewServer(opts Options) *Server {
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
+		// Query results leave in messages of several MiB: a 1 MiB write
+		// buffer writes each in a few syscalls rather than hundreds of
+		// 32 KiB ones (grpc's default).
+		grpc.WriteBufferSize(1 << 20),
+		// Imports arrive in large messages too: windows of 16 MiB per
+		// stream and 64 MiB per connection (grpc's defaults start at
+		// 64 KiB) let a client keep sending while the server commits.
+		grpc.InitialWindowSize(16 << 20),
+		grpc.InitialConnWindowSize(64 << 20),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
 	}

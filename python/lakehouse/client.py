@@ -148,6 +148,12 @@ class Client(QueryMixin, RunsMixin):
             "generic_options": [
                 ("grpc.max_receive_message_length", MAX_MESSAGE_SIZE),
                 ("grpc.max_send_message_length", MAX_MESSAGE_SIZE),
+                # Query results arrive in messages of several MiB: let
+                # the server send 32 MiB ahead of what was read (gRPC
+                # starts at 64 KiB and grows slowly), in frames of up
+                # to 16 MiB, so it rarely waits for a window update.
+                ("grpc.http2.lookahead_bytes", 32 << 20),
+                ("grpc.http2.max_frame_size", (16 << 20) - 1),
             ]
         }
         tls_root_certs = tls_root_certs or os.environ.get("LAKEHOUSE_TLS_CA") or None

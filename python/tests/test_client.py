@@ -241,8 +241,8 @@ def test_stream_10m_rows_with_bounded_memory(c):
         del batch
     assert rows == 10_000_000 and total == 320_000_000
     assert checksum == 4 * (10_000_000 * 9_999_999 // 2)
-    assert batches >= 100  # it came in pieces (64K rows each from the server)
-    # A few batches (2 MB each) and gRPC's buffers at a time, never the
+    assert batches >= 20  # it came in pieces (256K rows, 8 MiB, each from the server)
+    # A few batches (8 MiB each) and gRPC's window at a time, never the
     # whole result.
     assert growth < 100 << 20, "RSS grew by %d bytes while streaming 320 MB" % growth
 

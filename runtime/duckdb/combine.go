@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -26,6 +27,14 @@ import (
 // at a time and are concatenated.
 func (r *Reader) Combine(rows int) {
 	r.combine = max(rows, 1)
+}
+
+// CombineWithin is Combine, except that a batch also ends once wait has
+// passed since its first chunk arrived, so a slow query still shows its
+// first rows early (a chunk being computed is waited for).
+func (r *Reader) CombineWithin(rows int, wait time.Duration) {
+	r.Combine(rows)
+	r.combineWait = wait
 }
 
 // maxStringBytes bounds one string column of a combined batch, so its
@@ -130,7 +139,11 @@ func (r *Reader) nextCombined() bool {
 	}()
 	strBytes := make([]int64, len(r.cols))
 	rows := 0
+	var first time.Time
 	for rows < r.combine && !r.eof {
+		if r.combineWait > 0 && rows > 0 && time.Since(first) >= r.combineWait {
+			break
+		}
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
 			return false
@@ -176,6 +189,9 @@ func (r *Reader) nextCombined() bool {
 			for c := range add {
 				strBytes[c] += add[c]
 			}
+		}
+		if rows == 0 {
+			first = time.Now()
 		}
 		chunks = append(chunks, chunk)
 		rows += n

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -253,5 +254,23 @@ func TestRecycler(t *testing.T) {
 	}
 	if len(p.free) != recyclerKeep || p.bytes != 10*recyclerKeep {
 		t.Errorf("kept %d buffers, %d bytes", len(p.free), p.bytes)
+	}
+}
+
+// TestCombineWithin: a batch ends once its wait has passed, however few
+// rows it holds, and the rows are all there.
+func TestCombineWithin(t *testing.T) {
+	r := queryDB(t, "SELECT range AS i FROM range(100000)")
+	r.CombineWithin(1<<20, time.Nanosecond)
+	sizes, cols := readAll(t, r)
+	var n int64
+	for i, s := range sizes {
+		if s > 2048 {
+			t.Errorf("batch %d has %d rows, want one chunk's (the wait passed)", i, s)
+		}
+		n += s
+	}
+	if n != 100000 || cols[0].Len() != 100000 {
+		t.Errorf("%d rows, want 100000", n)
 	}
 }

@@ -60,13 +60,7 @@ func (d *DB) CopyParquet(ctx context.Context, sql, path string, limit int64) (in
 	}
 	done := make(chan struct{})
 	defer close(done)
-	go func() {
-		select {
-		case <-ctx.Done():
-			d.interrupt()
-		case <-done:
-		}
-	}()
+	d.interruptOnCancel(ctx, done)
 	cols, err := d.describe(sql)
 	if err != nil {
 		return 0, ctxErr(ctx, err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	bindings "github.com/duckdb/duckdb-go-bindings"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
@@ -27,6 +28,9 @@ type DB struct {
 	// outDir is Options.OutputDir, as an absolute path.
 	outDir string
 	mu     sync.Mutex // guards closed against Interrupt
+	// onClose, if set, runs once Close has released the database (the
+	// Pool tops itself up then).
+	onClose func()
 }
 
 // Options configure a DB.
@@ -134,14 +138,18 @@ func (d *DB) removeTemp() {
 // first.
 func (d *DB) Close() error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.closed {
+		d.mu.Unlock()
 		return nil
 	}
 	d.closed = true
 	bindings.Disconnect(&d.conn)
 	bindings.Close(&d.db)
 	d.removeTemp()
+	d.mu.Unlock()
+	if d.onClose != nil {
+		d.onClose()
+	}
 	return nil
 }
 
@@ -235,17 +243,18 @@ func (d *DB) Lock(schema string, files []string) error {
 	if d.outDir != "" {
 		dirs = Literal(d.outDir)
 	}
-	for _, s := range []string{
+	// One call for all: each is a round of DuckDB's parser and planner,
+	// on every query's path. DuckDB runs them in order and stops at the
+	// first that fails.
+	if err := d.exec(strings.Join([]string{
 		"SET schema=" + Literal(schema),
 		"SET allowed_paths=[" + strings.Join(lits, ", ") + "]",
 		"SET allowed_directories=[" + dirs + "]",
 		"SET enable_external_access=false",
 		"SET allow_community_extensions=false",
 		"SET lock_configuration=true",
-	} {
-		if err := d.exec(s); err != nil {
-			return err
-		}
+	}, ";\n")); err != nil {
+		return err
 	}
 	d.locked = true
 	return nil
@@ -258,6 +267,35 @@ func (d *DB) interrupt() {
 	if !d.closed {
 		bindings.Interrupt(d.conn)
 	}
+}
+
+// interruptEvery is how often a cancelled query is interrupted again.
+const interruptEvery = 50 * time.Millisecond
+
+// interruptOnCancel interrupts the DB's query once ctx is done, and again
+// every interruptEvery until done is closed: DuckDB clears the interrupt
+// flag when a statement starts, so one interrupt that lands between
+// Prepare and Execute (or between the statements of CopyParquet) would be
+// lost and the query would run to its end (duckdb-go's
+// runWithCtxInterrupt repeats it for the same reason).
+func (d *DB) interruptOnCancel(ctx context.Context, done <-chan struct{}) {
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-done:
+			return
+		}
+		t := time.NewTicker(interruptEvery)
+		defer t.Stop()
+		for {
+			d.interrupt()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
 }
 
 // Ident quotes a SQL identifier.
@@ -276,13 +314,7 @@ func (d *DB) Query(ctx context.Context, sql string) (*Reader, error) {
 		return nil, fmt.Errorf("duckdb: Query before Lock")
 	}
 	r := &Reader{db: d, ctx: ctx, refs: 1, done: make(chan struct{})}
-	go func() {
-		select {
-		case <-ctx.Done():
-			d.interrupt()
-		case <-r.done:
-		}
-	}()
+	d.interruptOnCancel(ctx, r.done)
 	if bindings.Prepare(d.conn, sql, &r.stmt) == bindings.StateError {
 		err := newError(bindings.PrepareError(r.stmt), sql)
 		r.free()

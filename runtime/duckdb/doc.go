@@ -7,6 +7,10 @@
 //     It never executes user SQL. What the parse tree means (tables read,
 //     output columns, filters) is planner/sql's to read: this package
 //     imports nothing of the planner.
+//   - Pool: fresh DBs opened ahead of demand (opening DuckDB is most of a
+//     tiny query's time), each handed to one query and never reused, so
+//     isolation is that of Open; it starts once a process runs a second
+//     query, closes idle DBs after 30s, and Close closes the rest.
 //   - DB: a fresh in-memory DuckDB per query. The caller registers views
 //     over the planned Parquet files (CreateView), then Lock switches the
 //     sandbox on — external access off, only the planned files readable,
@@ -35,8 +39,10 @@
 // LAKEHOUSE_DUCKDB_MEMORY, and never more than 80% of the machine's
 // available memory (MemAvailable); its thread count is the caller's, else
 // LAKEHOUSE_DUCKDB_THREADS, else one per core (limits.go). Cancelling the
-// context of Query interrupts the query (duckdb_interrupt), also while its
-// result streams: Ctrl-C stops a large aggregate at once.
+// context of Query, CopyParquet or LoadArrow interrupts the statement
+// (duckdb_interrupt), also while its result streams, and again every 50ms
+// until it stops (DuckDB clears the flag when a statement starts): Ctrl-C
+// or `runs cancel` stops a large aggregate or a SQL model at once.
 //
 // # Streaming
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -29,10 +30,11 @@ type Reader struct {
 	err     error
 	eof     bool
 
-	combine int                // see Combine; 0: a batch per chunk
-	cols    []column           // nil: some column needs DuckDB's Arrow conversion
-	pending bindings.DataChunk // fetched, starts the next combined batch
-	pool    *recycler
+	combine     int                // see Combine; 0: a batch per chunk
+	combineWait time.Duration      // see CombineWithin; 0: none
+	cols        []column           // nil: some column needs DuckDB's Arrow conversion
+	pending     bindings.DataChunk // fetched, starts the next combined batch
+	pool        *recycler
 }
 
 var _ array.RecordReader = (*Reader)(nil)

@@ -14,6 +14,7 @@ struct ArrowArrayStream {
 import "C"
 
 import (
+	"context"
 	"fmt"
 	"unsafe"
 
@@ -29,8 +30,9 @@ import (
 //
 // The rows are copied once into the table rather than scanned through a
 // view, because an Arrow stream can be read only once and a query may scan
-// its input several times (self-joins, CTEs used twice).
-func (d *DB) LoadArrow(schema, name string, r array.RecordReader) error {
+// its input several times (self-joins, CTEs used twice). Cancelling ctx
+// interrupts the copy.
+func (d *DB) LoadArrow(ctx context.Context, schema, name string, r array.RecordReader) error {
 	if d.locked {
 		return fmt.Errorf("duckdb: LoadArrow after Lock")
 	}
@@ -52,7 +54,11 @@ func (d *DB) LoadArrow(schema, name string, r array.RecordReader) error {
 	if schema != "" {
 		target = Ident(schema) + "." + target
 	}
+	done := make(chan struct{})
+	d.interruptOnCancel(ctx, done)
 	err := d.exec("CREATE TABLE " + target + " AS SELECT * FROM " + Ident(view))
+	close(done)
+	err = ctxErr(ctx, err)
 	if derr := d.exec("DROP VIEW IF EXISTS " + Ident(view)); err == nil && derr != nil {
 		err = derr
 	}

@@ -500,3 +500,34 @@ def chatty(data=lakehouse.Model("events")):
 		t.Errorf("last line %q", last)
 	}
 }
+
+// TestRunCancelledSQL: cancelling a run while a SQL model's long cross
+// join runs interrupts DuckDB: the run ends cancelled within a bounded
+// time (the query alone would run for many minutes) and bench.dev is
+// untouched (runCtx checks its head).
+func TestRunCancelledSQL(t *testing.T) {
+	l := newBenchLake(t, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	at := make(chan time.Time, 1)
+	start := time.Now()
+	rec, err := l.runCtx(ctx, t, t.TempDir(), map[string]string{
+		"joined.sql": "-- lakehouse: materialization=REPLACE\n" +
+			"SELECT e.id, count(*) AS n, sum(r.i % 7) AS s FROM events e CROSS JOIN range(100000000000) r(i) GROUP BY e.id\n",
+	}, func(o *pipeline.Options) {
+		o.Events = func(ev pipeline.Event) {
+			if ev.Kind == pipeline.EventState && ev.Model == "joined" && ev.State == runrec.StateRunning {
+				time.AfterFunc(300*time.Millisecond, func() { at <- time.Now(); cancel() })
+			}
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v after %s, want context.Canceled", err, time.Since(start))
+	}
+	if d := time.Since(<-at); d > 5*time.Second {
+		t.Errorf("the run ended %s after it was cancelled", d)
+	}
+	if rec.Status != runrec.StatusCancelled || rec.BranchKept {
+		t.Errorf("record: status %s, branch kept %v", rec.Status, rec.BranchKept)
+	}
+}

@@ -68,7 +68,7 @@ func checkReaders(t *testing.T, path, shown, query string, want int64) {
 	if err != nil || !strings.Contains(text, shown) {
 		t.Fatalf("preview: %q %v", text, err)
 	}
-	db, err := sqlDB("m", 0, map[string]string{"input": path})
+	db, err := sqlDB(context.Background(), "m", 0, map[string]string{"input": path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestMappedCorrupt(t *testing.T) {
 	if _, err := preview(path, 5, 3); !errdefs.Is(err, errdefs.ErrInvalidArgument) {
 		t.Fatalf("preview of a damaged file: %v, want an invalid argument", err)
 	}
-	if db, err := sqlDB("m", 0, map[string]string{"input": path}); err == nil {
+	if db, err := sqlDB(context.Background(), "m", 0, map[string]string{"input": path}); err == nil {
 		db.Close()
 		t.Fatal("loading a damaged file succeeded")
 	}

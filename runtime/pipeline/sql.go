@@ -21,7 +21,7 @@ import (
 // from their memory-mapped IPC files through DuckDB's Arrow scan, and
 // locks it: the query can read those tables and nothing else (no files, no
 // network, no extensions).
-func sqlDB(name string, memory int64, inputs map[string]string) (*duckdb.DB, error) {
+func sqlDB(ctx context.Context, name string, memory int64, inputs map[string]string) (*duckdb.DB, error) {
 	opts := duckdb.Options{}
 	if memory > 0 {
 		opts.MemoryLimit = fmt.Sprintf("%dMB", memory>>20)
@@ -40,7 +40,7 @@ func sqlDB(name string, memory int64, inputs map[string]string) (*duckdb.DB, err
 		if i := strings.LastIndex(as, "."); i > 0 {
 			schema, table = as[:i], as[i+1:]
 		}
-		err = db.LoadArrow(schema, table, f.Reader())
+		err = db.LoadArrow(ctx, schema, table, f.Reader())
 		f.Close()
 		if err != nil {
 			db.Close()
@@ -62,13 +62,13 @@ func (r *run) runSQL(ctx context.Context, nd *node, inputs []boundInput) error {
 	for _, in := range inputs {
 		byName[in.in.Name] = in.path
 	}
-	db, err := sqlDB(n.Name, n.Resources.MemoryBytes, byName)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	ctx, stop := withModelTimeout(ctx, n)
 	defer stop()
+	db, err := sqlDB(ctx, n.Name, n.Resources.MemoryBytes, byName)
+	if err != nil {
+		return sqlTimeout(ctx, n, err)
+	}
+	defer db.Close()
 	if err := r.querySQL(ctx, nd, db); err != nil {
 		return sqlTimeout(ctx, n, err)
 	}
@@ -134,7 +134,7 @@ func sqlErrorLine(n *planner.Node, err error) int {
 // output, in DuckDB, into a new IPC file (a filter needs a copy; columns
 // alone are selected by the function without one).
 func (r *run) filterFile(ctx context.Context, model string, in planner.Input, path string) (string, error) {
-	db, err := sqlDB(model, 0, map[string]string{"input": path})
+	db, err := sqlDB(ctx, model, 0, map[string]string{"input": path})
 	if err != nil {
 		return "", err
 	}

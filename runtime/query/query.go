@@ -89,9 +89,22 @@ func Run(ctx context.Context, svc catalog.Service, scans catalog.TableScanner, r
 	return Execute(ctx, plan)
 }
 
+// pool holds the process's DuckDBs opened ahead of its queries (a
+// process that runs one query opens none ahead).
+var pool = duckdb.NewPool(duckdb.PoolConfig{})
+
+// ClosePool closes the DuckDBs opened ahead of queries, so that none is
+// left open when the process stops serving. Queries still run afterwards,
+// each opening its DuckDB when it starts.
+func ClosePool() error { return pool.Close() }
+
 // Execute runs a plan.
 func Execute(ctx context.Context, plan *plansql.Plan) (*Result, error) {
-	db, err := open(plan, duckdb.Options{})
+	db, err := pool.Get()
+	if err != nil {
+		return nil, err
+	}
+	db, err = prepare(db, plan)
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +123,12 @@ func open(plan *plansql.Plan, opts duckdb.Options) (*duckdb.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	return prepare(db, plan)
+}
+
+// prepare registers the views over plan's files in a fresh db and locks
+// the sandbox; it closes db on error.
+func prepare(db *duckdb.DB, plan *plansql.Plan) (*duckdb.DB, error) {
 	var files []string
 	for _, t := range plan.Tables {
 		cols := make([]duckdb.Column, len(t.Schema))
