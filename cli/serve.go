@@ -189,6 +189,8 @@ func (e *Env) serve(c *urfave.Context) error {
 	for _, f := range hooks.onStop {
 		f()
 	}
+	// The DuckDBs opened ahead of queries go with the server.
+	query.ClosePool()
 	fmt.Fprintln(e.Stderr, "stopped")
 	return serveErr
 }
