@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strings"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -111,7 +112,7 @@ func (f *Format) Import(ctx context.Context, spec catalog.ImportSpec) (*catalog.
 		if err != nil {
 			return nil, err
 		}
-		cat = &stagingCatalog{fs: newWriteOnceFS(), base: md}
+		cat = &stagingCatalog{fs: newWriteOnceFS(ctx, f.opts.Storage), base: md}
 		base = cat.table(tableIdent(spec.Ident))
 		out.Created = true
 	} else if replaces(mode, base) {
@@ -133,7 +134,7 @@ func (f *Format) Import(ctx context.Context, spec catalog.ImportSpec) (*catalog.
 	// Phase 3: write and commit.
 	entry, err := f.write(ctx, base, cat, mode, files, probes, spec.SnapshotProperties)
 	if err != nil {
-		cat.fs.removeCreated(nil)
+		cat.fs.removeCreated()
 		return nil, fmt.Errorf("import into %s: %w", spec.Ident, err)
 	}
 	out.Entry = entry
@@ -240,7 +241,7 @@ func (f *Format) newTable(spec catalog.ImportSpec, first string, cols []fileColu
 		return nil, err
 	}
 	id := uuid.New()
-	loc := path.Join(f.opts.Warehouse, string(spec.Ident.Namespace), spec.Ident.Name+"-"+id.String())
+	loc := f.opts.Storage.URI(path.Join(string(spec.Ident.Namespace), spec.Ident.Name+"-"+id.String()))
 	props := iceberg.Properties{
 		// Old metadata files belong to other branches and commits too.
 		table.MetadataDeleteAfterCommitEnabledKey: "false",
@@ -375,7 +376,7 @@ func fastPath(base *table.Table, asc *arrow.Schema, p *probe) bool {
 // copyParquet copies a Parquet file byte for byte into the table's data
 // directory and describes it from the footer already read.
 func (f *Format) copyParquet(base *table.Table, fs *writeOnceFS, src sourceFile, p *parquetProbe) (iceberg.DataFile, error) {
-	dst := path.Join(base.Location(), "data", uuid.NewString()+".parquet")
+	dst := strings.TrimSuffix(base.Location(), "/") + "/data/" + uuid.NewString() + ".parquet"
 	n, err := copyFile(fs, src.file, dst)
 	if err != nil {
 		return nil, fmt.Errorf("copying %s: %w", src.Path, err)

@@ -14,7 +14,7 @@ var _ catalog.TableScanner = (*Format)(nil)
 // OpenScan implements catalog.TableScanner: the table state e opened for
 // scan planning (see the package function OpenScan).
 func (f *Format) OpenScan(ctx context.Context, id catalog.TableIdent, e catalog.TableEntry) (catalog.TableScan, error) {
-	t, err := OpenScan(ctx, id, e)
+	t, err := f.openScan(ctx, id, e)
 	if err != nil {
 		return nil, err
 	}
