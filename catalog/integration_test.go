@@ -10,8 +10,8 @@ import (
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
-	"github.com/lakehouse-dev/lakehouse/internal/miniotest"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/internal/miniotest"
 )
 
 // TestIcebergWorkflow runs the catalog on its real parts — bbolt on disk and
