@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
@@ -112,7 +113,7 @@ func (e *Env) info(c *urfave.Context) error {
 	cfg.Containerd.Socket = e.Getenv(launchers.SocketEnv)
 	li := launchers.Describe(c.Context, cfg)
 	v := infoView{Version: Version, Role: "embedded", DataDir: e.DataDir, Catalog: e.CatalogPath(),
-		CatalogExists: statErr == nil, Warehouse: e.WarehouseDir(), Profile: e.ProfileName,
+		CatalogExists: statErr == nil, Warehouse: strings.TrimPrefix(e.WarehouseURI(), "file://"), Profile: e.ProfileName,
 		ActiveBranch: string(p.ActiveBranch), Namespace: string(p.Namespace), User: e.author(p),
 		Launcher: li.Launcher, ContainerdSocket: li.Socket, LauncherReason: li.Reason, Isolation: li.Isolation}
 	return e.emit(v, func(w io.Writer) error {
