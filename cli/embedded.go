@@ -29,6 +29,8 @@ type embeddedConfig struct {
 	Warehouse warehouse.Storage
 	// CacheDir holds scans' copies of remote data files.
 	CacheDir string
+	// S3 configures the clients of s3:// import sources.
+	S3 warehouse.S3Options
 	// LockTimeout is how long to wait for another process holding the
 	// catalog file before failing with errdefs.ErrUnavailable.
 	LockTimeout time.Duration
@@ -63,7 +65,10 @@ func openEmbedded(ctx context.Context, cfg embeddedConfig) (catalog.Service, cat
 	if err != nil {
 		return nil, nil, err
 	}
-	format, err := iceberg.New(iceberg.Options{Storage: cfg.Warehouse, CacheDir: filepath.Join(cfg.CacheDir, "objects")})
+	format, err := iceberg.New(iceberg.Options{Storage: cfg.Warehouse, CacheDir: filepath.Join(cfg.CacheDir, "objects"),
+		OpenSource: func(ctx context.Context, loc warehouse.Location) (warehouse.Storage, error) {
+			return warehouse.NewS3(ctx, loc, cfg.S3)
+		}})
 	if err != nil {
 		store.Close()
 		return nil, nil, err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
 	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	urfave "github.com/urfave/cli/v2"
@@ -180,6 +181,7 @@ func (e *Env) Service(ctx context.Context) (catalog.Service, error) {
 		Catalog:     e.CatalogPath(),
 		Warehouse:   storage,
 		CacheDir:    e.CacheDir(),
+		S3:          warehouse.S3Options{Endpoint: e.s3Endpoint(ws.S3Endpoint)},
 		LockTimeout: timeout,
 		Author:      e.author(p),
 		Now:         e.Now,

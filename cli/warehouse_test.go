@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -69,9 +70,19 @@ func TestS3WarehouseEndToEnd(t *testing.T) {
 	if got := le.count("SELECT count(*) AS n FROM sales.transactions", "-r", "@"+head.Head); got != rows {
 		t.Fatalf("time travel: %q, want %q", got, rows)
 	}
-	le.mustLH("table", "import", "sales.transactions", "--from", testdataDir(t, "sample", "transactions_more"))
+	// An import from S3 (the endpoint stored with the warehouse).
+	b, err := os.ReadFile(filepath.Join(testdataDir(t, "sample", "transactions_more"), "part-0003.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "incoming/part-0003.csv"
+	if _, err := srv.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: &srv.Bucket, Key: &key, Body: bytes.NewReader(b)}); err != nil {
+		t.Fatal(err)
+	}
+	delete(le.env, envS3Endpoint)
+	le.mustLH("table", "import", "sales.transactions", "--from", "s3://"+srv.Bucket+"/incoming/")
 	if got := le.count("SELECT count(*) AS n FROM sales.transactions"); got == rows {
-		t.Fatalf("the second import added no rows: %q", got)
+		t.Fatalf("the import from S3 added no rows: %q", got)
 	}
 	le.mustLH("table", "revert", "sales.transactions", "--from", "main")
 	if got := le.count("SELECT count(*) AS n FROM sales.transactions"); got != rows {

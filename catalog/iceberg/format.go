@@ -30,6 +30,9 @@ type Options struct {
 	// CacheDir holds the default Fetcher's downloads; required for a
 	// remote Storage without a Fetcher.
 	CacheDir string
+	// OpenSource opens the bucket of an s3:// import source (loc.Path is
+	// empty). Default: S3 with the standard AWS configuration.
+	OpenSource func(ctx context.Context, loc warehouse.Location) (warehouse.Storage, error)
 	// Allocator allocates the Arrow memory of imports. Default
 	// memory.DefaultAllocator.
 	Allocator memory.Allocator
@@ -62,6 +65,11 @@ func (o *Options) Validate() error {
 			return errdefs.New(errdefs.ErrInvalidArgument, "iceberg: a remote warehouse needs a Fetcher or a CacheDir")
 		}
 		o.Fetcher = &warehouse.Downloader{Storage: o.Storage, Dir: o.CacheDir}
+	}
+	if o.OpenSource == nil {
+		o.OpenSource = func(ctx context.Context, loc warehouse.Location) (warehouse.Storage, error) {
+			return warehouse.NewS3(ctx, loc, warehouse.S3Options{})
+		}
 	}
 	if o.Allocator == nil {
 		o.Allocator = memory.DefaultAllocator

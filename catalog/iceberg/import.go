@@ -60,7 +60,7 @@ func (f *Format) Import(ctx context.Context, spec catalog.ImportSpec) (*catalog.
 	if spec.Current != nil && len(spec.PartitionBy) > 0 && mode != catalog.ImportReplace {
 		return nil, catalog.PartitionByExistingError(spec.Ident)
 	}
-	files, err := expandSources(spec.Sources)
+	files, err := f.resolveSources(ctx, spec.Sources)
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +98,12 @@ func (f *Format) Import(ctx context.Context, spec catalog.ImportSpec) (*catalog.
 			out.Entry = *spec.Current
 			return out, nil
 		}
+	}
+
+	cleanup, err := fetchRemote(ctx, files)
+	defer cleanup()
+	if err != nil {
+		return nil, err
 	}
 
 	// Phase 2: read every schema before writing anything.

@@ -143,3 +143,60 @@ func TestS3StoppedMidImport(t *testing.T) {
 		})
 	}
 }
+
+// TestImportS3Sources imports an object and a prefix of objects; an
+// append of the same objects again skips them.
+func TestImportS3Sources(t *testing.T) {
+	srv := miniotest.Start(t)
+	ctx := context.Background()
+	src := s3Storage(t, srv, "src")
+	dir := t.TempDir()
+	for i, name := range []string{"a.csv", "b.csv", "_SUCCESS", "sub/c.csv"} {
+		w, err := src.Create(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(csvRows(t, dir, "x.csv", i*100, 100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(b)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := New(Options{Warehouse: t.TempDir(), OpenSource: func(ctx context.Context, loc warehouse.Location) (warehouse.Storage, error) {
+		return warehouse.NewS3(ctx, loc, warehouse.S3Options{Endpoint: srv.Endpoint})
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := "s3://" + srv.Bucket
+	out, err := f.Import(ctx, catalog.ImportSpec{Ident: salesIdent, Sources: []string{bucket + "/src/a.csv"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Rows != 100 || len(out.Imported) != 1 || out.Imported[0] != bucket+"/src/a.csv" {
+		t.Fatalf("object import: %+v", out)
+	}
+	cur := out.Entry
+	out, err = f.Import(ctx, catalog.ImportSpec{Ident: salesIdent, Current: &cur, Sources: []string{bucket + "/src/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Rows != 200 || len(out.Skipped) != 1 || len(out.Imported) != 2 {
+		t.Fatalf("prefix import: imported %v skipped %v rows %d", out.Imported, out.Skipped, out.Rows)
+	}
+	for _, bad := range []struct {
+		src   string
+		class error
+	}{
+		{bucket + "/src/*.csv", errdefs.ErrInvalidArgument},
+		{bucket + "/nothing/", errdefs.ErrNotFound},
+		{bucket + "/src/_SUCCESS", errdefs.ErrInvalidArgument},
+	} {
+		if _, err := f.Import(ctx, catalog.ImportSpec{Ident: salesIdent, Sources: []string{bad.src}}); !errdefs.Is(err, bad.class) {
+			t.Errorf("import %s: %v, want %v", bad.src, err, bad.class)
+		}
+	}
+}
