@@ -98,8 +98,39 @@ func TestS3WarehouseEndToEnd(t *testing.T) {
 		t.Fatalf("doctor: exit %d\n%s%s", code, out, errOut)
 	}
 
+	// Data files deleted behind the catalog's back: doctor reports them,
+	// a query names one.
+	prefix := "e2e/sales/"
+	objs, err := srv.Client().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: &srv.Bucket, Prefix: &prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gone []string
+	for _, o := range objs.Contents {
+		if k := *o.Key; strings.Contains(k, "/transactions-") && strings.Contains(k, "/data/") {
+			if _, err := srv.Client().DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: &srv.Bucket, Key: &k}); err != nil {
+				t.Fatal(err)
+			}
+			gone = append(gone, "s3://"+srv.Bucket+"/"+k)
+		}
+	}
+	if len(gone) == 0 {
+		t.Fatal("no data file of sales.transactions in the bucket")
+	}
+	if out, _, code := le.lh("doctor"); code != 1 || !strings.Contains(out, "data file "+gone[0]+" is missing") {
+		t.Errorf("doctor after deleted objects: exit %d\n%s", code, out)
+	}
+	_, errOut, code := le.lh("query", "SELECT count(*) FROM sales.transactions")
+	named := false
+	for _, g := range gone {
+		named = named || strings.Contains(errOut, g)
+	}
+	if code == 0 || !named {
+		t.Errorf("query of deleted objects: exit %d: %s", code, errOut)
+	}
+
 	// A --warehouse naming another warehouse is refused.
-	_, errOut, code := le.lh("--warehouse", "file:///tmp/elsewhere", "branch", "ls")
+	_, errOut, code = le.lh("--warehouse", "file:///tmp/elsewhere", "branch", "ls")
 	if code != errdefs.ExitConflict || !strings.Contains(errOut, "keeps its tables in s3://"+srv.Bucket+"/e2e") {
 		t.Fatalf("conflicting --warehouse: exit %d: %s", code, errOut)
 	}

@@ -160,11 +160,18 @@ func (s *Server) start() error {
 	s.cmd, s.exit = cmd, exit
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
+		// The health check answers before the object layer is up
+		// (XMinioServerNotInitialized): a listing needs it.
 		resp, err := http.Get(s.Endpoint + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return nil
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, err := s.Client().ListBuckets(ctx, &s3.ListBucketsInput{})
+				cancel()
+				if err == nil {
+					return nil
+				}
 			}
 		}
 		select {
