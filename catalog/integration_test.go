@@ -18,7 +18,11 @@ import (
 // Iceberg tables written by iceberg-go — through the branch, import, merge,
 // revert and time-travel flow a user goes through, on a local warehouse
 // and on S3 (MinIO).
-func TestIcebergWorkflow(t *testing.T) {
+func TestIcebergWorkflow(t *testing.T) { eachWarehouse(t, icebergWorkflow) }
+
+// eachWarehouse runs fn on a fresh catalog in dir over a local warehouse,
+// then over one on S3 (MinIO).
+func eachWarehouse(t *testing.T, fn func(t *testing.T, dir string, svc *catalog.Local)) {
 	srv := miniotest.Start(t)
 	for _, wh := range []string{"local", "s3"} {
 		t.Run(wh, func(t *testing.T) {
@@ -26,7 +30,7 @@ func TestIcebergWorkflow(t *testing.T) {
 			var st warehouse.Storage
 			if wh == "s3" {
 				var err error
-				st, err = warehouse.Open(context.Background(), warehouse.Config{URI: "s3://" + srv.Bucket + "/workflow",
+				st, err = warehouse.Open(context.Background(), warehouse.Config{URI: "s3://" + srv.Bucket + "/" + t.Name(),
 					S3: warehouse.S3Options{Endpoint: srv.Endpoint}})
 				if err != nil {
 					t.Fatal(err)
@@ -37,7 +41,7 @@ func TestIcebergWorkflow(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer svc.Close()
-			icebergWorkflow(t, dir, svc)
+			fn(t, dir, svc)
 		})
 	}
 }
