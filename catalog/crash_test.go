@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/catalog/iceberg"
 	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/internal/killpoints"
 )
 
 // The crash test runs imports and merges in a child process, kills it with
@@ -28,6 +30,7 @@ import (
 
 const (
 	crashChildEnv    = "LAKEHOUSE_CRASH_CHILD"
+	crashWorkersEnv  = "LAKEHOUSE_CRASH_WORKERS"
 	crashRowsPerFile = 100
 	crashSources     = 400
 )
@@ -38,6 +41,19 @@ func TestCrashSafety(t *testing.T) {
 		return
 	}
 	points := crashPoints // 200, fewer under -race (see crash_race_test.go)
+	// The points run in parallel workers, each on a store of its own: two
+	// on a machine with two cores or more (the test mostly waits for its
+	// children), one under -race.
+	workers := 1
+	if crashSlowdown == 1 && runtime.NumCPU() >= 2 {
+		workers = 2
+	}
+	killpoints.Run(t, points, killpoints.EnvCount(t, crashWorkersEnv, workers), crashWorker)
+}
+
+// crashWorker kills the child at points random moments, on a store of its
+// own.
+func crashWorker(t *testing.T, points int) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {

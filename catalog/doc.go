@@ -32,6 +32,11 @@
 // side takes that side; changed on both sides is a conflict, except when
 // both sides only appended to it, which the TableFormat resolves by adding
 // one side's new data files to the other's. Merge commits have two parents.
+// The merge is computed outside the write transaction; if the target moves
+// meanwhile, the merge's changes rebase onto the new head like a
+// CommitTables from a stale base (so merges of disjoint tables into a busy
+// main all succeed), and when they touch what moved, the merge starts over
+// from the new head (up to LocalOptions.MaxRetries times).
 //
 // # Pieces
 //

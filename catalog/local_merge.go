@@ -13,14 +13,20 @@ import (
 // transaction.
 type mergePlan struct {
 	target, source, base *Commit
-	tree                 *Tree
-	changed, combined    []string
+	// tree is the merged tree, computed against target; fastForward is
+	// set when it is source's tree and the merge may move the branch to
+	// source.
+	tree        *Tree
+	fastForward bool
 }
 
 // Merge implements Service. The merge is computed optimistically against
 // the target's head (opening table metadata where both sides appended) and
-// committed only if the head has not moved meanwhile; otherwise it starts
-// over, up to MaxRetries times.
+// committed in one write transaction. If the head has moved meanwhile, the
+// merge's changes rebase onto the new head when it did not touch the same
+// tables or namespaces; otherwise the merge starts over from the new head,
+// up to MaxRetries times, so that changes to the same table on both sides
+// end in a conflict (or combined appends) exactly as without the race.
 func (l *Local) Merge(ctx context.Context, req MergeRequest) (*MergeResult, error) {
 	for attempt := 0; ; attempt++ {
 		res, retry, err := l.mergeOnce(ctx, req)
@@ -78,63 +84,89 @@ func (l *Local) mergeOnce(ctx context.Context, req MergeRequest) (*MergeResult, 
 		res.Outcome, res.Commit = "up-to-date", p.target
 		return res, false, nil
 	case p.base.ID == p.target.ID && req.Mode != MergeNoFF:
-		res.Outcome = "fast-forward"
-		res.Changed = changedTables(targetTree, sourceTree)
-		err := l.store.Update(ctx, func(tx Tx) error {
-			head, err := tx.GetRef(KindBranch, string(req.Into))
-			if err != nil {
-				return err
-			}
-			if head != p.target.ID {
-				return errRetry
-			}
-			res.Commit = p.source
-			return tx.PutRef(KindBranch, string(req.Into), p.source.ID)
-		})
-		if err == errRetry {
-			return nil, true, nil
-		}
-		return res, false, err
+		p.tree, p.fastForward = sourceTree, true
 	case req.Mode == MergeFFOnly:
 		return nil, false, errdefs.WithHint(errdefs.ErrFailedPrecondition, "drop --ff-only to create a merge commit",
 			"cannot fast-forward %s to %s: the branches have diverged since %s", req.Into, req.Source, p.base.ID.Short())
+	default:
+		tree, combined, conflicts, err := l.threeWay(ctx, baseTree, targetTree, sourceTree)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(conflicts) > 0 {
+			return nil, false, &MergeConflictError{Source: req.Source.String(), Into: string(req.Into), Conflicts: conflicts}
+		}
+		p.tree, res.Combined = tree, combined
 	}
 
-	tree, combined, conflicts, err := l.threeWay(ctx, baseTree, targetTree, sourceTree)
-	if err != nil {
-		return nil, false, err
-	}
-	if len(conflicts) > 0 {
-		return nil, false, &MergeConflictError{Source: req.Source.String(), Into: string(req.Into), Conflicts: conflicts}
-	}
-	res.Outcome, res.Combined = "merge", combined
-	res.Changed = changedTables(targetTree, tree)
-	opts := req.Commit
-	if opts.Message == "" {
-		opts.Message = fmt.Sprintf("merge %s into %s", req.Source, req.Into)
-	}
+	// A merge that has to start over returns no error from the write
+	// transaction, so that the store waits until the commit that moved
+	// the branch is durable before the next attempt reads the branch: each
+	// attempt that fails then stands for one commit by someone else.
+	retry := false
 	err = l.store.Update(ctx, func(tx Tx) error {
 		head, err := tx.GetRef(KindBranch, string(req.Into))
 		if err != nil {
 			return err
 		}
-		if head != p.target.ID {
-			return errRetry
+		switch {
+		case p.fastForward && head == p.target.ID:
+			res.Outcome, res.Commit = "fast-forward", p.source
+			res.Changed = changedTables(targetTree, sourceTree)
+			return tx.PutRef(KindBranch, string(req.Into), p.source.ID)
+		case p.fastForward && req.Mode == MergeFFOnly:
+			retry = true
+			return nil
 		}
-		c, err := l.putCommit(tx, l.newCommit(opts, p.target, p.source), tree)
-		if err != nil {
-			return err
-		}
-		res.Commit = c
-		return tx.PutRef(KindBranch, string(req.Into), c.ID)
+		// A merge commit, on the new head if the branch moved (no
+		// fast-forward any more).
+		retry, err = l.commitMerge(tx, head, &p, targetTree, req, res)
+		return err
 	})
-	if err == errRetry {
-		return nil, true, nil
+	if err != nil || retry {
+		return nil, retry, err
 	}
-	return res, false, err
+	return res, false, nil
 }
 
-var errRetry = errdefs.New(errdefs.ErrConflict, "branch moved")
+// commitMerge stores the merge commit of p.source into the branch, whose
+// head is now head, and moves the branch to it. p.tree is the merge
+// computed against p.target, whose tree is targetTree. If the branch has
+// moved since p.target, the merge's changes rebase onto head, as
+// CommitTables does, unless a table or namespace they touch also changed
+// there (or the result breaks a tree invariant): then it writes nothing
+// and returns retry, and the merge starts over from head, which settles
+// whether the changes truly conflict.
+func (l *Local) commitMerge(tx Tx, head CommitID, p *mergePlan, targetTree *Tree, req MergeRequest, res *MergeResult) (retry bool, err error) {
+	parent, parentTree, tree := p.target, targetTree, p.tree
+	if head != p.target.ID {
+		if parent, err = tx.GetCommit(head); err != nil {
+			return false, err
+		}
+		if parentTree, err = l.tree(tx, parent); err != nil {
+			return false, err
+		}
+		ch := treeChanges(targetTree, p.tree)
+		if len(ch.movedBetween(targetTree, parentTree)) > 0 {
+			return true, nil
+		}
+		tree = ch.apply(parentTree)
+		if checkTree(tree) != nil {
+			return true, nil
+		}
+	}
+	opts := req.Commit
+	if opts.Message == "" {
+		opts.Message = fmt.Sprintf("merge %s into %s", req.Source, req.Into)
+	}
+	c, err := l.putCommit(tx, l.newCommit(opts, parent, p.source), tree)
+	if err != nil {
+		return false, err
+	}
+	res.Outcome, res.Commit = "merge", c
+	res.Changed = changedTables(parentTree, tree)
+	return false, tx.PutRef(KindBranch, string(req.Into), c.ID)
+}
 
 // threeWay merges source into target given their base, table by table: a
 // table changed on one side only takes that side; changed on both sides is
@@ -149,9 +181,7 @@ func (l *Local) threeWay(ctx context.Context, base, target, source *Tree) (*Tree
 		b, bok := base.Namespaces[ns]
 		t, tok := target.Namespaces[ns]
 		s, sok := source.Namespaces[ns]
-		same := func(x NamespaceEntry, xok bool, y NamespaceEntry, yok bool) bool {
-			return xok == yok && maps.Equal(x.Properties, y.Properties)
-		}
+		same := sameNamespace
 		switch {
 		case same(s, sok, b, bok), same(t, tok, s, sok):
 		case same(t, tok, b, bok):
@@ -170,9 +200,7 @@ func (l *Local) threeWay(ctx context.Context, base, target, source *Tree) (*Tree
 		b, bok := base.Tables[id]
 		t, tok := target.Tables[id]
 		s, sok := source.Tables[id]
-		same := func(x TableEntry, xok bool, y TableEntry, yok bool) bool {
-			return xok == yok && x.MetadataLocation == y.MetadataLocation
-		}
+		same := sameTable
 		switch {
 		case same(s, sok, b, bok), same(t, tok, s, sok):
 			// Source did not change it, or both made the same change.

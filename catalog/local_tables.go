@@ -31,21 +31,7 @@ func (l *Local) commitChanges(ctx context.Context, branch BranchName, base Commi
 				return err
 			}
 		}
-		tree := headTree.Clone()
-		for ns, e := range ch.Namespaces {
-			if e == nil {
-				delete(tree.Namespaces, ns)
-			} else {
-				tree.Namespaces[ns] = *e
-			}
-		}
-		for id, e := range ch.Tables {
-			if e == nil {
-				delete(tree.Tables, id)
-			} else {
-				tree.Tables[id] = *e
-			}
-		}
+		tree := ch.apply(headTree)
 		if err := checkTree(tree); err != nil {
 			return err
 		}
@@ -74,25 +60,10 @@ func (l *Local) checkRebase(tx Tx, base CommitID, head *Commit, headTree *Tree, 
 	if err != nil {
 		return err
 	}
-	var conflicts []string
-	for id := range ch.Tables {
-		be, bok := baseTree.Tables[id]
-		he, hok := headTree.Tables[id]
-		if bok != hok || be.MetadataLocation != he.MetadataLocation {
-			conflicts = append(conflicts, "table "+id.String())
-		}
-	}
-	for ns := range ch.Namespaces {
-		be, bok := baseTree.Namespaces[ns]
-		he, hok := headTree.Namespaces[ns]
-		if bok != hok || !maps.Equal(be.Properties, he.Properties) {
-			conflicts = append(conflicts, "namespace "+string(ns))
-		}
-	}
+	conflicts := ch.movedBetween(baseTree, headTree)
 	if len(conflicts) == 0 {
 		return nil
 	}
-	slices.Sort(conflicts)
 	return errdefs.WithHint(errdefs.ErrConflict, "re-run the operation on the new head",
 		"%s changed on the branch since commit %s (head is now %s)", strings.Join(conflicts, ", "), bc.ID.Short(), head.ID.Short())
 }
@@ -363,32 +334,65 @@ func (l *Local) CommitTables(ctx context.Context, b BranchName, base CommitID, c
 	return l.commitChanges(ctx, b, base, ch, opts)
 }
 
-// ImportTable implements Service.
-func (l *Local) ImportTable(ctx context.Context, req ImportRequest) (*ImportResult, error) {
+// CheckImport returns the error ImportTable would return for req before
+// it looks at the sources (which CheckImport ignores): a bad mode, a
+// branch that does not exist or takes no direct writes, a namespace
+// missing on it, or partitioning asked of an existing table. A client
+// checks an import with it before it sends its files.
+func (l *Local) CheckImport(ctx context.Context, req ImportRequest) error {
+	if err := checkImportMode(&req); err != nil {
+		return err
+	}
+	_, _, err := l.importTarget(ctx, req)
+	return err
+}
+
+// checkImportMode sets the default mode and checks it.
+func checkImportMode(req *ImportRequest) error {
 	if req.Mode == "" {
 		req.Mode = ImportAppend
 	}
 	if !req.Mode.Valid() {
-		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, ImportModeHint, "unknown import mode %q", req.Mode)
+		return errdefs.WithHint(errdefs.ErrInvalidArgument, ImportModeHint, "unknown import mode %q", req.Mode)
+	}
+	return nil
+}
+
+// importTarget returns the head of the branch an import writes and the
+// table's entry there (nil for a new table), with the errors of
+// CheckImport.
+func (l *Local) importTarget(ctx context.Context, req ImportRequest) (*Commit, *TableEntry, error) {
+	head, tree, err := l.branchState(ctx, req.Branch)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, ok := tree.Namespaces[req.Table.Namespace]; !ok {
+		return nil, nil, namespaceNotFound(req.Table.Namespace, string(req.Branch), tree)
+	}
+	e, ok := tree.Tables[req.Table]
+	if !ok {
+		return head, nil, nil
+	}
+	if len(req.PartitionBy) > 0 && req.Mode != ImportReplace {
+		return nil, nil, PartitionByExistingError(req.Table)
+	}
+	return head, &e, nil
+}
+
+// ImportTable implements Service.
+func (l *Local) ImportTable(ctx context.Context, req ImportRequest) (*ImportResult, error) {
+	if err := checkImportMode(&req); err != nil {
+		return nil, err
 	}
 	if len(req.Sources) == 0 && len(req.Staged) == 0 {
 		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "name files, directories or globs with --from", "nothing to import")
 	}
-	head, tree, err := l.branchState(ctx, req.Branch)
+	head, current, err := l.importTarget(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := tree.Namespaces[req.Table.Namespace]; !ok {
-		return nil, namespaceNotFound(req.Table.Namespace, string(req.Branch), tree)
-	}
 	spec := ImportSpec{Ident: req.Table, Sources: req.Sources, Staged: req.Staged, Mode: req.Mode, PartitionBy: req.PartitionBy,
-		SnapshotProperties: req.Commit.Properties}
-	if e, ok := tree.Tables[req.Table]; ok {
-		spec.Current = &e
-		if len(req.PartitionBy) > 0 && req.Mode != ImportReplace {
-			return nil, PartitionByExistingError(req.Table)
-		}
-	}
+		SnapshotProperties: req.Commit.Properties, Current: current, Progress: req.Progress}
 	out, err := l.format.Import(ctx, spec)
 	if err != nil {
 		return nil, err

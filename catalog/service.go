@@ -291,6 +291,16 @@ type ImportRequest struct {
 	// transform ("day(ts)", "bucket(16,id)").
 	PartitionBy []string
 	Commit      CommitOptions
+	// Progress, if set, is called as the import reads its input (from
+	// the goroutine that reads; calls never overlap).
+	Progress func(ImportProgress)
+}
+
+// ImportProgress is how far an import has read its input.
+type ImportProgress struct {
+	// Rows and Bytes are read so far (Bytes estimated within a file by
+	// its share of rows); TotalBytes is the size of every file to read.
+	Rows, Bytes, TotalBytes int64
 }
 
 // StagedSource is a file a client of the server read on its machine and
@@ -444,6 +454,8 @@ type ImportSpec struct {
 	PartitionBy []string
 	// SnapshotProperties are added to the Iceberg snapshot summary.
 	SnapshotProperties map[string]string
+	// Progress is ImportRequest.Progress.
+	Progress func(ImportProgress)
 }
 
 // ImportOutcome is what an import wrote.

@@ -160,6 +160,7 @@ func newApp(e *Env) *urfave.App {
 			e.rerunCommand(),
 			e.runsCommand(),
 			e.envCommand(),
+			e.cacheCommand(),
 			e.configCommand(),
 			e.infoCommand(),
 			e.versionCommand(),

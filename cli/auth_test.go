@@ -334,6 +334,13 @@ func TestAuthRoles(t *testing.T) {
 		if err != nil || !info.Auth || info.User != "alice" || info.UserRole != "writer" {
 			t.Errorf("ServerInfo = %+v, %v", info, err)
 		}
+		// `lakehouse info` names the key's user and the server's data dir.
+		out, errOut, code := d.remote(addr, keysOf["alice"], "info")
+		for _, w := range []string{"auth:           api keys", "user:           alice (writer)", "data dir:       " + d.dataDir} {
+			if code != 0 || !strings.Contains(out, w) {
+				t.Errorf("lakehouse info as alice exited %d, want a line %q:\n%s%s", code, w, out, errOut)
+			}
+		}
 	})
 
 	t.Run("bad keys", func(t *testing.T) {

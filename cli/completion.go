@@ -255,7 +255,7 @@ func (e *Env) completePositional(ctx context.Context, path string, n int) []stri
 		return e.completeNamespaces(ctx)
 	case "runs get", "runs logs", "runs cancel", "runs rm", "rerun":
 		if n == 0 {
-			return e.completeRuns()
+			return e.completeRuns(ctx)
 		}
 	case "config set", "config get":
 		if n == 0 {
@@ -366,8 +366,32 @@ func (e *Env) completeNamespaces(ctx context.Context) []string {
 	return out
 }
 
-// completeRuns lists the runs of the local data dir, newest first.
-func (e *Env) completeRuns() []string {
+// completeRuns lists the runs newest first: the server's when the
+// commands talk to one, else those of the local data dir.
+func (e *Env) completeRuns(ctx context.Context) []string {
+	recs := e.completionRuns(ctx)
+	out := make([]string, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, r.ID)
+	}
+	return out
+}
+
+func (e *Env) completionRuns(ctx context.Context) []*runrec.Record {
+	p, err := e.Profile()
+	if err != nil {
+		return nil
+	}
+	if e.serverAddr(p) != "" {
+		rc, err := e.remoteClient()
+		if err != nil || rc == nil {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		recs, _ := rc.ListRuns(ctx, 0)
+		return recs
+	}
 	if _, err := os.Stat(filepath.Join(e.DataDir, "runs")); err != nil {
 		return nil
 	}
@@ -375,13 +399,6 @@ func (e *Env) completeRuns() []string {
 	if err != nil {
 		return nil
 	}
-	recs, err := runs.List()
-	if err != nil {
-		return nil
-	}
-	out := make([]string, 0, len(recs))
-	for _, r := range recs {
-		out = append(out, r.ID)
-	}
-	return out
+	recs, _ := runs.List()
+	return recs
 }

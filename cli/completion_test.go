@@ -106,3 +106,21 @@ printf '%s\n' "${COMPREPLY[@]}"
 		t.Errorf("completion tcsh: exit %d, want 2: %s", code, stdout.String())
 	}
 }
+
+// TestCompletionRemoteRuns: with a server, run ids come from the server's
+// records, not from the client's data dir.
+func TestCompletionRemoteRuns(t *testing.T) {
+	d := newAuthDir(t)
+	writeFailedRun(t, d.dataDir) // run 0c0ffee0deadbeef, on the server's side
+	addr := d.serve()
+	for _, words := range [][]string{{"runs", "get", ""}, {"runs", "logs", "0c"}, {"rerun", ""}} {
+		out, errOut, code := d.remote(addr, "", append([]string{completeCommand}, words...)...)
+		if code != 0 || strings.TrimSpace(out) != "0c0ffee0deadbeef" || errOut != "" {
+			t.Errorf("complete %q against the server = %q (exit %d, %s), want the server's run", words, out, code, errOut)
+		}
+		out, _, _ = d.runIn(d.client, nil, append([]string{completeCommand}, words...)...)
+		if strings.TrimSpace(out) != "" {
+			t.Errorf("complete %q on the client's empty data dir = %q, want nothing", words, out)
+		}
+	}
+}

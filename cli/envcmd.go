@@ -74,7 +74,12 @@ func envIndexFlags() []urfave.Flag {
 
 // envCache opens the package cache under the data directory.
 func (e *Env) envCache(pythonDirs []string) (*envcache.Cache, error) {
-	return e.envCacheIndex(envcache.IndexOptions{IndexURL: e.Getenv("PIP_INDEX_URL")}, pythonDirs)
+	return envcache.New(e.envCacheConfig(e.defaultIndex(), pythonDirs))
+}
+
+// defaultIndex is where packages come from: $PIP_INDEX_URL, else PyPI.
+func (e *Env) defaultIndex() envcache.IndexOptions {
+	return envcache.IndexOptions{IndexURL: e.Getenv("PIP_INDEX_URL")}
 }
 
 // envCacheDir is the package cache: $LAKEHOUSE_ENVCACHE_DIR, else one per
@@ -100,13 +105,19 @@ func (e *Env) envCacheDir() string {
 }
 
 func (e *Env) envCacheIndex(idx envcache.IndexOptions, pythonDirs []string) (*envcache.Cache, error) {
-	return envcache.New(envcache.Config{
-		Dir:        e.envCacheDir(),
-		Index:      idx,
-		PythonDirs: pythonDirs,
-		Getenv:     e.machineEnv, // the interpreters the plan names
-		Log:        e.Log,
-	})
+	return envcache.New(e.envCacheConfig(idx, pythonDirs))
+}
+
+// envCacheConfig is the package cache's configuration.
+func (e *Env) envCacheConfig(idx envcache.IndexOptions, pythonDirs []string) envcache.Config {
+	return envcache.Config{
+		Dir:         e.envCacheDir(),
+		DownloadDir: e.Getenv(envEnvCacheDownloads),
+		Index:       idx,
+		PythonDirs:  pythonDirs,
+		Getenv:      e.machineEnv, // the interpreters the plan names
+		Log:         e.Log,
+	}
 }
 
 type envInstallView struct {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog/bolt"
+	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
 )
 
@@ -76,8 +77,9 @@ var remoteSkip = map[string]string{
 	// its clients never open it.
 	"lock": "tests the catalog file lock of embedded mode",
 	// info describes the local data dir and its catalog file, which the
-	// test's server (sharing $DATA) creates before the first command.
-	"info": "describes the embedded data dir",
+	// test's server (sharing $DATA) creates before the first command;
+	// testdata/golden/remote/info.txt is its transcript with a server.
+	"info": "describes the embedded data dir (remote/info.txt describes the server)",
 	// -O parquet is written by DuckDB locally and by the Arrow writer from
 	// a server's stream: the same rows and types in files of other sizes.
 	"outputs": "parquet files written by two writers differ in size",
@@ -87,13 +89,19 @@ var remoteSkip = map[string]string{
 // command a client of a `lakehouse serve` the test starts on loopback
 // ports (over the same data dir, with the same test clock), and expects
 // the same transcript: the commands do not know which side they talk to.
+// The scripts of testdata/golden/remote run only this way (their output
+// names the server, whose address reads $ADDR); -update rewrites them.
 func TestGoldenRemote(t *testing.T) {
-	if *update {
-		t.Skip("-update writes the embedded transcripts")
-	}
 	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.txt"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	remoteOnly, err := filepath.Glob(filepath.Join("testdata", "golden", "remote", "*.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(remoteOnly) == 0 {
+		t.Fatal("no remote golden files")
 	}
 	testdata, err := filepath.Abs(filepath.Join("..", "testdata"))
 	if err != nil {
@@ -102,9 +110,17 @@ func TestGoldenRemote(t *testing.T) {
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".txt")
 		t.Run(name, func(t *testing.T) {
+			if *update {
+				t.Skip("-update writes the embedded transcripts in TestGolden")
+			}
 			if why, ok := remoteSkip[name]; ok {
 				t.Skip(why)
 			}
+			runGolden(t, file, testdata, true)
+		})
+	}
+	for _, file := range remoteOnly {
+		t.Run("remote/"+strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) {
 			runGolden(t, file, testdata, true)
 		})
 	}
@@ -116,7 +132,9 @@ func TestGoldenRemote(t *testing.T) {
 func startServer(t *testing.T, dataDir string, clock *testClock) string {
 	t.Helper()
 	out := &syncBuffer{}
-	env := map[string]string{envDataDir: dataDir, envUser: "tester", "HOME": dataDir}
+	// Where the transcripts point clients: no containerd (info).
+	env := map[string]string{envDataDir: dataDir, envUser: "tester", "HOME": dataDir,
+		launchers.SocketEnv: filepath.Join(dataDir, "no-containerd.sock")}
 	e := &Env{
 		Stdin:  strings.NewReader(""),
 		Stdout: out,
@@ -208,6 +226,7 @@ func runGolden(t *testing.T, path, testdata string, remote bool) {
 	addr := ""
 	if remote {
 		addr = startServer(t, dataDir, clock)
+		norm.paths = append([][2]string{{addr, "$ADDR"}}, norm.paths...)
 	}
 	var locked *bolt.Store
 	defer func() {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	urfave "github.com/urfave/cli/v2"
@@ -82,16 +81,20 @@ func (e *Env) tableImport(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
-	stop := e.progress(fmt.Sprintf("importing %s into %s on %s", plural(int64(len(sources)), "source", "sources"), id, branch))
-	res, err := svc.ImportTable(c.Context, catalog.ImportRequest{
+	line := e.progress(fmt.Sprintf("importing %s into %s on %s", plural(int64(len(sources)), "source", "sources"), id, branch))
+	req := catalog.ImportRequest{
 		Branch:      branch,
 		Table:       id,
 		Sources:     sources,
 		Mode:        mode,
 		PartitionBy: partitionBy,
 		Commit:      opts,
-	})
-	stop()
+	}
+	if line != nil {
+		req.Progress = line.importProgress
+	}
+	res, err := svc.ImportTable(c.Context, req)
+	line.stop()
 	if err != nil {
 		return err
 	}
@@ -123,35 +126,4 @@ func (e *Env) tableImport(c *urfave.Context) error {
 			humanBytes(res.Bytes), shortID(res.Commit))
 		return err
 	})
-}
-
-// progress shows a live line on stderr while long work runs, only when
-// stderr is a terminal and the output is not JSON. The returned func clears
-// it.
-func (e *Env) progress(msg string) (stop func()) {
-	if !e.StderrTTY || e.JSON() {
-		return func() {}
-	}
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		start := time.Now()
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		frames := `|/-\`
-		for i := 0; ; i++ {
-			fmt.Fprintf(e.Stderr, "\r\x1b[K%c %s … %s", frames[i%len(frames)], msg, time.Since(start).Round(time.Second))
-			select {
-			case <-done:
-				fmt.Fprint(e.Stderr, "\r\x1b[K")
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-finished
-	}
 }

@@ -55,17 +55,7 @@ func TestQueryParquetOut(t *testing.T) {
 		defer r.Close()
 		return r.NumRows()
 	}
-	entries := func() []string {
-		ents, err := os.ReadDir(outDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, e := range ents {
-			names = append(names, e.Name())
-		}
-		return names
-	}
+	entries := func() []string { return dirNames(t, outDir) }
 	const sql = "SELECT i, i * 2 AS j FROM range(100000) r(i) ORDER BY i"
 	out := filepath.Join(outDir, "x.parquet")
 

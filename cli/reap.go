@@ -53,10 +53,7 @@ func (e *Env) reapCommand() *urfave.Command {
 			if strings.HasPrefix(string(b), "done") {
 				return nil
 			}
-			dirs, _ := filepath.Glob(filepath.Join(args[1], pipeline.RunDirPrefix(id)+"*"))
-			for _, d := range dirs {
-				os.RemoveAll(d)
-			}
+			removeRunFolders(args[1], id)
 			scratch, _ := filepath.Glob(filepath.Join(os.TempDir(), process.ScratchPrefix(run)+"*"))
 			for _, d := range scratch {
 				os.RemoveAll(d)
@@ -72,6 +69,14 @@ func (e *Env) reapCommand() *urfave.Command {
 			}
 			return nil
 		},
+	}
+}
+
+// removeRunFolders removes run id's folders from shmDir.
+func removeRunFolders(shmDir, id string) {
+	dirs, _ := filepath.Glob(filepath.Join(shmDir, pipeline.RunDirPrefix(id)+"*"))
+	for _, d := range dirs {
+		os.RemoveAll(d)
 	}
 }
 

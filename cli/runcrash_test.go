@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lakehouse-dev/lakehouse/internal/killpoints"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
 	"github.com/lakehouse-dev/lakehouse/runtime/process"
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
@@ -30,8 +32,12 @@ import (
 // branch left is named by its record, nothing half-written stays in the
 // data directory, and the next run succeeds.
 
-// envRunCrashPoints sets how many kills TestRunCrashSafety makes.
-const envRunCrashPoints = "LAKEHOUSE_RUN_CRASH_POINTS"
+// envRunCrashPoints sets how many kills TestRunCrashSafety makes, and
+// envRunCrashWorkers in how many lakehouses at once.
+const (
+	envRunCrashPoints  = "LAKEHOUSE_RUN_CRASH_POINTS"
+	envRunCrashWorkers = "LAKEHOUSE_RUN_CRASH_WORKERS"
+)
 
 // runCrashPoints is the default: under a minute on a loaded 2-core
 // machine, where a run takes 1–2 s (200 points take about 5 minutes).
@@ -62,14 +68,21 @@ func TestRunCrashSafety(t *testing.T) {
 	if raceBuild {
 		t.Skip("killed runs are too slow under the race detector; scripts/test.sh runs this test without -race")
 	}
-	points := runCrashPoints
-	if v := os.Getenv(envRunCrashPoints); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("%s=%q: want a positive number", envRunCrashPoints, v)
-		}
-		points = n
+	points := killpoints.EnvCount(t, envRunCrashPoints, runCrashPoints)
+	// Points run in parallel workers, each with its own data directory,
+	// shared-memory and temporary folders (nothing of one worker's store
+	// is another's): two on a machine with two cores or more once the
+	// points are many.
+	workers := 1
+	if points >= 50 && goruntime.NumCPU() >= 2 {
+		workers = 2
 	}
+	killpoints.Run(t, points, killpoints.EnvCount(t, envRunCrashWorkers, workers), runCrashWorker)
+}
+
+// runCrashWorker kills `lakehouse run` at points random moments in a
+// lakehouse of its own.
+func runCrashWorker(t *testing.T, points int) {
 	le := newLakehouseEnv(t, launchers.Process, "")
 	// The run's temporary files (function scratch folders, DuckDB's spill
 	// folders) go to a folder of this test's own, so that anything left
@@ -118,9 +131,13 @@ func TestRunCrashSafety(t *testing.T) {
 		} else {
 			unchanged++
 		}
-		// Every few kills, and after the last, a run goes to its end.
+		// Every few kills, and after the last, a run goes to its end; its
+		// time keeps the kill points spread over a whole run as the load
+		// of the machine (other workers) changes.
 		if k%5 == 4 || k == points-1 {
+			started := time.Now()
 			rc.runToEnd(t)
+			took = (took + time.Since(started)) / 2
 		}
 	}
 	t.Logf("%d kills left the target unchanged, %d after the merge; kills by the run's last line of output: %v", unchanged, merged, phases)

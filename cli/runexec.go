@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/planner"
@@ -40,6 +41,9 @@ const (
 	// envEnvCacheDir moves the package cache out of the data directory
 	// (several data directories can share one).
 	envEnvCacheDir = "LAKEHOUSE_ENVCACHE_DIR"
+	// envEnvCacheDownloads keeps the wheels the package cache downloads,
+	// so another cache installs them without downloading (tests).
+	envEnvCacheDownloads = "LAKEHOUSE_ENVCACHE_DOWNLOADS"
 )
 
 func (e *Env) runsStore() (*runrec.Store, error) {
@@ -115,6 +119,8 @@ type runSink struct {
 	event func(pipeline.Event)
 	// notice: a line for the user's stderr.
 	notice func(text string)
+	// download: how far the package downloads have got (nil: not told).
+	download func(envcache.DownloadProgress)
 }
 
 // runPipeline runs a plan into its target through the pipeline, with the
@@ -159,16 +165,22 @@ func (e *Env) runPipeline(ctx context.Context, job runJob, sink runSink) (*runre
 	if f.preview {
 		opts.PreviewRows = 5
 	}
+	// closers end what the run started (its launcher's containers, the
+	// bytecode of the packages it installed) before the summary.
+	var closers []func() error
 	hasPython := false
 	for _, n := range plan.Models {
 		hasPython = hasPython || n.Python != nil
 	}
 	if hasPython {
-		envs, err := e.envCache(nil)
+		envCfg := e.envCacheConfig(e.defaultIndex(), nil)
+		envCfg.Progress = sink.download
+		envs, err := envcache.New(envCfg)
 		if err != nil {
 			return nil, err
 		}
-		defer envs.Close()
+		defer envs.Close() // no-op after closeRun's
+		closers = append(closers, envs.Close)
 		opts.Envs = envs
 		kind := f.launcher
 		if kind == launchers.Auto && e.Getenv(envLauncher) != "" {
@@ -184,7 +196,8 @@ func (e *Env) runPipeline(ctx context.Context, job runJob, sink runSink) (*runre
 		if !info.Isolated {
 			sink.notice("warning: " + info.Isolation)
 		}
-		defer l.Close()
+		defer l.Close() // no-op after closeRun's
+		closers = append(closers, l.Close)
 		opts.Launcher = l
 		e.Log.Debug("launcher", "launcher", info.Launcher, "reason", info.Reason)
 	}
@@ -212,8 +225,31 @@ func (e *Env) runPipeline(ctx context.Context, job runJob, sink runSink) (*runre
 	rec, err := pipeline.Run(ctx, opts)
 	close(heartbeat)
 	beating.Wait()
+	closeRun(runs, rec, opts.ShmDir, opts.ID, closers)
 	reaper.stop()
 	return rec, err
+}
+
+// closeRun ends what a finished run leaves running before its summary is
+// printed, so the command exits as soon as it says the run ended: the
+// launcher (containers), the package cache (the bytecode of the packages
+// the run installed is compiled now, and its time counts in the run's),
+// and the run's folder in shmDir, removed here again in case a function
+// process still wrote into it as the pipeline removed it (the reaper does
+// this only for a run whose command was killed).
+func closeRun(runs *runrec.Store, rec *runrec.Record, shmDir, id string, closers []func() error) {
+	for i := len(closers) - 1; i >= 0; i-- {
+		closers[i]()
+	}
+	removeRunFolders(shmDir, id)
+	if rec == nil || rec.Ended.IsZero() || len(closers) == 0 {
+		return
+	}
+	if now := time.Now().UTC(); now.Sub(rec.Ended) >= 50*time.Millisecond {
+		rec.Ended = now
+		rec.Duration = now.Sub(rec.Started).Seconds()
+		runs.Save(rec)
+	}
 }
 
 // runFailureOf is how a run that returned err is reported on the wire

@@ -44,6 +44,11 @@ type runView struct {
 	// tick is how often the block is redrawn (on a terminal) or running
 	// models are checked for a periodic line (elsewhere).
 	tick time.Duration
+	// dl is how far the run's package downloads have got, shown as a
+	// line under the block on a terminal while some go on; dlStart is
+	// when the first began.
+	dl      *flight.RunEvent
+	dlStart time.Time
 }
 
 type modelView struct {
@@ -193,6 +198,10 @@ func (p *runPrinter) handle(ev *flight.RunEvent) error {
 		p.fail = ev.Error
 		if e.JSON() {
 			return writeJSON(e.Stdout, rec)
+		}
+	case flight.EventDownload:
+		if p.view != nil && !p.finished {
+			p.view.download(ev)
 		}
 	default:
 		if pe, ok := pipelineEvent(ev); ok && p.view != nil && !p.finished {
@@ -387,6 +396,39 @@ func (v *runView) draw() {
 		fmt.Fprintf(v.w, "  %s %-*s  %-8s%s\n", stateMarks[m.state], v.width, name, m.state, v.detail(m))
 	}
 	v.drawn = len(v.order)
+	if v.dl != nil && v.dl.FilesDone < v.dl.Files {
+		fmt.Fprintf(v.w, "  %s\n", downloadLine(v.dl, v.now().Sub(v.dlStart)))
+		v.drawn++
+	}
+}
+
+// download shows how far the package downloads have got (on a terminal
+// only).
+func (v *runView) download(ev *flight.RunEvent) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.live {
+		return
+	}
+	if v.dl == nil {
+		v.dlStart = v.now()
+	}
+	v.dl = ev
+	v.redraw(nil)
+}
+
+// downloadLine is the status block's line for package downloads that
+// have been going on for took.
+func downloadLine(ev *flight.RunEvent, took time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "↓ downloading packages: %d of %d files, %s", ev.FilesDone, ev.Files, humanBytes(ev.Bytes))
+	if ev.TotalBytes > 0 {
+		fmt.Fprintf(&b, " of %s (%d%%)", humanBytes(ev.TotalBytes), min(100, ev.Bytes*100/ev.TotalBytes))
+	}
+	if s := took.Seconds(); s >= 1 {
+		fmt.Fprintf(&b, ", %s/s", humanBytes(int64(float64(ev.Bytes)/s)))
+	}
+	return b.String()
 }
 
 // finish stops the block and prints the outcome.

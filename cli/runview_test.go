@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lakehouse-dev/lakehouse/envcache"
+	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/planner"
 	"github.com/lakehouse-dev/lakehouse/runtime/function"
 	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
@@ -97,5 +99,67 @@ func TestElapsed(t *testing.T) {
 		if got := elapsed(d); got != want {
 			t.Errorf("elapsed(%s) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestRunViewDownloads: on a terminal, package downloads show as a line
+// under the status block (files, bytes, percent, throughput) until they
+// are all done; elsewhere they print nothing.
+func TestRunViewDownloads(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	events := []struct {
+		step time.Duration
+		ev   flight.RunEvent
+		want string // the block's last line after the event
+	}{
+		{0, flight.RunEvent{Files: 1, TotalBytes: 55 * mib}, "  ↓ downloading packages: 0 of 1 files, 0 B of 55.0 MiB (0%)"},
+		{500 * time.Millisecond, flight.RunEvent{Files: 3, Bytes: 5 * mib, TotalBytes: 80 * mib}, "  ↓ downloading packages: 0 of 3 files, 5.0 MiB of 80.0 MiB (6%)"},
+		{3500 * time.Millisecond, flight.RunEvent{Files: 3, FilesDone: 2, Bytes: 40 * mib, TotalBytes: 80 * mib}, "  ↓ downloading packages: 2 of 3 files, 40.0 MiB of 80.0 MiB (50%), 10.0 MiB/s"},
+		{4 * time.Second, flight.RunEvent{Files: 3, FilesDone: 3, Bytes: 80 * mib, TotalBytes: 80 * mib}, "  · fast  waiting "}, // the block alone
+	}
+	for _, tty := range []bool{true, false} {
+		v, clock, out := newTestView(tty)
+		for _, e := range events {
+			clock.add(e.step)
+			out.Reset()
+			ev := e.ev
+			ev.Type = flight.EventDownload
+			v.download(&ev)
+			if !tty {
+				if out.Len() != 0 {
+					t.Errorf("without a terminal: printed %q", out.String())
+				}
+				continue
+			}
+			lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+			if got := lines[len(lines)-1]; got != e.want {
+				t.Errorf("last line %q, want %q", got, e.want)
+			}
+		}
+	}
+}
+
+// TestDownloadEvents: a run sends its download progress when a download
+// starts or ends, and otherwise at most every downloadEventEvery.
+func TestDownloadEvents(t *testing.T) {
+	t.Parallel()
+	var sent []flight.RunEvent
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	report := downloadEvents(func(ev *flight.RunEvent) error { sent = append(sent, *ev); return nil }, clock.now)
+	report(envcache.DownloadProgress{Files: 1, TotalBytes: 100})            // a start: sent
+	report(envcache.DownloadProgress{Files: 1, Bytes: 10, TotalBytes: 100}) // too soon
+	clock.add(downloadEventEvery)
+	report(envcache.DownloadProgress{Files: 1, Bytes: 20, TotalBytes: 100})           // sent
+	report(envcache.DownloadProgress{Files: 1, Done: 1, Bytes: 100, TotalBytes: 100}) // an end: sent
+	var bytes []int64
+	for _, ev := range sent {
+		if ev.Type != flight.EventDownload {
+			t.Fatalf("event type %q", ev.Type)
+		}
+		bytes = append(bytes, ev.Bytes)
+	}
+	if len(bytes) != 3 || bytes[0] != 0 || bytes[1] != 20 || bytes[2] != 100 {
+		t.Errorf("sent the reports of %v bytes, want [0 20 100]", bytes)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	plansql "github.com/lakehouse-dev/lakehouse/planner/sql"
+	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
 	"github.com/lakehouse-dev/lakehouse/runtime/query"
 	urfave "github.com/urfave/cli/v2"
 	"google.golang.org/grpc/credentials"
@@ -44,6 +45,14 @@ func (e *Env) serveCommand() *urfave.Command {
 			&urfave.StringFlag{Name: "tls-cert", Usage: "serve TLS with this PEM certificate (with --tls-key)"},
 			&urfave.StringFlag{Name: "tls-key", Usage: "PEM private key of --tls-cert"},
 			&urfave.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "how long a stop waits for running queries"},
+			&urfave.StringFlag{Name: "max-upload-bytes", Value: "16GiB",
+				Usage: "most bytes of files clients send for table import the server stages at once (such as 16GiB or 512MiB)"},
+			&urfave.DurationFlag{Name: "upload-ttl", Value: flight.DefaultUploadTTL,
+				Usage: "how long a file sent for table import waits for its import before it is removed"},
+			&urfave.StringFlag{Name: "max-project-bytes", Value: "64MiB",
+				Usage: "largest project folder a run may send, gzip'd (at most " + sizeText(flight.MaxProjectBytesCeiling) + ")"},
+			&urfave.StringFlag{Name: "max-project-unpacked", Value: "256MiB",
+				Usage: "most bytes of files a project sent with a run may unpack to (at most " + sizeText(flight.MaxProjectUnpackedCeiling) + ")"},
 		},
 		Action: e.serve,
 	}
@@ -53,6 +62,8 @@ func (e *Env) serveCommand() *urfave.Command {
 // add to it before it starts and stop with it.
 type serverHooks struct {
 	opts *flight.Options
+	// project bounds the projects clients send with runs.
+	project projectLimits
 	// onStop run after the listeners closed, before the catalog closes.
 	onStop []func()
 	// shutdownTimeout is how long a stop waits for running calls.
@@ -78,6 +89,10 @@ func (e *Env) serve(c *urfave.Context) error {
 	if (certFile == "") != (keyFile == "") {
 		return usageError(c, "give --tls-cert and --tls-key together")
 	}
+	limits, err := serveLimits(c)
+	if err != nil {
+		return err
+	}
 	e.exclusive = true
 	ctx := c.Context
 	svc, err := e.Service(ctx)
@@ -94,10 +109,13 @@ func (e *Env) serve(c *urfave.Context) error {
 		Queries: &localQueries{svc: svc, scans: scans},
 		Version: Version,
 		Role:    "all",
+		Host:    e.hostInfo,
 		Log:     e.Log,
 		Metrics: metrics,
 		// Files clients send for `table import`, until it reads them.
-		UploadDir: filepath.Join(e.DataDir, "uploads"),
+		UploadDir:      filepath.Join(e.DataDir, "uploads"),
+		MaxUploadBytes: limits.uploadBytes,
+		UploadTTL:      limits.uploadTTL,
 	}
 	if certFile != "" {
 		creds, err := credentials.NewServerTLSFromFile(certFile, keyFile)
@@ -107,7 +125,7 @@ func (e *Env) serve(c *urfave.Context) error {
 		}
 		opts.TLS = creds
 	}
-	hooks := &serverHooks{opts: &opts, shutdownTimeout: c.Duration("shutdown-timeout")}
+	hooks := &serverHooks{opts: &opts, project: limits.project, shutdownTimeout: c.Duration("shutdown-timeout")}
 	for _, setup := range serverSetup {
 		if err := setup(e, ctx, hooks); err != nil {
 			return err
@@ -173,6 +191,56 @@ func (e *Env) serve(c *urfave.Context) error {
 	}
 	fmt.Fprintln(e.Stderr, "stopped")
 	return serveErr
+}
+
+// serverLimits are the bounds serve's flags set.
+type serverLimits struct {
+	uploadBytes int64
+	uploadTTL   time.Duration
+	project     projectLimits
+}
+
+// serveLimits reads and checks the limit flags of serve.
+func serveLimits(c *urfave.Context) (serverLimits, error) {
+	var l serverLimits
+	size := func(name string, ceiling int64) (int64, error) {
+		v := c.String(name)
+		n, err := duckdb.ParseSize(v)
+		if err != nil {
+			return 0, usageError(c, "invalid --%s %q: %v", name, v, err)
+		}
+		if n < 1<<20 || ceiling > 0 && n > ceiling {
+			bound := "of at least 1MiB"
+			if ceiling > 0 {
+				bound = "from 1MiB to " + sizeText(ceiling)
+			}
+			return 0, usageError(c, "invalid --%s %q: use a size %s", name, v, bound)
+		}
+		return n, nil
+	}
+	var err error
+	if l.uploadBytes, err = size("max-upload-bytes", 0); err != nil {
+		return l, err
+	}
+	if l.project.bytes, err = size("max-project-bytes", flight.MaxProjectBytesCeiling); err != nil {
+		return l, err
+	}
+	if l.project.unpacked, err = size("max-project-unpacked", flight.MaxProjectUnpackedCeiling); err != nil {
+		return l, err
+	}
+	if l.uploadTTL = c.Duration("upload-ttl"); l.uploadTTL < time.Second {
+		return l, usageError(c, "invalid --upload-ttl %s: use a duration of at least 1s, such as 1h", l.uploadTTL)
+	}
+	return l, nil
+}
+
+// sizeText writes a whole number of MiB as a size flag takes it: 190MiB,
+// 4GiB.
+func sizeText(n int64) string {
+	if n%(1<<30) == 0 {
+		return fmt.Sprintf("%dGiB", n>>30)
+	}
+	return fmt.Sprintf("%dMiB", n>>20)
 }
 
 // isLoopback reports whether a listen address stays on this machine.

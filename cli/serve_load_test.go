@@ -29,9 +29,9 @@ import (
 // them, temporary branches created and deleted, queries at refs, merges
 // into main, and reads. Afterwards (through a restarted server) every
 // commit a client got an answer for is there, on the branch it went to;
-// no request failed but for merge conflicts; the server's peak RSS is
-// reported and bounded; and the catalog file was the server's alone (an
-// embedded command on the data dir finds it in use).
+// no request failed, not even a merge (the clients' tables are disjoint);
+// the server's peak RSS is reported and bounded; and the catalog file was
+// the server's alone (an embedded command on the data dir finds it in use).
 
 // Settings of TestServeLoad, from the environment.
 const (
@@ -143,7 +143,7 @@ func TestServeLoad(t *testing.T) {
 		t.Errorf("the server's peak RSS is %d MiB, over the bound of %d MiB (%s)", hwm>>10, maxRSS, envLoadMaxRSS)
 	}
 	if n := rec.failed(); n > 0 {
-		t.Errorf("%d requests failed (other than expected merge conflicts); first ones:\n%s", n, strings.Join(rec.failures, "\n"))
+		t.Errorf("%d requests failed; first ones:\n%s", n, strings.Join(rec.failures, "\n"))
 	}
 
 	// The server holds the catalog alone: an embedded command on its data
@@ -543,12 +543,13 @@ func (c *loadClient) query(ctx context.Context) error {
 	return err
 }
 
-// merge merges the client's branch into main. Merges racing each other
-// for main may end in a conflict once the retries are spent.
+// merge merges the client's branch into main. The clients' tables are
+// disjoint, so merges racing each other for main rebase onto it and never
+// conflict.
 func (c *loadClient) merge(ctx context.Context) error {
 	c.begin()
 	res, err := c.svc.Merge(ctx, catalog.MergeRequest{Source: catalog.Ref{Name: string(c.work)}, Into: catalog.MainBranch})
-	c.done("merge", err, true)
+	c.done("merge", err, false)
 	if err == nil && res.Commit != nil {
 		c.lastMerge = res.Commit.ID
 		c.rec.ack(ackedCommit{client: c.id, branch: catalog.MainBranch, id: res.Commit.ID, op: "merge", state: c.state})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
@@ -28,6 +29,8 @@ type localRuns struct {
 	gate *admission
 	// metrics counts the server's runs and their merges (nil: none).
 	metrics *flight.Metrics
+	// project bounds the projects clients send (served).
+	project projectLimits
 
 	mu       sync.Mutex
 	live     map[string]*liveRun // runs under way in this process, by id
@@ -166,7 +169,7 @@ func (lr *localRuns) Run(ctx context.Context, b flight.RunBody, send func(*fligh
 	}
 	cleanup := func() {}
 	if lr.served {
-		tmp, err := unpackProject(b.Project, e.projectScratch())
+		tmp, err := unpackProject(b.Project, e.projectScratch(), lr.project)
 		if err != nil {
 			return err
 		}
@@ -395,10 +398,31 @@ func (lr *localRuns) sink(send func(*flight.RunEvent) error) runSink {
 		started: func(rec *runrec.Record) {
 			send(&flight.RunEvent{Type: flight.EventStarted, RunID: rec.ID, Record: rec})
 		},
-		event:  func(ev pipeline.Event) { send(wireEvent(ev)) },
-		notice: func(text string) { send(&flight.RunEvent{Type: flight.EventNotice, Text: text}) },
+		event:    func(ev pipeline.Event) { send(wireEvent(ev)) },
+		notice:   func(text string) { send(&flight.RunEvent{Type: flight.EventNotice, Text: text}) },
+		download: downloadEvents(send, time.Now),
 	}
 }
+
+// downloadEvents sends how far a run's package downloads have got: when a
+// download starts or ends, and otherwise at most every
+// downloadEventEvery.
+func downloadEvents(send func(*flight.RunEvent) error, now func() time.Time) func(envcache.DownloadProgress) {
+	var last envcache.DownloadProgress
+	var sent time.Time
+	return func(p envcache.DownloadProgress) {
+		t := now()
+		if p.Files == last.Files && p.Done == last.Done && t.Sub(sent) < downloadEventEvery {
+			return
+		}
+		last, sent = p, t
+		send(&flight.RunEvent{Type: flight.EventDownload, Files: p.Files, FilesDone: p.Done, Bytes: p.Bytes, TotalBytes: p.TotalBytes})
+	}
+}
+
+// downloadEventEvery is how often a run's download progress is sent
+// while the same downloads go on.
+const downloadEventEvery = 200 * time.Millisecond
 
 // wireEvent converts a pipeline event for the wire.
 func wireEvent(ev pipeline.Event) *flight.RunEvent {

@@ -17,7 +17,8 @@ func init() { serverSetup = append(serverSetup, setupRuns) }
 const stopWait = time.Minute
 
 func setupRuns(e *Env, ctx context.Context, h *serverHooks) error {
-	lr := &localRuns{e: e, served: true, gate: newAdmission(), live: map[string]*liveRun{}, metrics: h.opts.Metrics}
+	lr := &localRuns{e: e, served: true, gate: newAdmission(), live: map[string]*liveRun{}, metrics: h.opts.Metrics,
+		project: h.project}
 	lr.markInterrupted()
 	if m := h.opts.Metrics; m != nil && m.RunsByStatus == nil {
 		m.RunsByStatus = lr.countByStatus

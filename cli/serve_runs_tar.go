@@ -20,10 +20,20 @@ import (
 // A run against a server sends the project folder as a gzip'd tar of the
 // files a run ships (runrec.IsProjectFile: code and small text files, no
 // hidden folders); links to files go as the files. The server unpacks it
-// into a scratch folder with the limits of flight.MaxProject*: regular
-// files and folders only, every name relative and inside the folder.
+// into a scratch folder within its projectLimits: regular files and
+// folders only, every name relative and inside the folder. The client
+// checks the ceilings a run can carry; the server its own limits.
 
 const projectHint = "keep data files and environments out of the project folder"
+
+// projectLimits bound the projects a server takes with runs (`serve
+// --max-project-bytes`, `--max-project-unpacked`).
+type projectLimits struct {
+	// bytes bounds the gzip'd tar, unpacked the bytes of its files.
+	bytes, unpacked int64
+}
+
+var defaultProjectLimits = projectLimits{bytes: flight.MaxProjectBytes, unpacked: flight.MaxProjectUnpacked}
 
 // packProject tars the project files of dir.
 func packProject(dir string) ([]byte, error) {
@@ -60,9 +70,9 @@ func packProject(dir string) ([]byte, error) {
 			return err
 		}
 		total += int64(len(b))
-		if total > flight.MaxProjectUnpacked {
+		if total > flight.MaxProjectUnpackedCeiling {
 			return errdefs.WithHint(errdefs.ErrInvalidArgument, projectHint,
-				"the project folder %s holds more than %d MiB of project files", dir, flight.MaxProjectUnpacked>>20)
+				"the project folder %s holds more than %d MiB of project files", dir, flight.MaxProjectUnpackedCeiling>>20)
 		}
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(b))}); err != nil {
 			return err
@@ -79,9 +89,9 @@ func packProject(dir string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if buf.Len() > flight.MaxProjectBytes {
+	if buf.Len() > flight.MaxProjectBytesCeiling {
 		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, projectHint,
-			"the project folder %s is %d MiB compressed, more than a run may send (%d MiB)", dir, buf.Len()>>20, flight.MaxProjectBytes>>20)
+			"the project folder %s is %d MiB compressed, more than a run may send (%d MiB)", dir, buf.Len()>>20, flight.MaxProjectBytesCeiling>>20)
 	}
 	return buf.Bytes(), nil
 }
@@ -92,14 +102,21 @@ func badProject(format string, args ...any) error {
 		"the project sent with the run is refused: "+format, args...)
 }
 
+// projectTooBig is the error about a project beyond a server's limits.
+func projectTooBig(format string, args ...any) error {
+	return errdefs.WithHint(errdefs.ErrInvalidArgument,
+		projectHint+" (the server's limits are `serve --max-project-bytes` and `--max-project-unpacked`)",
+		"the project sent with the run is refused: "+format, args...)
+}
+
 // unpackProject unpacks a project sent with a run into a new folder under
 // scratch and returns it. Nothing is left behind when it fails.
-func unpackProject(data []byte, scratch string) (dir string, err error) {
+func unpackProject(data []byte, scratch string, lim projectLimits) (dir string, err error) {
 	switch {
 	case len(data) == 0:
 		return "", badProject("it is empty")
-	case len(data) > flight.MaxProjectBytes:
-		return "", badProject("it is %d MiB compressed; the limit is %d MiB", len(data)>>20, flight.MaxProjectBytes>>20)
+	case int64(len(data)) > lim.bytes:
+		return "", projectTooBig("it is %s compressed; the limit is %s", humanBytes(int64(len(data))), humanBytes(lim.bytes))
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
@@ -139,8 +156,11 @@ func unpackProject(data []byte, scratch string) (dir string, err error) {
 				return "", err
 			}
 		case tar.TypeReg:
-			if h.Size < 0 || total+h.Size > flight.MaxProjectUnpacked {
-				return "", badProject("more than %d MiB of files once unpacked", flight.MaxProjectUnpacked>>20)
+			if h.Size < 0 {
+				return "", badProject("entry %q has a negative size", h.Name)
+			}
+			if total+h.Size > lim.unpacked {
+				return "", projectTooBig("more than %s of files once unpacked", humanBytes(lim.unpacked))
 			}
 			total += h.Size
 			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {

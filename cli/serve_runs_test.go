@@ -400,7 +400,7 @@ func TestServeRunsBadProject(t *testing.T) {
 		{"device", tarOf(&tar.Header{Typeflag: tar.TypeChar, Name: "dev", Devmajor: 1, Devminor: 3}), "link or device"},
 		{"not gzip", []byte("plain text"), "not gzip data"},
 		{"empty", nil, "it is empty"},
-		{"too big", make([]byte, flight.MaxProjectBytes+1), "the limit is 64 MiB"},
+		{"too big", make([]byte, flight.MaxProjectBytes+1), "the limit is 64.0 MiB"},
 		{"too big unpacked", tarOf(&tar.Header{Typeflag: tar.TypeReg, Name: "big.txt", Size: flight.MaxProjectUnpacked + 1, Mode: 0o644}), "once unpacked"},
 	} {
 		t.Run(c2.name, func(t *testing.T) {

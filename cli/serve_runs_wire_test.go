@@ -110,7 +110,7 @@ func TestPackProject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := unpackProject(b, t.TempDir())
+	out, err := unpackProject(b, t.TempDir(), defaultProjectLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func FuzzUnpackProject(f *testing.F) {
 	f.Add([]byte("\x1f\x8b garbage"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		scratch := t.TempDir()
-		dir, err := unpackProject(data, scratch)
+		dir, err := unpackProject(data, scratch, defaultProjectLimits)
 		ents, _ := os.ReadDir(scratch)
 		if err != nil {
 			if len(ents) != 0 {

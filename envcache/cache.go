@@ -61,6 +61,10 @@ type Config struct {
 	// is in place (imports work meanwhile, compiling in memory); Wait
 	// waits for it.
 	SyncCompile bool
+	// Progress, if set, is told how far the package downloads have got
+	// (calls never overlap; they come from the goroutines downloading,
+	// so it must be quick).
+	Progress func(DownloadProgress)
 	// Log receives debug records (default: discard).
 	Log *slog.Logger
 }
@@ -128,6 +132,7 @@ type Cache struct {
 	log    *slog.Logger
 	interp interpreters
 
+	downloads     downloads
 	resolverCalls atomic.Int64
 	installs      atomic.Int64
 	installing    atomic.Int64 // Environment calls installing now
@@ -165,6 +170,7 @@ func New(cfg Config) (*Cache, error) {
 	c := &Cache{cfg: cfg, log: cfg.Log, interp: interpreters{search: PythonSearch{Getenv: cfg.Getenv, Dirs: cfg.PythonDirs},
 		tagsDir: filepath.Join(cfg.Dir, "interpreters")}, inflight: map[string]*call{},
 		compiling: map[string]bool{}, compileQ: make(chan compileJob, 1024)}
+	c.downloads.report = cfg.Progress
 	go c.compileLoop()
 	for _, d := range []string{c.pkgsDir(), c.resolutionsDir(), c.tmpDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

@@ -268,7 +268,7 @@ func (c *Cache) fetch(ctx context.Context, d Distribution, dir string) (file str
 	if cached != "" {
 		dst = cached + ".part"
 	}
-	data, sum, err := download(ctx, d.URL, dst)
+	data, sum, err := download(ctx, d.URL, dst, &c.downloads)
 	if err != nil {
 		return "", nil, fmt.Errorf("download %s: %w", d.Filename(), err)
 	}
@@ -330,7 +330,8 @@ const maxInMemory = 96 << 20
 
 // download GETs rawURL, hashing as it reads: into memory when the response
 // announces at most maxInMemory bytes, else into the file dst.
-func download(ctx context.Context, rawURL, dst string) (data []byte, sum string, err error) {
+// Its bytes are counted in dl.
+func download(ctx context.Context, rawURL, dst string, dl *downloads) (data []byte, sum string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, "", err
@@ -343,10 +344,13 @@ func download(ctx context.Context, rawURL, dst string) (data []byte, sum string,
 	if resp.StatusCode != http.StatusOK {
 		return nil, "", errdefs.New(errdefs.ErrUnavailable, "GET %s: %s", rawURL, resp.Status)
 	}
+	add, end := dl.begin(resp.ContentLength)
+	defer end()
 	h := sha256.New()
+	w := io.MultiWriter(h, countingWriter(add))
 	if n := resp.ContentLength; n >= 0 && n <= maxInMemory {
 		buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))
-		if _, err := io.Copy(io.MultiWriter(buf, h), resp.Body); err != nil {
+		if _, err := io.Copy(io.MultiWriter(buf, w), resp.Body); err != nil {
 			return nil, "", err
 		}
 		return buf.Bytes(), hex.EncodeToString(h.Sum(nil)), nil
@@ -355,7 +359,7 @@ func download(ctx context.Context, rawURL, dst string) (data []byte, sum string,
 	if err != nil {
 		return nil, "", err
 	}
-	if _, err := io.Copy(io.MultiWriter(f, h), resp.Body); err != nil {
+	if _, err := io.Copy(io.MultiWriter(f, w), resp.Body); err != nil {
 		f.Close()
 		return nil, "", err
 	}

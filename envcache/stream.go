@@ -100,6 +100,8 @@ func (c *Cache) streamWheel(ctx context.Context, d Distribution, root string) ([
 	if n < 0 || n > maxInMemory {
 		return nil, 0, errNotStreamable
 	}
+	add, end := c.downloads.begin(n)
+	defer end()
 	a := &arrival{buf: make([]byte, 0, n)}
 	a.cond = sync.NewCond(&a.mu)
 	h := sha256.New()
@@ -120,6 +122,7 @@ func (c *Cache) streamWheel(ctx context.Context, d Distribution, root string) ([
 			}
 			k, rerr := resp.Body.Read(free[:min(len(free), 256<<10)])
 			h.Write(free[:k])
+			add(k)
 			a.mu.Lock()
 			a.buf = a.buf[:len(a.buf)+k]
 			a.mu.Unlock()

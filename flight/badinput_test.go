@@ -172,7 +172,7 @@ func TestBadActionBodies(t *testing.T) {
 		"invalid utf-8 key": "{\"\xff\": 1}",
 	}
 	for _, typ := range []string{ActionCreateBranch, ActionDeleteBranch, ActionRenameBranch, ActionCreateTag,
-		ActionCreateNamespace, ActionDeleteTable, ActionImportTable, ActionCommitTables, ActionMerge, ActionDiff,
+		ActionCreateNamespace, ActionDeleteTable, ActionImportTable, ActionCheckImport, ActionCommitTables, ActionMerge, ActionDiff,
 		ActionDiscardUploads, ActionExplainQuery} {
 		for name, body := range bodies {
 			err := doAction(ts.client.fc, typ, []byte(body))

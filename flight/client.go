@@ -159,10 +159,20 @@ func (c *Client) call(ctx context.Context, typ string, body, out any) error {
 	return err
 }
 
-// ServerInfo describes the server and the caller.
+// ServerInfo describes the server and the caller, and its host with the
+// auto launcher and isolation.
 func (c *Client) ServerInfo(ctx context.Context) (*ServerInfo, error) {
+	return c.DescribeServer(ctx, ServerInfoBody{})
+}
+
+// DescribeServer describes the server and the caller, and how the server
+// would start functions with b's launcher and isolation.
+func (c *Client) DescribeServer(ctx context.Context, b ServerInfoBody) (*ServerInfo, error) {
 	var info ServerInfo
-	return &info, c.call(ctx, ActionServerInfo, struct{}{}, &info)
+	if err := c.call(ctx, ActionServerInfo, b, &info); err != nil {
+		return nil, err
+	}
+	return &info, nil
 }
 
 func (c *Client) options(o catalog.CommitOptions) CommitOptions {

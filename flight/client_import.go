@@ -26,20 +26,26 @@ const (
 	uploadBatchBytes = 32 << 20
 )
 
-// ImportTable implements catalog.Service. The sources are files on this
-// machine: they are resolved and checked as an embedded import does, sent
-// to the server one by one with DoPut, then imported in one commit by
-// ActionImportTable.
+// ImportTable implements catalog.Service. The server first checks the
+// branch, namespace and table (ActionCheckImport), as an embedded import
+// does before it reads a file; then the sources, files on this machine,
+// are resolved and checked as an embedded import does, sent to the server
+// one by one with DoPut, and imported in one commit by ActionImportTable.
 func (c *Client) ImportTable(ctx context.Context, req catalog.ImportRequest) (*catalog.ImportResult, error) {
 	if len(req.Staged) > 0 {
 		return nil, errdefs.New(errdefs.ErrInvalidArgument, "a client imports local files, not staged ones")
+	}
+	body := ImportBody{Branch: string(req.Branch), Namespace: string(req.Table.Namespace), Table: req.Table.Name,
+		Sources: []string{}, Mode: string(req.Mode), PartitionBy: req.PartitionBy, Commit: c.options(req.Commit)}
+	if len(req.Sources) > 0 { // without, ImportTable says there is nothing to import
+		if err := c.call(ctx, ActionCheckImport, body, nil); err != nil {
+			return nil, err
+		}
 	}
 	files, err := iceberg.ExpandSources(req.Sources)
 	if err != nil {
 		return nil, err
 	}
-	body := ImportBody{Branch: string(req.Branch), Namespace: string(req.Table.Namespace), Table: req.Table.Name,
-		Sources: []string{}, Mode: string(req.Mode), PartitionBy: req.PartitionBy, Commit: c.options(req.Commit)}
 	var sent []string
 	for _, f := range files {
 		up, err := c.Upload(ctx, f)

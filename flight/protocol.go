@@ -39,8 +39,9 @@ const (
 	ActionDiff            = ActionPrefix + "Diff"            // DiffBody → catalog.DiffResult
 	// ActionExplainQuery plans a query without running it.
 	ActionExplainQuery = ActionPrefix + "ExplainQuery" // QueryCommand → ExplainResult
-	// ActionServerInfo describes the server (version, roles, listeners).
-	ActionServerInfo = ActionPrefix + "ServerInfo" // {} → ServerInfo
+	// ActionServerInfo describes the server (version, role, the caller,
+	// its data dir and how it would start functions).
+	ActionServerInfo = ActionPrefix + "ServerInfo" // ServerInfoBody → ServerInfo
 )
 
 // Commit is a catalog commit with its id (the stored form has none: the
@@ -253,6 +254,14 @@ type ExplainResult struct {
 	Plan json.RawMessage `json:"plan"`
 }
 
+// ServerInfoBody asks ActionServerInfo how the server would start
+// functions with a launcher and an isolation, named as `run --launcher`
+// and `--isolation` name them ("" for auto). An empty body asks for auto.
+type ServerInfoBody struct {
+	Launcher  string `json:"launcher,omitempty"`
+	Isolation string `json:"isolation,omitempty"`
+}
+
 // ServerInfo describes a server.
 type ServerInfo struct {
 	Version string `json:"version"`
@@ -262,4 +271,22 @@ type ServerInfo struct {
 	// User and UserRole are the caller as the server sees it.
 	User     string `json:"user,omitempty"`
 	UserRole string `json:"user_role,omitempty"`
+	// HostInfo is absent when the server does not describe its host.
+	HostInfo
+}
+
+// HostInfo is where a server keeps its state, as paths on its machine,
+// and how it would start functions there.
+type HostInfo struct {
+	DataDir   string `json:"data_dir,omitempty"`
+	Catalog   string `json:"catalog,omitempty"`
+	Warehouse string `json:"warehouse,omitempty"`
+	// Launcher is "containerd" or "process"; ContainerdSocket the socket
+	// of containerd, LauncherReason why the process launcher was chosen.
+	Launcher         string `json:"launcher,omitempty"`
+	ContainerdSocket string `json:"containerd_socket,omitempty"`
+	LauncherReason   string `json:"launcher_reason,omitempty"`
+	// Isolation says how functions are isolated, or plainly that they
+	// are not.
+	Isolation string `json:"isolation,omitempty"`
 }

@@ -13,6 +13,13 @@ import "time"
 // whose import failed before its ImportTable).
 const ActionDiscardUploads = ActionPrefix + "DiscardUploads" // DiscardUploadsBody → {}
 
+// ActionCheckImport answers the error an ImportTable of the body would
+// give before its files are read (its sources are ignored): a client
+// sends it first, so that an import to a branch that does not exist, a
+// missing namespace or a refused branch fails as in embedded mode, before
+// any file is read or sent.
+const ActionCheckImport = ActionPrefix + "CheckImport" // ImportBody → {}
+
 // DiscardUploadsBody names uploads of the caller by id; unknown ids are
 // ignored.
 type DiscardUploadsBody struct {

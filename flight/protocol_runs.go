@@ -18,7 +18,9 @@ const (
 	ActionDeleteRun = ActionPrefix + "DeleteRun" // RunIDBody → DeleteRunResult
 )
 
-// Limits of the project a client sends with a run.
+// Limits of the project a client sends with a run: a server's defaults
+// (`serve --max-project-bytes`, `--max-project-unpacked` set others, up to
+// the ceilings), and the bound of its entries.
 const (
 	// MaxProjectBytes bounds the gzip'd tar in RunBody.Project.
 	MaxProjectBytes = 64 << 20
@@ -26,14 +28,26 @@ const (
 	MaxProjectUnpacked = 256 << 20
 	// MaxProjectFiles bounds its entries (files and folders).
 	MaxProjectFiles = 10000
+	// MaxProjectBytesCeiling is the largest tar one RunBody carries: a
+	// gRPC message of MaxMessageSize (256 MiB) holds it base64'd (4 bytes
+	// for 3, 254 MiB) with room for the rest. Clients check a project
+	// against the ceilings, servers against their limits.
+	MaxProjectBytesCeiling = 190 << 20
+	// MaxProjectUnpackedCeiling bounds a server's MaxProjectUnpacked.
+	MaxProjectUnpackedCeiling = 4 << 30
 )
+
+// A RunBody with the largest project fits one message: the length is
+// negative, and the build fails, otherwise.
+var _ [MaxMessageSize - (MaxProjectBytesCeiling+2)/3*4 - 1<<20]struct{}
 
 // RunBody starts a run of a project. The CLI's `run` flags map one to one.
 type RunBody struct {
 	// Project is the project folder as a gzip'd tar (base64 in JSON):
 	// regular files and folders only, every path relative and inside the
 	// folder (no absolute paths, no "..", no links or devices). Bounded by
-	// MaxProjectBytes, MaxProjectUnpacked and MaxProjectFiles.
+	// the server's limits (default MaxProjectBytes, MaxProjectUnpacked) and
+	// MaxProjectFiles.
 	Project []byte `json:"project"`
 	// Dir is the folder as the client named it: messages about its files
 	// (file:line of planning errors) name them under it. ProjectDir is its
@@ -143,6 +157,9 @@ const (
 	// EventPrint is a line for the client's output (stderr under -O
 	// json): a rerun's "created branch" and match results.
 	EventPrint = "print"
+	// EventDownload: how far the run's package downloads have got
+	// (Files, FilesDone, Bytes of TotalBytes), for a live line.
+	EventDownload = "download"
 	// EventFinished: the run ended (Record); Error says why it failed.
 	EventFinished = "finished"
 )
@@ -163,6 +180,11 @@ type RunEvent struct {
 	// Plan is a dry run's plan as JSON text (`run --dry-run -O json`).
 	Plan  string      `json:"plan,omitempty"`
 	Error *RunFailure `json:"error,omitempty"`
+	// Files, FilesDone, Bytes and TotalBytes: an EventDownload's.
+	Files      int   `json:"files,omitempty"`
+	FilesDone  int   `json:"files_done,omitempty"`
+	Bytes      int64 `json:"bytes,omitempty"`
+	TotalBytes int64 `json:"total_bytes,omitempty"`
 }
 
 // RunFailure is why a finished run failed, as the CLI reports it.

@@ -58,6 +58,10 @@ type Options struct {
 	Auth Authenticator
 	// Version and Role are what ActionServerInfo reports.
 	Version, Role string
+	// Host describes the server's host for ActionServerInfo, given the
+	// body's launcher and isolation; a bad one is
+	// errdefs.ErrInvalidArgument (nil: the host is not described).
+	Host func(ctx context.Context, b ServerInfoBody) (HostInfo, error)
 	// Log receives one line per failed request (nil: discarded).
 	Log *slog.Logger
 	// Metrics counts requests and errors (nil: none).

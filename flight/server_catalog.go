@@ -303,11 +303,18 @@ func (s *Server) registerCatalog() {
 		}
 		return svc().Diff(ctx, from, to, catalog.DiffOptions{Schema: b.Schema})
 	})
-	unary(s, ActionServerInfo, "describe the server and the caller", PermRead, func(ctx context.Context, _ struct{}) (any, error) {
+	unary(s, ActionServerInfo, "describe the server, its host and the caller", PermRead, func(ctx context.Context, b ServerInfoBody) (any, error) {
 		p := PrincipalFrom(ctx)
 		info := ServerInfo{Version: s.opts.Version, Role: s.opts.Role, Auth: s.opts.Auth != nil}
 		if s.opts.Auth != nil {
 			info.User, info.UserRole = p.User, string(p.Role)
+		}
+		if s.opts.Host != nil {
+			h, err := s.opts.Host(ctx, b)
+			if err != nil {
+				return nil, err
+			}
+			info.HostInfo = h
 		}
 		return info, nil
 	})

@@ -66,6 +66,8 @@ func (s *Server) registerImport() {
 	}
 	unary(s, ActionImportTable, "import files sent with DoPut into a table on a branch", PermWrite,
 		func(ctx context.Context, b ImportBody) (any, error) { return s.importTable(ctx, b) })
+	unary(s, ActionCheckImport, "check an import's branch, namespace and table before its files are sent", PermWrite,
+		func(ctx context.Context, b ImportBody) (any, error) { return nil, s.checkImport(ctx, b) })
 	unary(s, ActionDiscardUploads, "remove uploads no import will name", PermRead,
 		func(ctx context.Context, b DiscardUploadsBody) (any, error) {
 			claimed, _ := s.uploads.claim(PrincipalFrom(ctx).User, b.Uploads)
@@ -111,7 +113,7 @@ func (u *uploads) reserve(n int64) error {
 	defer u.mu.Unlock()
 	if u.bytes+n > u.max {
 		return errdefs.WithHint(errdefs.ErrFailedPrecondition,
-			"import fewer or smaller files at a time, or wait for the imports under way",
+			"import fewer or smaller files at a time, or wait for the imports under way (the bound is `serve --max-upload-bytes`)",
 			"the server stages at most %s of uploads at once, and this one goes beyond", humanSize(u.max))
 	}
 	u.bytes += n
@@ -326,6 +328,32 @@ func classifyWrite(err error) error {
 
 // importTable imports uploads of the caller. Other sources (paths on the
 // server's machine) are refused: a client imports its own files.
+// ImportChecker is a catalog that checks an import before its sources
+// are read (catalog.Local); a server over another catalog checks nothing
+// ahead.
+type ImportChecker interface {
+	// CheckImport returns the error ImportTable would return for req
+	// before it looks at its sources.
+	CheckImport(ctx context.Context, req catalog.ImportRequest) error
+}
+
+func (s *Server) checkImport(ctx context.Context, b ImportBody) error {
+	branch, err := parseBranch(b.Branch)
+	if err != nil {
+		return err
+	}
+	table, err := parseTable(b.Namespace, b.Table)
+	if err != nil {
+		return err
+	}
+	ic, ok := s.opts.Catalog.(ImportChecker)
+	if !ok {
+		return nil
+	}
+	return ic.CheckImport(ctx, catalog.ImportRequest{Branch: branch, Table: table,
+		Mode: catalog.ImportMode(b.Mode), PartitionBy: b.PartitionBy})
+}
+
 func (s *Server) importTable(ctx context.Context, b ImportBody) (any, error) {
 	var (
 		ids []string

@@ -7,8 +7,9 @@
 #   go test -run TestCrashSafety ./catalog (200 kill points, without -race)
 #   go test -run TestRunCrashSafety ./cli (200 kills of lakehouse run, without -race)
 #   go test -run 'TestServeLoad|TestServeFaults' ./cli (50 clients for 30 s, 100 kills of lakehouse serve, without -race)
-#   a short run of every native fuzz target (FUZZTIME, default 10s, each)
+#   every native fuzz target, FUZZ_BUDGET (default 70s) shared between them
 #
+# Each check prints how long it took; the end lists every check's time.
 # Exits non-zero if any check fails and ends with a summary line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -79,10 +80,17 @@ fi
 passed=0
 failed=0
 failures=()
+timings=()
+script_start=$SECONDS
 
-# check NAME CMD...: runs one check and counts it.
+# Test binaries built once and run by several checks (go test links a
+# test binary again on every call; the cli one takes half a minute).
+bindir=$(mktemp -d "${TMPDIR:-/tmp}/lakehouse-testbin.XXXXXX")
+trap 'rm -rf "$bindir"' EXIT
+
+# check NAME CMD...: runs one check, counts it and keeps its time.
 check() {
-	local name=$1
+	local name=$1 start=$SECONDS took
 	shift
 	echo
 	echo "==> $name"
@@ -93,6 +101,33 @@ check() {
 		failures+=("$name")
 		echo "FAILED: $name"
 	fi
+	took=$((SECONDS - start))
+	timings+=("$(printf '%5ds  %s' "$took" "$name")")
+	echo "--- $name: ${took}s"
+}
+
+# testbin PKG [GO TEST FLAGS...]: builds PKG's test binary into $bindir
+# once (a name per package and flags) and prints its path.
+testbin() {
+	local pkg=$1
+	shift
+	local out
+	out="$bindir/$(echo "$pkg $*" | tr -c 'A-Za-z0-9\n' '_').test"
+	if [[ ! -x $out ]]; then
+		local start=$SECONDS
+		go test -c -o "$out" "$@" "./$pkg" >&2 || return 1
+		echo "built the test binary of ./$pkg $* in $((SECONDS - start))s" >&2
+	fi
+	echo "$out"
+}
+
+# inpkg PKG BIN ARGS...: runs a test binary in its package's folder, as
+# go test does.
+inpkg() {
+	local pkg=$1 bin=$2
+	shift 2
+	[[ -n $bin ]] || return 1
+	(cd "$pkg" && "$bin" "$@")
 }
 
 check "go vet ./..." go vet ./...
@@ -102,14 +137,17 @@ fi
 check "go test -race ./..." go test -race -count=1 ./...
 # The race build runs the crash-safety test at 25 kill points (children are
 # slow under -race); this plain run does the full 200.
+# (in two stores at once)
 check "crash safety, 200 SIGKILL points" go test -count=1 -run '^TestCrashSafety$' ./catalog
+# The two cli checks without -race share one test binary.
+cli_test=$(testbin cli)
 # SIGKILL of `lakehouse run` at random moments (LAKEHOUSE_RUN_CRASH_POINTS,
-# 30 when the test runs alone, 200 here): skipped under -race, where each
-# run takes several times longer.
-check "run crash safety, 200 SIGKILL points of lakehouse run" env LAKEHOUSE_RUN_CRASH_POINTS=${LAKEHOUSE_RUN_CRASH_POINTS:-200} go test -count=1 -timeout 30m -run '^TestRunCrashSafety$' ./cli
+# 30 when the test runs alone, 200 here, in two lakehouses at once):
+# skipped under -race, where each run takes several times longer.
+check "run crash safety, 200 SIGKILL points of lakehouse run" env LAKEHOUSE_RUN_CRASH_POINTS=${LAKEHOUSE_RUN_CRASH_POINTS:-200} inpkg cli "$cli_test" -test.count=1 -test.timeout 30m -test.run '^TestRunCrashSafety$'
 # lakehouse serve under 50 clients for 30 s, and killed at 100 random
 # moments of that load (the race build runs 10 s and 10 kills).
-check "serve load and faults, 100 SIGKILL points of lakehouse serve" go test -count=1 -timeout 20m -run '^(TestServeLoad|TestServeFaults)$' ./cli
+check "serve load and faults, 100 SIGKILL points of lakehouse serve" inpkg cli "$cli_test" -test.count=1 -test.timeout 20m -test.run '^(TestServeLoad|TestServeFaults)$'
 
 # Every `func FuzzX(` in a _test.go file, as "dir FuzzX".
 fuzz_targets() {
@@ -119,15 +157,18 @@ fuzz_targets() {
 		sort -u
 }
 
-# fuzz DIR TARGET: fuzzes one target for FUZZTIME. Go 1.26's fuzz
-# coordinator can fail a target with a bare "context deadline exceeded" as
-# -fuzztime expires on a loaded machine (go.dev/issue/75804, fixed in Go
-# 1.27): no input is written and nothing reproduces. That failure, and only
-# that one, is run again once; a real finding prints "Failing input written".
+# fuzz DIR TARGET: fuzzes one target for $fuzztime, with one
+# fuzz-instrumented test binary per package. Go 1.26's fuzz coordinator
+# can fail a target with a bare "context deadline exceeded" as -fuzztime
+# expires on a loaded machine (go.dev/issue/75804, fixed in Go 1.27): no
+# input is written and nothing reproduces. That failure, and only that
+# one, is run again once; a real finding prints "Failing input written".
 fuzz() {
-	local dir=$1 target=$2 out attempt
+	local dir=$1 target=$2 out attempt bin
+	bin=$(testbin "$dir" -fuzz .) || return 1
 	for attempt in 1 2; do
-		out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-10s}" "./$dir" 2>&1)
+		out=$(inpkg "$dir" "$bin" -test.run '^$' -test.fuzz "^${target}\$" -test.fuzztime "$fuzztime" \
+			-test.fuzzcachedir "$fuzzcache/$(go list "./$dir")" 2>&1)
 		local rc=$?
 		echo "$out"
 		if ((rc == 0)); then
@@ -141,11 +182,25 @@ fuzz() {
 	done
 }
 
-while read -r dir target; do
+# The fuzzing budget is shared: FUZZ_BUDGET seconds over all targets, at
+# least 5 s each (FUZZTIME, if set, is each target's time instead).
+mapfile -t targets < <(fuzz_targets)
+budget=${FUZZ_BUDGET:-70}
+each=$((${budget%s} / (${#targets[@]} > 0 ? ${#targets[@]} : 1)))
+fuzztime=${FUZZTIME:-$((each > 5 ? each : 5))s}
+fuzzcache="$(go env GOCACHE)/fuzz"
+echo
+echo "fuzzing ${#targets[@]} targets for $fuzztime each"
+for line in "${targets[@]}"; do
+	read -r dir target <<<"$line"
 	[[ -n $target ]] || continue
 	check "fuzz $target (./$dir)" fuzz "$dir" "$target"
-done < <(fuzz_targets)
+done
 
+echo
+echo "time of each check:"
+printf '%s\n' "${timings[@]}"
+echo "total: $((SECONDS - script_start))s"
 echo
 if ((failed > 0)); then
 	printf 'failed: %s\n' "${failures[@]}"

@@ -138,7 +138,8 @@ func (f *Format) Import(ctx context.Context, spec catalog.ImportSpec) (*catalog.
 	}
 
 	// Phase 3: write and commit.
-	entry, err := f.write(ctx, base, cat, mode, files, probes, spec.SnapshotProperties)
+	pr := newProgress(spec.Progress, files)
+	entry, err := f.write(ctx, base, cat, mode, files, probes, spec.SnapshotProperties, pr)
 	if err != nil {
 		cat.fs.removeCreated()
 		return nil, fmt.Errorf("import into %s: %w", spec.Ident, err)
@@ -262,7 +263,7 @@ func (f *Format) newTable(spec catalog.ImportSpec, first string, cols []fileColu
 // write writes the data of files into base and commits one snapshot,
 // returning the new table state.
 func (f *Format) write(ctx context.Context, base *table.Table, cat *stagingCatalog, mode catalog.ImportMode,
-	files []sourceFile, probes []*probe, extraProps map[string]string) (catalog.TableEntry, error) {
+	files []sourceFile, probes []*probe, extraProps map[string]string, pr *progress) (catalog.TableEntry, error) {
 	sc := base.Schema()
 	asc, err := arrowSchemaOf(sc)
 	if err != nil {
@@ -285,9 +286,10 @@ func (f *Format) write(ctx context.Context, base *table.Table, cat *stagingCatal
 			return catalog.TableEntry{}, err
 		}
 		added = append(added, df)
+		pr.read(probes[i].rows, src, probes[i], probes[i].rows)
 	}
 	if len(stream) > 0 {
-		dfs, err := f.streamFiles(ctx, base, asc, files, probes, stream)
+		dfs, err := f.streamFiles(ctx, base, asc, files, probes, stream, pr)
 		if err != nil {
 			return catalog.TableEntry{}, err
 		}
@@ -444,20 +446,26 @@ func copyFile(fs *writeOnceFS, src, dst string) (n int64, err error) {
 // streamFiles writes the files at indexes idx through iceberg-go's writer
 // (partitioning, casting to the table's types) and returns the data files.
 func (f *Format) streamFiles(ctx context.Context, base *table.Table, asc *arrow.Schema,
-	files []sourceFile, probes []*probe, idx []int) ([]iceberg.DataFile, error) {
+	files []sourceFile, probes []*probe, idx []int, pr *progress) ([]iceberg.DataFile, error) {
 	var (
 		mu     sync.Mutex
 		srcErr error // the first error of our own reading, already classified
 	)
 	stopped := errors.New("stopped")
 	records := func(yield func(arrow.RecordBatch, error) bool) {
+		var i int
+		var fileRows int64
 		emit := func(rec arrow.RecordBatch) error {
+			n := rec.NumRows()
 			if !yield(rec, nil) {
 				return stopped
 			}
+			fileRows += n
+			pr.read(n, files[i], probes[i], fileRows)
 			return nil
 		}
-		for _, i := range idx {
+		for _, i = range idx {
+			fileRows = 0
 			var err error
 			switch files[i].kind {
 			case kindParquet:

@@ -199,6 +199,20 @@ class QueryMixin:
         if mode not in ("append", "replace"):
             raise _errors.InvalidArgumentError("mode must be 'append' or 'replace', got %r" % (mode,))
         ns, name = self._split_table(table, namespace)
+        body: Dict[str, Any] = {
+            "branch": branch,
+            "namespace": ns,
+            "table": name,
+            "sources": [],
+            "mode": mode,
+            "commit": self._commit_opts(message, None),
+        }
+        if partitioned_by:
+            body["partition_by"] = [partitioned_by] if isinstance(partitioned_by, str) else list(partitioned_by)
+        # The server answers the errors the import would give (a missing
+        # branch or namespace, main, a tag, a denied branch) before any
+        # file is read or sent.
+        self._call("CheckImport", body)
         uploads: List[str] = []
         try:
             for upload_name, size, mtime_ns, fmt, reader in _sources(data):
@@ -208,17 +222,7 @@ class QueryMixin:
             raise
         if not uploads:
             raise _errors.InvalidArgumentError("nothing to import: %r names no file" % (data,))
-        sources = ["upload:" + u for u in uploads]
-        body: Dict[str, Any] = {
-            "branch": branch,
-            "namespace": ns,
-            "table": name,
-            "sources": sources,
-            "mode": mode,
-            "commit": self._commit_opts(message, None),
-        }
-        if partitioned_by:
-            body["partition_by"] = [partitioned_by] if isinstance(partitioned_by, str) else list(partitioned_by)
+        body["sources"] = ["upload:" + u for u in uploads]
         return ImportResult.from_json(self._call("ImportTable", body))
 
     def _discard_uploads(self, uploads: List[str]) -> None:

@@ -17,9 +17,11 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 from . import errors as _errors
 from .results import LogLine, Run
 
-# Limits of the project a client sends (flight.MaxProject* on the server).
-MAX_PROJECT_BYTES = 64 << 20
-MAX_PROJECT_UNPACKED = 256 << 20
+# Ceilings of the project a client sends (flight.MaxProject*Ceiling): a
+# server enforces its own, lower limits (serve --max-project-bytes,
+# --max-project-unpacked) and names them when it refuses a project.
+MAX_PROJECT_BYTES = 190 << 20
+MAX_PROJECT_UNPACKED = 4 << 30
 MAX_PROJECT_FILES = 10000
 
 # The files a run ships (runrec.IsProjectFile): code and small text files,

@@ -211,8 +211,11 @@ class Client(QueryMixin, RunsMixin):
         return opts
 
     def info(self) -> Dict[str, Any]:
-        """Describes the server and the caller:
-        {"version", "role", "auth", "user", "user_role"}."""
+        """Describes the server and the caller: {"version", "role",
+        "auth", "user", "user_role", "data_dir", "catalog", "warehouse",
+        "launcher", "containerd_socket", "launcher_reason", "isolation"}
+        (the paths and launcher as the server sees them; keys it has no
+        value for are left out)."""
         return self._call("ServerInfo")
 
     # --- API keys (admins) -----------------------------------------------

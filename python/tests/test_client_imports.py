@@ -1,9 +1,4 @@
-"""lakehouse.Client tables and imports against a real server.
-
-WIP: the server side of imports (DoPut uploads and lakehouse.v1.ImportTable)
-has not landed on main yet; this file is named so pytest does not collect
-it. Rename it to test_client_imports.py once it has.
-"""
+"""lakehouse.Client tables and imports against a real server."""
 
 import os
 import time
@@ -144,3 +139,15 @@ def test_unreadable_file_sends_nothing(c, tmp_path):
         c.import_data("t", str(tmp_path / "notes.txt"), branch="py.badfile") if (tmp_path / "notes.txt").write_text("x") else None
     assert "unsupported" in e.value.message
     assert c.get_branch("py.badfile").head == head
+
+
+def test_target_checked_before_files(c, tmp_path):
+    # The server checks the branch before any file is read: the error is
+    # the one an embedded import gives, whatever the files.
+    missing = str(tmp_path / "missing.parquet")
+    with pytest.raises(lakehouse.NotFoundError) as e:
+        c.import_data("t", missing, branch="py.nosuchbranch")
+    assert "py.nosuchbranch" in e.value.message
+    with pytest.raises(lakehouse.LakehouseError) as e:
+        c.import_data("t", missing, branch="main")
+    assert "missing.parquet" not in e.value.message
