@@ -17,6 +17,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/catalog/bolt"
 	"github.com/lakehouse-dev/lakehouse/catalog/iceberg"
+	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/internal/killpoints"
 )
@@ -105,12 +106,16 @@ func crashWorker(t *testing.T, points int) {
 	}
 }
 
-func openCrashService(dir string) (*catalog.Local, error) {
+func openCrashService(dir string) (*catalog.Local, error) { return openService(dir, nil) }
+
+// openService opens the catalog in dir over the warehouse st (nil: a local
+// one in dir/warehouse).
+func openService(dir string, st warehouse.Storage) (*catalog.Local, error) {
 	store, err := bolt.Open(filepath.Join(dir, "catalog.db"), bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, err
 	}
-	format, err := iceberg.New(iceberg.Options{Warehouse: filepath.Join(dir, "warehouse")})
+	format, err := iceberg.New(iceberg.Options{Warehouse: filepath.Join(dir, "warehouse"), Storage: st, CacheDir: filepath.Join(dir, "cache")})
 	if err != nil {
 		store.Close()
 		return nil, err

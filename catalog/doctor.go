@@ -9,6 +9,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
 // DoctorReport is what Local.Doctor found: how much it checked and what is
@@ -140,6 +142,18 @@ func (l *Local) Doctor(ctx context.Context) (*DoctorReport, error) {
 		}
 		for _, f := range info.Files {
 			r.Files++
+			if fs, ok := l.format.(fileStatter); ok {
+				size, err := fs.StatFile(ctx, f.Path)
+				switch {
+				case errdefs.Is(err, errdefs.ErrNotFound):
+					add(where, "data file %s is missing", f.Path)
+				case err != nil:
+					add(where, "data file %s cannot be read: %v", f.Path, err)
+				case size != f.Bytes:
+					add(where, "data file %s is %d bytes, but its manifest records %d", f.Path, size, f.Bytes)
+				}
+				continue
+			}
 			p, ok := localPath(f.Path)
 			if !ok {
 				continue // not a local file: nothing here can check it
@@ -156,6 +170,14 @@ func (l *Local) Doctor(ctx context.Context) (*DoctorReport, error) {
 		}
 	}
 	return r, nil
+}
+
+// fileStatter is a TableFormat that can check its files wherever they are
+// stored (a moved local warehouse, S3).
+type fileStatter interface {
+	// StatFile returns the size of the file at loc, ErrNotFound if it is
+	// missing.
+	StatFile(ctx context.Context, loc string) (int64, error)
 }
 
 // describeSafely is Describe, with a panic of the table format library on

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
@@ -33,15 +34,9 @@ import (
 // dropped on one branch and alive on another stays while any of them
 // references it.
 
-// ObjectInfo describes one stored file of the warehouse.
-type ObjectInfo struct {
-	// Key names the file relative to the warehouse root, with '/'
-	// separators.
-	Key     string
-	Size    int64
-	ETag    string
-	ModTime time.Time
-}
+// ObjectInfo describes one stored file of the warehouse: Key relative to
+// the warehouse root, with '/' separators.
+type ObjectInfo = warehouse.ObjectInfo
 
 // Objects lists and deletes the files of a warehouse (a local directory,
 // an S3 prefix).

@@ -50,14 +50,10 @@ func writeArrowFile(t *testing.T, path string, ids []int64, countries []string) 
 
 // The executor's path: a model's Arrow IPC output materialized on a branch
 // by overwrite-partitions or replace, one commit each.
-func TestImportModes(t *testing.T) {
+func TestImportModes(t *testing.T) { eachWarehouse(t, importModes) }
+
+func importModes(t *testing.T, dir string, svc *catalog.Local) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	svc, err := openCrashService(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
 	tbl := catalog.TableIdent{Namespace: "sales", Name: "tx"}
 	if _, err := svc.CreateBranch(ctx, "run.1", catalog.Ref{Name: "main"}); err != nil {
 		t.Fatal(err)

@@ -9,20 +9,45 @@ import (
 	"testing"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/internal/miniotest"
 )
 
 // TestIcebergWorkflow runs the catalog on its real parts — bbolt on disk and
 // Iceberg tables written by iceberg-go — through the branch, import, merge,
-// revert and time-travel flow a user goes through.
-func TestIcebergWorkflow(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	svc, err := openCrashService(dir)
-	if err != nil {
-		t.Fatal(err)
+// revert and time-travel flow a user goes through, on a local warehouse
+// and on S3 (MinIO).
+func TestIcebergWorkflow(t *testing.T) { eachWarehouse(t, icebergWorkflow) }
+
+// eachWarehouse runs fn on a fresh catalog in dir over a local warehouse,
+// then over one on S3 (MinIO).
+func eachWarehouse(t *testing.T, fn func(t *testing.T, dir string, svc *catalog.Local)) {
+	srv := miniotest.Start(t)
+	for _, wh := range []string{"local", "s3"} {
+		t.Run(wh, func(t *testing.T) {
+			dir := t.TempDir()
+			var st warehouse.Storage
+			if wh == "s3" {
+				var err error
+				st, err = warehouse.Open(context.Background(), warehouse.Config{URI: "s3://" + srv.Bucket + "/" + t.Name(),
+					S3: warehouse.S3Options{Endpoint: srv.Endpoint}})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			svc, err := openService(dir, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer svc.Close()
+			fn(t, dir, svc)
+		})
 	}
-	defer svc.Close()
+}
+
+func icebergWorkflow(t *testing.T, dir string, svc *catalog.Local) {
+	ctx := context.Background()
 	csv := func(name string, from, n int, header string) string {
 		var b strings.Builder
 		b.WriteString(header + "\n")

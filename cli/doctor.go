@@ -18,7 +18,11 @@ func (e *Env) doctorCommand() *urfave.Command {
 			"branch and tag resolves, that every commit reachable from them and its tree are\n" +
 			"stored, and that every table state they name has its metadata file, manifests\n" +
 			"and data files, each data file of the size its manifest records. It only\n" +
-			"reads. Exit 0 when all is well, 1 with the list of problems otherwise.",
+			"reads (except with --adopt-copy). Exit 0 when all is well, 1 with the list of\n" +
+			"problems otherwise.",
+		Flags: []urfave.Flag{
+			&urfave.BoolFlag{Name: "adopt-copy", Usage: "make a copied data dir a catalog of its own: it then reads and writes only its own warehouse"},
+		},
 		Action: e.doctor,
 	}
 }
@@ -42,6 +46,15 @@ func (e *Env) doctor(c *urfave.Context) error {
 		return err
 	}
 	ctx := c.Context
+	if c.Bool("adopt-copy") {
+		adopted, err := e.adoptCopy()
+		if err != nil {
+			return err
+		}
+		if adopted && !e.JSON() {
+			fmt.Fprintf(e.Stderr, "%s is now a catalog of its own\n", e.DataDir)
+		}
+	}
 	v := doctorView{Catalog: e.CatalogPath(), DoctorReport: &catalog.DoctorReport{Problems: []catalog.Problem{}}}
 	// The file first: the catalog cannot be walked through a damaged one.
 	store, err := e.catalogFile()

@@ -3,11 +3,13 @@ package cli
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/catalog/bolt"
 	"github.com/lakehouse-dev/lakehouse/catalog/iceberg"
+	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
 	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
 )
 
@@ -17,11 +19,18 @@ import (
 //	<data-dir>/
 //	  catalog.db      bbolt store: refs, commits, trees, records
 //	  profiles.json   profile settings of the command line
-//	  warehouse/      Iceberg tables: metadata and data files
+//	  warehouse.json  where the tables are (the warehouse settings)
+//	  warehouse/      Iceberg tables: metadata and data files (the default
+//	                  warehouse; else file:///path or s3://bucket/prefix)
+//	  cache/          local copies of the data files of a remote warehouse
 type embeddedConfig struct {
 	DataDir   string
 	Catalog   string
-	Warehouse string
+	Warehouse warehouse.Storage
+	// CacheDir holds scans' copies of remote data files.
+	CacheDir string
+	// S3 configures the clients of s3:// import sources.
+	S3 warehouse.S3Options
 	// LockTimeout is how long to wait for another process holding the
 	// catalog file before failing with errdefs.ErrUnavailable.
 	LockTimeout time.Duration
@@ -36,7 +45,7 @@ type embeddedConfig struct {
 }
 
 // openEmbedded wires the in-process catalog: the bbolt store, the Iceberg
-// table format over the local warehouse directory, and the Local service
+// table format over the warehouse, and the Local service
 // over both. The same format plans the scans of queries and pipeline
 // inputs (catalog.TableScanner).
 func openEmbedded(ctx context.Context, cfg embeddedConfig) (catalog.Service, catalog.TableScanner, error) {
@@ -56,7 +65,10 @@ func openEmbedded(ctx context.Context, cfg embeddedConfig) (catalog.Service, cat
 	if err != nil {
 		return nil, nil, err
 	}
-	format, err := iceberg.New(iceberg.Options{Warehouse: cfg.Warehouse})
+	format, err := iceberg.New(iceberg.Options{Storage: cfg.Warehouse, CacheDir: filepath.Join(cfg.CacheDir, "objects"),
+		OpenSource: func(ctx context.Context, loc warehouse.Location) (warehouse.Storage, error) {
+			return warehouse.NewS3(ctx, loc, cfg.S3)
+		}})
 	if err != nil {
 		store.Close()
 		return nil, nil, err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
 	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	urfave "github.com/urfave/cli/v2"
@@ -71,12 +72,16 @@ type Env struct {
 	remote *flight.Client
 	// exclusive opens the catalog file for this process alone (serve).
 	exclusive bool
+	// warehouseArg and s3EndpointArg are --warehouse and --s3-endpoint.
+	warehouseArg, s3EndpointArg string
 }
 
 func globalFlags() []urfave.Flag {
 	return []urfave.Flag{
 		&urfave.StringFlag{Name: "data-dir", Usage: "state of the embedded catalog (env " + envDataDir + ")", DefaultText: "~/.lakehouse"},
 		&urfave.StringFlag{Name: "addr", Usage: "talk to the lakehouse server at host:port (or grpc+tls://host:port, its CA in env " + envTLSCA + ") instead of the local data dir (env " + envAddr + ", or the profile's addr)"},
+		&urfave.StringFlag{Name: "warehouse", Usage: "where a new catalog keeps its tables: file:///path or s3://bucket/prefix (env " + envWarehouse + "); later commands use the one stored in the data dir", DefaultText: "<data-dir>/warehouse"},
+		&urfave.StringFlag{Name: "s3-endpoint", Usage: "URL of an S3-compatible service such as MinIO, addressed path-style (env " + envS3Endpoint + ")"},
 		&urfave.StringFlag{Name: "profile", Value: "default", Usage: "profile in <data-dir>/profiles.json (active branch, user, namespace)"},
 		&urfave.StringFlag{Name: "output", Aliases: []string{"O"}, Value: outputTable, Usage: "output format: table or json"},
 		&urfave.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log what happens on stderr"},
@@ -119,6 +124,7 @@ func (e *Env) before(c *urfave.Context) error {
 	if abs, err := filepath.Abs(e.DataDir); err == nil {
 		e.DataDir = abs
 	}
+	e.warehouseArg, e.s3EndpointArg = c.String("warehouse"), c.String("s3-endpoint")
 	e.Addr = c.String("addr")
 	if e.Addr == "" {
 		e.Addr = e.Getenv(envAddr)
@@ -132,7 +138,8 @@ func (e *Env) JSON() bool { return e.Output == outputJSON }
 // CatalogPath is the bbolt file of the embedded catalog.
 func (e *Env) CatalogPath() string { return filepath.Join(e.DataDir, "catalog.db") }
 
-// WarehouseDir holds the table data and metadata of the embedded catalog.
+// WarehouseDir is the default warehouse of the embedded catalog: its table
+// data and metadata unless --warehouse named another when it was created.
 func (e *Env) WarehouseDir() string { return filepath.Join(e.DataDir, "warehouse") }
 
 // ProfilesPath is the profile file.
@@ -160,11 +167,21 @@ func (e *Env) Service(ctx context.Context) (catalog.Service, error) {
 		return e.dial(addr, p)
 	}
 	start := time.Now()
+	ws, err := e.resolveWarehouse()
+	if err != nil {
+		return nil, err
+	}
+	storage, err := e.openWarehouse(ctx, ws)
+	if err != nil {
+		return nil, err
+	}
 	svc, scans, err := openEmbedded(ctx, embeddedConfig{
 		Exclusive:   e.exclusive,
 		DataDir:     e.DataDir,
 		Catalog:     e.CatalogPath(),
-		Warehouse:   e.WarehouseDir(),
+		Warehouse:   storage,
+		CacheDir:    e.CacheDir(),
+		S3:          warehouse.S3Options{Endpoint: e.s3Endpoint(ws.S3Endpoint)},
 		LockTimeout: timeout,
 		Author:      e.author(p),
 		Now:         e.Now,

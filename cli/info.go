@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
@@ -205,6 +206,6 @@ func (e *Env) hostInfo(ctx context.Context, b flight.ServerInfoBody) (flight.Hos
 	cfg := launchers.Config{Kind: kind, Isolation: iso}
 	cfg.Containerd.Socket = e.Getenv(launchers.SocketEnv)
 	li := launchers.Describe(ctx, cfg)
-	return flight.HostInfo{DataDir: e.DataDir, Catalog: e.CatalogPath(), Warehouse: e.WarehouseDir(),
+	return flight.HostInfo{DataDir: e.DataDir, Catalog: e.CatalogPath(), Warehouse: strings.TrimPrefix(e.WarehouseURI(), "file://"),
 		Launcher: li.Launcher, ContainerdSocket: li.Socket, LauncherReason: li.Reason, Isolation: li.Isolation}, nil
 }

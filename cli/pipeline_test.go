@@ -62,6 +62,13 @@ type lakehouseEnv struct {
 
 func newLakehouseEnv(t *testing.T, launcher, socket string) *lakehouseEnv {
 	t.Helper()
+	return newLakehouseEnvWith(t, launcher, socket, nil)
+}
+
+// newLakehouseEnvWith is newLakehouseEnv with extra environment variables
+// (a warehouse on S3).
+func newLakehouseEnvWith(t *testing.T, launcher, socket string, extra map[string]string) *lakehouseEnv {
+	t.Helper()
 	dataDir := t.TempDir()
 	shm, err := os.MkdirTemp("/dev/shm", "lakehouse-clitest-")
 	if err != nil {
@@ -83,6 +90,9 @@ func newLakehouseEnv(t *testing.T, launcher, socket string) *lakehouseEnv {
 	}
 	if v := os.Getenv("PIP_INDEX_URL"); v != "" {
 		le.env["PIP_INDEX_URL"] = v
+	}
+	for k, v := range extra {
+		le.env[k] = v
 	}
 	testdata, _ := filepath.Abs(filepath.Join("..", "testdata"))
 	for _, args := range [][]string{

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh: every check of the repository, as CI runs it (.ci/run calls this).
 #
+#   installs MinIO once into the test cache (version pinned in DEVELOPERS.md)
 #   go vet ./...
 #   go test -race -count=1 ./...
 #   go test -run TestCrashSafety ./catalog (200 kill points, without -race)
@@ -51,6 +52,30 @@ if ! command -v go >/dev/null 2>&1; then
 	exit 1
 fi
 go version
+
+# --- MinIO --------------------------------------------------------------------
+# The S3 warehouse tests start a private MinIO (internal/miniotest). It is
+# built once with the version pinned in DEVELOPERS.md and kept in the test
+# cache; LAKEHOUSE_MINIO points the tests at it.
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+if [[ -z ${LAKEHOUSE_MINIO:-} ]]; then
+	export LAKEHOUSE_MINIO=$LAKEHOUSE_TEST_CACHE/bin/minio
+	if [[ ! -x $LAKEHOUSE_MINIO || $(cat "$LAKEHOUSE_MINIO.version" 2>/dev/null) != "$MINIO_VERSION" ]]; then
+		echo "installing minio@$MINIO_VERSION into $LAKEHOUSE_TEST_CACHE/bin (once)"
+		mkdir -p "$LAKEHOUSE_TEST_CACHE/bin"
+		# GOFLAGS cleared: minio builds without this repository's duckdb_arrow tag.
+		if GOFLAGS= GOBIN="$LAKEHOUSE_TEST_CACHE/bin" go install "github.com/minio/minio@$MINIO_VERSION"; then
+			echo "$MINIO_VERSION" >"$LAKEHOUSE_MINIO.version"
+		else
+			echo "test.sh: go install github.com/minio/minio@$MINIO_VERSION failed" >&2
+			exit 1
+		fi
+	fi
+elif [[ ! -x $LAKEHOUSE_MINIO ]]; then
+	echo "test.sh: LAKEHOUSE_MINIO=$LAKEHOUSE_MINIO is not an executable" >&2
+	exit 1
+fi
+# -----------------------------------------------------------------------------
 
 passed=0
 failed=0

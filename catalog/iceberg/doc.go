@@ -1,5 +1,5 @@
 // Package iceberg implements catalog.TableFormat with apache/iceberg-go over
-// a local warehouse directory: importing Parquet, CSV and Arrow IPC files
+// a warehouse (catalog/warehouse: a local directory or S3): importing Parquet, CSV and Arrow IPC files
 // into Iceberg tables, describing table states, merging two append-only
 // histories and diffing schemas.
 //
@@ -11,7 +11,16 @@
 //	    data/<...>.parquet                       data files
 //
 // A table gets a new directory each time it is created, so two branches can
-// create a table of the same name independently.
+// create a table of the same name independently. Every read and write goes
+// through the warehouse Storage (writeOnceFS adapts it to iceberg-go's io
+// interfaces); locations in metadata are Storage.URI of a key: absolute
+// paths for a local warehouse (under the root it had when the catalog was
+// created, mapped to where it is now), s3://bucket/prefix/... on S3.
+//
+// Scans return local files: the Options.Fetcher materializes a data file
+// (the file itself in a local warehouse; by default a whole-object
+// download into the cache directory, keyed by key and ETag, on S3), since
+// the DuckDB that reads them opens local paths only.
 //
 // # Invariants
 //
@@ -54,8 +63,10 @@
 //
 // # Caveats
 //
-// Only flat schemas are imported (no list, map or struct columns). Table
-// locations are local paths. MergeAppends compares data-file sets: each
+// Only flat schemas are imported (no list, map or struct columns). The
+// default Fetcher downloads whole data files, whatever columns a scan
+// reads. s3:// import sources are downloaded to a temporary directory
+// before they are read. MergeAppends compares data-file sets: each
 // side must keep every data file of base and add no delete files. A side
 // that removed a whole file added after base is not detected, so if the
 // other side also holds that file (through an earlier shared merge) the

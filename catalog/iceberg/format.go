@@ -6,20 +6,33 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"net/url"
-	"os"
 	"path/filepath"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go/table"
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
 // Options configure a Format.
 type Options struct {
-	// Warehouse is the absolute local directory new tables are created
-	// under. Required.
+	// Storage is the warehouse new tables are created in and table files
+	// are read from. Default: a local warehouse in Warehouse.
+	Storage warehouse.Storage
+	// Warehouse is the absolute local directory of the default Storage;
+	// required without a Storage.
 	Warehouse string
+	// Fetcher gives scans local copies of data files. Default: the files
+	// themselves for a local warehouse, else whole-object downloads
+	// into CacheDir.
+	Fetcher Fetcher
+	// CacheDir holds the default Fetcher's downloads; required for a
+	// remote Storage without a Fetcher.
+	CacheDir string
+	// OpenSource opens the bucket of an s3:// import source (loc.Path is
+	// empty). Default: S3 with the standard AWS configuration.
+	OpenSource func(ctx context.Context, loc warehouse.Location) (warehouse.Storage, error)
 	// Allocator allocates the Arrow memory of imports. Default
 	// memory.DefaultAllocator.
 	Allocator memory.Allocator
@@ -42,18 +55,21 @@ const (
 
 // Validate checks the options and fills in defaults.
 func (o *Options) Validate() error {
-	if o.Warehouse == "" {
-		return errdefs.New(errdefs.ErrInvalidArgument, "iceberg: the warehouse directory is not set")
+	if o.Storage == nil {
+		if err := o.localStorage(); err != nil {
+			return err
+		}
 	}
-	if !filepath.IsAbs(o.Warehouse) {
-		return errdefs.New(errdefs.ErrInvalidArgument, "iceberg: warehouse %q is not an absolute path", o.Warehouse)
+	if o.Fetcher == nil {
+		if _, local := o.Storage.(warehouse.LocalPather); !local && o.CacheDir == "" {
+			return errdefs.New(errdefs.ErrInvalidArgument, "iceberg: a remote warehouse needs a Fetcher or a CacheDir")
+		}
+		o.Fetcher = &warehouse.Downloader{Storage: o.Storage, Dir: o.CacheDir}
 	}
-	o.Warehouse = filepath.Clean(o.Warehouse)
-	// iceberg-go builds data and metadata paths with net/url: a path it
-	// would escape (spaces, '%', '#', '?') would not name the same file.
-	if (&url.URL{Path: o.Warehouse}).String() != o.Warehouse {
-		return errdefs.New(errdefs.ErrInvalidArgument,
-			"iceberg: warehouse %q contains characters that are not allowed in table locations (spaces, %%, #, ?)", o.Warehouse)
+	if o.OpenSource == nil {
+		o.OpenSource = func(ctx context.Context, loc warehouse.Location) (warehouse.Storage, error) {
+			return warehouse.NewS3(ctx, loc, warehouse.S3Options{})
+		}
 	}
 	if o.Allocator == nil {
 		o.Allocator = memory.DefaultAllocator
@@ -76,6 +92,39 @@ func (o *Options) Validate() error {
 	return nil
 }
 
+// localStorage opens the default Storage, a local warehouse in Warehouse.
+func (o *Options) localStorage() error {
+	if o.Warehouse == "" {
+		return errdefs.New(errdefs.ErrInvalidArgument, "iceberg: the warehouse directory is not set")
+	}
+	if !filepath.IsAbs(o.Warehouse) {
+		return errdefs.New(errdefs.ErrInvalidArgument, "iceberg: warehouse %q is not an absolute path", o.Warehouse)
+	}
+	o.Warehouse = filepath.Clean(o.Warehouse)
+	// iceberg-go builds data and metadata paths with net/url: a path it
+	// would escape (spaces, '%', '#', '?') would not name the same file.
+	if (&url.URL{Path: o.Warehouse}).String() != o.Warehouse {
+		return errdefs.New(errdefs.ErrInvalidArgument,
+			"iceberg: warehouse %q contains characters that are not allowed in table locations (spaces, %%, #, ?)", o.Warehouse)
+	}
+	st, err := warehouse.NewLocal(o.Warehouse, "")
+	if err != nil {
+		return fmt.Errorf("iceberg: %w", err)
+	}
+	o.Storage = st
+	return nil
+}
+
+// Fetcher gives scans a local file with the content of a data file: the
+// DuckDB that reads them opens local paths only.
+type Fetcher interface {
+	// Materialize returns a local path holding the object key (relative
+	// to the warehouse root) of which the scan reads columns (nil: all).
+	// Errors are the Storage's (ErrNotFound for a missing object,
+	// ErrUnavailable when the store cannot be reached).
+	Materialize(ctx context.Context, key string, columns []string) (localPath string, err error)
+}
+
 // Format implements catalog.TableFormat with apache/iceberg-go over a local
 // warehouse directory. It is safe for concurrent use.
 type Format struct {
@@ -84,16 +133,16 @@ type Format struct {
 
 var _ catalog.TableFormat = (*Format)(nil)
 
-// New returns a Format. The warehouse directory is created if missing.
+// New returns a Format. A local warehouse directory is created if missing.
 func New(opts Options) (*Format, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(opts.Warehouse, 0o755); err != nil {
-		return nil, fmt.Errorf("iceberg: creating warehouse: %w", err)
-	}
 	return &Format{opts: opts}, nil
 }
+
+// Storage is the warehouse of the format.
+func (f *Format) Storage() warehouse.Storage { return f.opts.Storage }
 
 // tableIdent is iceberg-go's form of a table identifier.
 func tableIdent(id catalog.TableIdent) table.Identifier {
@@ -110,7 +159,7 @@ func (f *Format) load(ctx context.Context, id catalog.TableIdent, e catalog.Tabl
 	if e.MetadataLocation == "" {
 		return nil, nil, errdefs.New(errdefs.ErrInvalidArgument, "%s: the catalog entry has no metadata location", what)
 	}
-	fs := newWriteOnceFS()
+	fs := newWriteOnceFS(ctx, f.opts.Storage)
 	cat := &stagingCatalog{fs: fs}
 	tbl, err := table.NewFromLocation(ctx, tableIdent(id), e.MetadataLocation, cat.fsFunc, cat)
 	if err != nil {

@@ -6,14 +6,13 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"path"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/apache/iceberg-go"
 	iceio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
 )
 
 var _ catalog.TableFiles = (*Format)(nil)
@@ -38,7 +37,7 @@ var _ catalog.TableFiles = (*Format)(nil)
 // what it would have referenced is unknown: every file under that table's
 // location is reported, so that nothing it may still need goes.
 func (f *Format) ReferencedFiles(ctx context.Context, states []catalog.TableEntry, since time.Time, fn func(key string)) ([]string, error) {
-	w := &refWalker{f: f, fs: f.readIO(), since: since, fn: fn, seen: map[string]bool{}, kept: map[string]bool{}}
+	w := &refWalker{f: f, fs: f.readIO(ctx), since: since, fn: fn, seen: map[string]bool{}, kept: map[string]bool{}}
 	for _, e := range states {
 		if err := w.metadata(ctx, e.MetadataLocation, true); err != nil {
 			return w.missing, err
@@ -48,7 +47,7 @@ func (f *Format) ReferencedFiles(ctx context.Context, states []catalog.TableEntr
 }
 
 // readIO is the file system the collector reads table files through.
-func (f *Format) readIO() iceio.IO { return newWriteOnceFS() }
+func (f *Format) readIO(ctx context.Context) iceio.IO { return newWriteOnceFS(ctx, f.opts.Storage) }
 
 // refWalker walks table metadata, reporting each file once.
 type refWalker struct {
@@ -173,17 +172,22 @@ func (w *refWalker) snapshot(ctx context.Context, tableLoc string, s table.Snaps
 }
 
 // warehouseKey returns the key of a location in this Format's warehouse
-// (its path relative to the warehouse directory, '/'-separated), and
-// false for a location outside it.
+// (relative to its root, '/'-separated), and false for a location
+// outside it.
 func (f *Format) warehouseKey(loc string) (string, bool) {
-	p := filepath.Clean(localName(loc))
-	rel, ok := strings.CutPrefix(p, f.opts.Warehouse+string(filepath.Separator))
-	if !ok || rel == "" {
+	k, ok := f.opts.Storage.Key(loc)
+	if !ok || k == "" {
 		return "", false
 	}
-	return filepath.ToSlash(rel), true
+	return k, true
 }
 
 // Objects returns the files of this Format's warehouse as the garbage
-// collector lists and deletes them.
-func (f *Format) Objects() catalog.Objects { return &DirObjects{Root: f.opts.Warehouse} }
+// collector lists and deletes them. A local warehouse is listed with the
+// temporary files of writes that never finished, so that they go too.
+func (f *Format) Objects() catalog.Objects {
+	if l, ok := f.opts.Storage.(*warehouse.Local); ok {
+		return &DirObjects{Root: l.Dir()}
+	}
+	return f.opts.Storage
+}

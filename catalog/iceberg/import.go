@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strings"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -59,7 +60,7 @@ func (f *Format) Import(ctx context.Context, spec catalog.ImportSpec) (*catalog.
 	if spec.Current != nil && len(spec.PartitionBy) > 0 && mode != catalog.ImportReplace {
 		return nil, catalog.PartitionByExistingError(spec.Ident)
 	}
-	files, err := expandSources(spec.Sources)
+	files, err := f.resolveSources(ctx, spec.Sources)
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +100,12 @@ func (f *Format) Import(ctx context.Context, spec catalog.ImportSpec) (*catalog.
 		}
 	}
 
+	cleanup, err := fetchRemote(ctx, files)
+	defer cleanup()
+	if err != nil {
+		return nil, err
+	}
+
 	// Phase 2: read every schema before writing anything.
 	probes := make([]*probe, len(files))
 	for i, src := range files {
@@ -111,7 +118,7 @@ func (f *Format) Import(ctx context.Context, spec catalog.ImportSpec) (*catalog.
 		if err != nil {
 			return nil, err
 		}
-		cat = &stagingCatalog{fs: newWriteOnceFS(), base: md}
+		cat = &stagingCatalog{fs: newWriteOnceFS(ctx, f.opts.Storage), base: md}
 		base = cat.table(tableIdent(spec.Ident))
 		out.Created = true
 	} else if replaces(mode, base) {
@@ -134,7 +141,7 @@ func (f *Format) Import(ctx context.Context, spec catalog.ImportSpec) (*catalog.
 	pr := newProgress(spec.Progress, files)
 	entry, err := f.write(ctx, base, cat, mode, files, probes, spec.SnapshotProperties, pr)
 	if err != nil {
-		cat.fs.removeCreated(nil)
+		cat.fs.removeCreated()
 		return nil, fmt.Errorf("import into %s: %w", spec.Ident, err)
 	}
 	out.Entry = entry
@@ -241,7 +248,7 @@ func (f *Format) newTable(spec catalog.ImportSpec, first string, cols []fileColu
 		return nil, err
 	}
 	id := uuid.New()
-	loc := path.Join(f.opts.Warehouse, string(spec.Ident.Namespace), spec.Ident.Name+"-"+id.String())
+	loc := f.opts.Storage.URI(path.Join(string(spec.Ident.Namespace), spec.Ident.Name+"-"+id.String()))
 	props := iceberg.Properties{
 		// Old metadata files belong to other branches and commits too.
 		table.MetadataDeleteAfterCommitEnabledKey: "false",
@@ -377,7 +384,7 @@ func fastPath(base *table.Table, asc *arrow.Schema, p *probe) bool {
 // copyParquet copies a Parquet file byte for byte into the table's data
 // directory and describes it from the footer already read.
 func (f *Format) copyParquet(base *table.Table, fs *writeOnceFS, src sourceFile, p *parquetProbe) (iceberg.DataFile, error) {
-	dst := path.Join(base.Location(), "data", uuid.NewString()+".parquet")
+	dst := strings.TrimSuffix(base.Location(), "/") + "/data/" + uuid.NewString() + ".parquet"
 	n, err := copyFile(fs, src.file, dst)
 	if err != nil {
 		return nil, fmt.Errorf("copying %s: %w", src.Path, err)

@@ -121,11 +121,11 @@ func (f *Format) MergeAppends(ctx context.Context, id catalog.TableIdent, base, 
 	}
 	txn := ot.NewTransaction()
 	if err := txn.AddDataFiles(ctx, files, props, table.WithoutDuplicateCheck()); err != nil {
-		cat.fs.removeCreated(nil)
+		cat.fs.removeCreated()
 		return catalog.TableEntry{}, false, fmt.Errorf("table %s: staging merge snapshot: %w", id, err)
 	}
 	if _, err := txn.Commit(ctx); err != nil {
-		cat.fs.removeCreated(nil)
+		cat.fs.removeCreated()
 		return catalog.TableEntry{}, false, fmt.Errorf("table %s: committing merge snapshot: %w", id, err)
 	}
 	return entryOf(cat.base, cat.baseLoc), true, nil

@@ -14,20 +14,26 @@ import (
 // ScanTable is a table state opened for reading: its schema and current
 // snapshot, ready to plan scans. It reads metadata and manifests only.
 type ScanTable struct {
-	id  catalog.TableIdent
-	tbl *table.Table
-	fs  *writeOnceFS
+	id    catalog.TableIdent
+	tbl   *table.Table
+	fs    *writeOnceFS
+	fetch Fetcher // nil: data files are local paths
 }
 
-// OpenScan opens the table state e for scan planning. It returns
-// ErrNotFound when the metadata file does not exist. It needs no Format:
-// reads go straight to the locations the metadata names.
+// OpenScan opens the table state e of a local table for scan planning. It
+// returns ErrNotFound when the metadata file does not exist. It needs no
+// Format: reads go straight to the local paths the metadata names. A table
+// in a remote warehouse is opened with Format.OpenScan.
 func OpenScan(ctx context.Context, id catalog.TableIdent, e catalog.TableEntry) (*ScanTable, error) {
-	tbl, cat, err := (&Format{}).load(ctx, id, e)
+	return (&Format{}).openScan(ctx, id, e)
+}
+
+func (f *Format) openScan(ctx context.Context, id catalog.TableIdent, e catalog.TableEntry) (*ScanTable, error) {
+	tbl, cat, err := f.load(ctx, id, e)
 	if err != nil {
 		return nil, err
 	}
-	return &ScanTable{id: id, tbl: tbl, fs: cat.fs}, nil
+	return &ScanTable{id: id, tbl: tbl, fs: cat.fs, fetch: f.opts.Fetcher}, nil
 }
 
 // Schema is the table's current schema.
@@ -59,7 +65,8 @@ type ScanOptions struct {
 // ScanPlan is the outcome of planning: the data files to read.
 type ScanPlan struct {
 	SnapshotID int64
-	// Files are the local paths of the kept data files, sorted.
+	// Files are the local paths of the kept data files (for a remote
+	// warehouse, the Fetcher's copies), sorted.
 	Files []string
 	// Records is the row count of the kept files.
 	Records int64
@@ -107,12 +114,29 @@ func (t *ScanTable) PlanFiles(ctx context.Context, opts ScanOptions) (*ScanPlan,
 			return nil, errdefs.New(errdefs.ErrFailedPrecondition,
 				"table %s has a %s data file (%s); queries read Parquet only", t.id, task.File.FileFormat(), task.File.FilePath())
 		}
-		plan.Files = append(plan.Files, localName(task.File.FilePath()))
+		plan.Files = append(plan.Files, task.File.FilePath())
 		plan.Records += task.File.Count()
 	}
 	sort.Strings(plan.Files)
 	plan.Files = dedupSorted(plan.Files)
+	for i, loc := range plan.Files {
+		if plan.Files[i], err = t.localFile(ctx, loc, opts.Columns); err != nil {
+			return nil, fmt.Errorf("table %s: data file %s: %w", t.id, loc, err)
+		}
+	}
 	return plan, nil
+}
+
+// localFile is a local path with the content of the data file at loc.
+func (t *ScanTable) localFile(ctx context.Context, loc string, columns []string) (string, error) {
+	key, local, err := t.fs.key(loc)
+	if err != nil {
+		return "", err
+	}
+	if local != "" || t.fetch == nil {
+		return localName(loc), nil
+	}
+	return t.fetch.Materialize(ctx, key, columns)
 }
 
 // dedupSorted drops repeated paths (a file split into several tasks).

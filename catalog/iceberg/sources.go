@@ -56,6 +56,9 @@ type sourceFile struct {
 	file      string
 	fileSize  int64
 	fileMtime int64
+	// remote is set for a file in object storage, downloaded to file
+	// (by fetchRemote) only when the import reads it.
+	remote *remoteObject
 }
 
 // localSource describes a local file.

@@ -100,7 +100,7 @@ func (c *stagingCatalog) stage(updates []table.Update) error {
 
 // writeMetadata writes md as <location>/metadata/<version>-<uuid>.metadata.json.
 func (c *stagingCatalog) writeMetadata(md table.Metadata, version int) (loc string, err error) {
-	loc = path.Join(md.Location(), "metadata", fmt.Sprintf("%05d-%s.metadata.json", version, uuid.New()))
+	loc = strings.TrimSuffix(md.Location(), "/") + "/metadata/" + fmt.Sprintf("%05d-%s.metadata.json", version, uuid.New())
 	w, err := c.fs.Create(loc)
 	if err != nil {
 		return "", fmt.Errorf("writing table metadata: %w", err)

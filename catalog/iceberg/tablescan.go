@@ -2,11 +2,15 @@ package iceberg
 
 import (
 	"context"
+	"errors"
+	iofs "io/fs"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/apache/iceberg-go"
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
 var _ catalog.TableScanner = (*Format)(nil)
@@ -14,7 +18,7 @@ var _ catalog.TableScanner = (*Format)(nil)
 // OpenScan implements catalog.TableScanner: the table state e opened for
 // scan planning (see the package function OpenScan).
 func (f *Format) OpenScan(ctx context.Context, id catalog.TableIdent, e catalog.TableEntry) (catalog.TableScan, error) {
-	t, err := OpenScan(ctx, id, e)
+	t, err := f.openScan(ctx, id, e)
 	if err != nil {
 		return nil, err
 	}
@@ -209,4 +213,26 @@ func literalFor(c catalog.Literal, t iceberg.Type) (iceberg.Literal, bool) {
 		}
 	}
 	return nil, false
+}
+
+// StatFile returns the size of the file at a location of table metadata
+// (for the catalog's doctor): ErrNotFound if it is missing.
+func (f *Format) StatFile(ctx context.Context, loc string) (int64, error) {
+	fs := newWriteOnceFS(ctx, f.opts.Storage)
+	key, local, err := fs.key(loc)
+	if err != nil {
+		return 0, err
+	}
+	if local != "" {
+		info, err := os.Stat(local)
+		if err != nil {
+			if errors.Is(err, iofs.ErrNotExist) {
+				return 0, errdefs.New(errdefs.ErrNotFound, "%s does not exist", loc)
+			}
+			return 0, err
+		}
+		return info.Size(), nil
+	}
+	size, _, err := f.opts.Storage.Stat(ctx, key)
+	return size, err
 }
