@@ -9,6 +9,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/catalog/bolt"
 	"github.com/lakehouse-dev/lakehouse/catalog/iceberg"
+	"github.com/lakehouse-dev/lakehouse/catalog/scancache"
 	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
 	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
 )
@@ -65,7 +66,19 @@ func openEmbedded(ctx context.Context, cfg embeddedConfig) (catalog.Service, cat
 	if err != nil {
 		return nil, nil, err
 	}
-	format, err := iceberg.New(iceberg.Options{Storage: cfg.Warehouse, CacheDir: filepath.Join(cfg.CacheDir, "objects"),
+	var fetcher iceberg.Fetcher
+	if _, local := cfg.Warehouse.(warehouse.LocalPather); !local && cfg.Warehouse != nil {
+		cache, err := scancache.Open(filepath.Join(cfg.CacheDir, "scan"), 0)
+		if err != nil {
+			store.Close()
+			return nil, nil, err
+		}
+		// Entries are released as soon as a scan has their paths; one used
+		// in the last 10 minutes stays while the query engine reads it.
+		cache.KeepRecent(10 * time.Minute)
+		fetcher = &scanFetcher{cache: cache, src: cfg.Warehouse}
+	}
+	format, err := iceberg.New(iceberg.Options{Storage: cfg.Warehouse, Fetcher: fetcher, CacheDir: filepath.Join(cfg.CacheDir, "objects"),
 		OpenSource: func(ctx context.Context, loc warehouse.Location) (warehouse.Storage, error) {
 			return warehouse.NewS3(ctx, loc, cfg.S3)
 		}})
@@ -94,3 +107,32 @@ func (e *Env) tableScans(ctx context.Context) (catalog.TableScanner, error) {
 // with: DuckDB's, opening its scratch DuckDB on first use so that projects
 // without SQL never start one. Close it when planning is done.
 func newSQLParser() *duckdb.Parser { return &duckdb.Parser{} }
+
+// scanFetcher gives scans of a remote warehouse local copies of the data
+// files through the scan cache: only the footer and the chunks of the
+// columns a scan reads are fetched, and a later scan fetches only the
+// chunks it lacks.
+type scanFetcher struct {
+	cache *scancache.Cache
+	src   scancache.Source
+}
+
+var _ iceberg.FieldFetcher = (*scanFetcher)(nil)
+
+func (f *scanFetcher) Materialize(ctx context.Context, key string, columns []string) (string, error) {
+	p, _, err := f.cache.Materialize(ctx, f.src, key, columns)
+	if err != nil {
+		return "", err
+	}
+	f.cache.Release(p)
+	return p, nil
+}
+
+func (f *scanFetcher) MaterializeFields(ctx context.Context, key string, fields []int) (string, error) {
+	p, _, err := f.cache.MaterializeFields(ctx, f.src, key, fields)
+	if err != nil {
+		return "", err
+	}
+	f.cache.Release(p)
+	return p, nil
+}

@@ -91,8 +91,18 @@ func TestS3WarehouseEndToEnd(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(le.dataDir, "warehouse")); len(ents) != 0 {
 		t.Fatalf("the run or merge wrote %d entries into the local warehouse", len(ents))
 	}
-	if ents, _ := os.ReadDir(filepath.Join(le.dataDir, "cache", "objects")); len(ents) == 0 {
-		t.Fatal("queries read no data file through the download cache")
+	if ents, _ := os.ReadDir(filepath.Join(le.dataDir, "cache", "scan")); len(ents) == 0 {
+		t.Fatal("queries read no data file through the scan cache")
+	}
+	if out := le.mustLH("cache", "ls"); !strings.Contains(out, "/data/") {
+		t.Errorf("cache ls lists no data file:\n%s", out)
+	}
+	// gc lists the bucket and keeps every file a ref reaches.
+	if out, errOut, code := le.lh("gc", "--grace", "1m"); code != 0 {
+		t.Fatalf("gc: exit %d\n%s%s", code, out, errOut)
+	}
+	if got := le.count("SELECT count(*) AS n FROM sales.transactions"); got != rows {
+		t.Fatalf("after gc: %q, want %q", got, rows)
 	}
 	if out, errOut, code := le.lh("doctor"); code != 0 {
 		t.Fatalf("doctor: exit %d\n%s%s", code, out, errOut)

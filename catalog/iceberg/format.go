@@ -125,6 +125,15 @@ type Fetcher interface {
 	Materialize(ctx context.Context, key string, columns []string) (localPath string, err error)
 }
 
+// FieldFetcher is a Fetcher that can also fetch columns by their position
+// among a file's top-level fields (0-based). Scans of tables with one
+// schema use it: their files keep the table's column order, and queries
+// read them by position, whatever names the writer gave the columns.
+type FieldFetcher interface {
+	Fetcher
+	MaterializeFields(ctx context.Context, key string, fields []int) (localPath string, err error)
+}
+
 // Format implements catalog.TableFormat with apache/iceberg-go over a local
 // warehouse directory. It is safe for concurrent use.
 type Format struct {

@@ -136,6 +136,19 @@ func (t *ScanTable) localFile(ctx context.Context, loc string, columns []string)
 	if local != "" || t.fetch == nil {
 		return localName(loc), nil
 	}
+	if ff, ok := t.fetch.(FieldFetcher); ok && columns != nil && t.SchemaCount() == 1 {
+		pos := map[string]int{}
+		for i, f := range t.Schema().Fields() {
+			pos[f.Name] = i
+		}
+		fields := make([]int, 0, len(columns))
+		for _, c := range columns {
+			if i, ok := pos[c]; ok {
+				fields = append(fields, i)
+			}
+		}
+		return ff.MaterializeFields(ctx, key, fields)
+	}
 	return t.fetch.Materialize(ctx, key, columns)
 }
 

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"golang.org/x/sys/unix"
@@ -86,6 +87,8 @@ func megabytes(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
 type Cache struct {
 	dir      string
 	maxBytes int64
+	// keepRecent: entries used this recently are not evicted (KeepRecent).
+	keepRecent time.Duration
 
 	mu   sync.Mutex
 	pins map[string]*pin // by entry id
@@ -116,6 +119,12 @@ func Open(dir string, maxBytes int64) (*Cache, error) {
 func (c *Cache) Dir() string { return c.dir }
 
 // Close releases every entry this Cache still has in use.
+// KeepRecent keeps entries used within d from eviction, beyond the size
+// bound if need be. A caller that releases an entry as soon as it has its
+// path (before the engine opens the file) sets it, so that the file is
+// still there when the engine reads it.
+func (c *Cache) KeepRecent(d time.Duration) { c.keepRecent = d }
+
 func (c *Cache) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

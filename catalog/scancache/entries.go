@@ -149,7 +149,7 @@ func (c *Cache) evict(ctx context.Context) error {
 			return ctx.Err()
 		}
 		e := es[i]
-		if c.pinned(e.ID) {
+		if c.pinned(e.ID) || c.keepRecent > 0 && time.Since(e.LastUsed) < c.keepRecent {
 			continue
 		}
 		err := c.remove(e.ID)
