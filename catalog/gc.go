@@ -49,6 +49,15 @@ type Objects interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// Uploads is implemented by warehouses whose unfinished writes are kept
+// apart from their files (S3's multipart uploads: invisible, but stored
+// until aborted). GC aborts those begun before its floor.
+type Uploads interface {
+	// AbortUploads aborts the unfinished uploads begun before before, or
+	// with dryRun only lists them, and returns their keys.
+	AbortUploads(ctx context.Context, before time.Time, dryRun bool) ([]string, error)
+}
+
 // TableFiles finds the warehouse files table states reference. It knows
 // the table format (catalog/iceberg implements it), so that this package
 // does not.
@@ -151,6 +160,9 @@ type GCResult struct {
 	Missing []string `json:"missing,omitempty"`
 	// Cutoff is the time before which history was let go (zero: none).
 	Cutoff time.Time `json:"commit_cutoff,omitzero"`
+	// Uploads are the unfinished uploads (of killed imports and runs)
+	// aborted, or in a dry run to be aborted, by key.
+	Uploads []string `json:"aborted_uploads,omitempty"`
 }
 
 // GCFile is one deleted file.
@@ -215,6 +227,11 @@ func (l *Local) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
 		return nil, fmt.Errorf("gc: listing the warehouse: %w", err)
 	}
 	slices.SortFunc(res.Deleted, func(a, b GCFile) int { return compareStrings(a.Key, b.Key) })
+	if up, ok := opts.Objects.(Uploads); ok {
+		if res.Uploads, err = up.AbortUploads(ctx, floor, opts.DryRun); err != nil {
+			return nil, fmt.Errorf("gc: unfinished uploads: %w", err)
+		}
+	}
 	if opts.DryRun {
 		return res, nil
 	}

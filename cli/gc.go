@@ -131,7 +131,7 @@ func (e *Env) gc(c *urfave.Context) error {
 			opts.Holds = append(opts.Holds, runHold(r))
 		}
 	}
-	v := gcView{Warehouse: e.WarehouseDir(), ExpiredRuns: []expiredRun{}}
+	v := gcView{Warehouse: e.WarehouseURI(), ExpiredRuns: []expiredRun{}}
 	for _, r := range pipeline.ExpiredRunBranches(recs, time.Now().Add(-f.failedKeep)) {
 		if f.dryRun {
 			opts.IgnoreBranches = append(opts.IgnoreBranches, catalog.BranchName(r.RunBranch))
@@ -175,6 +175,11 @@ func writeGC(w io.Writer, v *gcView) error {
 	}
 	for _, f := range v.Deleted {
 		if _, err := fmt.Fprintf(w, "%s %10s  %s\n", verb, humanBytes(f.Size), f.Key); err != nil {
+			return err
+		}
+	}
+	for _, k := range v.Uploads {
+		if _, err := fmt.Fprintf(w, "%s unfinished upload of %s\n", map[bool]string{true: "would abort", false: "aborted"}[v.DryRun], k); err != nil {
 			return err
 		}
 	}

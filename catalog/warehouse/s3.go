@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -276,14 +277,19 @@ type MultipartUpload struct {
 
 // ListUploads lists the unfinished multipart uploads under prefix.
 func (s *S3) ListUploads(ctx context.Context, prefix string, fn func(MultipartUpload) error) error {
+	// The whole bucket is listed and filtered here: MinIO answers a
+	// prefix that is not a whole object name with no uploads.
 	p := s.prefix + prefix
-	in := &s3.ListMultipartUploadsInput{Bucket: &s.bucket, Prefix: &p}
+	in := &s3.ListMultipartUploadsInput{Bucket: &s.bucket}
 	for {
 		out, err := s.client.ListMultipartUploads(ctx, in)
 		if err != nil {
 			return s.s3Err("list uploads", prefix, err)
 		}
 		for _, u := range out.Uploads {
+			if !strings.HasPrefix(aws.ToString(u.Key), p) {
+				continue
+			}
 			mu := MultipartUpload{Key: strings.TrimPrefix(aws.ToString(u.Key), s.prefix),
 				UploadID: aws.ToString(u.UploadId), Initiated: aws.ToTime(u.Initiated)}
 			if err := fn(mu); err != nil {
@@ -308,6 +314,33 @@ func (s *S3) AbortUpload(ctx context.Context, u MultipartUpload) error {
 		return s.s3Err("abort upload of", u.Key, err)
 	}
 	return nil
+}
+
+// AbortUploads aborts the unfinished multipart uploads of the warehouse
+// begun before before (killed imports and runs leave them), or with
+// dryRun only lists them, and returns their keys, sorted.
+func (s *S3) AbortUploads(ctx context.Context, before time.Time, dryRun bool) ([]string, error) {
+	var stale []MultipartUpload
+	err := s.ListUploads(ctx, "", func(u MultipartUpload) error {
+		if u.Initiated.Before(before) {
+			stale = append(stale, u)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(stale))
+	for _, u := range stale {
+		if !dryRun {
+			if err := s.AbortUpload(ctx, u); err != nil {
+				return keys, err
+			}
+		}
+		keys = append(keys, u.Key)
+	}
+	sort.Strings(keys)
+	return keys, nil
 }
 
 type s3Writer struct {

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
@@ -264,5 +267,33 @@ func TestLocalMovedRoot(t *testing.T) {
 	}
 	if p := s.LocalPath("ns/x"); p != filepath.Join(dir, "new", "ns", "x") {
 		t.Fatalf("LocalPath = %s", p)
+	}
+}
+
+// TestS3AbortUploads: the multipart upload a killed writer left is listed
+// by a dry run and aborted by a real one; a newer one is left alone.
+func TestS3AbortUploads(t *testing.T) {
+	srv := miniotest.Start(t)
+	ctx := context.Background()
+	st, err := warehouse.Open(ctx, warehouse.Config{URI: "s3://" + srv.Bucket + "/p", S3: warehouse.S3Options{Endpoint: srv.Endpoint}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := st.(*warehouse.S3)
+	key := "p/ns/t/data/orphan.parquet"
+	if _, err := srv.Client().CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &srv.Bucket, Key: &key}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.AbortUploads(ctx, time.Now().Add(-time.Hour), false); err != nil || len(got) != 0 {
+		t.Fatalf("uploads begun in the last hour: %v, %v; want none", got, err)
+	}
+	for _, dry := range []bool{true, false} {
+		got, err := s.AbortUploads(ctx, time.Now().Add(time.Minute), dry)
+		if err != nil || len(got) != 1 || got[0] != "ns/t/data/orphan.parquet" {
+			t.Fatalf("dry run %v: %v, %v", dry, got, err)
+		}
+	}
+	if got, err := s.AbortUploads(ctx, time.Now().Add(time.Minute), true); err != nil || len(got) != 0 {
+		t.Fatalf("after the abort: %v, %v; want none", got, err)
 	}
 }
