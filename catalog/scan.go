@@ -60,6 +60,10 @@ type ScanPlan struct {
 	// TotalFiles is the number of live data files of the snapshot, so
 	// TotalFiles - len(Files) were pruned.
 	TotalFiles int
+	// Cache says how the kept files of a remote warehouse were fetched
+	// into the local scan cache ("hit, 19.7 MB cached", "miss, fetched
+	// …"); empty for a local warehouse.
+	Cache string
 	// Filter is the part of ScanOptions.Filter that pruned: per group, the
 	// predicates used, in order. Nil when the filter pruned nothing.
 	Filter [][]Predicate

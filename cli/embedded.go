@@ -117,22 +117,27 @@ type scanFetcher struct {
 	src   scancache.Source
 }
 
-var _ iceberg.FieldFetcher = (*scanFetcher)(nil)
+var _ iceberg.StatsFetcher = (*scanFetcher)(nil)
 
 func (f *scanFetcher) Materialize(ctx context.Context, key string, columns []string) (string, error) {
-	p, _, err := f.cache.Materialize(ctx, f.src, key, columns)
-	if err != nil {
-		return "", err
-	}
-	f.cache.Release(p)
-	return p, nil
+	p, _, err := f.MaterializeStats(ctx, key, columns, nil)
+	return p, err
 }
 
-func (f *scanFetcher) MaterializeFields(ctx context.Context, key string, fields []int) (string, error) {
-	p, _, err := f.cache.MaterializeFields(ctx, f.src, key, fields)
+func (f *scanFetcher) MaterializeStats(ctx context.Context, key string, columns []string, fields []int) (string, scancache.FetchStats, error) {
+	var (
+		p   string
+		st  scancache.FetchStats
+		err error
+	)
+	if fields != nil {
+		p, st, err = f.cache.MaterializeFields(ctx, f.src, key, fields)
+	} else {
+		p, st, err = f.cache.Materialize(ctx, f.src, key, columns)
+	}
 	if err != nil {
-		return "", err
+		return "", st, err
 	}
 	f.cache.Release(p)
-	return p, nil
+	return p, st, nil
 }

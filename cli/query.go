@@ -429,6 +429,8 @@ type tableScanView struct {
 	Rows        int64    `json:"rows"`
 	Columns     []string `json:"columns"`
 	Filters     []string `json:"filters"`
+	// Cache: how a remote warehouse's files were fetched (scan cache).
+	Cache string `json:"cache,omitempty"`
 }
 
 func viewPlan(p *plansql.Plan) planView {
@@ -437,7 +439,7 @@ func viewPlan(p *plansql.Plan) planView {
 		v.Tables = append(v.Tables, tableScanView{
 			Table: t.Ident.String(), SnapshotID: t.SnapshotID, Files: nonNil(t.Files),
 			FilesTotal: t.TotalFiles, FilesPruned: t.TotalFiles - len(t.Files), Rows: t.Records,
-			Columns: t.Columns, Filters: nonNil(t.Filters),
+			Columns: t.Columns, Filters: nonNil(t.Filters), Cache: t.Cache,
 		})
 	}
 	return v

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go/table"
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/catalog/scancache"
 	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
@@ -125,13 +126,15 @@ type Fetcher interface {
 	Materialize(ctx context.Context, key string, columns []string) (localPath string, err error)
 }
 
-// FieldFetcher is a Fetcher that can also fetch columns by their position
-// among a file's top-level fields (0-based). Scans of tables with one
-// schema use it: their files keep the table's column order, and queries
-// read them by position, whatever names the writer gave the columns.
-type FieldFetcher interface {
+// StatsFetcher is a Fetcher that fetches only what a scan reads and
+// reports what that cost (the scan cache). fields, when not nil, are the
+// scan's columns by position among the file's top-level fields (0-based),
+// used for tables with one schema: their files keep the table's column
+// order, and queries read them by position, whatever names the writer
+// gave the columns; else columns name them (nil: all).
+type StatsFetcher interface {
 	Fetcher
-	MaterializeFields(ctx context.Context, key string, fields []int) (localPath string, err error)
+	MaterializeStats(ctx context.Context, key string, columns []string, fields []int) (localPath string, st scancache.FetchStats, err error)
 }
 
 // Format implements catalog.TableFormat with apache/iceberg-go over a local

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/catalog/scancache"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
@@ -73,6 +75,9 @@ type ScanPlan struct {
 	// TotalFiles is the number of live data files of the snapshot, so
 	// TotalFiles - len(Files) were pruned.
 	TotalFiles int
+	// Fetch is what fetching the files from a remote warehouse cost, nil
+	// when the Fetcher does not say (a local warehouse).
+	Fetch *scancache.FetchStats
 }
 
 // PlanFiles plans a scan of the current snapshot with iceberg-go's planner
@@ -120,15 +125,16 @@ func (t *ScanTable) PlanFiles(ctx context.Context, opts ScanOptions) (*ScanPlan,
 	sort.Strings(plan.Files)
 	plan.Files = dedupSorted(plan.Files)
 	for i, loc := range plan.Files {
-		if plan.Files[i], err = t.localFile(ctx, loc, opts.Columns); err != nil {
+		if plan.Files[i], err = t.localFile(ctx, loc, opts.Columns, plan); err != nil {
 			return nil, fmt.Errorf("table %s: data file %s: %w", t.id, loc, err)
 		}
 	}
 	return plan, nil
 }
 
-// localFile is a local path with the content of the data file at loc.
-func (t *ScanTable) localFile(ctx context.Context, loc string, columns []string) (string, error) {
+// localFile is a local path with the content of the data file at loc;
+// what fetching it cost is added to plan.Fetch.
+func (t *ScanTable) localFile(ctx context.Context, loc string, columns []string, plan *ScanPlan) (string, error) {
 	key, local, err := t.fs.key(loc)
 	if err != nil {
 		return "", err
@@ -136,20 +142,32 @@ func (t *ScanTable) localFile(ctx context.Context, loc string, columns []string)
 	if local != "" || t.fetch == nil {
 		return localName(loc), nil
 	}
-	if ff, ok := t.fetch.(FieldFetcher); ok && columns != nil && t.SchemaCount() == 1 {
+	sf, ok := t.fetch.(StatsFetcher)
+	if !ok {
+		return t.fetch.Materialize(ctx, key, columns)
+	}
+	var fields []int
+	if columns != nil && t.SchemaCount() == 1 {
 		pos := map[string]int{}
 		for i, f := range t.Schema().Fields() {
-			pos[f.Name] = i
+			pos[strings.ToLower(f.Name)] = i
 		}
-		fields := make([]int, 0, len(columns))
+		fields = make([]int, 0, len(columns))
 		for _, c := range columns {
-			if i, ok := pos[c]; ok {
+			if i, ok := pos[strings.ToLower(c)]; ok {
 				fields = append(fields, i)
 			}
 		}
-		return ff.MaterializeFields(ctx, key, fields)
 	}
-	return t.fetch.Materialize(ctx, key, columns)
+	p, st, err := sf.MaterializeStats(ctx, key, columns, fields)
+	if err != nil {
+		return "", err
+	}
+	if plan.Fetch == nil {
+		plan.Fetch = &scancache.FetchStats{Hit: true}
+	}
+	plan.Fetch.Add(st)
+	return p, nil
 }
 
 // dedupSorted drops repeated paths (a file split into several tasks).

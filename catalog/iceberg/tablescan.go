@@ -41,7 +41,11 @@ func (s tableScan) PlanFiles(ctx context.Context, opts catalog.ScanOptions) (*ca
 	if err != nil {
 		return nil, err
 	}
-	return &catalog.ScanPlan{SnapshotID: p.SnapshotID, Files: p.Files, Records: p.Records, TotalFiles: p.TotalFiles, Filter: used}, nil
+	plan := &catalog.ScanPlan{SnapshotID: p.SnapshotID, Files: p.Files, Records: p.Records, TotalFiles: p.TotalFiles, Filter: used}
+	if p.Fetch != nil {
+		plan.Cache = p.Fetch.String()
+	}
+	return plan, nil
 }
 
 // filter translates an OR of ANDs of predicates, leaving out those that do

@@ -31,6 +31,9 @@ func Explain(w io.Writer, p *Plan) error {
 		}
 		fmt.Fprintf(&b, "  files:    %d of %d kept, %d pruned\n", len(t.Files), t.TotalFiles, t.TotalFiles-len(t.Files))
 		fmt.Fprintf(&b, "  rows:     %d in kept files\n", t.Records)
+		if t.Cache != "" {
+			fmt.Fprintf(&b, "  cache:    %s\n", t.Cache)
+		}
 		switch {
 		case t.Columns == nil:
 			b.WriteString("  columns:  all\n")

@@ -52,6 +52,9 @@ type TableScan struct {
 	Files      []string
 	TotalFiles int
 	Records    int64
+	// Cache says how the files of a remote warehouse were fetched into
+	// the scan cache; empty for a local warehouse.
+	Cache string
 }
 
 // PlanQuery parses req.SQL with p, resolves its tables at req.Ref in svc
@@ -114,7 +117,7 @@ func PlanQuery(ctx context.Context, p Parser, svc catalog.Service, scans catalog
 			return nil, err
 		}
 		ts.Filters = filterTexts(plan.Filter)
-		ts.Files, ts.TotalFiles, ts.Records = plan.Files, plan.TotalFiles, plan.Records
+		ts.Files, ts.TotalFiles, ts.Records, ts.Cache = plan.Files, plan.TotalFiles, plan.Records, plan.Cache
 	}
 	return plan, nil
 }
