@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
@@ -182,5 +183,36 @@ func TestS3WarehouseUnavailable(t *testing.T) {
 	var got []map[string]any
 	if err := json.Unmarshal([]byte(le.mustLH("query", "SELECT count(*) AS n FROM sales.transactions", "-O", "json")), &got); err != nil || len(got) != 1 {
 		t.Fatalf("query after restart: %v %v", got, err)
+	}
+}
+
+// TestS3WarehouseStoppedMidRun: MinIO stops while a model runs; the run
+// fails when it writes its output, saying the warehouse is unreachable,
+// and the branch is untouched; restarted, the same run succeeds.
+func TestS3WarehouseStoppedMidRun(t *testing.T) {
+	srv := miniotest.Start(t)
+	le := s3Env(t, srv, "midrun")
+	before := le.mustLH("branch", "get", "tester.dev", "-O", "json")
+	project := writeRunProject(t, sleeperProject(4))
+	cmd, stderr, lw := le.start("run", "-p", project, "--preview", "off")
+	lw.waitFor(t, "tick", 5*time.Minute, stderr)
+	srv.Stop()
+	// The lines end when start's own Wait has returned.
+	for range lw.lines {
+	}
+	code := cmd.ProcessState.ExitCode()
+	if code == 0 {
+		t.Fatalf("the run succeeded with MinIO stopped:\n%s", stderr)
+	}
+	if !strings.Contains(stderr.String(), srv.Endpoint[len("http://"):]) {
+		t.Errorf("exit %d; the error does not name the S3 endpoint:\n%s", code, stderr)
+	}
+	srv.Restart()
+	if after := le.mustLH("branch", "get", "tester.dev", "-O", "json"); after != before {
+		t.Fatalf("the failed run moved the branch:\n%s\n%s", before, after)
+	}
+	le.mustLH("run", "-p", project, "--preview", "off")
+	if got := le.count("SELECT n FROM sales.after"); got != "n\n400" {
+		t.Errorf("after the run: %q", got)
 	}
 }
