@@ -76,7 +76,7 @@ func openEmbedded(ctx context.Context, cfg embeddedConfig) (catalog.Service, cat
 		// Entries are released as soon as a scan has their paths; one used
 		// in the last 10 minutes stays while the query engine reads it.
 		cache.KeepRecent(10 * time.Minute)
-		fetcher = &scanFetcher{cache: cache, src: cfg.Warehouse}
+		fetcher = &iceberg.CacheFetcher{Cache: cache, Source: cfg.Warehouse}
 	}
 	format, err := iceberg.New(iceberg.Options{Storage: cfg.Warehouse, Fetcher: fetcher, CacheDir: filepath.Join(cfg.CacheDir, "objects"),
 		OpenSource: func(ctx context.Context, loc warehouse.Location) (warehouse.Storage, error) {
@@ -107,37 +107,3 @@ func (e *Env) tableScans(ctx context.Context) (catalog.TableScanner, error) {
 // with: DuckDB's, opening its scratch DuckDB on first use so that projects
 // without SQL never start one. Close it when planning is done.
 func newSQLParser() *duckdb.Parser { return &duckdb.Parser{} }
-
-// scanFetcher gives scans of a remote warehouse local copies of the data
-// files through the scan cache: only the footer and the chunks of the
-// columns a scan reads are fetched, and a later scan fetches only the
-// chunks it lacks.
-type scanFetcher struct {
-	cache *scancache.Cache
-	src   scancache.Source
-}
-
-var _ iceberg.StatsFetcher = (*scanFetcher)(nil)
-
-func (f *scanFetcher) Materialize(ctx context.Context, key string, columns []string) (string, error) {
-	p, _, err := f.MaterializeStats(ctx, key, columns, nil)
-	return p, err
-}
-
-func (f *scanFetcher) MaterializeStats(ctx context.Context, key string, columns []string, fields []int) (string, scancache.FetchStats, error) {
-	var (
-		p   string
-		st  scancache.FetchStats
-		err error
-	)
-	if fields != nil {
-		p, st, err = f.cache.MaterializeFields(ctx, f.src, key, fields)
-	} else {
-		p, st, err = f.cache.Materialize(ctx, f.src, key, columns)
-	}
-	if err != nil {
-		return "", st, err
-	}
-	f.cache.Release(p)
-	return p, st, nil
-}

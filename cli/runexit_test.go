@@ -34,15 +34,21 @@ func TestRunExitsAtItsSummary(t *testing.T) {
 	if left := dirNames(t, le.shmDir); len(left) > 0 {
 		t.Errorf("at the summary, the run's shared-memory folder holds %v", left)
 	}
-	for range lw.lines { // ends when the process closes its stdout
+	for range lw.lines { // ends when the process has exited (start waits for it)
 	}
-	cmd.Wait()
 	exited := time.Now()
 	if left := dirNames(t, le.shmDir); len(left) > 0 {
 		t.Errorf("at exit, the run's shared-memory folder holds %v", left)
 	}
-	if gap := exited.Sub(summary); gap > 500*time.Millisecond {
-		t.Errorf("the process exited %s after printing its summary, want at most 0.5 s:\n%s\n%s", gap.Round(time.Millisecond), strings.Join(lw.seen, "\n"), stderr)
+	// The bound is 0.5 s for the real command (scripts/test.sh runs this
+	// test in its plain build too); the race detector slows the exiting
+	// process several times over, so its build allows 2 s.
+	bound := 500 * time.Millisecond
+	if raceBuild {
+		bound = 2 * time.Second
+	}
+	if gap := exited.Sub(summary); gap > bound {
+		t.Errorf("the process exited %s after printing its summary, want at most %s:\n%s\n%s", gap.Round(time.Millisecond), bound, strings.Join(lw.seen, "\n"), stderr)
 	}
 	if code := cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit %d:\n%s", code, stderr)

@@ -4,8 +4,10 @@
 #   installs MinIO once into the test cache (version pinned in DEVELOPERS.md)
 #   go vet ./...
 #   go test -race -count=1 ./...
+#   LAKEHOUSE_TEST_WAREHOUSE=s3 go test ./runtime/query (the query suite on MinIO)
 #   go test -run TestCrashSafety ./catalog (200 kill points, without -race)
 #   go test -run TestRunCrashSafety ./cli (200 kills of lakehouse run, without -race)
+#   go test -run TestRunExitsAtItsSummary ./cli (without -race: exit within 0.5 s of the summary)
 #   go test -run 'TestServeLoad|TestServeFaults' ./cli (50 clients for 30 s, 100 kills of lakehouse serve, without -race)
 #   every native fuzz target, FUZZ_BUDGET (default 70s) shared between them
 #
@@ -135,6 +137,9 @@ if [[ -d python/tests ]]; then
 	check "pytest python/tests" "$PYTHON" -m pytest -q python/tests
 fi
 check "go test -race ./..." go test -race -count=1 ./...
+# The query suite again, on an S3 warehouse (a MinIO each test starts),
+# through the scan cache.
+check "runtime/query on an S3 warehouse" env LAKEHOUSE_TEST_WAREHOUSE=s3 go test -count=1 ./runtime/query
 # The race build runs the crash-safety test at 25 kill points (children are
 # slow under -race); this plain run does the full 200.
 # (in two stores at once)
@@ -144,7 +149,11 @@ cli_test=$(testbin cli)
 # SIGKILL of `lakehouse run` at random moments (LAKEHOUSE_RUN_CRASH_POINTS,
 # 30 when the test runs alone, 200 here, in two lakehouses at once):
 # skipped under -race, where each run takes several times longer.
-check "run crash safety, 200 SIGKILL points of lakehouse run" env LAKEHOUSE_RUN_CRASH_POINTS=${LAKEHOUSE_RUN_CRASH_POINTS:-200} inpkg cli "$cli_test" -test.count=1 -test.timeout 30m -test.run '^TestRunCrashSafety$'
+export LAKEHOUSE_RUN_CRASH_POINTS=${LAKEHOUSE_RUN_CRASH_POINTS:-200}
+check "run crash safety, 200 SIGKILL points of lakehouse run" inpkg cli "$cli_test" -test.count=1 -test.timeout 30m -test.run '^TestRunCrashSafety$'
+# A run's process exits within 0.5 s of its summary (the race build allows
+# more).
+check "run exits at its summary (plain build)" inpkg cli "$cli_test" -test.count=1 -test.timeout 15m -test.run '^TestRunExitsAtItsSummary$'
 # lakehouse serve under 50 clients for 30 s, and killed at 100 random
 # moments of that load (the race build runs 10 s and 10 kills).
 check "serve load and faults, 100 SIGKILL points of lakehouse serve" inpkg cli "$cli_test" -test.count=1 -test.timeout 20m -test.run '^(TestServeLoad|TestServeFaults)$'

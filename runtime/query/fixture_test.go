@@ -13,6 +13,9 @@ import (
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/catalog/bolt"
 	"github.com/lakehouse-dev/lakehouse/catalog/iceberg"
+	"github.com/lakehouse-dev/lakehouse/catalog/scancache"
+	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
+	"github.com/lakehouse-dev/lakehouse/internal/miniotest"
 )
 
 // fixture is a catalog on real parts (bbolt, Iceberg tables written by
@@ -34,8 +37,39 @@ type fixture struct {
 
 // scans plans the scans of the test tables through the Iceberg format, as
 // the CLI wires it. A Format opens any table state its catalog entry
-// names, so one serves every test catalog.
+// names, so one serves every test catalog of a local warehouse; on S3
+// (s3Warehouse) openService sets it to the format of the catalog it
+// opens, whose scans go through the scan cache as the CLI's do.
 var scans catalog.TableScanner = new(iceberg.Format)
+
+// s3Warehouse runs the suite on an S3 warehouse (a MinIO the test
+// starts) instead of a local one: LAKEHOUSE_TEST_WAREHOUSE=s3, a step of
+// scripts/test.sh.
+var s3Warehouse = os.Getenv("LAKEHOUSE_TEST_WAREHOUSE") == "s3"
+
+// s3Format is a Format over a fresh prefix of a MinIO started for t, its
+// scans read through a scan cache in dir.
+func s3Format(t testing.TB, dir string) *iceberg.Format {
+	t.Helper()
+	srv := miniotest.Start(t)
+	st, err := warehouse.Open(context.Background(), warehouse.Config{
+		URI: "s3://" + srv.Bucket + "/wh", S3: warehouse.S3Options{Endpoint: srv.Endpoint}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := scancache.Open(filepath.Join(dir, "cache", "scan"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache.KeepRecent(10 * time.Minute)
+	format, err := iceberg.New(iceberg.Options{Storage: st, Fetcher: &iceberg.CacheFetcher{Cache: cache, Source: st}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scans = format
+	t.Cleanup(func() { scans = new(iceberg.Format) })
+	return format
+}
 
 func openService(t testing.TB, dir string, now func() time.Time) *catalog.Local {
 	t.Helper()
@@ -43,9 +77,14 @@ func openService(t testing.TB, dir string, now func() time.Time) *catalog.Local 
 	if err != nil {
 		t.Fatal(err)
 	}
-	format, err := iceberg.New(iceberg.Options{Warehouse: filepath.Join(dir, "warehouse")})
-	if err != nil {
-		t.Fatal(err)
+	var format *iceberg.Format
+	if s3Warehouse {
+		format = s3Format(t, dir)
+	} else {
+		var err error
+		if format, err = iceberg.New(iceberg.Options{Warehouse: filepath.Join(dir, "warehouse")}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	svc, err := catalog.NewLocal(context.Background(), store, format, catalog.LocalOptions{Author: "test", Now: now})
 	if err != nil {
