@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -40,6 +41,14 @@ func (c *Client) ImportTable(ctx context.Context, req catalog.ImportRequest) (*c
 	if len(req.Sources) > 0 { // without, ImportTable says there is nothing to import
 		if err := c.call(ctx, ActionCheckImport, body, nil); err != nil {
 			return nil, err
+		}
+	}
+	for _, src := range req.Sources {
+		if strings.HasPrefix(src, "s3://") {
+			// The server would read the bucket with its own credentials,
+			// for whoever names it: not offered to clients.
+			return nil, errdefs.New(errdefs.ErrInvalidArgument,
+				"source %s: a client imports files of its own machine, not s3:// objects; download the object and import the file, or import it embedded where the bucket's credentials are", src)
 		}
 	}
 	files, err := iceberg.ExpandSources(req.Sources)

@@ -366,6 +366,21 @@ func TestImportRefusesServerPaths(t *testing.T) {
 	}
 }
 
+// TestClientRefusesS3Sources: the client says plainly that it imports
+// its own files, not s3:// objects, before sending anything.
+func TestClientRefusesS3Sources(t *testing.T) {
+	ts := startTestServer(t, Options{})
+	before := head(t, ts.svc)
+	_, err := ts.client.ImportTable(context.Background(), catalog.ImportRequest{Branch: "tester.dev",
+		Table: catalog.TableIdent{Namespace: "sales", Name: "t"}, Sources: []string{"s3://bucket/x.parquet"}})
+	if !errdefs.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "not s3:// objects") {
+		t.Errorf("got %v, want an invalid argument about s3:// sources", err)
+	}
+	if h := head(t, ts.svc); h != before {
+		t.Errorf("the branch moved: %s -> %s", before, h)
+	}
+}
+
 func head(t testing.TB, svc catalog.Service) catalog.CommitID {
 	t.Helper()
 	b, err := svc.GetBranch(context.Background(), "tester.dev")
