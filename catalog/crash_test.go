@@ -111,21 +111,27 @@ func openCrashService(dir string) (*catalog.Local, error) { return openService(d
 // openService opens the catalog in dir over the warehouse st (nil: a local
 // one in dir/warehouse).
 func openService(dir string, st warehouse.Storage) (*catalog.Local, error) {
+	svc, _, err := openCatalog(dir, st)
+	return svc, err
+}
+
+// openCatalog is openService that also returns the catalog's format.
+func openCatalog(dir string, st warehouse.Storage) (*catalog.Local, *iceberg.Format, error) {
 	store, err := bolt.Open(filepath.Join(dir, "catalog.db"), bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	format, err := iceberg.New(iceberg.Options{Warehouse: filepath.Join(dir, "warehouse"), Storage: st, CacheDir: filepath.Join(dir, "cache")})
 	if err != nil {
 		store.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	svc, err := catalog.NewLocal(context.Background(), store, format, catalog.LocalOptions{Author: "crash"})
 	if err != nil {
 		store.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return svc, nil
+	return svc, format, nil
 }
 
 // crashChild imports and merges until killed.

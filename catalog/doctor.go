@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
@@ -22,6 +20,9 @@ type DoctorReport struct {
 	Trees    int `json:"trees"`
 	// Tables counts the distinct table states (metadata files) checked.
 	Tables int `json:"table_states"`
+	// MergeBases counts the merge bases in expired history whose table
+	// states gc keeps (see gcroots.go), checked with the others.
+	MergeBases int `json:"merge_bases"`
 	// Files counts the data files checked.
 	Files    int       `json:"data_files"`
 	Problems []Problem `json:"problems"`
@@ -40,9 +41,10 @@ const maxDoctorProblems = 200
 
 // Doctor checks that everything the catalog records is there: every branch
 // and tag resolves to a stored commit, every commit reachable from them and
-// its tree are stored and decode, and every table state those trees name
-// loads (metadata file, manifest list, manifests) and has each of its local
-// data files with the size its manifest records. It reads, never repairs.
+// its tree are stored and decode, and every table state those trees name,
+// or the trees of the merge bases in expired history that gc keeps, loads
+// (metadata file, manifest list, manifests) and has each of its data files
+// with the size its manifest records. It reads, never repairs.
 // The error is for a check that could not run (ctx done, the file locked);
 // what is wrong is in the report.
 func (l *Local) Doctor(ctx context.Context) (*DoctorReport, error) {
@@ -52,14 +54,15 @@ func (l *Local) Doctor(ctx context.Context) (*DoctorReport, error) {
 			r.Problems = append(r.Problems, Problem{Where: where, What: fmt.Sprintf(format, args...)})
 		}
 	}
-	// One table state per metadata file, with where it was first seen.
+	// One table state per metadata file, with where it was first seen;
+	// those from bases on are the merge bases' (named so in problems).
 	type state struct {
 		id     TableIdent
 		entry  TableEntry
 		commit CommitID
 	}
 	var states []state
-	seenState := map[string]bool{}
+	bases := 0
 	err := l.store.View(ctx, func(tx Tx) error {
 		var heads []CommitID
 		for _, kind := range []RefKind{KindBranch, KindTag} {
@@ -80,47 +83,33 @@ func (l *Local) Doctor(ctx context.Context) (*DoctorReport, error) {
 				heads = append(heads, ref.Commit)
 			}
 		}
-		// Walk the history from every head.
-		seen := map[CommitID]bool{}
-		seenTree := map[TreeID]bool{}
-		for len(heads) > 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			id := heads[len(heads)-1]
-			heads = heads[:len(heads)-1]
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			c, err := tx.GetCommit(id)
-			if err != nil {
-				add("commit "+id.Short(), "cannot be read: %v", err)
-				continue
-			}
-			r.Commits++
-			heads = append(heads, c.Parents...)
-			if seenTree[c.Tree] {
-				continue
-			}
-			seenTree[c.Tree] = true
-			t, err := tx.GetTree(c.Tree)
-			if err != nil {
-				add("commit "+id.Short(), "its tree %s cannot be read: %v", c.Tree, err)
-				continue
-			}
-			r.Trees++
-			for _, tid := range slices.SortedFunc(maps.Keys(t.Tables), func(a, b TableIdent) int {
-				return strings.Compare(a.String(), b.String())
-			}) {
-				e := t.Tables[tid]
-				if !seenState[e.MetadataLocation] {
-					seenState[e.MetadataLocation] = true
-					states = append(states, state{id: tid, entry: e, commit: id})
+		// Walk the history from every head (what gc keeps without a
+		// commit retention: never expired history, whose files gc deleted).
+		w := &keptWalk{
+			damaged: func(id CommitID, tree TreeID, err error) error {
+				switch {
+				case id == "":
+					add("history", "the merge bases of expired history cannot be found: %v", err)
+				case tree == "":
+					add("commit "+id.Short(), "cannot be read: %v", err)
+				default:
+					add("commit "+id.Short(), "its tree %s cannot be read: %v", tree, err)
 				}
-			}
+				return nil
+			},
+			state: func(id TableIdent, e TableEntry, at CommitID) {
+				states = append(states, state{id: id, entry: e, commit: at})
+			},
 		}
-		return nil
+		err := w.walk(ctx, tx, heads)
+		if err == nil {
+			// And the states gc keeps of the merge bases in expired
+			// history (none without expired history).
+			bases = len(states)
+			r.MergeBases, err = w.keepMergeBases(ctx, tx)
+		}
+		r.Commits, r.Trees = w.commits, w.trees
+		return err
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -129,12 +118,15 @@ func (l *Local) Doctor(ctx context.Context) (*DoctorReport, error) {
 		add("catalog file", "%v", err)
 		return r, nil
 	}
-	for _, s := range states {
+	for i, s := range states {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		r.Tables++
 		where := fmt.Sprintf("table %s at %s", s.id, s.commit.Short())
+		if i >= bases {
+			where += " (a merge base in expired history, kept by gc)"
+		}
 		info, err := l.describeSafely(ctx, s.id, s.entry)
 		if err != nil {
 			add(where, "%v", err)

@@ -63,3 +63,11 @@ func mergeAppendOps(base, ours, theirs string) (string, bool) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// Snapshots lists the state's snapshot, if any: the fake keeps no older ones.
+func (fakeFormat) Snapshots(_ context.Context, _ catalog.TableIdent, e catalog.TableEntry) ([]catalog.SnapshotInfo, error) {
+	if e.SnapshotID == 0 {
+		return nil, nil
+	}
+	return []catalog.SnapshotInfo{{ID: e.SnapshotID}}, nil
+}

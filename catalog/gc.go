@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +24,10 @@ import (
 //     before the cutoff on every path, so that time travel to any time
 //     within the retention still resolves and reads, and every tagged
 //     commit);
+//   - with history expired (now or by an earlier collection), the table
+//     states of the merge base of any two kept commits where it is in that
+//     history: a later merge of the two, or of branches made from them,
+//     reads them (gcroots.go);
 //   - the commits in-flight writers started from (writer records, see
 //     writers.go, and Holds given by the caller, such as running runs);
 //   - from each table state those commits name, everything it references
@@ -33,6 +39,12 @@ import (
 // file shared by two tables (after a revert or a rename) or by a table
 // dropped on one branch and alive on another stays while any of them
 // references it.
+//
+// History let go is recorded as expired (gcroots.go): it leaves the log
+// and time travel, and later collections neither keep nor look for its
+// files. On a local warehouse, the folders the deletes emptied go too,
+// never the root nor a table folder in use, and none while a writer is in
+// flight (it may be about to write into one).
 
 // ObjectInfo describes one stored file of the warehouse: Key relative to
 // the warehouse root, with '/' separators.
@@ -58,19 +70,33 @@ type Uploads interface {
 	AbortUploads(ctx context.Context, before time.Time, dryRun bool) ([]string, error)
 }
 
+// EmptyDirs is implemented by warehouses that keep folders (a local
+// directory): GC removes the folders its deletes emptied.
+type EmptyDirs interface {
+	// RemoveEmptyDirs removes the empty folders of the warehouse (never
+	// its root) that held keys (files just deleted), that it empties so,
+	// or that were not modified since before; except those keep returns
+	// true for, and the folders in those. It returns the removed folders'
+	// keys.
+	RemoveEmptyDirs(ctx context.Context, keys []string, before time.Time, keep func(dir string) bool) ([]string, error)
+}
+
 // TableFiles finds the warehouse files table states reference. It knows
 // the table format (catalog/iceberg implements it), so that this package
 // does not.
 type TableFiles interface {
 	// ReferencedFiles calls fn with the key (as Objects names it) of every
 	// warehouse file the table states reference: each state's metadata
-	// file and what it references. Snapshots made before since that no
-	// state has current are left out, with what only they reference (zero
-	// since keeps every snapshot). A file of a state that is missing
-	// (deleted behind the catalog's back) is named in missing, not an
-	// error, and then every file of that table is reported, since what the
-	// missing file referenced is unknown. Files outside the warehouse are
-	// not reported.
+	// file and what it references; and, ending in '/', the key of each
+	// state's table folder (GC removes no folder in it). Snapshots made
+	// before since that no state has current are left out, with what only
+	// they reference (zero since keeps every snapshot). Every file key
+	// passed to fn names a file the states need: one that Objects does
+	// not list is missing. A file it reads that is missing (deleted behind
+	// the catalog's back) is named in missing, by key (by location outside
+	// the warehouse), not an error, and then every file of that table is
+	// reported, since what the missing file referenced is unknown. Files
+	// outside the warehouse are not reported.
 	ReferencedFiles(ctx context.Context, states []TableEntry, since time.Time, fn func(key string)) (missing []string, err error)
 }
 
@@ -156,13 +182,27 @@ type GCResult struct {
 	KeptBytes  int64 `json:"kept_bytes"`
 	// Writers counts the in-flight writers that held files.
 	Writers int `json:"in_flight_writers"`
-	// Missing names files of kept table states that are not there.
+	// Missing names, by key and sorted, the files kept table states
+	// reference that are not there: metadata files, manifest lists and
+	// manifests (whose tables then lose nothing, since what they
+	// referenced is unknown), and data, delete and statistics files.
 	Missing []string `json:"missing,omitempty"`
 	// Cutoff is the time before which history was let go (zero: none).
 	Cutoff time.Time `json:"commit_cutoff,omitzero"`
+	// ExpiredCommits counts the commits of that history: they leave the
+	// log (see gcroots.go).
+	ExpiredCommits int `json:"expired_commits"`
+	// MergeBases counts the merge bases of two kept commits in the
+	// history let go (now or before) whose table states were kept, so
+	// that a merge of those two still reads them.
+	MergeBases int `json:"kept_merge_bases,omitempty"`
 	// Uploads are the unfinished uploads (of killed imports and runs)
 	// aborted, or in a dry run to be aborted, by key.
 	Uploads []string `json:"aborted_uploads,omitempty"`
+	// RemovedDirs are the folders of a local warehouse the deletes
+	// emptied, removed (never in a dry run, nor while writers are in
+	// flight: one may be about to write there).
+	RemovedDirs []string `json:"removed_dirs,omitempty"`
 }
 
 // GCFile is one deleted file.
@@ -173,7 +213,9 @@ type GCFile struct {
 
 // GC deletes the warehouse files no kept state references and that are
 // older than the grace period (see the comment at the top of gc.go). It
-// never changes refs or commits. A failure to delete some files is an
+// never changes refs; with ExpireCommits, the commits older than the
+// retention that are not kept are recorded as expired (gcroots.go), before
+// any file goes. A failure to delete some files is an
 // error after the others were deleted; the result says what was.
 func (l *Local) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
 	if err := opts.Validate(); err != nil {
@@ -189,11 +231,13 @@ func (l *Local) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
 		return nil, err
 	}
 	holds := append(slices.Clone(opts.Holds), writers...)
-	states, commits, err := l.keptStates(ctx, res.Cutoff, holds, opts.IgnoreBranches)
+	kept, err := l.keptStates(ctx, res.Cutoff, now, holds, opts.IgnoreBranches, opts.DryRun)
 	if err != nil {
 		return nil, err
 	}
-	res.Commits, res.States = commits, len(states)
+	states := kept.states
+	res.Commits, res.States, res.ExpiredCommits = kept.commits, len(states), kept.expired
+	res.MergeBases = kept.mergeBases
 	floor := now.Add(-opts.Grace)
 	for _, h := range holds {
 		if s := h.Since.Add(-writerSlack); s.Before(floor) {
@@ -202,9 +246,11 @@ func (l *Local) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
 	}
 	res.Writers = len(holds)
 
-	referenced := make(map[string]struct{}, len(states)*4)
-	res.Missing, err = opts.Tables.ReferencedFiles(ctx, states, res.Cutoff, func(key string) {
-		referenced[key] = struct{}{}
+	// referenced maps the keys kept states reference to whether the
+	// listing found them.
+	referenced := make(map[string]bool, len(states)*4)
+	unread, err := opts.Tables.ReferencedFiles(ctx, states, kept.since, func(key string) {
+		referenced[key] = false
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gc: finding the files of %d table states: %w", len(states), err)
@@ -212,6 +258,7 @@ func (l *Local) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
 	err = opts.Objects.List(ctx, "", func(o ObjectInfo) error {
 		switch {
 		case hasKey(referenced, o.Key):
+			referenced[o.Key] = true
 			res.Referenced++
 			res.KeptBytes += o.Size
 		case !o.ModTime.Before(floor):
@@ -226,6 +273,7 @@ func (l *Local) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gc: listing the warehouse: %w", err)
 	}
+	res.Missing = missingFiles(referenced, unread)
 	slices.SortFunc(res.Deleted, func(a, b GCFile) int { return compareStrings(a.Key, b.Key) })
 	if up, ok := opts.Objects.(Uploads); ok {
 		if res.Uploads, err = up.AbortUploads(ctx, floor, opts.DryRun); err != nil {
@@ -235,12 +283,41 @@ func (l *Local) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
 	if opts.DryRun {
 		return res, nil
 	}
-	return res, deleteAll(ctx, opts.Objects, res, opts.Parallel)
+	err = deleteAll(ctx, opts.Objects, res, opts.Parallel)
+	if dirs, ok := opts.Objects.(EmptyDirs); ok && len(holds) == 0 {
+		keys := make([]string, len(res.Deleted))
+		for i, f := range res.Deleted {
+			keys[i] = f.Key
+		}
+		var derr error
+		res.RemovedDirs, derr = dirs.RemoveEmptyDirs(ctx, keys, floor, func(dir string) bool { return hasKey(referenced, dir+"/") })
+		err = errors.Join(err, derr)
+	}
+	return res, err
 }
 
-func hasKey(m map[string]struct{}, k string) bool {
+func hasKey(m map[string]bool, k string) bool {
 	_, ok := m[k]
 	return ok
+}
+
+// missingFiles returns, sorted and each once, the files ReferencedFiles
+// could not read (unread) and those it referenced that the listing did
+// not find (false in referenced; folders, ending in '/', aside), or nil.
+func missingFiles(referenced map[string]bool, unread []string) []string {
+	set := make(map[string]bool, len(unread))
+	for _, k := range unread {
+		set[k] = true
+	}
+	for k, listed := range referenced {
+		if !listed && !strings.HasSuffix(k, "/") {
+			set[k] = true
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(set))
 }
 
 func compareStrings(a, b string) int {

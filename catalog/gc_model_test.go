@@ -20,7 +20,8 @@ import (
 // sequences of branch, tag, import (append and replace), merge, revert,
 // rename, drop and failed-run operations, with files of killed imports
 // dropped into the warehouse, and collects garbage at random points, once
-// in a while with an import held open after writing its files. After each
+// in a while with an import held open after writing its files, and often
+// while runs are in flight (holding the commits they read). After each
 // collection it checks that every table at every ref and every
 // time-travel point within retention reads back the rows it read when
 // first seen, and that what is left in the warehouse is what is
@@ -40,12 +41,16 @@ type gcModel struct {
 	*gcEnv
 	rng     *rand.Rand
 	expire  time.Duration              // 0: all history is kept
+	shadow  *gcEnv                     // with expire: the catalog that never collects (gc_shadow_test.go)
 	files   map[string]map[string]bool // table state -> warehouse keys it references
 	runs    map[string]time.Time       // failed-run branch -> when it failed
+	running map[string]catalog.Hold    // runs in flight, by name: what they hold
 	nextRun int
 	log     []string
-	// deleted and held count files gc deleted and imports it ran beside.
-	deleted, held int
+	// deleted, held and heldRuns count files gc deleted, imports it ran
+	// beside, and its runs while runs were in flight; expired the commits
+	// it expired, and combined the merges that combined appends after.
+	deleted, held, heldRuns, expired, combined int
 }
 
 func TestGCModel(t *testing.T) {
@@ -57,11 +62,16 @@ func TestGCModel(t *testing.T) {
 	if testing.Short() {
 		ops = 25
 	}
-	for i, expire := range []time.Duration{0, gcModelExpire, 0} {
+	for i, expire := range []time.Duration{0, gcModelExpire, 0, gcModelExpire / 3} {
 		s := seed + uint64(i)
 		t.Run(fmt.Sprintf("%d-expire-%s", i, expire), func(t *testing.T) {
 			m := &gcModel{gcEnv: newGCEnv(t), rng: rand.New(rand.NewPCG(s, s^0x9e3779b97f4a7c15)), expire: expire,
-				files: map[string]map[string]bool{}, runs: map[string]time.Time{}}
+				files: map[string]map[string]bool{}, runs: map[string]time.Time{}, running: map[string]catalog.Hold{}}
+			ops := ops
+			if expire > 0 {
+				m.shadow = newShadow(m)
+				ops += ops / 2
+			}
 			defer func() {
 				if t.Failed() {
 					t.Logf("seed %d (-model.seed=%d reruns it); last operations:\n  %s", s, seed, strings.Join(m.log[max(0, len(m.log)-15):], "\n  "))
@@ -74,7 +84,8 @@ func TestGCModel(t *testing.T) {
 				}
 			}
 			m.collect()
-			t.Logf("seed %d: %d operations, gc deleted %d files, %d gc runs beside an import held in flight (or failing before it wrote)", s, ops, m.deleted, m.held)
+			t.Logf("seed %d: %d operations, gc deleted %d files and expired %d commits, %d gc runs beside an import held in flight (or failing before it wrote), %d while runs were; %d merges combined appends after history expired",
+				s, ops, m.deleted, m.expired, m.held, m.heldRuns, m.combined)
 		})
 	}
 }
@@ -157,14 +168,18 @@ func (m *gcModel) newFiles() []string {
 // the new state.
 func (m *gcModel) importInto(branch, name string) {
 	mode := catalog.ImportAppend
-	if m.rng.IntN(4) == 0 {
+	if m.rng.IntN(4) == 0 && (m.shadow == nil || m.rng.IntN(2) == 0) {
 		mode = catalog.ImportReplace
 	}
 	from := m.rng.IntN(1000)
 	m.logf("import %s into %s on %s", mode, name, branch)
 	parent := m.tablesAt(branch)[name]
-	_, err := m.svc.ImportTable(m.ctx, catalog.ImportRequest{Branch: catalog.BranchName(branch), Table: salesT(name),
-		Sources: []string{m.csv(from, 1+m.rng.IntN(5))}, Mode: mode})
+	req := catalog.ImportRequest{Branch: catalog.BranchName(branch), Table: salesT(name),
+		Sources: []string{m.csv(from, 1+m.rng.IntN(5))}, Mode: mode}
+	err := m.mirror(func(e *gcEnv) error {
+		_, err := e.svc.ImportTable(m.ctx, req)
+		return err
+	})
 	m.imported(branch, name, parent, m.newFiles(), err)
 }
 
@@ -184,47 +199,70 @@ func (m *gcModel) imported(branch, name, parent string, fresh []string, err erro
 }
 
 func (m *gcModel) step() {
-	m.advance(time.Duration(m.rng.IntN(180)) * time.Minute)
+	d := time.Duration(m.rng.IntN(180)) * time.Minute
+	m.advance(d)
+	if m.shadow != nil {
+		m.shadow.advance(d)
+	}
 	ws := m.writable()
 	if len(ws) == 0 {
 		m.logf("branch create dev from main")
-		m.must(m.svc.CreateBranch(m.ctx, "dev", ref(m.t, "main")))
+		m.must(nil, m.mirror(func(e *gcEnv) error {
+			_, err := e.svc.CreateBranch(m.ctx, "dev", ref(m.t, "main"))
+			return err
+		}))
 		ws = []string{"dev"}
 	}
 	tables := []string{"t0", "t1", "t2"}
-	switch op := m.rng.IntN(20); {
+	ops := 22
+	if m.shadow != nil {
+		ops = 26 // more merges: of branches that split before the cutoff too
+	}
+	switch op := m.rng.IntN(ops); {
 	case op < 6:
 		m.importInto(m.pick(ws), m.pick(tables))
 	case op < 7:
 		name := fmt.Sprintf("b%d", m.rng.IntN(6))
 		from := m.someRef()
 		m.logf("branch create %s from %s", name, from)
-		_, err := m.svc.CreateBranch(m.ctx, catalog.BranchName(name), ref(m.t, from))
-		m.ok(err)
+		if m.resolvable(from) {
+			m.ok(m.mirror(func(e *gcEnv) error {
+				_, err := e.svc.CreateBranch(m.ctx, catalog.BranchName(name), ref(m.t, from))
+				return err
+			}))
+		}
 	case op < 8:
 		if len(ws) > 1 {
 			b := m.pick(ws)
 			m.logf("branch rm %s", b)
-			m.ok(m.svc.DeleteBranch(m.ctx, catalog.BranchName(b)))
+			m.ok(m.mirror(func(e *gcEnv) error { return e.svc.DeleteBranch(m.ctx, catalog.BranchName(b)) }))
 		}
 	case op < 9:
 		name := fmt.Sprintf("v%d", m.rng.IntN(4))
 		if m.rng.IntN(3) == 0 {
 			m.logf("tag rm %s", name)
-			m.ok(m.svc.DeleteTag(m.ctx, catalog.TagName(name)))
+			m.ok(m.mirror(func(e *gcEnv) error { return e.svc.DeleteTag(m.ctx, catalog.TagName(name)) }))
 			break
 		}
 		from := m.someRef()
 		m.logf("tag create %s from %s", name, from)
-		_, err := m.svc.CreateTag(m.ctx, catalog.TagName(name), ref(m.t, from))
-		m.ok(err)
+		if m.resolvable(from) {
+			m.ok(m.mirror(func(e *gcEnv) error {
+				_, err := e.svc.CreateTag(m.ctx, catalog.TagName(name), ref(m.t, from))
+				return err
+			}))
+		}
 	case op < 11:
 		m.merge(m.pick(ws), m.pick(append(ws, "main")))
 	case op < 12:
 		b, name, from := m.pick(ws), m.pick(tables), m.someRef()
 		m.logf("revert %s on %s from %s", name, b, from)
-		_, err := m.svc.RevertTable(m.ctx, catalog.BranchName(b), salesT(name), ref(m.t, from), catalog.CommitOptions{})
-		m.ok(err)
+		if m.resolvable(from) {
+			m.ok(m.mirror(func(e *gcEnv) error {
+				_, err := e.svc.RevertTable(m.ctx, catalog.BranchName(b), salesT(name), ref(m.t, from), catalog.CommitOptions{})
+				return err
+			}))
+		}
 	case op < 13:
 		b := m.pick(ws)
 		from, to := m.pick(tables), m.pick(tables)
@@ -232,27 +270,56 @@ func (m *gcModel) step() {
 		if _, ok := m.tablesAt(b)[from]; !ok || from == to {
 			break
 		}
-		entry, _, err := m.svc.TableEntry(m.ctx, ref(m.t, b), salesT(from))
-		if !m.ok(err) {
-			break
-		}
-		_, err = m.svc.CommitTables(m.ctx, catalog.BranchName(b), "", catalog.Changes{Tables: map[catalog.TableIdent]*catalog.TableEntry{
-			salesT(from): nil, salesT(to): &entry}}, catalog.CommitOptions{Message: "rename"})
-		m.ok(err)
+		m.ok(m.mirror(func(e *gcEnv) error {
+			entry, _, err := e.svc.TableEntry(m.ctx, ref(m.t, b), salesT(from))
+			if err != nil {
+				return err
+			}
+			_, err = e.svc.CommitTables(m.ctx, catalog.BranchName(b), "", catalog.Changes{Tables: map[catalog.TableIdent]*catalog.TableEntry{
+				salesT(from): nil, salesT(to): &entry}}, catalog.CommitOptions{Message: "rename"})
+			return err
+		}))
 	case op < 14:
 		b, name := m.pick(ws), m.pick(tables)
 		m.logf("drop %s on %s", name, b)
-		_, err := m.svc.DeleteTable(m.ctx, catalog.BranchName(b), salesT(name), catalog.CommitOptions{})
-		m.ok(err)
+		m.ok(m.mirror(func(e *gcEnv) error {
+			_, err := e.svc.DeleteTable(m.ctx, catalog.BranchName(b), salesT(name), catalog.CommitOptions{})
+			return err
+		}))
 	case op < 15:
 		m.orphan()
 	case op < 16:
 		m.failedRun(m.pick(ws), m.pick(tables))
 	case op < 18:
 		m.collect()
-	default:
+	case op < 20:
 		m.inFlight(m.pick(ws), m.pick(tables))
+	case op < 21:
+		m.runStarts(m.pick(ws))
+	case op < 22:
+		m.runEnds()
+	default:
+		m.merge(m.pick(ws), m.pick(append(ws, "main")))
 	}
+}
+
+// runStarts starts a run (in flight until runEnds) that reads the head of
+// target: gc keeps what it reads, whatever happens to target meanwhile.
+func (m *gcModel) runStarts(target string) {
+	m.nextRun++
+	name := fmt.Sprintf("run %d", m.nextRun)
+	m.logf("%s starts on %s", name, target)
+	m.running[name] = catalog.Hold{What: name, Since: m.clock(), Commits: []catalog.CommitID{m.head(target)}}
+}
+
+// runEnds ends a run in flight, if any.
+func (m *gcModel) runEnds() {
+	if len(m.running) == 0 {
+		return
+	}
+	name := m.pick(slices.Sorted(maps.Keys(m.running)))
+	m.logf("%s ends", name)
+	delete(m.running, name)
 }
 
 // merge merges source into target and tracks states made by combining
@@ -260,11 +327,14 @@ func (m *gcModel) step() {
 func (m *gcModel) merge(source, target string) {
 	m.logf("merge %s into %s", source, target)
 	ours, theirs := m.tablesAt(target), m.tablesAt(source)
-	res, err := m.svc.Merge(m.ctx, catalog.MergeRequest{Source: ref(m.t, source), Into: catalog.BranchName(target)})
+	res, err := m.mirrorMerge(source, target)
 	fresh := m.newFiles()
 	var mc *catalog.MergeConflictError
 	if errors.As(err, &mc) || !m.ok(err) {
 		return
+	}
+	if m.expired > 0 && len(res.Combined) > 0 {
+		m.combined++
 	}
 	after := m.tablesAt(target)
 	for _, id := range res.Combined {
@@ -308,7 +378,10 @@ func (m *gcModel) failedRun(target, name string) {
 	m.nextRun++
 	b := fmt.Sprintf("u.run-%d", m.nextRun)
 	m.logf("failed run %s from %s", b, target)
-	if _, err := m.svc.CreateBranch(m.ctx, catalog.BranchName(b), ref(m.t, target)); !m.ok(err) {
+	if !m.ok(m.mirror(func(e *gcEnv) error {
+		_, err := e.svc.CreateBranch(m.ctx, catalog.BranchName(b), ref(m.t, target))
+		return err
+	})) {
 		return
 	}
 	m.importInto(b, name)
@@ -320,7 +393,8 @@ func (m *gcModel) failedRun(target, name string) {
 func (m *gcModel) inFlight(branch, name string) {
 	m.logf("in-flight import into %s on %s, gc", name, branch)
 	parent := m.tablesAt(branch)[name]
-	release, done := m.heldImport(branch, name, m.rng.IntN(1000), 3)
+	from := m.rng.IntN(1000)
+	release, done := m.heldImport(branch, name, from, 3)
 	m.held++
 	var held []string
 	for _, k := range m.listKeys() {
@@ -340,6 +414,11 @@ func (m *gcModel) inFlight(branch, name string) {
 	}
 	release()
 	err := <-done
+	if m.shadow != nil {
+		if _, serr := m.shadow.importRows(branch, name, from, 3, ""); errClass(serr) != errClass(err) {
+			m.t.Fatalf("%s: %v after gc, %v without", m.log[len(m.log)-1], err, serr)
+		}
+	}
 	m.imported(branch, name, parent, m.newFiles(), err)
 }
 
@@ -349,16 +428,21 @@ func (m *gcModel) collect() {
 	for b, failed := range m.runs {
 		if m.clock().Sub(failed) > gcModelFailKeep {
 			m.logf("expire failed run %s", b)
-			err := m.svc.DeleteBranch(m.ctx, catalog.BranchName(b))
+			err := m.mirror(func(e *gcEnv) error { return e.svc.DeleteBranch(m.ctx, catalog.BranchName(b)) })
 			if err != nil && !errdefs.Is(err, errdefs.ErrNotFound) {
 				m.t.Fatal(err)
 			}
 			delete(m.runs, b)
 		}
 	}
-	m.logf("gc")
-	res := m.gc(catalog.GCOptions{Grace: gcModelGrace, ExpireCommits: m.expire})
+	m.logf("gc (%d runs in flight)", len(m.running))
+	holds := slices.Collect(maps.Values(m.running))
+	if len(holds) > 0 {
+		m.heldRuns++
+	}
+	res := m.gc(catalog.GCOptions{Grace: gcModelGrace, ExpireCommits: m.expire, Holds: holds})
 	m.deleted += len(res.Deleted)
+	m.expired += res.ExpiredCommits
 	m.logf("  -> deleted %d, referenced %d, recent %d, writers %d", len(res.Deleted), res.Referenced, res.Recent, res.Writers)
 	if len(res.Missing) > 0 {
 		m.t.Fatalf("gc found files of kept states missing: %v", res.Missing)
@@ -373,8 +457,24 @@ func (m *gcModel) collect() {
 			}
 		}
 	}
+	for _, h := range holds {
+		at := "@" + string(h.Commits[0])
+		for name, loc := range m.tablesAt(at) {
+			states[loc] = name + " read by " + h.What
+			maps.Copy(expected, m.files[loc])
+		}
+	}
 	for _, loc := range slices.Sorted(maps.Keys(states)) {
 		m.checkState(loc, states[loc])
+	}
+	if m.shadow != nil {
+		for _, r := range m.refs() {
+			for _, at := range m.timeTravel(r, res.Cutoff) {
+				if !strings.HasPrefix(at, "@") { // commit ids differ in the shadow
+					m.sameAsShadow(at)
+				}
+			}
+		}
 	}
 	everReferenced := map[string]bool{}
 	for _, set := range m.files {

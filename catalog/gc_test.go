@@ -19,6 +19,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/catalog/iceberg"
 	"github.com/lakehouse-dev/lakehouse/catalog/memstore"
+	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
@@ -38,6 +39,7 @@ type gcEnv struct {
 	known  map[string]bool     // warehouse keys seen
 	rows   map[string][]string // metadata location -> rows read when first seen
 	csvN   int
+	remote bool // the warehouse is on S3: files keep the store's times
 }
 
 func newGCEnv(t testing.TB) *gcEnv {
@@ -48,13 +50,30 @@ func newGCEnv(t testing.TB) *gcEnv {
 // newGCEnvAt starts the test's clock at start.
 func newGCEnvAt(t testing.TB, start time.Time) *gcEnv {
 	t.Helper()
+	return newGCEnvWith(t, start, nil)
+}
+
+// newGCEnvOn is newGCEnv on the warehouse st (nil: a local one). On S3,
+// files keep the store's modification times (real ones, before the test's
+// clock once it moved on), and readState cannot read the tables.
+func newGCEnvOn(t testing.TB, st warehouse.Storage) *gcEnv {
+	t.Helper()
+	return newGCEnvWith(t, time.Now(), st)
+}
+
+func newGCEnvWith(t testing.TB, start time.Time, st warehouse.Storage) *gcEnv {
+	t.Helper()
 	dir := t.TempDir()
-	f, err := iceberg.New(iceberg.Options{Warehouse: filepath.Join(dir, "wh")})
+	opts := iceberg.Options{Warehouse: filepath.Join(dir, "wh")}
+	if st != nil {
+		opts.Storage, opts.CacheDir = st, filepath.Join(dir, "cache")
+	}
+	f, err := iceberg.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &gcEnv{t: t, ctx: context.Background(), dir: dir, format: f, now: start.UTC().Truncate(time.Second),
-		known: map[string]bool{}, rows: map[string][]string{}}
+		known: map[string]bool{}, rows: map[string][]string{}, remote: st != nil}
 	e.held = &heldFormat{TableFormat: f}
 	svc, err := catalog.NewLocal(e.ctx, memstore.New(), e.held, catalog.LocalOptions{Author: "gc", Now: e.clock})
 	if err != nil {
@@ -192,6 +211,9 @@ func (e *gcEnv) importRows(branch, name string, from, n int, mode catalog.Import
 // touch gives files the test has not seen yet the clock's time.
 func (e *gcEnv) touch() {
 	e.t.Helper()
+	if e.remote {
+		return
+	}
 	now := e.clock()
 	for _, k := range e.listKeys() {
 		if !e.known[k] {
@@ -231,6 +253,16 @@ func (e *gcEnv) gc(opts catalog.GCOptions) *catalog.GCResult {
 		}
 	}
 	return res
+}
+
+// doctor checks the catalog.
+func (e *gcEnv) doctor() *catalog.DoctorReport {
+	e.t.Helper()
+	r, err := e.svc.Doctor(e.ctx)
+	if err != nil {
+		e.t.Fatalf("doctor: %v", err)
+	}
+	return r
 }
 
 // readState reads every row of a table state through iceberg-go's own scan.
@@ -379,6 +411,116 @@ func TestGCOrphansAndGrace(t *testing.T) {
 		t.Fatalf("the orphan is still there: %v", err)
 	}
 	e.check("dev")
+}
+
+// TestGCRemovesEmptiedFolders: on a local warehouse, the folders gc's
+// deletes emptied go (a killed import's, a dropped table's), never the
+// warehouse root nor the folder of a table in use, even when gc emptied
+// one of its folders; while an import is in flight, folders stay.
+func TestGCRemovesEmptiedFolders(t *testing.T) {
+	// The clock runs a month behind the files an import writes, so that
+	// the files older than the grace period go while it is in flight.
+	e := newGCEnvAt(t, time.Now().Add(-30*24*time.Hour))
+	wh := filepath.Join(e.dir, "wh")
+	e.must(e.importRows("dev", "t", 0, 10, ""))
+	e.must(e.svc.CreateBranch(e.ctx, "tmp", ref(t, "dev")))
+	e.must(e.importRows("tmp", "u", 0, 10, ""))
+	e.must(nil, e.svc.DeleteBranch(e.ctx, "tmp"))
+	orphan := filepath.Join(wh, "sales", "killed-import", "data", "x.parquet")
+	extra := filepath.Join(wh, "sales", "t-orphans", "data", "y.parquet")
+	for _, p := range []string{orphan, extra} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.touch()
+	tables, err := filepath.Glob(filepath.Join(wh, "sales", "t-*-*"))
+	if err != nil || len(tables) != 1 {
+		t.Fatalf("the table's folder: %v, %v", tables, err)
+	}
+	// An empty folder inside the table in use, as if gc had emptied it.
+	inUse := filepath.Join(tables[0], "data", "old")
+	if err := os.MkdirAll(inUse, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	oldFile := filepath.Join(inUse, "z.parquet")
+	if err := os.WriteFile(oldFile, []byte("z"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.touch()
+	e.advance(48 * time.Hour)
+
+	// In flight: files go, folders stay.
+	release, done := e.heldImport("dev", "t", 100, 3)
+	res := e.gc(catalog.GCOptions{Grace: time.Hour})
+	if len(res.RemovedDirs) != 0 || len(res.Deleted) == 0 {
+		t.Fatalf("gc with an import in flight deleted %v, removed folders %v", res.Deleted, res.RemovedDirs)
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	e.touch()
+	e.record("dev")
+	for _, p := range []string{orphan, extra, oldFile} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.touch()
+	// The folders the first gc emptied and left are dated by the clock
+	// too: once older than the grace period, they go.
+	e.ageDirs(wh)
+	e.advance(48 * time.Hour)
+	res = e.gc(catalog.GCOptions{Grace: time.Hour})
+	if len(res.Deleted) != 3 {
+		t.Fatalf("gc deleted %v", res.Deleted)
+	}
+	for _, d := range []string{"sales/killed-import", "sales/killed-import/data", "sales/t-orphans", "sales/t-orphans/data"} {
+		if !slices.Contains(res.RemovedDirs, d) {
+			t.Errorf("folder %s was not removed (removed %v)", d, res.RemovedDirs)
+		}
+		if _, err := os.Stat(filepath.Join(wh, filepath.FromSlash(d))); !os.IsNotExist(err) {
+			t.Errorf("folder %s is still there: %v", d, err)
+		}
+	}
+	if us, _ := filepath.Glob(filepath.Join(wh, "sales", "u-*")); len(us) != 0 {
+		t.Errorf("the dropped table's folders are still there: %v", us)
+	}
+	if _, err := os.Stat(inUse); err != nil {
+		t.Errorf("gc removed a folder of the table in use: %v", err)
+	}
+	e.check("dev")
+	// Everything dropped: every folder goes but the warehouse root.
+	e.must(nil, e.svc.DeleteBranch(e.ctx, "dev"))
+	e.ageDirs(wh)
+	e.advance(48 * time.Hour)
+	e.gc(catalog.GCOptions{Grace: time.Hour})
+	left, err := os.ReadDir(wh)
+	if err != nil || len(left) != 0 {
+		t.Fatalf("the warehouse after everything went: %v, %v", left, err)
+	}
+}
+
+// ageDirs gives every folder under dir the clock's time.
+func (e *gcEnv) ageDirs(dir string) {
+	e.t.Helper()
+	now := e.clock()
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			err = os.Chtimes(p, now, now)
+		}
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // TestGCSharedFilesAfterRenameAndRevert (DuckLake #527/#815): a table
@@ -578,6 +720,10 @@ func TestGCTimeTravelWithinRetention(t *testing.T) {
 		}
 		e.advance(24 * time.Hour)
 	}
+	logBefore, err := e.svc.Log(e.ctx, ref(t, "dev"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Retention of 4.5 days: commits of days 6..9 are within it, day 5's
 	// is the state at the cutoff.
 	res := e.gc(catalog.GCOptions{Grace: time.Hour, ExpireCommits: 4*24*time.Hour + 12*time.Hour})
@@ -595,6 +741,81 @@ func TestGCTimeTravelWithinRetention(t *testing.T) {
 	e.check("dev@" + cutoff.Format(time.RFC3339Nano))
 	e.check("v1")
 	e.check("dev")
+	e.checkExpiredLog(res, logBefore, "dev", 5)
+	// Expired history stays expired: a later gc keeping all history, and
+	// doctor, do not look for its files.
+	if again := e.gc(catalog.GCOptions{Grace: time.Hour}); len(again.Missing) != 0 || len(again.Deleted) != 0 {
+		t.Fatalf("gc after history expired: missing %v, deleted %v", again.Missing, again.Deleted)
+	}
+	if rep, err := e.svc.Doctor(e.ctx); err != nil || len(rep.Problems) != 0 {
+		t.Fatalf("doctor after history expired: %+v, %v", rep, err)
+	}
+}
+
+// checkExpiredLog checks that after res the log of branch holds the
+// commits made at or after the cutoff and the one in effect at it, which
+// is the oldest, and no other; that the commits of before left it for
+// good (not found by id, nor by time travel); and that res counted them.
+func (e *gcEnv) checkExpiredLog(res *catalog.GCResult, before []*catalog.Commit, branch string, wantKept int) {
+	e.t.Helper()
+	log, err := e.svc.Log(e.ctx, ref(e.t, branch), 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if len(log) != wantKept {
+		e.t.Fatalf("the log of %s has %d commits after gc, want %d", branch, len(log), wantKept)
+	}
+	for i, c := range log {
+		if c.Time.Before(res.Cutoff) && i != len(log)-1 {
+			e.t.Fatalf("commit %s of %s, before the cutoff %s, is still in the log", c.ID.Short(), c.Time, res.Cutoff)
+		}
+	}
+	kept := map[catalog.CommitID]bool{}
+	for _, c := range log {
+		kept[c.ID] = true
+	}
+	gone := 0
+	for _, c := range before {
+		if kept[c.ID] {
+			continue
+		}
+		gone++
+		if _, err := e.svc.Resolve(e.ctx, ref(e.t, "@"+string(c.ID))); !errdefs.Is(err, errdefs.ErrNotFound) &&
+			!e.isHead(c.ID) {
+			e.t.Fatalf("expired commit %s resolves: %v", c.ID.Short(), err)
+		}
+	}
+	if gone == 0 || res.ExpiredCommits == 0 {
+		e.t.Fatalf("%d commits left the log, gc counted %d expired", gone, res.ExpiredCommits)
+	}
+	oldest := log[len(log)-1]
+	if _, err := e.svc.Resolve(e.ctx, ref(e.t, branch+"@"+oldest.Time.Add(-time.Second).Format(time.RFC3339Nano))); !errdefs.Is(err, errdefs.ErrNotFound) ||
+		!strings.Contains(err.Error(), "expired") {
+		e.t.Fatalf("time travel before the kept history: %v", err)
+	}
+}
+
+// isHead reports whether a branch or tag points at id.
+func (e *gcEnv) isHead(id catalog.CommitID) bool {
+	ts, err := e.svc.ListTags(e.ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	bs, err := e.svc.ListBranches(e.ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, t := range ts {
+		if t.Commit == id {
+			return true
+		}
+	}
+	for _, b := range bs {
+		if b.Head == id {
+			return true
+		}
+	}
+	return false
 }
 
 // TestGCRunningHold: a running run holds the commit it reads, even when

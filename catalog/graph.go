@@ -2,7 +2,11 @@ package catalog
 
 import (
 	"container/heap"
+	"context"
 	"fmt"
+	"iter"
+	"math/bits"
+	"slices"
 	"strings"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
@@ -23,6 +27,12 @@ func findCommit(tx Tx, prefix string) (*Commit, error) {
 		return nil, errdefs.WithHint(errdefs.ErrNotFound, "list commits with `lakehouse log`",
 			"no commit starts with %s", prefix)
 	case 1:
+		if exp, err := isExpired(tx, ids[0]); err != nil || exp {
+			if err == nil {
+				err = expiredError(ids[0])
+			}
+			return nil, err
+		}
 		return tx.GetCommit(ids[0])
 	default:
 		short := make([]string, len(ids))
@@ -59,7 +69,8 @@ func (q *commitQueue) Pop() any {
 }
 
 // walkHistory calls fn for each commit reachable from start, highest first
-// (so every commit comes before its parents), until fn returns false.
+// (so every commit comes before its parents), until fn returns false. It
+// stops where history expired (gcroots.go).
 func walkHistory(tx Tx, start *Commit, fn func(*Commit) (bool, error)) error {
 	seen := map[CommitID]bool{start.ID: true}
 	q := &commitQueue{start}
@@ -74,6 +85,12 @@ func walkHistory(tx Tx, start *Commit, fn func(*Commit) (bool, error)) error {
 				continue
 			}
 			seen[p] = true
+			if exp, err := isExpired(tx, p); err != nil || exp {
+				if err != nil {
+					return err
+				}
+				continue
+			}
 			pc, err := tx.GetCommit(p)
 			if err != nil {
 				return fmt.Errorf("parent %s of commit %s: %w", p.Short(), c.ID.Short(), err)
@@ -139,4 +156,108 @@ func mergeBase(tx Tx, a, b *Commit) (*Commit, error) {
 		}
 	}
 	return nil, nil
+}
+
+// mergeBases returns the merge bases (as mergeBase picks them) of every
+// two of heads, each once, in the order found. It walks the union of the
+// heads' histories once, highest first, carrying in each commit's mark
+// the set of heads it descends from; the first commit whose mark holds
+// both i and j is mergeBase of heads i and j, for the reason mergeBase
+// gives. The walk ends once every pair has its base, so with heads that
+// share recent history it reads little beyond them. Like mergeBase it
+// walks through expired history: merges look for their base there too.
+func mergeBases(ctx context.Context, tx Tx, heads []CommitID) ([]CommitID, error) {
+	var uniq []CommitID
+	for _, h := range heads {
+		if !slices.Contains(uniq, h) {
+			uniq = append(uniq, h)
+		}
+	}
+	n := len(uniq)
+	if n < 2 {
+		return nil, nil
+	}
+	words := (n + 63) / 64
+	// found[i] holds j once the pair (i, j) has its base.
+	found := make([]headSet, n)
+	for i := range found {
+		found[i] = make(headSet, words)
+		found[i].add(i)
+	}
+	pairs := n * (n - 1) / 2
+	marks := make(map[CommitID]headSet, 4*n)
+	q := &commitQueue{}
+	for i, id := range uniq {
+		c, err := tx.GetCommit(id)
+		if err != nil {
+			return nil, fmt.Errorf("commit %s: %w", id.Short(), err)
+		}
+		marks[id] = make(headSet, words)
+		marks[id].add(i)
+		heap.Push(q, c)
+	}
+	var bases []CommitID
+	for q.Len() > 0 && pairs > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		c := heap.Pop(q).(*Commit)
+		m := marks[c.ID]
+		isBase := false
+		for i := range m.all() {
+			for w := range words {
+				fresh := m[w] &^ found[i][w]
+				for fresh != 0 {
+					j := w*64 + bits.TrailingZeros64(fresh)
+					fresh &= fresh - 1
+					found[i].add(j)
+					found[j].add(i)
+					pairs--
+					isBase = true
+				}
+			}
+		}
+		if isBase {
+			bases = append(bases, c.ID)
+		}
+		for _, p := range c.Parents {
+			pm, seen := marks[p]
+			if !seen {
+				pc, err := tx.GetCommit(p)
+				if err != nil {
+					return nil, fmt.Errorf("parent %s of commit %s: %w", p.Short(), c.ID.Short(), err)
+				}
+				pm = make(headSet, words)
+				marks[p] = pm
+				heap.Push(q, pc)
+			}
+			pm.or(m)
+		}
+	}
+	return bases, nil
+}
+
+// headSet is a set of small integers (indexes of heads), a bitset.
+type headSet []uint64
+
+func (s headSet) add(i int) { s[i/64] |= 1 << (i % 64) }
+
+func (s headSet) or(t headSet) {
+	for w := range s {
+		s[w] |= t[w]
+	}
+}
+
+// all yields the members of s in increasing order.
+func (s headSet) all() iter.Seq[int] {
+	return func(yield func(int) bool) {
+		for w, x := range s {
+			for x != 0 {
+				if !yield(w*64 + bits.TrailingZeros64(x)) {
+					return
+				}
+				x &= x - 1
+			}
+		}
+	}
 }

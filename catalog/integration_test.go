@@ -9,9 +9,11 @@ import (
 	"testing"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/catalog/iceberg"
 	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/internal/miniotest"
+	"github.com/lakehouse-dev/lakehouse/internal/warehousetest"
 )
 
 // TestIcebergWorkflow runs the catalog on its real parts — bbolt on disk and
@@ -23,25 +25,26 @@ func TestIcebergWorkflow(t *testing.T) { eachWarehouse(t, icebergWorkflow) }
 // eachWarehouse runs fn on a fresh catalog in dir over a local warehouse,
 // then over one on S3 (MinIO).
 func eachWarehouse(t *testing.T, fn func(t *testing.T, dir string, svc *catalog.Local)) {
+	eachWarehouseFormat(t, func(t *testing.T, dir string, svc *catalog.Local, _ *iceberg.Format) { fn(t, dir, svc) })
+}
+
+// eachWarehouseFormat is eachWarehouse that also hands fn the catalog's
+// format.
+func eachWarehouseFormat(t *testing.T, fn func(t *testing.T, dir string, svc *catalog.Local, format *iceberg.Format)) {
 	srv := miniotest.Start(t)
 	for _, wh := range []string{"local", "s3"} {
 		t.Run(wh, func(t *testing.T) {
 			dir := t.TempDir()
 			var st warehouse.Storage
 			if wh == "s3" {
-				var err error
-				st, err = warehouse.Open(context.Background(), warehouse.Config{URI: "s3://" + srv.Bucket + "/" + t.Name(),
-					S3: warehouse.S3Options{Endpoint: srv.Endpoint}})
-				if err != nil {
-					t.Fatal(err)
-				}
+				st = warehousetest.OnS3(t, srv)
 			}
-			svc, err := openService(dir, st)
+			svc, format, err := openCatalog(dir, st)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer svc.Close()
-			fn(t, dir, svc)
+			fn(t, dir, svc, format)
 		})
 	}
 }

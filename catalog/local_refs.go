@@ -48,6 +48,15 @@ func (l *Local) resolve(tx Tx, ref Ref) (*Commit, error) {
 					fmt.Sprintf("its first commit is at %s", c.Time.Format("2006-01-02T15:04:05Z07:00")),
 					"%s has no commit at or before %s", ref.Name, ref.Time.Format("2006-01-02T15:04:05Z07:00"))
 			}
+			if exp, err := isExpired(tx, c.Parents[0]); err != nil || exp {
+				if err == nil {
+					err = errdefs.WithHint(errdefs.ErrNotFound,
+						fmt.Sprintf("its history before %s expired (gc --expire-commits); `lakehouse log %s` shows what is kept",
+							c.Time.Format("2006-01-02T15:04:05Z07:00"), ref.Name),
+						"%s has no commit kept at or before %s", ref.Name, ref.Time.Format("2006-01-02T15:04:05Z07:00"))
+				}
+				return nil, err
+			}
 			if c, err = tx.GetCommit(c.Parents[0]); err != nil {
 				return nil, err
 			}

@@ -237,60 +237,6 @@ func (l *Local) DeleteTable(ctx context.Context, b BranchName, id TableIdent, op
 	return l.commitChanges(ctx, b, head.ID, Changes{Tables: map[TableIdent]*TableEntry{id: nil}}, opts)
 }
 
-// TableHistory implements Service.
-func (l *Local) TableHistory(ctx context.Context, ref Ref, id TableIdent, limit int) ([]TableChange, error) {
-	var out []TableChange
-	err := l.store.View(ctx, func(tx Tx) error {
-		start, err := l.resolve(tx, ref)
-		if err != nil {
-			return err
-		}
-		st, err := l.tree(tx, start)
-		if err != nil {
-			return err
-		}
-		err = walkHistory(tx, start, func(c *Commit) (bool, error) {
-			t, err := l.tree(tx, c)
-			if err != nil {
-				return false, err
-			}
-			cur, ok := t.Tables[id]
-			var prev TableEntry
-			pok := false
-			if len(c.Parents) > 0 {
-				pc, err := tx.GetCommit(c.Parents[0])
-				if err != nil {
-					return false, err
-				}
-				pt, err := l.tree(tx, pc)
-				if err != nil {
-					return false, err
-				}
-				prev, pok = pt.Tables[id]
-			}
-			var change string
-			switch {
-			case ok && !pok:
-				change = "created"
-			case !ok && pok:
-				change = "removed"
-			case ok && cur.MetadataLocation != prev.MetadataLocation:
-				change = "updated"
-			}
-			if change != "" {
-				out = append(out, TableChange{Commit: c, Change: change, SnapshotID: cur.SnapshotID})
-			}
-			return limit <= 0 || len(out) < limit, nil
-		})
-		if err == nil && len(out) == 0 {
-			// A removed table still has a history; fail only if it never existed.
-			return tableNotFound(id, ref.String(), st)
-		}
-		return err
-	})
-	return out, err
-}
-
 // RevertTable implements Service.
 func (l *Local) RevertTable(ctx context.Context, b BranchName, id TableIdent, from Ref, opts CommitOptions) (*Commit, error) {
 	head, tree, err := l.branchState(ctx, b)

@@ -64,7 +64,8 @@ type Service interface {
 	// DeleteTable removes a table from a branch in a new commit.
 	DeleteTable(ctx context.Context, branch BranchName, id TableIdent, opts CommitOptions) (*Commit, error)
 	// TableHistory lists the commits reachable from ref that changed the
-	// table, newest first (limit <= 0: all).
+	// table, newest first (limit <= 0: all). A change names its snapshot
+	// only if the table's metadata at ref holds it (see TableChange).
 	TableHistory(ctx context.Context, ref Ref, id TableIdent, limit int) ([]TableChange, error)
 	// RevertTable sets a table on a branch to its state at from (removing it
 	// if it does not exist there) in a new commit.
@@ -147,6 +148,10 @@ type SnapshotInfo struct {
 	Time      time.Time         `json:"time"`
 	Operation string            `json:"operation"`
 	Summary   map[string]string `json:"summary,omitempty"`
+	// ReplacedSnapshotID is set on a snapshot a merge wrote: the merged
+	// side's snapshot whose files it appended to this side, which stands
+	// in for it here (that snapshot is in the other side's metadata only).
+	ReplacedSnapshotID int64 `json:"replaced_snapshot_id,omitempty"`
 }
 
 // DataFileInfo describes one data file of a table's current snapshot.
@@ -232,8 +237,22 @@ type TableInfo struct {
 type TableChange struct {
 	Commit *Commit `json:"commit"`
 	// Change is "created", "updated" or "removed".
-	Change     string `json:"change"`
-	SnapshotID int64  `json:"snapshot_id,omitempty"`
+	Change string `json:"change"`
+	// SnapshotID is the table's snapshot after the commit, set only when
+	// the table's metadata at the ref the history was read at holds it,
+	// so that a reader of that metadata file can select it by id. It is 0
+	// for a removal and for a state that metadata does not hold: a commit
+	// of a merged branch whose snapshot the merge replaced (see
+	// ReplacedSnapshotID), or a state a revert left behind; read those at
+	// the commit (`-r @<commit>`), whose metadata is MetadataLocation.
+	SnapshotID int64 `json:"snapshot_id,omitempty"`
+	// ReplacedSnapshotID is set when the commit's snapshot was written by a
+	// merge: the merged branch's snapshot it stands in for (not in the
+	// ref's metadata).
+	ReplacedSnapshotID int64 `json:"replaced_snapshot_id,omitempty"`
+	// MetadataLocation is the metadata file of the table's state after the
+	// commit ("" for a removal).
+	MetadataLocation string `json:"metadata_location,omitempty"`
 }
 
 // ImportMode says what an import does to existing rows.
@@ -432,6 +451,10 @@ type TableFormat interface {
 	Import(ctx context.Context, spec ImportSpec) (*ImportOutcome, error)
 	// Describe loads a table state.
 	Describe(ctx context.Context, id TableIdent, e TableEntry) (*TableInfo, error)
+	// Snapshots lists the snapshots a table state's metadata holds, in
+	// the order it lists them (the ids a reader of that metadata may
+	// select). Errors: ErrNotFound when the metadata file does not exist.
+	Snapshots(ctx context.Context, id TableIdent, e TableEntry) ([]SnapshotInfo, error)
 	// MergeAppends combines two table states that both derive from base by
 	// appends only (same schema and spec), returning a state holding the
 	// files of both. ok is false (and err nil) when either side did

@@ -190,7 +190,7 @@ func TestBadInput(t *testing.T) {
 				t.Fatalf("error = %v\nwant %s (%v)", err, want, tc.class)
 			}
 			// Nothing was created in the warehouse.
-			if ents, _ := os.ReadDir(filepath.Join(f.opts.Warehouse, "sales")); len(ents) != 0 {
+			if ents := listDir(t, f, f.Storage().URI("sales")); len(ents) != 0 {
 				t.Errorf("warehouse has %d entries after a failed import", len(ents))
 			}
 		})
@@ -220,8 +220,8 @@ func TestStreamingFailure(t *testing.T) {
 				t.Fatalf("error = %v\nwant %s…", err, want)
 			}
 			for _, sub := range []string{"data", "metadata"} {
-				if n := len(listDir(t, filepath.Join(before.Location, sub))); n != map[string]int{"data": 1, "metadata": 3}[sub] {
-					t.Errorf("%s has %d files after a failed import: %v", sub, n, listDir(t, filepath.Join(before.Location, sub)))
+				if n := len(listDir(t, f, before.Location+"/"+sub)); n != map[string]int{"data": 1, "metadata": 3}[sub] {
+					t.Errorf("%s has %d files after a failed import: %v", sub, n, listDir(t, f, before.Location+"/"+sub))
 				}
 			}
 		})

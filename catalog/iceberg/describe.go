@@ -72,6 +72,22 @@ func (f *Format) Describe(ctx context.Context, id catalog.TableIdent, e catalog.
 	return info, nil
 }
 
+// Snapshots implements catalog.TableFormat: the snapshots of the metadata
+// file, read without their manifests. It returns ErrNotFound when the
+// metadata file does not exist.
+func (f *Format) Snapshots(ctx context.Context, id catalog.TableIdent, e catalog.TableEntry) ([]catalog.SnapshotInfo, error) {
+	tbl, _, err := f.load(ctx, id, e)
+	if err != nil {
+		return nil, err
+	}
+	snaps := tbl.Metadata().Snapshots()
+	out := make([]catalog.SnapshotInfo, 0, len(snaps))
+	for i := range snaps {
+		out = append(out, *snapshotInfo(&snaps[i]))
+	}
+	return out, nil
+}
+
 func columnsOf(sc *iceberg.Schema) []catalog.Column {
 	out := make([]catalog.Column, 0, len(sc.Fields()))
 	for _, f := range sc.Fields() {
@@ -91,6 +107,8 @@ func snapshotInfo(s *table.Snapshot) *catalog.SnapshotInfo {
 		for k, v := range s.Summary.Properties {
 			si.Summary[k] = v
 		}
+		// A malformed value (not written by MergeAppends) names nothing.
+		si.ReplacedSnapshotID, _ = strconv.ParseInt(s.Summary.Properties[PropMergedFrom], 10, 64)
 	}
 	return si
 }

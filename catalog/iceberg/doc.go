@@ -20,7 +20,10 @@
 // Scans return local files: the Options.Fetcher materializes a data file
 // (the file itself in a local warehouse; by default a whole-object
 // download into the cache directory, keyed by key and ETag, on S3), since
-// the DuckDB that reads them opens local paths only.
+// the DuckDB that reads them opens local paths only. A StatsFetcher (the
+// scan cache, CacheFetcher) fetches only the columns a scan reads, and
+// only the row groups whose Parquet statistics do not rule out the scan's
+// filter (rowGroupFilter); under a PlanOnly context it reads footers only.
 //
 // # Invariants
 //
@@ -32,6 +35,17 @@
 // off. Only the garbage collector (catalog.Local.GC) deletes: the files
 // ReferencedFiles (gc.go) does not report for any kept state, through
 // DirObjects, the warehouse as catalog.Objects.
+//
+// Every metadata file is one ref's view of the table, whichever branch
+// wrote it: its refs hold only "main", at its current snapshot, and its
+// snapshots, snapshot log and metadata log are its own lineage. Branches
+// that fork a table write files of the same version number, told apart
+// by the uuid in the name; the lakehouse catalog says which file a ref
+// (or commit) holds. A merge that combines two sides' appends writes a
+// new snapshot on ours, whose summary names the snapshot of theirs it
+// replaces (PropMergedFrom): theirs' own snapshots are not in the merged
+// metadata, since Iceberg snapshot sequence numbers only grow along one
+// lineage.
 //
 // A write produces a new metadata file and returns its catalog.TableEntry;
 // it becomes visible only when the lakehouse catalog commits that entry.

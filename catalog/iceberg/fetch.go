@@ -8,11 +8,12 @@ import (
 
 // CacheFetcher gives scans of a remote warehouse local copies of the data
 // files through the scan cache: only the footer and the chunks of the
-// columns a scan reads are fetched, and a later scan fetches only the
-// chunks it lacks. Entries are released as soon as the scan has their
-// paths; the cache should keep recently used entries
-// (scancache.Cache.KeepRecent) for as long as a query may take to open
-// them.
+// columns a scan reads, in the row groups that survive its filter, are
+// fetched, and a later scan fetches only the chunks it lacks. An entry
+// stays in use (never evicted) until the context of the call that
+// materialized it is done: the query engine reads the files after
+// planning, for as long as the query runs, so that context must last as
+// long as the query (a request's, a command's); Cache.Close ends the rest.
 type CacheFetcher struct {
 	Cache  *scancache.Cache
 	Source scancache.Source
@@ -22,25 +23,33 @@ var _ StatsFetcher = (*CacheFetcher)(nil)
 
 // Materialize implements Fetcher.
 func (f *CacheFetcher) Materialize(ctx context.Context, key string, columns []string) (string, error) {
-	p, _, err := f.MaterializeStats(ctx, key, columns, nil)
+	p, _, err := f.MaterializeScan(ctx, key, scancache.Scan{Columns: columns})
 	return p, err
 }
 
-// MaterializeStats implements StatsFetcher.
-func (f *CacheFetcher) MaterializeStats(ctx context.Context, key string, columns []string, fields []int) (string, scancache.FetchStats, error) {
-	var (
-		p   string
-		st  scancache.FetchStats
-		err error
-	)
-	if fields != nil {
-		p, st, err = f.Cache.MaterializeFields(ctx, f.Source, key, fields)
-	} else {
-		p, st, err = f.Cache.Materialize(ctx, f.Source, key, columns)
+// MaterializeScan implements StatsFetcher. Under a context of PlanOnly it
+// fetches at most the footer (scancache.Scan.PlanOnly).
+func (f *CacheFetcher) MaterializeScan(ctx context.Context, key string, scan scancache.Scan) (string, scancache.FetchStats, error) {
+	scan.PlanOnly = scan.PlanOnly || isPlanOnly(ctx)
+	p, st, err := f.Cache.MaterializeScan(ctx, f.Source, key, scan)
+	if err != nil || scan.PlanOnly {
+		return p, st, err
 	}
-	if err != nil {
-		return "", st, err
-	}
-	f.Cache.Release(p)
+	context.AfterFunc(ctx, func() { f.Cache.Release(p) })
 	return p, st, nil
+}
+
+type planOnlyKey struct{}
+
+// PlanOnly marks ctx for planning without reading data (EXPLAIN): scans of
+// a remote warehouse fetch at most the footers of the files they keep,
+// their plan says what running them would fetch, and its file paths are
+// not to be read.
+func PlanOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, planOnlyKey{}, true)
+}
+
+func isPlanOnly(ctx context.Context) bool {
+	v, _ := ctx.Value(planOnlyKey{}).(bool)
+	return v
 }

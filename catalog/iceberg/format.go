@@ -46,6 +46,9 @@ type Options struct {
 
 	// maxCSVRecord bounds one CSV record; tests lower it.
 	maxCSVRecord int64
+	// rowGroupRows, if set, is the row group size of new tables' data
+	// files; tests lower it.
+	rowGroupRows int
 }
 
 // Default option values.
@@ -127,14 +130,14 @@ type Fetcher interface {
 }
 
 // StatsFetcher is a Fetcher that fetches only what a scan reads and
-// reports what that cost (the scan cache). fields, when not nil, are the
-// scan's columns by position among the file's top-level fields (0-based),
-// used for tables with one schema: their files keep the table's column
-// order, and queries read them by position, whatever names the writer
-// gave the columns; else columns name them (nil: all).
+// reports what that cost (the scan cache): the scan's columns (by
+// position among the file's top-level fields when scan.Fields is set,
+// for tables with one schema: their files keep the table's column order,
+// and queries read them by position, whatever names the writer gave),
+// and only the row groups scan.RowGroups keeps.
 type StatsFetcher interface {
 	Fetcher
-	MaterializeStats(ctx context.Context, key string, columns []string, fields []int) (localPath string, st scancache.FetchStats, err error)
+	MaterializeScan(ctx context.Context, key string, scan scancache.Scan) (localPath string, st scancache.FetchStats, err error)
 }
 
 // Format implements catalog.TableFormat with apache/iceberg-go over a local

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
-	"path"
+	"strings"
 	"time"
 
 	"github.com/apache/iceberg-go"
@@ -27,15 +27,21 @@ var _ catalog.TableFiles = (*Format)(nil)
 //     manifest lists as deleted belongs to the snapshot before, kept or
 //     not on its own;
 //   - the statistics and partition statistics files;
+//   - the table's folder (its key ending in '/');
 //   - the earlier metadata files of its metadata log (every one with a
 //     zero since, else those written at or after since), each followed as
 //     a state of its own.
 //
 // Manifest lists and manifests shared by many states are read once.
 //
-// When a file of a state is missing (deleted behind the catalog's back),
-// what it would have referenced is unknown: every file under that table's
-// location is reported, so that nothing it may still need goes.
+// When a file it reads (a metadata file, manifest list or manifest) is
+// missing (deleted behind the catalog's back), it is returned in missing,
+// by key, and what it would have referenced is unknown: every file under
+// that table's location is reported, so that nothing it may still need
+// goes. An earlier metadata file of a metadata log that is gone was
+// collected, and is neither reported nor missing: every other key reported
+// names a file the states need, so the collector can tell the missing data
+// files from its listing.
 func (f *Format) ReferencedFiles(ctx context.Context, states []catalog.TableEntry, since time.Time, fn func(key string)) ([]string, error) {
 	w := &refWalker{f: f, fs: f.readIO(ctx), since: since, fn: fn, seen: map[string]bool{}, kept: map[string]bool{}}
 	for _, e := range states {
@@ -67,10 +73,15 @@ func (w *refWalker) report(loc string) bool {
 		return false
 	}
 	w.seen[loc] = true
+	w.emit(loc)
+	return true
+}
+
+// emit passes loc's key to fn, if loc is in the warehouse.
+func (w *refWalker) emit(loc string) {
 	if key, ok := w.f.warehouseKey(loc); ok {
 		w.fn(key)
 	}
-	return true
 }
 
 // notThere records a missing file of the table at tableLoc, whose files
@@ -79,7 +90,11 @@ func (w *refWalker) notThere(ctx context.Context, tableLoc, loc string, err erro
 	if !errors.Is(err, iofs.ErrNotExist) {
 		return fmt.Errorf("reading %s: %w", loc, err)
 	}
-	w.missing = append(w.missing, loc)
+	if key, ok := w.f.warehouseKey(loc); ok {
+		w.missing = append(w.missing, key)
+	} else {
+		w.missing = append(w.missing, loc)
+	}
 	prefix, ok := w.f.warehouseKey(tableLoc)
 	if !ok || w.kept[prefix] {
 		return nil
@@ -94,23 +109,28 @@ func (w *refWalker) notThere(ctx context.Context, tableLoc, loc string, err erro
 // metadata follows one metadata file. required is false for files of a
 // metadata log: those may be gone (collected as history past retention).
 func (w *refWalker) metadata(ctx context.Context, loc string, required bool) error {
-	if loc == "" || !w.report(loc) {
+	if loc == "" || w.seen[loc] {
 		return nil
 	}
+	w.seen[loc] = true
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	b, err := w.fs.(iceio.ReadFileIO).ReadFile(loc)
 	if err != nil {
 		if !required && errors.Is(err, iofs.ErrNotExist) {
-			return nil
+			return nil // collected with the history past retention
 		}
-		// <table location>/metadata/<file>
-		return w.notThere(ctx, path.Dir(path.Dir(loc)), loc, err)
+		return w.notThere(ctx, tableOfMetadata(loc), loc, err)
 	}
+	w.emit(loc)
 	md, err := table.ParseMetadataBytes(b)
 	if err != nil {
 		return fmt.Errorf("table metadata %s: %w", loc, err)
+	}
+	if key, ok := w.f.warehouseKey(md.Location()); ok && !w.seen[md.Location()+"/"] {
+		w.seen[md.Location()+"/"] = true
+		w.fn(key + "/")
 	}
 	keep := map[int64]bool{}
 	if s := md.CurrentSnapshot(); s != nil {
@@ -140,6 +160,18 @@ func (w *refWalker) metadata(ctx context.Context, loc string, required bool) err
 		}
 	}
 	return nil
+}
+
+// tableOfMetadata returns the table location of a metadata file at
+// <table location>/metadata/<file>. Not path.Dir, which would clean the
+// "//" of a URI such as s3://bucket/... away.
+func tableOfMetadata(loc string) string {
+	for range 2 {
+		if i := strings.LastIndexByte(loc, '/'); i >= 0 {
+			loc = loc[:i]
+		}
+	}
+	return loc
 }
 
 // snapshot follows a snapshot's manifest list and manifests.

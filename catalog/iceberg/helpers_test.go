@@ -18,17 +18,23 @@ import (
 	iceio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/internal/warehousetest"
 )
 
 var salesIdent = catalog.TableIdent{Namespace: "sales", Name: "transactions"}
 
-// newTestFormat returns a Format over a fresh warehouse whose imports
+// newTestFormat returns a Format over a fresh warehouse (local, or on S3
+// in the S3 mode) whose imports
 // allocate from a checked allocator that must be empty when the test ends.
 func newTestFormat(t *testing.T) *Format {
 	t.Helper()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	t.Cleanup(func() { mem.AssertSize(t, 0) })
-	f, err := New(Options{Warehouse: filepath.Join(t.TempDir(), "wh"), Allocator: mem, BatchRows: 1000})
+	opts := Options{Warehouse: filepath.Join(t.TempDir(), "wh"), Allocator: mem, BatchRows: 1000}
+	if warehousetest.S3 {
+		opts = Options{Storage: testStorage(t), CacheDir: t.TempDir(), Allocator: mem, BatchRows: 1000}
+	}
+	f, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,13 +149,14 @@ func writeParquet(t *testing.T, dir, name string, cols ...col) string {
 }
 
 // scan reads a table state with iceberg-go's own scan, through a plain
-// iceberg-go file system, and returns its rows rendered as "a|b|c" lines,
+// iceberg-go file system (the warehouse's on S3), and returns its rows rendered as "a|b|c" lines,
 // sorted, over the named columns.
 func scan(t *testing.T, e catalog.TableEntry, cols ...string) []string {
 	t.Helper()
 	ctx := context.Background()
+	fs := testFS(t, e.MetadataLocation)
 	tbl, err := table.NewFromLocation(ctx, tableIdent(salesIdent), e.MetadataLocation,
-		iceio.LoadFSFunc(nil, e.MetadataLocation), nil)
+		func(context.Context) (iceio.IO, error) { return fs, nil }, nil)
 	if err != nil {
 		t.Fatalf("loading %s with iceberg-go: %v", e.MetadataLocation, err)
 	}

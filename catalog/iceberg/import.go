@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -252,6 +253,9 @@ func (f *Format) newTable(spec catalog.ImportSpec, first string, cols []fileColu
 	props := iceberg.Properties{
 		// Old metadata files belong to other branches and commits too.
 		table.MetadataDeleteAfterCommitEnabledKey: "false",
+	}
+	if f.opts.rowGroupRows > 0 {
+		props[table.ParquetRowGroupLimitKey] = strconv.Itoa(f.opts.rowGroupRows)
 	}
 	md, err := table.NewMetadataWithUUID(sc, ps, table.UnsortedSortOrder, loc, props, id)
 	if err != nil {

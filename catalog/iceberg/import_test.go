@@ -134,7 +134,7 @@ func TestCreate(t *testing.T) {
 				t.Errorf("outcome = %+v", out)
 			}
 			e := out.Entry
-			if !strings.HasPrefix(e.MetadataLocation, filepath.Join(f.opts.Warehouse, "sales", "transactions-"+e.TableUUID, "metadata", "00001-")) ||
+			if !strings.HasPrefix(e.MetadataLocation, f.Storage().URI("sales/transactions-"+e.TableUUID+"/metadata/00001-")) ||
 				!strings.HasSuffix(e.MetadataLocation, ".metadata.json") {
 				t.Errorf("metadata location = %s", e.MetadataLocation)
 			}
@@ -168,11 +168,7 @@ func TestMetadataIsPlainIceberg(t *testing.T) {
 	f := newTestFormat(t)
 	dir := t.TempDir()
 	out := mustImport(t, f, catalog.ImportSpec{Sources: []string{writeFile(t, dir, "a.csv", salesCSV)}})
-	b, err := os.ReadFile(out.Entry.MetadataLocation)
-	if err != nil {
-		t.Fatal(err)
-	}
-	md, err := table.ParseMetadataBytes(b)
+	md, err := table.ParseMetadataBytes(readLocation(t, out.Entry.MetadataLocation))
 	if err != nil {
 		t.Fatalf("parsing metadata JSON: %v", err)
 	}
@@ -183,7 +179,8 @@ func TestMetadataIsPlainIceberg(t *testing.T) {
 	if md.Properties()[table.MetadataDeleteAfterCommitEnabledKey] != "false" {
 		t.Errorf("properties = %v", md.Properties())
 	}
-	tbl := table.New(tableIdent(salesIdent), md, out.Entry.MetadataLocation, iceio.LoadFSFunc(nil, ""), nil)
+	fs := testFS(t, out.Entry.MetadataLocation)
+	tbl := table.New(tableIdent(salesIdent), md, out.Entry.MetadataLocation, func(context.Context) (iceio.IO, error) { return fs, nil }, nil)
 	at, err := tbl.Scan().ToArrowTable(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +231,7 @@ func TestAppendAndReplace(t *testing.T) {
 	// Every state's files are still there.
 	for _, e := range []catalog.TableEntry{e1, e2} {
 		for _, df := range describe(t, f, e).Files {
-			if _, err := os.Stat(df.Path); err != nil {
+			if _, _, err := f.Storage().Stat(context.Background(), storageKey(t, f, df.Path)); err != nil {
 				t.Errorf("data file of an older state is gone: %v", err)
 			}
 		}
@@ -369,8 +366,8 @@ func TestSchemaConflict(t *testing.T) {
 			f := newTestFormat(t)
 			dir := t.TempDir()
 			e := mustImport(t, f, catalog.ImportSpec{Sources: []string{writeFile(t, dir, "a.csv", "id,amount\n1,1.5\n2,2\n")}}).Entry
-			metaDir := filepath.Dir(e.MetadataLocation)
-			before := listDir(t, metaDir)
+			metaDir := locDir(e.MetadataLocation)
+			before := listDir(t, f, metaDir)
 			good := writeFile(t, dir, "0good.csv", "id,amount\n5,5.5\n")
 			bad := tc.file(t, dir)
 			_, err := f.Import(context.Background(), catalog.ImportSpec{Ident: salesIdent, Current: &e, Sources: []string{good, bad}})
@@ -380,25 +377,12 @@ func TestSchemaConflict(t *testing.T) {
 			}
 			// The schema is checked before anything is written: no new
 			// metadata, manifest or data file.
-			eqStrings(t, "metadata dir", listDir(t, metaDir), before)
-			if files := listDir(t, filepath.Join(filepath.Dir(metaDir), "data")); len(files) != 1 {
+			eqStrings(t, "metadata dir", listDir(t, f, metaDir), before)
+			if files := listDir(t, f, locDir(metaDir)+"/data"); len(files) != 1 {
 				t.Errorf("data files: %v", files)
 			}
 		})
 	}
-}
-
-func listDir(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
-	}
-	return out
 }
 
 // A Parquet file with exactly the table's Arrow schema is copied byte for
@@ -439,11 +423,7 @@ func TestParquetFastPath(t *testing.T) {
 			}
 			copied := false
 			for _, df := range describe(t, f, out.Entry).Files {
-				got, err := os.ReadFile(df.Path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				copied = copied || string(got) == string(want)
+				copied = copied || string(readLocation(t, df.Path)) == string(want)
 			}
 			if copied != tc.wantCopy {
 				t.Errorf("source copied as is: %v, want %v", copied, tc.wantCopy)

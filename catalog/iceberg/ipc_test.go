@@ -219,7 +219,7 @@ func TestBadIPC(t *testing.T) {
 			if err == nil || !strings.HasPrefix(err.Error(), want) || !errdefs.Is(err, errdefs.ErrInvalidArgument) {
 				t.Fatalf("error = %v\nwant %s (invalid argument)", err, want)
 			}
-			if ents, _ := os.ReadDir(filepath.Join(f.opts.Warehouse, "sales")); len(ents) != 0 {
+			if ents := listDir(t, f, f.Storage().URI("sales")); len(ents) != 0 {
 				t.Errorf("warehouse has %d entries after a failed import", len(ents))
 			}
 		})

@@ -8,6 +8,7 @@ import (
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
 // evolveSchema adds a column to a table state, as another writer might.
@@ -298,18 +299,26 @@ func TestMergeAppends(t *testing.T) {
 	}
 }
 
+// forkedImports imports a.csv (id 1) as base, then b.csv (id 2) on top of
+// it as ours and c.csv (id 3) as theirs.
+func forkedImports(t *testing.T, f *Format) (dir, a, b, c string, base, ours, theirs catalog.TableEntry) {
+	t.Helper()
+	dir = t.TempDir()
+	a = writeFile(t, dir, "a.csv", "id\n1\n")
+	b = writeFile(t, dir, "b.csv", "id\n2\n")
+	c = writeFile(t, dir, "c.csv", "id\n3\n")
+	base = mustImport(t, f, catalog.ImportSpec{Sources: []string{a}}).Entry
+	ours = mustImport(t, f, catalog.ImportSpec{Current: &base, Sources: []string{b}}).Entry
+	theirs = mustImport(t, f, catalog.ImportSpec{Current: &base, Sources: []string{c}}).Entry
+	return dir, a, b, c, base, ours, theirs
+}
+
 // After a merge, ours has theirs' files (no copies) in one new append
 // snapshot on top of ours, and files theirs imported are skipped later.
 func TestMergeAppendsSnapshot(t *testing.T) {
 	t.Parallel()
 	f := newTestFormat(t)
-	dir := t.TempDir()
-	a := writeFile(t, dir, "a.csv", "id\n1\n")
-	b := writeFile(t, dir, "b.csv", "id\n2\n")
-	c := writeFile(t, dir, "c.csv", "id\n3\n")
-	base := mustImport(t, f, catalog.ImportSpec{Sources: []string{a}}).Entry
-	ours := mustImport(t, f, catalog.ImportSpec{Current: &base, Sources: []string{b}}).Entry
-	theirs := mustImport(t, f, catalog.ImportSpec{Current: &base, Sources: []string{c}}).Entry
+	dir, a, b, c, base, ours, theirs := forkedImports(t, f)
 	merged, ok, err := f.MergeAppends(context.Background(), salesIdent, base, ours, theirs)
 	if err != nil || !ok {
 		t.Fatal(ok, err)
@@ -416,5 +425,40 @@ func TestSchemaDiffNullability(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("change %d = %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// Snapshots lists what a state's metadata holds: ours' lineage and the
+// merge snapshot, which names the snapshot of theirs it replaced; theirs'
+// own snapshots are not in ours' metadata.
+func TestSnapshotsAfterMerge(t *testing.T) {
+	t.Parallel()
+	f := newTestFormat(t)
+	_, _, _, _, base, ours, theirs := forkedImports(t, f)
+	merged := mustMerge(t, f, base, ours, theirs)
+	snaps, err := f.Snapshots(context.Background(), salesIdent, merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, s := range snaps {
+		ids = append(ids, s.ID)
+	}
+	if len(snaps) != 3 || ids[0] != base.SnapshotID || ids[1] != ours.SnapshotID || ids[2] != merged.SnapshotID {
+		t.Fatalf("snapshots %v, want base %d, ours %d, merge %d", ids, base.SnapshotID, ours.SnapshotID, merged.SnapshotID)
+	}
+	for _, s := range snaps[:2] {
+		if s.ReplacedSnapshotID != 0 {
+			t.Errorf("snapshot %d replaces %d", s.ID, s.ReplacedSnapshotID)
+		}
+	}
+	if got := snaps[2].ReplacedSnapshotID; got != theirs.SnapshotID {
+		t.Errorf("merge snapshot replaces %d, want theirs' %d", got, theirs.SnapshotID)
+	}
+	if info := describe(t, f, merged); info.Snapshot.ReplacedSnapshotID != theirs.SnapshotID {
+		t.Errorf("describe: merge snapshot replaces %d, want %d", info.Snapshot.ReplacedSnapshotID, theirs.SnapshotID)
+	}
+	if _, err := f.Snapshots(context.Background(), salesIdent, catalog.TableEntry{MetadataLocation: merged.MetadataLocation + ".gone"}); !errdefs.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("missing metadata file: %v", err)
 	}
 }

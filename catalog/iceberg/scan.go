@@ -62,6 +62,11 @@ type ScanOptions struct {
 	// prove that no row matches are pruned. Rows of kept files are not
 	// filtered: the reader applies its own predicates.
 	Filter iceberg.BooleanExpression
+	// RowGroups is the same filter as predicates (those Filter was
+	// translated from), by which a Fetcher that reads only what a scan
+	// needs (a StatsFetcher) leaves out the row groups of kept files whose
+	// statistics rule it out; nil keeps them all.
+	RowGroups [][]catalog.Predicate
 }
 
 // ScanPlan is the outcome of planning: the data files to read.
@@ -124,17 +129,19 @@ func (t *ScanTable) PlanFiles(ctx context.Context, opts ScanOptions) (*ScanPlan,
 	}
 	sort.Strings(plan.Files)
 	plan.Files = dedupSorted(plan.Files)
+	rgs := newRowGroupFilter(t.Schema(), opts.RowGroups, t.SchemaCount() == 1)
 	for i, loc := range plan.Files {
-		if plan.Files[i], err = t.localFile(ctx, loc, opts.Columns, plan); err != nil {
+		if plan.Files[i], err = t.localFile(ctx, loc, opts.Columns, rgs, plan); err != nil {
 			return nil, fmt.Errorf("table %s: data file %s: %w", t.id, loc, err)
 		}
 	}
 	return plan, nil
 }
 
-// localFile is a local path with the content of the data file at loc;
+// localFile is a local path with the content of the data file at loc
+// that a scan of columns needs (without the row groups rgs rules out);
 // what fetching it cost is added to plan.Fetch.
-func (t *ScanTable) localFile(ctx context.Context, loc string, columns []string, plan *ScanPlan) (string, error) {
+func (t *ScanTable) localFile(ctx context.Context, loc string, columns []string, rgs *rowGroupFilter, plan *ScanPlan) (string, error) {
 	key, local, err := t.fs.key(loc)
 	if err != nil {
 		return "", err
@@ -144,22 +151,28 @@ func (t *ScanTable) localFile(ctx context.Context, loc string, columns []string,
 	}
 	sf, ok := t.fetch.(StatsFetcher)
 	if !ok {
+		if isPlanOnly(ctx) {
+			return loc, nil // a plan only names the files
+		}
 		return t.fetch.Materialize(ctx, key, columns)
 	}
-	var fields []int
+	scan := scancache.Scan{Columns: columns}
+	if rgs != nil {
+		scan.RowGroups = rgs.keep
+	}
 	if columns != nil && t.SchemaCount() == 1 {
 		pos := map[string]int{}
 		for i, f := range t.Schema().Fields() {
 			pos[strings.ToLower(f.Name)] = i
 		}
-		fields = make([]int, 0, len(columns))
+		scan.Fields = make([]int, 0, len(columns))
 		for _, c := range columns {
 			if i, ok := pos[strings.ToLower(c)]; ok {
-				fields = append(fields, i)
+				scan.Fields = append(scan.Fields, i)
 			}
 		}
 	}
-	p, st, err := sf.MaterializeStats(ctx, key, columns, fields)
+	p, st, err := sf.MaterializeScan(ctx, key, scan)
 	if err != nil {
 		return "", err
 	}

@@ -18,7 +18,7 @@ func TestPlanFiles(t *testing.T) {
 	src := writeFile(t, dir, "tx.csv", "id,country,usd\n1,IT,1.5\n2,IT,2.5\n3,FR,10\n4,DE,20\n5,DE,30\n")
 	out := mustImport(t, f, catalog.ImportSpec{Sources: []string{src}, PartitionBy: []string{"country"}})
 	ctx := context.Background()
-	tbl, err := OpenScan(ctx, salesIdent, out.Entry)
+	tbl, err := f.openScan(ctx, salesIdent, out.Entry)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,9 @@ const (
 	// "overwrite-partitions").
 	PropImportMode = "lakehouse.import.mode"
 	// PropMergedFrom is the snapshot id whose appended files a merge
-	// snapshot adds.
+	// snapshot adds: the merged side's snapshot the merge snapshot
+	// replaces in this side's history (catalog.SnapshotInfo's
+	// ReplacedSnapshotID).
 	PropMergedFrom = "lakehouse.merge.from-snapshot"
 )
 

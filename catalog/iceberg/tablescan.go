@@ -37,7 +37,7 @@ func (s tableScan) SchemaEvolved() bool      { return s.t.SchemaCount() > 1 }
 // filter translated by icebergFilter.
 func (s tableScan) PlanFiles(ctx context.Context, opts catalog.ScanOptions) (*catalog.ScanPlan, error) {
 	filter, used := s.filter(opts.Filter)
-	p, err := s.t.PlanFiles(ctx, ScanOptions{Columns: opts.Columns, Filter: filter})
+	p, err := s.t.PlanFiles(ctx, ScanOptions{Columns: opts.Columns, Filter: filter, RowGroups: used})
 	if err != nil {
 		return nil, err
 	}

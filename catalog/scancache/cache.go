@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"golang.org/x/sys/unix"
 )
@@ -48,6 +49,17 @@ type FetchStats struct {
 	// (added to the table after it was written, or misnamed); nothing was
 	// fetched for them.
 	MissingColumns []string `json:"missing_columns,omitempty"`
+	// RowGroups is the number of row groups of the file, RowGroupsPruned
+	// how many of them Scan.RowGroups ruled out (nothing was fetched for
+	// them).
+	RowGroups       int `json:"row_groups"`
+	RowGroupsPruned int `json:"row_groups_pruned,omitempty"`
+	// PlanOnly is set for a Scan.PlanOnly call: Hit, BytesToFetch and
+	// RequestsToFetch say what the scan would fetch; BytesFetched is what
+	// was read to learn it (footers).
+	PlanOnly        bool  `json:"plan_only,omitempty"`
+	BytesToFetch    int64 `json:"bytes_to_fetch,omitempty"`
+	RequestsToFetch int   `json:"requests_to_fetch,omitempty"`
 }
 
 // Add accumulates o into s, for a scan of several files: start from
@@ -59,21 +71,34 @@ func (s *FetchStats) Add(o FetchStats) {
 	s.BytesCached += o.BytesCached
 	s.BytesRefetched += o.BytesRefetched
 	s.MissingColumns = append(s.MissingColumns, o.MissingColumns...)
+	s.RowGroups += o.RowGroups
+	s.RowGroupsPruned += o.RowGroupsPruned
+	s.PlanOnly = s.PlanOnly || o.PlanOnly
+	s.BytesToFetch += o.BytesToFetch
+	s.RequestsToFetch += o.RequestsToFetch
 }
 
 // String is the stats as one line, for EXPLAIN-style output: "hit, 19.7 MB
-// cached" or "miss, fetched 3.9 MB in 8 requests, 19.7 MB cached".
+// cached", "miss, fetched 3.9 MB in 8 requests, 19.7 MB cached", or for a
+// plan "miss, would fetch 3.9 MB in 8 requests, 19.7 MB cached"; with
+// ", 18 of 20 row groups pruned" when some were.
 func (s FetchStats) String() string {
 	var b strings.Builder
-	if s.Hit {
+	switch {
+	case s.Hit:
 		b.WriteString("hit")
-	} else {
+	case s.PlanOnly:
+		fmt.Fprintf(&b, "miss, would fetch %s in %d requests", megabytes(s.BytesToFetch), s.RequestsToFetch)
+	default:
 		fmt.Fprintf(&b, "miss, fetched %s in %d requests", megabytes(s.BytesFetched), s.Requests)
 		if s.BytesRefetched > 0 {
 			fmt.Fprintf(&b, " (%s refetched after a failed checksum)", megabytes(s.BytesRefetched))
 		}
 	}
 	fmt.Fprintf(&b, ", %s cached", megabytes(s.BytesCached))
+	if s.RowGroupsPruned > 0 {
+		fmt.Fprintf(&b, ", %d of %d row groups pruned", s.RowGroupsPruned, s.RowGroups)
+	}
 	if len(s.MissingColumns) > 0 {
 		fmt.Fprintf(&b, ", not in the file: %s", strings.Join(s.MissingColumns, ", "))
 	}
@@ -92,6 +117,8 @@ type Cache struct {
 
 	mu   sync.Mutex
 	pins map[string]*pin // by entry id
+	// variants are this Cache's files of pruned scans in use, by path.
+	variants map[string]*os.File
 }
 
 // pin is this process's shared lock on an entry in use.
@@ -112,22 +139,28 @@ func Open(dir string, maxBytes int64) (*Cache, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("scan cache: %w", err)
 	}
-	return &Cache{dir: dir, maxBytes: maxBytes, pins: map[string]*pin{}}, nil
+	return &Cache{dir: dir, maxBytes: maxBytes, pins: map[string]*pin{}, variants: map[string]*os.File{}}, nil
 }
 
 // Dir is the cache's directory.
 func (c *Cache) Dir() string { return c.dir }
 
-// Close releases every entry this Cache still has in use.
 // KeepRecent keeps entries used within d from eviction, beyond the size
 // bound if need be. A caller that releases an entry as soon as it has its
 // path (before the engine opens the file) sets it, so that the file is
 // still there when the engine reads it.
 func (c *Cache) KeepRecent(d time.Duration) { c.keepRecent = d }
 
+// Close releases every entry this Cache still has in use, and removes the
+// files of its pruned scans.
 func (c *Cache) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for path, f := range c.variants {
+		os.Remove(path)
+		f.Close()
+		delete(c.variants, path)
+	}
 	for id, p := range c.pins {
 		p.f.Close()
 		delete(c.pins, id)
@@ -150,6 +183,29 @@ const (
 	extFill    = ".fill"
 )
 
+// Scan is what one scan reads of a Parquet file.
+type Scan struct {
+	// Columns are top-level names, matched case-insensitively; nil means
+	// all, an empty slice none (as for count(*)).
+	Columns []string
+	// Fields, when not nil, are the columns by position among the file's
+	// top-level fields (0-based) instead of Columns, for scans that read
+	// files by position (DuckDB's read_parquet(...) AS f(a, b, ...), whose
+	// file column names may differ from the table's). Positions past the
+	// file's last field are reported in MissingColumns as "#N".
+	Fields []int
+	// RowGroups, when set, decides from the file's footer which row groups
+	// the scan needs: keep[i] false promises that no row of row group i is
+	// needed (its statistics rule out the scan's filter). Nil or a slice
+	// of the wrong length keeps them all. Pruned row groups are not
+	// fetched, and the returned file's footer does not list them, so no
+	// reader can touch their unfetched bytes.
+	RowGroups func(md *metadata.FileMetaData) (keep []bool)
+	// PlanOnly fetches at most the footer: the stats say what the scan
+	// would fetch, and the returned path is not in use (no Release).
+	PlanOnly bool
+}
+
 // Materialize makes the local copy of the object at key hold everything a
 // Parquet scan of columns (top-level names, matched case-insensitively;
 // nil means all, an empty slice none, as for count(*)) reads: the
@@ -169,22 +225,22 @@ const (
 // being fetched (retry); the source's own errors otherwise. After a
 // DataLoss or Conflict nothing fetched in this call is kept.
 func (c *Cache) Materialize(ctx context.Context, src Source, key string, columns []string) (localPath string, st FetchStats, err error) {
-	return c.materialize(ctx, src, key, columns, nil)
+	return c.MaterializeScan(ctx, src, key, Scan{Columns: columns})
 }
 
 // MaterializeFields is Materialize with the columns given by position
-// among the file's top-level fields (0-based), for scans that read files
-// by position (DuckDB's read_parquet(...) AS f(a, b, ...), whose file
-// column names may differ from the table's). Positions past the file's
-// last field are reported in MissingColumns as "#N".
+// (Scan.Fields).
 func (c *Cache) MaterializeFields(ctx context.Context, src Source, key string, fields []int) (localPath string, st FetchStats, err error) {
 	if fields == nil {
 		fields = []int{}
 	}
-	return c.materialize(ctx, src, key, nil, fields)
+	return c.MaterializeScan(ctx, src, key, Scan{Fields: fields})
 }
 
-func (c *Cache) materialize(ctx context.Context, src Source, key string, columns []string, fields []int) (localPath string, st FetchStats, err error) {
+// MaterializeScan is Materialize for the scan s. When s.RowGroups prunes
+// some row groups, the path is a file of this call's own (see Scan), which
+// Release removes; otherwise it is the entry's shared data file.
+func (c *Cache) MaterializeScan(ctx context.Context, src Source, key string, s Scan) (localPath string, st FetchStats, err error) {
 	if key == "" {
 		return "", st, errdefs.New(errdefs.ErrInvalidArgument, "scan cache: empty object key")
 	}
@@ -202,7 +258,7 @@ func (c *Cache) materialize(ctx context.Context, src Source, key string, columns
 	if err := c.pin(ctx, id); err != nil {
 		return "", st, err
 	}
-	f := &fill{c: c, id: id, src: src, key: key, etag: etag, size: size, columns: columns, fields: fields}
+	f := &fill{c: c, id: id, src: src, key: key, etag: etag, size: size, scan: s}
 	fetched, err := f.run(ctx)
 	st = f.st
 	if err != nil {
@@ -218,11 +274,28 @@ func (c *Cache) materialize(ctx context.Context, src Source, key string, columns
 			return "", st, err
 		}
 	}
-	return c.path(id, extData), st, nil
+	if s.PlanOnly {
+		c.unpin(id)
+		return c.path(id, extData), st, nil
+	}
+	if f.pruned == nil {
+		return c.path(id, extData), st, nil
+	}
+	p, err := c.variant(id, f.pruned)
+	if err != nil {
+		c.unpin(id)
+		return "", st, err
+	}
+	return p, st, nil
 }
 
-// Release ends the use of an entry that Materialize returned.
+// Release ends the use of an entry that Materialize returned, and removes
+// the call's own file if it had one.
 func (c *Cache) Release(localPath string) {
+	if id, ok := c.releaseVariant(localPath); ok {
+		c.unpin(id)
+		return
+	}
 	base := filepath.Base(localPath)
 	c.unpin(strings.TrimSuffix(base, extData))
 }

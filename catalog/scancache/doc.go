@@ -11,6 +11,16 @@
 // A later scan needing one more column fetches only that column's ranges
 // (the differential cache).
 //
+// A scan with a filter (MaterializeScan with Scan.RowGroups) fetches only
+// the row groups whose footer statistics do not rule the filter out, and
+// gets a file of its own: the needed ranges copied from the entry's data
+// file at their offsets, followed by a footer that lists only the kept
+// row groups. DuckDB prunes row groups by statistics only for the filters
+// it pushes into its Parquet scan (not, for example, an OR across
+// columns); a footer that does not name a pruned row group is what keeps
+// any reader out of its unfetched bytes. Scan.PlanOnly fetches at most
+// the footer and says what the scan would fetch (EXPLAIN).
+//
 // # Use
 //
 //	c, err := scancache.Open(filepath.Join(dataDir, "cache", "scan"), 0) // once per process
@@ -25,6 +35,7 @@
 //	    <id>.parquet   sparse file of the object's full size; unfetched bytes are holes
 //	    <id>.json      sidecar: key, ETag, size, footer span, fetched ranges with xxh3-64 sums
 //	    <id>.lock      use lock: shared while a scan uses the entry, exclusive to remove it
+//	    <id>.rg/<n>.parquet  a pruned scan's own file, locked shared until Release
 //	    <id>.fill      fill lock: exclusive while one process fetches into the entry
 //	    evict.lock     held by the one process evicting
 //
@@ -65,9 +76,11 @@
 // holds; outside Linux the stamp has no ctime, so a writer that restores
 // the mtime is not seen either.
 // Columns are top-level names: a struct, list or map column is fetched
-// whole. All row groups are fetched (no pruning by statistics yet). A scan
-// must name every column it reads, filters included; DuckDB reading a
-// column that was not materialized would decode holes. Encrypted Parquet
+// whole. A pruned scan's file costs a local copy of the ranges it needs;
+// one left by a process that stopped is removed by the next pruned scan of
+// the entry, or with the entry. A scan must name every column it reads,
+// filters included; DuckDB reading a column that was not materialized
+// would decode holes. Encrypted Parquet
 // files are not supported. The bound counts cached bytes; an entry larger
 // than the bound is kept while in use.
 package scancache

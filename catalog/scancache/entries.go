@@ -85,9 +85,7 @@ func (c *Cache) entry(id string) (Entry, bool) {
 	if fi, err := os.Stat(e.Path); err == nil {
 		found = true
 		e.LastUsed = fi.ModTime()
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			e.Disk = st.Blocks * 512
-		}
+		e.Disk = diskUsage(fi) + c.variantsDisk(id)
 	}
 	sp := c.path(id, extSidecar)
 	if fi, err := os.Stat(sp); err == nil {
@@ -100,6 +98,15 @@ func (c *Cache) entry(id string) (Entry, bool) {
 	return e, found
 }
 
+// diskUsage is the space a file takes on disk (a sparse file's holes take
+// none).
+func diskUsage(fi os.FileInfo) int64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Blocks * 512
+	}
+	return fi.Size()
+}
+
 // remove deletes an entry's files unless it is in use (errBusy).
 func (c *Cache) remove(id string) error {
 	lk, err := tryLock(c.path(id, extUse), unix.LOCK_EX)
@@ -108,6 +115,9 @@ func (c *Cache) remove(id string) error {
 	}
 	defer lk.Close()
 	var errs []error
+	if err := os.RemoveAll(c.path(id, extVariants)); err != nil {
+		errs = append(errs, err)
+	}
 	for _, ext := range []string{extSidecar, extSidecar + ".tmp", extData, extFill, extUse} {
 		if err := os.Remove(c.path(id, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)

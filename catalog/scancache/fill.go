@@ -20,14 +20,17 @@ import (
 // fill brings one entry up to date for one scan, under the entry's fill
 // lock.
 type fill struct {
-	c       *Cache
-	id      string
-	src     Source
-	key     string
-	etag    string
-	size    int64
-	columns []string
-	fields  []int // if not nil, the columns by position instead
+	c    *Cache
+	id   string
+	src  Source
+	key  string
+	etag string
+	size int64
+	scan Scan
+
+	// pruned is set when the scan's row groups were pruned: what its own
+	// file must hold.
+	pruned *prunedFile
 
 	data  *os.File
 	sc    *sidecar
@@ -60,22 +63,40 @@ func (f *fill) run(ctx context.Context) (fetched bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	cols, missingFields := f.columns, []string(nil)
-	if f.fields != nil {
-		cols, missingFields = fieldNames(md, f.fields)
+	cols, missingFields := f.scan.Columns, []string(nil)
+	if f.scan.Fields != nil {
+		cols, missingFields = fieldNames(md, f.scan.Fields)
 	}
-	need, missingCols, err := chunkSpans(f.key, md, footer, cols)
+	var keep []bool
+	if f.scan.RowGroups != nil {
+		if k := f.scan.RowGroups(md); len(k) == md.NumRowGroups() {
+			keep = k
+		}
+	}
+	need, missingCols, err := chunkSpans(f.key, md, footer, cols, keep)
 	if err != nil {
 		return false, err
 	}
 	f.st.MissingColumns = append(missingFields, missingCols...)
+	f.st.RowGroups = md.NumRowGroups()
+	for _, k := range keep {
+		if !k {
+			f.st.RowGroupsPruned++
+		}
+	}
 	need = normalize(need)
+	if f.st.RowGroupsPruned > 0 {
+		f.pruned = &prunedFile{md: md, keep: keep, need: need, size: f.size}
+	}
 	missing := subtract(need, normalize(f.sc.spans()))
 	f.st.BytesCached += total(need) - total(missing)
-	if err := f.fetchAll(ctx, missing); err != nil {
+	if f.scan.PlanOnly {
+		f.st.PlanOnly = true
+		f.st.BytesToFetch, f.st.RequestsToFetch = total(missing), len(missing)
+	} else if err := f.fetchAll(ctx, missing); err != nil {
 		return false, err
 	}
-	if f.st.BytesFetched > 0 {
+	if f.st.BytesFetched > 0 && !f.scan.PlanOnly {
 		head := make([]byte, len(magic))
 		if _, err := f.data.ReadAt(head, 0); err != nil {
 			return false, fmt.Errorf("scan cache: %w", err)
@@ -85,6 +106,9 @@ func (f *fill) run(ctx context.Context) (fetched bool, err error) {
 		}
 	}
 	f.st.Hit = f.st.BytesFetched == 0
+	if f.scan.PlanOnly {
+		f.st.Hit = len(missing) == 0
+	}
 	if f.st.BytesFetched > 0 {
 		if err := f.sameObject(ctx); err != nil {
 			return false, err
@@ -152,7 +176,13 @@ func (f *fill) footer(ctx context.Context) (span, *metadata.FileMetaData, error)
 			}
 		}
 	}
-	tail := span{Off: max(0, f.size-tailSize), Len: min(f.size, tailSize)}
+	// A plan reads the footer alone; a scan reads a tail that holds most
+	// footers, and the last chunks with them.
+	ts := int64(tailSize)
+	if f.scan.PlanOnly {
+		ts = 8
+	}
+	tail := span{Off: max(0, f.size-ts), Len: min(f.size, ts)}
 	if err := f.fetch(ctx, tail); err != nil {
 		return span{}, nil, err
 	}

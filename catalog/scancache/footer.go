@@ -73,14 +73,15 @@ func fieldNames(md *metadata.FileMetaData, positions []int) (names, missing []st
 }
 
 // chunkSpans returns the byte ranges a reader of the given top-level
-// columns (nil: all) needs besides the footer: for every row group, each
+// columns (nil: all) needs besides the footer: for every row group kept
+// (keep nil: all), each
 // selected leaf column's chunk from its first page (dictionary, index or
 // data page) for TotalCompressedSize bytes, and its column index, offset
 // index and bloom filter. The first 4 bytes (the leading magic) are
 // included. Columns the file does not have are skipped (a column added to
 // the table after the file was written). Names match case-insensitively,
 // as in SQL.
-func chunkSpans(key string, md *metadata.FileMetaData, footer span, columns []string) (_ []span, missing []string, _ error) {
+func chunkSpans(key string, md *metadata.FileMetaData, footer span, columns []string, keep []bool) (_ []span, missing []string, _ error) {
 	var leaves []int
 	found := make([]bool, len(columns))
 	for i, col := range md.Schema.Columns() {
@@ -124,6 +125,13 @@ func chunkSpans(key string, md *metadata.FileMetaData, footer span, columns []st
 	}
 	for rg := 0; rg < md.NumRowGroups(); rg++ {
 		rgm := md.RowGroup(rg)
+		// A pruned row group's structures still bound the bloom filters
+		// of the kept ones; only its spans are left out.
+		pruned := keep != nil && !keep[rg]
+		spans := &out
+		if pruned {
+			spans = new([]span)
+		}
 		for _, leaf := range leaves {
 			cc, err := rgm.ColumnChunk(leaf)
 			if err != nil {
@@ -144,7 +152,7 @@ func chunkSpans(key string, md *metadata.FileMetaData, footer span, columns []st
 			if start < 4 || n < 0 || start+n > footer.Off {
 				return nil, nil, bad("chunk", start, n, rg, leaf)
 			}
-			out = append(out, span{Off: start, Len: n + min(pad, footer.Off-start-n)})
+			*spans = append(*spans, span{Off: start, Len: n + min(pad, footer.Off-start-n)})
 			bounds = append(bounds, start)
 			for _, loc := range []*metadata.IndexLocation{cc.GetColumnIndexLocation(), cc.GetOffsetIndexLocation()} {
 				if loc == nil {
@@ -154,7 +162,7 @@ func chunkSpans(key string, md *metadata.FileMetaData, footer span, columns []st
 				if s.Off < 4 || s.Len < 0 || s.end() > footer.Off {
 					return nil, nil, bad("page index", s.Off, s.Len, rg, leaf)
 				}
-				out = append(out, s)
+				*spans = append(*spans, s)
 				bounds = append(bounds, s.Off)
 			}
 			if off := cc.BloomFilterOffset(); off > 0 {
@@ -162,8 +170,8 @@ func chunkSpans(key string, md *metadata.FileMetaData, footer span, columns []st
 					if off < 4 || off+l > footer.Off {
 						return nil, nil, bad("bloom filter", off, l, rg, leaf)
 					}
-					out = append(out, span{Off: off, Len: l})
-				} else {
+					*spans = append(*spans, span{Off: off, Len: l})
+				} else if !pruned {
 					blooms = append(blooms, off)
 				}
 			}

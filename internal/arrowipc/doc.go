@@ -42,6 +42,13 @@
 //
 // Write makes a file appear under its name only when it is complete.
 //
+// A file read in place is sent over Flight message by message as it lies
+// in the mapping (File.Message), and a received Arrow IPC stream is written
+// into a file as it arrives (StreamFile): its bodies are not decoded, only
+// their headers checked against the schema as they come, and the file
+// once written has its footer, headers and offsets checked, so that a
+// peer cannot make it write a file that Open or Batch would crash on.
+//
 // The fingerprint is a function of the table only: its schema (column
 // names and types) and the multiset of its rows, each encoded in a
 // canonical binary form. Batch boundaries, row order and dictionary

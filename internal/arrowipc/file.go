@@ -89,7 +89,7 @@ func Open(path string, opts Options) (*File, error) {
 		// The reader loads every dictionary up front.
 		left := f.layout.limit
 		for i, blk := range f.layout.dicts {
-			n, _, err := f.layout.checkMessage(data, blk, true, left)
+			n, _, err := f.layout.checkMessage(data, blk, true, false, left)
 			if err != nil {
 				return fmt.Errorf("dictionary batch %d: %w", i, err)
 			}
@@ -218,13 +218,19 @@ func (f *File) InPlace() bool { return f.inPlace }
 // Rows checks every record batch's header (not its values) and returns
 // the rows of all.
 func (f *File) Rows(ctx context.Context) (int64, error) {
+	return f.rows(ctx, false)
+}
+
+// rows is Rows, checking offsets too if offsets (batchReader.offsets).
+func (f *File) rows(ctx context.Context, offsets bool) (int64, error) {
+	offsets = offsets && !f.layout.bigEndian
 	var rows int64
 	for i, blk := range f.layout.batches {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
 		err := f.Guard(func() error {
-			_, n, err := f.layout.checkMessage(f.data, blk, false, f.layout.limit)
+			_, n, err := f.layout.checkMessage(f.data, blk, false, offsets, f.layout.limit)
 			if err != nil {
 				return fmt.Errorf("record batch %d: %w", i, err)
 			}
@@ -247,7 +253,7 @@ func (f *File) Rows(ctx context.Context) (int64, error) {
 // it. Errors are classified as Open's are.
 func (f *File) Batch(i int) (rec arrow.RecordBatch, err error) {
 	err = f.Guard(func() error {
-		if _, _, err := f.layout.checkMessage(f.data, f.layout.batches[i], false, f.layout.limit); err != nil {
+		if _, _, err := f.layout.checkMessage(f.data, f.layout.batches[i], false, false, f.layout.limit); err != nil {
 			return fmt.Errorf("record batch %d: %w", i, err)
 		}
 		if rec, err = f.r.RecordBatchAt(i); err != nil {

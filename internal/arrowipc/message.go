@@ -22,9 +22,10 @@ const (
 // record batch, or a dictionary batch if dict, whose every column must
 // have its field node and the buffers the node needs, lying within the
 // body and holding the node's values; compressed buffers must not
-// decompress to more than limit bytes in all. It returns the bytes the
-// buffers decompress to and the rows of the batch.
-func (l *fileLayout) checkMessage(data []byte, blk block, dict bool, limit int64) (inflated, rows int64, err error) {
+// decompress to more than limit bytes in all. With offsets, the offsets
+// of binary and list columns are checked too (batchReader.offsets). It
+// returns the bytes the buffers decompress to and the rows of the batch.
+func (l *fileLayout) checkMessage(data []byte, blk block, dict, offsets bool, limit int64) (inflated, rows int64, err error) {
 	want := byte(ipcRecordBatch)
 	if dict {
 		want = ipcDictionaryBatch
@@ -33,9 +34,9 @@ func (l *fileLayout) checkMessage(data []byte, blk block, dict bool, limit int64
 	if err != nil {
 		return 0, 0, err
 	}
-	body := data[blk.offset+blk.meta : blk.offset+blk.meta+blk.body]
+	r := batchReader{body: data[blk.offset+blk.meta : blk.offset+blk.meta+blk.body], bodyLen: blk.body, limit: limit, offsets: offsets}
 	if !dict {
-		return checkRecordBatch(header, body, l.cols, limit)
+		return checkRecordBatch(header, r, l.cols)
 	}
 	// DictionaryBatch: id 4, data 6 (a RecordBatch), isDelta 8.
 	id, err := header.int64(4, 0)
@@ -56,7 +57,7 @@ func (l *fileLayout) checkMessage(data []byte, blk block, dict bool, limit int64
 	if _, err := header.byte(8, 0); err != nil {
 		return 0, 0, err
 	}
-	return checkRecordBatch(rb, body, []colLayout{vals}, limit)
+	return checkRecordBatch(rb, r, []colLayout{vals})
 }
 
 // messageHeader returns the header of the message in blk, of type want.
@@ -124,7 +125,17 @@ func (l *fileLayout) compressed(data []byte) bool {
 // batchReader walks a RecordBatch's field nodes and buffers in the order
 // arrow-go's loader takes them.
 type batchReader struct {
-	body                   []byte
+	// body is the message's body, of bodyLen bytes; nil if only its
+	// length is known (a message being received), and then compressed
+	// buffers are refused.
+	body    []byte
+	bodyLen int64
+	// offsets asks for the offsets of binary and list columns to be
+	// checked: from 0 up, never decreasing, and within the data buffer
+	// or the child column they index (not compressed ones). Readers of
+	// values check them again (validateBatch); a file written from a
+	// stream is checked this way once.
+	offsets                bool
 	nodes, bufs, variadic  fbVector
 	inode, ibuf, ivariadic int
 	compressed             bool
@@ -133,8 +144,9 @@ type batchReader struct {
 }
 
 // checkRecordBatch checks a RecordBatch table (length 4, nodes 6, buffers
-// 8, compression 10, variadicBufferCounts 12) against the columns it holds.
-func checkRecordBatch(rb fbTable, body []byte, cols []colLayout, limit int64) (inflated, rows int64, err error) {
+// 8, compression 10, variadicBufferCounts 12) against the columns it
+// holds, with r (fresh: its body, limit and offsets set).
+func checkRecordBatch(rb fbTable, r batchReader, cols []colLayout) (inflated, rows int64, err error) {
 	rows, err = rb.int64(4, 0)
 	if err != nil {
 		return 0, 0, err
@@ -144,7 +156,6 @@ func checkRecordBatch(rb fbTable, body []byte, cols []colLayout, limit int64) (i
 	if rows < 0 || rows > math.MaxInt32 {
 		return 0, 0, fmt.Errorf("batch of %d rows", rows)
 	}
-	r := batchReader{body: body, limit: limit}
 	if r.nodes, err = rb.vector(6, 16); err != nil {
 		return 0, 0, fmt.Errorf("field nodes: %w", err)
 	}
@@ -171,13 +182,16 @@ func checkRecordBatch(rb fbTable, body []byte, cols []colLayout, limit int64) (i
 		if codec > 1 || method != 0 {
 			return 0, 0, fmt.Errorf("compression codec %d, method %d", codec, method)
 		}
+		if r.body == nil {
+			return 0, 0, fmt.Errorf("compressed batches are not received")
+		}
 		r.compressed, r.codec = true, codec
 	}
 	// Buffer: offset int64, length int64, within the body.
 	for i := range r.bufs.n {
 		off, n := r.bufs.int64(i, 0), r.bufs.int64(i, 1)
-		if off < 0 || n < 0 || off > int64(len(body)) || n > int64(len(body))-off {
-			return 0, 0, fmt.Errorf("buffer %d (offset %d, %d bytes) lies outside the %d-byte body", i, off, n, len(body))
+		if off < 0 || n < 0 || off > r.bodyLen || n > r.bodyLen-off {
+			return 0, 0, fmt.Errorf("buffer %d (offset %d, %d bytes) lies outside the %d-byte body", i, off, n, r.bodyLen)
 		}
 	}
 	for _, c := range cols {
@@ -243,10 +257,14 @@ func (r *batchReader) column(c colLayout, rows int64, exact bool) error {
 		if err := r.buffer("offsets", need, true); err != nil {
 			return err
 		}
-		if c.kind == layoutList {
-			return r.child(c.children[0], 0)
+		last, err := r.lastOffset(n, c.bits)
+		if err != nil {
+			return err
 		}
-		return r.buffer("data", 0, true)
+		if c.kind == layoutList {
+			return r.child(c.children[0], last)
+		}
+		return r.buffer("data", last, true)
 	case layoutListView:
 		for _, what := range []string{"offsets", "sizes"} {
 			if err := r.buffer(what, n*c.bits/8, true); err != nil {
@@ -320,6 +338,32 @@ func (r *batchReader) buffer(what string, need int64, read bool) error {
 		return fmt.Errorf("%s buffer of %d bytes where %d are needed", what, size, need)
 	}
 	return nil
+}
+
+// lastOffset checks the n+1 offsets of bits bits each in the buffer just
+// taken, if r.offsets and the buffer is not compressed: the first is not
+// negative and none is less than the one before. It returns the last, the
+// values the column's data or child must hold (0 if not checked).
+func (r *batchReader) lastOffset(n, bits int64) (int64, error) {
+	if !r.offsets || n == 0 || r.body == nil || r.compressed {
+		return 0, nil
+	}
+	off := r.bufs.int64(r.ibuf-1, 0)
+	b := r.body[off : off+(n+1)*bits/8]
+	prev := int64(0)
+	for i := int64(0); i <= n; i++ {
+		var o int64
+		if bits == 32 {
+			o = int64(int32(binary.LittleEndian.Uint32(b[4*i:])))
+		} else {
+			o = int64(binary.LittleEndian.Uint64(b[8*i:]))
+		}
+		if o < prev {
+			return 0, fmt.Errorf("offset %d at value %d is below the one before (%d)", o, i, prev)
+		}
+		prev = o
+	}
+	return prev, nil
 }
 
 // memoryLimit is the most a record batch of an Arrow IPC file may

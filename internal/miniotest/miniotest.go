@@ -101,13 +101,49 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// StartMain starts a server for a whole test binary, from TestMain
+// (where parallel tests can share it: Start's t.Setenv is refused in
+// them). It sets the process's AWS environment as SetEnv does. The
+// caller ends it with Close; Restart is Start's only.
+func StartMain() (*Server, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "miniotest-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{bin: bin, dir: dir, Bucket: "lakehouse"}
+	if s.addr, err = freePort(); err != nil {
+		return nil, err
+	}
+	s.Endpoint = "http://" + s.addr
+	for k, v := range awsEnv {
+		if err := os.Setenv(k, v); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	if _, err := s.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &s.Bucket}); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("creating bucket: %v", err)
+	}
+	return s, nil
+}
+
+// awsEnv points the AWS SDK's standard chain at the test credentials.
+var awsEnv = map[string]string{
+	"AWS_ACCESS_KEY_ID": AccessKey, "AWS_SECRET_ACCESS_KEY": SecretKey, "AWS_REGION": Region,
+	"AWS_SESSION_TOKEN": "", "AWS_PROFILE": "", "AWS_EC2_METADATA_DISABLED": "true",
+	"AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
+}
+
 // SetEnv points the AWS SDK's standard chain at the test credentials.
 func SetEnv(t testing.TB) {
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": AccessKey, "AWS_SECRET_ACCESS_KEY": SecretKey, "AWS_REGION": Region,
-		"AWS_SESSION_TOKEN": "", "AWS_PROFILE": "", "AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
-	} {
+	for k, v := range awsEnv {
 		t.Setenv(k, v)
 	}
 }
@@ -127,12 +163,21 @@ func (s *Server) Client() *s3.Client {
 }
 
 func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a
+}
+
+// freePort is a free 127.0.0.1:<port>.
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
 	defer l.Close()
-	return l.Addr().String()
+	return l.Addr().String(), nil
 }
 
 func (s *Server) start() error {
@@ -141,7 +186,10 @@ func (s *Server) start() error {
 	if s.cmd != nil {
 		return nil
 	}
-	console := freeAddr(s.t)
+	console, err := freePort()
+	if err != nil {
+		return err
+	}
 	cmd := exec.Command(s.bin, "server", "--quiet", "--address", s.addr, "--console-address", console, filepath.Join(s.dir, "data"))
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+AccessKey, "MINIO_ROOT_PASSWORD="+SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "HOME="+s.dir)
@@ -201,6 +249,12 @@ func (s *Server) stopLocked() {
 	_ = s.cmd.Process.Kill()
 	<-s.exit
 	s.cmd = nil
+}
+
+// Close stops a server of StartMain and removes its data.
+func (s *Server) Close() {
+	s.Stop()
+	_ = os.RemoveAll(s.dir)
 }
 
 // Restart starts a stopped server again on the same port and data.

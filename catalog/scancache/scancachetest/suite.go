@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/lakehouse-dev/lakehouse/catalog/scancache"
 	"github.com/lakehouse-dev/lakehouse/catalog/scancache/internal/pqtest"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
@@ -32,6 +33,9 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("ReplacedObject", func(t *testing.T) { testReplaced(t, newStore(t)) })
 	t.Run("ConcurrentFetchOnce", func(t *testing.T) { testConcurrent(t, newStore(t)) })
 	t.Run("BadObjects", func(t *testing.T) { testBad(t, newStore(t)) })
+	t.Run("TruncatedCacheFile", func(t *testing.T) { testTruncated(t, newStore(t)) })
+	t.Run("SizeBound", func(t *testing.T) { testSizeBound(t, newStore(t)) })
+	t.Run("PrunedRowGroups", func(t *testing.T) { testPruned(t, newStore(t)) })
 }
 
 // Parquet returns a file written by DuckDB of rows rows in row groups of
@@ -173,5 +177,86 @@ func testBad(t *testing.T, st Store) {
 	}
 	if es, err := c.List(); err != nil || len(es) != 0 {
 		t.Errorf("after failures the cache holds %v (%v)", es, err)
+	}
+}
+
+func testTruncated(t *testing.T, st Store) {
+	full := put(t, st, "data/f.parquet", Parquet(t, 30000, 8192, 6))
+	cols := []string{"id", "note"}
+	c := openCache(t, t.TempDir())
+	local, first := materialize(t, c, st, "data/f.parquet", cols)
+	fi, err := os.Stat(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(local, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	local, stats := materialize(t, c, st, "data/f.parquet", cols)
+	if stats.Hit || stats.BytesFetched == 0 || stats.BytesFetched > first.BytesFetched {
+		t.Errorf("after truncation: %v; the first fetch was %d bytes", stats, first.BytesFetched)
+	}
+	if q := pqtest.Scan(cols); pqtest.Query(t, local, q) != pqtest.Query(t, full, q) {
+		t.Error("the refetched entry differs from the object")
+	}
+}
+
+func testSizeBound(t *testing.T, st Store) {
+	put(t, st, "data/g1.parquet", Parquet(t, 20000, 8192, 7))
+	put(t, st, "data/g2.parquet", Parquet(t, 20000, 8192, 8))
+	probe := openCache(t, t.TempDir())
+	materialize(t, probe, st, "data/g1.parquet", nil)
+	es, err := probe.List()
+	if err != nil || len(es) != 1 {
+		t.Fatalf("probe: %v %v", es, err)
+	}
+	bound := es[0].Weight() + es[0].Weight()/2 // room for one entry
+	c, err := scancache.Open(t.TempDir(), bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, key := range []string{"data/g1.parquet", "data/g2.parquet"} {
+		local, _, err := c.Materialize(context.Background(), st, key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Release(local)
+	}
+	es, err = c.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, e := range es {
+		sum += e.Weight()
+	}
+	if len(es) != 1 || !strings.HasSuffix(es[0].Key, "g2.parquet") || sum > bound {
+		t.Errorf("entries %+v (%d bytes, bound %d); want the newer one only", es, sum, bound)
+	}
+}
+
+func testPruned(t *testing.T, st Store) {
+	full := put(t, st, "data/h.parquet", Parquet(t, 100000, 10000, 9))
+	c := openCache(t, t.TempDir())
+	keepFirst := func(md *metadata.FileMetaData) []bool {
+		keep := make([]bool, md.NumRowGroups())
+		keep[0] = true
+		return keep
+	}
+	cols := []string{"id", "name"}
+	local, stats, err := c.MaterializeScan(context.Background(), st, "data/h.parquet", scancache.Scan{Columns: cols, RowGroups: keepFirst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release(local)
+	whole := pqtest.ColumnBytes(t, full, "id") + pqtest.ColumnBytes(t, full, "name")
+	// The first fetch reads the object's last 64 KiB with the footer.
+	if stats.RowGroupsPruned == 0 || stats.BytesFetched > whole/3+64<<10 {
+		t.Errorf("pruned scan: %v; the columns are %d bytes", stats, whole)
+	}
+	q := "SELECT id, name FROM $F WHERE id < 1000 ORDER BY id"
+	if pqtest.Query(t, local, q) != pqtest.Query(t, full, q) {
+		t.Error("the pruned file differs from the object in its kept row group")
 	}
 }

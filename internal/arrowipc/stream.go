@@ -1,0 +1,303 @@
+package arrowipc
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+)
+
+// An Arrow IPC stream carries the messages an IPC file holds, less the
+// footer: a file's batches are sent as they lie in it (File.Message), and
+// a received stream is written into a file as it arrives (StreamFile),
+// without decoding a batch or copying it through arrow-go.
+
+// Message returns the header (the Message flatbuffer, padded) and the
+// body of record batch i as they lie in the mapping, once the header is
+// checked against the schema (not the values): what an Arrow IPC stream
+// of the file sends. The slices are valid until Close; reading them
+// outside Guard faults if the file is truncated meanwhile. Errors are
+// classified as Open's are.
+func (f *File) Message(i int) (header, body []byte, err error) {
+	blk := f.layout.batches[i]
+	err = f.Guard(func() error {
+		if _, _, err := f.layout.checkMessage(f.data, blk, false, false, f.layout.limit); err != nil {
+			return fmt.Errorf("record batch %d: %w", i, err)
+		}
+		prefix := int64(4)
+		if binary.LittleEndian.Uint32(f.data[blk.offset:]) == 0xffffffff {
+			prefix = 8
+		}
+		header = f.data[blk.offset+prefix : blk.offset+blk.meta]
+		body = f.data[blk.offset+blk.meta : blk.offset+blk.meta+blk.body]
+		return nil
+	})
+	return header, body, err
+}
+
+// Message.fbs' MessageHeader value of a schema.
+const ipcSchema = 1
+
+// StreamFile writes the messages of an Arrow IPC stream into an Arrow IPC
+// file as they arrive, each header checked (against the schema, which
+// comes first) before its message is written, with large sequential
+// writes of the body's pieces. Close writes the footer and checks the
+// file once more, offsets included (batchReader.offsets), so that what a
+// peer sends cannot make an invalid file: values (UTF-8, null counts) are
+// left to whoever reads them (File.Batch validates them). Dictionary
+// batches must not repeat an id (a file cannot replace a dictionary), and
+// compressed or big-endian batches are refused. Its methods are not safe
+// for concurrent use.
+type StreamFile struct {
+	f    *os.File
+	path string
+	off  int64 // where the next message goes
+	// schema is the schema message's flatbuffer, which the footer
+	// embeds; schemaPos is where its Schema table lies in it.
+	schema    []byte
+	schemaPos uint32
+	layout    *fileLayout
+	dicts     []block
+	batches   []block
+	dictIDs   map[int64]bool
+	rows      int64
+	iov       [][]byte // reused by Write
+	scratch   []byte   // reused by check
+}
+
+// CreateStreamFile creates the file at path (exclusively) for the
+// messages of a stream. The caller calls Close, or Abort to remove it.
+func CreateStreamFile(path string) (*StreamFile, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	w := &StreamFile{f: f, path: path, dictIDs: map[int64]bool{}}
+	if err := w.write([][]byte{magic, make([]byte, 2)}); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	return w, nil
+}
+
+// Write checks the message of header (a Message flatbuffer) and body (its
+// pieces, bodyLen bytes in all) and appends it to the file. The first
+// message must be the schema. A message that is not valid is an error of
+// class InvalidArgument, and the file is then not to be closed but
+// aborted. Write keeps no reference to header or body.
+func (w *StreamFile) Write(header []byte, body [][]byte, bodyLen int64) error {
+	kind, err := w.check(header, bodyLen)
+	if err != nil {
+		n := len(w.dicts) + len(w.batches)
+		if w.schema != nil {
+			n++
+		}
+		return errdefs.New(errdefs.ErrInvalidArgument, "message %d of the Arrow IPC stream: %v", n, err)
+	}
+	if kind == ipcSchema {
+		w.schema = append([]byte(nil), header...)
+	}
+	// The encapsulated message: a continuation marker, the length of the
+	// padded metadata, the metadata, then the body (a multiple of 8).
+	meta := (len(header) + 7) &^ 7
+	var prefix [8]byte
+	binary.LittleEndian.PutUint32(prefix[:], 0xffffffff)
+	binary.LittleEndian.PutUint32(prefix[4:], uint32(meta))
+	w.iov = append(w.iov[:0], prefix[:], header, zeros[:meta-len(header)])
+	w.iov = append(w.iov, body...)
+	blk := block{offset: w.off, meta: 8 + int64(meta), body: bodyLen}
+	if err := w.write(w.iov); err != nil {
+		return err
+	}
+	clear(w.iov) // no references to the caller's buffers
+	switch kind {
+	case ipcDictionaryBatch:
+		w.dicts = append(w.dicts, blk)
+	case ipcRecordBatch:
+		w.batches = append(w.batches, blk)
+	}
+	return nil
+}
+
+// zeros pads metadata to 8 bytes.
+var zeros [8]byte
+
+// check checks a message's header before it is written, and returns its
+// type.
+func (w *StreamFile) check(header []byte, bodyLen int64) (byte, error) {
+	if bodyLen < 0 || bodyLen%8 != 0 {
+		return 0, fmt.Errorf("body of %d bytes, not a multiple of 8", bodyLen)
+	}
+	if len(header) > 1<<30 {
+		return 0, fmt.Errorf("metadata of %d bytes", len(header))
+	}
+	// messageHeader reads the message as it will lie in the file.
+	data := binary.LittleEndian.AppendUint32(w.scratch[:0], 0xffffffff)
+	data = binary.LittleEndian.AppendUint32(data, uint32(len(header)))
+	data = append(data, header...)
+	w.scratch = data
+	blk := block{offset: 0, meta: int64(len(data)), body: bodyLen}
+	if w.schema == nil {
+		msg, err := messageHeader(data, blk, ipcSchema)
+		if err != nil {
+			return 0, fmt.Errorf("the stream does not start with a schema: %w", err)
+		}
+		if bodyLen != 0 {
+			return 0, fmt.Errorf("schema with a body of %d bytes", bodyLen)
+		}
+		l := &fileLayout{dictVals: map[int64]colLayout{}, limit: memoryLimit(), fieldsLeft: len(header) / 8}
+		if err := l.readSchema(w.path, msg); err != nil {
+			return 0, err
+		}
+		if l.bigEndian {
+			return 0, fmt.Errorf("big-endian batches are not received")
+		}
+		w.layout = l
+		w.schemaPos = uint32(msg.Pos)
+		return ipcSchema, nil
+	}
+	// A record batch, else a dictionary batch: the error of the first.
+	r := batchReader{bodyLen: bodyLen, limit: w.layout.limit}
+	rb, rerr := messageHeader(data, blk, ipcRecordBatch)
+	if rerr == nil {
+		if len(w.dictIDs) < len(w.layout.dictVals) {
+			return 0, fmt.Errorf("record batch before the dictionaries of its columns")
+		}
+		_, rows, err := checkRecordBatch(rb, r, w.layout.cols)
+		w.rows += rows
+		return ipcRecordBatch, err
+	}
+	d, err := messageHeader(data, blk, ipcDictionaryBatch)
+	if err != nil {
+		return 0, rerr
+	}
+	// DictionaryBatch: id 4, data 6, isDelta 8.
+	id, err := d.int64(4, 0)
+	if err != nil {
+		return 0, err
+	}
+	vals, ok := w.layout.dictVals[id]
+	if !ok {
+		return 0, fmt.Errorf("dictionary %d, which no column has", id)
+	}
+	if w.dictIDs[id] {
+		return 0, fmt.Errorf("dictionary %d sent again: a file holds one per column", id)
+	}
+	if delta, err := d.byte(8, 0); err != nil || delta != 0 {
+		return 0, fmt.Errorf("delta of dictionary %d: a file holds one per column", id)
+	}
+	if len(w.batches) > 0 {
+		return 0, fmt.Errorf("dictionary %d after a record batch", id)
+	}
+	dr, ok, err := d.table(6)
+	if err == nil && !ok {
+		err = fmt.Errorf("dictionary %d has no values", id)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if _, _, err := checkRecordBatch(dr, r, []colLayout{vals}); err != nil {
+		return 0, err
+	}
+	w.dictIDs[id] = true
+	return ipcDictionaryBatch, nil
+}
+
+// Close writes the footer, closes the file and checks it: its footer,
+// every message's header and the offsets of its batches. It returns the
+// rows of the file. On error the file is removed. ctx stops the check.
+func (w *StreamFile) Close(ctx context.Context) (rows int64, err error) {
+	if w.schema == nil {
+		w.Abort()
+		return 0, errdefs.New(errdefs.ErrInvalidArgument, "the Arrow IPC stream ended before its schema")
+	}
+	footer := w.footer()
+	var tail [4]byte
+	binary.LittleEndian.PutUint32(tail[:], uint32(len(footer)))
+	if err := w.write([][]byte{footer, tail[:], magic}); err != nil {
+		w.Abort()
+		return 0, err
+	}
+	if err := w.f.Close(); err != nil {
+		w.f = nil
+		w.Abort()
+		return 0, err
+	}
+	w.f = nil
+	f, err := Open(w.path, Options{})
+	if err == nil {
+		rows, err = f.rows(ctx, true)
+		f.Close()
+	}
+	if err == nil && rows != w.rows {
+		err = errdefs.New(errdefs.ErrInternal, "file %s holds %d rows of the %d received", w.path, rows, w.rows)
+	}
+	if err != nil {
+		w.Abort()
+		return 0, err
+	}
+	return rows, nil
+}
+
+// Abort closes the file and removes it.
+func (w *StreamFile) Abort() {
+	if w.f != nil {
+		w.f.Close()
+		w.f = nil
+	}
+	os.Remove(w.path)
+}
+
+// write writes bufs at the end of the file.
+func (w *StreamFile) write(bufs [][]byte) error {
+	n, err := writev(w.f, bufs)
+	w.off += n
+	return err
+}
+
+// footer encodes the file's Footer flatbuffer (version 4, schema 6,
+// dictionaries 8, recordBatches 10), its schema the Schema table of the
+// stream's schema message, copied whole: a flatbuffer's offsets are
+// relative, so the table reads the same at an 8-aligned position of
+// another buffer.
+//
+//	0  root offset → table at 16
+//	4  vtable: 12 bytes, a table of 20, fields at 16, 4, 8, 12
+//	16 table: vtable offset, schema, dictionaries, recordBatches, version
+//	36 the dictionaries' Blocks, then the record batches' (each vector's
+//	   length 4 bytes before an 8-aligned start)
+//	…  the schema message, 8-aligned
+func (w *StreamFile) footer() []byte {
+	le := binary.LittleEndian
+	const table = 16
+	align := func(n int) int { return (n + 7) &^ 7 }
+	dicts := align(table+20+4) - 4
+	batches := align(dicts+4+24*len(w.dicts)+4) - 4
+	schema := align(batches + 4 + 24*len(w.batches))
+	b := make([]byte, schema+len(w.schema))
+	le.PutUint32(b[0:], table)
+	for i, v := range []uint16{12, 20, 16, 4, 8, 12} {
+		le.PutUint16(b[4+2*i:], v)
+	}
+	le.PutUint32(b[table:], table-4)
+	le.PutUint32(b[table+4:], uint32(schema+int(w.schemaPos)-(table+4)))
+	le.PutUint32(b[table+8:], uint32(dicts-(table+8)))
+	le.PutUint32(b[table+12:], uint32(batches-(table+12)))
+	le.PutUint16(b[table+16:], ipcMetadataV5)
+	for _, v := range []struct {
+		at     int
+		blocks []block
+	}{{dicts, w.dicts}, {batches, w.batches}} {
+		le.PutUint32(b[v.at:], uint32(len(v.blocks)))
+		for i, blk := range v.blocks {
+			p := v.at + 4 + 24*i
+			le.PutUint64(b[p:], uint64(blk.offset))
+			le.PutUint32(b[p+8:], uint32(blk.meta))
+			le.PutUint64(b[p+16:], uint64(blk.body))
+		}
+	}
+	copy(b[schema:], w.schema)
+	return b
+}
