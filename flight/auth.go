@@ -43,14 +43,15 @@ func (r Role) Valid() bool {
 type Permission int
 
 const (
-	// PermRead reads the catalog, queries, lists runs: every role.
+	// PermRead reads the catalog, queries, lists runs: every role but
+	// worker.
 	PermRead Permission = iota
 	// PermWrite changes the branches named by the body (see Scoped): an
 	// admin's any branch, a writer's its own (<user>.*).
 	PermWrite
 	// PermAdmin manages keys and the server.
 	PermAdmin
-	// PermWorker is the fleet's internal calls.
+	// PermWorker is the fleet's internal calls: a worker key's only.
 	PermWorker
 	// PermMerge merges a ref into a branch; the body names the target and
 	// then the source branch (see Scoped). A writer merges anything into
@@ -59,6 +60,9 @@ const (
 	// PermTag creates and deletes tags: an admin's. Tags are shared,
 	// read-only names (releases), not a user's workspace.
 	PermTag
+	// PermWork takes work from the control plane (the work stream) and
+	// reads the intermediates it holds: a worker key's, or an admin's.
+	PermWork
 )
 
 // Principal is the caller of a request.
@@ -91,19 +95,32 @@ type Scoped interface {
 // A reader reads. A writer also writes branches under "<user>." (creates,
 // deletes, renames them, commits and imports into them), merges any ref
 // into them, and merges them into main. An admin does everything,
-// including tags and keys. A worker reads and makes the fleet's calls.
+// including tags and keys. A worker makes the fleet's calls, and nothing
+// else.
 func (p Principal) Allow(perm Permission, branches ...string) error {
 	if !p.Role.Valid() {
 		return denied(p, "the key has no known role")
 	}
 	switch perm {
 	case PermRead:
+		if p.Role == RoleWorker {
+			return denied(p, "a worker key makes only the fleet's calls")
+		}
 		return nil
 	case PermWorker:
+		if p.Role == RoleWorker {
+			return nil
+		}
+		return errdefs.WithHint(errdefs.ErrPermissionDenied,
+			"create a worker key with `lakehouse auth key create --user NAME --role worker` and give it to the worker",
+			"user %s (%s) may not join the fleet: a worker needs a key of role worker", p.User, p.Role)
+	case PermWork:
 		if p.Role == RoleWorker || p.Role == RoleAdmin {
 			return nil
 		}
-		return denied(p, "this call is for fleet workers")
+		return errdefs.WithHint(errdefs.ErrPermissionDenied,
+			"create a worker key with `lakehouse auth key create --user NAME --role worker` and give it to the worker",
+			"user %s (%s) may not take work from the control plane: that needs a key of role worker", p.User, p.Role)
 	case PermAdmin:
 		if p.Role == RoleAdmin {
 			return nil

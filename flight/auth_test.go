@@ -29,7 +29,7 @@ func TestAllow(t *testing.T) {
 		branches []string
 		allowed  []Principal
 	}{
-		{"read", PermRead, nil, []Principal{admin, alice, rob, worker}},
+		{"read", PermRead, nil, []Principal{admin, alice, rob}},
 		{"write own branch", PermWrite, []string{"alice.dev"}, []Principal{admin, alice}},
 		{"write another user's branch", PermWrite, []string{"bob.dev"}, []Principal{admin}},
 		{"write a branch named like the user", PermWrite, []string{"alicex.dev"}, []Principal{admin}},
@@ -49,7 +49,8 @@ func TestAllow(t *testing.T) {
 		{"merge own into another's", PermMerge, merge("bob.dev", "alice.dev"), []Principal{admin}},
 		{"tag", PermTag, nil, []Principal{admin}},
 		{"keys", PermAdmin, nil, []Principal{admin}},
-		{"fleet", PermWorker, nil, []Principal{admin, worker}},
+		{"fleet", PermWorker, nil, []Principal{worker}},
+		{"take work", PermWork, nil, []Principal{admin, worker}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

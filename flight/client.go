@@ -10,13 +10,16 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -29,6 +32,10 @@ type DialOptions struct {
 	CAFile string
 	// Author is the author of commits on a server without keys.
 	Author string
+	// RetryDelay bounds the wait between attempts to reconnect to a
+	// server that went away (default: gRPC's, up to 2 minutes): a worker
+	// finds a restarted control plane within it.
+	RetryDelay time.Duration
 }
 
 // Client talks to a `lakehouse serve` over Arrow Flight. It implements
@@ -88,9 +95,25 @@ func Dial(addr string, opts DialOptions) (*Client, error) {
 		}
 		creds = credentials.NewTLS(cfg)
 	}
-	conn, err := grpc.NewClient(target,
-		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)))
+	gopts := []grpc.DialOption{grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize),
+			// Protobuf, with record batches decoded in one copy (codec.go).
+			grpc.ForceCodecV2(newCodec())),
+		// Results and intermediates arrive in messages of several MiB:
+		// windows of 16 MiB per stream and 64 MiB per connection (grpc's
+		// defaults start at 64 KiB) and 1 MiB buffers, as the server has.
+		grpc.WithInitialWindowSize(16 << 20),
+		grpc.WithInitialConnWindowSize(64 << 20),
+		grpc.WithReadBufferSize(1 << 20),
+		grpc.WithWriteBufferSize(1 << 20),
+		experimental.WithBufferPool(recvPool),
+	}
+	if opts.RetryDelay > 0 {
+		b := backoff.DefaultConfig
+		b.MaxDelay = opts.RetryDelay
+		gopts = append(gopts, grpc.WithConnectParams(grpc.ConnectParams{Backoff: b, MinConnectTimeout: 20 * time.Second}))
+	}
+	conn, err := grpc.NewClient(target, gopts...)
 	if err != nil {
 		return nil, errdefs.New(errdefs.ErrInvalidArgument, "server address %q: %v", addr, err)
 	}
@@ -336,7 +359,8 @@ func (c *Client) TableHistory(ctx context.Context, ref catalog.Ref, id catalog.T
 	}
 	out := make([]catalog.TableChange, len(hs))
 	for i, h := range hs {
-		out[i] = catalog.TableChange{Commit: h.Commit.Catalog(), Change: h.Change, SnapshotID: h.SnapshotID}
+		out[i] = catalog.TableChange{Commit: h.Commit.Catalog(), Change: h.Change, SnapshotID: h.SnapshotID,
+			ReplacedSnapshotID: h.ReplacedSnapshotID, MetadataLocation: h.MetadataLocation}
 	}
 	return out, nil
 }

@@ -13,30 +13,78 @@ import (
 // Query runs q on the server: GetFlightInfo plans and starts it (errors
 // in the SQL come back here), DoGet streams its batches. Read the reader
 // to its end or stop early, then Release it: that ends the stream.
+//
+// The client follows an endpoint located at a worker of a fleet
+// (q.Locations is set for it). When that worker cannot be read from (it
+// stopped between GetFlightInfo and DoGet) the client asks once more,
+// avoiding it: the control plane places the query elsewhere or runs it.
 func (c *Client) Query(ctx context.Context, q QueryCommand) (array.RecordReader, error) {
+	q.Locations = true
+	r, failed, err := c.query(ctx, q)
+	if failed == "" {
+		return r, err
+	}
+	q.Avoid = append(q.Avoid, failed)
+	r, _, err = c.query(ctx, q)
+	return r, err
+}
+
+// query runs q once; failed is the location it could not read from ("":
+// none, or the control plane itself).
+func (c *Client) query(ctx context.Context, q QueryCommand) (_ array.RecordReader, failed string, _ error) {
 	cmd, err := json.Marshal(q)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	info, err := c.fc.GetFlightInfo(c.callContext(ctx), &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: cmd})
 	if err != nil {
-		return nil, c.err(err)
+		return nil, "", c.err(err)
 	}
 	if len(info.GetEndpoint()) == 0 {
-		return nil, errdefs.New(errdefs.ErrInternal, "the server answered the query with no endpoint")
+		return nil, "", errdefs.New(errdefs.ErrInternal, "the server answered the query with no endpoint")
+	}
+	ep := info.GetEndpoint()[0]
+	from, err := c.endpoint(ep)
+	if err != nil {
+		return nil, "", err
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	stream, err := c.fc.DoGet(c.callContext(sctx), info.GetEndpoint()[0].GetTicket())
-	if err != nil {
+	done := func() {
 		cancel()
-		return nil, c.err(err)
+		if from != c {
+			from.Close()
+		}
+	}
+	// fail is err, with the location to avoid when a worker failed.
+	fail := func(err error) (array.RecordReader, string, error) {
+		done()
+		err = from.err(err)
+		if from != c && (errdefs.Is(err, errdefs.ErrUnavailable) || errdefs.Is(err, errdefs.ErrNotFound)) && ctx.Err() == nil {
+			return nil, from.Addr(), err
+		}
+		return nil, "", err
+	}
+	stream, err := from.fc.DoGet(from.callContext(sctx), ep.GetTicket())
+	if err != nil {
+		return fail(err)
 	}
 	r, err := flight.NewRecordReader(stream)
 	if err != nil {
-		cancel()
-		return nil, c.err(err)
+		return fail(err)
 	}
-	return &streamReader{r: r, cancel: cancel, c: c}, nil
+	return &streamReader{r: r, cancel: done, c: from}, "", nil
+}
+
+// endpoint is the client of the server that holds an endpoint's rows:
+// c itself, or for an endpoint located elsewhere (a worker of a fleet),
+// a new connection to its first location. The ticket is what admits the
+// caller there: the API key is not sent to another server.
+func (c *Client) endpoint(ep *flight.FlightEndpoint) (*Client, error) {
+	locs := ep.GetLocation()
+	if len(locs) == 0 || locs[0].GetUri() == "" || locs[0].GetUri() == flight.LocationReuseConnection {
+		return c, nil
+	}
+	return Dial(locs[0].GetUri(), DialOptions{CAFile: c.opts.CAFile, Author: c.opts.Author})
 }
 
 // Explain plans q on the server without running it.

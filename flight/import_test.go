@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -68,23 +67,8 @@ func startTestServer(t testing.TB, opts Options) *testServer {
 	if opts.UploadDir == "" {
 		opts.UploadDir = filepath.Join(t.TempDir(), "uploads")
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := NewServer(opts)
-	done := make(chan struct{})
-	go func() { srv.Serve(lis); close(done) }()
-	c, err := Dial(lis.Addr().String(), DialOptions{Author: "tester"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c.Close()
-		srv.Stop()
-		<-done
-	})
-	return &testServer{srv: srv, svc: svc, client: c, dir: opts.UploadDir, addr: lis.Addr().String()}
+	srv, c, addr := serveTest(t, opts, DialOptions{Author: "tester"})
+	return &testServer{srv: srv, svc: svc, client: c, dir: opts.UploadDir, addr: addr}
 }
 
 // uploadFiles lists the files staged in the upload directory.

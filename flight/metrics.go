@@ -20,6 +20,7 @@ type Metrics struct {
 	errors   map[[2]string]int64 // method, class
 	unauth   int64
 	commits  int64
+	running  int64 // queries streaming now
 	queries  histogram
 	runs     histogram
 	// RunsByStatus, when set, counts the runs of the data dir by status.
@@ -107,11 +108,23 @@ func (m *Metrics) unauthenticated() {
 	m.mu.Unlock()
 }
 
+// QueryStarted counts a query that starts streaming; query or
+// QueryStreamed ends it.
+func (m *Metrics) QueryStarted() {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.running++
+	m.mu.Unlock()
+}
+
 func (m *Metrics) query(d time.Duration, err error) {
 	if m == nil {
 		return
 	}
 	m.mu.Lock()
+	m.running--
 	m.queries.observe(d)
 	if err != nil {
 		m.errors[[2]string{"DoGet", errdefs.ClassName(err)}]++
@@ -129,10 +142,24 @@ func (m *Metrics) Run(d time.Duration) {
 	m.mu.Unlock()
 }
 
-// Request counts a request made outside Flight (HTTP).
+// Request counts a request made outside this package's Flight methods
+// (HTTP, Flight SQL).
 func (m *Metrics) Request(method string, err error) {
 	m.request(method)
 	m.done(method, 0, err)
+}
+
+// QueryStreamed records the duration of a query streamed outside this
+// package's DoGet (Flight SQL's), from its start to its last row; Request
+// counts its call and error. QueryStarted counted its start.
+func (m *Metrics) QueryStreamed(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.running--
+	m.queries.observe(d)
+	m.mu.Unlock()
 }
 
 // WriteText writes the metrics in the Prometheus text format.
@@ -151,6 +178,7 @@ func (m *Metrics) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "# HELP lakehouse_unauthenticated_total Requests refused for a missing or bad API key.\n# TYPE lakehouse_unauthenticated_total counter\nlakehouse_unauthenticated_total %d\n", m.unauth)
 	fmt.Fprintf(&b, "# HELP lakehouse_catalog_commits_total Catalog commits made through the server.\n# TYPE lakehouse_catalog_commits_total counter\nlakehouse_catalog_commits_total %d\n", m.commits)
+	fmt.Fprintf(&b, "# HELP lakehouse_queries_running Queries streaming results now.\n# TYPE lakehouse_queries_running gauge\nlakehouse_queries_running %d\n", m.running)
 	writeHistogram(&b, "lakehouse_query_duration_seconds", "Duration of queries, from the first to the last row sent.", &m.queries)
 	writeHistogram(&b, "lakehouse_run_duration_seconds", "Duration of pipeline runs.", &m.runs)
 	if m.RunsByStatus != nil {

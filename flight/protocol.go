@@ -176,9 +176,11 @@ type TableEntryResult struct {
 
 // TableChange is a catalog.TableChange on the wire.
 type TableChange struct {
-	Commit     *Commit `json:"commit"`
-	Change     string  `json:"change"`
-	SnapshotID int64   `json:"snapshot_id,omitempty"`
+	Commit             *Commit `json:"commit"`
+	Change             string  `json:"change"`
+	SnapshotID         int64   `json:"snapshot_id,omitempty"`
+	ReplacedSnapshotID int64   `json:"replaced_snapshot_id,omitempty"`
+	MetadataLocation   string  `json:"metadata_location,omitempty"`
 }
 
 // ImportBody imports files into a table on a branch. Sources are uploads
@@ -245,6 +247,13 @@ type QueryCommand struct {
 	SQL       string `json:"sql"`
 	Ref       string `json:"ref,omitempty"`
 	Namespace string `json:"namespace,omitempty"`
+	// Locations says the client follows a FlightInfo endpoint's location:
+	// a control plane may then place the query on a worker. Clients that
+	// do not set it read every result from the server they asked.
+	Locations bool `json:"locations,omitempty"`
+	// Avoid are locations (host:port) the client could not read from: a
+	// retry after a worker failed is placed elsewhere.
+	Avoid []string `json:"avoid,omitempty"`
 }
 
 // ExplainResult is a query's plan: Text as `query --explain` prints it,

@@ -37,7 +37,8 @@ type Queries interface {
 
 // Options configure a Server.
 type Options struct {
-	// Catalog is the one catalog of the server; Close is not called.
+	// Catalog is the one catalog of the server; Close is not called (nil:
+	// a worker's data plane, which serves no catalog or import actions).
 	Catalog catalog.Service
 	// Queries answers GetFlightInfo and DoGet.
 	Queries Queries
@@ -45,6 +46,21 @@ type Options struct {
 	Runs Runs
 	// Keys manages API keys for the key actions (nil: none).
 	Keys Keys
+	// Fleet is the registry of a control plane's workers (nil: the server
+	// is not a control plane).
+	Fleet Fleet
+	// Work is the control plane's side of the work streams its workers
+	// open with DoExchange (nil: the server takes none). See work.go.
+	Work *WorkHub
+	// GC collects the warehouse's garbage for ActionGC (nil: none).
+	GC GarbageCollector
+	// Place places the queries of clients that follow locations on
+	// workers (nil: every query runs here); Placed runs those placed on a
+	// worker (nil: not a worker). See server_place.go.
+	Place  Placer
+	Placed PlacedQueries
+	// Intermediates are the outputs a worker hands over (handoff.go).
+	Intermediates *Intermediates
 	// UploadDir holds the files clients send with DoPut until an import
 	// reads them.
 	UploadDir string
@@ -71,6 +87,11 @@ type Options struct {
 	// QueryTTL is how long a query started by GetFlightInfo waits for its
 	// DoGet before it is dropped. Default 5 minutes.
 	QueryTTL time.Duration
+	// SQL answers the Flight SQL calls on the same listener (nil: none):
+	// commands and tickets that are Flight SQL protobuf messages and the
+	// Flight SQL action types go to it, behind the same API keys (see
+	// server_sql.go).
+	SQL flight.FlightServer
 }
 
 // handler answers one action type: it reads body and sends results.
@@ -113,11 +134,19 @@ func NewServer(opts Options) *Server {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{opts: opts, actions: map[string]handler{}, pending: map[string]*pendingQuery{}, stop: make(chan struct{})}
-	s.registerCatalog()
+	// A worker's data plane has no catalog: it serves tickets only.
+	if opts.Catalog != nil {
+		s.registerCatalog()
+		s.registerImport()
+	} else {
+		s.uploads = &uploads{files: map[string]*upload{}} // takes none
+	}
+	s.registerServerInfo()
 	s.registerQuery()
-	s.registerImport()
 	s.registerRuns()
 	s.registerKeys()
+	s.registerFleet()
+	s.registerGC()
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
@@ -130,6 +159,9 @@ func NewServer(opts Options) *Server {
 		// 64 KiB) let a client keep sending while the server commits.
 		grpc.InitialWindowSize(16 << 20),
 		grpc.InitialConnWindowSize(64 << 20),
+		// Protobuf, except that DoGet's record batches are encoded
+		// without copying their buffers (codec.go).
+		grpc.ForceServerCodecV2(newCodec()),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
 	}
@@ -137,7 +169,7 @@ func NewServer(opts Options) *Server {
 		gopts = append(gopts, grpc.Creds(opts.TLS))
 	}
 	s.grpc = grpc.NewServer(gopts...)
-	flight.RegisterFlightServiceServer(s.grpc, s)
+	flight.RegisterFlightServiceServer(s.grpc, s.service())
 	go s.sweep()
 	return s
 }
@@ -225,6 +257,9 @@ func (s *Server) ListActions(_ *flight.Empty, stream flight.FlightService_ListAc
 // DoAction runs one action: a JSON body in, JSON results out.
 func (s *Server) DoAction(a *flight.Action, stream flight.FlightService_DoActionServer) error {
 	ctx := stream.Context()
+	if err := workerGate(ctx, "/DoAction", a.GetType()); err != nil {
+		return ToStatus(err)
+	}
 	h, ok := s.actions[a.GetType()]
 	if !ok {
 		return ToStatus(unknownAction(a.GetType(), s.actions))
@@ -242,6 +277,25 @@ func (s *Server) DoAction(a *flight.Action, stream flight.FlightService_DoAction
 	if err != nil {
 		s.opts.Log.Debug("action failed", "type", a.GetType(), "user", PrincipalFrom(ctx).User, "err", err)
 	}
+	return ToStatus(err)
+}
+
+// DoExchange serves the work stream of a worker (the only exchange).
+func (s *Server) DoExchange(stream flight.FlightService_DoExchangeServer) error {
+	if s.opts.Work == nil {
+		return ToStatus(errdefs.WithHint(errdefs.ErrFailedPrecondition,
+			"workers take work from a server started with `lakehouse serve --role control`",
+			"this server runs --role %s: it gives no work to workers", s.opts.Role))
+	}
+	ctx := stream.Context()
+	if err := s.authorize(ctx, PermWork, nil); err != nil {
+		return ToStatus(err)
+	}
+	const method = "WorkStream"
+	s.opts.Metrics.request(method)
+	start := time.Now()
+	err := s.opts.Work.serve(ctx, stream)
+	s.opts.Metrics.done(method, time.Since(start), err)
 	return ToStatus(err)
 }
 
@@ -336,6 +390,9 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 		return ToStatus(err)
 	}
 	defer s.active.Done()
+	if err := workerGate(ctx, info.FullMethod, ""); err != nil {
+		return ToStatus(err)
+	}
 	return h(srv, &ctxStream{ServerStream: ss, ctx: ctx})
 }
 
@@ -345,6 +402,9 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 		return nil, ToStatus(err)
 	}
 	defer s.active.Done()
+	if err := workerGate(ctx, info.FullMethod, ""); err != nil {
+		return nil, ToStatus(err)
+	}
 	return h(ctx, req)
 }
 

@@ -232,7 +232,8 @@ func (s *Server) registerCatalog() {
 		}
 		out := make([]TableChange, len(hs))
 		for i, h := range hs {
-			out[i] = TableChange{Commit: WireCommit(h.Commit), Change: h.Change, SnapshotID: h.SnapshotID}
+			out[i] = TableChange{Commit: WireCommit(h.Commit), Change: h.Change, SnapshotID: h.SnapshotID,
+				ReplacedSnapshotID: h.ReplacedSnapshotID, MetadataLocation: h.MetadataLocation}
 		}
 		return out, nil
 	})
@@ -303,6 +304,10 @@ func (s *Server) registerCatalog() {
 		}
 		return svc().Diff(ctx, from, to, catalog.DiffOptions{Schema: b.Schema})
 	})
+}
+
+// registerServerInfo adds ActionServerInfo, which every server answers.
+func (s *Server) registerServerInfo() {
 	unary(s, ActionServerInfo, "describe the server, its host and the caller", PermRead, func(ctx context.Context, b ServerInfoBody) (any, error) {
 		p := PrincipalFrom(ctx)
 		info := ServerInfo{Version: s.opts.Version, Role: s.opts.Role, Auth: s.opts.Auth != nil}

@@ -10,7 +10,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
@@ -20,6 +19,10 @@ import (
 type Ticket struct {
 	QueryID string        `json:"query_id,omitempty"`
 	Query   *QueryCommand `json:"query,omitempty"`
+	// A query the control plane placed on this worker (server_place.go).
+	placedTicket
+	// An intermediate this worker holds (handoff.go).
+	intermediateTicket
 }
 
 func (s *Server) registerQuery() {
@@ -58,6 +61,10 @@ func (s *Server) GetFlightInfo(ctx context.Context, desc *flight.FlightDescripto
 	}
 	s.opts.Metrics.request("GetFlightInfo")
 	start := time.Now()
+	if info, err := s.placeInfo(ctx, desc, q); info != nil || err != nil {
+		s.opts.Metrics.done("GetFlightInfo", time.Since(start), err)
+		return info, ToStatus(err)
+	}
 	// The query outlives this call: it runs until DoGet has read it. But a
 	// call that ends while the query starts (the client went away, the
 	// server stops) takes the query with it, or the call would wait for
@@ -99,6 +106,16 @@ func (s *Server) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetServ
 	}
 	var q *pendingQuery
 	switch {
+	case t.Intermediate != nil:
+		return ToStatus(s.doGetIntermediate(ctx, t.Intermediate, stream))
+	case PrincipalFrom(ctx).Role == RoleWorker:
+		return ToStatus(errdefs.WithHint(errdefs.ErrPermissionDenied, "use a reader, writer or admin key for anything but a worker's calls",
+			"user %s (worker) may not read a query: a worker key reads only intermediates", PrincipalFrom(ctx).User))
+	case t.Placed != nil:
+		var err error
+		if q, err = s.openPlaced(ctx, t); err != nil {
+			return ToStatus(err)
+		}
 	case t.QueryID != "":
 		s.mu.Lock()
 		q = s.pending[t.QueryID]
@@ -134,6 +151,7 @@ func (s *Server) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetServ
 		defer context.AfterFunc(ctx, q.cancel)()
 	}
 	start := time.Now()
+	s.opts.Metrics.QueryStarted()
 	err := s.stream(ctx, q, stream)
 	s.opts.Metrics.query(time.Since(start), err)
 	return ToStatus(err)
@@ -161,7 +179,9 @@ const (
 // batches while this one writes the previous to the client, so the query
 // and the network overlap; the reader is done with q when stream returns.
 func (s *Server) stream(ctx context.Context, q *pendingQuery, stream flight.FlightService_DoGetServer) error {
-	w := flight.NewRecordWriter(stream, ipc.WithSchema(q.reader.Schema()))
+	// Batches go out as dataMessages: the codec hands their buffers to
+	// gRPC without copying them.
+	w, write := newDataWriter(stream.SendMsg, q.reader.Schema())
 	defer w.Close()
 	// A DuckDB reader builds batches of that size straight from its
 	// vectors, into buffers it reuses once a batch is written: no
@@ -190,7 +210,7 @@ func (s *Server) stream(ctx context.Context, q *pendingQuery, stream flight.Flig
 	for b := range batches { // ends when the reading goroutine has returned
 		if err == nil {
 			if err = ctx.Err(); err == nil {
-				err = w.Write(b)
+				err = write(b)
 			}
 			if err != nil {
 				close(stop)

@@ -1,0 +1,324 @@
+package flight
+
+import (
+	"context"
+	"crypto/hmac"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/lakehouse-dev/lakehouse/internal/arrowipc"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/runtime/fleet"
+)
+
+// Intermediates across workers. A model's output on worker A (an Arrow IPC
+// file in A's /dev/shm) is read by a child placed on worker B with a DoGet
+// on A's data plane: the ticket (IntermediateTicket) names the run, the
+// model and the worker holding the output, and is signed with the fleet's
+// ticket key, as placed queries are. A streams the file's record batch
+// messages from its mapping without copying or decoding them (codec.go,
+// streamFile); B writes their bodies from gRPC's buffers into a local IPC
+// file, checking headers and offsets but not values (FetchIntermediate,
+// handoff_fetch.go), which its child then reads, and validates, like any
+// local intermediate. Object storage is never in the
+// way.
+
+// IntermediateKind is the Kind of every IntermediateTicket.
+const IntermediateKind = "intermediate"
+
+// IntermediateTicket is what a handoff ticket grants: the output of model
+// Model in run Run, held by worker Worker under lease Lease, until
+// Expires.
+type IntermediateTicket struct {
+	// Kind is IntermediateKind (SignIntermediate sets it).
+	Kind  string `json:"kind"`
+	Run   string `json:"run"`
+	Model string `json:"model"`
+	// Worker and Lease are the worker holding the output and its lease
+	// then: another worker, or the same after it registered again, refuses
+	// the ticket.
+	Worker string `json:"worker"`
+	Lease  string `json:"lease"`
+	// Expires is when the ticket stops being honoured (the signer's clock:
+	// keep clocks within a few seconds).
+	Expires time.Time `json:"expires"`
+}
+
+// intermediateTicket is the part of a Ticket that carries a handoff: the
+// JSON of an IntermediateTicket and its signature, in hex.
+type intermediateTicket struct {
+	Intermediate *signedIntermediate `json:"intermediate,omitempty"`
+}
+
+type signedIntermediate struct {
+	Body json.RawMessage `json:"body"`
+	Sig  string          `json:"sig"`
+}
+
+// intermediateDomain prefixes what the signature of a handoff ticket
+// covers, so that no signature of one kind of ticket is valid for the
+// other even under the same key.
+const intermediateDomain = "lakehouse intermediate\n"
+
+func intermediateMAC(key, body []byte) []byte {
+	return mac(key, append([]byte(intermediateDomain), body...))
+}
+
+// SignIntermediate encodes t as a signed Flight ticket of a worker's data
+// plane.
+func SignIntermediate(key []byte, t IntermediateTicket) ([]byte, error) {
+	t.Kind = IntermediateKind
+	body, err := json.Marshal(t)
+	if err != nil {
+		return nil, err
+	}
+	sig := hex.EncodeToString(intermediateMAC(key, body))
+	return json.Marshal(intermediateTicket{Intermediate: &signedIntermediate{Body: body, Sig: sig}})
+}
+
+// VerifyIntermediate checks a handoff ticket's signature under key and its
+// expiry at now, and decodes it. A bad signature is
+// errdefs.ErrPermissionDenied, an expired ticket errdefs.ErrNotFound.
+func VerifyIntermediate(key []byte, body json.RawMessage, sig string, now time.Time) (IntermediateTicket, error) {
+	var t IntermediateTicket
+	want, err := hex.DecodeString(sig)
+	if err != nil || len(key) == 0 || !hmac.Equal(want, intermediateMAC(key, body)) {
+		return t, errdefs.WithHint(errdefs.ErrPermissionDenied, "ask the control plane for a ticket of the intermediate",
+			"the intermediate's ticket is not signed by this worker's control plane")
+	}
+	if err := json.Unmarshal(body, &t); err != nil || t.Kind != IntermediateKind {
+		return t, errdefs.New(errdefs.ErrInvalidArgument, "malformed intermediate in the ticket")
+	}
+	if now.After(t.Expires) {
+		return t, errdefs.WithHint(errdefs.ErrNotFound, "ask the control plane for a new ticket",
+			"the ticket of model %s of run %s expired at %s", t.Model, t.Run, t.Expires.UTC().Format(time.RFC3339))
+	}
+	return t, nil
+}
+
+// Intermediates is the registry of the intermediates a worker holds: the
+// IPC files of model outputs its data plane hands over (Options of the
+// server). Whatever writes an output registers it, and forgets it before
+// removing the file. A nil *Intermediates holds none. Its methods are
+// safe for concurrent use.
+type Intermediates struct {
+	mu    sync.Mutex
+	files map[intermediateKey]string
+}
+
+type intermediateKey struct{ run, model string }
+
+// NewIntermediates returns an empty registry.
+func NewIntermediates() *Intermediates {
+	return &Intermediates{files: map[intermediateKey]string{}}
+}
+
+// Register makes the output of model in run, the complete Arrow IPC file
+// at path, available to handoff tickets. The file must not change while
+// it is registered: it is streamed from a read-only mapping.
+func (r *Intermediates) Register(run, model, path string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.files[intermediateKey{run, model}] = path
+}
+
+// Forget removes the output of model in run from the registry; streams
+// already open read on to their end.
+func (r *Intermediates) Forget(run, model string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.files, intermediateKey{run, model})
+}
+
+// ForgetRun removes every output of run (the run ended).
+func (r *Intermediates) ForgetRun(run string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k := range r.files {
+		if k.run == run {
+			delete(r.files, k)
+		}
+	}
+}
+
+// path is the file of model's output in run.
+func (r *Intermediates) path(run, model string) (string, bool) {
+	if r == nil {
+		return "", false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.files[intermediateKey{run, model}]
+	return p, ok
+}
+
+// doGetIntermediate streams the intermediate a handoff ticket names.
+func (s *Server) doGetIntermediate(ctx context.Context, si *signedIntermediate, stream flight.FlightService_DoGetServer) error {
+	const method = "DoGetIntermediate"
+	s.opts.Metrics.request(method)
+	start := time.Now()
+	err := s.serveIntermediate(ctx, si, stream)
+	s.opts.Metrics.done(method, time.Since(start), err)
+	if err != nil {
+		s.opts.Log.Debug("intermediate not handed over", "err", err)
+	}
+	return err
+}
+
+func (s *Server) serveIntermediate(ctx context.Context, si *signedIntermediate, stream flight.FlightService_DoGetServer) error {
+	if s.opts.Fleet != nil {
+		// A control plane hands over the intermediates it holds itself.
+		t, err := s.controlTicket(ctx, si)
+		if err != nil {
+			return err
+		}
+		return s.streamIntermediate(ctx, t, fleet.ControlName, stream)
+	}
+	if s.opts.Placed == nil {
+		return errdefs.WithHint(errdefs.ErrNotFound, "send the ticket to the worker that holds the intermediate",
+			"this server (--role %s) holds no intermediates", s.opts.Role)
+	}
+	name, lease, key, ok := s.opts.Placed.Ticket()
+	if !ok {
+		return errdefs.WithHint(errdefs.ErrUnavailable, "retry once the worker joined its control plane",
+			"this worker has not joined its control plane yet")
+	}
+	t, err := VerifyIntermediate(key, si.Body, si.Sig, time.Now())
+	if err != nil {
+		return err
+	}
+	if t.Worker != name {
+		return errdefs.WithHint(errdefs.ErrNotFound, "send the ticket to the worker it names",
+			"model %s of run %s is held by worker %s, and this is %s", t.Model, t.Run, t.Worker, name)
+	}
+	if t.Lease != lease {
+		return errdefs.WithHint(errdefs.ErrNotFound, "run the model again: its output went with the worker's earlier registration",
+			"model %s of run %s was held by an earlier registration of worker %s", t.Model, t.Run, name)
+	}
+	return s.streamIntermediate(ctx, t, name, stream)
+}
+
+// streamIntermediate streams the intermediate t names from
+// Options.Intermediates; name is the holder's, for messages.
+func (s *Server) streamIntermediate(ctx context.Context, t IntermediateTicket, name string, stream flight.FlightService_DoGetServer) error {
+	path, ok := s.opts.Intermediates.path(t.Run, t.Model)
+	if !ok {
+		return errdefs.WithHint(errdefs.ErrNotFound, "run the model again: its output is gone",
+			"worker %s holds no output of model %s of run %s", name, t.Model, t.Run)
+	}
+	f, err := arrowipc.Open(path, arrowipc.Options{})
+	if errors.Is(err, fs.ErrNotExist) {
+		return errdefs.WithHint(errdefs.ErrNotFound, "run the model again: its output is gone",
+			"the output of model %s of run %s is gone from worker %s", t.Model, t.Run, name)
+	}
+	if err != nil {
+		return errdefs.New(errdefs.ErrInternal, "the output of model %s of run %s on worker %s is unreadable: %v", t.Model, t.Run, name, err)
+	}
+	return streamFile(ctx, f, stream.SendMsg)
+}
+
+// streamFile sends the batches of f as a DoGet stream and closes f. The
+// batches go to the transport as they lie in the mapping, so f is
+// unmapped only once gRPC has written (or dropped) the last of them,
+// which may be after streamFile returns. A file read in place (plain
+// columns) is sent message by message, its headers checked but not its
+// values (the receiver checks what it writes, and the reader of that file
+// the values); others (dictionaries) batch by batch, decoded and
+// validated.
+func streamFile(ctx context.Context, f *arrowipc.File, send func(any) error) error {
+	m := &mapping{f: f}
+	m.refs.Store(1)
+	defer m.release()
+	if f.InPlace() {
+		return streamMessages(ctx, f, m, send)
+	}
+	w, write := newDataWriter(send, f.Schema())
+	for i := range f.NumBatches() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rec, err := f.Batch(i)
+		if err != nil {
+			return err
+		}
+		err = write(&mappedBatch{RecordBatch: rec, m: m})
+		rec.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return w.Close()
+}
+
+// streamMessages sends the schema of f, then each record batch message
+// of f as it lies in the mapping m: one FlightData a batch, its body one
+// reference to the mapping.
+func streamMessages(ctx context.Context, f *arrowipc.File, m *mapping, send func(any) error) error {
+	p := ipc.GetSchemaPayload(f.Schema(), memory.DefaultAllocator)
+	schema := &dataMessage{header: append([]byte(nil), p.Meta().Bytes()...)}
+	p.Release()
+	if err := send(schema); err != nil {
+		return err
+	}
+	for i := range f.NumBatches() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		header, body, err := f.Message(i)
+		if err != nil {
+			return err
+		}
+		m.retain()
+		msg := &dataMessage{header: header, release: m.release}
+		msg.Write(body)
+		// The codec copies the header and takes the body by reference
+		// inside send; if send fails before, the mapping is released here.
+		err = send(msg)
+		msg.done()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mapping is an open file whose batches are in flight: the last release
+// closes it.
+type mapping struct {
+	f    *arrowipc.File
+	refs atomic.Int64
+}
+
+func (m *mapping) retain() { m.refs.Add(1) }
+
+func (m *mapping) release() {
+	if m.refs.Add(-1) == 0 {
+		m.f.Close()
+	}
+}
+
+// mappedBatch is a batch of a mapping; each reference to it holds the
+// mapping too (dataWriter keeps one per message until gRPC frees it).
+type mappedBatch struct {
+	arrow.RecordBatch
+	m *mapping
+}
+
+func (b *mappedBatch) Retain() {
+	b.m.retain()
+	b.RecordBatch.Retain()
+}
+
+func (b *mappedBatch) Release() {
+	b.RecordBatch.Release()
+	b.m.release()
+}
