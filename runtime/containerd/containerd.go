@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -534,6 +535,12 @@ func (l *Launcher) removeLeftovers(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)
 	}
+	var first error
+	// Invocations first, anchors last: an anchor's shim serves the
+	// invocations of its launcher.
+	sort.SliceStable(ctrs, func(i, j int) bool {
+		return !strings.HasPrefix(ctrs[i].ID(), "lh-anchor-") && strings.HasPrefix(ctrs[j].ID(), "lh-anchor-")
+	})
 	for _, c := range ctrs {
 		labels, err := c.Labels(ctx)
 		if err != nil {
@@ -543,10 +550,19 @@ func (l *Launcher) removeLeftovers(ctx context.Context) error {
 			continue
 		}
 		if t, err := c.Task(ctx, nil); err == nil {
-			t.Delete(ctx, containerd.WithProcessKill)
+			if err := killAndDelete(ctx, t); err != nil {
+				if first == nil {
+					first = fmt.Errorf("remove the task of leftover container %s: %w", c.ID(), err)
+				}
+				continue
+			}
 		}
 		if err := c.Delete(ctx); err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("remove leftover container %s: %w", c.ID(), err)
+			// Go on with the others; the first failure is reported.
+			if first == nil {
+				first = fmt.Errorf("remove leftover container %s: %w", c.ID(), err)
+			}
+			continue
 		}
 		os.RemoveAll(filepath.Join(l.cfg.StateDir, c.ID()))
 	}
@@ -574,7 +590,42 @@ func (l *Launcher) removeLeftovers(ctx context.Context) error {
 	if l.anchor == nil {
 		l.removeEmptyStateDirs() // RemoveLeftovers: no launcher of ours
 	}
-	return nil
+	return first
+}
+
+// killAndDelete kills every process of task t, waits for it to exit and
+// deletes it. A task whose launcher died may still be starting, or its
+// exit not yet reported to containerd (which then refuses the delete as
+// "running"): it tries again for up to 10 s.
+func killAndDelete(ctx context.Context, t containerd.Task) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	exited, err := t.Wait(ctx)
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return err
+	}
+	for {
+		if err := t.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil &&
+			!cerrdefs.IsNotFound(err) && !cerrdefs.IsFailedPrecondition(err) {
+			return err
+		}
+		if exited != nil {
+			select {
+			case <-exited:
+				exited = nil
+			case <-time.After(500 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
+		_, err := t.Delete(ctx)
+		if err == nil || cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // ownerFile, in a container's state folder, names the launcher process

@@ -9,7 +9,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	bindings "github.com/duckdb/duckdb-go-bindings"
 )
@@ -130,14 +129,23 @@ func directColumns(schema *arrow.Schema, types []bindings.Type) []column {
 }
 
 // nextCombined fetches chunks until the batch is full and combines them.
+// Directly copied columns are copied chunk by chunk as they arrive, each
+// chunk freed at once: DuckDB's chunks are never held (holding a batch's
+// worth of them costs DuckDB about half again the CPU of the query).
 func (r *Reader) nextCombined() bool {
-	var chunks []bindings.DataChunk
+	var chunks []bindings.DataChunk // for DuckDB's conversion only
 	defer func() {
 		for i := range chunks {
 			bindings.DestroyDataChunk(&chunks[i])
 		}
 	}()
+	var b *combined
+	if r.cols != nil {
+		b = r.newCombined()
+		defer b.release()
+	}
 	strBytes := make([]int64, len(r.cols))
+	add := make([]int64, len(r.cols))
 	rows := 0
 	var first time.Time
 	for rows < r.combine && !r.eof {
@@ -166,41 +174,43 @@ func (r *Reader) nextCombined() bool {
 			bindings.DestroyDataChunk(&chunk)
 			continue
 		}
-		if r.cols != nil {
-			full := false
-			add := make([]int64, len(r.cols))
-			for c, col := range r.cols {
-				if col.kind == colString {
-					add[c] = chunkStringBytes(bindings.DataChunkGetVector(chunk, bindings.IdxT(c)), n)
-					full = full || strBytes[c]+add[c] > maxStringBytes
-				}
-			}
-			if full && len(chunks) > 0 {
-				r.pending = chunk // starts the next batch
-				break
-			}
-			for c, col := range r.cols {
-				if col.kind == colString && col.width == 4 && add[c] > math.MaxInt32 {
-					bindings.DestroyDataChunk(&chunk)
-					r.err = fmt.Errorf("duckdb: column %s holds more than 2 GiB of strings in %d rows", r.schema.Field(c).Name, n)
-					return false
-				}
-			}
-			for c := range add {
-				strBytes[c] += add[c]
-			}
-		}
 		if rows == 0 {
 			first = time.Now()
 		}
-		chunks = append(chunks, chunk)
+		if r.cols == nil {
+			chunks = append(chunks, chunk)
+			rows += n
+			continue
+		}
+		full := false
+		for c, col := range r.cols {
+			add[c] = 0
+			if col.kind == colString {
+				add[c] = chunkStringBytes(bindings.DataChunkGetVector(chunk, bindings.IdxT(c)), n)
+				full = full || strBytes[c]+add[c] > maxStringBytes
+			}
+		}
+		if full && rows > 0 {
+			r.pending = chunk // starts the next batch
+			break
+		}
+		for c, col := range r.cols {
+			if col.kind == colString && col.width == 4 && add[c] > math.MaxInt32 {
+				bindings.DestroyDataChunk(&chunk)
+				r.err = fmt.Errorf("duckdb: column %s holds more than 2 GiB of strings in %d rows", r.schema.Field(c).Name, n)
+				return false
+			}
+			strBytes[c] += add[c]
+		}
+		b.add(chunk, n, add)
+		bindings.DestroyDataChunk(&chunk)
 		rows += n
 	}
 	if rows == 0 {
 		return false
 	}
-	if r.cols != nil {
-		r.cur = r.build(chunks, rows, strBytes)
+	if b != nil {
+		r.cur = b.finish()
 		return true
 	}
 	rec, err := r.convert(chunks, rows)
@@ -256,99 +266,11 @@ func (r *Reader) convert(chunks []bindings.DataChunk, rows int) (arrow.RecordBat
 	return array.NewRecordBatch(r.schema, cols, int64(rows)), nil
 }
 
-// build copies chunks' vectors into one batch.
-func (r *Reader) build(chunks []bindings.DataChunk, rows int, strBytes []int64) arrow.RecordBatch {
-	if r.pool == nil {
-		r.pool = &recycler{}
-	}
-	cols := make([]arrow.Array, len(r.cols))
-	for c, col := range r.cols {
-		validity, nulls := r.validity(chunks, c, rows)
-		var bufs []*memory.Buffer
-		switch col.kind {
-		case colFixed:
-			vals := r.buffer(rows * col.width)
-			off := 0
-			for _, chunk := range chunks {
-				vec := bindings.DataChunkGetVector(chunk, bindings.IdxT(c))
-				n := int(bindings.DataChunkGetSize(chunk)) * col.width
-				copy(vals.Bytes()[off:off+n], unsafe.Slice((*byte)(bindings.VectorGetData(vec)), n))
-				off += n
-			}
-			bufs = []*memory.Buffer{validity, vals}
-		case colBool:
-			vals := r.buffer(int(bitutil.BytesForBits(int64(rows))))
-			bits := vals.Bytes()
-			clear(bits[len(bits)-1:])
-			off := 0
-			for _, chunk := range chunks {
-				vec := bindings.DataChunkGetVector(chunk, bindings.IdxT(c))
-				n := int(bindings.DataChunkGetSize(chunk))
-				for i, b := range unsafe.Slice((*byte)(bindings.VectorGetData(vec)), n) {
-					bitutil.SetBitTo(bits, off+i, b != 0)
-				}
-				off += n
-			}
-			bufs = []*memory.Buffer{validity, vals}
-		case colString:
-			offsets := r.buffer((rows + 1) * col.width)
-			data := r.buffer(int(strBytes[c]))
-			copyStrings(chunks, c, col.width, offsets.Bytes(), data.Bytes())
-			bufs = []*memory.Buffer{validity, offsets, data}
-		}
-		d := array.NewData(r.schema.Field(c).Type, rows, bufs, nil, nulls, 0)
-		cols[c] = array.MakeFromData(d)
-		d.Release()
-		for _, b := range bufs {
-			if b != nil {
-				b.Release()
-			}
-		}
-	}
-	rec := array.NewRecordBatch(r.schema, cols, int64(rows))
-	for _, a := range cols {
-		a.Release()
-	}
-	return rec
-}
-
 // buffer is a buffer of n bytes from the reader's pool (not zeroed).
 func (r *Reader) buffer(n int) *memory.Buffer {
 	b := memory.NewResizableBuffer(r.pool)
 	b.Resize(n)
 	return b
-}
-
-// validity is column c's validity bitmap over chunks, nil without NULLs.
-func (r *Reader) validity(chunks []bindings.DataChunk, c, rows int) (*memory.Buffer, int) {
-	var bm *memory.Buffer
-	off := 0
-	for _, chunk := range chunks {
-		n := int(bindings.DataChunkGetSize(chunk))
-		mask := bindings.VectorGetValidity(bindings.DataChunkGetVector(chunk, bindings.IdxT(c)))
-		if mask != nil && bm == nil {
-			bm = r.buffer(int(bitutil.BytesForBits(int64(rows))))
-			clear(bm.Bytes()[len(bm.Bytes())-1:])
-			bitutil.SetBitsTo(bm.Bytes(), 0, int64(off), true)
-		}
-		if bm != nil {
-			if mask == nil {
-				bitutil.SetBitsTo(bm.Bytes(), int64(off), int64(n), true)
-			} else {
-				bitutil.CopyBitmap(unsafe.Slice((*byte)(mask), bitutil.BytesForBits(int64(n))), 0, n, bm.Bytes(), off)
-			}
-		}
-		off += n
-	}
-	if bm == nil {
-		return nil, 0
-	}
-	nulls := rows - bitutil.CountSetBits(bm.Bytes(), 0, rows)
-	if nulls == 0 {
-		bm.Release()
-		return nil, 0
-	}
-	return bm, nulls
 }
 
 // stringT is DuckDB's duckdb_string_t: a 4-byte length, then either the
@@ -379,31 +301,6 @@ func chunkStringBytes(vec bindings.Vector, n int) int64 {
 		}
 	}
 	return total
-}
-
-// copyStrings writes column c's strings over chunks as Arrow offsets
-// (width 4 or 8 bytes) and data.
-func copyStrings(chunks []bindings.DataChunk, c, width int, offsets, data []byte) {
-	pos, row := 0, 0
-	put := func() {
-		if width == 4 {
-			*(*int32)(unsafe.Pointer(&offsets[row*4])) = int32(pos)
-		} else {
-			*(*int64)(unsafe.Pointer(&offsets[row*8])) = int64(pos)
-		}
-	}
-	for _, chunk := range chunks {
-		vec := bindings.DataChunkGetVector(chunk, bindings.IdxT(c))
-		vals, mask := bindings.VectorGetData(vec), bindings.VectorGetValidity(vec)
-		for i := range int(bindings.DataChunkGetSize(chunk)) {
-			put()
-			if valid(mask, i) {
-				pos += copy(data[pos:], stringAt(vals, i))
-			}
-			row++
-		}
-	}
-	put()
 }
 
 // recycler is a memory.Allocator that keeps freed buffers for reuse: a

@@ -40,7 +40,10 @@ var directSQL = "SELECT " +
 	null("repeat('x', (i % 20)::INTEGER) || i::VARCHAR", "s", 7) + ", " +
 	"i::VARCHAR AS short, " + null("('ab' || i::VARCHAR)::BLOB", "bl", 23) + ", " +
 	"CASE WHEN i < 0 THEN 'never' END AS allnull, 'k' AS konst, 42 AS answer, " +
-	"['it', 'fr', 'de'][(i % 3)::INTEGER + 1] AS country " +
+	"['it', 'fr', 'de'][(i % 3)::INTEGER + 1] AS country, " +
+	// The first NULLs come after several chunks of valid rows.
+	"CASE WHEN i > 9000 AND i % 3 = 0 THEN NULL ELSE i END AS late, " +
+	"CASE WHEN i > 9000 AND i % 3 = 0 THEN NULL ELSE i::VARCHAR END AS late_s " +
 	"FROM range(20000) t(i) WHERE i % 5 <> 1"
 
 // otherSQL needs DuckDB's Arrow conversion (decimal, interval, list,

@@ -167,6 +167,15 @@ func (d *DB) exec(stmt string) error {
 	return nil
 }
 
+// SetThreads sets the DB's thread count (see StreamThreads); call it
+// before Lock.
+func (d *DB) SetThreads(n int) error {
+	if d.locked {
+		return fmt.Errorf("duckdb: SetThreads after Lock")
+	}
+	return d.exec(fmt.Sprintf("SET threads=%d", max(n, 1)))
+}
+
 // Column is a column of a view: a name and a DuckDB type ("BIGINT").
 type Column struct {
 	Name, Type string
@@ -277,9 +286,13 @@ const interruptEvery = 50 * time.Millisecond
 // flag when a statement starts, so one interrupt that lands between
 // Prepare and Execute (or between the statements of CopyParquet) would be
 // lost and the query would run to its end (duckdb-go's
-// runWithCtxInterrupt repeats it for the same reason).
-func (d *DB) interruptOnCancel(ctx context.Context, done <-chan struct{}) {
+// runWithCtxInterrupt repeats it for the same reason). The channel it
+// returns is closed once it stopped interrupting: a DB reused by another
+// query (Pool.Put) must not be interrupted on behalf of the last one.
+func (d *DB) interruptOnCancel(ctx context.Context, done <-chan struct{}) <-chan struct{} {
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		select {
 		case <-ctx.Done():
 		case <-done:
@@ -296,6 +309,7 @@ func (d *DB) interruptOnCancel(ctx context.Context, done <-chan struct{}) {
 			}
 		}
 	}()
+	return stopped
 }
 
 // Ident quotes a SQL identifier.
@@ -314,7 +328,7 @@ func (d *DB) Query(ctx context.Context, sql string) (*Reader, error) {
 		return nil, fmt.Errorf("duckdb: Query before Lock")
 	}
 	r := &Reader{db: d, ctx: ctx, refs: 1, done: make(chan struct{})}
-	d.interruptOnCancel(ctx, r.done)
+	r.stopped = d.interruptOnCancel(ctx, r.done)
 	if bindings.Prepare(d.conn, sql, &r.stmt) == bindings.StateError {
 		err := newError(bindings.PrepareError(r.stmt), sql)
 		r.free()

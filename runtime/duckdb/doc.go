@@ -7,11 +7,17 @@
 //     It never executes user SQL. What the parse tree means (tables read,
 //     output columns, filters) is planner/sql's to read: this package
 //     imports nothing of the planner.
-//   - Pool: fresh DBs opened ahead of demand (opening DuckDB is most of a
-//     tiny query's time), each handed to one query and never reused, so
-//     isolation is that of Open; it starts once a process runs a second
-//     query, closes idle DBs after 30s, and Close closes the rest.
-//   - DB: a fresh in-memory DuckDB per query. The caller registers views
+//   - Pool: fresh DBs opened ahead of demand (opening DuckDB is ~7 ms of
+//     CPU, most of a tiny query's time), each handed to one query by Get,
+//     so isolation is that of Open; it starts once a process runs a second
+//     query, closes idle DBs after 30s, and Close closes the rest. A DB
+//     whose query ended cleanly may be Put back under a key naming its
+//     views and allowed files, and Take hands it to the next query with
+//     the same key only: a query is one SELECT in a locked DB, which
+//     leaves the DB as it found it, so that query sees what a fresh DB
+//     prepared alike shows (the reader's interrupt watcher has stopped by
+//     then, so a late cancel cannot reach the next query).
+//   - DB: an in-memory DuckDB for one query at a time. The caller registers views
 //     over the planned Parquet files (CreateView), then Lock switches the
 //     sandbox on — external access off, only the planned files readable,
 //     configuration locked — and Query runs the user's SQL and streams the
@@ -38,7 +44,8 @@
 // Every DB gets a memory limit: the caller's (a SQL model's memory=), else
 // LAKEHOUSE_DUCKDB_MEMORY, and never more than 80% of the machine's
 // available memory (MemAvailable); its thread count is the caller's, else
-// LAKEHOUSE_DUCKDB_THREADS, else one per core (limits.go). Cancelling the
+// LAKEHOUSE_DUCKDB_THREADS, else one per core, or one less for a query
+// that only streams rows to a reader (StreamThreads). Cancelling the
 // context of Query, CopyParquet or LoadArrow interrupts the statement
 // (duckdb_interrupt), also while its result streams, and again every 50ms
 // until it stops (DuckDB clears the flag when a statement starts): Ctrl-C

@@ -47,6 +47,25 @@ func (e *Engine) SerializeSQL(ctx context.Context, query string) ([]byte, error)
 	return []byte(out), nil
 }
 
+// AggregateFunctions returns the names of DuckDB's aggregate functions
+// (lower case).
+func (e *Engine) AggregateFunctions(ctx context.Context) (map[string]bool, error) {
+	rows, err := e.db.QueryContext(ctx, "SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE function_type = 'aggregate'")
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: listing aggregate functions: %w", err)
+	}
+	defer rows.Close()
+	names := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("duckdb: listing aggregate functions: %w", err)
+		}
+		names[n] = true
+	}
+	return names, rows.Err()
+}
+
 // Parser is an Engine opened on first use, so that a process that parses
 // no SQL (a project without SQL models) never starts DuckDB. The zero
 // value is ready; it is safe for concurrent use. Close it when done.

@@ -3,6 +3,8 @@ package duckdb
 import (
 	"context"
 	"errors"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,13 +72,55 @@ func TestParseSize(t *testing.T) {
 
 // TestOpenAppliesLimits: the settings reach DuckDB.
 func TestOpenAppliesLimits(t *testing.T) {
-	db, err := Open(Options{Getenv: func(k string) string {
+	threads, mem := settings(t, Options{Getenv: func(k string) string {
 		return map[string]string{EnvMemory: "300MiB", EnvThreads: "2"}[k]
 	}})
+	if threads != "2" {
+		t.Errorf("threads = %s, want 2", threads)
+	}
+	if mem != "300.0 MiB" {
+		t.Errorf("memory_limit = %s, want 300.0 MiB", mem)
+	}
+}
+
+// TestSetThreads: SetThreads reaches DuckDB before Lock and is refused
+// after it.
+func TestSetThreads(t *testing.T) {
+	if got, want := StreamThreads(), max(runtime.NumCPU()-1, 1); got != want {
+		t.Errorf("StreamThreads() = %d, want %d", got, want)
+	}
+	db, err := Open(Options{Threads: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	if err := db.SetThreads(1); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := lockedSettings(t, db); got != "1" {
+		t.Errorf("threads = %s, want 1", got)
+	}
+	if err := db.SetThreads(2); err == nil {
+		t.Error("SetThreads after Lock succeeded")
+	}
+}
+
+// settings opens a DB with opts and returns its threads and memory_limit
+// settings.
+func settings(t *testing.T, opts Options) (threads, memory string) {
+	t.Helper()
+	db, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	return lockedSettings(t, db)
+}
+
+// lockedSettings locks db and returns its threads and memory_limit
+// settings.
+func lockedSettings(t *testing.T, db *DB) (threads, memory string) {
+	t.Helper()
 	if err := db.Lock("main", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -89,12 +133,8 @@ func TestOpenAppliesLimits(t *testing.T) {
 		t.Fatal(r.Err())
 	}
 	rec := r.RecordBatch()
-	if got := rec.Column(0).ValueStr(0); got != "2" {
-		t.Errorf("threads = %s, want 2", got)
-	}
-	if got := rec.Column(1).ValueStr(0); got != "300.0 MiB" {
-		t.Errorf("memory_limit = %s, want 300.0 MiB", got)
-	}
+	// Cloned: the values point into the batch, released on return.
+	return strings.Clone(rec.Column(0).ValueStr(0)), strings.Clone(rec.Column(1).ValueStr(0))
 }
 
 // TestCancelStopsAggregate: cancelling the context interrupts a long

@@ -96,7 +96,8 @@ func TestPoolOneQueryOpensNoSpare(t *testing.T) {
 }
 
 // TestPoolNeverReuses: every Get is a DB of its own, never one handed out
-// before (a view one query created is not in the next one).
+// before (a view one query created is not in the next one); only Take
+// hands out a DB again.
 func TestPoolNeverReuses(t *testing.T) {
 	p := NewPool(PoolConfig{Options: Options{Threads: 1}, Size: 2})
 	defer p.Close()
@@ -172,5 +173,96 @@ func TestPoolCloseAndIdle(t *testing.T) {
 			}
 			d.Close()
 		})
+	}
+}
+
+// TestPoolKeeps: a DB Put back under a key goes to the next Take of that
+// key only, at most Keep of them wait (the oldest is closed), and Close
+// closes those still waiting; a DB that was never locked is not kept.
+func TestPoolKeeps(t *testing.T) {
+	p := NewPool(PoolConfig{Options: Options{Threads: 1}, Keep: 2})
+	locked := func() *DB {
+		d, err := p.Get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Lock("main", nil); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	a, b, c := locked(), locked(), locked()
+	p.Put("a", a)
+	if got := p.Take("b"); got != nil {
+		t.Errorf("Take of another key returned a DB")
+	}
+	if got := p.Take("a"); got != a {
+		t.Errorf("Take(a) = %p, want the DB put under a", got)
+	}
+	if got := p.Take("a"); got != nil {
+		t.Errorf("a DB was taken twice")
+	}
+	p.Put("a", a)
+	p.Put("b", b)
+	p.Put("c", c) // beyond Keep: a, the oldest, is closed
+	if !a.closed || b.closed || c.closed {
+		t.Errorf("closed after a third Put: a %v b %v c %v, want only a", a.closed, b.closed, c.closed)
+	}
+	rd, err := b.Query(context.Background(), "SELECT 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.Release()
+	fresh, err := p.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Put("d", fresh) // never locked
+	if !fresh.closed {
+		t.Errorf("an unlocked DB was kept")
+	}
+	p.Close()
+	if !b.closed || !c.closed {
+		t.Errorf("Close left kept DBs open")
+	}
+	d := locked()
+	p.Put("a", d)
+	if !d.closed {
+		t.Errorf("a closed pool kept a DB")
+	}
+}
+
+// TestReaderStopsInterrupting: once a reader is released, cancelling its
+// context interrupts nothing: the next query on the same DB (a DB the
+// pool kept) runs to its end.
+func TestReaderStopsInterrupting(t *testing.T) {
+	d, err := Open(Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Lock("main", nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		ctx, cancel := context.WithCancel(context.Background())
+		rd, err := d.Query(ctx, "SELECT 1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rd.Next() {
+		}
+		rd.Release()
+		cancel()
+		rd, err = d.Query(context.Background(), "SELECT count(*) FROM range(3000000)")
+		if err != nil {
+			t.Fatalf("query %d after a cancelled one: %v", i, err)
+		}
+		for rd.Next() {
+		}
+		if err := rd.Err(); err != nil {
+			t.Fatalf("query %d after a cancelled one: %v", i, err)
+		}
+		rd.Release()
 	}
 }

@@ -19,6 +19,8 @@ type Reader struct {
 	ctx  context.Context
 	refs int64
 	done chan struct{}
+	// stopped is closed once nothing interrupts the DB for this query.
+	stopped <-chan struct{}
 
 	stmt    bindings.PreparedStatement
 	res     bindings.Result
@@ -159,4 +161,5 @@ func (r *Reader) free() {
 	default:
 		close(r.done)
 	}
+	<-r.stopped
 }

@@ -27,6 +27,12 @@ type Launcher interface {
 type Invocation struct {
 	// Model names the function in logs and errors.
 	Model string
+	// Run is the id of the run the invocation belongs to ("" outside a
+	// run); a fleet launcher keys the intermediates it hands over by it.
+	Run string
+	// CPUs is the model's @resources(cpus=) (0: the default), for a
+	// launcher that places functions on a fleet.
+	CPUs float64
 	// Env is the assembled environment (interpreter and package folders).
 	Env *envcache.Environment
 	// ModulePath is the user's Python file (e.g. /proj/models.py); its
@@ -133,6 +139,11 @@ type Result struct {
 	StepRows []int64
 	// Duration is the wall time from Launch to exit.
 	Duration time.Duration
+	// Worker is the fleet worker that ran the invocation ("" when it ran
+	// here); Attempts is how many times it was started (more than 1 when
+	// a worker was lost and it ran again elsewhere).
+	Worker   string
+	Attempts int
 }
 
 // FailureKind says how a function failed.

@@ -84,6 +84,7 @@ func openProcess(cfg Config, info Info) (function.Launcher, Info, error) {
 	if err := process.Check(cfg.Process.Isolation); err != nil {
 		return nil, Info{}, err
 	}
+	process.RemoveLeftovers(cfg.Process.ScratchDir)
 	return process.New(cfg.Process), withIsolation(info, cfg), nil
 }
 

@@ -155,6 +155,8 @@ func (r *run) launchChain(ctx context.Context, c []*node, failed **node) error {
 	codeDir := r.opts.Runs.CodeDir(r.opts.ID)
 	invocation := function.Invocation{
 		Model:          head.n.Name,
+		Run:            r.opts.ID,
+		CPUs:           head.n.Resources.CPUs,
 		Env:            env,
 		ModulePath:     filepath.Join(codeDir, head.n.File),
 		Function:       head.n.Function,
@@ -286,6 +288,9 @@ func (r *run) launchChain(ctx context.Context, c []*node, failed **node) error {
 	for i, rows := range res.StepRows {
 		nd := c[i]
 		r.set(func() { nd.rec.Rows = rows })
+	}
+	for _, nd := range c {
+		r.set(func() { recordWorker(nd.rec, res) })
 	}
 	r.set(func() { last.rec.Rows = res.Rows })
 	*failed = last

@@ -44,6 +44,10 @@ type Options struct {
 	Catalog    catalog.Service
 	Scans      catalog.TableScanner // plans the scans of the tables read (the CLI wires catalog/iceberg's Format)
 	Envs       *envcache.Cache
+	// ResolveOnly locks each environment without installing it here: the
+	// launcher runs functions elsewhere (on a fleet's workers), where
+	// they are installed at the versions locked.
+	ResolveOnly bool
 	// Launcher runs Python models (nil: a plan with Python models fails).
 	Launcher function.Launcher
 	Runs     *runrec.Store
@@ -267,7 +271,9 @@ func Run(ctx context.Context, opts Options) (*runrec.Record, error) {
 	defer r.logs.Close()
 	r.pruneFailed(ctx)
 
-	r.dir, err = os.MkdirTemp(opts.ShmDir, RunDirPrefix(opts.ID))
+	if err = os.MkdirAll(opts.ShmDir, 0o755); err == nil {
+		r.dir, err = os.MkdirTemp(opts.ShmDir, RunDirPrefix(opts.ID))
+	}
 	if err != nil {
 		return r.finish(ctx, fmt.Errorf("creating the run folder in %s: %w", opts.ShmDir, err), "")
 	}

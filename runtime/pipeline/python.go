@@ -56,7 +56,11 @@ func (r *run) startEnvs(ctx context.Context) {
 				f.err = errdefs.New(errdefs.ErrFailedPrecondition, "no package cache to build Python environments with")
 				return
 			}
-			f.env, f.err = r.opts.Envs.Environment(ctx, spec)
+			if r.opts.ResolveOnly {
+				f.env, f.err = resolved(ctx, r.opts.Envs, spec)
+			} else {
+				f.env, f.err = r.opts.Envs.Environment(ctx, spec)
+			}
 			if f.err != nil {
 				return
 			}
@@ -73,6 +77,21 @@ func (r *run) startEnvs(ctx context.Context) {
 			r.evMu.Unlock()
 		}()
 	}
+}
+
+// resolved locks spec without installing it: an environment whose
+// packages name the pinned versions but have no folders here (see
+// Options.ResolveOnly).
+func resolved(ctx context.Context, envs *envcache.Cache, spec envcache.Spec) (*envcache.Environment, error) {
+	res, in, err := envs.Resolve(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	env := &envcache.Environment{Python: in}
+	for _, d := range res.Distributions {
+		env.Packages = append(env.Packages, &envcache.Package{Name: d.Name, Version: d.Version, URL: d.URL, SHA256: d.SHA256})
+	}
+	return env, nil
 }
 
 // envReady reports whether the environment of a Python model is
@@ -124,6 +143,14 @@ func noTable(model string, res *function.Result) error {
 		Message: "the function returned " + got + "; a model must return a table (pyarrow Table, pandas or polars DataFrame)"}
 }
 
+// recordWorker notes on a model's record where a fleet ran it.
+func recordWorker(m *runrec.Model, res *function.Result) {
+	m.Worker = res.Worker
+	if res.Attempts > 1 {
+		m.Attempts = res.Attempts
+	}
+}
+
 // modelParams are the parameters a Python function receives as arguments.
 func modelParams(n *planner.Node) map[string]any {
 	params := map[string]any{}
@@ -157,6 +184,8 @@ func (r *run) runPython(ctx context.Context, nd *node, inputs []boundInput) erro
 	params := modelParams(n)
 	invocation := function.Invocation{
 		Model:          n.Name,
+		Run:            r.opts.ID,
+		CPUs:           n.Resources.CPUs,
 		Env:            env,
 		ModulePath:     filepath.Join(r.opts.Runs.CodeDir(r.opts.ID), n.File),
 		Function:       n.Function,
@@ -184,6 +213,7 @@ func (r *run) runPython(ctx context.Context, nd *node, inputs []boundInput) erro
 		}
 		return fmt.Errorf("starting %s: %w", n.Name, err)
 	}
+	r.set(func() { recordWorker(nd.rec, res) })
 	if n.Kind == "expectation" {
 		if res.Expectation == nil {
 			return &function.FunctionError{Model: n.Name, Kind: function.FailureException, Type: "TypeError",

@@ -51,6 +51,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -61,6 +62,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/internal/proc"
 	"github.com/lakehouse-dev/lakehouse/runtime/function"
 )
 
@@ -131,6 +133,32 @@ func (l *Launcher) Close() error { return nil }
 // process pid makes (in Config.ScratchDir): a reaper removes those of a
 // killed process.
 func ScratchPrefix(pid int) string { return "lakehouse-fn-" + strconv.Itoa(pid) + "-" }
+
+// RemoveLeftovers removes the scratch folders in dir (default
+// os.TempDir()) of launchers whose process is gone: one killed with its
+// functions running (a worker killed mid-task) has no reaper of its own.
+// A folder whose process runs, or may (its pid is in use again), stays.
+func RemoveLeftovers(dir string) {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), "lakehouse-fn-")
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pid, _, ok := strings.Cut(rest, "-")
+		n, err := strconv.Atoi(pid)
+		if !ok || err != nil || n <= 0 || proc.Running(n) {
+			continue
+		}
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+}
 
 // Launch runs inv as a child process. It returns ErrFailedPrecondition
 // when the machine cannot isolate functions and Isolation is auto.

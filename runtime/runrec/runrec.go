@@ -167,6 +167,10 @@ type Model struct {
 	Expectation *bool  `json:"expectation,omitempty"`
 	Error       string `json:"error,omitempty"`
 	Traceback   string `json:"traceback,omitempty"`
+	// Worker is the fleet worker that ran a Python model; Attempts how
+	// many times it was started, when more than once (a lost worker).
+	Worker   string `json:"worker,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
 }
 
 // Model returns the model record of name (nil if none).
