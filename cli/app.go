@@ -170,6 +170,7 @@ func newApp(e *Env) *urfave.App {
 			e.doctorCommand(),
 			e.serveCommand(),
 			e.authCommand(),
+			e.workersCommand(),
 			e.completionCommand(),
 		},
 	}

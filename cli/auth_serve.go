@@ -9,8 +9,6 @@ import (
 	"github.com/lakehouse-dev/lakehouse/flight"
 )
 
-func init() { serverSetup = append(serverSetup, setupKeys) }
-
 // setupKeys gives the server the keys of its data dir: the key actions
 // always, and key checks on every call when the data dir has keys. The
 // server holds the catalog file alone, so the keys it caches are all there

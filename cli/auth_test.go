@@ -23,6 +23,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/runtime/fleet"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -76,13 +77,18 @@ func (d *authDir) remote(addr, key string, args ...string) (stdout, stderr strin
 }
 
 func (d *authDir) runIn(dataDir string, extra map[string]string, args ...string) (string, string, int) {
+	return d.runInFor(time.Minute, dataDir, extra, args...)
+}
+
+// runInFor is runIn for commands that may take up to timeout.
+func (d *authDir) runInFor(timeout time.Duration, dataDir string, extra map[string]string, args ...string) (string, string, int) {
 	env := map[string]string{envDataDir: dataDir, envUser: "tester", "HOME": dataDir}
 	for k, v := range extra {
 		env[k] = v
 	}
 	var stdout, stderr bytes.Buffer
 	e := &Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	code := run(ctx, append([]string{"lakehouse"}, args...), e)
 	return stdout.String(), stderr.String(), code
@@ -264,16 +270,22 @@ func TestAuthRoles(t *testing.T) {
 			return err
 		}},
 		{"revoke key", func(c *flight.Client, _ string) error { _, err := c.RevokeKey(ctx, spareID); return err }},
+		// The server runs --role all: a worker's key passes, and the
+		// server says it has no fleet.
+		{"join the fleet", func(c *flight.Client, u string) error {
+			_, err := c.RegisterWorker(ctx, fleet.Registration{Name: u})
+			return err
+		}},
 	}
 	// want[op][user]: nil allowed, else the error class. main takes
 	// writes only by merge, so an admin's direct write fails in the
 	// catalog, not in the policy.
 	deny := errdefs.ErrPermissionDenied
 	type row map[string]error
-	all := func(e error) row { return row{"root": e, "alice": e, "rob": e, "w1": e} }
 	want := map[string]row{
-		"list branches":                         all(nil),
-		"query":                                 all(nil),
+		"list branches":                         {"root": nil, "alice": nil, "rob": nil, "w1": deny},
+		"query":                                 {"root": nil, "alice": nil, "rob": nil, "w1": deny},
+		"join the fleet":                        {"root": deny, "alice": deny, "rob": deny, "w1": errdefs.ErrFailedPrecondition},
 		"create own branch":                     {"root": nil, "alice": nil, "rob": deny, "w1": deny},
 		"create another user's branch":          {"root": nil, "alice": deny, "rob": deny, "w1": deny},
 		"write main directly":                   {"root": errdefs.ErrFailedPrecondition, "alice": deny, "rob": deny, "w1": deny},

@@ -217,6 +217,9 @@ func (e *Env) completeFlagValue(ctx context.Context, path, flag string) []string
 	case "isolation":
 		return []string{"auto", "none"}
 	case "role":
+		if path == "serve" {
+			return []string{roleAll, roleControl, roleWorker}
+		}
 		return []string{"admin", "writer", "reader", "worker"}
 	case "profile":
 		all, _ := readProfiles(e.ProfilesPath())

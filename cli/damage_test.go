@@ -141,6 +141,9 @@ func TestCatalogDamageCorpus(t *testing.T) {
 	commands := [][]string{{"branch", "ls"}, {"log", "v1"}, {"table", "ls"}, {"doctor"}}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
+			// Each variant is a catalog file in a folder of its own, read
+			// by processes of its own: they run side by side.
+			t.Parallel()
 			dir := t.TempDir()
 			path := filepath.Join(dir, "catalog.db")
 			if err := os.WriteFile(path, v.data, 0o600); err != nil {

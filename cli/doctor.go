@@ -16,8 +16,9 @@ func (e *Env) doctorCommand() *urfave.Command {
 		Usage: "check that everything the catalog records is there",
 		Description: "Reads the whole catalog file (every page, every key) and checks that every\n" +
 			"branch and tag resolves, that every commit reachable from them and its tree are\n" +
-			"stored, and that every table state they name has its metadata file, manifests\n" +
-			"and data files, each data file of the size its manifest records. It only\n" +
+			"stored, and that every table state they name (and those gc keeps of merge\n" +
+			"bases in expired history) has its metadata file, manifests and data files,\n" +
+			"each data file of the size its manifest records. It only\n" +
 			"reads (except with --adopt-copy). Exit 0 when all is well, 1 with the list of\n" +
 			"problems otherwise.",
 		Flags: []urfave.Flag{
@@ -103,9 +104,13 @@ func (e *Env) doctor(c *urfave.Context) error {
 
 func writeDoctor(w io.Writer, v *doctorView) error {
 	if v.OK {
-		_, err := fmt.Fprintf(w, "ok: %s, %s, %s, %s, %s, %s checked\n",
+		bases := ""
+		if v.MergeBases > 0 {
+			bases = ", " + plural(int64(v.MergeBases), "merge base", "merge bases") + " in expired history"
+		}
+		_, err := fmt.Fprintf(w, "ok: %s, %s, %s%s, %s, %s, %s checked\n",
 			plural(int64(v.Branches), "branch", "branches"), plural(int64(v.Tags), "tag", "tags"),
-			plural(int64(v.Commits), "commit", "commits"), plural(int64(v.Trees), "tree", "trees"),
+			plural(int64(v.Commits), "commit", "commits"), bases, plural(int64(v.Trees), "tree", "trees"),
 			plural(int64(v.Tables), "table state", "table states"), plural(int64(v.Files), "data file", "data files"))
 		return err
 	}

@@ -67,15 +67,15 @@ func openEmbedded(ctx context.Context, cfg embeddedConfig) (catalog.Service, cat
 		return nil, nil, err
 	}
 	var fetcher iceberg.Fetcher
+	var cache *scancache.Cache
 	if _, local := cfg.Warehouse.(warehouse.LocalPather); !local && cfg.Warehouse != nil {
-		cache, err := scancache.Open(filepath.Join(cfg.CacheDir, "scan"), 0)
+		cache, err = scancache.Open(filepath.Join(cfg.CacheDir, "scan"), 0)
 		if err != nil {
 			store.Close()
 			return nil, nil, err
 		}
-		// Entries are released as soon as a scan has their paths; one used
-		// in the last 10 minutes stays while the query engine reads it.
-		cache.KeepRecent(10 * time.Minute)
+		// An entry stays in use until the context of the query that
+		// planned its scan is done (see iceberg.CacheFetcher).
 		fetcher = &iceberg.CacheFetcher{Cache: cache, Source: cfg.Warehouse}
 	}
 	format, err := iceberg.New(iceberg.Options{Storage: cfg.Warehouse, Fetcher: fetcher, CacheDir: filepath.Join(cfg.CacheDir, "objects"),
@@ -91,7 +91,23 @@ func openEmbedded(ctx context.Context, cfg embeddedConfig) (catalog.Service, cat
 		store.Close()
 		return nil, nil, err
 	}
+	if cache != nil {
+		return cachingService{svc, cache}, format, nil
+	}
 	return svc, format, nil
+}
+
+// cachingService is the catalog of an S3 warehouse: closing it also ends
+// the scan cache's use of the entries its queries read (their contexts
+// may outlive the command) and removes their pruned files.
+type cachingService struct {
+	*catalog.Local
+	cache *scancache.Cache
+}
+
+func (s cachingService) Close() error {
+	s.cache.Close()
+	return s.Local.Close()
 }
 
 // tableScans is the table format of the opened catalog, through which

@@ -15,6 +15,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
 	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/runtime/fleetlaunch"
 	urfave "github.com/urfave/cli/v2"
 )
 
@@ -74,6 +75,11 @@ type Env struct {
 	exclusive bool
 	// warehouseArg and s3EndpointArg are --warehouse and --s3-endpoint.
 	warehouseArg, s3EndpointArg string
+	// fleetRuns runs the Python models of a control plane's runs on its
+	// workers (serve --role control; nil elsewhere).
+	fleetRuns *fleetlaunch.Launcher
+	// fleetCapacity is the alive workers' cores and memory, together.
+	fleetCapacity func(ctx context.Context) (cores int, memory int64)
 }
 
 func globalFlags() []urfave.Flag {

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
 	"github.com/lakehouse-dev/lakehouse/runtime/runrec"
@@ -59,68 +61,108 @@ type gcFlags struct {
 	grace, failedKeep, keep time.Duration
 }
 
-func parseGCFlags(c *urfave.Context) (gcFlags, error) {
-	f := gcFlags{dryRun: c.Bool("dry-run")}
+// gcFlagsOf checks a gc request (the flags, or a client's body): a bad
+// one is errdefs.ErrInvalidArgument naming the flag.
+func gcFlagsOf(b flight.GCBody) (gcFlags, error) {
+	f := gcFlags{dryRun: b.DryRun}
+	bad := func(format string, args ...any) (gcFlags, error) {
+		return f, errdefs.WithHint(errdefs.ErrInvalidArgument, "run `lakehouse gc --help` for usage", format, args...)
+	}
+	grace, failed := cmp.Or(b.Grace, "24h"), cmp.Or(b.FailedRunsRetention, "7d")
 	var err error
-	if f.grace, err = parseRetention(c.String("grace")); err != nil {
-		return f, usageError(c, "invalid --grace %q: use a duration such as 24h, 2d or 30m", c.String("grace"))
+	if f.grace, err = parseRetention(grace); err != nil {
+		return bad("invalid --grace %q: use a duration such as 24h, 2d or 30m", grace)
 	}
 	if f.grace < minGrace {
-		return f, usageError(c, "--grace %s is too short: files being written need at least %s to be committed", c.String("grace"), minGraceText)
+		return bad("--grace %s is too short: files being written need at least %s to be committed", grace, minGraceText)
 	}
-	if f.failedKeep, err = parseRetention(c.String("failed-runs-retention")); err != nil {
-		return f, usageError(c, "invalid --failed-runs-retention %q: use a duration such as 7d, 36h or 0", c.String("failed-runs-retention"))
+	if f.failedKeep, err = parseRetention(failed); err != nil {
+		return bad("invalid --failed-runs-retention %q: use a duration such as 7d, 36h or 0", failed)
 	}
-	if s := c.String("expire-commits"); c.IsSet("expire-commits") {
+	if s := b.ExpireCommits; s != "" {
 		if f.keep, err = parseRetention(s); err != nil || f.keep <= 0 {
-			return f, usageError(c, "invalid --expire-commits %q: use a positive duration such as 30d or 720h", s)
+			return bad("invalid --expire-commits %q: use a positive duration such as 30d or 720h", s)
 		}
 	}
 	return f, nil
-}
-
-// gcView is the output of gc.
-type gcView struct {
-	*catalog.GCResult
-	Warehouse string `json:"warehouse"`
-	// ExpiredRuns are the failed runs whose branches were (or would be)
-	// deleted.
-	ExpiredRuns []expiredRun `json:"expired_run_branches"`
-}
-
-type expiredRun struct {
-	Run    string `json:"run"`
-	Branch string `json:"branch"`
 }
 
 func (e *Env) gc(c *urfave.Context) error {
 	if _, err := positional(c); err != nil {
 		return err
 	}
-	f, err := parseGCFlags(c)
+	b := flight.GCBody{DryRun: c.Bool("dry-run"), Grace: c.String("grace"),
+		FailedRunsRetention: c.String("failed-runs-retention"), ExpireCommits: c.String("expire-commits")}
+	if c.IsSet("expire-commits") && b.ExpireCommits == "" {
+		return usageError(c, "invalid --expire-commits \"\": use a positive duration such as 30d or 720h")
+	}
+	if _, err := gcFlagsOf(b); err != nil {
+		return err
+	}
+	g, err := e.gcService()
 	if err != nil {
 		return err
 	}
-	if err := e.localOnly("gc"); err != nil {
+	v, gcErr := g.GC(c.Context, b)
+	if v == nil {
+		return gcErr
+	}
+	if err := e.emit(v, func(w io.Writer) error { return writeGC(w, v) }); err != nil {
 		return err
 	}
-	ctx := c.Context
+	return gcErr
+}
+
+// gcService is what gc talks to: the server when the commands talk to
+// one, else the data dir's catalog in this process.
+func (e *Env) gcService() (flight.GarbageCollector, error) {
+	c, err := e.remoteClient()
+	if err != nil {
+		return nil, err
+	}
+	if c != nil {
+		return c, nil
+	}
+	return localGC{e: e}, nil
+}
+
+// The server's gc: wired into `lakehouse serve` here.
+func init() {
+	serverSetup = append(serverSetup, func(e *Env, _ context.Context, h *serverHooks) error {
+		h.opts.GC = localGC{e: e}
+		return nil
+	})
+}
+
+// localGC collects the garbage of this process's data dir: for the
+// embedded commands, and for a server's clients.
+type localGC struct{ e *Env }
+
+var _ flight.GarbageCollector = localGC{}
+
+// GC implements flight.GarbageCollector.
+func (g localGC) GC(ctx context.Context, b flight.GCBody) (*flight.GCReport, error) {
+	e := g.e
+	f, err := gcFlagsOf(b)
+	if err != nil {
+		return nil, err
+	}
 	svc, err := e.Service(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	g, gok := svc.(gcer)
+	gc, gok := svc.(gcer)
 	files, fok := e.scans.(warehouseFiles)
 	if !gok || !fok {
-		return errdefs.New(errdefs.ErrFailedPrecondition, "this catalog cannot collect garbage from here")
+		return nil, errdefs.New(errdefs.ErrFailedPrecondition, "this catalog cannot collect garbage from here")
 	}
 	runs, err := e.runsStore()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	recs, err := runs.List()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	opts := catalog.GCOptions{Objects: files.Objects(), Tables: files, DryRun: f.dryRun, Grace: f.grace, ExpireCommits: f.keep}
 	if e.Now != nil {
@@ -131,24 +173,21 @@ func (e *Env) gc(c *urfave.Context) error {
 			opts.Holds = append(opts.Holds, runHold(r))
 		}
 	}
-	v := gcView{Warehouse: e.WarehouseURI(), ExpiredRuns: []expiredRun{}}
+	v := &flight.GCReport{Warehouse: e.WarehouseURI(), ExpiredRuns: []flight.ExpiredRun{}}
 	for _, r := range pipeline.ExpiredRunBranches(recs, time.Now().Add(-f.failedKeep)) {
 		if f.dryRun {
 			opts.IgnoreBranches = append(opts.IgnoreBranches, catalog.BranchName(r.RunBranch))
 		} else if err := pipeline.DropRunBranch(ctx, svc, runs, r); err != nil {
-			return fmt.Errorf("deleting run branch %s of failed run %s: %w", r.RunBranch, r.ID, err)
+			return nil, fmt.Errorf("deleting run branch %s of failed run %s: %w", r.RunBranch, r.ID, err)
 		}
-		v.ExpiredRuns = append(v.ExpiredRuns, expiredRun{Run: r.ID, Branch: r.RunBranch})
+		v.ExpiredRuns = append(v.ExpiredRuns, flight.ExpiredRun{Run: r.ID, Branch: r.RunBranch})
 	}
-	res, gcErr := g.GC(ctx, opts)
+	res, err := gc.GC(ctx, opts)
 	if res == nil {
-		return gcErr
+		return nil, err
 	}
 	v.GCResult = res
-	if err := e.emit(v, func(w io.Writer) error { return writeGC(w, &v) }); err != nil {
-		return err
-	}
-	return gcErr
+	return v, err
 }
 
 // runHold is what a running run holds: the commits it reads and writes
@@ -163,7 +202,7 @@ func runHold(r *runrec.Record) catalog.Hold {
 	return h
 }
 
-func writeGC(w io.Writer, v *gcView) error {
+func writeGC(w io.Writer, v *flight.GCReport) error {
 	verb := "deleted"
 	if v.DryRun {
 		verb = "would delete"
@@ -180,6 +219,13 @@ func writeGC(w io.Writer, v *gcView) error {
 	}
 	for _, k := range v.Uploads {
 		if _, err := fmt.Fprintf(w, "%s unfinished upload of %s\n", map[bool]string{true: "would abort", false: "aborted"}[v.DryRun], k); err != nil {
+			return err
+		}
+	}
+	if !v.Cutoff.IsZero() {
+		verb := map[bool]string{true: "would expire", false: "expired"}[v.DryRun]
+		if _, err := fmt.Fprintf(w, "%s %s made before %s (the history past --expire-commits leaves the log)\n",
+			verb, plural(int64(v.ExpiredCommits), "commit", "commits"), formatTime(v.Cutoff)); err != nil {
 			return err
 		}
 	}

@@ -239,7 +239,7 @@ func (le *lakehouseEnv) checkNoLeftovers(socket string, wait time.Duration) {
 			for _, e := range ents {
 				names = append(names, e.Name())
 			}
-			le.t.Fatalf("left behind: shm %v, %d container(s)", names, n)
+			le.t.Fatalf("left behind: shm %v, %d container(s)%s", names, n, describeContainers(le.t, socket))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -263,6 +263,31 @@ func (le *lakehouseEnv) checkStateDirGone() {
 	if len(left) > 0 {
 		le.t.Errorf("the containerd launcher left its state folder: %v", left)
 	}
+}
+
+// describeContainers names the containers left, their labels and tasks,
+// for a failure message.
+func describeContainers(t *testing.T, socket string) string {
+	if socket == "" {
+		return ""
+	}
+	c, err := containerd.New(socket, containerd.WithDefaultNamespace("lakehouse"))
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	ctx := context.Background()
+	ctrs, _ := c.Containers(ctx)
+	var b strings.Builder
+	for _, ctr := range ctrs {
+		labels, _ := ctr.Labels(ctx)
+		fmt.Fprintf(&b, "\n  %s %v", ctr.ID(), labels)
+		if task, err := ctr.Task(ctx, nil); err == nil {
+			st, _ := task.Status(ctx)
+			fmt.Fprintf(&b, " task pid %d %s", task.Pid(), st.Status)
+		}
+	}
+	return b.String()
 }
 
 func countContainers(t *testing.T, socket string) int {
@@ -545,6 +570,11 @@ func TestPipelineFailures(t *testing.T) {
 					defer le.use(t)()
 					before, files := le.state("tester.dev"), le.warehouseFiles()
 					cmd, stderr, lines := le.start("run", "-p", project, "--param", "fail=hang", "--preview", "off")
+					defer func() {
+						if t.Failed() {
+							t.Logf("the run's stderr (and its reaper's):\n%s", stderr.String())
+						}
+					}()
 					lines.waitFor(t, "third hangs", 2*time.Minute, stderr)
 					// The run holds the catalog file only during its
 					// transactions: other commands read and write meanwhile.

@@ -19,6 +19,7 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/catalog/iceberg"
 	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	plansql "github.com/lakehouse-dev/lakehouse/planner/sql"
@@ -118,7 +119,7 @@ func (e *Env) query(c *urfave.Context) error {
 	}
 	req := query.Request{SQL: sqlText, Ref: ref, Namespace: ns}
 	if c.Bool("explain") {
-		plan, err := query.Plan(c.Context, svc, scans, req)
+		plan, err := query.Plan(iceberg.PlanOnly(c.Context), svc, scans, req)
 		if err != nil {
 			return queryFailed(err)
 		}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -13,6 +14,7 @@ import (
 
 	urfave "github.com/urfave/cli/v2"
 
+	"github.com/lakehouse-dev/lakehouse/internal/proc"
 	"github.com/lakehouse-dev/lakehouse/runtime/containerd"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchers"
 	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
@@ -53,6 +55,12 @@ func (e *Env) reapCommand() *urfave.Command {
 			if strings.HasPrefix(string(b), "done") {
 				return nil
 			}
+			// The kernel closes a killed process's files before it
+			// becomes a zombie: wait until the run is gone, or its
+			// containers still look owned by a live process.
+			for wait := time.Now().Add(10 * time.Second); proc.Running(run) && time.Now().Before(wait); {
+				time.Sleep(5 * time.Millisecond)
+			}
 			removeRunFolders(args[1], id)
 			scratch, _ := filepath.Glob(filepath.Join(os.TempDir(), process.ScratchPrefix(run)+"*"))
 			for _, d := range scratch {
@@ -65,7 +73,9 @@ func (e *Env) reapCommand() *urfave.Command {
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
-				return containerd.RemoveLeftovers(ctx, cfg)
+				if err := containerd.RemoveLeftovers(ctx, cfg); err != nil {
+					return fmt.Errorf("cleaning up after the killed run %s: %w", id, err)
+				}
 			}
 			return nil
 		},

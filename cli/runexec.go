@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -186,20 +187,35 @@ func (e *Env) runPipeline(ctx context.Context, job runJob, sink runSink) (*runre
 		if kind == launchers.Auto && e.Getenv(envLauncher) != "" {
 			kind = e.Getenv(envLauncher)
 		}
-		cfg := launchers.Config{Kind: kind, Isolation: f.isolation}
-		cfg.Containerd.Socket = e.Getenv(launchers.SocketEnv)
-		cfg.Containerd.StateDir = e.Getenv(launchers.StateDirEnv)
-		l, info, err := launchers.Open(ctx, cfg)
-		if err != nil {
-			return nil, err
+		if e.fleetRuns != nil {
+			// A control plane: its workers run the functions, each
+			// with its own launcher.
+			opts.Launcher = e.fleetRuns
+			opts.ResolveOnly = true
+			// The scheduler fits models to the workers' cores and
+			// memory; the run bounds only what it keeps in flight: the
+			// fleet's cores and this machine's (for SQL models).
+			cores, memory := e.fleetCapacity(ctx)
+			opts.Parallel = cores + runtime.NumCPU()
+			if memory > 0 {
+				opts.MemoryBudget = memory
+			}
+		} else {
+			cfg := launchers.Config{Kind: kind, Isolation: f.isolation}
+			cfg.Containerd.Socket = e.Getenv(launchers.SocketEnv)
+			cfg.Containerd.StateDir = e.Getenv(launchers.StateDirEnv)
+			l, info, err := launchers.Open(ctx, cfg)
+			if err != nil {
+				return nil, err
+			}
+			if !info.Isolated {
+				sink.notice("warning: " + info.Isolation)
+			}
+			defer l.Close() // no-op after closeRun's
+			closers = append(closers, l.Close)
+			opts.Launcher = l
+			e.Log.Debug("launcher", "launcher", info.Launcher, "reason", info.Reason)
 		}
-		if !info.Isolated {
-			sink.notice("warning: " + info.Isolation)
-		}
-		defer l.Close() // no-op after closeRun's
-		closers = append(closers, l.Close)
-		opts.Launcher = l
-		e.Log.Debug("launcher", "launcher", info.Launcher, "reason", info.Reason)
 	}
 	// The reaper starts before the run folder exists (it removes the
 	// folder by the run's id), so no moment of the run leaves it behind.
@@ -223,6 +239,9 @@ func (e *Env) runPipeline(ctx context.Context, job runJob, sink runSink) (*runre
 		}()
 	}
 	rec, err := pipeline.Run(ctx, opts)
+	if e.fleetRuns != nil {
+		e.fleetRuns.EndRun(opts.ID) // workers drop the run's intermediates
+	}
 	close(heartbeat)
 	beating.Wait()
 	closeRun(runs, rec, opts.ShmDir, opts.ID, closers)
@@ -379,6 +398,7 @@ func (e *Env) startReaper(shmDir, id string, l function.Launcher) *reaper {
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches us, not it
+	cmd.Stderr = os.Stderr                                // what it could not clean up
 	w, err := cmd.StdinPipe()
 	if err != nil {
 		return nil

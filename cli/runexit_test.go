@@ -41,7 +41,7 @@ func TestRunExitsAtItsSummary(t *testing.T) {
 		t.Errorf("at exit, the run's shared-memory folder holds %v", left)
 	}
 	// The bound is 0.5 s for the real command (scripts/test.sh runs this
-	// test in its plain build too); the race detector slows the exiting
+	// test in its plain build only); the race detector slows the exiting
 	// process several times over, so its build allows 2 s.
 	bound := 500 * time.Millisecond
 	if raceBuild {

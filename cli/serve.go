@@ -15,6 +15,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/lakehouse-dev/lakehouse/catalog"
+	"github.com/lakehouse-dev/lakehouse/catalog/iceberg"
 	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	plansql "github.com/lakehouse-dev/lakehouse/planner/sql"
@@ -37,11 +38,16 @@ func (e *Env) serveCommand() *urfave.Command {
 		Description: "Serves the catalog, queries and runs of the data dir to `lakehouse --addr HOST:PORT ...`\n" +
 			"and to Python's lakehouse.Client. The server holds the catalog file alone while it runs.\n" +
 			"SIGTERM or Ctrl-C stops it: it stops accepting calls, lets running queries finish\n" +
-			"(up to --shutdown-timeout) and marks runs that cannot finish as interrupted.",
-		Flags: []urfave.Flag{
-			&urfave.StringFlag{Name: "role", Value: "all", Usage: "all: catalog, queries and runs in this process"},
-			&urfave.StringFlag{Name: "flight-addr", Value: defaultFlightAddr, Usage: "address of the Arrow Flight (gRPC) listener"},
-			&urfave.StringFlag{Name: "http-addr", Value: defaultHTTPAddr, Usage: "address of the HTTP listener (/healthz, /readyz, /metrics)"},
+			"(up to --shutdown-timeout) and marks runs that cannot finish as interrupted.\n" +
+			"--role control serves the same, and keeps the fleet: `lakehouse serve --role worker --join HOST:PORT`\n" +
+			"(with a key of role worker) joins it, and `lakehouse workers ls` lists it.",
+		Flags: append([]urfave.Flag{
+			&urfave.StringFlag{Name: "role", Value: roleAll, Usage: "all: catalog, queries and runs in this process; " +
+				"control: the same, and workers join it; worker: joins a control plane (--join) and runs what it is given"},
+			&urfave.StringFlag{Name: "flight-addr", Value: defaultFlightAddr, Usage: "address of the Arrow Flight (gRPC) listener " +
+				"(a worker's data plane: default " + defaultWorkerFlightAddr + ")"},
+			&urfave.StringFlag{Name: "http-addr", Value: defaultHTTPAddr, Usage: "address of the HTTP listener (/healthz, /readyz, /metrics; " +
+				"a worker's default " + defaultWorkerHTTPAddr + ")"},
 			&urfave.StringFlag{Name: "tls-cert", Usage: "serve TLS with this PEM certificate (with --tls-key)"},
 			&urfave.StringFlag{Name: "tls-key", Usage: "PEM private key of --tls-cert"},
 			&urfave.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "how long a stop waits for running queries"},
@@ -53,7 +59,7 @@ func (e *Env) serveCommand() *urfave.Command {
 				Usage: "largest project folder a run may send, gzip'd (at most " + sizeText(flight.MaxProjectBytesCeiling) + ")"},
 			&urfave.StringFlag{Name: "max-project-unpacked", Value: "256MiB",
 				Usage: "most bytes of files a project sent with a run may unpack to (at most " + sizeText(flight.MaxProjectUnpackedCeiling) + ")"},
-		},
+		}, fleetFlags()...),
 		Action: e.serve,
 	}
 }
@@ -68,11 +74,19 @@ type serverHooks struct {
 	onStop []func()
 	// shutdownTimeout is how long a stop waits for running calls.
 	shutdownTimeout time.Duration
+	// routes are more handlers of the HTTP listener, by ServeMux pattern
+	// (such as "/iceberg/"), beside /healthz, /readyz and /metrics.
+	routes map[string]http.Handler
+	// runsIdle, once the server stops, is closed when no run is under way
+	// (nil: the server runs none).
+	runsIdle func() <-chan struct{}
 }
 
 // serverSetup is the list of functions that add to a server being set up
 // (runs and keys register themselves here).
-var serverSetup []func(e *Env, ctx context.Context, h *serverHooks) error
+// setupKeys comes first, whatever the order of the files' init functions:
+// the parts after it (the REST catalog, Flight SQL) check the keys it sets.
+var serverSetup = []func(e *Env, ctx context.Context, h *serverHooks) error{setupKeys}
 
 func (e *Env) serve(c *urfave.Context) error {
 	if _, err := positional(c); err != nil {
@@ -81,14 +95,23 @@ func (e *Env) serve(c *urfave.Context) error {
 	if e.Addr != "" {
 		return usageError(c, "serve runs a server over the data dir; drop --addr (and %s)", envAddr)
 	}
-	if role := c.String("role"); role != "all" {
-		return errdefs.WithHint(errdefs.ErrInvalidArgument, "use --role all (the only role this build serves)",
-			"invalid --role %q", role)
+	role := c.String("role")
+	if err := checkRoleFlags(c, role); err != nil {
+		return err
 	}
-	certFile, keyFile := c.String("tls-cert"), c.String("tls-key")
-	if (certFile == "") != (keyFile == "") {
+	if (c.String("tls-cert") == "") != (c.String("tls-key") == "") {
 		return usageError(c, "give --tls-cert and --tls-key together")
 	}
+	if role == roleWorker {
+		return e.serveWorker(c)
+	}
+	return e.serveCatalog(c, role)
+}
+
+// serveCatalog serves the data dir's catalog, queries and runs: --role
+// all, or control (which also keeps the fleet).
+func (e *Env) serveCatalog(c *urfave.Context, role string) error {
+	certFile, keyFile := c.String("tls-cert"), c.String("tls-key")
 	limits, err := serveLimits(c)
 	if err != nil {
 		return err
@@ -108,7 +131,7 @@ func (e *Env) serve(c *urfave.Context) error {
 		Catalog: svc,
 		Queries: &localQueries{svc: svc, scans: scans},
 		Version: Version,
-		Role:    "all",
+		Role:    role,
 		Host:    e.hostInfo,
 		Log:     e.Log,
 		Metrics: metrics,
@@ -117,19 +140,31 @@ func (e *Env) serve(c *urfave.Context) error {
 		MaxUploadBytes: limits.uploadBytes,
 		UploadTTL:      limits.uploadTTL,
 	}
-	if certFile != "" {
-		creds, err := credentials.NewServerTLSFromFile(certFile, keyFile)
-		if err != nil {
-			return errdefs.WithHint(errdefs.ErrInvalidArgument, "give a PEM certificate and its private key",
-				"cannot load the TLS certificate: %v", err)
+	if opts.TLS, err = serverTLS(certFile, keyFile); err != nil {
+		return err
+	}
+	stopFleet := func() {}
+	if role == roleControl {
+		if err := e.setupFleet(ctx, c, &opts, &stopFleet); err != nil {
+			return err
 		}
-		opts.TLS = creds
 	}
 	hooks := &serverHooks{opts: &opts, project: limits.project, shutdownTimeout: c.Duration("shutdown-timeout")}
+	// Runs stop (with the other hooks) before the fleet's launcher does.
+	defer stopFleet()
 	for _, setup := range serverSetup {
 		if err := setup(e, ctx, hooks); err != nil {
 			return err
 		}
+	}
+	if role == roleControl && hooks.runsIdle != nil {
+		// The workers' work streams are calls a graceful stop would
+		// wait for: they end once the runs that use them have.
+		go func() {
+			<-ctx.Done()
+			<-hooks.runsIdle()
+			stopFleet()
+		}()
 	}
 	for _, a := range []string{c.String("flight-addr"), c.String("http-addr")} {
 		if !isLoopback(a) && opts.Auth == nil {
@@ -142,21 +177,78 @@ func (e *Env) serve(c *urfave.Context) error {
 		}
 	}
 
-	flis, err := net.Listen("tcp", c.String("flight-addr"))
+	flis, hlis, err := listen(c.String("flight-addr"), c.String("http-addr"))
 	if err != nil {
-		return errdefs.WithHint(errdefs.ErrUnavailable, "stop what uses it or give --flight-addr",
-			"cannot listen on %s: %v", c.String("flight-addr"), err)
-	}
-	hlis, err := net.Listen("tcp", c.String("http-addr"))
-	if err != nil {
-		flis.Close()
-		return errdefs.WithHint(errdefs.ErrUnavailable, "stop what uses it or give --http-addr",
-			"cannot listen on %s: %v", c.String("http-addr"), err)
+		return err
 	}
 	srv := flight.NewServer(opts)
 	var ready atomic.Bool
-	hsrv := &http.Server{Handler: httpHandler(metrics, &ready), ReadHeaderTimeout: 10 * time.Second}
+	banner := func() {
+		fmt.Fprintf(e.Stdout, "lakehouse serve: flight on %s://%s, http on http://%s, data dir %s\n",
+			scheme(opts.TLS), flis.Addr(), hlis.Addr(), e.DataDir)
+		if opts.Auth == nil {
+			fmt.Fprintln(e.Stdout, "no API keys: every caller on this machine is an admin")
+		}
+		if role == roleControl {
+			fmt.Fprintf(e.Stdout, "control plane: workers join with `lakehouse serve --role worker --join %s`\n", flis.Addr())
+		}
+		ready.Store(true)
+	}
+	return e.serveUntilStopped(ctx, srv, flis, hlis, httpHandler(metrics, &ready, hooks.routes), &ready,
+		hooks.shutdownTimeout, banner, func() {
+			for _, f := range hooks.onStop {
+				f()
+			}
+			// The DuckDBs opened ahead of queries go with the server.
+			query.ClosePool()
+		})
+}
 
+// serverTLS loads the certificate of --tls-cert and --tls-key (nil
+// without them).
+func serverTLS(certFile, keyFile string) (credentials.TransportCredentials, error) {
+	if certFile == "" {
+		return nil, nil
+	}
+	creds, err := credentials.NewServerTLSFromFile(certFile, keyFile)
+	if err != nil {
+		return nil, errdefs.WithHint(errdefs.ErrInvalidArgument, "give a PEM certificate and its private key",
+			"cannot load the TLS certificate: %v", err)
+	}
+	return creds, nil
+}
+
+// scheme is the URL scheme of a Flight listener.
+func scheme(tls credentials.TransportCredentials) string {
+	if tls != nil {
+		return "grpc+tls"
+	}
+	return "grpc"
+}
+
+// listen opens the Flight and HTTP listeners.
+func listen(flightAddr, httpAddr string) (flis, hlis net.Listener, err error) {
+	flis, err = net.Listen("tcp", flightAddr)
+	if err != nil {
+		return nil, nil, errdefs.WithHint(errdefs.ErrUnavailable, "stop what uses it or give --flight-addr",
+			"cannot listen on %s: %v", flightAddr, err)
+	}
+	hlis, err = net.Listen("tcp", httpAddr)
+	if err != nil {
+		flis.Close()
+		return nil, nil, errdefs.WithHint(errdefs.ErrUnavailable, "stop what uses it or give --http-addr",
+			"cannot listen on %s: %v", httpAddr, err)
+	}
+	return flis, hlis, nil
+}
+
+// serveUntilStopped serves srv on flis and h on hlis, calls started once
+// both accept, and runs until ctx ends or a listener fails; then it stops
+// accepting calls, waits up to timeout for running ones, and calls
+// stopped.
+func (e *Env) serveUntilStopped(ctx context.Context, srv *flight.Server, flis, hlis net.Listener, h http.Handler,
+	ready *atomic.Bool, timeout time.Duration, started, stopped func()) error {
+	hsrv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(flis) }()
 	go func() {
@@ -164,17 +256,7 @@ func (e *Env) serve(c *urfave.Context) error {
 			errc <- err
 		}
 	}()
-	ready.Store(true)
-	scheme := "grpc"
-	if opts.TLS != nil {
-		scheme = "grpc+tls"
-	}
-	fmt.Fprintf(e.Stdout, "lakehouse serve: flight on %s://%s, http on http://%s, data dir %s\n",
-		scheme, flis.Addr(), hlis.Addr(), e.DataDir)
-	if opts.Auth == nil {
-		fmt.Fprintln(e.Stdout, "no API keys: every caller on this machine is an admin")
-	}
-
+	started()
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -182,15 +264,11 @@ func (e *Env) serve(c *urfave.Context) error {
 	}
 	ready.Store(false)
 	fmt.Fprintln(e.Stderr, "stopping: no new calls; waiting for running queries")
-	sctx, cancel := context.WithTimeout(context.Background(), c.Duration("shutdown-timeout"))
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	srv.GracefulStop(c.Duration("shutdown-timeout"))
+	srv.GracefulStop(timeout)
 	hsrv.Shutdown(sctx)
-	for _, f := range hooks.onStop {
-		f()
-	}
-	// The DuckDBs opened ahead of queries go with the server.
-	query.ClosePool()
+	stopped()
 	fmt.Fprintln(e.Stderr, "stopped")
 	return serveErr
 }
@@ -258,9 +336,13 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// httpHandler serves /healthz, /readyz and /metrics.
-func httpHandler(m *flight.Metrics, ready *atomic.Bool) http.Handler {
+// httpHandler serves /healthz, /readyz, /metrics and the routes parts of
+// the server added.
+func httpHandler(m *flight.Metrics, ready *atomic.Bool, routes map[string]http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	for pattern, h := range routes {
+		mux.Handle(pattern, h)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -324,7 +406,7 @@ func (q *localQueries) Explain(ctx context.Context, c flight.QueryCommand) (*fli
 	if err != nil {
 		return nil, err
 	}
-	plan, err := query.Plan(ctx, q.svc, q.scans, req)
+	plan, err := query.Plan(iceberg.PlanOnly(ctx), q.svc, q.scans, req)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ func setupRuns(e *Env, ctx context.Context, h *serverHooks) error {
 		m.RunsByStatus = lr.countByStatus
 	}
 	h.opts.Runs = lr
+	h.runsIdle = lr.idle
 	if h.opts.Queries != nil {
 		h.opts.Queries = &gatedQueries{Queries: h.opts.Queries, gate: lr.gate}
 	}

@@ -375,7 +375,9 @@ func TestServeRunsBadProject(t *testing.T) {
 	defer c.Close()
 	tarOf := func(entries ...*tar.Header) []byte {
 		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
+		// The fastest level: "too big unpacked" compresses 256 MiB, which
+		// takes half a minute at the default level under -race.
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 		tw := tar.NewWriter(zw)
 		for _, h := range entries {
 			tw.WriteHeader(h)

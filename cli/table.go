@@ -155,7 +155,11 @@ func (e *Env) tableGet(c *urfave.Context) error {
 		f.add("files", fmt.Sprintf("%d (%s)", info.FileCount, humanBytes(info.TotalBytes)))
 		f.add("partitioned by", partitionCell(info.PartitionSpec))
 		if s := info.Snapshot; s != nil {
-			f.add("snapshot", fmt.Sprintf("%d (%s, %s)", s.ID, orDash(s.Operation), formatTime(s.Time)))
+			replaced := ""
+			if s.ReplacedSnapshotID != 0 {
+				replaced = fmt.Sprintf("; replaces %d of the merged branch", s.ReplacedSnapshotID)
+			}
+			f.add("snapshot", fmt.Sprintf("%d (%s, %s%s)", s.ID, orDash(s.Operation), formatTime(s.Time), replaced))
 		} else {
 			f.add("snapshot", "- (empty table)")
 		}
@@ -281,9 +285,21 @@ func (e *Env) tableRemove(c *urfave.Context) error {
 }
 
 type tableChangeView struct {
-	Change     string      `json:"change"`
-	SnapshotID int64       `json:"snapshot_id,omitempty"`
-	Commit     *commitView `json:"commit"`
+	Change             string      `json:"change"`
+	SnapshotID         int64       `json:"snapshot_id,omitempty"`
+	ReplacedSnapshotID int64       `json:"replaced_snapshot_id,omitempty"`
+	MetadataLocation   string      `json:"metadata_location,omitempty"`
+	Commit             *commitView `json:"commit"`
+}
+
+// historySnapshotCell is a history entry's snapshot: "-" when the
+// table's metadata at the ref does not hold it, and the snapshot of the
+// merged branch a merge snapshot replaced.
+func historySnapshotCell(ch catalog.TableChange) string {
+	if ch.ReplacedSnapshotID != 0 {
+		return fmt.Sprintf("%d (replaces %d)", ch.SnapshotID, ch.ReplacedSnapshotID)
+	}
+	return snapshotCell(ch.SnapshotID)
 }
 
 func (e *Env) tableHistory(c *urfave.Context) error {
@@ -313,12 +329,15 @@ func (e *Env) tableHistory(c *urfave.Context) error {
 	}
 	views := make([]tableChangeView, 0, len(changes))
 	for _, ch := range changes {
-		views = append(views, tableChangeView{Change: ch.Change, SnapshotID: ch.SnapshotID, Commit: viewCommit(ch.Commit)})
+		views = append(views, tableChangeView{Change: ch.Change, SnapshotID: ch.SnapshotID, ReplacedSnapshotID: ch.ReplacedSnapshotID,
+			MetadataLocation: ch.MetadataLocation, Commit: viewCommit(ch.Commit)})
 	}
 	return e.emit(views, func(w io.Writer) error {
-		t := e.newTable("COMMIT", "TIME", "CHANGE", "AUTHOR", "MESSAGE")
+		// SNAPSHOT comes last: its width varies with the ids.
+		t := e.newTable("COMMIT", "TIME", "CHANGE", "AUTHOR", "MESSAGE", "SNAPSHOT")
 		for _, ch := range changes {
-			t.row(shortID(ch.Commit), formatTime(ch.Commit.Time), ch.Change, orDash(ch.Commit.Author), firstLine(ch.Commit.Message))
+			t.row(shortID(ch.Commit), formatTime(ch.Commit.Time), ch.Change, orDash(ch.Commit.Author), firstLine(ch.Commit.Message),
+				historySnapshotCell(ch))
 		}
 		return t.write(w)
 	})
