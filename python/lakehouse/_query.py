@@ -60,10 +60,14 @@ class _Stream:
     """Yields the batches of a DoGet stream, converting errors; cancels
     the call when closed early."""
 
-    def __init__(self, client: Any, reader: "fl.FlightStreamReader", max_rows: Optional[int]):
+    def __init__(self, client: Any, reader: "fl.FlightStreamReader", max_rows: Optional[int],
+                 conn: Optional["fl.FlightClient"] = None):
         self._client = client
         self._reader = reader
         self._left = max_rows
+        # conn is the connection to a worker the rows come from (closed
+        # with the stream); None: the client's own.
+        self._conn = conn
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         done = False
@@ -86,6 +90,31 @@ class _Stream:
         finally:
             if not done:
                 self._reader.cancel()
+            if self._conn is not None:
+                self._conn.close()
+
+
+class _Retry(Exception):
+    """A located endpoint that could not be read: the query is asked for
+    again, avoiding uri."""
+
+    def __init__(self, uri: str, error: _errors.LakehouseError):
+        super().__init__(str(error))
+        self.uri = uri
+        self.error = error
+
+
+def _location(ep: "fl.FlightEndpoint") -> Optional[str]:
+    """The URI of the server holding an endpoint's rows, or None for the
+    one asked."""
+    if not ep.locations:
+        return None
+    uri = ep.locations[0].uri
+    if isinstance(uri, bytes):
+        uri = uri.decode()
+    if not uri or uri.startswith("arrow-flight-reuse-connection:"):
+        return None
+    return uri
 
 
 class QueryMixin:
@@ -96,21 +125,55 @@ class QueryMixin:
             raise _errors.InvalidArgumentError("the query has no SQL")
         if max_rows is not None and max_rows < 0:
             raise _errors.InvalidArgumentError("max_rows must be >= 0, got %r" % (max_rows,))
-        cmd: Dict[str, Any] = {"sql": sql}
+        # The client follows an endpoint's location (a worker of a fleet).
+        cmd: Dict[str, Any] = {"sql": sql, "locations": True}
         if ref:
             cmd["ref"] = ref
         if namespace:
             cmd["namespace"] = namespace
+        try:
+            return self._query_once(cmd, max_rows)
+        except _Retry as r:
+            # The worker went away between GetFlightInfo and DoGet: ask
+            # once more, avoiding it.
+            cmd["avoid"] = [r.uri]
+            try:
+                return self._query_once(cmd, max_rows)
+            except _Retry as again:
+                raise again.error from None
+
+    def _query_once(self, cmd: Dict[str, Any], max_rows: Optional[int]):
         desc = fl.FlightDescriptor.for_command(json.dumps(cmd).encode())
         try:
             info = self._flight.get_flight_info(desc, options=self._options)
-            if not info.endpoints:
-                raise _errors.InternalError("the server answered the query with no endpoint")
-            reader = self._flight.do_get(info.endpoints[0].ticket, options=self._options)
-            schema = reader.schema
         except (pa.ArrowException, OSError) as e:
             raise self._error(e) from None
-        return schema, _Stream(self, reader, max_rows)
+        if not info.endpoints:
+            raise _errors.InternalError("the server answered the query with no endpoint")
+        ep = info.endpoints[0]
+        uri = _location(ep)
+        if uri is None:
+            try:
+                reader = self._flight.do_get(ep.ticket, options=self._options)
+                schema = reader.schema
+            except (pa.ArrowException, OSError) as e:
+                raise self._error(e) from None
+            return schema, _Stream(self, reader, max_rows)
+        # Another server: a connection of its own, without the API key
+        # (the ticket admits the caller there).
+        conn = fl.FlightClient(uri, **self._dial_kwargs)
+        try:
+            reader = conn.do_get(ep.ticket, options=fl.FlightCallOptions(timeout=self._timeout))
+            schema = reader.schema
+        except (pa.ArrowException, OSError) as e:
+            conn.close()
+            from .client import convert_error  # client imports this module
+
+            err = convert_error(e, uri)
+            if isinstance(err, (_errors.UnavailableError, _errors.NotFoundError)):
+                raise _Retry(uri, err) from None
+            raise err from None
+        return schema, _Stream(self, reader, max_rows, conn)
 
     def query_to_reader(
         self,

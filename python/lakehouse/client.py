@@ -163,6 +163,8 @@ class Client(QueryMixin, RunsMixin):
                     tls_root_certs = f.read()
             kwargs["tls_root_certs"] = tls_root_certs
         self._flight = fl.FlightClient(location, **kwargs)
+        # The same settings dial the worker of a located endpoint.
+        self._dial_kwargs, self._timeout = kwargs, timeout
         headers = []
         if self._api_key:
             headers.append((b"authorization", b"Bearer " + self._api_key.encode()))

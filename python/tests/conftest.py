@@ -20,7 +20,7 @@ class Server:
     """A `lakehouse serve` started by the tests: its process, Flight
     address and data dir."""
 
-    def __init__(self, binary, data_dir, args=()):
+    def __init__(self, binary, data_dir, args=(), env=None):
         self.binary = binary
         self.data_dir = data_dir
         self.log_path = os.path.join(data_dir, "serve.log")
@@ -29,9 +29,12 @@ class Server:
             [binary, "--data-dir", data_dir, "serve", "--flight-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
              *args],
             stdout=subprocess.PIPE, stderr=self._log, text=True,
-            env=dict(os.environ, LAKEHOUSE_ADDR="", LAKEHOUSE_API_KEY=""),
+            env=dict(os.environ, **(env or {}), LAKEHOUSE_ADDR="", LAKEHOUSE_API_KEY=""),
         )
         self.addr = self._read_addr()
+        # The CLI's own data dir (its profile: active branch, user), so
+        # that no profile of the user running the tests leaks in.
+        self.client_dir = tempfile.mkdtemp(prefix="lakehouse-pytest-client-")
 
     def _read_addr(self):
         deadline = time.time() + 120
@@ -47,8 +50,9 @@ class Server:
 
     def lakehouse(self, *args, check=True):
         """Runs the lakehouse CLI against the server (--addr)."""
+        env = dict(os.environ, LAKEHOUSE_DATA_DIR=self.client_dir)
         return subprocess.run([self.binary, "--addr", self.addr, *args], capture_output=True, text=True,
-                              check=check)
+                              check=check, env=env)
 
     def stop(self):
         """Stops the server by its pid (SIGTERM, then SIGKILL)."""
@@ -62,6 +66,8 @@ class Server:
         if self.proc.stdout:
             self.proc.stdout.close()
         self._log.close()
+        if getattr(self, "client_dir", None):
+            shutil.rmtree(self.client_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,10 @@ import lakehouse
 from conftest import Server
 
 
-def create_key(binary, data_dir, *args):
+def create_key(binary, data_dir, *args, env=None):
     out = subprocess.run([binary, "--data-dir", data_dir, "-O", "json", "auth", *args],
-                         capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin", "HOME": data_dir})
+                         capture_output=True, text=True, check=True,
+                         env=dict(env or {}, PATH="/usr/bin:/bin", HOME=data_dir))
     return json.loads(out.stdout)["key"]
 
 
