@@ -3,8 +3,8 @@ package bench
 import (
 	"fmt"
 	"slices"
-	"strings"
-	"unicode/utf8"
+
+	"github.com/lakehouse-dev/lakehouse/internal/benchtable"
 )
 
 // Table is a printed comparison: one row a measure, ours beside the
@@ -16,26 +16,7 @@ type Table struct {
 }
 
 func (t Table) String() string {
-	rows := append([][4]string{{"", "arrow ipc, mmap (ours)", "parquet (baseline)", "baseline/ours"}}, t.Rows...)
-	var width [4]int
-	for _, r := range rows {
-		for i, cell := range r {
-			width[i] = max(width[i], utf8.RuneCountInString(cell))
-		}
-	}
-	var sb strings.Builder
-	sb.WriteString(t.Title + "\n")
-	for _, r := range rows {
-		fmt.Fprintf(&sb, "  %-*s", width[0], r[0])
-		for i := 1; i < len(r); i++ {
-			fmt.Fprintf(&sb, "  %*s", width[i], r[i])
-		}
-		sb.WriteString("\n")
-	}
-	for _, n := range t.Notes {
-		sb.WriteString("  " + n + "\n")
-	}
-	return sb.String()
+	return benchtable.Format(t.Title, [4]string{"", "arrow ipc, mmap (ours)", "parquet (baseline)", "baseline/ours"}, t.Rows, t.Notes)
 }
 
 // Table shows the medians of h: inside the child, and from the Go side.

@@ -99,6 +99,12 @@ stop)
 			kill -9 "$pid" 2>/dev/null || true
 		fi
 	fi
+	# A shim outlives its daemon while a container of it is left (a test
+	# that failed to clean up): stop it and the task it runs.
+	for shim in $(pgrep -f -- "containerd-shim.* -address $dir/containerd.sock" || true); do
+		pkill -KILL -P "$shim" 2>/dev/null || true
+		kill -KILL "$shim" 2>/dev/null || true
+	done
 	# Anything still mounted under DIR (a task's rootfs) goes before DIR does.
 	{ grep -F " $dir/" /proc/self/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do
 		umount -l "$m" 2>/dev/null || true

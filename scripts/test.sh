@@ -3,12 +3,13 @@
 #
 #   installs MinIO once into the test cache (version pinned in DEVELOPERS.md)
 #   go vet ./...
-#   go test -race -count=1 ./...
-#   LAKEHOUSE_TEST_WAREHOUSE=s3 go test ./runtime/query (the query suite on MinIO)
+#   go test -race -count=1 ./... (some cli process tests in the plain build, see plain_cli)
+#   LAKEHOUSE_TEST_WAREHOUSE=s3 go test ./runtime/query ./catalog ./catalog/iceberg (the query and catalog suites on MinIO)
 #   go test -run TestCrashSafety ./catalog (200 kill points, without -race)
 #   go test -run TestRunCrashSafety ./cli (200 kills of lakehouse run, without -race)
 #   go test -run TestRunExitsAtItsSummary ./cli (without -race: exit within 0.5 s of the summary)
 #   go test -run 'TestServeLoad|TestServeFaults' ./cli (50 clients for 30 s, 100 kills of lakehouse serve, without -race)
+#   go test -run "$plain_cli" ./cli (the fleet as processes, damaged catalogs, serve's flags, without -race)
 #   every native fuzz target, FUZZ_BUDGET (default 70s) shared between them
 #
 # Each check prints how long it took; the end lists every check's time.
@@ -19,7 +20,11 @@ cd "$(dirname "$0")/.."
 # --- system packages --------------------------------------------------------
 # DuckDB comes from the Go module proxy (duckdb-go's prebuilt library); its
 # Arrow interface needs the duckdb_arrow build tag, set for every go command.
-export GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=duckdb_arrow"
+# Test binaries are linked without DWARF (-ldflags=-w): the checks link about
+# fifty, most with DuckDB's library, and DWARF is half of each link's time
+# (the cli's race binary: 13 s of CPU, 4.5 s without); stack traces do not
+# need it.
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=duckdb_arrow -ldflags=-w"
 # containerd and runc (Debian packages) for the containerd launcher's tests,
 # which start a private daemon on their own socket and stop it by PID.
 if ! command -v containerd >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1; then
@@ -40,10 +45,19 @@ export LAKEHOUSE_TEST_CACHE=${LAKEHOUSE_TEST_CACHE:-$HOME/.cache/lakehouse-test}
 # format tests read every format back with pyarrow and pandas.
 PYTHON=${PYTHON:-python3}
 export PYTHON
-if ! "$PYTHON" -c 'import pyarrow, pandas, pytest' >/dev/null 2>&1; then
-	echo "installing pyarrow, pandas and pytest for $PYTHON"
-	"$PYTHON" -m pip install --quiet --disable-pip-version-check pyarrow pandas pytest || {
-		echo "test.sh: could not install pyarrow, pandas and pytest with $PYTHON -m pip" >&2
+# The outside-engine tests read our tables with PyIceberg (REST catalog),
+# DuckDB's iceberg extension from PyPI, the ADBC Flight SQL driver and
+# Spark (pyspark, with Iceberg's runtime jar fetched below).
+PY_TEST_PACKAGES="pyarrow pandas pytest pyiceberg==0.12.0 adbc-driver-manager==1.13.0 adbc-driver-flightsql==1.13.0 duckdb==1.4.4 duckdb-ext-iceberg==1.4.4.20260205 duckdb-ext-avro==1.4.4.20260205 duckdb-ext-httpfs==1.4.4.20260205 pyspark==3.5.8"
+if ! "$PYTHON" -c 'import pyarrow, pandas, pytest, pyiceberg, adbc_driver_flightsql, duckdb' >/dev/null 2>&1 ||
+	[ "$("$PYTHON" -c 'import pyspark; print(pyspark.__version__)' 2>/dev/null)" != 3.5.8 ] ||
+	! "$PYTHON" -m pip show --quiet duckdb-ext-avro >/dev/null 2>&1 ||
+	! "$PYTHON" -m pip show --quiet duckdb-ext-httpfs >/dev/null 2>&1 ||
+	[ "$("$PYTHON" -c 'import duckdb; print(duckdb.__version__)')" != 1.4.4 ]; then
+	echo "installing $PY_TEST_PACKAGES for $PYTHON"
+	# shellcheck disable=SC2086
+	"$PYTHON" -m pip install --quiet --disable-pip-version-check $PY_TEST_PACKAGES || {
+		echo "test.sh: could not install $PY_TEST_PACKAGES with $PYTHON -m pip" >&2
 		exit 1
 	}
 fi
@@ -79,6 +93,80 @@ elif [[ ! -x $LAKEHOUSE_MINIO ]]; then
 fi
 # -----------------------------------------------------------------------------
 
+# maven_fetch URL OUT: downloads URL (from Maven Central) to OUT, checked
+# against the sha1 Maven Central publishes beside it.
+maven_fetch() {
+	local url=$1 out=$2 want got
+	if ! want=$(curl -fsSL "$url.sha1") || ! curl -fsSL -o "$out" "$url"; then
+		rm -f "$out"
+		echo "test.sh: could not fetch $url" >&2
+		return 1
+	fi
+	got=$(sha1sum "$out" | cut -d' ' -f1)
+	if [[ $got != "${want%% *}" ]]; then
+		rm -f "$out"
+		echo "test.sh: $url has sha1 $got, Maven Central says ${want%% *}" >&2
+		return 1
+	fi
+}
+
+# --- Iceberg's Spark runtime -----------------------------------------------------
+# python/tests/test_spark_rest.py runs Spark 3.5 (pyspark, above) with
+# Iceberg's runtime jar from Maven Central, fetched once into the test cache
+# and checked against Maven Central's sha1; LAKEHOUSE_ICEBERG_SPARK_JAR
+# points the test at it. Spark runs on the machine's Java 17 (JAVA_HOME or
+# java on PATH).
+ICEBERG_SPARK_RUNTIME=iceberg-spark-runtime-3.5_2.12
+ICEBERG_VERSION=1.10.0
+if [[ -z ${LAKEHOUSE_ICEBERG_SPARK_JAR:-} ]]; then
+	export LAKEHOUSE_ICEBERG_SPARK_JAR=$LAKEHOUSE_TEST_CACHE/jars/$ICEBERG_SPARK_RUNTIME-$ICEBERG_VERSION.jar
+	if [[ ! -f $LAKEHOUSE_ICEBERG_SPARK_JAR ]]; then
+		echo "fetching $ICEBERG_SPARK_RUNTIME-$ICEBERG_VERSION.jar into $LAKEHOUSE_TEST_CACHE/jars (once)"
+		mkdir -p "$LAKEHOUSE_TEST_CACHE/jars"
+		url=https://repo1.maven.org/maven2/org/apache/iceberg/$ICEBERG_SPARK_RUNTIME/$ICEBERG_VERSION/$ICEBERG_SPARK_RUNTIME-$ICEBERG_VERSION.jar
+		maven_fetch "$url" "$LAKEHOUSE_ICEBERG_SPARK_JAR.part" || exit 1
+		mv "$LAKEHOUSE_ICEBERG_SPARK_JAR.part" "$LAKEHOUSE_ICEBERG_SPARK_JAR"
+	fi
+elif [[ ! -f $LAKEHOUSE_ICEBERG_SPARK_JAR ]]; then
+	echo "test.sh: LAKEHOUSE_ICEBERG_SPARK_JAR=$LAKEHOUSE_ICEBERG_SPARK_JAR is not a file" >&2
+	exit 1
+fi
+# --- Trino ----------------------------------------------------------------------
+# python/tests/test_trino_rest.py runs a single-node Trino (Iceberg
+# connector, REST catalog) on Java 24+ (LAKEHOUSE_TRINO_JAVA_HOME, default
+# the newest Temurin of 24 or later in /usr/lib/jvm). The server tarball from Maven Central
+# (821 MB, sha1-checked) is unpacked once into the test cache, keeping lib/,
+# bin/ and plugin/iceberg/ (about 500 MB); LAKEHOUSE_TRINO_HOME points the
+# test at it.
+TRINO_VERSION=476
+if [[ -z ${LAKEHOUSE_TRINO_HOME:-} ]]; then
+	export LAKEHOUSE_TRINO_HOME=$LAKEHOUSE_TEST_CACHE/trino-server-$TRINO_VERSION
+	if [[ ! -d $LAKEHOUSE_TRINO_HOME/plugin/iceberg ]]; then
+		echo "fetching trino-server-$TRINO_VERSION into $LAKEHOUSE_TEST_CACHE (once)"
+		url=https://repo1.maven.org/maven2/io/trino/trino-server/$TRINO_VERSION/trino-server-$TRINO_VERSION.tar.gz
+		tmp=$LAKEHOUSE_TEST_CACHE/trino-server-$TRINO_VERSION.tar.gz.part
+		mkdir -p "$LAKEHOUSE_TEST_CACHE"
+		maven_fetch "$url" "$tmp" || exit 1
+		# The tarball hard-links jars shared between plugins: unpack it
+		# whole, then drop every plugin but iceberg.
+		rm -rf "$LAKEHOUSE_TRINO_HOME.part" && mkdir -p "$LAKEHOUSE_TRINO_HOME.part" &&
+			tar xzf "$tmp" -C "$LAKEHOUSE_TRINO_HOME.part" --strip-components=1 &&
+			find "$LAKEHOUSE_TRINO_HOME.part/plugin" -mindepth 1 -maxdepth 1 ! -name iceberg -exec rm -rf {} + &&
+			mv "$LAKEHOUSE_TRINO_HOME.part" "$LAKEHOUSE_TRINO_HOME"
+		rc=$?
+		rm -f "$tmp"
+		if ((rc != 0)); then
+			rm -rf "$LAKEHOUSE_TRINO_HOME.part"
+			echo "test.sh: could not unpack trino-server-$TRINO_VERSION into $LAKEHOUSE_TRINO_HOME" >&2
+			exit 1
+		fi
+	fi
+elif [[ ! -d $LAKEHOUSE_TRINO_HOME/plugin/iceberg ]]; then
+	echo "test.sh: LAKEHOUSE_TRINO_HOME=$LAKEHOUSE_TRINO_HOME has no plugin/iceberg" >&2
+	exit 1
+fi
+# -----------------------------------------------------------------------------
+
 passed=0
 failed=0
 failures=()
@@ -88,7 +176,8 @@ script_start=$SECONDS
 # Test binaries built once and run by several checks (go test links a
 # test binary again on every call; the cli one takes half a minute).
 bindir=$(mktemp -d "${TMPDIR:-/tmp}/lakehouse-testbin.XXXXXX")
-trap 'rm -rf "$bindir"' EXIT
+prebuild_pid=
+trap '[[ -z $prebuild_pid ]] || kill "$prebuild_pid" 2>/dev/null; rm -rf "$bindir"' EXIT
 
 # check NAME CMD...: runs one check, counts it and keeps its time.
 check() {
@@ -109,7 +198,8 @@ check() {
 }
 
 # testbin PKG [GO TEST FLAGS...]: builds PKG's test binary into $bindir
-# once (a name per package and flags) and prints its path.
+# once (a name per package and flags) and prints its path. The binary
+# appears whole or not at all (linked beside it, then renamed).
 testbin() {
 	local pkg=$1
 	shift
@@ -117,7 +207,10 @@ testbin() {
 	out="$bindir/$(echo "$pkg $*" | tr -c 'A-Za-z0-9\n' '_').test"
 	if [[ ! -x $out ]]; then
 		local start=$SECONDS
-		go test -c -o "$out" "$@" "./$pkg" >&2 || return 1
+		if ! go test -c -o "$out.part" "$@" "./$pkg" >&2 || ! mv "$out.part" "$out"; then
+			rm -f "$out.part"
+			return 1
+		fi
 		echo "built the test binary of ./$pkg $* in $((SECONDS - start))s" >&2
 	fi
 	echo "$out"
@@ -136,10 +229,38 @@ check "go vet ./..." go vet ./...
 if [[ -d python/tests ]]; then
 	check "pytest python/tests" "$PYTHON" -m pytest -q python/tests
 fi
-check "go test -race ./..." go test -race -count=1 ./...
+# Tests of ./cli that run in its plain build only, in the "cli processes"
+# check below. Each starts the test binary as processes and checks them from
+# outside; under -race those processes take several times longer, and the Go
+# code they run runs under -race in other tests:
+#   TestFleetProcesses, TestFleetQueriesOnWorkers, TestFleetRuns,
+#     TestFleetWorkerKilled, TestFleetWorkerPartitioned: a control plane and
+#     workers as processes; the fleet's code runs under -race in its package
+#     tests (runtime/fleet, runtime/fleetlaunch, flight).
+#   TestCatalogDamageCorpus: 176 processes of one command each (branch ls,
+#     log, table ls, doctor) on damaged catalog files, two minutes of the
+#     race step; a one-command process has nothing running beside it to
+#     race with, the same commands run in-process under -race in TestGolden
+#     and TestDoctor, and catalog/bolt's TestDamagedFiles opens the damaged
+#     files under -race.
+#   TestServeRoleFlags: processes that stop at a usage error of serve's flags.
+plain_cli='TestFleetProcesses|TestFleetQueriesOnWorkers|TestFleetRuns|TestFleetWorkerKilled|TestFleetWorkerPartitioned|TestCatalogDamageCorpus|TestServeRoleFlags'
+# TestRunExitsAtItsSummary has a check of its own in the plain build, where
+# its 0.5 s bound holds (the race build allows 2 s, and took a minute on a
+# loaded machine); the run it makes as a process is one that
+# TestPipelineEndToEnd makes in-process under -race, and envcache's tests
+# install packages into an empty cache under -race.
+race_skip="^(${plain_cli}|TestRunExitsAtItsSummary)\$"
+check "go test -race ./..." go test -race -count=1 -timeout 30m -skip "$race_skip" ./...
 # The query suite again, on an S3 warehouse (a MinIO each test starts),
-# through the scan cache.
-check "runtime/query on an S3 warehouse" env LAKEHOUSE_TEST_WAREHOUSE=s3 go test -count=1 ./runtime/query
+# through the scan cache; and the catalog's and the Iceberg format's tests
+# again, their tables on an S3 warehouse (each package's
+# testwarehouse_test.go lists the local-only tests, and why); the
+# crash-safety test, local-only, has its own step below. One go test for
+# the three packages, which run side by side: 123 s, against 146 s as two
+# steps, on a loaded 2-core machine.
+check "runtime/query, catalog and catalog/iceberg on an S3 warehouse" env LAKEHOUSE_TEST_WAREHOUSE=s3 \
+	go test -count=1 -skip '^TestCrashSafety$' ./runtime/query ./catalog ./catalog/iceberg
 # The race build runs the crash-safety test at 25 kill points (children are
 # slow under -race); this plain run does the full 200.
 # (in two stores at once)
@@ -151,12 +272,17 @@ cli_test=$(testbin cli)
 # skipped under -race, where each run takes several times longer.
 export LAKEHOUSE_RUN_CRASH_POINTS=${LAKEHOUSE_RUN_CRASH_POINTS:-200}
 check "run crash safety, 200 SIGKILL points of lakehouse run" inpkg cli "$cli_test" -test.count=1 -test.timeout 30m -test.run '^TestRunCrashSafety$'
-# A run's process exits within 0.5 s of its summary (the race build allows
-# more).
+# A run's process exits within 0.5 s of its summary (skipped by the race
+# step, see race_skip).
 check "run exits at its summary (plain build)" inpkg cli "$cli_test" -test.count=1 -test.timeout 15m -test.run '^TestRunExitsAtItsSummary$'
 # lakehouse serve under 50 clients for 30 s, and killed at 100 random
 # moments of that load (the race build runs 10 s and 10 kills).
 check "serve load and faults, 100 SIGKILL points of lakehouse serve" inpkg cli "$cli_test" -test.count=1 -test.timeout 20m -test.run '^(TestServeLoad|TestServeFaults)$'
+# The cli tests of the plain build only (plain_cli above): a control plane
+# and workers as processes (joins, losses, restarts, pauses, bad joins,
+# queries placed on workers), commands on damaged catalog files, serve's
+# refused flags.
+check "cli processes: fleet, damaged catalogs, serve flags (plain build)" inpkg cli "$cli_test" -test.count=1 -test.timeout 15m -test.run "^(${plain_cli})\$"
 
 # Every `func FuzzX(` in a _test.go file, as "dir FuzzX".
 fuzz_targets() {
@@ -174,6 +300,11 @@ fuzz_targets() {
 # one, is run again once; a real finding prints "Failing input written".
 fuzz() {
 	local dir=$1 target=$2 out attempt bin
+	# The background link of this package's binary (fuzz_prebuild) is
+	# awaited; if it failed, testbin links again here and shows why.
+	while [[ ! -e $(prebuilt "$dir") ]] && kill -0 "$prebuild_pid" 2>/dev/null; do
+		sleep 0.2
+	done
 	bin=$(testbin "$dir" -fuzz .) || return 1
 	for attempt in 1 2; do
 		out=$(inpkg "$dir" "$bin" -test.run '^$' -test.fuzz "^${target}\$" -test.fuzztime "$fuzztime" \
@@ -191,9 +322,27 @@ fuzz() {
 	done
 }
 
+# prebuilt DIR: the file that says fuzz_prebuild is done with DIR.
+prebuilt() { echo "$bindir/$(echo "$1" | tr -c 'A-Za-z0-9\n' '_').prebuilt"; }
+
+# fuzz_prebuild DIR...: links each package's fuzz-instrumented test binary
+# in turn, quietly, in the background: a package's link (5-20 s for the
+# five that link DuckDB) overlaps the fuzzing of the targets before it
+# instead of adding to the step's time.
+fuzz_prebuild() {
+	local dir
+	for dir in "$@"; do
+		testbin "$dir" -fuzz . >/dev/null 2>&1
+		touch "$(prebuilt "$dir")"
+	done
+}
+
 # The fuzzing budget is shared: FUZZ_BUDGET seconds over all targets, at
 # least 5 s each (FUZZTIME, if set, is each target's time instead).
 mapfile -t targets < <(fuzz_targets)
+mapfile -t fuzz_dirs < <(printf '%s\n' "${targets[@]}" | cut -d' ' -f1 | uniq)
+fuzz_prebuild "${fuzz_dirs[@]}" &
+prebuild_pid=$!
 budget=${FUZZ_BUDGET:-70}
 each=$((${budget%s} / (${#targets[@]} > 0 ? ${#targets[@]} : 1)))
 fuzztime=${FUZZTIME:-$((each > 5 ? each : 5))s}
