@@ -51,7 +51,7 @@ func damageEnv(t *testing.T) (dataDir string, lh func(args ...string) (string, s
 // a real process, so a SIGBUS or a runtime crash shows as one.
 func lhProcess(t *testing.T, dataDir string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
+	cmd := exec.Command(cliBinary(), args...)
 	cmd.Env = append(os.Environ(), envTestAsCLI+"=1", envDataDir+"="+dataDir, envUser+"=tester", "HOME="+dataDir,
 		envLockTimeout+"=10s")
 	var o, e bytes.Buffer

@@ -291,7 +291,7 @@ func gcInFlightImport(t *testing.T, lh func(...string) (string, string, int), en
 	done := make(chan string, 1)
 	// The import runs as a process of its own: two commands in this
 	// process at once would share urfave/cli's global help flag.
-	cmd := exec.Command(os.Args[0], "table", "import", "sales.big", "--from", big)
+	cmd := exec.Command(cliBinary(), "table", "import", "sales.big", "--from", big)
 	cmd.Env = append(os.Environ(), envTestAsCLI+"=1")
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)

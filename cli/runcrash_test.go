@@ -173,7 +173,7 @@ type runCrash struct {
 // start starts `lakehouse run` as a process in a process group of its own.
 func (rc *runCrash) start() (*exec.Cmd, *crashOutput) {
 	rc.le.t.Helper()
-	cmd := exec.Command(os.Args[0], "run", "-p", rc.project, "--preview", "off")
+	cmd := exec.Command(cliBinary(), "run", "-p", rc.project, "--preview", "off")
 	cmd.Env = append(os.Environ(), envTestAsCLI+"=1")
 	for k, v := range rc.le.env {
 		cmd.Env = append(cmd.Env, k+"="+v)

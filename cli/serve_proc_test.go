@@ -52,7 +52,7 @@ func serveEnv(dataDir string) []string {
 func startServe(t testing.TB, dataDir, flightAddr string, extra ...string) *serveProc {
 	t.Helper()
 	args := append([]string{"serve", "--flight-addr", flightAddr, "--http-addr", "127.0.0.1:0"}, extra...)
-	cmd := exec.Command(os.Args[0], args...)
+	cmd := exec.Command(cliBinary(), args...)
 	cmd.Env = serveEnv(dataDir)
 	p := &serveProc{t: t, cmd: cmd, dataDir: dataDir, out: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.out
@@ -189,7 +189,7 @@ func runCLI(t testing.TB, dataDir string, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd := exec.CommandContext(ctx, cliBinary(), args...)
 	// An embedded command gives up on a held catalog after a second.
 	cmd.Env = append(serveEnv(dataDir), envLockTimeout+"=1s")
 	var out bytes.Buffer

@@ -3,7 +3,8 @@
 #
 #   installs MinIO once into the test cache (version pinned in DEVELOPERS.md)
 #   go vet ./...
-#   go test -race -count=1 ./... (some cli process tests in the plain build, see plain_cli)
+#   go test -race -count=1 ./... (some cli process tests in the plain build, see plain_cli;
+#     the cli tests' lakehouse processes are the plain build's)
 #   LAKEHOUSE_TEST_WAREHOUSE=s3 go test ./runtime/query ./catalog ./catalog/iceberg (the query and catalog suites on MinIO)
 #   go test -run TestCrashSafety ./catalog (200 kill points, without -race)
 #   go test -run TestRunCrashSafety ./cli (200 kills of lakehouse run, without -race)
@@ -177,24 +178,63 @@ script_start=$SECONDS
 # test binary again on every call; the cli one takes half a minute).
 bindir=$(mktemp -d "${TMPDIR:-/tmp}/lakehouse-testbin.XXXXXX")
 prebuild_pid=
-trap '[[ -z $prebuild_pid ]] || kill "$prebuild_pid" 2>/dev/null; rm -rf "$bindir"' EXIT
+trap '[[ -z $prebuild_pid ]] || kill "$prebuild_pid" 2>/dev/null; for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$bindir"' EXIT
 
-# check NAME CMD...: runs one check, counts it and keeps its time.
-check() {
-	local name=$1 start=$SECONDS took
-	shift
-	echo
-	echo "==> $name"
-	if "$@"; then
+# account NAME RC TOOK: counts a finished check and keeps its time.
+account() {
+	local name=$1 rc=$2 took=$3
+	if ((rc == 0)); then
 		passed=$((passed + 1))
 	else
 		failed=$((failed + 1))
 		failures+=("$name")
 		echo "FAILED: $name"
 	fi
-	took=$((SECONDS - start))
 	timings+=("$(printf '%5ds  %s' "$took" "$name")")
 	echo "--- $name: ${took}s"
+}
+
+# check NAME CMD...: runs one check, counts it and keeps its time.
+check() {
+	local name=$1 start=$SECONDS rc
+	shift
+	echo
+	echo "==> $name"
+	"$@"
+	rc=$?
+	account "$name" "$rc" $((SECONDS - start))
+}
+
+# check_bg NAME CMD...: starts a check in the background, its output kept
+# aside; wait_bg waits for it, prints its output and counts it. For checks
+# that mostly wait (processes, timeouts) beside ones that compute.
+bg_names=()
+bg_pids=()
+check_bg() {
+	local name=$1 n=${#bg_names[@]}
+	shift
+	bg_names+=("$name")
+	(
+		start=$SECONDS
+		"$@" >"$bindir/bg$n.log" 2>&1
+		echo "$? $((SECONDS - start))" >"$bindir/bg$n.rc"
+	) &
+	bg_pids+=($!)
+	echo
+	echo "==> $name: started in the background, its output follows when it ends"
+}
+wait_bg() {
+	local i rc took
+	for i in "${!bg_names[@]}"; do
+		wait "${bg_pids[$i]}"
+		echo
+		echo "==> ${bg_names[$i]} (ran in the background)"
+		cat "$bindir/bg$i.log"
+		read -r rc took <"$bindir/bg$i.rc" || { rc=1; took=0; }
+		account "${bg_names[$i]}" "$rc" "$took"
+	done
+	bg_names=()
+	bg_pids=()
 }
 
 # testbin PKG [GO TEST FLAGS...]: builds PKG's test binary into $bindir
@@ -251,7 +291,14 @@ plain_cli='TestFleetProcesses|TestFleetQueriesOnWorkers|TestFleetRuns|TestFleetW
 # TestPipelineEndToEnd makes in-process under -race, and envcache's tests
 # install packages into an empty cache under -race.
 race_skip="^(${plain_cli}|TestRunExitsAtItsSummary)\$"
-check "go test -race ./..." go test -race -count=1 -timeout 30m -skip "$race_skip" ./...
+# The cli tests' lakehouse processes run the package's plain test binary
+# (LAKEHOUSE_TEST_CLI_BIN, see cli/pipeline_test.go): a race-built process
+# spends 0.7 s of CPU in one dependency's init before it does anything,
+# and the step starts hundreds; the tests themselves, and every command
+# in-process, run under -race. The plain checks below share that binary.
+cli_test=$(testbin cli)
+check "go test -race ./..." env LAKEHOUSE_TEST_CLI_BIN="$cli_test" \
+	go test -race -count=1 -timeout 30m -skip "$race_skip" ./...
 # The query suite again, on an S3 warehouse (a MinIO each test starts),
 # through the scan cache; and the catalog's and the Iceberg format's tests
 # again, their tables on an S3 warehouse (each package's
@@ -265,8 +312,6 @@ check "runtime/query, catalog and catalog/iceberg on an S3 warehouse" env LAKEHO
 # slow under -race); this plain run does the full 200.
 # (in two stores at once)
 check "crash safety, 200 SIGKILL points" go test -count=1 -run '^TestCrashSafety$' ./catalog
-# The two cli checks without -race share one test binary.
-cli_test=$(testbin cli)
 # SIGKILL of `lakehouse run` at random moments (LAKEHOUSE_RUN_CRASH_POINTS,
 # 30 when the test runs alone, 200 here, in two lakehouses at once):
 # skipped under -race, where each run takes several times longer.
@@ -281,8 +326,10 @@ check "serve load and faults, 100 SIGKILL points of lakehouse serve" inpkg cli "
 # The cli tests of the plain build only (plain_cli above): a control plane
 # and workers as processes (joins, losses, restarts, pauses, bad joins,
 # queries placed on workers), commands on damaged catalog files, serve's
-# refused flags.
-check "cli processes: fleet, damaged catalogs, serve flags (plain build)" inpkg cli "$cli_test" -test.count=1 -test.timeout 15m -test.run "^(${plain_cli})\$"
+# refused flags. It mostly waits (heartbeats, timeouts, processes starting;
+# about half a core), so it runs beside the fuzzing below, which gets one
+# core (one fuzz worker) meanwhile and is bounded by its time budget.
+check_bg "cli processes: fleet, damaged catalogs, serve flags (plain build)" inpkg cli "$cli_test" -test.count=1 -test.timeout 15m -test.run "^(${plain_cli})\$"
 
 # Every `func FuzzX(` in a _test.go file, as "dir FuzzX".
 fuzz_targets() {
@@ -307,7 +354,7 @@ fuzz() {
 	done
 	bin=$(testbin "$dir" -fuzz .) || return 1
 	for attempt in 1 2; do
-		out=$(inpkg "$dir" "$bin" -test.run '^$' -test.fuzz "^${target}\$" -test.fuzztime "$fuzztime" \
+		out=$(inpkg "$dir" "$bin" -test.run '^$' -test.fuzz "^${target}\$" -test.fuzztime "$fuzztime" -test.parallel "$fuzz_workers" \
 			-test.fuzzcachedir "$fuzzcache/$(go list "./$dir")" 2>&1)
 		local rc=$?
 		echo "$out"
@@ -338,15 +385,20 @@ fuzz_prebuild() {
 }
 
 # The fuzzing budget is shared: FUZZ_BUDGET seconds over all targets, at
-# least 5 s each (FUZZTIME, if set, is each target's time instead).
+# least 2 s each (FUZZTIME, if set, is each target's time instead). Each
+# target also spends a second or more replaying its corpus first.
 mapfile -t targets < <(fuzz_targets)
 mapfile -t fuzz_dirs < <(printf '%s\n' "${targets[@]}" | cut -d' ' -f1 | uniq)
 fuzz_prebuild "${fuzz_dirs[@]}" &
 prebuild_pid=$!
 budget=${FUZZ_BUDGET:-70}
 each=$((${budget%s} / (${#targets[@]} > 0 ? ${#targets[@]} : 1)))
-fuzztime=${FUZZTIME:-$((each > 5 ? each : 5))s}
+fuzztime=${FUZZTIME:-$((each > 2 ? each : 2))s}
 fuzzcache="$(go env GOCACHE)/fuzz"
+# One worker while a check runs in the background (check_bg above), else
+# one per core.
+fuzz_workers=$(nproc)
+((${#bg_names[@]} == 0)) || fuzz_workers=1
 echo
 echo "fuzzing ${#targets[@]} targets for $fuzztime each"
 for line in "${targets[@]}"; do
@@ -354,6 +406,8 @@ for line in "${targets[@]}"; do
 	[[ -n $target ]] || continue
 	check "fuzz $target (./$dir)" fuzz "$dir" "$target"
 done
+
+wait_bg
 
 echo
 echo "time of each check:"
