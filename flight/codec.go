@@ -373,3 +373,46 @@ func newDataWriter(send func(any) error, schema *arrow.Schema) (*ipc.Writer, fun
 		return w.Write(b)
 	}
 }
+
+// WriteChunks sends the record batches of chunks on a DoGet stream as this
+// package's DoGet sends query results: their buffers go to gRPC without
+// being copied (the codec's dataMessage), where flight.NewRecordWriter
+// copies each batch twice. It stops at the first chunk with an error
+// (returned), at the end of chunks, or when the call ends; it releases every
+// batch, those left in chunks too.
+func WriteChunks(stream flight.FlightService_DoGetServer, schema *arrow.Schema, chunks <-chan flight.StreamChunk) error {
+	defer func() {
+		for c := range chunks {
+			if c.Data != nil {
+				c.Data.Release()
+			}
+		}
+	}()
+	w, write := newDataWriter(stream.SendMsg, schema)
+	defer w.Close()
+	ctx := stream.Context()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case c, ok := <-chunks:
+			if !ok {
+				return nil
+			}
+			if c.Err != nil {
+				if c.Data != nil {
+					c.Data.Release()
+				}
+				return c.Err
+			}
+			if c.Data == nil {
+				continue
+			}
+			err := write(c.Data)
+			c.Data.Release()
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
