@@ -2,6 +2,7 @@ package flightsql
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -163,7 +164,7 @@ func (g *statementGet) DoGet(t *arrowflight.Ticket, stream arrowflight.FlightSer
 // an Any); ok is false for any other ticket.
 func statementTicket(b []byte) (t fsql.StatementQueryTicket, ok bool) {
 	var a anypb.Any
-	if !isStatementTicket(b) || proto.Unmarshal(b, &a) != nil {
+	if proto.Unmarshal(b, &a) != nil || !strings.HasSuffix(a.GetTypeUrl(), ".TicketStatementQuery") {
 		return nil, false
 	}
 	m, err := a.UnmarshalNew()
