@@ -135,8 +135,6 @@ func decodeMeta(b []byte, index uint64) (boltMeta, string) {
 		return boltMeta{}, fmt.Sprintf("meta page %d puts the root at page %d, outside pages 2 to %d", index, meta.root, meta.hwm-1)
 	case meta.freelist != pgidNoFreelist && (meta.freelist < 2 || meta.freelist >= meta.hwm):
 		return boltMeta{}, fmt.Sprintf("meta page %d puts the freelist at page %d, outside pages 2 to %d", index, meta.freelist, meta.hwm-1)
-	case meta.txid%2 != index:
-		return boltMeta{}, fmt.Sprintf("meta page %d holds transaction %d, which belongs on page %d", index, meta.txid, meta.txid%2)
 	}
 	return meta, ""
 }
