@@ -14,6 +14,10 @@ import (
 	"github.com/lakehouse-dev/lakehouse/catalog/scancache"
 	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+
+	// Substrait's function catalog is parsed on first use, not as every
+	// process starts (see the package).
+	_ "github.com/lakehouse-dev/lakehouse/internal/lazysubstrait"
 )
 
 // Options configure a Format.

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 	"github.com/lakehouse-dev/lakehouse/catalog"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/internal/lazysubstrait"
 )
 
 // evolveSchema adds a column to a table state, as another writer might.
@@ -33,6 +34,11 @@ func evolveSchema(t *testing.T, f *Format, e catalog.TableEntry) catalog.TableEn
 // (merge-on-read).
 func deleteRows(t *testing.T, f *Format, e catalog.TableEntry, id int64, mergeOnRead bool) catalog.TableEntry {
 	t.Helper()
+	// A row-filter delete evaluates its filter through Substrait, whose
+	// catalog the product never loads.
+	if err := lazysubstrait.Load(); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	tbl, cat, err := f.load(ctx, salesIdent, e)
 	if err != nil {

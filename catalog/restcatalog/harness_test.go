@@ -17,7 +17,18 @@ import (
 	"github.com/lakehouse-dev/lakehouse/catalog/restcatalog"
 	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/internal/lazysubstrait"
 )
+
+// TestMain loads Substrait's function catalog, which the product never
+// parses (internal/lazysubstrait): these tests read tables as an outside
+// engine does, with iceberg-go's Arrow scans, whose filters need it.
+func TestMain(m *testing.M) {
+	if err := lazysubstrait.Load(); err != nil {
+		panic(err)
+	}
+	os.Exit(m.Run())
+}
 
 // harness is a real catalog on disk (bbolt and a local warehouse) served
 // by the REST handler on an httptest server. Its main holds sales.orders
