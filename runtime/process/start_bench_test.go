@@ -5,14 +5,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/lakehouse-dev/lakehouse/envcache/envtest"
+	"github.com/lakehouse-dev/lakehouse/internal/lhbuild"
 	"github.com/lakehouse-dev/lakehouse/runtime/function"
 	"github.com/lakehouse-dev/lakehouse/runtime/launchertest"
 	"github.com/lakehouse-dev/lakehouse/runtime/process"
@@ -29,7 +26,7 @@ import (
 //
 // Run: go test -tags duckdb_arrow -run '^$' -bench Start -benchtime 50x ./runtime/process
 func BenchmarkStart(b *testing.B) {
-	lakehouse := lakehouseBinary(b)
+	lakehouse := lhbuild.Binary(b)
 	env := launchertest.Env(b)
 	funcs := launchertest.FunctionsFile(b)
 	ctx := context.Background()
@@ -85,32 +82,4 @@ func BenchmarkStart(b *testing.B) {
 	fmt.Fprintf(os.Stderr, "start to first line, %d runs, init %s (%s): python -I -S -c pass p50 %.1f ms p95 %.1f ms; unisolated p50 %.1f ms p95 %.1f ms; isolated p50 %.1f ms p95 %.1f ms; isolation adds %.1f ms at p50\n",
 		b.N, lakehouse, process.Describe(process.IsolationAuto), ms(pct(py, 0.5)), ms(pct(py, 0.95)), ms(pct(none, 0.5)), ms(pct(none, 0.95)),
 		ms(pct(iso, 0.5)), ms(pct(iso, 0.95)), ms(pct(iso, 0.5)-pct(none, 0.5)))
-}
-
-var (
-	buildOnce sync.Once
-	built     string
-	buildErr  error
-)
-
-// lakehouseBinary builds the lakehouse command (the module root's main
-// package, with the duckdb_arrow tag) once per test process into the test
-// cache, $LAKEHOUSE_TEST_CACHE/bin/lakehouse: go build leaves an
-// up-to-date binary as it is, so later runs do not link again.
-func lakehouseBinary(b *testing.B) string {
-	b.Helper()
-	buildOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		built = filepath.Join(envtest.Root(), "bin", "lakehouse")
-		cmd := exec.Command("go", "build", "-tags", "duckdb_arrow", "-o", built, ".")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build the lakehouse binary: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		b.Fatal(buildErr)
-	}
-	return built
 }
