@@ -265,6 +265,80 @@ inpkg() {
 	(cd "$pkg" && "$bin" "$@")
 }
 
+check "go vet ./..." go vet ./...
+if [[ -d python/tests ]]; then
+	check "pytest python/tests" "$PYTHON" -m pytest -q python/tests
+fi
+# Tests of ./cli that run in its plain build only, in the "cli processes"
+# check below. Each starts the test binary as processes and checks them from
+# outside; under -race those processes take several times longer, and the Go
+# code they run runs under -race in other tests:
+#   TestFleetProcesses, TestFleetQueriesOnWorkers, TestFleetRuns,
+#     TestFleetWorkerKilled, TestFleetWorkerPartitioned: a control plane and
+#     workers as processes; the fleet's code runs under -race in its package
+#     tests (runtime/fleet, runtime/fleetlaunch, flight).
+#   TestCatalogDamageCorpus: 176 processes of one command each (branch ls,
+#     log, table ls, doctor) on damaged catalog files, two minutes of the
+#     race step; a one-command process has nothing running beside it to
+#     race with, the same commands run in-process under -race in TestGolden
+#     and TestDoctor, and catalog/bolt's TestDamagedFiles opens the damaged
+#     files under -race.
+#   TestServeRoleFlags: processes that stop at a usage error of serve's flags.
+plain_cli='TestFleetProcesses|TestFleetQueriesOnWorkers|TestFleetRuns|TestFleetWorkerKilled|TestFleetWorkerPartitioned|TestCatalogDamageCorpus|TestServeRoleFlags'
+# TestRunExitsAtItsSummary has a check of its own in the plain build, where
+# its 0.5 s bound holds (the race build allows 2 s, and took a minute on a
+# loaded machine); the run it makes as a process is one that
+# TestPipelineEndToEnd makes in-process under -race, and envcache's tests
+# install packages into an empty cache under -race.
+# TestCrashSafety (./catalog) likewise: its plain check below kills 200
+# children; under -race it killed 25 race-built children (38 s, most of
+# catalog's race time) whose race reports nothing read, and its own
+# goroutine only checks the store after each kill.
+race_skip="^(${plain_cli}|TestRunExitsAtItsSummary|TestCrashSafety)\$"
+# The cli tests' lakehouse processes run the package's plain test binary
+# (LAKEHOUSE_TEST_CLI_BIN, see cli/pipeline_test.go): a race-built process
+# spends 0.7 s of CPU in one dependency's init before it does anything,
+# and the step starts hundreds; the tests themselves, and every command
+# in-process, run under -race. The plain checks below share that binary.
+cli_test=$(testbin cli)
+# Three test binaries at a time (-p 3) on two cores: many packages' tests
+# wait on processes (pip, Python, MinIO, containerd) part of the time, and
+# with the default of one per core the step was 87 % busy: 398 s, against
+# 302 s with -p 3 on this 2-core machine.
+check "go test -race ./..." env LAKEHOUSE_TEST_CLI_BIN="$cli_test" \
+	go test -race -p 3 -count=1 -timeout 30m -skip "$race_skip" ./...
+# The query suite again, on an S3 warehouse (a MinIO each test starts),
+# through the scan cache; and the catalog's and the Iceberg format's tests
+# again, their tables on an S3 warehouse (each package's
+# testwarehouse_test.go lists the local-only tests, and why); the
+# crash-safety test, local-only, has its own step below. One go test for
+# the three packages, which run side by side: 123 s, against 146 s as two
+# steps, on a loaded 2-core machine.
+check "runtime/query, catalog and catalog/iceberg on an S3 warehouse" env LAKEHOUSE_TEST_WAREHOUSE=s3 \
+	go test -count=1 -skip '^TestCrashSafety$' ./runtime/query ./catalog ./catalog/iceberg
+# The race build runs the crash-safety test at 25 kill points (children are
+# slow under -race); this plain run does the full 200.
+# (in two stores at once)
+check "crash safety, 200 SIGKILL points" go test -count=1 -run '^TestCrashSafety$' ./catalog
+# SIGKILL of `lakehouse run` at random moments (LAKEHOUSE_RUN_CRASH_POINTS,
+# 30 when the test runs alone, 200 here, in two lakehouses at once):
+# skipped under -race, where each run takes several times longer.
+export LAKEHOUSE_RUN_CRASH_POINTS=${LAKEHOUSE_RUN_CRASH_POINTS:-200}
+check "run crash safety, 200 SIGKILL points of lakehouse run" inpkg cli "$cli_test" -test.count=1 -test.timeout 30m -test.run '^TestRunCrashSafety$'
+# A run's process exits within 0.5 s of its summary (skipped by the race
+# step, see race_skip).
+check "run exits at its summary (plain build)" inpkg cli "$cli_test" -test.count=1 -test.timeout 15m -test.run '^TestRunExitsAtItsSummary$'
+# lakehouse serve under 50 clients for 30 s, and killed at 100 random
+# moments of that load (the race build runs 10 s and 10 kills).
+check "serve load and faults, 100 SIGKILL points of lakehouse serve" inpkg cli "$cli_test" -test.count=1 -test.timeout 20m -test.run '^(TestServeLoad|TestServeFaults)$'
+# The cli tests of the plain build only (plain_cli above): a control plane
+# and workers as processes (joins, losses, restarts, pauses, bad joins,
+# queries placed on workers), commands on damaged catalog files, serve's
+# refused flags. It mostly waits (heartbeats, timeouts, processes starting;
+# about half a core), so it runs beside the fuzzing below, which gets one
+# core (one fuzz worker) meanwhile and is bounded by its time budget.
+check_bg "cli processes: fleet, damaged catalogs, serve flags (plain build)" inpkg cli "$cli_test" -test.count=1 -test.timeout 15m -test.run "^(${plain_cli})\$"
+
 # Every `func FuzzX(` in a _test.go file, as "dir FuzzX".
 fuzz_targets() {
 	grep -rE --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]*\(' . |
@@ -318,91 +392,13 @@ fuzz_prebuild() {
 	done
 }
 
-check "go vet ./..." go vet ./...
-if [[ -d python/tests ]]; then
-	check "pytest python/tests" "$PYTHON" -m pytest -q python/tests
-fi
-# Tests of ./cli that run in its plain build only, in the "cli processes"
-# check below. Each starts the test binary as processes and checks them from
-# outside; under -race those processes take several times longer, and the Go
-# code they run runs under -race in other tests:
-#   TestFleetProcesses, TestFleetQueriesOnWorkers, TestFleetRuns,
-#     TestFleetWorkerKilled, TestFleetWorkerPartitioned: a control plane and
-#     workers as processes; the fleet's code runs under -race in its package
-#     tests (runtime/fleet, runtime/fleetlaunch, flight).
-#   TestCatalogDamageCorpus: 176 processes of one command each (branch ls,
-#     log, table ls, doctor) on damaged catalog files, two minutes of the
-#     race step; a one-command process has nothing running beside it to
-#     race with, the same commands run in-process under -race in TestGolden
-#     and TestDoctor, and catalog/bolt's TestDamagedFiles opens the damaged
-#     files under -race.
-#   TestServeRoleFlags: processes that stop at a usage error of serve's flags.
-plain_cli='TestFleetProcesses|TestFleetQueriesOnWorkers|TestFleetRuns|TestFleetWorkerKilled|TestFleetWorkerPartitioned|TestCatalogDamageCorpus|TestServeRoleFlags'
-# TestRunExitsAtItsSummary has a check of its own in the plain build, where
-# its 0.5 s bound holds (the race build allows 2 s, and took a minute on a
-# loaded machine); the run it makes as a process is one that
-# TestPipelineEndToEnd makes in-process under -race, and envcache's tests
-# install packages into an empty cache under -race.
-# TestCrashSafety (./catalog) likewise: its plain check below kills 200
-# children; under -race it killed 25 race-built children (38 s, most of
-# catalog's race time) whose race reports nothing read, and its own
-# goroutine only checks the store after each kill.
-race_skip="^(${plain_cli}|TestRunExitsAtItsSummary|TestCrashSafety)\$"
-# The cli tests' lakehouse processes run the package's plain test binary
-# (LAKEHOUSE_TEST_CLI_BIN, see cli/pipeline_test.go): a race-built process
-# spends 0.7 s of CPU in one dependency's init before it does anything,
-# and the step starts hundreds; the tests themselves, and every command
-# in-process, run under -race. The plain checks below share that binary.
-cli_test=$(testbin cli)
-# Three test binaries at a time (-p 3) on two cores: many packages' tests
-# wait on processes (pip, Python, MinIO, containerd) part of the time, and
-# with the default of one per core the step was 87 % busy: 398 s, against
-# 302 s with -p 3 on this 2-core machine.
-check "go test -race ./..." env LAKEHOUSE_TEST_CLI_BIN="$cli_test" \
-	go test -race -p 3 -count=1 -timeout 30m -skip "$race_skip" ./...
-# A run's process exits within 0.5 s of its summary (skipped by the race
-# step, see race_skip), measured before the background check below starts.
-check "run exits at its summary (plain build)" inpkg cli "$cli_test" -test.count=1 -test.timeout 15m -test.run '^TestRunExitsAtItsSummary$'
-# The cli tests of the plain build only (plain_cli above): a control plane
-# and workers as processes (joins, losses, restarts, pauses, bad joins,
-# queries placed on workers), commands on damaged catalog files, serve's
-# refused flags. It mostly waits (heartbeats, timeouts, processes starting;
-# about half a core), so it runs in the background beside the checks below
-# (and the fuzzing, which gets one fuzz worker while it still runs).
-check_bg "cli processes: fleet, damaged catalogs, serve flags (plain build)" inpkg cli "$cli_test" -test.count=1 -test.timeout 15m -test.run "^(${plain_cli})\$"
-
-# The fuzz-instrumented test binaries link in the background meanwhile
-# (fuzz_prebuild, with the fuzzing below).
+# The fuzzing budget is shared: FUZZ_BUDGET seconds over all targets, at
+# least 2 s each (FUZZTIME, if set, is each target's time instead). Each
+# target also spends a second or more replaying its corpus first.
 mapfile -t targets < <(fuzz_targets)
 mapfile -t fuzz_dirs < <(printf '%s\n' "${targets[@]}" | cut -d' ' -f1 | uniq)
 fuzz_prebuild "${fuzz_dirs[@]}" &
 prebuild_pid=$!
-
-# The query suite again, on an S3 warehouse (a MinIO each test starts),
-# through the scan cache; and the catalog's and the Iceberg format's tests
-# again, their tables on an S3 warehouse (each package's
-# testwarehouse_test.go lists the local-only tests, and why); the
-# crash-safety test, local-only, has its own step below. One go test for
-# the three packages, which run side by side: 123 s, against 146 s as two
-# steps, on a loaded 2-core machine.
-check "runtime/query, catalog and catalog/iceberg on an S3 warehouse" env LAKEHOUSE_TEST_WAREHOUSE=s3 \
-	go test -count=1 -skip '^TestCrashSafety$' ./runtime/query ./catalog ./catalog/iceberg
-# The race build runs the crash-safety test at 25 kill points (children are
-# slow under -race); this plain run does the full 200.
-# (in two stores at once)
-check "crash safety, 200 SIGKILL points" go test -count=1 -run '^TestCrashSafety$' ./catalog
-# SIGKILL of `lakehouse run` at random moments (LAKEHOUSE_RUN_CRASH_POINTS,
-# 30 when the test runs alone, 200 here, in two lakehouses at once):
-# skipped under -race, where each run takes several times longer.
-export LAKEHOUSE_RUN_CRASH_POINTS=${LAKEHOUSE_RUN_CRASH_POINTS:-200}
-check "run crash safety, 200 SIGKILL points of lakehouse run" inpkg cli "$cli_test" -test.count=1 -test.timeout 30m -test.run '^TestRunCrashSafety$'
-# lakehouse serve under 50 clients for 30 s, and killed at 100 random
-# moments of that load (the race build runs 10 s and 10 kills).
-check "serve load and faults, 100 SIGKILL points of lakehouse serve" inpkg cli "$cli_test" -test.count=1 -test.timeout 20m -test.run '^(TestServeLoad|TestServeFaults)$'
-
-# The fuzzing budget is shared: FUZZ_BUDGET seconds over all targets, at
-# least 2 s each (FUZZTIME, if set, is each target's time instead). Each
-# target also spends a second or more replaying its corpus first.
 budget=${FUZZ_BUDGET:-70}
 each=$((${budget%s} / (${#targets[@]} > 0 ? ${#targets[@]} : 1)))
 fuzztime=${FUZZTIME:-$((each > 2 ? each : 2))s}
@@ -410,9 +406,7 @@ fuzzcache="$(go env GOCACHE)/fuzz"
 # One worker while a check runs in the background (check_bg above), else
 # one per core.
 fuzz_workers=$(nproc)
-for p in "${bg_pids[@]}"; do
-	! kill -0 "$p" 2>/dev/null || fuzz_workers=1
-done
+((${#bg_names[@]} == 0)) || fuzz_workers=1
 echo
 echo "fuzzing ${#targets[@]} targets for $fuzztime each"
 for line in "${targets[@]}"; do
