@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -668,8 +669,11 @@ func TestServeRunsConcurrent(t *testing.T) {
 			switch {
 			case err != nil:
 				errs <- b + ": " + err.Error()
-			case end == nil || end.Error != nil || end.Record.Status != runrec.StatusSucceeded:
-				errs <- fmt.Sprintf("%s: %+v", b, end)
+			case end == nil:
+				errs <- b + ": the run's events ended without its end"
+			case end.Error != nil || end.Record == nil || end.Record.Status != runrec.StatusSucceeded:
+				rec, _ := json.MarshalIndent(end.Record, "", "  ")
+				errs <- fmt.Sprintf("%s: run %s failed: %+v\nrecord: %s", b, end.RunID, end.Error, rec)
 			default:
 				errs <- ""
 			}

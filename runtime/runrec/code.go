@@ -145,9 +145,12 @@ func (s *Store) SnapshotCode(id, projectDir string) (files []string, hash string
 const codeTmpPrefix = ".tmp-"
 
 // cleanCodeTmp removes the folders of interrupted SnapshotCode calls: those
-// of runs that are not running (running reports whether run id's process
-// lives), and any older than staleAfter.
-func (s *Store) cleanCodeTmp(running func(id string) bool) {
+// of runs whose process is gone or that ended, and any older than
+// staleAfter. listed are the records List read before; a run created
+// since (another process, or another run of a server, starting meanwhile)
+// is read now: a run's record is created before its code folder, so the
+// folder of a live run always finds its record.
+func (s *Store) cleanCodeTmp(listed map[string]*Record) {
 	ents, err := os.ReadDir(s.codeRoot())
 	if err != nil {
 		return
@@ -158,11 +161,23 @@ func (s *Store) cleanCodeTmp(running func(id string) bool) {
 			continue
 		}
 		id, _, _ := strings.Cut(rest, "-")
+		r, ok := listed[id]
+		if !ok || !snapshotting(r) {
+			if fresh, err := s.read(id); err == nil {
+				r = fresh
+			}
+		}
 		info, ierr := e.Info()
-		if !running(id) || ierr == nil && time.Since(info.ModTime()) > staleAfter {
+		if r == nil || !snapshotting(r) || ierr == nil && time.Since(info.ModTime()) > staleAfter {
 			removeTree(filepath.Join(s.codeRoot(), e.Name()))
 		}
 	}
+}
+
+// snapshotting reports whether run r may still be copying its code: it
+// runs, or it is a dry run (planned) whose process lives.
+func snapshotting(r *Record) bool {
+	return r.Live() == StatusRunning || r.Status == StatusPlanned && processAlive(r.PID, r.PIDStart, r.Boot)
 }
 
 // storeCode moves the sealed folder tmp to runs/code/<hash>, unless an

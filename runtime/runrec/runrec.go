@@ -480,11 +480,11 @@ func (s *Store) List() ([]*Record, error) {
 			out = append(out, r)
 		}
 	}
-	running := map[string]bool{}
+	listed := map[string]*Record{}
 	for _, r := range out {
-		running[r.ID] = r.Live() == StatusRunning
+		listed[r.ID] = r
 	}
-	s.cleanCodeTmp(func(id string) bool { return running[id] })
+	s.cleanCodeTmp(listed)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Started.After(out[j].Started) })
 	return out, nil
 }

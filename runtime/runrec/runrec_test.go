@@ -322,3 +322,45 @@ func TestKilledRunDuration(t *testing.T) {
 		t.Errorf("after a heartbeat now: duration %.1f s", got.Duration)
 	}
 }
+
+// TestCodeTmpOfARunCreatedAfterTheListing: List reads the records, then
+// cleans the code folders being filled; a run created in between (another
+// run of the same server starting) keeps its folder, as does a dry run
+// whose process lives, while a dry run whose process is gone loses it.
+func TestCodeTmpOfARunCreatedAfterTheListing(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	running := &Record{ID: NewID(now) + "1", Status: StatusRunning, Started: now}
+	dry := &Record{ID: NewID(now) + "2", Status: StatusPlanned, Started: now}
+	deadDry := &Record{ID: NewID(now) + "3", Status: StatusPlanned, Started: now}
+	for _, r := range []*Record{running, dry, deadDry} {
+		if err := s.Create(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadDry.PID, deadDry.PIDStart = deadProcess(t)
+	if err := s.Save(deadDry); err != nil {
+		t.Fatal(err)
+	}
+	folder := func(r *Record) string {
+		p := filepath.Join(s.codeRoot(), codeTmpPrefix+r.ID+"-1")
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	keep := []string{folder(running), folder(dry)}
+	gone := folder(deadDry)
+	s.cleanCodeTmp(map[string]*Record{}) // listed before any of them
+	for _, p := range keep {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("the code folder of a live run was removed: %v", err)
+		}
+	}
+	if _, err := os.Stat(gone); err == nil {
+		t.Errorf("the code folder of a dry run whose process is gone was kept")
+	}
+}
