@@ -13,9 +13,9 @@
 // filter), which lakehouse does not call.
 //
 // This package swaps substrait-go's loader (a package variable, reached
-// with go:linkname) during initialization: the first call, which is
-// iceberg-go's, gets an empty collection, into which iceberg-go loads its
-// own functions; every later call of
+// with go:linkname) during initialization: the call from iceberg-go's
+// package initialization gets an empty collection, into which iceberg-go
+// loads its own functions; every other call of
 // extensions.GetDefaultCollection fills that same collection with the
 // default catalog first, once. Call Load before using iceberg-go's
 // substrait paths directly (they hold the collection, not the loader).
@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"runtime"
 	"strings"
 	"sync"
 	_ "unsafe" // go:linkname
@@ -46,7 +47,9 @@ var defaultCollection func() (*extensions.Collection, error)
 var (
 	// collection is what every caller of the loader gets.
 	collection = new(extensions.Collection)
-	// handedOut is set by the first call, before anything is loaded.
+	// mu guards handedOut, which is set when iceberg-go's initialization
+	// got collection before anything was loaded into it.
+	mu        sync.Mutex
 	handedOut bool
 	// load fills collection with Substrait's default catalog, once.
 	load = sync.OnceValues(func() (*extensions.Collection, error) {
@@ -54,19 +57,43 @@ var (
 	})
 )
 
+// icebergInit is the function that initializes the package variables of
+// iceberg-go's substrait package, the one caller that gets the collection
+// before the catalog is in it.
+const icebergInit = "github.com/apache/iceberg-go/table/substrait.init"
+
 func init() {
 	// Load of a file without a URN refuses it having made the
 	// collection's maps, which its lookups need.
 	if err := collection.Load("", strings.NewReader("{}")); err == nil {
 		panic("lazysubstrait: substrait-go loaded an extension file without a URN")
 	}
+	// The variable is set once, here, and never again: callers on other
+	// goroutines only ever read it.
 	defaultCollection = func() (*extensions.Collection, error) {
-		// Package initialization runs on one goroutine: the first call
-		// (iceberg-go's package variable) gets the collection as it is,
-		// every later one waits for the catalog.
-		defaultCollection = load
-		handedOut = true
-		return collection, nil
+		mu.Lock()
+		first := !handedOut && calledBy(icebergInit)
+		handedOut = handedOut || first
+		mu.Unlock()
+		if first {
+			return collection, nil
+		}
+		return load()
+	}
+}
+
+// calledBy reports whether fn is among the callers of the loader.
+func calledBy(fn string) bool {
+	var pcs [16]uintptr
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs[:])])
+	for {
+		f, more := frames.Next()
+		if f.Function == fn {
+			return true
+		}
+		if !more {
+			return false
+		}
 	}
 }
 
@@ -79,7 +106,11 @@ func Load() error {
 
 // Deferred reports whether the start of the process skipped the catalog:
 // the collection was handed out empty, at initialization, to iceberg-go.
-func Deferred() bool { return handedOut }
+func Deferred() bool {
+	mu.Lock()
+	defer mu.Unlock()
+	return handedOut
+}
 
 // loadDefaults loads every extension file Substrait ships into c, under the
 // URI substrait-go gives it, leaving out the one it does not support.

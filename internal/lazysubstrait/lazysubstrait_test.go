@@ -14,25 +14,33 @@ import (
 )
 
 // TestDeferredThenLoaded: the process started without Substrait's catalog
-// (iceberg-go got the empty collection, and put its own functions in it),
-// and after Load, from any number of goroutines, that same collection is
-// what substrait-go hands out, holding every default extension file and
-// iceberg-go's functions.
+// (iceberg-go got the empty collection, and put its own functions in it);
+// any other caller of substrait-go's loader, from any number of goroutines,
+// gets that same collection with the whole catalog in it: every default
+// extension file and iceberg-go's functions. Load is then a no-op.
 func TestDeferredThenLoaded(t *testing.T) {
 	if !lazysubstrait.Deferred() {
 		t.Fatal("the default collection was not handed out empty at initialization: the package ran after iceberg-go's substrait package, or substrait-go's loader changed")
 	}
+	got := make([]*extensions.Collection, 4)
 	var wg sync.WaitGroup
-	for range 4 {
+	for i := range got {
 		wg.Go(func() {
-			if err := lazysubstrait.Load(); err != nil {
+			c, err := extensions.GetDefaultCollection()
+			if err != nil {
 				t.Error(err)
 			}
+			got[i] = c
 		})
 	}
 	wg.Wait()
-	c, err := extensions.GetDefaultCollection()
-	if err != nil {
+	c := got[0]
+	for _, other := range got[1:] {
+		if other != c {
+			t.Fatal("callers got different collections")
+		}
+	}
+	if err := lazysubstrait.Load(); err != nil {
 		t.Fatal(err)
 	}
 	if !c.URILoaded("extension:apache.iceberg:functions_set") {
