@@ -34,9 +34,8 @@ import (
 // envTestCLIBin names the program the tests start as lakehouse
 // processes: by default this test binary (os.Args[0]), which runs Main
 // when envTestAsCLI is set. scripts/test.sh's race step points it at the
-// package's plain test binary: a process of the race build spends 0.7 s
-// of CPU in iceberg-go's Substrait init alone (75 ms plain) and runs
-// several times slower, and the race step starts hundreds. The tests run
+// package's plain test binary: a process of the race build runs several
+// times slower, and the race step starts hundreds. The tests run
 // in-process under -race all the same (and what the processes run, the
 // in-process tests run too).
 const envTestCLIBin = "LAKEHOUSE_TEST_CLI_BIN"

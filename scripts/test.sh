@@ -297,8 +297,7 @@ plain_cli='TestFleetProcesses|TestFleetQueriesOnWorkers|TestFleetRuns|TestFleetW
 race_skip="^(${plain_cli}|TestRunExitsAtItsSummary|TestCrashSafety)\$"
 # The cli tests' lakehouse processes run the package's plain test binary
 # (LAKEHOUSE_TEST_CLI_BIN, see cli/pipeline_test.go): a race-built process
-# spends 0.7 s of CPU in one dependency's init before it does anything,
-# and the step starts hundreds; the tests themselves, and every command
+# runs several times slower, and the step starts hundreds; the tests themselves, and every command
 # in-process, run under -race. The plain checks below share that binary.
 cli_test=$(testbin cli)
 # Three test binaries at a time (-p 3) on two cores: many packages' tests

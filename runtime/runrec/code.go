@@ -162,10 +162,8 @@ func (s *Store) cleanCodeTmp(listed map[string]*Record) {
 		}
 		id, _, _ := strings.Cut(rest, "-")
 		r, ok := listed[id]
-		if !ok || !snapshotting(r) {
-			if fresh, err := s.read(id); err == nil {
-				r = fresh
-			}
+		if !ok {
+			r, _ = s.read(id)
 		}
 		info, ierr := e.Info()
 		if r == nil || !snapshotting(r) || ierr == nil && time.Since(info.ModTime()) > staleAfter {
