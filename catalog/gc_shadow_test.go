@@ -20,10 +20,21 @@ import (
 // the cutoff are where a collection that let go of their merge base's
 // files would show.
 
-// newShadow starts the shadow of m, on m's clock.
+// newShadow starts the shadow of m, on m's clock from its first commit:
+// a shadow started on the wall clock made its first commits a second after
+// the model's when the second turned between the two, and a time travel to
+// exactly the model's first commit found nothing in the shadow.
 func newShadow(m *gcModel) *gcEnv {
-	s := newGCEnv(m.t)
-	s.now = m.clock()
+	s := newGCEnvAt(m.t, m.clock())
+	for _, e := range []*gcEnv{m.gcEnv, s} {
+		log, err := e.svc.Log(m.ctx, ref(m.t, "main"), 0)
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		if first := log[len(log)-1].Time; !first.Equal(m.clock()) {
+			m.t.Fatalf("main's first commit is at %s, not at the model's start %s", first, m.clock())
+		}
+	}
 	return s
 }
 
