@@ -110,25 +110,46 @@ func VerifyIntermediate(key []byte, body json.RawMessage, sig string, now time.T
 // server). Whatever writes an output registers it, and forgets it before
 // removing the file. A nil *Intermediates holds none. Its methods are
 // safe for concurrent use.
+//
+// An intermediate is mapped (and its layout checked) at its first
+// handoff, and the mapping kept until it is forgotten: a parent's output
+// that children on several workers read is mapped once, not once per
+// fetch (a mapping's page faults and its unmapping were a third of a
+// handoff's sending CPU).
 type Intermediates struct {
 	mu    sync.Mutex
-	files map[intermediateKey]string
+	files map[intermediateKey]*heldFile
 }
 
 type intermediateKey struct{ run, model string }
 
+// heldFile is a registered intermediate: its path and, once handed over,
+// the registry's reference to its mapping.
+type heldFile struct {
+	path string
+	m    *mapping
+}
+
 // NewIntermediates returns an empty registry.
 func NewIntermediates() *Intermediates {
-	return &Intermediates{files: map[intermediateKey]string{}}
+	return &Intermediates{files: map[intermediateKey]*heldFile{}}
 }
 
 // Register makes the output of model in run, the complete Arrow IPC file
 // at path, available to handoff tickets. The file must not change while
-// it is registered: it is streamed from a read-only mapping.
+// it is registered: it is streamed from a read-only mapping. Registering
+// another path for the same output drops the mapping of the earlier one.
 func (r *Intermediates) Register(run, model, path string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.files[intermediateKey{run, model}] = path
+	k := intermediateKey{run, model}
+	if h := r.files[k]; h != nil {
+		if h.path == path {
+			return
+		}
+		h.drop()
+	}
+	r.files[k] = &heldFile{path: path}
 }
 
 // Forget removes the output of model in run from the registry; streams
@@ -136,29 +157,80 @@ func (r *Intermediates) Register(run, model, path string) {
 func (r *Intermediates) Forget(run, model string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.files, intermediateKey{run, model})
+	k := intermediateKey{run, model}
+	if h := r.files[k]; h != nil {
+		h.drop()
+		delete(r.files, k)
+	}
 }
 
 // ForgetRun removes every output of run (the run ended).
 func (r *Intermediates) ForgetRun(run string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for k := range r.files {
+	for k, h := range r.files {
 		if k.run == run {
+			h.drop()
 			delete(r.files, k)
 		}
 	}
 }
 
-// path is the file of model's output in run.
-func (r *Intermediates) path(run, model string) (string, bool) {
-	if r == nil {
-		return "", false
+// drop releases the registry's reference to h's mapping; r.mu is held.
+func (h *heldFile) drop() {
+	if h.m != nil {
+		h.m.release()
+		h.m = nil
 	}
+}
+
+// errGone is open's error for an intermediate not registered.
+var errGone = errors.New("not registered")
+
+// open returns a reference to the mapping of model's output in run, which
+// the caller releases: the registry's, or a new one it keeps. A file gone
+// from its path is fs.ErrNotExist, an output not registered errGone.
+func (r *Intermediates) open(run, model string) (*mapping, error) {
+	if r == nil {
+		return nil, errGone
+	}
+	k := intermediateKey{run, model}
+	r.mu.Lock()
+	h := r.files[k]
+	if h == nil {
+		r.mu.Unlock()
+		return nil, errGone
+	}
+	if h.m != nil {
+		h.m.retain()
+		r.mu.Unlock()
+		return h.m, nil
+	}
+	path := h.path
+	r.mu.Unlock()
+	// Opened outside the lock: mapping a large file and checking its
+	// layout takes a while, and other outputs' handoffs go on meanwhile.
+	f, err := arrowipc.Open(path, arrowipc.Options{})
+	if err != nil {
+		return nil, err
+	}
+	m := &mapping{f: f}
+	m.refs.Store(1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p, ok := r.files[intermediateKey{run, model}]
-	return p, ok
+	switch cur := r.files[k]; {
+	case cur != h:
+		// Forgotten or registered anew meanwhile: this stream's alone.
+	case h.m != nil:
+		// Another handoff mapped it first: share that one.
+		h.m.retain()
+		m.release()
+		return h.m, nil
+	default:
+		m.retain() // the registry's
+		h.m = m
+	}
+	return m, nil
 }
 
 // doGetIntermediate streams the intermediate a handoff ticket names.
@@ -210,12 +282,11 @@ func (s *Server) serveIntermediate(ctx context.Context, si *signedIntermediate, 
 // streamIntermediate streams the intermediate t names from
 // Options.Intermediates; name is the holder's, for messages.
 func (s *Server) streamIntermediate(ctx context.Context, t IntermediateTicket, name string, stream flight.FlightService_DoGetServer) error {
-	path, ok := s.opts.Intermediates.path(t.Run, t.Model)
-	if !ok {
+	m, err := s.opts.Intermediates.open(t.Run, t.Model)
+	if errors.Is(err, errGone) {
 		return errdefs.WithHint(errdefs.ErrNotFound, "run the model again: its output is gone",
 			"worker %s holds no output of model %s of run %s", name, t.Model, t.Run)
 	}
-	f, err := arrowipc.Open(path, arrowipc.Options{})
 	if errors.Is(err, fs.ErrNotExist) {
 		return errdefs.WithHint(errdefs.ErrNotFound, "run the model again: its output is gone",
 			"the output of model %s of run %s is gone from worker %s", t.Model, t.Run, name)
@@ -223,21 +294,21 @@ func (s *Server) streamIntermediate(ctx context.Context, t IntermediateTicket, n
 	if err != nil {
 		return errdefs.New(errdefs.ErrInternal, "the output of model %s of run %s on worker %s is unreadable: %v", t.Model, t.Run, name, err)
 	}
-	return streamFile(ctx, f, stream.SendMsg)
+	return streamFile(ctx, m, stream.SendMsg)
 }
 
-// streamFile sends the batches of f as a DoGet stream and closes f. The
-// batches go to the transport as they lie in the mapping, so f is
-// unmapped only once gRPC has written (or dropped) the last of them,
-// which may be after streamFile returns. A file read in place (plain
+// streamFile sends the batches of m's file as a DoGet stream and releases
+// the caller's reference to m. The batches go to the transport as they
+// lie in the mapping, so it is unmapped only once gRPC has written (or
+// dropped) the last of them, which may be after streamFile returns, and
+// the registry forgot it. A file read in place (plain
 // columns) is sent message by message, its headers checked but not its
 // values (the receiver checks what it writes, and the reader of that file
 // the values); others (dictionaries) batch by batch, decoded and
 // validated.
-func streamFile(ctx context.Context, f *arrowipc.File, send func(any) error) error {
-	m := &mapping{f: f}
-	m.refs.Store(1)
+func streamFile(ctx context.Context, m *mapping, send func(any) error) error {
 	defer m.release()
+	f := m.f
 	if f.InPlace() {
 		return streamMessages(ctx, f, m, send)
 	}

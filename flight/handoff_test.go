@@ -209,6 +209,17 @@ func TestHandoff(t *testing.T) {
 			if n := a.doGets(); n != 1 {
 				t.Fatalf("%d DoGets", n)
 			}
+			// A second fetch (another worker's) streams from the mapping
+			// the first left with the registry, which unmaps it once the
+			// output is forgotten.
+			dst2 := filepath.Join(filepath.Dir(src), "in2.arrow")
+			if err := FetchIntermediate(context.Background(), "grpc://"+a.addr, tkt, dst2, FetchOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, fp := readIntermediate(t, dst2); fp != wantFP {
+				t.Fatalf("second fetch: fingerprint %s, want %s", fp, wantFP)
+			}
+			a.held.Forget("r1", "parent")
 			if runtime.GOOS == "linux" {
 				waitUnmapped(t, src)
 			}
@@ -399,5 +410,80 @@ func TestHandoffSingleFlight(t *testing.T) {
 	defer fetches.mu.Unlock()
 	if len(fetches.calls) != 0 {
 		t.Fatalf("fetches left running: %v", fetches.calls)
+	}
+}
+
+// TestIntermediatesShareMapping: handoffs of one output share the mapping
+// the registry keeps; it is unmapped once forgotten and the last stream
+// released it, and registering another path drops it. Run under -race
+// with handoffs opening while others forget and register.
+func TestIntermediatesShareMapping(t *testing.T) {
+	dir := shmDir(t)
+	p1, p2 := filepath.Join(dir, "a.arrow"), filepath.Join(dir, "b.arrow")
+	writeIntermediate(t, p1, handoffSchema, handoffBatches)
+	writeIntermediate(t, p2, handoffSchema, handoffBatches)
+	r := NewIntermediates()
+	if _, err := r.open("r1", "m"); !errors.Is(err, errGone) {
+		t.Fatalf("an output not registered: %v", err)
+	}
+	r.Register("r1", "m", p1)
+	m1, err := r.open("r1", "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := r.open("r1", "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m1 != m2 || m1.refs.Load() != 3 {
+		t.Fatalf("two handoffs: mappings %p and %p, %d references (want one, 3)", m1, m2, m1.refs.Load())
+	}
+	r.Register("r1", "m", p1) // the same path again keeps it
+	r.Register("r1", "m", p2)
+	if m1.refs.Load() != 2 {
+		t.Fatalf("registered anew: %d references, want 2 (the streams')", m1.refs.Load())
+	}
+	m1.release()
+	m2.release()
+	if runtime.GOOS == "linux" {
+		waitUnmapped(t, p1)
+	}
+	if _, err := r.open("r1", "gone"); !errors.Is(err, errGone) {
+		t.Fatal(err)
+	}
+
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 50 {
+				switch (i + j) % 5 {
+				case 0:
+					r.Forget("r1", "m")
+				case 1:
+					r.Register("r1", "m", []string{p1, p2}[j%2])
+				case 2:
+					r.ForgetRun("r1")
+				default:
+					m, err := r.open("r1", "m")
+					if errors.Is(err, errGone) {
+						continue
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if m.f.NumBatches() != len(handoffBatches) {
+						t.Errorf("%d batches", m.f.NumBatches())
+					}
+					m.release()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	r.ForgetRun("r1")
+	if runtime.GOOS == "linux" {
+		waitUnmapped(t, p1)
+		waitUnmapped(t, p2)
 	}
 }
