@@ -219,6 +219,12 @@ func shmDir(p *serveProc) string { return filepath.Join(p.dataDir, "shm") }
 func shmLeft(dir string) []string {
 	var out []string
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && p == filepath.Join(dir, "spares") {
+			// A worker's spares (flight.Spares): pages of fetches of
+			// ended runs, nameless, that the worker keeps for its next
+			// fetches (bounded; a restart and its exit remove them).
+			return filepath.SkipDir
+		}
 		if err == nil && p != dir {
 			out = append(out, strings.TrimPrefix(p, dir+string(filepath.Separator)))
 		}

@@ -224,7 +224,7 @@ func (e *Env) serveWorker(c *urfave.Context) error {
 	describe := func(ctx context.Context) (fleet.Registration, error) {
 		m := fleet.Probe(shmDir)
 		return fleet.Registration{Name: ws.name, Instance: wd.Instance, Version: Version, Addr: advertise,
-			Cores: m.Cores, MemoryBytes: m.MemoryBytes, ShmFreeBytes: m.ShmFreeBytes, Launcher: host.Launcher,
+			Cores: m.Cores, MemoryBytes: m.MemoryBytes, ShmFreeBytes: functions.shmFree(m.ShmFreeBytes), Launcher: host.Launcher,
 			Environments: e.cachedEnvironments(), Warehouse: queries.root}, nil
 	}
 	metrics := flight.NewMetrics()
@@ -278,7 +278,7 @@ func (e *Env) member(ctx context.Context, ws workerSetup, control *flight.Client
 		Log:      e.Log,
 		Load: func() fleet.Load {
 			p := fleet.Probe(shmDir)
-			return fleet.Load{Running: queries.load() + functions.running(), ShmFreeBytes: p.ShmFreeBytes, MemoryAvailableBytes: p.MemoryAvailableBytes}
+			return fleet.Load{Running: queries.load() + functions.running(), ShmFreeBytes: functions.shmFree(p.ShmFreeBytes), MemoryAvailableBytes: p.MemoryAvailableBytes}
 		},
 		OnRegister: func(l fleet.Lease, again bool) {
 			if again {

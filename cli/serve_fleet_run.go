@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/lakehouse-dev/lakehouse/envcache"
@@ -71,9 +73,12 @@ func (e *Env) setupFleetRuns(reg *fleet.Registry, opts *flight.Options) (stop fu
 // workerFunctions is a worker's side of functions placed on it.
 type workerFunctions struct {
 	intermediates *flight.Intermediates
-	exec          *fleetlaunch.Executor
-	work          *flight.WorkServer
-	closers       []func() error
+	// spares are the pages of fetched intermediates kept for the next
+	// fetches (flight.Spares): free space of shmDir for the scheduler.
+	spares  *flight.Spares
+	exec    *fleetlaunch.Executor
+	work    *flight.WorkServer
+	closers []func() error
 }
 
 // startWorkerFunctions opens what a worker runs functions with: its
@@ -91,6 +96,13 @@ func (e *Env) startWorkerFunctions(ctx context.Context, ws workerSetup, control 
 	if err := fleetlaunch.CleanLeftovers(shmDir); err != nil {
 		return nil, fmt.Errorf("cannot remove what an earlier worker left in %s: %w", shmDir, err)
 	}
+	if err := os.MkdirAll(shmDir, 0o755); err != nil {
+		return nil, err
+	}
+	if wf.spares, err = flight.NewSpares(filepath.Join(shmDir, "spares"), sparesLimit(shmDir), 0); err != nil {
+		return nil, err
+	}
+	wf.closers = append(wf.closers, wf.spares.Close)
 	envs, err := envcache.New(e.envCacheConfig(e.defaultIndex(), nil))
 	if err != nil {
 		return nil, err
@@ -113,7 +125,7 @@ func (e *Env) startWorkerFunctions(ctx context.Context, ws workerSetup, control 
 		ShmDir:        shmDir,
 		Intermediates: wf.intermediates,
 		ControlAddr:   ws.join,
-		Fetch:         flight.FetchOptions{CAFile: e.Getenv(envTLSCA), APIKey: ws.key},
+		Fetch:         flight.FetchOptions{CAFile: e.Getenv(envTLSCA), APIKey: ws.key, Spares: wf.spares},
 		Log:           e.Log,
 	})
 	if err != nil {
@@ -128,6 +140,22 @@ func (e *Env) startWorkerFunctions(ctx context.Context, ws workerSetup, control 
 	}
 	wf.work = flight.NewWorkServer(control, lease, wf.exec.Handle, wf.exec.Note)
 	return wf, nil
+}
+
+// sparesLimit is the most the spares of a worker whose /dev/shm folder is
+// shmDir hold: an eighth of what is free there as the worker starts, at
+// most 4 GiB.
+func sparesLimit(shmDir string) int64 {
+	return min(fleet.Probe(shmDir).ShmFreeBytes/8, 4<<30)
+}
+
+// shmFree is the free space of the worker's /dev/shm folder as probed,
+// with what its spares hold.
+func (wf *workerFunctions) shmFree(probed int64) int64 {
+	if wf == nil {
+		return probed
+	}
+	return probed + wf.spares.Bytes()
 }
 
 // running is how many functions the worker runs, for its heartbeats.

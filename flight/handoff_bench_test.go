@@ -234,6 +234,9 @@ func BenchmarkHandoff(b *testing.B) {
 	ctx := context.Background()
 	dst := filepath.Join(filepath.Dir(data.ipc), "child-input.arrow")
 	b.Cleanup(func() { os.Remove(dst) })
+	// spares, while set, keeps each fetched file when its iteration ends,
+	// as a worker does when a run ends, for the next fetch to write over.
+	var spares *Spares
 
 	// took is the wall time of each path, cpu the CPU time of the
 	// process (both workers and the reader): on a busy machine the second
@@ -258,7 +261,11 @@ func BenchmarkHandoff(b *testing.B) {
 				total += time.Since(start)
 				totalCPU += processCPU(b) - startCPU
 				b.StopTimer()
-				os.Remove(dst)
+				if spares != nil {
+					spares.Put(dst)
+				} else {
+					os.Remove(dst)
+				}
 				b.StartTimer()
 			}
 			took[name], cpu[name] = total/time.Duration(b.N), totalCPU/time.Duration(b.N)
@@ -270,9 +277,11 @@ func BenchmarkHandoff(b *testing.B) {
 	// maps it for the handoff and unmaps it once forgotten (the output of
 	// a parent that one child on another worker reads). "flight-again"
 	// keeps A's mapping from one fetch to the next, as for the fetches of
-	// a parent's other workers after the first.
+	// a parent's other workers after the first. "flight-spares" writes
+	// over the pages of the fetch before (a worker that fetched for a
+	// run that ended within flight.SparesTTL); the others into new pages.
 	fetch := func(b *testing.B, again bool) {
-		if err := FetchIntermediate(ctx, a.addr, tkt, dst, FetchOptions{}); err != nil {
+		if err := FetchIntermediate(ctx, a.addr, tkt, dst, FetchOptions{Spares: spares}); err != nil {
 			b.Fatal(err)
 		}
 		if !again {
@@ -284,6 +293,18 @@ func BenchmarkHandoff(b *testing.B) {
 		fetch(b, false)
 		return fileRows(b, dst)
 	})
+	sp, err := NewSpares(filepath.Join(filepath.Dir(data.ipc), "spares"), 4<<30, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	spares = sp
+	sp.Put(writeSpare(b, filepath.Dir(data.ipc), int(data.bytes))) // an earlier run's
+	run("flight-spares", func(b *testing.B) int64 {
+		fetch(b, false)
+		return fileRows(b, dst)
+	})
+	spares = nil
+	sp.Close()
 	run("flight-again", func(b *testing.B) int64 {
 		fetch(b, true)
 		return fileRows(b, dst)
@@ -303,6 +324,7 @@ func BenchmarkHandoff(b *testing.B) {
 	fmt.Printf("%-44s %10s %8s %10s %10s %10s\n", "path", "time", "GB/s", "x parquet", "cpu-s/GB", "x parquet")
 	for _, r := range []struct{ name, what string }{
 		{"flight", "worker A -> loopback Flight -> /dev/shm"},
+		{"flight-spares", "the same, over spare pages (steady worker)"},
 		{"flight-again", "the same, A's mapping kept (fan-out)"},
 		{"flight+read", "the same, then read from /dev/shm"},
 		{"parquet", "Parquet on local disk (pqarrow)"},
@@ -386,4 +408,22 @@ func readParquet(b *testing.B, path string) int64 {
 		b.Fatal(err)
 	}
 	return rows
+}
+
+// writeSpare writes size bytes into a new file of dir, the spare an
+// earlier fetch would have left.
+func writeSpare(b *testing.B, dir string, size int) string {
+	p := filepath.Join(dir, "earlier.arrow")
+	f, err := os.Create(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 1<<20)
+	for left := size; left > 0; left -= len(chunk) {
+		if _, err := f.Write(chunk[:min(left, len(chunk))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return p
 }

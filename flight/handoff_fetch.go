@@ -24,6 +24,9 @@ type FetchOptions struct {
 	// intermediates its control plane holds (a worker's data plane takes
 	// none and ignores it).
 	APIKey string
+	// Spares, if set, gives the fetch a spare file to write over (see
+	// Spares).
+	Spares *Spares
 }
 
 // FetchIntermediate reads the intermediate a handoff ticket grants from
@@ -73,12 +76,23 @@ func fetchIntermediate(ctx context.Context, location string, ticket []byte, dst 
 		return c.err(err)
 	}
 	// Written as tmp, checked, then renamed to dst. What a fetch killed
-	// midway left is this process's to remove: only it fetches dst.
+	// midway left is this process's to remove: only it fetches dst. A
+	// spare is written where it lies, in the spares' folder.
 	tmp := dst + ".fetch"
 	os.Remove(tmp)
-	w, err := arrowipc.CreateStreamFile(tmp)
-	if err != nil {
-		return err
+	var w *arrowipc.StreamFile
+	if sp, ok := opts.Spares.take(dst); ok {
+		if w, err = arrowipc.ReuseStreamFile(sp); err != nil {
+			os.Remove(sp)
+			w = nil
+		} else {
+			tmp = sp
+		}
+	}
+	if w == nil {
+		if w, err = arrowipc.CreateStreamFile(tmp); err != nil {
+			return err
+		}
 	}
 	if err := receive(stream, w); err != nil {
 		w.Abort()

@@ -63,6 +63,7 @@ type StreamFile struct {
 	batches   []block
 	dictIDs   map[int64]bool
 	rows      int64
+	reused    bool     // ReuseStreamFile's: cut to size on Close
 	iov       [][]byte // reused by Write
 	scratch   []byte   // reused by check
 }
@@ -75,6 +76,28 @@ func CreateStreamFile(path string) (*StreamFile, error) {
 		return nil, err
 	}
 	w := &StreamFile{f: f, path: path, dictIDs: map[int64]bool{}}
+	if err := w.write([][]byte{magic, make([]byte, 2)}); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	return w, nil
+}
+
+// ReuseStreamFile is CreateStreamFile over the existing regular file at
+// path, written over from its start and cut to what was written on
+// Close: on tmpfs, writing over a file's pages costs half of allocating
+// new ones (flight.Spares). Nothing of what the file held before stays
+// past the end of what Close checks.
+func ReuseStreamFile(path string) (*StreamFile, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	w := &StreamFile{f: f, path: path, dictIDs: map[int64]bool{}, reused: true}
 	if err := w.write([][]byte{magic, make([]byte, 2)}); err != nil {
 		w.Abort()
 		return nil, err
@@ -219,6 +242,12 @@ func (w *StreamFile) Close(ctx context.Context) (rows int64, err error) {
 	if err := w.write([][]byte{footer, tail[:], magic}); err != nil {
 		w.Abort()
 		return 0, err
+	}
+	if w.reused {
+		if err := w.f.Truncate(w.off); err != nil {
+			w.Abort()
+			return 0, err
+		}
 	}
 	if err := w.f.Close(); err != nil {
 		w.f = nil

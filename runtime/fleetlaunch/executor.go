@@ -134,6 +134,16 @@ func (e *Executor) Note(note json.RawMessage) {
 		}
 	}
 	e.mu.Unlock()
+	// The intermediates fetched for the run become spares for the next
+	// fetches to write over (those a task of the run still links are
+	// removed).
+	if ents, err := os.ReadDir(filepath.Join(dir, "in")); err == nil && e.cfg.Fetch.Spares != nil {
+		for _, en := range ents {
+			if strings.HasSuffix(en.Name(), ".arrow") {
+				e.cfg.Fetch.Spares.Put(filepath.Join(dir, "in", en.Name()))
+			}
+		}
+	}
 	os.RemoveAll(dir)
 }
 

@@ -95,6 +95,14 @@ func TestFanOutFetchesOncePerWorker(t *testing.T) {
 	if n := f.workers[parent.Worker].plane.doGets(t); n != want {
 		t.Errorf("worker %s handed over %d intermediates, want %d (children on %v)", parent.Worker, n, want, on)
 	}
+	// Once the run ends, what the other workers fetched is kept as a
+	// spare for their next fetches to write over.
+	f.l.EndRun(f.run)
+	for w := range elsewhere {
+		if n := f.workers[w].spares.Bytes(); n == 0 {
+			t.Errorf("worker %s keeps no spare of the parent's output it fetched", w)
+		}
+	}
 }
 
 func TestFunctionErrorComesBack(t *testing.T) {

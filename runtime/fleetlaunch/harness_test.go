@@ -113,6 +113,7 @@ type testWorker struct {
 	name, lease string
 	shm         string
 	ex          *Executor
+	spares      *flight.Spares
 	plane       *dataPlane
 	dead        bool
 	// lose: the worker is lost once a task it runs has printed a line.
@@ -189,7 +190,16 @@ func newFleet(t testing.TB, opts fleetOptions, names ...string) *testFleet {
 		w := &testWorker{name: name, lease: fmt.Sprintf("lease-%s-%d", name, i), shm: shm(t, "lakehouse-fleetlaunch-"+name+"-")}
 		held := flight.NewIntermediates()
 		w.plane = serveDataPlane(t, &joined{name: name, lease: w.lease, key: f.key}, held)
-		ex, err := NewExecutor(ExecutorConfig{Launcher: launcher, Envs: cache, ShmDir: w.shm, Intermediates: held, ControlAddr: f.ctlDP.addr})
+		// The fetched inputs of an ended run become spares (NewSpares
+		// empties the folder it is given, so it gets one of its own).
+		sp, err := flight.NewSpares(filepath.Join(shm(t, "lakehouse-fleetlaunch-spares-"+name+"-"), "spares"), 1<<30, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sp.Close() })
+		w.spares = sp
+		ex, err := NewExecutor(ExecutorConfig{Launcher: launcher, Envs: cache, ShmDir: w.shm, Intermediates: held, ControlAddr: f.ctlDP.addr,
+			Fetch: flight.FetchOptions{Spares: sp}})
 		if err != nil {
 			t.Fatal(err)
 		}

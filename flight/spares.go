@@ -1,0 +1,151 @@
+package flight
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Spares keeps the /dev/shm pages of fetched intermediates that their run
+// no longer needs, for later fetches to write over: on tmpfs, a write
+// that allocates its pages costs twice one that writes over pages a file
+// already has (memory-cgroup charging and LRU bookkeeping per 4 KiB page,
+// half a handoff's receiving CPU). A worker puts the intermediates it
+// fetched for a run into its Spares when the run ends, and its fetches
+// take one to write into (FetchOptions.Spares).
+//
+// What a spare held never reaches anyone: only files no other name links
+// to are taken (a run's tasks, which link their inputs, are over); a spare
+// is written in the Spares' own folder (mode 0700), cut to what the fetch
+// wrote and checked before it is renamed to its destination; a fetch that
+// fails removes it. Spares hold at most their byte limit, each for at
+// most their time to live (checked whenever one is put or taken), and are
+// removed by Close and by the next NewSpares on the same folder.
+type Spares struct {
+	dir      string
+	maxBytes int64
+	ttl      time.Duration
+	now      func() time.Time
+
+	mu    sync.Mutex
+	files []spare // oldest first
+	bytes int64
+	seq   uint64
+}
+
+type spare struct {
+	path  string
+	size  int64
+	since time.Time
+}
+
+// SparesTTL is how long a spare is kept by default.
+const SparesTTL = 2 * time.Minute
+
+// NewSpares keeps spares in dir (created, or emptied of what an earlier
+// process left), up to maxBytes in all, each for ttl (SparesTTL if 0).
+func NewSpares(dir string, maxBytes int64, ttl time.Duration) (*Spares, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("cannot remove the spares an earlier process left in %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if ttl <= 0 {
+		ttl = SparesTTL
+	}
+	return &Spares{dir: dir, maxBytes: maxBytes, ttl: ttl, now: time.Now}, nil
+}
+
+// Put takes the file at path: it becomes a spare if it is a regular file
+// of this process's user that no other name links to and fits under the
+// limit (older spares make room), else it is removed. A nil *Spares
+// removes it.
+func (s *Spares) Put(path string) {
+	if s == nil {
+		os.Remove(path)
+		return
+	}
+	st, err := os.Lstat(path)
+	if err != nil {
+		return
+	}
+	size := st.Size()
+	if !st.Mode().IsRegular() || !soleLinkOfOwn(st) || size == 0 || size > s.maxBytes {
+		os.Remove(path)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expire()
+	for len(s.files) > 0 && s.bytes+size > s.maxBytes {
+		s.drop(0)
+	}
+	s.seq++
+	dst := filepath.Join(s.dir, fmt.Sprintf("spare-%d", s.seq))
+	if err := os.Rename(path, dst); err != nil {
+		os.Remove(path) // another file system: nothing to keep
+		return
+	}
+	s.files = append(s.files, spare{path: dst, size: size, since: s.now()})
+	s.bytes += size
+}
+
+// take removes the newest spare from s and returns its path, which the
+// caller now owns (false: none, or dst is on another file system than
+// the spares, where a spare could not be renamed to it).
+func (s *Spares) take(dst string) (string, bool) {
+	if s == nil || !sameDevice(s.dir, filepath.Dir(dst)) {
+		return "", false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expire()
+	if len(s.files) == 0 {
+		return "", false
+	}
+	sp := s.files[len(s.files)-1]
+	s.files = s.files[:len(s.files)-1]
+	s.bytes -= sp.size
+	return sp.path, true
+}
+
+// Bytes is what the spares hold: /dev/shm space that is free for the
+// worker's use.
+func (s *Spares) Bytes() int64 {
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expire()
+	return s.bytes
+}
+
+// Close removes every spare and the folder.
+func (s *Spares) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.files, s.bytes = nil, 0
+	return os.RemoveAll(s.dir)
+}
+
+// expire removes the spares older than the time to live; s.mu is held.
+func (s *Spares) expire() {
+	cutoff := s.now().Add(-s.ttl)
+	for len(s.files) > 0 && s.files[0].since.Before(cutoff) {
+		s.drop(0)
+	}
+}
+
+// drop removes spare i; s.mu is held.
+func (s *Spares) drop(i int) {
+	os.Remove(s.files[i].path)
+	s.bytes -= s.files[i].size
+	s.files = append(s.files[:i], s.files[i+1:]...)
+}

@@ -1,0 +1,201 @@
+//go:build unix
+
+package flight
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// newTestSpares keeps spares in a folder of dir, up to max bytes.
+func newTestSpares(t *testing.T, dir string, max int64) *Spares {
+	t.Helper()
+	sp, err := NewSpares(filepath.Join(dir, "spares"), max, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	return sp
+}
+
+// spareFile writes size bytes of b at a new path of dir and returns it.
+func spareFile(t *testing.T, dir, name string, b byte, size int) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, bytes.Repeat([]byte{b}, size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func inode(t *testing.T, path string) uint64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+// TestFetchWritesOverSpare: a fetch given a spare writes the intermediate
+// over it, and the file it leaves is the one a fetch without spares
+// leaves, byte for byte, whether the spare was longer or shorter: nothing
+// of what the spare held stays.
+func TestFetchWritesOverSpare(t *testing.T) {
+	key := []byte("fleet key")
+	a := serveHandoffWorker(t, &joinedWorker{name: "a", lease: "la", key: key})
+	src, _, tkt := holdParent(t, a, key, handoffSchema, handoffBatches)
+	dir := filepath.Dir(src)
+	plain := filepath.Join(dir, "plain.arrow")
+	if err := FetchIntermediate(context.Background(), "grpc://"+a.addr, tkt, plain, FetchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := newTestSpares(t, dir, 1<<30)
+	for i, size := range []int{len(want) * 3, len(want) / 2, 1} {
+		old := spareFile(t, dir, "old.arrow", 0xAB, size)
+		sp.Put(old)
+		if _, err := os.Stat(old); !os.IsNotExist(err) {
+			t.Fatalf("a put spare is still at its path: %v", err)
+		}
+		if got := sp.Bytes(); got != int64(size) {
+			t.Fatalf("spares hold %d bytes, want %d", got, size)
+		}
+		dst := filepath.Join(dir, "in"+string(rune('0'+i))+".arrow")
+		if err := FetchIntermediate(context.Background(), "grpc://"+a.addr, tkt, dst, FetchOptions{Spares: sp}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("over a spare of %d bytes: %d bytes, not the %d of a fetch without spares", size, len(got), len(want))
+		}
+		if sp.Bytes() != 0 {
+			t.Fatalf("the spare was not taken: %d bytes held", sp.Bytes())
+		}
+		// It is the spare: put back, it is taken again.
+		ino := inode(t, dst)
+		sp.Put(dst)
+		dst2 := dst + ".again.arrow"
+		if err := FetchIntermediate(context.Background(), "grpc://"+a.addr, tkt, dst2, FetchOptions{Spares: sp}); err != nil {
+			t.Fatal(err)
+		}
+		if inode(t, dst2) != ino {
+			t.Fatal("the fetch did not write over the spare")
+		}
+		os.Remove(dst2)
+	}
+
+	// A fetch that fails removes the spare it took, and leaves no file.
+	sp.Put(spareFile(t, dir, "old.arrow", 0xAB, 4096))
+	bad, err := SignIntermediate(key, IntermediateTicket{Run: "r1", Model: "missing", Worker: "a", Lease: "la", Expires: time.Now().Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "failed.arrow")
+	if err := FetchIntermediate(context.Background(), "grpc://"+a.addr, bad, dst, FetchOptions{Spares: sp}); err == nil {
+		t.Fatal("a fetch of an output the worker does not hold passed")
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Fatalf("a failed fetch left %s: %v", dst, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "spares")); len(ents) != 0 || sp.Bytes() != 0 {
+		t.Fatalf("a failed fetch left %d spares (%d bytes)", len(ents), sp.Bytes())
+	}
+}
+
+// TestSpares: what becomes a spare, the limit, the time to live, Close,
+// and a leftover folder.
+func TestSpares(t *testing.T) {
+	dir := shmDir(t)
+	sp := newTestSpares(t, dir, 10_000)
+	now := time.Now()
+	sp.now = func() time.Time { return now }
+
+	// A file with another name (a task still links it) is removed, not kept.
+	linked := spareFile(t, dir, "linked.arrow", 1, 100)
+	if err := os.Link(linked, filepath.Join(dir, "link.arrow")); err != nil {
+		t.Fatal(err)
+	}
+	sp.Put(linked)
+	if _, err := os.Stat(linked); !os.IsNotExist(err) || sp.Bytes() != 0 {
+		t.Fatalf("a linked file: %v, %d bytes kept", err, sp.Bytes())
+	}
+	os.Remove(filepath.Join(dir, "link.arrow"))
+	// Larger than the limit, a folder, a missing file: removed or ignored.
+	sp.Put(spareFile(t, dir, "big.arrow", 1, 10_001))
+	if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sp.Put(filepath.Join(dir, "d"))
+	sp.Put(filepath.Join(dir, "missing.arrow"))
+	if sp.Bytes() != 0 {
+		t.Fatalf("%d bytes kept", sp.Bytes())
+	}
+
+	// The limit: older spares make room.
+	sp.Put(spareFile(t, dir, "a.arrow", 1, 6000))
+	now = now.Add(time.Second)
+	sp.Put(spareFile(t, dir, "b.arrow", 2, 3000))
+	sp.Put(spareFile(t, dir, "c.arrow", 3, 3000))
+	if got := sp.Bytes(); got != 6000 {
+		t.Fatalf("%d bytes kept, want 6000 (the two newest)", got)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "spares")); len(ents) != 2 {
+		t.Fatalf("%d spares on disk, want 2", len(ents))
+	}
+	// The newest is taken first.
+	p, ok := sp.take(filepath.Join(dir, "x.arrow"))
+	if b, _ := os.ReadFile(p); !ok || len(b) != 3000 || b[0] != 3 {
+		t.Fatalf("took %s (%v): %d bytes of %v", p, ok, len(b), b[:min(len(b), 1)])
+	}
+	os.Remove(p)
+	// Not for a destination on another file system.
+	if other := t.TempDir(); !sameDevice(dir, other) {
+		if _, ok := sp.take(filepath.Join(other, "x.arrow")); ok {
+			t.Fatal("a spare was taken for a destination on another file system")
+		}
+	} else {
+		t.Logf("%s and %s are on one file system: the check of another is left out", dir, other)
+	}
+	// The time to live.
+	now = now.Add(SparesTTL + time.Second)
+	if got := sp.Bytes(); got != 0 {
+		t.Fatalf("%d bytes kept past the time to live", got)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "spares")); len(ents) != 0 {
+		t.Fatalf("%d spares on disk past the time to live", len(ents))
+	}
+
+	// A new process's spares start from an empty folder; Close removes it.
+	sp.Put(spareFile(t, dir, "d.arrow", 4, 100))
+	again, err := NewSpares(filepath.Join(dir, "spares"), 10_000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "spares")); len(ents) != 0 || again.Bytes() != 0 {
+		t.Fatalf("a new Spares found %d leftovers", len(ents))
+	}
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "spares")); !os.IsNotExist(err) {
+		t.Fatalf("Close left the folder: %v", err)
+	}
+	var nilSpares *Spares
+	p = spareFile(t, dir, "e.arrow", 5, 10)
+	nilSpares.Put(p)
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Fatal("a nil Spares kept a file")
+	}
+}
