@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,10 +124,12 @@ type Intermediates struct {
 
 type intermediateKey struct{ run, model string }
 
-// heldFile is a registered intermediate: its path and, once handed over,
-// the registry's reference to its mapping.
+// heldFile is a registered intermediate: its path, the file there when
+// registered and, once handed over, the registry's reference to its
+// mapping.
 type heldFile struct {
 	path string
+	file os.FileInfo // nil: none was there
 	m    *mapping
 }
 
@@ -137,19 +140,24 @@ func NewIntermediates() *Intermediates {
 
 // Register makes the output of model in run, the complete Arrow IPC file
 // at path, available to handoff tickets. The file must not change while
-// it is registered: it is streamed from a read-only mapping. Registering
-// another path for the same output drops the mapping of the earlier one.
+// it is registered: it is streamed from a read-only mapping, kept until
+// it is forgotten (a file removed from its path unforgotten is still
+// handed over). Registering another file for the same output (another
+// path, or a new file renamed over the path) drops the mapping of the
+// earlier one; another link of the same file keeps it.
 func (r *Intermediates) Register(run, model, path string) {
+	file, _ := os.Stat(path)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k := intermediateKey{run, model}
 	if h := r.files[k]; h != nil {
-		if h.path == path {
+		if h.file != nil && file != nil && os.SameFile(h.file, file) {
+			h.path = path
 			return
 		}
 		h.drop()
 	}
-	r.files[k] = &heldFile{path: path}
+	r.files[k] = &heldFile{path: path, file: file}
 }
 
 // Forget removes the output of model in run from the registry; streams

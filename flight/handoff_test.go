@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -438,11 +439,46 @@ func TestIntermediatesShareMapping(t *testing.T) {
 	if m1 != m2 || m1.refs.Load() != 3 {
 		t.Fatalf("two handoffs: mappings %p and %p, %d references (want one, 3)", m1, m2, m1.refs.Load())
 	}
-	r.Register("r1", "m", p1) // the same path again keeps it
+	r.Register("r1", "m", p1) // the same file again keeps it
+	link := filepath.Join(dir, "link.arrow")
+	if err := os.Link(p1, link); err != nil {
+		t.Fatal(err)
+	}
+	r.Register("r1", "m", link) // so does another link of it
+	if m1.refs.Load() != 3 {
+		t.Fatalf("the same file registered again: %d references, want 3", m1.refs.Load())
+	}
 	r.Register("r1", "m", p2)
 	if m1.refs.Load() != 2 {
 		t.Fatalf("registered anew: %d references, want 2 (the streams')", m1.refs.Load())
 	}
+	// A new file renamed over the path (a model run again) drops the
+	// mapping of the one before.
+	r.Register("r1", "m", p1)
+	m3, err := r.open("r1", "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m3.release()
+	again := filepath.Join(dir, "again.arrow")
+	writeIntermediate(t, again, handoffSchema, handoffBatches[:1])
+	if err := os.Rename(again, p1); err != nil {
+		t.Fatal(err)
+	}
+	r.Register("r1", "m", p1)
+	if m3.refs.Load() != 0 {
+		t.Fatalf("a new file at the path: the old mapping has %d references", m3.refs.Load())
+	}
+	m4, err := r.open("r1", "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m4.f.NumBatches() != 1 {
+		t.Fatalf("the new file at the path: %d batches handed over, want 1", m4.f.NumBatches())
+	}
+	m4.release()
+	r.Register("r1", "m", p2)
+	os.Remove(link)
 	m1.release()
 	m2.release()
 	if runtime.GOOS == "linux" {
@@ -453,16 +489,17 @@ func TestIntermediatesShareMapping(t *testing.T) {
 	}
 
 	var wg sync.WaitGroup
+	var opened atomic.Int64
 	for i := range 8 {
 		wg.Go(func() {
-			for j := range 50 {
-				switch (i + j) % 5 {
+			for j := range 200 {
+				switch (i*7 + j) % 10 {
 				case 0:
 					r.Forget("r1", "m")
 				case 1:
-					r.Register("r1", "m", []string{p1, p2}[j%2])
-				case 2:
 					r.ForgetRun("r1")
+				case 2, 3, 4:
+					r.Register("r1", "m", []string{p1, p2}[(i+j)%2])
 				default:
 					m, err := r.open("r1", "m")
 					if errors.Is(err, errGone) {
@@ -472,15 +509,20 @@ func TestIntermediatesShareMapping(t *testing.T) {
 						t.Error(err)
 						return
 					}
-					if m.f.NumBatches() != len(handoffBatches) {
-						t.Errorf("%d batches", m.f.NumBatches())
+					// p1 now holds one batch, p2 two.
+					if n := m.f.NumBatches(); n != 1 && n != 2 {
+						t.Errorf("%d batches", n)
 					}
+					opened.Add(1)
 					m.release()
 				}
 			}
 		})
 	}
 	wg.Wait()
+	if opened.Load() < 20 {
+		t.Errorf("only %d handoffs opened their output", opened.Load())
+	}
 	r.ForgetRun("r1")
 	if runtime.GOOS == "linux" {
 		waitUnmapped(t, p1)

@@ -16,11 +16,14 @@ import (
 // fetched for a run into its Spares when the run ends, and its fetches
 // take one to write into (FetchOptions.Spares).
 //
-// What a spare held never reaches anyone: only files no other name links
-// to are taken (a run's tasks, which link their inputs, are over); a spare
-// is written in the Spares' own folder (mode 0700), cut to what the fetch
-// wrote and checked before it is renamed to its destination; a fetch that
-// fails removes it. Spares hold at most their byte limit, each for at
+// What a spare held never reaches anyone, and no one reaches what is
+// written over it: a file becomes a spare only once in the Spares' own
+// folder (mode 0700) with no other name (the tasks that linked it are
+// over) and no process holding it open or mapped (a write lease is
+// granted: a process a function left behind keeps nothing of it), mode
+// 0644 and no extended attributes (nothing a function set stays); a spare
+// is written where it lies, cut to what the fetch wrote and checked
+// before it is renamed to its destination; a fetch that fails removes it. Spares hold at most their byte limit, each for at
 // most their time to live (checked whenever one is put or taken), and are
 // removed by Close and by the next NewSpares on the same folder.
 type Spares struct {
@@ -60,9 +63,10 @@ func NewSpares(dir string, maxBytes int64, ttl time.Duration) (*Spares, error) {
 }
 
 // Put takes the file at path: it becomes a spare if it is a regular file
-// of this process's user that no other name links to and fits under the
-// limit (older spares make room), else it is removed. A nil *Spares
-// removes it.
+// of this process's user, mode 0644 and no extended attributes, that no
+// other name links to and no process holds open or mapped, and fits
+// under the limit (older spares make room); else it is removed. A nil
+// *Spares removes it.
 func (s *Spares) Put(path string) {
 	if s == nil {
 		os.Remove(path)
@@ -73,21 +77,29 @@ func (s *Spares) Put(path string) {
 		return
 	}
 	size := st.Size()
-	if !st.Mode().IsRegular() || !soleLinkOfOwn(st) || size == 0 || size > s.maxBytes {
+	if !st.Mode().IsRegular() || size == 0 || size > s.maxBytes {
 		os.Remove(path)
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.expire()
-	for len(s.files) > 0 && s.bytes+size > s.maxBytes {
-		s.drop(0)
-	}
 	s.seq++
 	dst := filepath.Join(s.dir, fmt.Sprintf("spare-%d", s.seq))
+	// Moved first, checked after: once its name is in the spares' folder,
+	// no one else can link or open the file anew, so a check that finds
+	// it unshared holds from then on (a task linking it between a check
+	// and the move would otherwise share it).
 	if err := os.Rename(path, dst); err != nil {
 		os.Remove(path) // another file system: nothing to keep
 		return
+	}
+	if !unshared(dst) {
+		os.Remove(dst)
+		return
+	}
+	s.expire()
+	for len(s.files) > 0 && s.bytes+size > s.maxBytes {
+		s.drop(0)
 	}
 	s.files = append(s.files, spare{path: dst, size: size, since: s.now()})
 	s.bytes += size

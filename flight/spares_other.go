@@ -2,9 +2,7 @@
 
 package flight
 
-import "io/fs"
-
-// soleLinkOfOwn cannot tell here: no file becomes a spare.
-func soleLinkOfOwn(fs.FileInfo) bool { return false }
+// unshared cannot tell here: no file becomes a spare.
+func unshared(string) bool { return false }
 
 func sameDevice(a, b string) bool { return false }

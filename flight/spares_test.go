@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // newTestSpares keeps spares in a folder of dir, up to max bytes.
@@ -132,6 +134,51 @@ func TestSpares(t *testing.T) {
 		t.Fatalf("a linked file: %v, %d bytes kept", err, sp.Bytes())
 	}
 	os.Remove(filepath.Join(dir, "link.arrow"))
+	// A file some process holds open or mapped (one a function left
+	// behind could keep), one whose mode or extended attributes a function
+	// changed: removed, not kept.
+	open := spareFile(t, dir, "open.arrow", 1, 100)
+	f, err := os.Open(open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.Put(open)
+	f.Close()
+	mapped := spareFile(t, dir, "mapped.arrow", 1, 4096)
+	mf, err := os.Open(mapped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := syscall.Mmap(int(mf.Fd()), 0, 4096, syscall.PROT_READ, syscall.MAP_SHARED)
+	mf.Close() // the mapping alone holds it
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.Put(mapped)
+	syscall.Munmap(mem)
+	private := spareFile(t, dir, "private.arrow", 1, 100)
+	if err := os.Chmod(private, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sp.Put(private)
+	for _, p := range []string{open, mapped, private} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "spares")); len(ents) != 0 || sp.Bytes() != 0 {
+		t.Fatalf("%d files kept that were shared or changed (%d bytes)", len(ents), sp.Bytes())
+	}
+	tagged := spareFile(t, dir, "tagged.arrow", 1, 100)
+	if err := unix.Setxattr(tagged, "user.lakehouse-test", []byte("x"), 0); err != nil {
+		t.Logf("no extended attribute on %s (%v): that check is left out", dir, err)
+	} else {
+		sp.Put(tagged)
+		if sp.Bytes() != 0 {
+			t.Fatal("a file with an extended attribute was kept")
+		}
+	}
+	os.Remove(tagged)
 	// Larger than the limit, a folder, a missing file: removed or ignored.
 	sp.Put(spareFile(t, dir, "big.arrow", 1, 10_001))
 	if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {

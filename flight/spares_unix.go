@@ -3,16 +3,37 @@
 package flight
 
 import (
-	"io/fs"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
-// soleLinkOfOwn reports whether the file of st has one name and belongs to
-// this process's user.
-func soleLinkOfOwn(st fs.FileInfo) bool {
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	return ok && sys.Nlink == 1 && int(sys.Uid) == os.Getuid()
+// unshared reports whether the file at path (in the spares' folder) is
+// this process's user's, mode 0644, without extended attributes, has no
+// other name, and no process holds it open or mapped: a write lease
+// (F_SETLEASE) is granted only when no other open file description of the
+// file exists, mappings included. Where leases are not to be had (not
+// Linux, leases disabled) nothing is taken as unshared.
+func unshared(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	fd := int(f.Fd())
+	if unix.Fstat(fd, &st) != nil || st.Nlink != 1 || int(st.Uid) != os.Getuid() ||
+		st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o7777 != 0o644 {
+		return false
+	}
+	if n, err := unix.Flistxattr(fd, nil); err != nil || n != 0 {
+		return false
+	}
+	if !lease(fd) {
+		return false
+	}
+	return true
 }
 
 // sameDevice reports whether the folders a and b are on one file system
