@@ -303,6 +303,12 @@ func (l *Launcher) Launch(ctx context.Context, inv function.Invocation) (_ *func
 		l.withRuntime(),
 		containerd.WithNewSpec(opts...))
 	if err != nil {
+		if ctx.Err() != nil {
+			// Cancelled as containerd created it: it may exist all the same.
+			cctx, cancel := cleanupCtx()
+			l.client.ContainerService().Delete(cctx, id)
+			cancel()
+		}
 		return nil, fmt.Errorf("model %s: create container: %w", inv.Model, err)
 	}
 	defer func() {
@@ -317,6 +323,15 @@ func (l *Launcher) Launch(ctx context.Context, inv function.Invocation) (_ *func
 	stderr := p.LineWriter("stderr")
 	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, stdout, stderr), cio.WithFIFODir(dir)))
 	if err != nil {
+		if ctx.Err() != nil {
+			// Cancelled as the shim created it: a task left would keep the
+			// container from being deleted.
+			cctx, cancel := cleanupCtx()
+			if t, terr := ctr.Task(cctx, nil); terr == nil {
+				killAndDelete(cctx, t)
+			}
+			cancel()
+		}
 		return nil, fmt.Errorf("model %s: create task: %w", inv.Model, err)
 	}
 	deleted := false
@@ -324,9 +339,12 @@ func (l *Launcher) Launch(ctx context.Context, inv function.Invocation) (_ *func
 		if deleted {
 			return
 		}
+		// containerd may refuse to delete a task just killed as still
+		// running until it has seen the exit (a loaded machine): a single
+		// Delete left the task, and with it the container.
 		cctx, cancel := cleanupCtx()
 		defer cancel()
-		task.Delete(cctx, containerd.WithProcessKill)
+		killAndDelete(cctx, task)
 	}()
 	// Wait before Start, so that a fast exit is not missed.
 	exitCh, err := task.Wait(context.WithoutCancel(ctx))
