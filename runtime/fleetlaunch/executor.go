@@ -63,7 +63,15 @@ type Executor struct {
 	mu      sync.Mutex
 	outputs map[outputKey]string // outputs held, by run and model
 	code    map[string]*sync.Mutex
+	// ended are the runs the control plane ended (Note), with when: a
+	// task of one that comes late is refused, and one that was running
+	// as the note came cleans up again as it ends (its fetches and output
+	// came after the note's cleanup).
+	ended map[string]time.Time
 }
+
+// endedKeep is how long an ended run is remembered.
+const endedKeep = time.Hour
 
 type outputKey struct{ run, model string }
 
@@ -75,7 +83,7 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 	if err := os.MkdirAll(cfg.ShmDir, 0o755); err != nil {
 		return nil, err
 	}
-	return &Executor{cfg: cfg, outputs: map[outputKey]string{}, code: map[string]*sync.Mutex{}}, nil
+	return &Executor{cfg: cfg, outputs: map[outputKey]string{}, code: map[string]*sync.Mutex{}, ended: map[string]time.Time{}}, nil
 }
 
 // Running is how many tasks run now (a heartbeat's load).
@@ -120,11 +128,33 @@ func (e *Executor) Note(note json.RawMessage) {
 	if json.Unmarshal(note, &n) != nil || n.EndRun == "" {
 		return
 	}
-	e.cfg.Intermediates.ForgetRun(n.EndRun)
-	dir := e.runDir(n.EndRun)
+	now := time.Now()
+	e.mu.Lock()
+	for run, at := range e.ended {
+		if now.Sub(at) > endedKeep {
+			delete(e.ended, run)
+		}
+	}
+	e.ended[n.EndRun] = now
+	e.mu.Unlock()
+	e.endRun(n.EndRun)
+}
+
+// hasEnded reports whether the control plane ended run.
+func (e *Executor) hasEnded(run string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, ok := e.ended[run]
+	return ok
+}
+
+// endRun forgets run's intermediates and removes its files.
+func (e *Executor) endRun(run string) {
+	e.cfg.Intermediates.ForgetRun(run)
+	dir := e.runDir(run)
 	e.mu.Lock()
 	for k := range e.outputs {
-		if k.run == n.EndRun {
+		if k.run == run {
 			delete(e.outputs, k)
 		}
 	}
@@ -169,6 +199,15 @@ func (e *Executor) Handle(ctx context.Context, raw json.RawMessage, emit func(js
 
 func (e *Executor) run(ctx context.Context, t *Task, emit func(json.RawMessage)) (TaskResult, error) {
 	start := time.Now()
+	if e.hasEnded(t.Run) {
+		return errorResult(errdefs.New(errdefs.ErrFailedPrecondition, "run %s has ended", t.Run), false), nil
+	}
+	// Deferred first, so that it runs after the task's folder is gone.
+	defer func() {
+		if e.hasEnded(t.Run) {
+			e.endRun(t.Run)
+		}
+	}()
 	runDir := e.runDir(t.Run)
 	dir := filepath.Join(runDir, fmt.Sprintf("t%d", e.seq.Add(1)))
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -287,6 +287,31 @@ func TestMalformedTask(t *testing.T) {
 	}
 }
 
+// TestTaskOfEndedRun: a task of a run its control plane ended is refused
+// and leaves nothing in the worker's /dev/shm folder (its fetches and
+// code would otherwise outlive the run's cleanup).
+func TestTaskOfEndedRun(t *testing.T) {
+	f := newTestFleet(t, "w1")
+	w := f.workers["w1"]
+	task, err := f.l.task(function.Invocation{Model: "m", Run: f.run, Env: f.env, ModulePath: filepath.Join(f.code, "models.py"), Function: "double"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.l.EndRun(f.run)
+	res, err := w.ex.Handle(context.Background(), raw, func(json.RawMessage) {})
+	var r TaskResult
+	if err != nil || json.Unmarshal(res, &r) != nil || r.Error == nil || !strings.Contains(r.Error.Message, "has ended") || r.Error.Retry {
+		t.Fatalf("a task of an ended run: %s, %v", res, err)
+	}
+	if ents, _ := os.ReadDir(w.shm); len(ents) != 0 {
+		t.Fatalf("the refused task left %d entries in the worker's folder", len(ents))
+	}
+}
+
 // TestFusedChain: a chain's steps, their inputs linked after the launch
 // (InputsLater), its steps and previews relayed to the control plane.
 func TestFusedChain(t *testing.T) {
