@@ -82,11 +82,10 @@ func fetchIntermediate(ctx context.Context, location string, ticket []byte, dst 
 	os.Remove(tmp)
 	var w *arrowipc.StreamFile
 	if sp, ok := opts.Spares.take(dst); ok {
-		if w, err = arrowipc.ReuseStreamFile(sp); err != nil {
-			os.Remove(sp)
-			w = nil
-		} else {
+		if w, err = arrowipc.ReuseStreamFile(sp); err == nil {
 			tmp = sp
+		} else {
+			os.Remove(sp)
 		}
 	}
 	if w == nil {

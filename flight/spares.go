@@ -23,9 +23,10 @@ import (
 // granted: a process a function left behind keeps nothing of it), mode
 // 0644 and no extended attributes (nothing a function set stays); a spare
 // is written where it lies, cut to what the fetch wrote and checked
-// before it is renamed to its destination; a fetch that fails removes it. Spares hold at most their byte limit, each for at
-// most their time to live (checked whenever one is put or taken), and are
-// removed by Close and by the next NewSpares on the same folder.
+// before it is renamed to its destination; a fetch that fails removes it.
+// Spares hold at most their byte limit, each for at most their time to
+// live (checked whenever one is put or taken), and are removed by Close
+// and by the next NewSpares on the same folder.
 type Spares struct {
 	dir      string
 	maxBytes int64

@@ -30,10 +30,7 @@ func unshared(path string) bool {
 	if n, err := unix.Flistxattr(fd, nil); err != nil || n != 0 {
 		return false
 	}
-	if !lease(fd) {
-		return false
-	}
-	return true
+	return lease(fd)
 }
 
 // sameDevice reports whether the folders a and b are on one file system

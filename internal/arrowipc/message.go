@@ -356,9 +356,9 @@ func (r *batchReader) lastOffset(n, bits int64) (int64, error) {
 // never go below the one before, the first below 0, and returns the last.
 // The check runs without a branch per offset (it ORs their differences,
 // whose sign bit a decrease sets) at memory speed: it reads every offset of
-// every string column of every batch a reader or a handoff checks (an
-// offset a branch per value took 3 % of a handoff's CPU); the slow loop only
-// finds which offset is wrong.
+// every string column of every batch a reader or a handoff checks (a
+// branch per offset took 3 % of a handoff's CPU); the slow loop only finds
+// which offset is wrong.
 func checkOffsets(b []byte, bits int64) (int64, error) {
 	all := b
 	var prev, bad int64
