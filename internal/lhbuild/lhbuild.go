@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 
 	"github.com/lakehouse-dev/lakehouse/envcache/envtest"
+	"github.com/lakehouse-dev/lakehouse/internal/repodir"
 )
 
 var (
@@ -27,8 +27,11 @@ var (
 func Binary(tb testing.TB) string {
 	tb.Helper()
 	once.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
+		root, e := repodir.Root()
+		if e != nil {
+			err = e
+			return
+		}
 		built = filepath.Join(envtest.Root(), "bin", "lakehouse")
 		cmd := exec.Command("go", "build", "-tags", "duckdb_arrow", "-o", built, ".")
 		cmd.Dir = root

@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,14 +18,14 @@ import (
 	"time"
 
 	"github.com/lakehouse-dev/lakehouse/envcache"
+	"github.com/lakehouse-dev/lakehouse/internal/repodir"
 	"github.com/lakehouse-dev/lakehouse/runtime/function"
 )
 
 // HostileFile is testdata/hostile.py: a model that attacks what it must
 // not reach.
 func HostileFile(t testing.TB) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "testdata", "hostile.py")
+	return repodir.Path("runtime/launchertest/testdata/hostile.py")
 }
 
 // attacks are the lines hostile.attack prints, each of which must say

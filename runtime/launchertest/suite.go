@@ -8,7 +8,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/lakehouse-dev/lakehouse/envcache"
 	"github.com/lakehouse-dev/lakehouse/envcache/envtest"
+	"github.com/lakehouse-dev/lakehouse/internal/repodir"
 	"github.com/lakehouse-dev/lakehouse/runtime/function"
 )
 
@@ -36,8 +36,7 @@ type Capabilities struct {
 
 // FunctionsFile is testdata/functions/funcs.py.
 func FunctionsFile(t testing.TB) string {
-	_, file, _, _ := runtime.Caller(0)
-	p := filepath.Join(filepath.Dir(file), "..", "..", "testdata", "functions", "funcs.py")
+	p := repodir.Path("testdata/functions/funcs.py")
 	if _, err := os.Stat(p); err != nil {
 		t.Fatal(err)
 	}

@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/lakehouse-dev/lakehouse/internal/repodir"
 )
 
 // SocketEnv names a running daemon's socket.
@@ -23,8 +23,7 @@ const SocketEnv = "LAKEHOUSE_CONTAINERD_SOCKET"
 const Install = "apt-get install -y containerd runc"
 
 func script() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "scripts", "containerd-test.sh")
+	return repodir.Path("scripts/containerd-test.sh")
 }
 
 // Start returns the socket of a daemon and a function that stops it (a
