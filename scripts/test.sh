@@ -270,6 +270,9 @@ inpkg() {
 	(cd "$pkg" && "$bin" "$@")
 }
 
+# go vet runs once, here: the go test commands below pass -vet=off (go
+# test's own vet pass, a subset of these analyzers, took 9 s of CPU in the
+# race step alone).
 check "go vet ./..." go vet ./...
 if [[ -d python/tests ]]; then
 	check "pytest python/tests" "$PYTHON" -m pytest -q python/tests
@@ -310,7 +313,7 @@ cli_test=$(testbin cli)
 # with the default of one per core the step was 87 % busy: 398 s, against
 # 302 s with -p 3 on this 2-core machine.
 check "go test -race ./..." env LAKEHOUSE_TEST_CLI_BIN="$cli_test" \
-	go test -race -p 3 -count=1 -timeout 30m -skip "$race_skip" ./...
+	go test -race -vet=off -p 3 -count=1 -timeout 30m -skip "$race_skip" ./...
 # The query suite again, on an S3 warehouse (a MinIO each test starts),
 # through the scan cache; and the catalog's and the Iceberg format's tests
 # again, their tables on an S3 warehouse (each package's
@@ -319,11 +322,23 @@ check "go test -race ./..." env LAKEHOUSE_TEST_CLI_BIN="$cli_test" \
 # the three packages, which run side by side: 123 s, against 146 s as two
 # steps, on a loaded 2-core machine.
 check "runtime/query, catalog and catalog/iceberg on an S3 warehouse" env LAKEHOUSE_TEST_WAREHOUSE=s3 \
-	go test -count=1 -skip '^TestCrashSafety$' ./runtime/query ./catalog ./catalog/iceberg
+	go test -vet=off -count=1 -skip '^TestCrashSafety$' ./runtime/query ./catalog ./catalog/iceberg
 # The race build runs the crash-safety test at 25 kill points (children are
 # slow under -race); this plain run does the full 200.
 # (in two stores at once)
-check "crash safety, 200 SIGKILL points" go test -count=1 -run '^TestCrashSafety$' ./catalog
+check "crash safety, 200 SIGKILL points" go test -vet=off -count=1 -run '^TestCrashSafety$' ./catalog
+# The cli tests of the plain build only (plain_cli above): a control plane
+# and workers as processes (joins, losses, restarts, pauses, bad joins,
+# queries placed on workers), commands on damaged catalog files, serve's
+# refused flags. It waits much of the time (heartbeats, timeouts, processes
+# starting: 118 s and 147 s of CPU alone), so it runs in the background
+# from here on: beside the run-crash and serve checks, which leave a third
+# of the cores idle (processes starting and being killed), and then beside
+# the fuzzing, which gets one core (one fuzz worker) meanwhile and is
+# bounded by its time budget. Each of these checks keeps to its own
+# folders and processes. Started with the fuzzing, it was the last 70 s
+# of the run on its own.
+check_bg "cli processes: fleet, damaged catalogs, serve flags (plain build)" inpkg cli "$cli_test" -test.count=1 -test.timeout 15m -test.run "^(${plain_cli})\$"
 # SIGKILL of `lakehouse run` at random moments (LAKEHOUSE_RUN_CRASH_POINTS,
 # 30 when the test runs alone, 200 here, in two lakehouses at once):
 # skipped under -race, where each run takes several times longer.
@@ -335,13 +350,6 @@ check "run exits at its summary (plain build)" inpkg cli "$cli_test" -test.count
 # lakehouse serve under 50 clients for 30 s, and killed at 100 random
 # moments of that load (the race build runs 10 s and 10 kills).
 check "serve load and faults, 100 SIGKILL points of lakehouse serve" inpkg cli "$cli_test" -test.count=1 -test.timeout 20m -test.run '^(TestServeLoad|TestServeFaults)$'
-# The cli tests of the plain build only (plain_cli above): a control plane
-# and workers as processes (joins, losses, restarts, pauses, bad joins,
-# queries placed on workers), commands on damaged catalog files, serve's
-# refused flags. It mostly waits (heartbeats, timeouts, processes starting;
-# about half a core), so it runs beside the fuzzing below, which gets one
-# core (one fuzz worker) meanwhile and is bounded by its time budget.
-check_bg "cli processes: fleet, damaged catalogs, serve flags (plain build)" inpkg cli "$cli_test" -test.count=1 -test.timeout 15m -test.run "^(${plain_cli})\$"
 
 # Every `func FuzzX(` in a _test.go file, as "dir FuzzX".
 fuzz_targets() {
