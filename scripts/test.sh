@@ -274,11 +274,10 @@ inpkg() {
 # test's own vet pass, a subset of these analyzers, took 9 s of CPU in the
 # race step alone).
 check "go vet ./..." go vet ./...
-# The Python tests (the client, the outside engines: Spark and Trino on
-# the JVM) wait on servers and JVMs starting half the time, so they run in
-# the background beside the race step: 43 s alone at about one core.
+# (Run in the background beside the race step, the Python tests made it
+# longer by their own time: the race step keeps both cores busy.)
 if [[ -d python/tests ]]; then
-	check_bg "pytest python/tests" "$PYTHON" -m pytest -q python/tests
+	check "pytest python/tests" "$PYTHON" -m pytest -q python/tests
 fi
 # Tests of ./cli that run in its plain build only, in the "cli processes"
 # check below. Each starts the test binary as processes and checks them from
