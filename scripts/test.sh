@@ -428,7 +428,7 @@ fuzz_lanes=$(nproc)
 # fuzz_lane LANE: fuzzes the targets of lane LANE, keeping each one's
 # output and "rc seconds" aside by its index.
 fuzz_lane() {
-	local lane=$1 i line dir target start
+	local lane=$1 i dir target start
 	for i in "${!targets[@]}"; do
 		((i % fuzz_lanes == lane)) || continue
 		read -r dir target <<<"${targets[$i]}"
