@@ -4,7 +4,6 @@ package flight
 
 import (
 	"os"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -36,6 +35,6 @@ func unshared(path string) bool {
 // sameDevice reports whether the folders a and b are on one file system
 // (a file renames from one to the other).
 func sameDevice(a, b string) bool {
-	var sa, sb syscall.Stat_t
-	return syscall.Stat(a, &sa) == nil && syscall.Stat(b, &sb) == nil && sa.Dev == sb.Dev
+	var sa, sb unix.Stat_t
+	return unix.Stat(a, &sa) == nil && unix.Stat(b, &sb) == nil && sa.Dev == sb.Dev
 }

@@ -183,7 +183,8 @@ script_start=$SECONDS
 # test binary again on every call; the cli one takes half a minute).
 bindir=$(mktemp -d "${TMPDIR:-/tmp}/lakehouse-testbin.XXXXXX")
 prebuild_pid=
-trap '[[ -z $prebuild_pid ]] || kill "$prebuild_pid" 2>/dev/null; for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$bindir"' EXIT
+lane_pids=() # the fuzz lanes, below
+trap '[[ -z $prebuild_pid ]] || kill "$prebuild_pid" 2>/dev/null; for p in "${bg_pids[@]}" "${lane_pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$bindir"' EXIT
 
 # account NAME RC TOOK: counts a finished check and keeps its time.
 account() {
@@ -440,14 +441,12 @@ fuzz_lane() {
 }
 echo
 echo "fuzzing ${#targets[@]} targets for $fuzztime each, $fuzz_lanes at a time"
-lane_pids=()
 for ((lane = 0; lane < fuzz_lanes; lane++)); do
 	fuzz_lane "$lane" &
 	lane_pids+=($!)
-	bg_pids+=($!) # killed by the EXIT trap if the script is stopped
 done
 wait "${lane_pids[@]}"
-bg_pids=("${bg_pids[@]:0:${#bg_names[@]}}")
+lane_pids=()
 for i in "${!targets[@]}"; do
 	read -r dir target <<<"${targets[$i]}"
 	[[ -n $target ]] || continue

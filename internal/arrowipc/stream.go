@@ -75,12 +75,7 @@ func CreateStreamFile(path string) (*StreamFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &StreamFile{f: f, path: path, dictIDs: map[int64]bool{}}
-	if err := w.write([][]byte{magic, make([]byte, 2)}); err != nil {
-		w.Abort()
-		return nil, err
-	}
-	return w, nil
+	return startStreamFile(f, path, false)
 }
 
 // ReuseStreamFile is CreateStreamFile over the existing regular file at
@@ -97,7 +92,13 @@ func ReuseStreamFile(path string) (*StreamFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
-	w := &StreamFile{f: f, path: path, dictIDs: map[int64]bool{}, reused: true}
+	return startStreamFile(f, path, true)
+}
+
+// startStreamFile writes the file's magic at the start of f, opened at
+// path.
+func startStreamFile(f *os.File, path string, reused bool) (*StreamFile, error) {
+	w := &StreamFile{f: f, path: path, dictIDs: map[int64]bool{}, reused: reused}
 	if err := w.write([][]byte{magic, make([]byte, 2)}); err != nil {
 		w.Abort()
 		return nil, err
