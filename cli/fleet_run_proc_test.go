@@ -494,6 +494,17 @@ func TestFleetRuns(t *testing.T) {
 		}
 		fr.sameRows(t, "root.fanout", tables...)
 		fr.awaitShmClean(t, "the fan-out")
+		// The workers' data planes (no TLS) handed the intermediates over
+		// as files over HTTP, none with a DoGet.
+		var overHTTP, doGets int
+		for _, w := range fr.workers {
+			m := scrape(t, w.HTTPAddr)
+			overHTTP += counterOf(m, `lakehouse_requests_total{method="GetIntermediateHTTP"}`)
+			doGets += counterOf(m, `lakehouse_requests_total{method="DoGetIntermediate"}`)
+		}
+		if overHTTP == 0 || doGets != 0 {
+			t.Errorf("the workers handed %d intermediates over HTTP and %d with a DoGet, want some and none", overHTTP, doGets)
+		}
 	})
 
 	t.Run("200-function DAG", func(t *testing.T) {
@@ -922,4 +933,16 @@ func (fr *fleetRun) committedOnce(t *testing.T, branch, before string, rec *runr
 	if len(seen) != len(want) {
 		t.Errorf("the commits of run %s on %s: %v, want %v", rec.ID, branch, seen, want)
 	}
+}
+
+// counterOf is the value of counter name (with its labels) in the lines
+// scrape returns, 0 if it is not there.
+func counterOf(metrics, name string) int {
+	for _, l := range strings.Split(metrics, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), name+" "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
 }

@@ -22,10 +22,12 @@ import (
 )
 
 // Intermediates across workers. A model's output on worker A (an Arrow IPC
-// file in A's /dev/shm) is read by a child placed on worker B with a DoGet
-// on A's data plane: the ticket (IntermediateTicket) names the run, the
-// model and the worker holding the output, and is signed with the fleet's
-// ticket key, as placed queries are. A streams the file's record batch
+// file in A's /dev/shm) is read by a child placed on worker B from A's
+// data plane: the ticket (IntermediateTicket) names the run, the model and
+// the worker holding the output, and is signed with the fleet's ticket
+// key, as placed queries are. A data plane without TLS sends the file
+// whole over HTTP (handoff_http.go); with TLS, and from the control
+// plane, B asks with a DoGet, and A streams the file's record batch
 // messages from its mapping without copying or decoding them (codec.go,
 // streamFile); B writes their bodies from gRPC's buffers into a local IPC
 // file, checking headers and offsets but not values (FetchIntermediate,
@@ -263,46 +265,63 @@ func (s *Server) serveIntermediate(ctx context.Context, si *signedIntermediate, 
 		}
 		return s.streamIntermediate(ctx, t, fleet.ControlName, stream)
 	}
+	t, name, err := s.workerTicket(si)
+	if err != nil {
+		return err
+	}
+	return s.streamIntermediate(ctx, t, name, stream)
+}
+
+// workerTicket checks a handoff ticket presented to this worker's data
+// plane: signed by its control plane, not expired, naming this worker
+// under its current lease. It returns the ticket and the worker's name.
+func (s *Server) workerTicket(si *signedIntermediate) (IntermediateTicket, string, error) {
 	if s.opts.Placed == nil {
-		return errdefs.WithHint(errdefs.ErrNotFound, "send the ticket to the worker that holds the intermediate",
+		return IntermediateTicket{}, "", errdefs.WithHint(errdefs.ErrNotFound, "send the ticket to the worker that holds the intermediate",
 			"this server (--role %s) holds no intermediates", s.opts.Role)
 	}
 	name, lease, key, ok := s.opts.Placed.Ticket()
 	if !ok {
-		return errdefs.WithHint(errdefs.ErrUnavailable, "retry once the worker joined its control plane",
+		return IntermediateTicket{}, "", errdefs.WithHint(errdefs.ErrUnavailable, "retry once the worker joined its control plane",
 			"this worker has not joined its control plane yet")
 	}
 	t, err := VerifyIntermediate(key, si.Body, si.Sig, time.Now())
 	if err != nil {
-		return err
+		return t, "", err
 	}
 	if t.Worker != name {
-		return errdefs.WithHint(errdefs.ErrNotFound, "send the ticket to the worker it names",
+		return t, "", errdefs.WithHint(errdefs.ErrNotFound, "send the ticket to the worker it names",
 			"model %s of run %s is held by worker %s, and this is %s", t.Model, t.Run, t.Worker, name)
 	}
 	if t.Lease != lease {
-		return errdefs.WithHint(errdefs.ErrNotFound, "run the model again: its output went with the worker's earlier registration",
+		return t, "", errdefs.WithHint(errdefs.ErrNotFound, "run the model again: its output went with the worker's earlier registration",
 			"model %s of run %s was held by an earlier registration of worker %s", t.Model, t.Run, name)
 	}
-	return s.streamIntermediate(ctx, t, name, stream)
+	return t, name, nil
 }
 
 // streamIntermediate streams the intermediate t names from
 // Options.Intermediates; name is the holder's, for messages.
 func (s *Server) streamIntermediate(ctx context.Context, t IntermediateTicket, name string, stream flight.FlightService_DoGetServer) error {
 	m, err := s.opts.Intermediates.open(t.Run, t.Model)
-	if errors.Is(err, errGone) {
+	if err != nil {
+		return heldError(err, t, name)
+	}
+	return streamFile(ctx, m, stream.SendMsg)
+}
+
+// heldError is the error of the registry's open or openFile of the
+// output t names, held by worker name.
+func heldError(err error, t IntermediateTicket, name string) error {
+	switch {
+	case errors.Is(err, errGone):
 		return errdefs.WithHint(errdefs.ErrNotFound, "run the model again: its output is gone",
 			"worker %s holds no output of model %s of run %s", name, t.Model, t.Run)
-	}
-	if errors.Is(err, fs.ErrNotExist) {
+	case errors.Is(err, fs.ErrNotExist):
 		return errdefs.WithHint(errdefs.ErrNotFound, "run the model again: its output is gone",
 			"the output of model %s of run %s is gone from worker %s", t.Model, t.Run, name)
 	}
-	if err != nil {
-		return errdefs.New(errdefs.ErrInternal, "the output of model %s of run %s on worker %s is unreadable: %v", t.Model, t.Run, name, err)
-	}
-	return streamFile(ctx, m, stream.SendMsg)
+	return errdefs.New(errdefs.ErrInternal, "the output of model %s of run %s on worker %s is unreadable: %v", t.Model, t.Run, name, err)
 }
 
 // streamFile sends the batches of m's file as a DoGet stream and releases

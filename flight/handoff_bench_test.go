@@ -280,8 +280,11 @@ func BenchmarkHandoff(b *testing.B) {
 	// a parent's other workers after the first. "flight-spares" writes
 	// over the pages of the fetch before (a worker that fetched for a
 	// run that ended within flight.SparesTTL); the others into new pages.
+	// transport is the location's prefix: grpc:// (DoGet) or http:// (the
+	// file over HTTP, what a data plane without TLS is asked).
+	transport := "grpc://"
 	fetch := func(b *testing.B, again bool) {
-		if err := FetchIntermediate(ctx, a.addr, tkt, dst, FetchOptions{Spares: spares}); err != nil {
+		if err := FetchIntermediate(ctx, transport+a.addr, tkt, dst, FetchOptions{Spares: spares}); err != nil {
 			b.Fatal(err)
 		}
 		if !again {
@@ -289,30 +292,33 @@ func BenchmarkHandoff(b *testing.B) {
 			a.held.Register("r1", "parent", data.ipc)
 		}
 	}
-	run("flight", func(b *testing.B) int64 {
-		fetch(b, false)
-		return fileRows(b, dst)
-	})
-	sp, err := NewSpares(filepath.Join(filepath.Dir(data.ipc), "spares"), 4<<30, time.Hour)
-	if err != nil {
-		b.Fatal(err)
+	for _, tr := range []struct{ prefix, name string }{{"http://", "http"}, {"grpc://", "flight"}} {
+		transport = tr.prefix
+		run(tr.name, func(b *testing.B) int64 {
+			fetch(b, false)
+			return fileRows(b, dst)
+		})
+		sp, err := NewSpares(filepath.Join(filepath.Dir(data.ipc), "spares"), 4<<30, time.Hour)
+		if err != nil {
+			b.Fatal(err)
+		}
+		spares = sp
+		sp.Put(writeSpare(b, filepath.Dir(data.ipc), int(data.bytes))) // an earlier run's
+		run(tr.name+"-spares", func(b *testing.B) int64 {
+			fetch(b, false)
+			return fileRows(b, dst)
+		})
+		spares = nil
+		sp.Close()
+		run(tr.name+"-again", func(b *testing.B) int64 {
+			fetch(b, true)
+			return fileRows(b, dst)
+		})
+		run(tr.name+"+read", func(b *testing.B) int64 {
+			fetch(b, false)
+			return readIPC(b, dst)
+		})
 	}
-	spares = sp
-	sp.Put(writeSpare(b, filepath.Dir(data.ipc), int(data.bytes))) // an earlier run's
-	run("flight-spares", func(b *testing.B) int64 {
-		fetch(b, false)
-		return fileRows(b, dst)
-	})
-	spares = nil
-	sp.Close()
-	run("flight-again", func(b *testing.B) int64 {
-		fetch(b, true)
-		return fileRows(b, dst)
-	})
-	run("flight+read", func(b *testing.B) int64 {
-		fetch(b, false)
-		return readIPC(b, dst)
-	})
 	run("parquet", func(b *testing.B) int64 { return readParquet(b, data.parquet) })
 
 	pq := took["parquet"]
@@ -323,7 +329,11 @@ func BenchmarkHandoff(b *testing.B) {
 		float64(data.bytes)/(1<<30), data.rows, benchSchema.NumFields(), float64(data.parquetBytes)/(1<<30), data.generatedTook.Round(time.Millisecond))
 	fmt.Printf("%-44s %10s %8s %10s %10s %10s\n", "path", "time", "GB/s", "x parquet", "cpu-s/GB", "x parquet")
 	for _, r := range []struct{ name, what string }{
-		{"flight", "worker A -> loopback Flight -> /dev/shm"},
+		{"http", "worker A -> Flight http: location -> /dev/shm"},
+		{"http-spares", "the same, over spare pages (steady worker)"},
+		{"http-again", "the same, A's file sent again (fan-out)"},
+		{"http+read", "the same, then read from /dev/shm"},
+		{"flight", "worker A -> Flight DoGet -> /dev/shm"},
 		{"flight-spares", "the same, over spare pages (steady worker)"},
 		{"flight-again", "the same, A's mapping kept (fan-out)"},
 		{"flight+read", "the same, then read from /dev/shm"},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
@@ -30,13 +31,16 @@ type FetchOptions struct {
 }
 
 // FetchIntermediate reads the intermediate a handoff ticket grants from
-// the data plane at location (host:port, grpc://host:port or
-// grpc+tls://host:port) into a local Arrow IPC file at dst, usually in
-// /dev/shm. Each message's body goes from the transport's buffers
-// straight into the file, once its header is checked against the schema
-// (arrowipc.StreamFile); dst appears only once complete and its footer,
-// batch headers and offsets are checked; a child then reads it as a local
-// intermediate, which validates the values.
+// the data plane at location (http://host:port, host:port,
+// grpc://host:port or grpc+tls://host:port; see DataLocation) into a
+// local Arrow IPC file at dst, usually in /dev/shm. Over http: the file
+// as it lies on the worker, spliced from the socket into dst
+// (handoff_http.go). Over gRPC, a DoGet: each message's body goes from
+// the transport's buffers straight into the file, once its header is
+// checked against the schema (arrowipc.StreamFile). Either way dst
+// appears only once complete and its footer, batch headers and offsets
+// are checked; a child then reads it as a local intermediate, which
+// validates the values.
 //
 // A process fetches each dst once: callers asking for a dst that is being
 // fetched wait for that fetch, and a dst already there is taken as
@@ -63,6 +67,26 @@ func fetchIntermediate(ctx context.Context, location string, ticket []byte, dst 
 		return nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
+	}
+	if strings.HasPrefix(location, "http://") {
+		// A data plane without TLS (DataLocation): the file over HTTP,
+		// else (it answered no HTTP) a DoGet.
+		tmp, spare := dst+".fetch", false
+		os.Remove(tmp)
+		if sp, ok := opts.Spares.take(dst); ok {
+			tmp, spare = sp, true
+		}
+		err := fetchHTTP(ctx, location, ticket, tmp, spare)
+		if err == nil {
+			err = os.Rename(tmp, dst)
+		}
+		if err != nil {
+			os.Remove(tmp) // a spare too: it was taken
+		}
+		if !errors.Is(err, errNoHTTP) {
+			return err
+		}
+		location = strings.TrimPrefix(location, "http://")
 	}
 	c, err := Dial(location, DialOptions{CAFile: opts.CAFile, APIKey: opts.APIKey})
 	if err != nil {

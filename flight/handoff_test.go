@@ -53,12 +53,17 @@ func serveHandoffWorker(t testing.TB, w *joinedWorker) *handoffWorker {
 	return hw
 }
 
-// doGets is how many intermediates the worker was asked for.
+// doGets is how many intermediates the worker was asked for, by DoGet
+// and over HTTP.
 func (hw *handoffWorker) doGets() int64 {
 	hw.metrics.mu.Lock()
 	defer hw.metrics.mu.Unlock()
-	return hw.metrics.requests["DoGetIntermediate"]
+	return hw.metrics.requests["DoGetIntermediate"] + hw.metrics.requests["GetIntermediateHTTP"]
 }
+
+// transports are the two ways a data plane hands an intermediate over:
+// the prefix of its location.
+var transports = []string{"grpc://", "http://"}
 
 // shmDir is a folder in /dev/shm (else the temp dir) that the test
 // removes, after checking that no fetch left a temporary file in it.
@@ -190,41 +195,47 @@ func TestHandoff(t *testing.T) {
 		{"dictionary", handoffSchema, handoffBatches},
 		{"empty", handoffSchema, nil},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			a := serveHandoffWorker(t, &joinedWorker{name: "a", lease: "la", key: key})
-			src, want, tkt := holdParent(t, a, key, tc.schema, tc.batches)
-			dst := filepath.Join(filepath.Dir(src), "in.arrow")
-			if err := FetchIntermediate(context.Background(), "grpc://"+a.addr, tkt, dst, FetchOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			got, gotFP := readIntermediate(t, dst)
-			_, wantFP := readIntermediate(t, src)
-			if len(got) != len(want) || gotFP != wantFP {
-				t.Fatalf("%d batches (fingerprint %s), want %d (%s)", len(got), gotFP, len(want), wantFP)
-			}
-			for i := range want {
-				if !got[i].Schema().Equal(want[i].Schema()) || !array.RecordEqual(got[i], want[i]) {
-					t.Fatalf("batch %d:\n%v\nwant\n%v", i, got[i], want[i])
-				}
-			}
-			if n := a.doGets(); n != 1 {
-				t.Fatalf("%d DoGets", n)
-			}
-			// A second fetch (another worker's) streams from the mapping
-			// the first left with the registry, which unmaps it once the
-			// output is forgotten.
-			dst2 := filepath.Join(filepath.Dir(src), "in2.arrow")
-			if err := FetchIntermediate(context.Background(), "grpc://"+a.addr, tkt, dst2, FetchOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			if _, fp := readIntermediate(t, dst2); fp != wantFP {
-				t.Fatalf("second fetch: fingerprint %s, want %s", fp, wantFP)
-			}
-			a.held.Forget("r1", "parent")
-			if runtime.GOOS == "linux" {
-				waitUnmapped(t, src)
-			}
-		})
+		for _, tr := range transports {
+			t.Run(tc.name+"/"+strings.TrimSuffix(tr, "://"), func(t *testing.T) {
+				testHandoff(t, tr, key, tc.schema, tc.batches)
+			})
+		}
+	}
+}
+
+func testHandoff(t *testing.T, transport string, key []byte, schema *arrow.Schema, batches []string) {
+	a := serveHandoffWorker(t, &joinedWorker{name: "a", lease: "la", key: key})
+	src, want, tkt := holdParent(t, a, key, schema, batches)
+	dst := filepath.Join(filepath.Dir(src), "in.arrow")
+	if err := FetchIntermediate(context.Background(), transport+a.addr, tkt, dst, FetchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, gotFP := readIntermediate(t, dst)
+	_, wantFP := readIntermediate(t, src)
+	if len(got) != len(want) || gotFP != wantFP {
+		t.Fatalf("%d batches (fingerprint %s), want %d (%s)", len(got), gotFP, len(want), wantFP)
+	}
+	for i := range want {
+		if !got[i].Schema().Equal(want[i].Schema()) || !array.RecordEqual(got[i], want[i]) {
+			t.Fatalf("batch %d:\n%v\nwant\n%v", i, got[i], want[i])
+		}
+	}
+	if n := a.doGets(); n != 1 {
+		t.Fatalf("%d DoGets", n)
+	}
+	// A second fetch (another worker's) streams from the mapping
+	// the first left with the registry, which unmaps it once the
+	// output is forgotten.
+	dst2 := filepath.Join(filepath.Dir(src), "in2.arrow")
+	if err := FetchIntermediate(context.Background(), transport+a.addr, tkt, dst2, FetchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, fp := readIntermediate(t, dst2); fp != wantFP {
+		t.Fatalf("second fetch: fingerprint %s, want %s", fp, wantFP)
+	}
+	a.held.Forget("r1", "parent")
+	if runtime.GOOS == "linux" {
+		waitUnmapped(t, src)
 	}
 }
 
@@ -287,7 +298,7 @@ func TestHandoffRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
+	cases := []struct {
 		name   string
 		addr   string
 		ticket []byte
@@ -307,21 +318,30 @@ func TestHandoffRefused(t *testing.T) {
 		{"worker not joined", notJoined.addr, sign(key, nil), errdefs.ErrUnavailable, "has not joined"},
 		{"not a worker", controlAddr, sign(key, nil), errdefs.ErrNotFound, "holds no intermediates"},
 		{"nobody there", "127.0.0.1:1", sign(key, nil), errdefs.ErrUnavailable, "127.0.0.1:1"},
-		{"bad location", "http://a", sign(key, nil), errdefs.ErrInvalidArgument, "invalid server address"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dst := filepath.Join(dir, "in.arrow")
-			err := FetchIntermediate(context.Background(), tc.addr, tc.ticket, dst, FetchOptions{})
-			if !errdefs.Is(err, tc.class) || !strings.Contains(err.Error(), tc.msg) {
-				t.Fatalf("got %v, want %s containing %q", err, errdefs.ClassName(tc.class), tc.msg)
-			}
-			if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
-				t.Fatalf("a refused fetch left %s: %v", dst, err)
-			}
-		})
 	}
-	if n := a.doGets(); n != 10 {
-		t.Fatalf("worker a counted %d DoGets of intermediates, want 10", n)
+	for _, tr := range transports {
+		before := a.doGets()
+		for _, tc := range cases {
+			t.Run(strings.TrimSuffix(tr, "://")+"/"+tc.name, func(t *testing.T) {
+				dst := filepath.Join(dir, "in.arrow")
+				err := FetchIntermediate(context.Background(), tr+tc.addr, tc.ticket, dst, FetchOptions{})
+				if !errdefs.Is(err, tc.class) || !strings.Contains(err.Error(), tc.msg) {
+					t.Fatalf("got %v, want %s containing %q", err, errdefs.ClassName(tc.class), tc.msg)
+				}
+				if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("a refused fetch left %s: %v", dst, err)
+				}
+			})
+		}
+		if n := a.doGets() - before; n != 10 {
+			t.Fatalf("worker a counted %d requests for intermediates over %s, want 10", n, tr)
+		}
+	}
+	for _, loc := range []string{"ftp://a", "http://a", "http://a:1/x", "grpc://a/b"} {
+		err := FetchIntermediate(context.Background(), loc, sign(key, nil), filepath.Join(dir, "in.arrow"), FetchOptions{})
+		if !errdefs.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "invalid") {
+			t.Fatalf("location %s: got %v, want InvalidArgument", loc, err)
+		}
 	}
 }
 
@@ -329,13 +349,19 @@ func TestHandoffRefused(t *testing.T) {
 // parent output fetch it once; a fetch every caller gave up on is stopped,
 // and the next caller fetches anew.
 func TestHandoffSingleFlight(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(strings.TrimSuffix(tr, "://"), func(t *testing.T) { testHandoffSingleFlight(t, tr) })
+	}
+}
+
+func testHandoffSingleFlight(t *testing.T, transport string) {
 	key := []byte("fleet key")
 	w := &joinedWorker{name: "a", lease: "la", key: key, gate: make(chan struct{})}
 	a := serveHandoffWorker(t, w)
 	src, want, tkt := holdParent(t, a, key, handoffSchema, handoffBatches)
 	dst := filepath.Join(filepath.Dir(src), "in.arrow")
 	fetch := func(ctx context.Context) error {
-		return FetchIntermediate(ctx, a.addr, tkt, dst, FetchOptions{})
+		return FetchIntermediate(ctx, transport+a.addr, tkt, dst, FetchOptions{})
 	}
 	waiting := func(n int) {
 		t.Helper()

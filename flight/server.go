@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"log"
 	"log/slog"
 	"net"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -111,6 +114,7 @@ type Server struct {
 	mu      sync.Mutex
 	pending map[string]*pendingQuery
 	uploads *uploads
+	http    []*http.Server // Serve's, for the intermediates of a data plane
 	closing bool
 	active  sync.WaitGroup
 	stop    chan struct{}
@@ -182,8 +186,29 @@ func (s *Server) register(typ, doc string, fn func(ctx context.Context, body []b
 	s.actions[typ] = handler{fn: fn, doc: doc}
 }
 
-// Serve accepts connections on lis until Stop or GracefulStop.
-func (s *Server) Serve(lis net.Listener) error { return s.grpc.Serve(lis) }
+// Serve accepts connections on lis until Stop or GracefulStop. A
+// worker's data plane without TLS answers HTTP/1.1 on lis too, for its
+// intermediates (handoff_http.go).
+func (s *Server) Serve(lis net.Listener) error {
+	if !s.servesHTTP() {
+		return s.grpc.Serve(lis)
+	}
+	grpcL, httpL := splitListener(lis)
+	hs := &http.Server{Handler: http.HandlerFunc(s.serveIntermediateHTTP), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: log.New(io.Discard, "", 0)}
+	s.mu.Lock()
+	s.http = append(s.http, hs)
+	s.mu.Unlock()
+	go hs.Serve(httpL) //nolint:errcheck // ends with Stop
+	return s.grpc.Serve(grpcL)
+}
+
+// httpServers are the HTTP servers of Serve's data planes.
+func (s *Server) httpServers() []*http.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.http
+}
 
 // GracefulStop stops accepting new calls and waits up to timeout for the
 // running ones (queries streaming, runs reporting) before cutting them.
@@ -193,18 +218,32 @@ func (s *Server) GracefulStop(timeout time.Duration) {
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(done) }()
+	// The intermediates being sent over HTTP likewise.
+	hctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	hdone := make(chan struct{})
+	go func() {
+		for _, hs := range s.httpServers() {
+			hs.Shutdown(hctx) //nolint:errcheck // cut by Stop below
+		}
+		close(hdone)
+	}()
 	select {
 	case <-done:
 	case <-time.After(timeout):
 		s.grpc.Stop()
 		<-done
 	}
+	<-hdone
 	s.Stop()
 }
 
 // Stop cuts every call and releases pending queries.
 func (s *Server) Stop() {
 	s.grpc.Stop()
+	for _, hs := range s.httpServers() {
+		hs.Close()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {

@@ -328,7 +328,9 @@ func (e *Executor) inputs(ctx context.Context, t *Task, runDir, dir, prefix stri
 			}
 			src = p
 		} else {
-			addr := in.Addr
+			// Another worker's data plane, else the control plane's
+			// (DoGet, with this worker's key).
+			addr := flight.DataLocation(in.Addr)
 			if in.Holder == fleet.ControlName {
 				addr = e.cfg.ControlAddr
 			}

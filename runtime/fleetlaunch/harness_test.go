@@ -95,18 +95,20 @@ func serveDataPlane(t testing.TB, j *joined, held *flight.Intermediates) *dataPl
 	return &dataPlane{addr: lis.Addr().String(), metrics: m}
 }
 
-var doGetRE = regexp.MustCompile(`lakehouse_requests_total\{method="DoGetIntermediate"\} (\d+)`)
+// doGetRE matches the requests for intermediates: DoGets, and GETs over
+// HTTP (a data plane without TLS).
+var doGetRE = regexp.MustCompile(`lakehouse_requests_total\{method="(?:DoGetIntermediate|GetIntermediateHTTP)"\} (\d+)`)
 
 // doGets is how many intermediates the data plane handed over.
 func (d *dataPlane) doGets(t *testing.T) int {
 	var b strings.Builder
 	d.metrics.WriteText(&b)
-	m := doGetRE.FindStringSubmatch(b.String())
-	if m == nil {
-		return 0
+	total := 0
+	for _, m := range doGetRE.FindAllStringSubmatch(b.String(), -1) {
+		n, _ := strconv.Atoi(m[1])
+		total += n
 	}
-	n, _ := strconv.Atoi(m[1])
-	return n
+	return total
 }
 
 type testWorker struct {

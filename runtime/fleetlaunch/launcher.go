@@ -331,7 +331,7 @@ func (l *Launcher) fetchOutput(ctx context.Context, inv function.Invocation, t T
 	if err != nil {
 		return err
 	}
-	if err := flight.FetchIntermediate(ctx, p.w.Addr, ticket, inv.Output, l.cfg.Fetch); err != nil {
+	if err := flight.FetchIntermediate(ctx, flight.DataLocation(p.w.Addr), ticket, inv.Output, l.cfg.Fetch); err != nil {
 		return fmt.Errorf("output of %s from worker %s: %w", model, p.w.Name, err)
 	}
 	id, size, err := statID(inv.Output)
