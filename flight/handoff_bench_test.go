@@ -27,7 +27,9 @@ import (
 )
 
 // BenchmarkHandoff hands a table over from one worker's data plane to
-// another process's /dev/shm over loopback Flight, and reads the same
+// another process's /dev/shm over loopback, both ways a data plane
+// serves it (the file over HTTP, Flight's http: location, as a data plane
+// without TLS is asked; and DoGet), and reads the same
 // table from a Parquet file on local disk (snappy, as DuckDB writes it)
 // with arrow-go's pqarrow, in one run, then prints a table with the
 // ratios:
