@@ -278,7 +278,8 @@ func (e *Env) member(ctx context.Context, ws workerSetup, control *flight.Client
 		Log:      e.Log,
 		Load: func() fleet.Load {
 			p := fleet.Probe(shmDir)
-			return fleet.Load{Running: queries.load() + functions.running(), ShmFreeBytes: functions.shmFree(p.ShmFreeBytes), MemoryAvailableBytes: p.MemoryAvailableBytes}
+			avail := p.MemoryAvailableBytes + functions.relieve(p)
+			return fleet.Load{Running: queries.load() + functions.running(), ShmFreeBytes: functions.shmFree(p.ShmFreeBytes), MemoryAvailableBytes: avail}
 		},
 		OnRegister: func(l fleet.Lease, again bool) {
 			if again {

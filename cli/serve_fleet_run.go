@@ -158,6 +158,17 @@ func (wf *workerFunctions) shmFree(probed int64) int64 {
 	return probed + wf.spares.Bytes()
 }
 
+// relieve gives the spares' memory back when the machine is short of it
+// (flight.Spares.Relieve) and returns what it freed: the worker's pages
+// of fetched intermediates that no run needs go before its functions
+// run out of memory. Called with each heartbeat's probe.
+func (wf *workerFunctions) relieve(m fleet.Machine) int64 {
+	if wf == nil {
+		return 0
+	}
+	return wf.spares.Relieve(m.MemoryBytes, m.MemoryAvailableBytes)
+}
+
 // running is how many functions the worker runs, for its heartbeats.
 func (wf *workerFunctions) running() int {
 	if wf == nil || wf.exec == nil {

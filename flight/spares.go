@@ -137,6 +137,33 @@ func (s *Spares) Bytes() int64 {
 	return s.bytes
 }
 
+// LowMemoryDivisor sets the mark Relieve keeps memory above: a machine
+// with less than its memory over this available is short of it.
+const LowMemoryDivisor = 8
+
+// Relieve gives memory back when the machine is short of it: the spares'
+// pages are memory (tmpfs, never swapped out here) that functions could
+// use. With available bytes of total memory available (not counting the
+// spares'), below total/LowMemoryDivisor, it removes the oldest spares
+// until that mark is met again or none is left, and returns what it
+// freed. Called with each heartbeat's probe.
+func (s *Spares) Relieve(total, available int64) (freed int64) {
+	if s == nil || total <= 0 {
+		return 0
+	}
+	short := total/LowMemoryDivisor - available
+	if short <= 0 {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.files) > 0 && freed < short {
+		freed += s.files[0].size
+		s.drop(0)
+	}
+	return freed
+}
+
 // Close removes every spare and the folder.
 func (s *Spares) Close() error {
 	if s == nil {

@@ -5,8 +5,10 @@ package flight
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -49,12 +51,18 @@ func inode(t *testing.T, path string) uint64 {
 // leaves, byte for byte, whether the spare was longer or shorter: nothing
 // of what the spare held stays.
 func TestFetchWritesOverSpare(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(strings.TrimSuffix(tr, "://"), func(t *testing.T) { testFetchWritesOverSpare(t, tr) })
+	}
+}
+
+func testFetchWritesOverSpare(t *testing.T, transport string) {
 	key := []byte("fleet key")
 	a := serveHandoffWorker(t, &joinedWorker{name: "a", lease: "la", key: key})
 	src, _, tkt := holdParent(t, a, key, handoffSchema, handoffBatches)
 	dir := filepath.Dir(src)
 	plain := filepath.Join(dir, "plain.arrow")
-	if err := FetchIntermediate(context.Background(), "grpc://"+a.addr, tkt, plain, FetchOptions{}); err != nil {
+	if err := FetchIntermediate(context.Background(), transport+a.addr, tkt, plain, FetchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	want, err := os.ReadFile(plain)
@@ -72,7 +80,7 @@ func TestFetchWritesOverSpare(t *testing.T) {
 			t.Fatalf("spares hold %d bytes, want %d", got, size)
 		}
 		dst := filepath.Join(dir, "in"+string(rune('0'+i))+".arrow")
-		if err := FetchIntermediate(context.Background(), "grpc://"+a.addr, tkt, dst, FetchOptions{Spares: sp}); err != nil {
+		if err := FetchIntermediate(context.Background(), transport+a.addr, tkt, dst, FetchOptions{Spares: sp}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := os.ReadFile(dst)
@@ -89,7 +97,7 @@ func TestFetchWritesOverSpare(t *testing.T) {
 		ino := inode(t, dst)
 		sp.Put(dst)
 		dst2 := dst + ".again.arrow"
-		if err := FetchIntermediate(context.Background(), "grpc://"+a.addr, tkt, dst2, FetchOptions{Spares: sp}); err != nil {
+		if err := FetchIntermediate(context.Background(), transport+a.addr, tkt, dst2, FetchOptions{Spares: sp}); err != nil {
 			t.Fatal(err)
 		}
 		if inode(t, dst2) != ino {
@@ -105,7 +113,7 @@ func TestFetchWritesOverSpare(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(dir, "failed.arrow")
-	if err := FetchIntermediate(context.Background(), "grpc://"+a.addr, bad, dst, FetchOptions{Spares: sp}); err == nil {
+	if err := FetchIntermediate(context.Background(), transport+a.addr, bad, dst, FetchOptions{Spares: sp}); err == nil {
 		t.Fatal("a fetch of an output the worker does not hold passed")
 	}
 	if _, err := os.Stat(dst); !os.IsNotExist(err) {
@@ -244,5 +252,31 @@ func TestSpares(t *testing.T) {
 	nilSpares.Put(p)
 	if _, err := os.Stat(p); !os.IsNotExist(err) {
 		t.Fatal("a nil Spares kept a file")
+	}
+}
+
+// TestSparesRelieve: a machine short of memory gets the oldest spares'
+// pages back, enough to bring it over the mark, and no more.
+func TestSparesRelieve(t *testing.T) {
+	dir := shmDir(t)
+	sp := newTestSpares(t, dir, 1<<30)
+	for i, size := range []int{3000, 2000, 1000} {
+		sp.Put(spareFile(t, dir, fmt.Sprintf("old%d", i), 1, size))
+	}
+	const total = 80000 // the mark: 10000 available
+	if freed := sp.Relieve(total, 10000); freed != 0 || sp.Bytes() != 6000 {
+		t.Fatalf("not short: freed %d, %d bytes left", freed, sp.Bytes())
+	}
+	if freed := sp.Relieve(total, 9000); freed != 3000 || sp.Bytes() != 3000 {
+		t.Fatalf("short of 1000: freed %d (want the oldest spare, 3000), %d bytes left", freed, sp.Bytes())
+	}
+	if freed := sp.Relieve(total, 0); freed != 3000 || sp.Bytes() != 0 {
+		t.Fatalf("short of everything: freed %d, %d bytes left", freed, sp.Bytes())
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "spares")); len(ents) != 0 {
+		t.Fatalf("%d spare files left", len(ents))
+	}
+	if freed := (*Spares)(nil).Relieve(total, 0); freed != 0 {
+		t.Fatal("nil spares freed something")
 	}
 }
