@@ -42,6 +42,16 @@ type localRuns struct {
 
 var _ flight.Runs = (*localRuns)(nil)
 
+// MaxProjectBytes is the most a project sent with a run may hold
+// compressed (flight.ProjectLimiter): a server refuses larger run
+// requests before decoding them. 0 (no bound) for the embedded CLI.
+func (r *localRuns) MaxProjectBytes() int64 {
+	if !r.served {
+		return 0
+	}
+	return r.project.bytes
+}
+
 // liveRun is a run under way in this process.
 type liveRun struct {
 	cancel context.CancelCauseFunc

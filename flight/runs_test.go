@@ -191,3 +191,37 @@ func TestRunActions(t *testing.T) {
 		t.Errorf("a reader lists runs: %v", err)
 	}
 }
+
+// limitedRuns are fakeRuns that take projects of at most limit bytes.
+type limitedRuns struct {
+	fakeRuns
+	limit int64
+}
+
+func (l *limitedRuns) MaxProjectBytes() int64 { return l.limit }
+
+// TestRunBodyTooLarge: a run request larger than any project within the
+// server's limit makes is refused before it is decoded (garbage that
+// large gets the size error, not a JSON one); one that could hold such a
+// project is decoded as before.
+func TestRunBodyTooLarge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	fake := &limitedRuns{limit: 1 << 10}
+	c := dialRuns(t, serveRuns(t, Options{Runs: fake}), "")
+	big := strings.Repeat("x", runBodySlack+4<<10)
+	err := c.Do(ctx, ActionRun, json.RawMessage(`"`+big+`"`), nil)
+	if !errdefs.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "more than a project within the limit of 1.0 KiB makes") {
+		t.Fatalf("a run request of %d bytes: %v", len(big), err)
+	}
+	if msg, hint := errdefs.Split(err); !strings.Contains(hint, "--max-project-bytes") {
+		t.Fatalf("no hint of the limit's flag: %s (%s)", msg, hint)
+	}
+	err = c.Do(ctx, ActionRun, json.RawMessage(`"`+big[:runBodySlack]+`"`), nil)
+	if !errdefs.Is(err, errdefs.ErrInvalidArgument) || strings.Contains(err.Error(), "more than a project") {
+		t.Fatalf("a run request within the bound: %v, want the body's own error", err)
+	}
+	if len(fake.got) != 0 {
+		t.Fatalf("runs started: %v", fake.got)
+	}
+}

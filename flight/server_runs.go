@@ -2,6 +2,7 @@ package flight
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/lakehouse-dev/lakehouse/catalog"
@@ -62,6 +63,44 @@ func (s *Server) runUser(ctx context.Context, named string) string {
 }
 
 // registerRuns adds the run actions.
+// ProjectLimiter is implemented by Runs that bound the projects sent
+// with runs: MaxProjectBytes is the most a project's gzip'd tar may hold.
+type ProjectLimiter interface {
+	MaxProjectBytes() int64
+}
+
+// runBodySlack is what a run request holds besides its project: the ref,
+// parameters, flags and the JSON around them.
+const runBodySlack = 1 << 20
+
+// checkRunBodySize refuses a run request too large to carry a project
+// within the server's limit (ProjectLimiter) before it is decoded: the
+// project travels in base64, 4 bytes for 3, and decoding a body of
+// hundreds of MiB to find that out costs as much again in memory.
+func (s *Server) checkRunBodySize(n int) error {
+	pl, ok := s.opts.Runs.(ProjectLimiter)
+	if !ok {
+		return nil
+	}
+	limit := pl.MaxProjectBytes()
+	if limit <= 0 || int64(n) <= (limit+2)/3*4+runBodySlack {
+		return nil
+	}
+	mib := func(n int64) string {
+		switch {
+		case n >= 1<<20:
+			return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+		case n >= 1<<10:
+			return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+		}
+		return fmt.Sprintf("%d B", n)
+	}
+	return errdefs.WithHint(errdefs.ErrInvalidArgument,
+		"keep data files and environments out of the project folder (the server's limits are `serve --max-project-bytes` and `--max-project-unpacked`)",
+		"the project sent with the run is refused: the request is %s, more than a project within the limit of %s makes",
+		mib(int64(n)), mib(limit))
+}
+
 func (s *Server) registerRuns() {
 	runs := func() (Runs, error) {
 		if s.opts.Runs == nil {
@@ -70,6 +109,9 @@ func (s *Server) registerRuns() {
 		return s.opts.Runs, nil
 	}
 	s.register(ActionRun, "plan and run a pipeline project sent as a gzip'd tar; streams run events", func(ctx context.Context, body []byte, send func(any) error) error {
+		if err := s.checkRunBodySize(len(body)); err != nil {
+			return err
+		}
 		var b RunBody
 		if err := decode(ActionRun, body, &b); err != nil {
 			return err
