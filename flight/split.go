@@ -41,8 +41,10 @@ func (s *splitter) accept() {
 	for delay := time.Duration(0); ; {
 		c, err := s.lis.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() { // e.g. out of file descriptors: wait, as net/http does
+			// Out of file descriptors, a connection aborted before it was
+			// accepted: wait and go on, as net/http and gRPC do.
+			var te interface{ Temporary() bool }
+			if errors.As(err, &te) && te.Temporary() && !errors.Is(err, net.ErrClosed) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				time.Sleep(delay)
 				continue
