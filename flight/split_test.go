@@ -52,8 +52,8 @@ func TestSplitListener(t *testing.T) {
 		return string(b)
 	}
 	for send, want := range map[string]string{
-		"PRI * HTTP/2.0": "grpc:PRI * HTTP/2.0",
-		"GET / HTTP/1.1": "http:GET / HTTP/1.1",
+		"PRI * HTTP/2.0":  "grpc:PRI * HTTP/2.0",
+		"GET / HTTP/1.1":  "http:GET / HTTP/1.1",
 		"\x16\x03\x01xyz": "http:\x16\x03\x01xyz", // what is not HTTP/2 goes to the HTTP side, which refuses it
 	} {
 		if got := ask(send); got != want {
