@@ -179,6 +179,12 @@ func writeHTTPError(w http.ResponseWriter, err error) error {
 	return err
 }
 
+// A fetch over HTTP reads the body stallPiece bytes at a time, each
+// within stallTimeout (at least 136 KiB/s).
+const stallPiece = 4 << 20
+
+var stallTimeout = 30 * time.Second
+
 // errNoHTTP is fetchHTTP's error when the peer does not answer HTTP/1.1
 // (a data plane with TLS): the fetch goes on with DoGet.
 var errNoHTTP = errors.New("no HTTP answer")
@@ -268,14 +274,27 @@ func fetchHTTP(ctx context.Context, location string, ticket []byte, tmp string, 
 	if _, err := f.Write(head); err != nil {
 		return err
 	}
-	if _, err := io.CopyN(f, conn, size-int64(len(head))); err != nil {
-		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG) {
+	// A piece at a time, each within stallTimeout: a holder stopped or
+	// cut off midway fails the fetch rather than holding it forever.
+	for rest := size - int64(len(head)); rest > 0; {
+		conn.SetReadDeadline(time.Now().Add(stallTimeout)) //nolint:errcheck
+		if ctx.Err() != nil { // (after the deadline: a cancel from now on cuts the copy)
+			return ctx.Err()
+		}
+		n, err := io.CopyN(f, conn, min(rest, stallPiece))
+		rest -= n
+		switch {
+		case err == nil:
+		case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG):
 			return fmt.Errorf("writing %s: %w", tmp, err)
+		case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil:
+			return errdefs.WithHint(errdefs.ErrUnavailable, "retry: the worker may have stopped or been cut off",
+				"the data plane at %s sent less than %d MiB of the intermediate in %s", host, stallPiece>>20, stallTimeout)
+		case errors.Is(err, io.EOF):
+			return broken("stopped sending the intermediate", io.ErrUnexpectedEOF)
+		default:
+			return broken("stopped sending the intermediate", err)
 		}
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return broken("stopped sending the intermediate", err)
 	}
 	if spare {
 		if err := f.Truncate(size); err != nil {

@@ -60,6 +60,8 @@ func serveRaw(t *testing.T, fn func(c net.Conn)) string {
 // the fetch fails with a class that says what went wrong and leaves no
 // file (shmDir checks for leftovers), or writes a file that reads back.
 func TestHandoffHTTPHostileSender(t *testing.T) {
+	defer func(d time.Duration) { stallTimeout = d }(stallTimeout)
+	stallTimeout = 200 * time.Millisecond
 	schema := arrow.NewSchema(handoffSchema.Fields()[:2], nil)
 	src := filepath.Join(shmDir(t), "good.arrow")
 	writeIntermediate(t, src, schema, []string{`[{"id": 1, "name": "abc"}, {"id": 2, "name": "def"}]`})
@@ -116,6 +118,10 @@ func TestHandoffHTTPHostileSender(t *testing.T) {
 			errdefs.ErrNotFound, "gone"},
 		{"an error page", answer("502 Bad Gateway", "text/html", []byte("<html>"), 6), errdefs.ErrInternal, "502 Bad Gateway"},
 		{"no HTTP", func(c net.Conn) { c.Write([]byte("SSH-2.0-OpenSSH\r\n")) }, errdefs.ErrUnavailable, ""}, //nolint:errcheck
+		{"stalled", func(c net.Conn) {
+			answer("200 OK", arrowFileType, good[:len(good)/2], len(good))(c)
+			time.Sleep(2 * time.Second) // then closes: the fetch gave up before
+		}, errdefs.ErrUnavailable, "sent less than 4 MiB of the intermediate in 200ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := serveRaw(t, tc.serve)
