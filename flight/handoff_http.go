@@ -278,7 +278,9 @@ func fetchHTTP(ctx context.Context, location string, ticket []byte, tmp string, 
 	// cut off midway fails the fetch rather than holding it forever.
 	for rest := size - int64(len(head)); rest > 0; {
 		conn.SetReadDeadline(time.Now().Add(stallTimeout)) //nolint:errcheck
-		if ctx.Err() != nil {                              // (after the deadline: a cancel from now on cuts the copy)
+		// Checked once the deadline is set: a cancel from now on cuts
+		// the copy (context.AfterFunc above).
+		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		n, err := io.CopyN(f, conn, min(rest, stallPiece))
