@@ -191,8 +191,9 @@ var errNoHTTP = errors.New("no HTTP answer")
 
 // fetchHTTP fetches the intermediate ticket grants from the data plane at
 // location (http://host:port) into the file tmp, a spare's path if spare
-// (written over, then cut to size), and checks it. On error tmp is
-// removed (a spare too).
+// (written over, then cut to size), and checks it. On error the caller
+// removes tmp. A peer that answers nothing within stallTimeout is
+// Unavailable.
 func fetchHTTP(ctx context.Context, location string, ticket []byte, tmp string, spare bool) (err error) {
 	host := strings.TrimPrefix(location, "http://")
 	if _, port, perr := net.SplitHostPort(host); perr != nil || port == "" || strings.ContainsAny(host, "/ ") {
@@ -228,11 +229,19 @@ func fetchHTTP(ctx context.Context, location string, ticket []byte, tmp string, 
 		return broken("took no request", err)
 	}
 	br := bufio.NewReaderSize(conn, 64<<10)
+	conn.SetReadDeadline(time.Now().Add(stallTimeout)) //nolint:errcheck
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	resp, err := http.ReadResponse(br, req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return errdefs.WithHint(errdefs.ErrUnavailable, "retry: the worker may have stopped or been cut off",
+			"the data plane at %s did not answer within %s", host, stallTimeout)
+	default:
 		return fmt.Errorf("%w from %s: %v", errNoHTTP, host, err)
 	}
 	if resp.StatusCode != http.StatusOK {

@@ -118,6 +118,7 @@ func TestHandoffHTTPHostileSender(t *testing.T) {
 			errdefs.ErrNotFound, "gone"},
 		{"an error page", answer("502 Bad Gateway", "text/html", []byte("<html>"), 6), errdefs.ErrInternal, "502 Bad Gateway"},
 		{"no HTTP", func(c net.Conn) { c.Write([]byte("SSH-2.0-OpenSSH\r\n")) }, errdefs.ErrUnavailable, ""}, //nolint:errcheck
+		{"silent", func(net.Conn) { time.Sleep(2 * time.Second) }, errdefs.ErrUnavailable, "did not answer within 200ms"},
 		{"stalled", func(c net.Conn) {
 			answer("200 OK", arrowFileType, good[:len(good)/2], len(good))(c)
 			time.Sleep(2 * time.Second) // then closes: the fetch gave up before

@@ -193,11 +193,18 @@ func (s *Server) Serve(lis net.Listener) error {
 	if !s.servesHTTP() {
 		return s.grpc.Serve(lis)
 	}
+	s.mu.Lock()
+	select {
+	case <-s.stop: // stopped before it served
+		s.mu.Unlock()
+		lis.Close()
+		return grpc.ErrServerStopped
+	default:
+	}
 	grpcL, httpL := splitListener(lis)
 	hs := &http.Server{Handler: http.HandlerFunc(s.serveIntermediateHTTP), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: log.New(io.Discard, "", 0)}
-	s.mu.Lock()
-	s.http = append(s.http, hs)
+	s.http = append(s.http, hs) // Stop closes it
 	s.mu.Unlock()
 	go hs.Serve(httpL) //nolint:errcheck // ends with Stop
 	return s.grpc.Serve(grpcL)
@@ -241,11 +248,7 @@ func (s *Server) GracefulStop(timeout time.Duration) {
 // Stop cuts every call and releases pending queries.
 func (s *Server) Stop() {
 	s.grpc.Stop()
-	for _, hs := range s.httpServers() {
-		hs.Close()
-	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	select {
 	case <-s.stop:
 	default:
@@ -254,6 +257,11 @@ func (s *Server) Stop() {
 	for id, q := range s.pending {
 		q.close()
 		delete(s.pending, id)
+	}
+	hss := s.http
+	s.mu.Unlock()
+	for _, hs := range hss {
+		hs.Close()
 	}
 }
 
