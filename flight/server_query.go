@@ -225,9 +225,16 @@ func (s *Server) stream(ctx context.Context, q *pendingQuery, stream flight.Flig
 }
 
 // combinedRows is how many rows of schema make a batch of about
-// streamCombinedBytes (strings and other variable or nested columns
-// counted as 16 bytes a value), within [streamBatchRows, 1M].
+// streamCombinedBytes, within [streamBatchRows, 1M] (RowsFor).
 func combinedRows(schema *arrow.Schema) int {
+	return RowsFor(schema, streamCombinedBytes, streamBatchRows)
+}
+
+// RowsFor is how many rows of schema make about size bytes (strings and
+// other variable or nested columns counted as 16 bytes a value), within
+// [minRows, 1M]: the rows a DuckDB reader combines into one streamed
+// batch.
+func RowsFor(schema *arrow.Schema, size, minRows int) int {
 	width := 0
 	for _, f := range schema.Fields() {
 		if fw, ok := f.Type.(arrow.FixedWidthDataType); ok && fw.BitWidth() >= 8 {
@@ -236,7 +243,7 @@ func combinedRows(schema *arrow.Schema) int {
 			width += 16
 		}
 	}
-	return min(max(streamCombinedBytes/max(width, 1), streamBatchRows), 1<<20)
+	return min(max(size/max(width, 1), minRows), 1<<20)
 }
 
 // rechunk reads r to its end and passes emit batches of about

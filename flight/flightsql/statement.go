@@ -192,15 +192,7 @@ func (s *Server) stream(ctx context.Context, p *pending) <-chan arrowflight.Stre
 // combineRows is how many rows of schema make about combineBytes, from
 // 16K to 1M.
 func combineRows(schema *arrow.Schema) int {
-	width := 0
-	for _, f := range schema.Fields() {
-		w := 16
-		if fw, ok := f.Type.(arrow.FixedWidthDataType); ok && fw.BitWidth() >= 8 {
-			w = fw.BitWidth() / 8
-		}
-		width += w
-	}
-	return min(max(combineBytes/max(width, 1), 16<<10), 1<<20)
+	return flight.RowsFor(schema, combineBytes, 16<<10)
 }
 
 func newHandle() string {
