@@ -186,7 +186,9 @@ const stallPiece = 4 << 20
 var stallTimeout = 30 * time.Second
 
 // errNoHTTP is fetchHTTP's error when the peer does not answer HTTP/1.1
-// (a data plane with TLS): the fetch goes on with DoGet.
+// (a data plane with TLS), or answers it not as a data plane does (an
+// error without the data plane's JSON body: a proxy between them that
+// passes gRPC only): the fetch goes on with DoGet.
 var errNoHTTP = errors.New("no HTTP answer")
 
 // fetchHTTP fetches the intermediate ticket grants from the data plane at
@@ -337,5 +339,7 @@ func answerError(resp *http.Response, host string) error {
 		}
 		return errdefs.New(class, "%s", he.Error)
 	}
-	return errdefs.New(errdefs.ErrInternal, "the data plane at %s answered %s", host, resp.Status)
+	// Not a data plane's answer (a proxy's page, another server): DoGet
+	// may still get through.
+	return fmt.Errorf("%w from %s: it answered %s", errNoHTTP, host, resp.Status)
 }

@@ -116,7 +116,8 @@ func TestHandoffHTTPHostileSender(t *testing.T) {
 		{"another type", answer("200 OK", "text/html", good, len(good)), errdefs.ErrInvalidArgument, `sent "text/html"`},
 		{"refused", answer("404 Not Found", "application/json", []byte(`{"error":"gone","hint":"run it again","class":"not_found"}`), 58),
 			errdefs.ErrNotFound, "gone"},
-		{"an error page", answer("502 Bad Gateway", "text/html", []byte("<html>"), 6), errdefs.ErrInternal, "502 Bad Gateway"},
+		// Not a data plane's answer: the fetch tries a DoGet there.
+		{"an error page", answer("502 Bad Gateway", "text/html", []byte("<html>"), 6), errdefs.ErrUnavailable, ""},
 		{"no HTTP", func(c net.Conn) { c.Write([]byte("SSH-2.0-OpenSSH\r\n")) }, errdefs.ErrUnavailable, ""}, //nolint:errcheck
 		{"silent", func(net.Conn) { time.Sleep(2 * time.Second) }, errdefs.ErrUnavailable, "did not answer within 200ms"},
 		{"stalled", func(c net.Conn) {
@@ -260,5 +261,44 @@ func TestHandoffHTTPSpare(t *testing.T) {
 	srcSt, err2 := os.Stat(src)
 	if err != nil || err2 != nil || st.Size() != srcSt.Size() || len(got) != len(want) || !array.RecordEqual(got[1], want[1]) {
 		t.Fatalf("fetched over a spare: %d bytes (want %d), %d batches: %v %v", st.Size(), srcSt.Size(), len(got), err, err2)
+	}
+}
+
+// TestHandoffHTTPFallback: where something other than a data plane
+// answers HTTP/1.1 on the port (a proxy that passes gRPC only), the fetch
+// gets the intermediate with a DoGet there.
+func TestHandoffHTTPFallback(t *testing.T) {
+	key := []byte("fleet key")
+	held := NewIntermediates()
+	metrics := NewMetrics()
+	srv := NewServer(Options{Version: "v9", Role: "worker", Placed: &joinedWorker{name: "a", lease: "la", key: key},
+		Intermediates: held, Metrics: metrics})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcL, httpL := splitListener(lis)
+	proxy := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte("<html>no such route</html>")) //nolint:errcheck
+	})}
+	go proxy.Serve(httpL)    //nolint:errcheck
+	go srv.grpc.Serve(grpcL) //nolint:errcheck
+	t.Cleanup(func() { srv.Stop(); proxy.Close() })
+	a := &handoffWorker{addr: lis.Addr().String(), held: held, metrics: metrics}
+	_, want, tkt := holdParent(t, a, key, handoffSchema, handoffBatches)
+	dst := filepath.Join(shmDir(t), "in.arrow")
+	if err := FetchIntermediate(context.Background(), "http://"+a.addr, tkt, dst, FetchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := readIntermediate(t, dst)
+	if len(got) != len(want) || !array.RecordEqual(got[1], want[1]) {
+		t.Fatalf("fetched %v", got)
+	}
+	metrics.mu.Lock()
+	defer metrics.mu.Unlock()
+	if n := metrics.requests["DoGetIntermediate"]; n != 1 {
+		t.Fatalf("%d DoGets, want the fallback's one", n)
 	}
 }
