@@ -275,11 +275,6 @@ inpkg() {
 # test's own vet pass, a subset of these analyzers, took 9 s of CPU in the
 # race step alone).
 check "go vet ./..." go vet ./...
-# (Run in the background beside the race step, the Python tests made it
-# longer by their own time: the race step keeps both cores busy.)
-if [[ -d python/tests ]]; then
-	check "pytest python/tests" "$PYTHON" -m pytest -q python/tests
-fi
 # Tests of ./cli that run in its plain build only, in the "cli processes"
 # check below. Each starts the test binary as processes and checks them from
 # outside; under -race those processes take several times longer, and the Go
@@ -317,6 +312,15 @@ cli_test=$(testbin cli)
 # 302 s with -p 3 on this 2-core machine.
 check "go test -race ./..." env LAKEHOUSE_TEST_CLI_BIN="$cli_test" \
 	go test -race -vet=off -p 3 -count=1 -timeout 30m -skip "$race_skip" ./...
+# The Python tests (pytest) run in the background from here on, beside
+# the S3 suites and the crash-safety check, which leave a sixth of the
+# cores idle (MinIO, processes starting and being killed; vmstat over a
+# run): first, on their own, they left a third idle for 39 s; beside
+# the race step, which keeps both cores busy, they made it longer by
+# their own time. Their output follows at the end.
+if [[ -d python/tests ]]; then
+	check_bg "pytest python/tests" "$PYTHON" -m pytest -q python/tests
+fi
 # The query suite again, on an S3 warehouse (a MinIO each test starts),
 # through the scan cache; and the catalog's and the Iceberg format's tests
 # again, their tables on an S3 warehouse (each package's
