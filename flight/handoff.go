@@ -211,10 +211,10 @@ func (r *Intermediates) open(run, model string) (*mapping, error) {
 		r.mu.Unlock()
 		return nil, errGone
 	}
-	if h.m != nil {
-		h.m.retain()
+	if m := h.m; m != nil {
+		m.retain()
 		r.mu.Unlock()
-		return h.m, nil
+		return m, nil
 	}
 	path := h.path
 	r.mu.Unlock()
