@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/arrowipc"
@@ -93,11 +94,22 @@ func fetchIntermediate(ctx context.Context, location string, ticket []byte, dst 
 		return err
 	}
 	defer c.Close()
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Each message comes within stallTimeout, the first one too: a holder
+	// stopped or cut off midway fails the fetch rather than holding it.
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	watchdog := time.AfterFunc(stallTimeout, func() { cancel(errStalled) })
+	defer watchdog.Stop()
+	stalled := func(err error) error {
+		if ctx.Err() == nil && errors.Is(context.Cause(sctx), errStalled) {
+			return errdefs.WithHint(errdefs.ErrUnavailable, "retry: the worker may have stopped or been cut off",
+				"the data plane at %s sent nothing of the intermediate for %s", c.Addr(), stallTimeout)
+		}
+		return c.err(err)
+	}
 	stream, err := c.fc.DoGet(c.callContext(sctx), &flight.Ticket{Ticket: ticket})
 	if err != nil {
-		return c.err(err)
+		return stalled(err)
 	}
 	// Written as tmp, checked, then renamed to dst. What a fetch killed
 	// midway left is this process's to remove: only it fetches dst. A
@@ -117,13 +129,14 @@ func fetchIntermediate(ctx context.Context, location string, ticket []byte, dst 
 			return err
 		}
 	}
-	if err := receive(stream, w); err != nil {
+	if err := receive(stream, w, func() { watchdog.Reset(stallTimeout) }); err != nil {
 		w.Abort()
 		if errdefs.Is(err, errdefs.ErrInvalidArgument) {
 			return fmt.Errorf("intermediate from %s: %w", c.Addr(), err)
 		}
-		return c.err(err)
+		return stalled(err)
 	}
+	watchdog.Stop()
 	if _, err := w.Close(ctx); err != nil {
 		return fmt.Errorf("intermediate from %s into %s: %w", c.Addr(), dst, err)
 	}
@@ -134,10 +147,15 @@ func fetchIntermediate(ctx context.Context, location string, ticket []byte, dst 
 	return nil
 }
 
+// errStalled is the cause of a DoGet cut for sending nothing within
+// stallTimeout.
+var errStalled = errors.New("the intermediate's stream stalled")
+
 // receive writes the messages of a DoGet stream into w as they arrive,
-// their bodies straight from the transport's buffers. A message w refuses
-// is an error of class InvalidArgument; others are the stream's.
-func receive(stream grpc.ClientStream, w *arrowipc.StreamFile) error {
+// their bodies straight from the transport's buffers, calling progress
+// after each. A message w refuses is an error of class InvalidArgument;
+// others are the stream's.
+func receive(stream grpc.ClientStream, w *arrowipc.StreamFile, progress func()) error {
 	var d receivedData
 	defer d.free()
 	for {
@@ -148,6 +166,7 @@ func receive(stream grpc.ClientStream, w *arrowipc.StreamFile) error {
 		if err != nil {
 			return err
 		}
+		progress()
 		if len(d.header) > 0 || d.bodyLen > 0 { // else app metadata only
 			if err := w.Write(d.header, d.body, d.bodyLen); err != nil {
 				return err

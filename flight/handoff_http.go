@@ -180,7 +180,8 @@ func writeHTTPError(w http.ResponseWriter, err error) error {
 }
 
 // A fetch over HTTP reads the body stallPiece bytes at a time, each
-// within stallTimeout (at least 136 KiB/s).
+// within stallTimeout (at least 136 KiB/s); over DoGet each message comes
+// within stallTimeout.
 const stallPiece = 4 << 20
 
 var stallTimeout = 30 * time.Second

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -26,6 +27,8 @@ import (
 type hostileWorker struct {
 	flight.BaseFlightServer
 	messages []*flight.FlightData
+	// stall: then it sends nothing more until the call ends.
+	stall bool
 }
 
 func (w *hostileWorker) DoGet(_ *flight.Ticket, stream flight.FlightService_DoGetServer) error {
@@ -34,18 +37,25 @@ func (w *hostileWorker) DoGet(_ *flight.Ticket, stream flight.FlightService_DoGe
 			return err
 		}
 	}
+	if w.stall {
+		<-stream.Context().Done()
+	}
 	return nil
 }
 
 // serveHostile serves messages on a loopback port with gRPC's own codec.
 func serveHostile(t *testing.T, messages []*flight.FlightData) string {
+	return serveHostileWorker(t, &hostileWorker{messages: messages})
+}
+
+func serveHostileWorker(t *testing.T, w *hostileWorker) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := grpc.NewServer()
-	flight.RegisterFlightServiceServer(s, &hostileWorker{messages: messages})
+	flight.RegisterFlightServiceServer(s, w)
 	done := make(chan struct{})
 	go func() { s.Serve(lis); close(done) }()
 	t.Cleanup(func() { s.Stop(); <-done })
@@ -152,6 +162,38 @@ func TestHandoffHostileSender(t *testing.T) {
 			}
 			if _, err := os.Stat(dst); !os.IsNotExist(err) {
 				t.Fatalf("a refused stream left %s: %v", dst, err)
+			}
+		})
+	}
+}
+
+// TestHandoffDoGetStalled: a holder that stops sending midway (or before
+// its first message) fails the fetch as Unavailable once stallTimeout
+// passes, and leaves nothing.
+func TestHandoffDoGetStalled(t *testing.T) {
+	defer func(d time.Duration) { stallTimeout = d }(stallTimeout)
+	stallTimeout = 200 * time.Millisecond
+	schema := arrow.NewSchema(handoffSchema.Fields()[:2], nil)
+	rec, _, err := array.RecordFromJSON(memory.DefaultAllocator, schema, strings.NewReader(`[{"id": 1, "name": "abc"}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	good := streamOf(t, schema, []arrow.RecordBatch{rec})
+	for name, messages := range map[string][]*flight.FlightData{"midway": good[:1], "before its first message": nil} {
+		t.Run(name, func(t *testing.T) {
+			addr := serveHostileWorker(t, &hostileWorker{messages: messages, stall: true})
+			dst := filepath.Join(shmDir(t), "in.arrow")
+			start := time.Now()
+			err := FetchIntermediate(context.Background(), addr, []byte("any"), dst, FetchOptions{})
+			if !errdefs.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "sent nothing of the intermediate for 200ms") {
+				t.Fatalf("got %v, want Unavailable: sent nothing", err)
+			}
+			if took := time.Since(start); took > 10*time.Second {
+				t.Fatalf("gave up after %s", took)
+			}
+			if _, err := os.Stat(dst); !os.IsNotExist(err) {
+				t.Fatalf("a stalled fetch left %s: %v", dst, err)
 			}
 		})
 	}
