@@ -176,7 +176,7 @@ func TestDoctorChecksKeptMergeBases(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			parallelUnlessS3(t)
+			t.Parallel()
 			e := newGCEnvOn(t, testWarehouse(t))
 			e.must(e.importRows("dev", "t", 0, 10, ""))
 			e.advance(time.Hour)

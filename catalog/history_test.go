@@ -105,7 +105,7 @@ func threeWayMerge(t *testing.T) (*catalog.Local, catalog.TableIdent) {
 // snapshot replaced, and every entry names the metadata file of its own
 // state.
 func TestTableHistorySnapshotsAtRef(t *testing.T) {
-	parallelUnlessS3(t)
+	t.Parallel()
 	ctx := context.Background()
 	svc, tbl := threeWayMerge(t)
 
@@ -189,7 +189,7 @@ func TestTableHistorySnapshotsAtRef(t *testing.T) {
 // only, at the file's own current snapshot, its logs list its own lineage,
 // and no two states (of any branch) share a file name.
 func TestMetadataPerRef(t *testing.T) {
-	parallelUnlessS3(t)
+	t.Parallel()
 	ctx := context.Background()
 	svc, tbl := threeWayMerge(t)
 	name := regexp.MustCompile(`/metadata/\d{5}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.metadata\.json$`)

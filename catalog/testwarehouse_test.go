@@ -1,6 +1,8 @@
 package catalog_test
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -51,14 +53,25 @@ func testWarehouse(t testing.TB) warehouse.Storage {
 		t.Logf("local warehouse (local-only: %s)", why)
 		return nil
 	}
-	return warehousetest.OnS3(t, miniotest.Start(t))
+	return warehousetest.OnS3(t, packageMinIO)
 }
 
-// parallelUnlessS3 marks t parallel on a local warehouse only: in the S3
-// mode testWarehouse starts a MinIO, which sets the AWS environment of t
-// (t.Setenv, refused in parallel tests).
-func parallelUnlessS3(t *testing.T) {
+// packageMinIO serves the S3 mode's warehouses, a prefix of it for each
+// test: one MinIO for the test binary, started by TestMain, instead of
+// one a test.
+var packageMinIO *miniotest.Server
+
+func TestMain(m *testing.M) {
 	if !warehousetest.S3 {
-		t.Parallel()
+		os.Exit(m.Run())
 	}
+	srv, err := miniotest.StartMain()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "LAKEHOUSE_TEST_WAREHOUSE=s3:", err)
+		os.Exit(1)
+	}
+	packageMinIO = srv
+	code := m.Run()
+	srv.Close()
+	os.Exit(code)
 }

@@ -3,8 +3,8 @@
 #
 #   installs MinIO once into the test cache (version pinned in DEVELOPERS.md)
 #   go vet ./...
-#   go test -race -p 3 -count=1 ./... (some cli process tests in the plain build, see plain_cli;
-#     the cli tests' lakehouse processes are the plain build's)
+#   go test -race -p 3 -count=1 ./..., the longest packages first (some cli process tests in the
+#     plain build, see plain_cli; the cli tests' lakehouse processes are the plain build's)
 #   LAKEHOUSE_TEST_WAREHOUSE=s3 go test ./runtime/query ./catalog ./catalog/iceberg (the query and catalog suites on MinIO)
 #   go test -run TestCrashSafety ./catalog (200 kill points, without -race)
 #   go test -run TestRunCrashSafety ./cli (200 kills of lakehouse run, without -race)
@@ -13,6 +13,9 @@
 #   go test -run "$plain_cli" ./cli (the fleet as processes, damaged catalogs, serve's flags, without -race)
 #   every native fuzz target, FUZZ_BUDGET (default 70s) shared between them
 #
+# Test binaries are linked with go test -c into the test cache
+# ($LAKEHOUSE_TEST_CACHE/testbin, about 3 GB), where a run with warm caches
+# finds them up to date, and run from there (see testbin).
 # Each check prints how long it took; the end lists every check's time.
 # Exits non-zero if any check fails and ends with a summary line.
 set -uo pipefail
@@ -179,8 +182,17 @@ failures=()
 timings=()
 script_start=$SECONDS
 
-# Test binaries built once and run by several checks (go test links a
-# test binary again on every call; the cli one takes half a minute).
+# Test binaries: linked into the test cache, where they stay between runs
+# (tbcache), and hard-linked from there into this run's folder (bindir).
+# go test links a test binary again on every call, even when nothing
+# changed: about 150 s of CPU per run (process accounting), a fifth of
+# the run's wall time on two cores. go test -c -o FILE links only when
+# FILE's build ID does not match its inputs, so a run with warm caches
+# links nothing. Each cached binary is written under a lock (flock), and
+# this run uses its own hard link: a suite beside this one that relinks
+# it replaces the cache's file, not the one running here.
+tbcache=${LAKEHOUSE_TESTBIN_CACHE:-$LAKEHOUSE_TEST_CACHE/testbin}
+mkdir -p "$tbcache" || exit 1
 bindir=$(mktemp -d "${TMPDIR:-/tmp}/lakehouse-testbin.XXXXXX")
 prebuild_pid=
 lane_pids=() # the fuzz lanes, below
@@ -243,21 +255,28 @@ wait_bg() {
 	bg_pids=()
 }
 
-# testbin PKG [GO TEST FLAGS...]: builds PKG's test binary into $bindir
-# once (a name per package and flags) and prints its path. The binary
-# appears whole or not at all (linked beside it, then renamed).
+# testbin PKG [GO TEST FLAGS...]: builds PKG's test binary (a name per
+# package and flags) into the test cache if it is out of date, links it
+# into $bindir once and prints its path there. The binary appears whole or
+# not at all (linked beside it, then renamed).
 testbin() {
 	local pkg=$1
 	shift
-	local out
-	out="$bindir/$(echo "$pkg $*" | tr -c 'A-Za-z0-9\n' '_').test"
+	local name out part
+	name="$(echo "$pkg $*" | tr -c 'A-Za-z0-9\n' '_').test"
+	out=$bindir/$name
+	part=$out.part$BASHPID
 	if [[ ! -x $out ]]; then
 		local start=$SECONDS
-		if ! go test -c -o "$out.part$BASHPID" "$@" "./$pkg" >&2 || ! mv "$out.part$BASHPID" "$out"; then
-			rm -f "$out.part$BASHPID"
+		if ! (
+			flock 9 || exit 1
+			go test -c -o "$tbcache/$name" "$@" "./$pkg" >&2 || exit 1
+			ln -f "$tbcache/$name" "$part" 2>/dev/null || cp "$tbcache/$name" "$part"
+		) 9>"$tbcache/$name.lock" || ! mv "$part" "$out"; then
+			rm -f "$part"
 			return 1
 		fi
-		echo "built the test binary of ./$pkg $* in $((SECONDS - start))s" >&2
+		echo "the test binary of ./$pkg $*: $((SECONDS - start))s (linked if out of date)" >&2
 	fi
 	echo "$out"
 }
@@ -269,6 +288,92 @@ inpkg() {
 	shift 2
 	[[ -n $bin ]] || return 1
 	(cd "$pkg" && "$bin" "$@")
+}
+
+# race_tests: the tests of every package under the race detector, as
+# go test -race -p 3 ./... would run them (each package's binary in its
+# folder, -count=1, a 30 min timeout, race_skip below skipped), but with
+# binaries from the test cache (testbin above: one go test -c for every
+# package, linking only those out of date), and the longest packages
+# first by the last run's times (kept in the test cache): go test starts
+# them in import order, and the cli's, more than two thirds of the step,
+# started late. Prints "ok" or the output and "FAIL" per package.
+race_tests() {
+	local racedir=$bindir/race ip dir name rc=0
+	mkdir -p "$racedir" "$tbcache/race" || return 1
+	if ! (
+		flock 9 || exit 1
+		go test -race -c -o "$tbcache/race/" ./... >/dev/null || exit 1
+		for name in "$tbcache"/race/*.test; do
+			ln -f "$name" "$racedir/" 2>/dev/null || cp "$name" "$racedir/" || exit 1
+		done
+	) 9>"$tbcache/race.lock"; then
+		echo "test.sh: could not build the race test binaries (above)" >&2
+		return 1
+	fi
+	declare -A took
+	if [[ -f $tbcache/race.times ]]; then
+		while read -r t ip; do took[$ip]=$t; done <"$tbcache/race.times"
+	fi
+	local pids=() done=
+	: >"$racedir/times"
+	while read -r _ ip dir; do
+		while ((${#pids[@]} >= 3)); do
+			wait -n -p done "${pids[@]}"
+			local keep=() p
+			for p in "${pids[@]}"; do
+				[[ $p == "$done" ]] || keep+=("$p")
+			done
+			pids=("${keep[@]}")
+		done
+		LAKEHOUSE_TEST_CLI_BIN=$cli_test pkg_test "$racedir" "$ip" "$dir" "$racedir/$(basename "$ip").test" \
+			-test.count=1 -test.timeout=30m -test.skip "$race_skip" &
+		pids+=($!)
+	done < <(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}} {{.Dir}}{{end}}' ./... |
+		while read -r ip dir; do
+			[[ -n $ip ]] && echo "${took[$ip]:-100000} $ip $dir"
+		done | sort -s -k1,1nr)
+	wait
+	mv "$racedir/times" "$tbcache/race.times" 2>/dev/null
+	[[ ! -e $racedir/failed ]]
+}
+
+# pkg_test LOGDIR NAME DIR BIN ARGS...: runs a package's test binary BIN
+# in DIR with ARGS, its output kept in LOGDIR; prints "ok" and its time,
+# or the output and "FAIL" (as go test does), appends "seconds NAME" to
+# LOGDIR/times, and creates LOGDIR/failed if it failed.
+pkg_test() {
+	local logdir=$1 name=$2 dir=$3 bin=$4 start=$SECONDS rc log
+	shift 4
+	log=$logdir/$(echo "$name" | tr -c 'A-Za-z0-9\n' '_').log
+	(cd "$dir" && "$bin" -test.paniconexit0 "$@") >"$log" 2>&1
+	rc=$?
+	{
+		flock 8
+		if ((rc == 0)); then
+			printf 'ok  \t%s\t%ds\n' "$name" $((SECONDS - start))
+		else
+			cat "$log"
+			printf 'FAIL\t%s\t%ds\n' "$name" $((SECONDS - start))
+			touch "$logdir/failed"
+		fi
+		echo "$((SECONDS - start)) $name" >>"$logdir/times"
+	} 8>"$logdir/print.lock"
+}
+
+# s3_tests: the tests of runtime/query, catalog and catalog/iceberg again,
+# side by side, their tables on an S3 warehouse (see below).
+s3_tests() {
+	local logdir=$bindir/s3 pkg bin pids=()
+	mkdir -p "$logdir" || return 1
+	for pkg in runtime/query catalog catalog/iceberg; do
+		bin=$(testbin "$pkg") || return 1
+		LAKEHOUSE_TEST_WAREHOUSE=s3 pkg_test "$logdir" "./$pkg" "$pkg" "$bin" \
+			-test.count=1 -test.timeout=30m -test.skip '^TestCrashSafety$' &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	[[ ! -e $logdir/failed ]]
 }
 
 # go vet runs once, here: the go test commands below pass -vet=off (go
@@ -310,8 +415,7 @@ cli_test=$(testbin cli)
 # wait on processes (pip, Python, MinIO, containerd) part of the time, and
 # with the default of one per core the step was 87 % busy: 398 s, against
 # 302 s with -p 3 on this 2-core machine.
-check "go test -race ./..." env LAKEHOUSE_TEST_CLI_BIN="$cli_test" \
-	go test -race -vet=off -p 3 -count=1 -timeout 30m -skip "$race_skip" ./...
+check "go test -race ./..." race_tests
 # The Python tests (pytest) run in the background from here on, beside
 # the S3 suites and the crash-safety check, which leave a sixth of the
 # cores idle (MinIO, processes starting and being killed; vmstat over a
@@ -328,12 +432,11 @@ fi
 # crash-safety test, local-only, has its own step below. One go test for
 # the three packages, which run side by side: 123 s, against 146 s as two
 # steps, on a loaded 2-core machine.
-check "runtime/query, catalog and catalog/iceberg on an S3 warehouse" env LAKEHOUSE_TEST_WAREHOUSE=s3 \
-	go test -vet=off -count=1 -skip '^TestCrashSafety$' ./runtime/query ./catalog ./catalog/iceberg
+check "runtime/query, catalog and catalog/iceberg on an S3 warehouse" s3_tests
 # The race build runs the crash-safety test at 25 kill points (children are
 # slow under -race); this plain run does the full 200.
 # (in two stores at once)
-check "crash safety, 200 SIGKILL points" go test -vet=off -count=1 -run '^TestCrashSafety$' ./catalog
+check "crash safety, 200 SIGKILL points" inpkg catalog "$(testbin catalog)" -test.count=1 -test.timeout=30m -test.run '^TestCrashSafety$'
 # The cli tests of the plain build only (plain_cli above): a control plane
 # and workers as processes (joins, losses, restarts, pauses, bad joins,
 # queries placed on workers), commands on damaged catalog files, serve's

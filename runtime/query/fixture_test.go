@@ -14,8 +14,8 @@ import (
 	"github.com/lakehouse-dev/lakehouse/catalog/bolt"
 	"github.com/lakehouse-dev/lakehouse/catalog/iceberg"
 	"github.com/lakehouse-dev/lakehouse/catalog/scancache"
-	"github.com/lakehouse-dev/lakehouse/catalog/warehouse"
 	"github.com/lakehouse-dev/lakehouse/internal/miniotest"
+	"github.com/lakehouse-dev/lakehouse/internal/warehousetest"
 )
 
 // fixture is a catalog on real parts (bbolt, Iceberg tables written by
@@ -47,16 +47,33 @@ var scans catalog.TableScanner = new(iceberg.Format)
 // scripts/test.sh.
 var s3Warehouse = os.Getenv("LAKEHOUSE_TEST_WAREHOUSE") == "s3"
 
-// s3Format is a Format over a fresh prefix of a MinIO started for t, its
+// packageMinIO serves the S3 mode's warehouses (s3Warehouse), a prefix
+// of it for each test: one MinIO for the test binary, started by
+// TestMain, instead of one a test (32 MinIOs cost the S3 step about 25 s
+// of CPU).
+var packageMinIO *miniotest.Server
+
+func TestMain(m *testing.M) {
+	if !s3Warehouse {
+		os.Exit(m.Run())
+	}
+	srv, err := miniotest.StartMain()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "LAKEHOUSE_TEST_WAREHOUSE=s3:", err)
+		os.Exit(1)
+	}
+	packageMinIO = srv
+	code := m.Run()
+	srv.Close()
+	os.Exit(code)
+}
+
+// s3Format is a Format over a fresh prefix of the package's MinIO, its
 // scans read through a scan cache in dir.
 func s3Format(t testing.TB, dir string) *iceberg.Format {
 	t.Helper()
-	srv := miniotest.Start(t)
-	st, err := warehouse.Open(context.Background(), warehouse.Config{
-		URI: "s3://" + srv.Bucket + "/wh", S3: warehouse.S3Options{Endpoint: srv.Endpoint}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := warehousetest.OnS3(t, packageMinIO)
+	var err error
 	cache, err := scancache.Open(filepath.Join(dir, "cache", "scan"), 0)
 	if err != nil {
 		t.Fatal(err)
