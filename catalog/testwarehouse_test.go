@@ -1,8 +1,6 @@
 package catalog_test
 
 import (
-	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -61,17 +59,4 @@ func testWarehouse(t testing.TB) warehouse.Storage {
 // one a test.
 var packageMinIO *miniotest.Server
 
-func TestMain(m *testing.M) {
-	if !warehousetest.S3 {
-		os.Exit(m.Run())
-	}
-	srv, err := miniotest.StartMain()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "LAKEHOUSE_TEST_WAREHOUSE=s3:", err)
-		os.Exit(1)
-	}
-	packageMinIO = srv
-	code := m.Run()
-	srv.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { warehousetest.Main(m, &packageMinIO) }

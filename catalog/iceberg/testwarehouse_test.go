@@ -3,7 +3,6 @@ package iceberg
 import (
 	"context"
 	"errors"
-	"fmt"
 	iofs "io/fs"
 	"os"
 	"strings"
@@ -34,20 +33,7 @@ func TestLocalOnlyNamesTests(t *testing.T) { warehousetest.CheckLocalOnly(t, loc
 // newTestFormat run on a prefix of it each.
 var packageMinIO *miniotest.Server
 
-func TestMain(m *testing.M) {
-	if !warehousetest.S3 {
-		os.Exit(m.Run())
-	}
-	srv, err := miniotest.StartMain()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "LAKEHOUSE_TEST_WAREHOUSE=s3:", err)
-		os.Exit(1)
-	}
-	packageMinIO = srv
-	code := m.Run()
-	srv.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { warehousetest.Main(m, &packageMinIO) }
 
 // testStorage is t's warehouse in the S3 mode: a prefix of the package's
 // MinIO that no other test uses.

@@ -31,6 +31,25 @@ var (
 	open sync.Map
 )
 
+// Main runs a package's tests (TestMain's m) and exits with their code.
+// In the S3 mode it first starts one MinIO for the whole test binary and
+// sets *srv to it, for OnS3's prefixes (one MinIO a test cost the S3 step
+// of scripts/test.sh about 25 s of CPU); it stops it by PID at the end.
+func Main(m *testing.M, srv **miniotest.Server) {
+	if !S3 {
+		os.Exit(m.Run())
+	}
+	s, err := miniotest.StartMain()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "LAKEHOUSE_TEST_WAREHOUSE=s3:", err)
+		os.Exit(1)
+	}
+	*srv = s
+	code := m.Run()
+	s.Close()
+	os.Exit(code)
+}
+
 // OnS3 returns a warehouse under a prefix of srv's bucket that no other
 // test of the process uses. Holding finds it until t ends.
 func OnS3(t testing.TB, srv *miniotest.Server) warehouse.Storage {

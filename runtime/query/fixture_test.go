@@ -53,20 +53,7 @@ var s3Warehouse = os.Getenv("LAKEHOUSE_TEST_WAREHOUSE") == "s3"
 // of CPU).
 var packageMinIO *miniotest.Server
 
-func TestMain(m *testing.M) {
-	if !s3Warehouse {
-		os.Exit(m.Run())
-	}
-	srv, err := miniotest.StartMain()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "LAKEHOUSE_TEST_WAREHOUSE=s3:", err)
-		os.Exit(1)
-	}
-	packageMinIO = srv
-	code := m.Run()
-	srv.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { warehousetest.Main(m, &packageMinIO) }
 
 // s3Format is a Format over a fresh prefix of the package's MinIO, its
 // scans read through a scan cache in dir.
