@@ -415,41 +415,30 @@ race_skip="^(${plain_cli}|TestRunExitsAtItsSummary|TestCrashSafety|TestServeLoad
 # runs several times slower, and the step starts hundreds; the tests themselves, and every command
 # in-process, run under -race. The plain checks below share that binary.
 cli_test=$(testbin cli)
+# The Python tests (pytest) run in the background from here on, beside
+# the race step: their Java engines and servers starting leave cores idle
+# (a third, for 39 s, when they ran alone), and so do the race step's
+# first seconds (go list, the binaries' up-to-date check) and its last
+# ones (the cli's tests alone). Their output follows at the end.
+if [[ -d python/tests ]]; then
+	check_bg "pytest python/tests" "$PYTHON" -m pytest -q python/tests
+fi
 # Three test binaries at a time (-p 3) on two cores: many packages' tests
 # wait on processes (pip, Python, MinIO, containerd) part of the time, and
 # with the default of one per core the step was 87 % busy: 398 s, against
 # 302 s with -p 3 on this 2-core machine.
 check "go test -race ./..." race_tests
-# The Python tests (pytest) run in the background from here on, beside
-# the S3 suites and the crash-safety check, which leave a sixth of the
-# cores idle (MinIO, processes starting and being killed; vmstat over a
-# run): first, on their own, they left a third idle for 39 s; beside
-# the race step, which keeps both cores busy, they made it longer by
-# their own time. Their output follows at the end.
-if [[ -d python/tests ]]; then
-	check_bg "pytest python/tests" "$PYTHON" -m pytest -q python/tests
-fi
-# The query suite again, on an S3 warehouse (a MinIO each test starts),
-# through the scan cache; and the catalog's and the Iceberg format's tests
-# again, their tables on an S3 warehouse (each package's
-# testwarehouse_test.go lists the local-only tests, and why); the
-# crash-safety test, local-only, has its own step below. One go test for
-# the three packages, which run side by side: 123 s, against 146 s as two
-# steps, on a loaded 2-core machine.
-check "runtime/query, catalog and catalog/iceberg on an S3 warehouse" s3_tests
-# The race build runs the crash-safety test at 25 kill points (children are
-# slow under -race); this plain run does the full 200.
-# (in two stores at once)
-check "crash safety, 200 SIGKILL points" inpkg catalog "$(testbin catalog)" -test.count=1 -test.timeout=30m -test.run '^TestCrashSafety$'
 # A run's process exits within 0.5 s of its summary (skipped by the race
-# step, see race_skip): here, before the checks below share the cores.
+# step, see race_skip): here, alone, before the checks below share the
+# cores.
 check "run exits at its summary (plain build)" inpkg cli "$cli_test" -test.count=1 -test.timeout 15m -test.run '^TestRunExitsAtItsSummary$'
 # The cli tests of the plain build only (plain_cli above): a control plane
 # and workers as processes (joins, losses, restarts, pauses, bad joins,
 # queries placed on workers), commands on damaged catalog files, serve's
 # refused flags. It waits much of the time (heartbeats, timeouts, processes
-# starting), so it runs in the background from here on, beside the
-# run-crash check and the fuzzing, and so does the serve check: alone,
+# starting), so it runs in the background from here on, beside the S3,
+# crash-safety and run-crash checks and the fuzzing, and so does the serve
+# check from the run-crash check on: alone,
 # the fleet check (147 s of CPU in 176 s), the run-crash check (96 s of
 # CPU in 134 s) and the serve check (159 s of CPU in 106 s) each left
 # cores idle (processes starting and being killed, heartbeats, restarts);
@@ -458,6 +447,17 @@ check "run exits at its summary (plain build)" inpkg cli "$cli_test" -test.count
 # its own folders, processes and ports, and the serve check's bounds are
 # on failed requests and memory, not on latency.
 check_bg "cli processes: fleet, damaged catalogs, serve flags (plain build)" inpkg cli "$cli_test" -test.count=1 -test.timeout 15m -test.run "^(${plain_cli})\$"
+# The query suite again, on an S3 warehouse (a MinIO for the package,
+# a prefix of it for each test), through the scan cache; and the catalog's and the Iceberg format's tests
+# again, their tables on an S3 warehouse (each package's
+# testwarehouse_test.go lists the local-only tests, and why); the
+# crash-safety test, local-only, has its own step below. The three
+# packages run side by side.
+check "runtime/query, catalog and catalog/iceberg on an S3 warehouse" s3_tests
+# The race build runs the crash-safety test at 25 kill points (children are
+# slow under -race); this plain run does the full 200.
+# (in two stores at once)
+check "crash safety, 200 SIGKILL points" inpkg catalog "$(testbin catalog)" -test.count=1 -test.timeout=30m -test.run '^TestCrashSafety$'
 # lakehouse serve under 50 clients for 30 s, and killed at 100 random
 # moments of that load.
 check_bg "serve load and faults, 100 SIGKILL points of lakehouse serve" inpkg cli "$cli_test" -test.count=1 -test.timeout 20m -test.run '^(TestServeLoad|TestServeFaults)$'
