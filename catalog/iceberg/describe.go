@@ -147,14 +147,11 @@ func liveDataFiles(fs iceio.IO, s *table.Snapshot) ([]iceberg.DataFile, error) {
 		if m.ManifestContent() != iceberg.ManifestContentData {
 			continue
 		}
-		for e, err := range m.Entries(fs, true) {
-			if err != nil {
-				return nil, fmt.Errorf("reading manifest %s: %w", m.FilePath(), err)
-			}
-			if e.DataFile().ContentType() == iceberg.EntryContentData {
-				out = append(out, e.DataFile())
-			}
+		files, err := manifestDataFiles(fs, m)
+		if err != nil {
+			return nil, fmt.Errorf("reading manifest %s: %w", m.FilePath(), err)
 		}
+		out = append(out, files...)
 	}
 	return out, nil
 }
