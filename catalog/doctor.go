@@ -173,14 +173,30 @@ type fileStatter interface {
 }
 
 // describeSafely is Describe, with a panic of the table format library on
-// a damaged file reported as an error.
+// a damaged file reported as an error. It reads every file from storage
+// (WithFreshReads): a file damaged after the process read it is found.
 func (l *Local) describeSafely(ctx context.Context, id TableIdent, e TableEntry) (info *TableInfo, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("reading its files failed: %v", p)
 		}
 	}()
-	return l.format.Describe(ctx, id, e)
+	return l.format.Describe(WithFreshReads(ctx), id, e)
+}
+
+type freshReadsKey struct{}
+
+// WithFreshReads returns ctx for reads that must come from storage: a
+// TableFormat consults none of its caches of files it takes as immutable
+// (the iceberg format's manifests) under it. Doctor reads so.
+func WithFreshReads(ctx context.Context) context.Context {
+	return context.WithValue(ctx, freshReadsKey{}, true)
+}
+
+// FreshReads reports whether ctx is WithFreshReads's.
+func FreshReads(ctx context.Context) bool {
+	v, _ := ctx.Value(freshReadsKey{}).(bool)
+	return v
 }
 
 // localPath returns the local path of a file location (a plain path or a

@@ -50,7 +50,7 @@ func (f *Format) Describe(ctx context.Context, id catalog.TableIdent, e catalog.
 	if snap.Summary != nil {
 		info.RowCount, _ = strconv.ParseInt(snap.Summary.Properties["total-records"], 10, 64)
 	}
-	files, err := liveDataFiles(cat.fs, snap)
+	files, err := liveDataFilesFresh(cat.fs, snap, catalog.FreshReads(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", id, err)
 	}
@@ -135,6 +135,12 @@ func partitionValues(sc *iceberg.Schema, spec *iceberg.PartitionSpec, vals map[i
 
 // liveDataFiles lists the data files of snapshot s (nil: none).
 func liveDataFiles(fs iceio.IO, s *table.Snapshot) ([]iceberg.DataFile, error) {
+	return liveDataFilesFresh(fs, s, false)
+}
+
+// liveDataFilesFresh is liveDataFiles, reading every manifest from fs if
+// fresh (not from the cache of manifests).
+func liveDataFilesFresh(fs iceio.IO, s *table.Snapshot, fresh bool) ([]iceberg.DataFile, error) {
 	if s == nil {
 		return nil, nil
 	}
@@ -147,7 +153,7 @@ func liveDataFiles(fs iceio.IO, s *table.Snapshot) ([]iceberg.DataFile, error) {
 		if m.ManifestContent() != iceberg.ManifestContentData {
 			continue
 		}
-		files, err := manifestDataFiles(fs, m)
+		files, err := manifestDataFiles(fs, m, fresh)
 		if err != nil {
 			return nil, fmt.Errorf("reading manifest %s: %w", m.FilePath(), err)
 		}

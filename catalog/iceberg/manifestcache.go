@@ -83,10 +83,11 @@ func (c *manifestCache) put(k manifestKey, files []iceberg.DataFile) {
 
 // manifestDataFiles returns the live data files of m (status ADDED or
 // EXISTING, content data), read through fs or from the cache. The slice
-// is shared: callers must not change it.
-func manifestDataFiles(fs iceio.IO, m iceberg.ManifestFile) ([]iceberg.DataFile, error) {
+// is shared: callers must not change it. If fresh, m is read from fs
+// whatever the cache holds (and the cache takes what was read).
+func manifestDataFiles(fs iceio.IO, m iceberg.ManifestFile, fresh bool) ([]iceberg.DataFile, error) {
 	k := manifestKey{path: m.FilePath(), length: m.Length()}
-	if files, ok := manifests.get(k); ok {
+	if files, ok := manifests.get(k); ok && !fresh {
 		return files, nil
 	}
 	var files []iceberg.DataFile
@@ -98,6 +99,6 @@ func manifestDataFiles(fs iceio.IO, m iceberg.ManifestFile) ([]iceberg.DataFile,
 			files = append(files, e.DataFile())
 		}
 	}
-	manifests.put(k, files)
+	manifests.put(k, files) // fresh: what is cached already stays
 	return files, nil
 }
