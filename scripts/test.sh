@@ -11,7 +11,7 @@
 #   go test -run TestRunExitsAtItsSummary ./cli (without -race: exit within 0.5 s of the summary)
 #   go test -run 'TestServeLoad|TestServeFaults' ./cli (50 clients for 30 s, 100 kills of lakehouse serve, without -race)
 #   go test -run "$plain_cli" ./cli (the fleet as processes, damaged catalogs, serve's flags, without -race)
-#   every native fuzz target, FUZZ_BUDGET (default 70s) shared between them
+#   every native fuzz target, FUZZ_BUDGET (default 50s) shared between them
 #
 # Test binaries are linked with go test -c into the test cache
 # ($LAKEHOUSE_TEST_CACHE/testbin, about 3 GB), where a run with warm caches
@@ -299,7 +299,7 @@ inpkg() {
 # them in import order, and the cli's, more than two thirds of the step,
 # started late. Prints "ok" or the output and "FAIL" per package.
 race_tests() {
-	local racedir=$bindir/race ip dir name rc=0
+	local racedir=$bindir/race ip dir name
 	mkdir -p "$racedir" "$tbcache/race" || return 1
 	if ! (
 		flock 9 || exit 1
@@ -315,8 +315,12 @@ race_tests() {
 	if [[ -f $tbcache/race.times ]]; then
 		while read -r t ip; do took[$ip]=$t; done <"$tbcache/race.times"
 	fi
-	local pids=() done=
+	local pids=() done= pkgs
 	: >"$racedir/times"
+	if ! pkgs=$(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}} {{.Dir}}{{end}}' ./...) || [[ -z $pkgs ]]; then
+		echo "test.sh: go list found no package with tests" >&2
+		return 1
+	fi
 	while read -r _ ip dir; do
 		while ((${#pids[@]} >= 3)); do
 			wait -n -p done "${pids[@]}"
@@ -329,11 +333,11 @@ race_tests() {
 		LAKEHOUSE_TEST_CLI_BIN=$cli_test pkg_test "$racedir" "$ip" "$dir" "$racedir/$(basename "$ip").test" \
 			-test.count=1 -test.timeout=30m -test.skip "$race_skip" &
 		pids+=($!)
-	done < <(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}} {{.Dir}}{{end}}' ./... |
+	done < <(echo "$pkgs" |
 		while read -r ip dir; do
 			[[ -n $ip ]] && echo "${took[$ip]:-100000} $ip $dir"
 		done | sort -s -k1,1nr)
-	wait
+	wait "${pids[@]}" # the packages' only: checks in the background go on
 	mv "$racedir/times" "$tbcache/race.times" 2>/dev/null
 	[[ ! -e $racedir/failed ]]
 }
@@ -527,7 +531,10 @@ mapfile -t targets < <(fuzz_targets)
 mapfile -t fuzz_dirs < <(printf '%s\n' "${targets[@]}" | cut -d' ' -f1 | uniq)
 fuzz_prebuild "${fuzz_dirs[@]}" &
 prebuild_pid=$!
-budget=${FUZZ_BUDGET:-70}
+# 50 s: 2 s a target after its corpus replay (3 s at 70, ten seconds more
+# of the whole command's time, which the fuzzing ends); a longer search is
+# FUZZ_BUDGET=600 ./scripts/test.sh, or go test -fuzz on one target.
+budget=${FUZZ_BUDGET:-50}
 each=$((${budget%s} / (${#targets[@]} > 0 ? ${#targets[@]} : 1)))
 fuzztime=${FUZZTIME:-$((each > 2 ? each : 2))s}
 fuzzcache="$(go env GOCACHE)/fuzz"
