@@ -95,16 +95,17 @@ func (f *fleetTest) startControl() {
 	f.control = startServe(f.t, f.keys.dataDir, f.addr, "--role", "control", "--worker-timeout", testWorkerTimeout.String())
 }
 
-// startWorker starts worker name on its data dir (made on first start).
-func (f *fleetTest) startWorker(name string) *serveProc {
+// startWorker starts worker name on its data dir (made on first start),
+// with more flags if given.
+func (f *fleetTest) startWorker(name string, flags ...string) *serveProc {
 	f.t.Helper()
 	dir, ok := f.dirs[name]
 	if !ok {
 		dir = f.t.TempDir()
 		f.dirs[name] = dir
 	}
-	w := startServe(f.t, dir, "127.0.0.1:0", "--role", "worker", "--join", f.addr, "--name", name,
-		"--key", f.workerKey, "--heartbeat", testHeartbeat)
+	w := startServe(f.t, dir, "127.0.0.1:0", append([]string{"--role", "worker", "--join", f.addr, "--name", name,
+		"--key", f.workerKey, "--heartbeat", testHeartbeat}, flags...)...)
 	f.workers[name] = w
 	return w
 }
@@ -343,6 +344,13 @@ func TestServeRoleFlags(t *testing.T) {
 		{[]string{"serve", "--role", "worker", "--join", "http://x:1"}, errdefs.ExitUsage, "invalid server address"},
 		{[]string{"serve", "--role", "worker", "--join", "127.0.0.1:1", "--heartbeat", "0s"}, errdefs.ExitUsage, "invalid --heartbeat"},
 		{[]string{"serve", "--role", "control", "--worker-timeout", "10ms"}, errdefs.ExitUsage, "invalid --worker-timeout"},
+		{[]string{"serve", "--role", "control", "--shm-reserve", "1GiB"}, errdefs.ExitUsage, "--shm-reserve is for --role worker, not control"},
+		{[]string{"serve", "--role", "worker", "--join", "127.0.0.1:1", "--shm-reserve", "1MiB"}, errdefs.ExitUsage,
+			`invalid --shm-reserve "1MiB": use 0 (none) or a size of at least 64MiB`},
+		{[]string{"serve", "--role", "worker", "--join", "127.0.0.1:1", "--shm-reserve", "lots"}, errdefs.ExitUsage, "invalid --shm-reserve"},
+		{[]string{"serve", "--role", "worker", "--join", "127.0.0.1:1", "--shm-reserve", "-1GiB"}, errdefs.ExitUsage, "invalid --shm-reserve"},
+		{[]string{"serve", "--role", "worker", "--join", "127.0.0.1:1", "--shm-reserve", "1000TiB"}, errdefs.ExitUsage,
+			"a reserve takes at most half of it"},
 		{[]string{"--warehouse", "file:///nonexistent/warehouse", "serve", "--role", "worker", "--join", "127.0.0.1:1"},
 			errdefs.ExitUsage, "worker --warehouse file:///nonexistent/warehouse: no such directory on this machine"},
 		{[]string{"--warehouse", "ftp://x", "serve", "--role", "worker", "--join", "127.0.0.1:1"}, errdefs.ExitUsage, "invalid warehouse"},

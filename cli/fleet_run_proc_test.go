@@ -67,7 +67,12 @@ func newFleetRun(t *testing.T, workers ...string) *fleetRun {
 		}
 	}
 	f := newFleetTest(t, wh)
-	for _, n := range workers {
+	for i, n := range workers {
+		if i == 0 {
+			// The first allocates spares for its fetches at start.
+			f.startWorker(n, "--shm-reserve", sizeText(testShmReserve))
+			continue
+		}
 		f.startWorker(n)
 	}
 	f.await("the workers alive", alive(workers...))
@@ -129,6 +134,29 @@ func pythonModels(rec *runrec.Record) []*runrec.Model {
 		}
 	}
 	return out
+}
+
+// testShmReserve is the --shm-reserve of a fleetRun's first worker.
+const testShmReserve = 128 << 20
+
+// reserved is what the spares folder of a worker's shared-memory folder
+// holds: bytes in files, and bytes allocated to them.
+func reserved(t *testing.T, p *serveProc) (size, allocated int64) {
+	t.Helper()
+	dir := filepath.Join(shmDir(p), "spares")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(dir, e.Name()), &st); err != nil {
+			t.Fatal(err)
+		}
+		size += st.Size
+		allocated += st.Blocks * 512
+	}
+	return size, allocated
 }
 
 // runArgs are the flags of every run of these tests: each run computes
@@ -464,6 +492,22 @@ func TestFleetRuns(t *testing.T) {
 	workers := []string{"w1", "w2", "w3"}
 	var dag *runrec.Record
 
+	// The first worker's --shm-reserve: its spares folder holds that
+	// many bytes, allocated, before any run (given back when it stops:
+	// the last subtest).
+	t.Run("shm reserve", func(t *testing.T) {
+		w := fr.workers[workers[0]]
+		var size, allocated int64
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if size, allocated = reserved(t, w); size == testShmReserve && allocated >= size || time.Now().After(deadline) {
+				break
+			}
+		}
+		if size != testShmReserve || allocated < size {
+			t.Fatalf("worker %s's spares hold %d bytes, %d allocated, want %d allocated", workers[0], size, allocated, testShmReserve)
+		}
+	})
+
 	t.Run("sample pipeline", func(t *testing.T) {
 		rec, _ := fr.runBoth(t, testdataDir(t, "pipelines", "sample"), "root.sample", "--param", "min_usd=10")
 		placedOnWorkers(t, rec, workers...)
@@ -569,6 +613,17 @@ func TestFleetRuns(t *testing.T) {
 					t.Errorf("DoGet on %s: %v, want NotFound with %q", tc.worker, err, tc.msg)
 				}
 			})
+		}
+	})
+
+	// A worker stopped gives its spares, the reserve with them, back.
+	t.Run("stop gives the reserve back", func(t *testing.T) {
+		w := fr.workers[workers[0]]
+		if _, err := w.stop(30 * time.Second); err != nil {
+			t.Fatalf("worker %s stopped with %v:\n%s", workers[0], err, w.out)
+		}
+		if _, err := os.Stat(filepath.Join(shmDir(w), "spares")); !os.IsNotExist(err) {
+			t.Fatalf("worker %s left its spares folder: %v", workers[0], err)
 		}
 	})
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lakehouse-dev/lakehouse/flight"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/runtime/duckdb"
 	"github.com/lakehouse-dev/lakehouse/runtime/fleet"
 	"github.com/lakehouse-dev/lakehouse/runtime/pipeline"
 	"github.com/lakehouse-dev/lakehouse/runtime/query"
@@ -47,6 +48,9 @@ func fleetFlags() []urfave.Flag {
 		&urfave.DurationFlag{Name: "heartbeat", Value: fleet.DefaultInterval, Usage: "worker: time between heartbeats"},
 		&urfave.StringFlag{Name: "advertise-addr",
 			Usage: "worker: host:port at which the control plane and clients reach its Flight listener (default: --flight-addr)"},
+		&urfave.StringFlag{Name: "shm-reserve", Value: "0",
+			Usage: "worker: /dev/shm memory to allocate at start for the intermediates it fetches from other workers (such as 2GiB; " +
+				"0: none), so that its first fetches write into pages already there; given back when the machine runs short of memory"},
 	}
 }
 
@@ -58,6 +62,7 @@ var roleFlags = map[string][]string{
 	"key":                  {roleWorker},
 	"heartbeat":            {roleWorker},
 	"advertise-addr":       {roleWorker},
+	"shm-reserve":          {roleWorker},
 	"max-upload-bytes":     {roleAll, roleControl},
 	"upload-ttl":           {roleAll, roleControl},
 	"max-project-bytes":    {roleAll, roleControl},
@@ -122,6 +127,9 @@ func (e *Env) setupFleet(ctx context.Context, c *urfave.Context, opts *flight.Op
 type workerSetup struct {
 	join, name, key string
 	interval        time.Duration
+	// shmReserve is the bytes of spares allocated at start
+	// (flight.Spares.Reserve).
+	shmReserve int64
 }
 
 func (e *Env) workerFlags(c *urfave.Context) (workerSetup, error) {
@@ -152,7 +160,37 @@ func (e *Env) workerFlags(c *urfave.Context) (workerSetup, error) {
 	if w.interval < 10*time.Millisecond {
 		return w, usageError(c, "invalid --heartbeat %s: use a duration such as 2s", w.interval)
 	}
+	v, n := c.String("shm-reserve"), int64(0)
+	var err error
+	if strings.TrimSpace(v) != "0" {
+		n, err = duckdb.ParseSize(v)
+	}
+	if err != nil || n != 0 && n < flight.ReservePiece {
+		return w, usageError(c, "invalid --shm-reserve %q: use 0 (none) or a size of at least %s, such as 2GiB", v, sizeText(flight.ReservePiece))
+	}
+	w.shmReserve = n
 	return w, nil
+}
+
+// checkShmReserve refuses a reserve of more than half of what is free in
+// the worker's /dev/shm folder.
+func checkShmReserve(c *urfave.Context, ws workerSetup, shmDir string) error {
+	if ws.shmReserve == 0 {
+		return nil
+	}
+	dir := shmDir // or the nearest folder above it there is: it is made later
+	for {
+		if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	free := fleet.Probe(dir).ShmFreeBytes
+	if ws.shmReserve > free/2 {
+		return usageError(c, "invalid --shm-reserve %s: %s has %s free, and a reserve takes at most half of it",
+			c.String("shm-reserve"), shmDir, sizeText(free&^(1<<20-1)))
+	}
+	return nil
 }
 
 // serveWorker runs a worker: its own Flight data plane and HTTP
@@ -161,6 +199,10 @@ func (e *Env) workerFlags(c *urfave.Context) (workerSetup, error) {
 func (e *Env) serveWorker(c *urfave.Context) error {
 	ws, err := e.workerFlags(c)
 	if err != nil {
+		return err
+	}
+	shmDir := cmp.Or(e.Getenv(envShmDir), pipeline.DefaultShmDir())
+	if err := checkShmReserve(c, ws, shmDir); err != nil {
 		return err
 	}
 	queries, err := e.newWorkerQueries(c.Context, ws.name)
@@ -187,7 +229,6 @@ func (e *Env) serveWorker(c *urfave.Context) error {
 	if err := queries.openCache(workDir); err != nil {
 		return err
 	}
-	shmDir := cmp.Or(e.Getenv(envShmDir), pipeline.DefaultShmDir())
 	if err := os.MkdirAll(shmDir, 0o755); err != nil {
 		return errdefs.New(errdefs.ErrUnavailable, "cannot create the /dev/shm folder %s: %v", shmDir, err)
 	}

@@ -103,6 +103,11 @@ func (e *Env) startWorkerFunctions(ctx context.Context, ws workerSetup, control 
 		return nil, err
 	}
 	wf.closers = append(wf.closers, wf.spares.Close)
+	if err := wf.spares.Reserve(ws.shmReserve, func(err error) {
+		fmt.Fprintf(e.Stderr, "warning: %v: the worker's first fetches allocate their pages as they write\n", err)
+	}); err != nil {
+		return nil, err
+	}
 	envs, err := envcache.New(e.envCacheConfig(e.defaultIndex(), nil))
 	if err != nil {
 		return nil, err

@@ -72,17 +72,11 @@ func fetchIntermediate(ctx context.Context, location string, ticket []byte, dst 
 	if strings.HasPrefix(location, "http://") {
 		// A data plane without TLS (DataLocation): the file over HTTP,
 		// else (it answered no HTTP) a DoGet.
-		tmp, spare := dst+".fetch", false
-		os.Remove(tmp)
-		if sp, ok := opts.Spares.take(dst); ok {
-			tmp, spare = sp, true
-		}
-		err := fetchHTTP(ctx, location, ticket, tmp, spare)
+		tmp, err := fetchHTTP(ctx, location, ticket, dst, opts.Spares)
 		if err == nil {
-			err = os.Rename(tmp, dst)
-		}
-		if err != nil {
-			os.Remove(tmp) // a spare too: it was taken
+			if err = os.Rename(tmp, dst); err != nil {
+				os.Remove(tmp) // a spare too: it was taken
+			}
 		}
 		if !errors.Is(err, errNoHTTP) {
 			return err
@@ -117,7 +111,7 @@ func fetchIntermediate(ctx context.Context, location string, ticket []byte, dst 
 	tmp := dst + ".fetch"
 	os.Remove(tmp)
 	var w *arrowipc.StreamFile
-	if sp, ok := opts.Spares.take(dst); ok {
+	if sp, ok := opts.Spares.take(dst, 0); ok {
 		if w, err = arrowipc.ReuseStreamFile(sp); err == nil {
 			tmp = sp
 		} else {

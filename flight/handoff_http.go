@@ -193,11 +193,25 @@ var stallTimeout = 30 * time.Second
 var errNoHTTP = errors.New("no HTTP answer")
 
 // fetchHTTP fetches the intermediate ticket grants from the data plane at
-// location (http://host:port) into the file tmp, a spare's path if spare
-// (written over, then cut to size), and checks it. On error the caller
-// removes tmp. A peer that answers nothing within stallTimeout is
+// location (http://host:port) into a file, checks it, and returns its
+// path for the caller to rename to dst: dst+".fetch", or the spare that
+// holds its size best (written over, then cut to size). On error nothing
+// of it is left. A peer that answers nothing within stallTimeout is
 // Unavailable.
-func fetchHTTP(ctx context.Context, location string, ticket []byte, tmp string, spare bool) (err error) {
+func fetchHTTP(ctx context.Context, location string, ticket []byte, dst string, spares *Spares) (tmp string, err error) {
+	tmp = dst + ".fetch"
+	os.Remove(tmp) // what a fetch killed midway left
+	err = fetchHTTPInto(ctx, location, ticket, dst, spares, &tmp)
+	if err != nil {
+		os.Remove(tmp) // a spare too: it was taken
+		return "", err
+	}
+	return tmp, nil
+}
+
+// fetchHTTPInto is fetchHTTP; *tmp is the file it writes, set to a spare
+// once the size is known.
+func fetchHTTPInto(ctx context.Context, location string, ticket []byte, dst string, spares *Spares, tmp *string) (err error) {
 	host := strings.TrimPrefix(location, "http://")
 	if _, port, perr := net.SplitHostPort(host); perr != nil || port == "" || strings.ContainsAny(host, "/ ") {
 		return errdefs.WithHint(errdefs.ErrInvalidArgument, "use http://host:port", "invalid data plane location %q", location)
@@ -258,27 +272,23 @@ func fetchHTTP(ctx context.Context, location string, ticket []byte, tmp string, 
 		return errdefs.New(errdefs.ErrInvalidArgument, "the data plane at %s sent an intermediate without its length", host)
 	}
 	var f *os.File
-	if spare {
-		f, err = os.OpenFile(tmp, os.O_WRONLY, 0)
+	spare := false
+	if sp, ok := spares.take(dst, size); ok {
+		*tmp, spare = sp, true
+		f, err = os.OpenFile(sp, os.O_WRONLY, 0)
 	} else {
-		f, err = os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		f, err = os.OpenFile(*tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	}
 	if err != nil {
-		if spare {
-			os.Remove(tmp)
-		}
 		return err
 	}
 	defer func() {
 		if f != nil {
 			f.Close()
 		}
-		if err != nil {
-			os.Remove(tmp)
-		}
 	}()
 	if err := preallocate(f, size); err != nil {
-		return fmt.Errorf("no room for the intermediate of %d bytes from %s in %s: %w", size, host, filepath.Dir(tmp), err)
+		return fmt.Errorf("no room for the intermediate of %d bytes from %s in %s: %w", size, host, filepath.Dir(dst), err)
 	}
 	// What the response's reader holds already, then the rest spliced
 	// from the socket into the file.
@@ -300,7 +310,7 @@ func fetchHTTP(ctx context.Context, location string, ticket []byte, tmp string, 
 		switch {
 		case err == nil:
 		case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG):
-			return fmt.Errorf("writing %s: %w", tmp, err)
+			return fmt.Errorf("writing %s: %w", *tmp, err)
 		case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil:
 			return errdefs.WithHint(errdefs.ErrUnavailable, "retry: the worker may have stopped or been cut off",
 				"the data plane at %s sent less than %d MiB of the intermediate in %s", host, stallPiece>>20, stallTimeout)
@@ -320,7 +330,7 @@ func fetchHTTP(ctx context.Context, location string, ticket []byte, tmp string, 
 	if err != nil {
 		return err
 	}
-	if _, err := arrowipc.Check(ctx, tmp); err != nil {
+	if _, err := arrowipc.Check(ctx, *tmp); err != nil {
 		if errdefs.Is(err, errdefs.ErrInvalidArgument) {
 			return fmt.Errorf("intermediate from %s: %w", host, err)
 		}

@@ -1,6 +1,8 @@
 package flight
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,18 +27,30 @@ import (
 // is written where it lies, cut to what the fetch wrote and checked
 // before it is renamed to its destination; a fetch that fails removes it.
 // Spares hold at most their byte limit, each for at most their time to
-// live (checked whenever one is put or taken), and are removed by Close
-// and by the next NewSpares on the same folder.
+// live (checked whenever one is put or taken) unless the reserve keeps
+// it, and are removed by Close and by the next NewSpares on the same
+// folder.
+//
+// A reserve (Reserve) makes a worker's first fetches as cheap as its
+// later ones: at start it gives its folder files of that many bytes in
+// all, their pages allocated (fallocate), and past their time to live
+// spares are removed only down to the reserve.
 type Spares struct {
 	dir      string
 	maxBytes int64
 	ttl      time.Duration
 	now      func() time.Time
 
-	mu    sync.Mutex
-	files []spare // oldest first
-	bytes int64
-	seq   uint64
+	mu      sync.Mutex
+	files   []spare // oldest first
+	bytes   int64
+	seq     uint64
+	reserve int64
+	closed  bool
+	// stopFill ends the filling of the reserve; filled is done when it
+	// has ended.
+	stopFill context.CancelFunc
+	filled   chan struct{}
 }
 
 type spare struct {
@@ -106,10 +120,13 @@ func (s *Spares) Put(path string) {
 	s.bytes += size
 }
 
-// take removes the newest spare from s and returns its path, which the
-// caller now owns (false: none, or dst is on another file system than
-// the spares, where a spare could not be renamed to it).
-func (s *Spares) take(dst string) (string, bool) {
+// take removes a spare from s and returns its path, which the caller now
+// owns (false: none, or dst is on another file system than the spares,
+// where a spare could not be renamed to it). For a fetch of size bytes
+// that is the smallest spare that holds them, else the largest (the rest
+// of its pages are allocated as written); of unknown size (0), the
+// largest.
+func (s *Spares) take(dst string, size int64) (string, bool) {
 	if s == nil || !sameDevice(s.dir, filepath.Dir(dst)) {
 		return "", false
 	}
@@ -119,10 +136,29 @@ func (s *Spares) take(dst string) (string, bool) {
 	if len(s.files) == 0 {
 		return "", false
 	}
-	sp := s.files[len(s.files)-1]
-	s.files = s.files[:len(s.files)-1]
+	i := bestFit(s.files, size)
+	sp := s.files[i]
+	s.files = append(s.files[:i], s.files[i+1:]...)
 	s.bytes -= sp.size
 	return sp.path, true
+}
+
+// bestFit is the index of the smallest of files that holds size bytes,
+// else (or size unknown, 0) of the largest; the newest of equals.
+func bestFit(files []spare, size int64) int {
+	fit, largest := -1, 0
+	for i, f := range files {
+		if f.size >= files[largest].size {
+			largest = i
+		}
+		if size > 0 && f.size >= size && (fit < 0 || f.size <= files[fit].size) {
+			fit = i
+		}
+	}
+	if fit < 0 {
+		return largest
+	}
+	return fit
 }
 
 // Bytes is what the spares hold: /dev/shm space that is free for the
@@ -164,10 +200,19 @@ func (s *Spares) Relieve(total, available int64) (freed int64) {
 	return freed
 }
 
-// Close removes every spare and the folder.
+// Close removes every spare and the folder, once a reserve being filled
+// has stopped.
 func (s *Spares) Close() error {
 	if s == nil {
 		return nil
+	}
+	s.mu.Lock()
+	s.closed = true
+	stop, filled := s.stopFill, s.filled
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-filled
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -175,12 +220,125 @@ func (s *Spares) Close() error {
 	return os.RemoveAll(s.dir)
 }
 
-// expire removes the spares older than the time to live; s.mu is held.
+// expire removes the spares older than the time to live, oldest first,
+// while they hold more than the reserve; s.mu is held.
 func (s *Spares) expire() {
 	cutoff := s.now().Add(-s.ttl)
-	for len(s.files) > 0 && s.files[0].since.Before(cutoff) {
+	for len(s.files) > 0 && s.bytes > s.reserve && s.files[0].since.Before(cutoff) {
 		s.drop(0)
 	}
+}
+
+// ReservePiece is the smallest file a reserve is made of: a reserve of n
+// bytes is files of n/2, n/4, ... bytes down to this size, and the rest
+// (so that a fetch of up to half the reserve finds one file that holds
+// it, and smaller ones find smaller files).
+var ReservePiece int64 = 64 << 20
+
+// reservePieces are the sizes of the files of a reserve of n bytes.
+func reservePieces(n int64) []int64 {
+	var sizes []int64
+	for n > 0 {
+		p := n / 2
+		if p < ReservePiece {
+			p = n
+		}
+		sizes = append(sizes, p)
+		n -= p
+	}
+	return sizes
+}
+
+// Reserve keeps n bytes of spares past their time to live (raising the
+// byte limit to n if it is lower), and fills the folder with that many
+// bytes of new files, their pages allocated, in the background: Filled
+// says when it is done. What cannot be allocated (the file system is
+// full) ends the filling; report, if set, is told. Relieve removes a
+// reserve as any spare; later fetches' files make it up again. A second
+// Reserve, or one after Close, is refused.
+func (s *Spares) Reserve(n int64, report func(error)) error {
+	if s == nil || n <= 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.filled != nil {
+		return errors.New("the spares have a reserve already, or are closed")
+	}
+	s.reserve = n
+	s.maxBytes = max(s.maxBytes, n)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopFill, s.filled = cancel, make(chan struct{})
+	go func() {
+		defer close(s.filled)
+		if err := s.fill(ctx, reservePieces(n)); err != nil && ctx.Err() == nil && report != nil {
+			report(err)
+		}
+	}()
+	return nil
+}
+
+// Filled is closed once a reserve's files are made (nil: no Reserve).
+func (s *Spares) Filled() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.filled
+}
+
+// fill makes a file of each size, its pages allocated, and keeps it as
+// a spare.
+func (s *Spares) fill(ctx context.Context, sizes []int64) error {
+	for _, size := range sizes {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.mu.Lock()
+		s.seq++
+		path := filepath.Join(s.dir, fmt.Sprintf("reserve-%d", s.seq))
+		s.mu.Unlock()
+		if err := newAllocated(path, size); err != nil {
+			os.Remove(path)
+			return fmt.Errorf("cannot reserve %s of spares in %s: %w", sizeText(size), s.dir, err)
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			os.Remove(path)
+			return nil
+		}
+		s.files = append(s.files, spare{path: path, size: size, since: s.now()})
+		s.bytes += size
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// newAllocated creates a file of size bytes at path, mode 0644, its pages
+// allocated (zeros).
+func newAllocated(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := allocateFile(f, size); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// allocateFile is allocate; tests make it fail.
+var allocateFile = allocate
+
+// sizeText is n as a whole number of MiB or GiB.
+func sizeText(n int64) string {
+	switch {
+	case n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
 }
 
 // drop removes spare i; s.mu is held.

@@ -2,7 +2,10 @@
 
 package flight
 
-import "os"
+import (
+	"errors"
+	"os"
+)
 
 // unshared cannot tell here: no file becomes a spare.
 func unshared(string) bool { return false }
@@ -11,3 +14,6 @@ func sameDevice(a, b string) bool { return false }
 
 // preallocate is left to the writes here.
 func preallocate(*os.File, int64) error { return nil }
+
+// allocate: no reserve of spares here.
+func allocate(*os.File, int64) error { return errors.ErrUnsupported }

@@ -5,9 +5,11 @@ package flight
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -106,7 +108,34 @@ func testFetchWritesOverSpare(t *testing.T, transport string) {
 		os.Remove(dst2)
 	}
 
-	// A fetch that fails removes the spare it took, and leaves no file.
+	// Over HTTP the size is known first: of several spares, the fetch
+	// takes the smallest that holds it, and leaves the others.
+	if transport == "http://" {
+		var fit uint64
+		for _, size := range []int{len(want) * 3, len(want) * 2, len(want) / 2} {
+			old := spareFile(t, dir, "old.arrow", 0xAB, size)
+			if size == len(want)*2 {
+				fit = inode(t, old)
+			}
+			sp.Put(old)
+		}
+		dst := filepath.Join(dir, "fit.arrow")
+		if err := FetchIntermediate(context.Background(), transport+a.addr, tkt, dst, FetchOptions{Spares: sp}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(dst); !bytes.Equal(got, want) || inode(t, dst) != fit {
+			t.Fatalf("over the spare that fits: %d bytes, inode %d (want %d)", len(got), inode(t, dst), fit)
+		}
+		if got := sp.Bytes(); got != int64(len(want)*3+len(want)/2) {
+			t.Fatalf("%d bytes of spares left, want the other two", got)
+		}
+		os.Remove(dst)
+		sp.Relieve(1<<40, 0) // all of them
+	}
+
+	// A fetch that fails removes the spare it took, and leaves no file;
+	// over HTTP a refusal comes before a spare is taken (by the size the
+	// answer gives), and the spare stays.
 	sp.Put(spareFile(t, dir, "old.arrow", 0xAB, 4096))
 	bad, err := SignIntermediate(key, IntermediateTicket{Run: "r1", Model: "missing", Worker: "a", Lease: "la", Expires: time.Now().Add(time.Minute)})
 	if err != nil {
@@ -119,8 +148,15 @@ func testFetchWritesOverSpare(t *testing.T, transport string) {
 	if _, err := os.Stat(dst); !os.IsNotExist(err) {
 		t.Fatalf("a failed fetch left %s: %v", dst, err)
 	}
-	if ents, _ := os.ReadDir(filepath.Join(dir, "spares")); len(ents) != 0 || sp.Bytes() != 0 {
-		t.Fatalf("a failed fetch left %d spares (%d bytes)", len(ents), sp.Bytes())
+	left := 0
+	if transport == "http://" {
+		left = 1
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "spares")); len(ents) != left || sp.Bytes() != int64(left*4096) {
+		t.Fatalf("a failed fetch left %d spares (%d bytes), want %d", len(ents), sp.Bytes(), left)
+	}
+	if ents, _ := os.ReadDir(dir); slices.ContainsFunc(ents, func(e os.DirEntry) bool { return strings.HasSuffix(e.Name(), ".fetch") }) {
+		t.Fatal("a failed fetch left its .fetch file")
 	}
 }
 
@@ -209,15 +245,15 @@ func TestSpares(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(dir, "spares")); len(ents) != 2 {
 		t.Fatalf("%d spares on disk, want 2", len(ents))
 	}
-	// The newest is taken first.
-	p, ok := sp.take(filepath.Join(dir, "x.arrow"))
+	// Of unknown size, the largest is taken first, the newest of equals.
+	p, ok := sp.take(filepath.Join(dir, "x.arrow"), 0)
 	if b, _ := os.ReadFile(p); !ok || len(b) != 3000 || b[0] != 3 {
 		t.Fatalf("took %s (%v): %d bytes of %v", p, ok, len(b), b[:min(len(b), 1)])
 	}
 	os.Remove(p)
 	// Not for a destination on another file system.
 	if other := t.TempDir(); !sameDevice(dir, other) {
-		if _, ok := sp.take(filepath.Join(other, "x.arrow")); ok {
+		if _, ok := sp.take(filepath.Join(other, "x.arrow"), 0); ok {
 			t.Fatal("a spare was taken for a destination on another file system")
 		}
 	} else {
@@ -278,5 +314,142 @@ func TestSparesRelieve(t *testing.T) {
 	}
 	if freed := (*Spares)(nil).Relieve(total, 0); freed != 0 {
 		t.Fatal("nil spares freed something")
+	}
+}
+
+// TestSparesBestFit: a fetch of known size takes the smallest spare that
+// holds it, else the largest; of unknown size, the largest.
+func TestSparesBestFit(t *testing.T) {
+	dir := shmDir(t)
+	sp := newTestSpares(t, dir, 1<<30)
+	for i, size := range []int{4000, 1000, 8000, 2000, 1000} {
+		sp.Put(spareFile(t, dir, fmt.Sprintf("s%d", i), byte(i+1), size))
+	}
+	for _, c := range []struct {
+		want     int64
+		size     int
+		contents byte // the newest of equals
+	}{{1500, 2000, 4}, {900, 1000, 5}, {0, 8000, 3}, {9000, 4000, 1}, {1, 1000, 2}} {
+		p, ok := sp.take(filepath.Join(dir, "x.arrow"), c.want)
+		b, _ := os.ReadFile(p)
+		if !ok || len(b) != c.size || b[0] != c.contents {
+			t.Fatalf("for %d bytes took %s (%v): %d bytes of %v, want %d of %d", c.want, p, ok, len(b), b[:min(len(b), 1)], c.size, c.contents)
+		}
+		os.Remove(p)
+	}
+	if _, ok := sp.take(filepath.Join(dir, "x.arrow"), 10); ok || sp.Bytes() != 0 {
+		t.Fatalf("a spare taken from none (%d bytes left)", sp.Bytes())
+	}
+}
+
+// TestSparesReserve: a reserve fills the folder with files of that many
+// bytes in all, halves down to ReservePiece, their pages allocated; they
+// outlive the time to live (spares beyond the reserve do not); Relieve
+// takes them back; Close during the filling leaves nothing.
+func TestSparesReserve(t *testing.T) {
+	defer func(p int64) { ReservePiece = p }(ReservePiece)
+	ReservePiece = 64 << 10
+	if got, want := fmt.Sprint(reservePieces(1<<20)), "[524288 262144 131072 65536 65536]"; got != want {
+		t.Fatalf("pieces of 1 MiB: %s, want %s", got, want)
+	}
+	if got, want := fmt.Sprint(reservePieces(100<<10)), "[102400]"; got != want {
+		t.Fatalf("pieces of 100 KiB: %s, want %s", got, want)
+	}
+	dir := shmDir(t)
+	sp := newTestSpares(t, dir, 1000) // raised to the reserve
+	now := time.Now()
+	sp.now = func() time.Time { return now }
+	if err := sp.Reserve(1<<20, func(err error) { t.Error(err) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Reserve(1<<20, nil); err == nil {
+		t.Fatal("a second reserve was taken")
+	}
+	<-sp.Filled()
+	if got := sp.Bytes(); got != 1<<20 {
+		t.Fatalf("the reserve holds %d bytes, want 1 MiB", got)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "spares"))
+	if len(ents) != 5 {
+		t.Fatalf("%d files in the reserve, want 5", len(ents))
+	}
+	for _, e := range ents {
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(dir, "spares", e.Name()), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Blocks*512 < st.Size || st.Mode&0o777 != 0o644 {
+			t.Fatalf("%s: %d bytes, %d allocated, mode %o: want its pages allocated, 0644", e.Name(), st.Size, st.Blocks*512, st.Mode&0o777)
+		}
+	}
+	// A fetch of 200 KiB takes the 256 KiB file.
+	p, ok := sp.take(filepath.Join(dir, "x.arrow"), 200<<10)
+	if st, err := os.Stat(p); !ok || err != nil || st.Size() != 256<<10 {
+		t.Fatalf("took %s (%v, %v)", p, ok, err)
+	}
+	os.Remove(p)
+	// Past the time to live, spares go down to the reserve only.
+	sp.Put(spareFile(t, dir, "late.arrow", 1, 512<<10))
+	now = now.Add(SparesTTL + time.Second)
+	if got := sp.Bytes(); got != 1<<20-256<<10 {
+		t.Fatalf("past the time to live %d bytes kept, want %d (the oldest dropped down to the reserve)", got, 1<<20-256<<10)
+	}
+	// Memory short: the reserve goes too.
+	if freed := sp.Relieve(8<<20, 0); freed != 1<<20-256<<10 || sp.Bytes() != 0 {
+		t.Fatalf("relieved %d, %d left", freed, sp.Bytes())
+	}
+
+	// Close while filling: nothing left, nothing after.
+	ReservePiece = 4 << 10
+	sp2, err := NewSpares(filepath.Join(dir, "spares2"), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp2.Reserve(64<<20, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "spares2")); !os.IsNotExist(err) {
+		t.Fatalf("Close during the filling left the folder: %v", err)
+	}
+	if err := sp2.Reserve(1<<20, nil); err == nil {
+		t.Fatal("a reserve taken after Close")
+	}
+
+	// No room: the filling stops and says so, keeping what it made.
+	ReservePiece = 64 << 10
+	defer func(f func(*os.File, int64) error) { allocateFile = f }(allocateFile)
+	made := 0
+	allocateFile = func(f *os.File, size int64) error {
+		if made++; made > 2 {
+			return syscall.ENOSPC
+		}
+		return allocate(f, size)
+	}
+	sp3, err := NewSpares(filepath.Join(dir, "spares3"), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp3.Close()
+	errs := make(chan error, 1)
+	if err := sp3.Reserve(1<<20, func(err error) { errs <- err }); err != nil {
+		t.Fatal(err)
+	}
+	<-sp3.Filled()
+	select {
+	case err := <-errs:
+		if !strings.Contains(err.Error(), "cannot reserve 128 KiB") || !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("a full file system: %v", err)
+		}
+	default:
+		t.Fatal("a reserve larger than its file system was made without a word")
+	}
+	if got := sp3.Bytes(); got != 512<<10+256<<10 {
+		t.Fatalf("%d bytes reserved, want the two files made", got)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "spares3")); len(ents) != 2 {
+		t.Fatalf("%d files in the folder, want the two made", len(ents))
 	}
 }
