@@ -289,7 +289,9 @@ func BenchmarkHandoff(b *testing.B) {
 	// keeps A's mapping from one fetch to the next, as for the fetches of
 	// a parent's other workers after the first. "flight-spares" writes
 	// over the pages of the fetch before (a worker that fetched for a
-	// run that ended within flight.SparesTTL); the others into new pages.
+	// run that ended within flight.SparesTTL); "-reserve" over the pages
+	// of a reserve made at start (serve --shm-reserve); the others into
+	// new pages.
 	// transport is the location's prefix: grpc:// (DoGet) or http:// (the
 	// file over HTTP, what a data plane without TLS is asked).
 	transport := "grpc://"
