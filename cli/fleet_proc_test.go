@@ -349,6 +349,7 @@ func TestServeRoleFlags(t *testing.T) {
 			`invalid --shm-reserve "1MiB": use 0 (none) or a size of at least 64MiB`},
 		{[]string{"serve", "--role", "worker", "--join", "127.0.0.1:1", "--shm-reserve", "lots"}, errdefs.ExitUsage, "invalid --shm-reserve"},
 		{[]string{"serve", "--role", "worker", "--join", "127.0.0.1:1", "--shm-reserve", "-1GiB"}, errdefs.ExitUsage, "invalid --shm-reserve"},
+		{[]string{"serve", "--role", "worker", "--join", "127.0.0.1:1", "--shm-reserve", "nan"}, errdefs.ExitUsage, "invalid --shm-reserve"},
 		{[]string{"serve", "--role", "worker", "--join", "127.0.0.1:1", "--shm-reserve", "1000TiB"}, errdefs.ExitUsage,
 			"a reserve takes at most half of it"},
 		{[]string{"--warehouse", "file:///nonexistent/warehouse", "serve", "--role", "worker", "--join", "127.0.0.1:1"},

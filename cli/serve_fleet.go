@@ -92,6 +92,18 @@ func checkRoleFlags(c *urfave.Context, role string) error {
 	return nil
 }
 
+// dirBytes is the bytes of the regular files right in dir (0 if none).
+func dirBytes(dir string) int64 {
+	ents, _ := os.ReadDir(dir)
+	var n int64
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+			n += info.Size()
+		}
+	}
+	return n
+}
+
 func containsString(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
@@ -162,7 +174,8 @@ func (e *Env) workerFlags(c *urfave.Context) (workerSetup, error) {
 	}
 	v, n := c.String("shm-reserve"), int64(0)
 	var err error
-	if strings.TrimSpace(v) != "0" {
+	// 0 in any unit is none; anything else is a size.
+	if f, ferr := strconv.ParseFloat(strings.TrimRight(strings.TrimSpace(v), "KMGTIBkmgtib "), 64); ferr != nil || f != 0 {
 		n, err = duckdb.ParseSize(v)
 	}
 	if err != nil || n != 0 && n < flight.ReservePiece {
@@ -173,7 +186,9 @@ func (e *Env) workerFlags(c *urfave.Context) (workerSetup, error) {
 }
 
 // checkShmReserve refuses a reserve of more than half of what is free in
-// the worker's /dev/shm folder.
+// the worker's /dev/shm folder, counting as free the spares an earlier
+// worker left there (a worker killed with its reserve made is let start
+// again: it removes them first).
 func checkShmReserve(c *urfave.Context, ws workerSetup, shmDir string) error {
 	if ws.shmReserve == 0 {
 		return nil
@@ -185,7 +200,7 @@ func checkShmReserve(c *urfave.Context, ws workerSetup, shmDir string) error {
 		}
 		dir = filepath.Dir(dir)
 	}
-	free := fleet.Probe(dir).ShmFreeBytes
+	free := fleet.Probe(dir).ShmFreeBytes + dirBytes(filepath.Join(shmDir, "spares"))
 	if ws.shmReserve > free/2 {
 		return usageError(c, "invalid --shm-reserve %s: %s has %s free, and a reserve takes at most half of it",
 			c.String("shm-reserve"), shmDir, sizeText(free&^(1<<20-1)))

@@ -271,6 +271,9 @@ func fetchHTTPInto(ctx context.Context, location string, ticket []byte, dst stri
 	if size < 0 || len(resp.TransferEncoding) > 0 {
 		return errdefs.New(errdefs.ErrInvalidArgument, "the data plane at %s sent an intermediate without its length", host)
 	}
+	if size == 0 {
+		return errdefs.New(errdefs.ErrInvalidArgument, "the data plane at %s sent an empty intermediate, not an Arrow IPC file", host)
+	}
 	var f *os.File
 	spare := false
 	if sp, ok := spares.take(dst, size); ok {

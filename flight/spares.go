@@ -34,7 +34,8 @@ import (
 // A reserve (Reserve) makes a worker's first fetches as cheap as its
 // later ones: at start it gives its folder files of that many bytes in
 // all, their pages allocated (fallocate), and past their time to live
-// spares are removed only down to the reserve.
+// spares are removed, oldest first, only while they hold more than the
+// reserve.
 type Spares struct {
 	dir      string
 	maxBytes int64
@@ -92,12 +93,12 @@ func (s *Spares) Put(path string) {
 		return
 	}
 	size := st.Size()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if !st.Mode().IsRegular() || size == 0 || size > s.maxBytes {
 		os.Remove(path)
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.seq++
 	dst := filepath.Join(s.dir, fmt.Sprintf("spare-%d", s.seq))
 	// Moved first, checked after: once its name is in the spares' folder,
@@ -231,8 +232,9 @@ func (s *Spares) expire() {
 
 // ReservePiece is the smallest file a reserve is made of: a reserve of n
 // bytes is files of n/2, n/4, ... bytes down to this size, and the rest
-// (so that a fetch of up to half the reserve finds one file that holds
-// it, and smaller ones find smaller files).
+// (so that a fetch over HTTP of up to half the reserve finds one file
+// that holds it, and smaller ones find smaller files; a DoGet, whose
+// size is not known ahead, takes the largest and cuts it to its own).
 var ReservePiece int64 = 64 << 20
 
 // reservePieces are the sizes of the files of a reserve of n bytes.
@@ -280,6 +282,9 @@ func (s *Spares) Reserve(n int64, report func(error)) error {
 
 // Filled is closed once a reserve's files are made (nil: no Reserve).
 func (s *Spares) Filled() <-chan struct{} {
+	if s == nil {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.filled
@@ -318,6 +323,11 @@ func (s *Spares) fill(ctx context.Context, sizes []int64) error {
 func newAllocated(path string, size int64) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
+		return err
+	}
+	// The mode whatever the umask: Put's check of a spare wants 0644.
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
 		return err
 	}
 	if err := allocateFile(f, size); err != nil {

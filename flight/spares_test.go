@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"golang.org/x/sys/unix"
 )
 
@@ -131,6 +132,29 @@ func testFetchWritesOverSpare(t *testing.T, transport string) {
 		}
 		os.Remove(dst)
 		sp.Relieve(1<<40, 0) // all of them
+	}
+
+	// Over HTTP, a fetch that fails once it took a spare (what came is
+	// not an Arrow IPC file) removes it, and leaves no file.
+	if transport == "http://" {
+		sp.Put(spareFile(t, dir, "old.arrow", 0xAB, len(want)*2))
+		junk := spareFile(t, dir, "junk.arrow", 0x5A, len(want))
+		a.held.Register("r1", "junk", junk)
+		tkt, err := SignIntermediate(key, IntermediateTicket{Run: "r1", Model: "junk", Worker: "a", Lease: "la", Expires: time.Now().Add(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(dir, "junk-fetched.arrow")
+		err = FetchIntermediate(context.Background(), transport+a.addr, tkt, dst, FetchOptions{Spares: sp})
+		if !errdefs.Is(err, errdefs.ErrInvalidArgument) {
+			t.Fatalf("a fetch of a file that is not Arrow: %v, want an invalid argument", err)
+		}
+		if _, err := os.Stat(dst); !os.IsNotExist(err) {
+			t.Fatalf("a failed fetch left %s: %v", dst, err)
+		}
+		if ents, _ := os.ReadDir(filepath.Join(dir, "spares")); len(ents) != 0 || sp.Bytes() != 0 {
+			t.Fatalf("a fetch that failed after taking its spare left %d spares (%d bytes)", len(ents), sp.Bytes())
+		}
 	}
 
 	// A fetch that fails removes the spare it took, and leaves no file;
@@ -284,6 +308,9 @@ func TestSpares(t *testing.T) {
 		t.Fatalf("Close left the folder: %v", err)
 	}
 	var nilSpares *Spares
+	if nilSpares.Filled() != nil || nilSpares.Reserve(1<<30, nil) != nil {
+		t.Fatal("a nil Spares has a reserve")
+	}
 	p = spareFile(t, dir, "e.arrow", 5, 10)
 	nilSpares.Put(p)
 	if _, err := os.Stat(p); !os.IsNotExist(err) {
@@ -356,7 +383,7 @@ func TestSparesReserve(t *testing.T) {
 		t.Fatalf("pieces of 100 KiB: %s, want %s", got, want)
 	}
 	dir := shmDir(t)
-	sp := newTestSpares(t, dir, 1000) // raised to the reserve
+	sp := newTestSpares(t, dir, 4<<20) // above the reserve: Put evicts nothing here
 	now := time.Now()
 	sp.now = func() time.Time { return now }
 	if err := sp.Reserve(1<<20, func(err error) { t.Error(err) }); err != nil {
@@ -388,11 +415,20 @@ func TestSparesReserve(t *testing.T) {
 		t.Fatalf("took %s (%v, %v)", p, ok, err)
 	}
 	os.Remove(p)
-	// Past the time to live, spares go down to the reserve only.
+	// Past the time to live, the oldest spares go while they hold more
+	// than the reserve: 768 KiB + 512 KiB, less the oldest (512 KiB).
 	sp.Put(spareFile(t, dir, "late.arrow", 1, 512<<10))
+	if got := sp.Bytes(); got != 1<<20+256<<10 {
+		t.Fatalf("%d bytes kept, want %d", got, 1<<20+256<<10)
+	}
 	now = now.Add(SparesTTL + time.Second)
 	if got := sp.Bytes(); got != 1<<20-256<<10 {
-		t.Fatalf("past the time to live %d bytes kept, want %d (the oldest dropped down to the reserve)", got, 1<<20-256<<10)
+		t.Fatalf("past the time to live %d bytes kept, want %d (the oldest dropped while above the reserve)", got, 1<<20-256<<10)
+	}
+	// And no further, however old.
+	now = now.Add(time.Hour)
+	if got := sp.Bytes(); got != 1<<20-256<<10 {
+		t.Fatalf("an hour later %d bytes kept, want %d", got, 1<<20-256<<10)
 	}
 	// Memory short: the reserve goes too.
 	if freed := sp.Relieve(8<<20, 0); freed != 1<<20-256<<10 || sp.Bytes() != 0 {
@@ -407,6 +443,12 @@ func TestSparesReserve(t *testing.T) {
 	}
 	if err := sp2.Reserve(64<<20, nil); err != nil {
 		t.Fatal(err)
+	}
+	sp2.mu.Lock()
+	raised := sp2.maxBytes
+	sp2.mu.Unlock()
+	if raised != 64<<20 {
+		t.Fatalf("a reserve of 64 MiB left the limit at %d", raised)
 	}
 	if err := sp2.Close(); err != nil {
 		t.Fatal(err)

@@ -105,7 +105,8 @@ func ParseSize(s string) (int64, error) {
 	mult := map[string]float64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
 		"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
 	m, ok := mult[unit]
-	if err != nil || !ok || f*m < 1 || f*m > 1<<60 {
+	// Written so that NaN fails it too.
+	if err != nil || !ok || !(f*m >= 1 && f*m <= 1<<60) {
 		return 0, fmt.Errorf(`use bytes or a size such as "4GB" or "512MiB"`)
 	}
 	return int64(f * m), nil

@@ -63,7 +63,7 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", s, got, err, want)
 		}
 	}
-	for _, s := range []string{"", "GB", "-1GB", "4XB", "0"} {
+	for _, s := range []string{"", "GB", "-1GB", "4XB", "0", "nan", "NaN GiB", "inf", "+Inf", "1e30"} {
 		if _, err := ParseSize(s); err == nil {
 			t.Errorf("ParseSize(%q) succeeded", s)
 		}
