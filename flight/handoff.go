@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/lakehouse-dev/lakehouse/internal/arrowipc"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"github.com/lakehouse-dev/lakehouse/runtime/fleet"
+	"google.golang.org/grpc/metadata"
 )
 
 // Intermediates across workers. A model's output on worker A (an Arrow IPC
@@ -307,7 +309,32 @@ func (s *Server) streamIntermediate(ctx context.Context, t IntermediateTicket, n
 	if err != nil {
 		return heldError(err, t, name)
 	}
+	// The receiver picks the spare that holds it (Spares) by its size;
+	// the header goes out with the first message.
+	if err := stream.SetHeader(metadata.Pairs(intermediateSizeHeader, strconv.FormatInt(m.f.Size(), 10))); err != nil {
+		m.release()
+		return err
+	}
 	return streamFile(ctx, m, stream.SendMsg)
+}
+
+// intermediateSizeHeader is the response header of an intermediate's
+// DoGet that gives the size of the holder's file: about the size of the
+// file the fetch writes.
+const intermediateSizeHeader = "lakehouse-intermediate-size"
+
+// intermediateSize reads intermediateSizeHeader from md (0 if it is
+// missing or not a size).
+func intermediateSize(md metadata.MD) int64 {
+	v := md.Get(intermediateSizeHeader)
+	if len(v) != 1 {
+		return 0
+	}
+	n, err := strconv.ParseInt(v[0], 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
 }
 
 // heldError is the error of the registry's open or openFile of the

@@ -111,7 +111,11 @@ func fetchIntermediate(ctx context.Context, location string, ticket []byte, dst 
 	tmp := dst + ".fetch"
 	os.Remove(tmp)
 	var w *arrowipc.StreamFile
-	if sp, ok := opts.Spares.take(dst, 0); ok {
+	// A spare is taken once the holder's answer begins (its header gives
+	// the size: Spares takes the one that holds it), not for a refusal.
+	if md, err := stream.Header(); err != nil || md == nil {
+		// The stream ended without an answer: receive returns why.
+	} else if sp, ok := opts.Spares.take(dst, intermediateSize(md)); ok {
 		if w, err = arrowipc.ReuseStreamFile(sp); err == nil {
 			tmp = sp
 		} else {

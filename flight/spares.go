@@ -232,9 +232,8 @@ func (s *Spares) expire() {
 
 // ReservePiece is the smallest file a reserve is made of: a reserve of n
 // bytes is files of n/2, n/4, ... bytes down to this size, and the rest
-// (so that a fetch over HTTP of up to half the reserve finds one file
-// that holds it, and smaller ones find smaller files; a DoGet, whose
-// size is not known ahead, takes the largest and cuts it to its own).
+// (so that a fetch of up to half the reserve finds one file that holds
+// it, and smaller ones find smaller files).
 var ReservePiece int64 = 64 << 20
 
 // reservePieces are the sizes of the files of a reserve of n bytes.

@@ -205,6 +205,9 @@ func (f *File) Guard(fn func() error) (err error) {
 // Path returns the file's path.
 func (f *File) Path() string { return f.path }
 
+// Size is the file's size in bytes.
+func (f *File) Size() int64 { return f.size }
+
 // Schema returns the file's schema.
 func (f *File) Schema() *arrow.Schema { return f.r.Schema() }
 
