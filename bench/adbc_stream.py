@@ -17,12 +17,16 @@ AS c, range*4 AS d FROM range(N) (32 bytes a row, 320 MB for 10M):
     protocol);
   - CLI: `lakehouse --addr ADDR query SQL -O arrow` writing the Arrow IPC
     file to /dev/null (includes starting the process).
-Printed: best and median seconds, MB/s, and each path's best time over the
-Client's (the goal for ADBC: at most 1.2x).
+Printed: best and median seconds, MB/s, each path's best time over the
+Client's (the goal for ADBC: at most 1.2x), and the median CPU seconds the
+reading process (this one, or the CLI child) and the server spent on a run:
+on a machine whose cores both processes fill, the times follow the sum of
+the two, so the client column says where a path's extra time goes.
 """
 
 import argparse
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -46,6 +50,7 @@ warnings.filterwarnings("ignore", message="Cannot disable autocommit")
 
 
 def via_adbc(addr, sql, rows):
+    c0 = cs.cpu_seconds()
     t0 = time.perf_counter()
     with flight_sql.connect(addr) as conn, conn.cursor() as cur:
         cur.execute(sql)
@@ -55,10 +60,11 @@ def via_adbc(addr, sql, rows):
             nbytes += b.nbytes
             batches += 1
     assert n == rows, (n, rows)
-    return time.perf_counter() - t0, nbytes, batches
+    return time.perf_counter() - t0, nbytes, batches, cs.cpu_seconds() - c0
 
 
 def via_client(addr, sql, rows):
+    c0 = cs.cpu_seconds()
     t0 = time.perf_counter()
     with lakehouse.Client(addr) as c:
         n = nbytes = batches = 0
@@ -67,15 +73,18 @@ def via_client(addr, sql, rows):
             nbytes += b.nbytes
             batches += 1
     assert n == rows, (n, rows)
-    return time.perf_counter() - t0, nbytes, batches
+    return time.perf_counter() - t0, nbytes, batches, cs.cpu_seconds() - c0
 
 
 def via_cli(bin_path, addr, sql, rows):
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with open(os.devnull, "wb") as null:
         subprocess.run([bin_path, "--addr", addr, "query", sql, "-O", "arrow"], stdout=null, check=True,
                        env=dict(os.environ, LAKEHOUSE_API_KEY=""))
-    return time.perf_counter() - t0, rows * 32, 0
+    dt = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return dt, rows * 32, 0, (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
 
 
 def main():
@@ -103,16 +112,20 @@ def main():
         results = {name: [] for name in paths}
         for _ in range(args.repeat):
             for name, run in paths.items():
-                results[name].append(run())
+                s0 = cs.cpu_seconds(proc.pid)
+                r = run()
+                results[name].append(r + (cs.cpu_seconds(proc.pid) - s0,))
 
         base = min(r[0] for r in results["lakehouse.Client.query_to_reader"])
         print("%d rows x 4 int64 columns, %d runs each (best / median)" % (args.rows, args.repeat))
-        print("%-38s %8s %9s %11s %8s %14s" % ("path", "best s", "median s", "best MB/s", "batches", "best / Client"))
+        print("%-38s %8s %9s %11s %8s %14s %12s %12s" % (
+            "path", "best s", "median s", "best MB/s", "batches", "best / Client", "client CPU s", "server CPU s"))
         for name, runs in results.items():
             times = [r[0] for r in runs]
             best, med = min(times), statistics.median(times)
-            print("%-38s %8.3f %9.3f %11.0f %8s %13.2fx" % (
-                name, best, med, runs[0][1] / best / 1e6, runs[0][2] or "-", best / base))
+            print("%-38s %8.3f %9.3f %11.0f %8s %13.2fx %12.3f %12.3f" % (
+                name, best, med, runs[0][1] / best / 1e6, runs[0][2] or "-", best / base,
+                statistics.median(r[3] for r in runs), statistics.median(r[4] for r in runs)))
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGTERM)
