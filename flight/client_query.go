@@ -7,6 +7,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
@@ -68,7 +69,11 @@ func (c *Client) query(ctx context.Context, q QueryCommand) (_ array.RecordReade
 	if err != nil {
 		return fail(err)
 	}
-	r, err := flight.NewRecordReader(stream)
+	ms, err := newMessageStream(stream)
+	if err != nil {
+		return fail(err)
+	}
+	r, err := ipc.NewReaderFromMessageReader(ms) // r releases ms
 	if err != nil {
 		return fail(err)
 	}
@@ -96,7 +101,7 @@ func (c *Client) Explain(ctx context.Context, q QueryCommand) (*ExplainResult, e
 // streamReader is a DoGet stream as an array.RecordReader whose errors are
 // errdefs errors and whose Release ends the call.
 type streamReader struct {
-	r      *flight.Reader
+	r      *ipc.Reader
 	cancel context.CancelFunc
 	c      *Client
 	refs   int64

@@ -3,7 +3,6 @@ package duckdb
 import (
 	"fmt"
 	"math"
-	"sync"
 	"time"
 	"unsafe"
 
@@ -301,64 +300,4 @@ func chunkStringBytes(vec bindings.Vector, n int) int64 {
 		}
 	}
 	return total
-}
-
-// recycler is a memory.Allocator that keeps freed buffers for reuse: a
-// reader's batches all have about the same buffers, so after the first
-// few no memory is allocated (or zeroed, or collected). Allocate does not
-// zero. It keeps at most recyclerKeep buffers and recyclerBytes bytes,
-// dropping the oldest first (a buffer no request fits ages out).
-type recycler struct {
-	mu    sync.Mutex
-	free  [][]byte
-	bytes int
-}
-
-const (
-	recyclerKeep  = 256
-	recyclerBytes = 1 << 30
-)
-
-func (p *recycler) Allocate(size int) []byte {
-	p.mu.Lock()
-	best := -1
-	for i, b := range p.free {
-		if cap(b) >= size && cap(b) <= 2*size+4096 && (best < 0 || cap(b) < cap(p.free[best])) {
-			best = i
-		}
-	}
-	if best >= 0 {
-		b := p.free[best]
-		p.free = append(p.free[:best], p.free[best+1:]...)
-		p.bytes -= cap(b)
-		p.mu.Unlock()
-		return b[:size]
-	}
-	p.mu.Unlock()
-	return make([]byte, size)
-}
-
-func (p *recycler) Reallocate(size int, b []byte) []byte {
-	if cap(b) >= size {
-		return b[:size]
-	}
-	nb := p.Allocate(size)
-	copy(nb, b)
-	p.Free(b)
-	return nb
-}
-
-func (p *recycler) Free(b []byte) {
-	if cap(b) == 0 || cap(b) > recyclerBytes {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.free = append(p.free, b[:0])
-	p.bytes += cap(b)
-	for len(p.free) > recyclerKeep || p.bytes > recyclerBytes {
-		p.bytes -= cap(p.free[0])
-		p.free[0] = nil
-		p.free = p.free[1:]
-	}
 }

@@ -239,27 +239,6 @@ func BenchmarkCombine(b *testing.B) {
 	}
 }
 
-// TestRecycler: buffers come back for requests they fit, empty ones are
-// not kept, and the pool drops its oldest buffers past its bounds.
-func TestRecycler(t *testing.T) {
-	p := &recycler{}
-	b := p.Allocate(1000)
-	p.Free(b)
-	if c := p.Allocate(900); &c[0] != &b[0] {
-		t.Error("a freed buffer was not reused for a request it fits")
-	}
-	p.Free(make([]byte, 0))
-	if len(p.free) != 0 {
-		t.Errorf("an empty buffer was kept: %d", len(p.free))
-	}
-	for range recyclerKeep + 10 {
-		p.Free(make([]byte, 10))
-	}
-	if len(p.free) != recyclerKeep || p.bytes != 10*recyclerKeep {
-		t.Errorf("kept %d buffers, %d bytes", len(p.free), p.bytes)
-	}
-}
-
 // TestCombineWithin: a batch ends once its wait has passed, however few
 // rows it holds, and the rows are all there.
 func TestCombineWithin(t *testing.T) {

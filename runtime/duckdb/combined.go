@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	bindings "github.com/duckdb/duckdb-go-bindings"
+	"github.com/lakehouse-dev/lakehouse/internal/recycle"
 )
 
 // combined is a batch being built from DuckDB's vectors, chunk by chunk,
@@ -31,7 +32,7 @@ const chunkRows = 2048
 // newCombined starts a batch with room for the rows Combine asked for.
 func (r *Reader) newCombined() *combined {
 	if r.pool == nil {
-		r.pool = &recycler{}
+		r.pool = &recycle.Recycler{}
 	}
 	n := min(r.combine, 1<<20) + chunkRows
 	b := &combined{r: r, room: n, vals: make([]*memory.Buffer, len(r.cols)), data: make([]*memory.Buffer, len(r.cols)),

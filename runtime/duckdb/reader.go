@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	bindings "github.com/duckdb/duckdb-go-bindings"
+	"github.com/lakehouse-dev/lakehouse/internal/recycle"
 )
 
 // Reader streams a query result as Arrow record batches, one per DuckDB
@@ -36,7 +37,7 @@ type Reader struct {
 	combineWait time.Duration      // see CombineWithin; 0: none
 	cols        []column           // nil: some column needs DuckDB's Arrow conversion
 	pending     bindings.DataChunk // fetched, starts the next combined batch
-	pool        *recycler
+	pool        *recycle.Recycler
 }
 
 var _ array.RecordReader = (*Reader)(nil)
