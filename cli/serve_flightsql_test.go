@@ -15,14 +15,18 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
 	fsql "github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	flightgen "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	_ "github.com/apache/arrow-go/v18/arrow/flight/flightsql/driver"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/lakehouse-dev/lakehouse/flight/flightsql"
+	"github.com/lakehouse-dev/lakehouse/internal/arrowipc/ipctest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // flightSQLData is the serve data (sales.transactions on main) plus a
@@ -271,6 +275,32 @@ func TestFlightSQL(t *testing.T) {
 		// Another connection without the cookie is at main.
 		_, err = c.Execute(ctx, "SELECT count(*) FROM extra")
 		wantStatus(t, "extra at main", err, codes.NotFound, "extra")
+	})
+	t.Run("hostile parameters", func(t *testing.T) {
+		// Parameters whose schema message says it has 335M fields: arrow-go
+		// would allocate 29 GiB reading it, and the server would die.
+		stmt, err := c.Prepare(ctx, "SELECT ? AS x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stmt.Close(ctx)
+		cmd, err := anypb.New(&flightgen.CommandPreparedStatementQuery{PreparedStatementHandle: stmt.Handle()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := proto.Marshal(cmd)
+		stream, err := c.Client.DoPut(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream.Send(&arrowflight.FlightData{FlightDescriptor: &arrowflight.FlightDescriptor{Type: arrowflight.DescriptorCMD, Cmd: body},
+			DataHeader: ipctest.HugeSchema})
+		stream.CloseSend()
+		_, err = stream.Recv()
+		wantStatus(t, "hostile parameters", err, codes.InvalidArgument, "does not fit")
+		if got := fetch(t, ctx, c)(c.Execute(ctx, "SELECT 1")); len(got) != 1 {
+			t.Fatalf("the server after hostile parameters: %v", got)
+		}
 	})
 	t.Run("prepared statement with a parameter", func(t *testing.T) {
 		hctx := metadata.AppendToOutgoingContext(ctx, flightsql.HeaderRef, "tester.setup")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/lakehouse-dev/lakehouse/internal/arrowipc"
 	"github.com/lakehouse-dev/lakehouse/internal/recycle"
 	"google.golang.org/grpc"
 )
@@ -22,6 +23,7 @@ import (
 type messageStream struct {
 	stream  grpc.ClientStream
 	pool    recycle.Recycler
+	checker arrowipc.Checker
 	d       receivedData
 	pending bool // d holds the first message, not yet returned
 	msg     *ipc.Message
@@ -30,7 +32,7 @@ type messageStream struct {
 
 // newMessageStream receives the stream's first message.
 func newMessageStream(stream grpc.ClientStream) (*messageStream, error) {
-	m := &messageStream{stream: stream, pending: true}
+	m := &messageStream{stream: stream, pending: true, checker: arrowipc.Checker{Name: "the query's stream", Dictionaries: true}}
 	m.refs.Add(1)
 	if err := stream.RecvMsg(&m.d); err != nil {
 		return nil, err
@@ -62,16 +64,22 @@ func (m *messageStream) Message() (msg *ipc.Message, err error) {
 	}()
 	meta := memory.NewBufferBytes(append([]byte(nil), m.d.header...))
 	var body *memory.Buffer
+	var b []byte
 	if m.d.bodyLen == 0 {
 		body = memory.NewBufferBytes(nil)
 	} else {
-		b := m.pool.Allocate(int(m.d.bodyLen))
+		b = m.pool.Allocate(int(m.d.bodyLen))
 		off := 0
 		for _, p := range m.d.body {
 			off += copy(b[off:], p)
 		}
 		body = memory.NewBufferWithAllocator(b, &m.pool)
 		defer body.Release() // the message holds it now
+	}
+	// What the server sent is checked before arrow-go trusts its counts
+	// and sizes.
+	if _, err := m.checker.Check(meta.Bytes(), b, m.d.bodyLen); err != nil {
+		return nil, err
 	}
 	m.msg = ipc.NewMessage(meta, body)
 	return m.msg, nil

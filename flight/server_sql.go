@@ -33,12 +33,12 @@ var sqlActions = map[string]bool{
 }
 
 // service is what the gRPC server serves: s, or s with the Flight SQL
-// calls going to Options.SQL.
+// calls going to Options.SQL, their DoPut messages checked.
 func (s *Server) service() flight.FlightServer {
 	if s.opts.SQL == nil {
-		return s
+		return checkedService{s}
 	}
-	return &sqlDispatch{Server: s, sql: s.opts.SQL}
+	return checkedService{&sqlDispatch{Server: s, sql: s.opts.SQL}}
 }
 
 // sqlDispatch sends Flight SQL calls to sql and the rest to Server. The

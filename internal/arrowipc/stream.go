@@ -58,14 +58,11 @@ type StreamFile struct {
 	// embeds; schemaPos is where its Schema table lies in it.
 	schema    []byte
 	schemaPos uint32
-	layout    *fileLayout
+	checker   Checker
 	dicts     []block
 	batches   []block
-	dictIDs   map[int64]bool
-	rows      int64
 	reused    bool     // ReuseStreamFile's: cut to size on Close
 	iov       [][]byte // reused by Write
-	scratch   []byte   // reused by check
 }
 
 // CreateStreamFile creates the file at path (exclusively) for the
@@ -98,7 +95,7 @@ func ReuseStreamFile(path string) (*StreamFile, error) {
 // startStreamFile writes the file's magic at the start of f, opened at
 // path.
 func startStreamFile(f *os.File, path string, reused bool) (*StreamFile, error) {
-	w := &StreamFile{f: f, path: path, dictIDs: map[int64]bool{}, reused: reused}
+	w := &StreamFile{f: f, path: path, checker: Checker{Name: path}, reused: reused}
 	if err := w.write([][]byte{magic, make([]byte, 2)}); err != nil {
 		w.Abort()
 		return nil, err
@@ -112,16 +109,13 @@ func startStreamFile(f *os.File, path string, reused bool) (*StreamFile, error) 
 // class InvalidArgument, and the file is then not to be closed but
 // aborted. Write keeps no reference to header or body.
 func (w *StreamFile) Write(header []byte, body [][]byte, bodyLen int64) error {
-	kind, err := w.check(header, bodyLen)
+	kind, err := w.checker.Check(header, nil, bodyLen)
 	if err != nil {
-		n := len(w.dicts) + len(w.batches)
-		if w.schema != nil {
-			n++
-		}
-		return errdefs.New(errdefs.ErrInvalidArgument, "message %d of the Arrow IPC stream: %v", n, err)
+		return err
 	}
 	if kind == ipcSchema {
 		w.schema = append([]byte(nil), header...)
+		w.schemaPos = w.checker.schemaPos
 	}
 	// The encapsulated message: a continuation marker, the length of the
 	// padded metadata, the metadata, then the body (a multiple of 8).
@@ -148,22 +142,67 @@ func (w *StreamFile) Write(header []byte, body [][]byte, bodyLen int64) error {
 // zeros pads metadata to 8 bytes.
 var zeros [8]byte
 
-// check checks a message's header before it is written, and returns its
-// type.
-func (w *StreamFile) check(header []byte, bodyLen int64) (byte, error) {
+// Checker checks the messages of an Arrow IPC stream in order, before
+// arrow-go reads them, as Open checks a file's: the first must be a
+// schema, whose fields (nested ones included) its flatbuffer bounds;
+// record and dictionary batches must have, for every column, the field
+// node and buffers it needs, lying within the body. arrow-go trusts the
+// counts and sizes it reads there: one crafted schema message can make it
+// allocate tens of GiB or recurse without end, which no recover catches.
+// Compressed buffers are checked against the memory there is when the body
+// is given, refused when only its length is. Big-endian batches are
+// refused. Without Dictionaries, a dictionary batch must come before every
+// record batch, once per id (what a file holds). Errors are of class
+// InvalidArgument. The zero Checker is ready; it is not safe for
+// concurrent use.
+type Checker struct {
+	// Name names the stream in errors (a file's path, a call).
+	Name string
+	// Dictionaries lets dictionary batches come again for an id (as
+	// replacements or deltas) and after record batches, as a stream may.
+	Dictionaries bool
+
+	layout    *fileLayout
+	schemaPos uint32 // where the Schema table lies in the schema message
+	dictIDs   map[int64]bool
+	messages  int
+	batches   int
+	rows      int64
+	scratch   []byte
+}
+
+// Check checks the next message of the stream, its header (a Message
+// flatbuffer) and body (bodyLen bytes; body nil if only its length is at
+// hand), and returns its type.
+func (c *Checker) Check(header, body []byte, bodyLen int64) (kind byte, err error) {
+	kind, err = c.check(header, body, bodyLen)
+	if err != nil {
+		return 0, errdefs.New(errdefs.ErrInvalidArgument, "message %d of the Arrow IPC stream: %v", c.messages, err)
+	}
+	c.messages++
+	return kind, nil
+}
+
+// Rows is the rows of the record batches checked so far.
+func (c *Checker) Rows() int64 { return c.rows }
+
+func (c *Checker) check(header, body []byte, bodyLen int64) (byte, error) {
 	if bodyLen < 0 || bodyLen%8 != 0 {
 		return 0, fmt.Errorf("body of %d bytes, not a multiple of 8", bodyLen)
+	}
+	if body != nil && int64(len(body)) != bodyLen {
+		return 0, fmt.Errorf("body of %d bytes where its message says %d", len(body), bodyLen)
 	}
 	if len(header) > 1<<30 {
 		return 0, fmt.Errorf("metadata of %d bytes", len(header))
 	}
-	// messageHeader reads the message as it will lie in the file.
-	data := binary.LittleEndian.AppendUint32(w.scratch[:0], 0xffffffff)
+	// messageHeader reads the message as it lies in a file.
+	data := binary.LittleEndian.AppendUint32(c.scratch[:0], 0xffffffff)
 	data = binary.LittleEndian.AppendUint32(data, uint32(len(header)))
 	data = append(data, header...)
-	w.scratch = data
+	c.scratch = data
 	blk := block{offset: 0, meta: int64(len(data)), body: bodyLen}
-	if w.schema == nil {
+	if c.layout == nil {
 		msg, err := messageHeader(data, blk, ipcSchema)
 		if err != nil {
 			return 0, fmt.Errorf("the stream does not start with a schema: %w", err)
@@ -172,25 +211,29 @@ func (w *StreamFile) check(header []byte, bodyLen int64) (byte, error) {
 			return 0, fmt.Errorf("schema with a body of %d bytes", bodyLen)
 		}
 		l := &fileLayout{dictVals: map[int64]colLayout{}, limit: memoryLimit(), fieldsLeft: len(header) / 8}
-		if err := l.readSchema(w.path, msg); err != nil {
+		if err := l.readSchema(c.Name, msg); err != nil {
 			return 0, err
 		}
 		if l.bigEndian {
 			return 0, fmt.Errorf("big-endian batches are not received")
 		}
-		w.layout = l
-		w.schemaPos = uint32(msg.Pos)
+		c.layout = l
+		c.schemaPos = uint32(msg.Pos)
+		c.dictIDs = map[int64]bool{}
 		return ipcSchema, nil
 	}
 	// A record batch, else a dictionary batch: the error of the first.
-	r := batchReader{bodyLen: bodyLen, limit: w.layout.limit}
+	r := batchReader{body: body, bodyLen: bodyLen, limit: c.layout.limit}
 	rb, rerr := messageHeader(data, blk, ipcRecordBatch)
 	if rerr == nil {
-		if len(w.dictIDs) < len(w.layout.dictVals) {
+		if len(c.dictIDs) < len(c.layout.dictVals) {
 			return 0, fmt.Errorf("record batch before the dictionaries of its columns")
 		}
-		_, rows, err := checkRecordBatch(rb, r, w.layout.cols)
-		w.rows += rows
+		_, rows, err := checkRecordBatch(rb, r, c.layout.cols)
+		if err == nil {
+			c.rows += rows
+			c.batches++
+		}
 		return ipcRecordBatch, err
 	}
 	d, err := messageHeader(data, blk, ipcDictionaryBatch)
@@ -202,18 +245,26 @@ func (w *StreamFile) check(header []byte, bodyLen int64) (byte, error) {
 	if err != nil {
 		return 0, err
 	}
-	vals, ok := w.layout.dictVals[id]
+	vals, ok := c.layout.dictVals[id]
 	if !ok {
 		return 0, fmt.Errorf("dictionary %d, which no column has", id)
 	}
-	if w.dictIDs[id] {
-		return 0, fmt.Errorf("dictionary %d sent again: a file holds one per column", id)
+	delta, err := d.byte(8, 0)
+	if err != nil {
+		return 0, err
 	}
-	if delta, err := d.byte(8, 0); err != nil || delta != 0 {
-		return 0, fmt.Errorf("delta of dictionary %d: a file holds one per column", id)
-	}
-	if len(w.batches) > 0 {
-		return 0, fmt.Errorf("dictionary %d after a record batch", id)
+	if !c.Dictionaries {
+		if c.dictIDs[id] {
+			return 0, fmt.Errorf("dictionary %d sent again: a file holds one per column", id)
+		}
+		if delta != 0 {
+			return 0, fmt.Errorf("delta of dictionary %d: a file holds one per column", id)
+		}
+		if c.batches > 0 {
+			return 0, fmt.Errorf("dictionary %d after a record batch", id)
+		}
+	} else if delta != 0 && !c.dictIDs[id] {
+		return 0, fmt.Errorf("delta of dictionary %d before the dictionary", id)
 	}
 	dr, ok, err := d.table(6)
 	if err == nil && !ok {
@@ -225,7 +276,7 @@ func (w *StreamFile) check(header []byte, bodyLen int64) (byte, error) {
 	if _, _, err := checkRecordBatch(dr, r, []colLayout{vals}); err != nil {
 		return 0, err
 	}
-	w.dictIDs[id] = true
+	c.dictIDs[id] = true
 	return ipcDictionaryBatch, nil
 }
 
@@ -257,8 +308,8 @@ func (w *StreamFile) Close(ctx context.Context) (rows int64, err error) {
 	}
 	w.f = nil
 	rows, err = Check(ctx, w.path)
-	if err == nil && rows != w.rows {
-		err = errdefs.New(errdefs.ErrInternal, "file %s holds %d rows of the %d received", w.path, rows, w.rows)
+	if err == nil && rows != w.checker.rows {
+		err = errdefs.New(errdefs.ErrInternal, "file %s holds %d rows of the %d received", w.path, rows, w.checker.rows)
 	}
 	if err != nil {
 		w.Abort()

@@ -6,11 +6,13 @@ package ipctest
 import (
 	"bytes"
 	"embed"
+	"encoding/binary"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
@@ -177,4 +179,59 @@ func Pyarrow(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// HugeSchema is a schema message (a Message flatbuffer, as a FlightData's
+// data_header) that says it has 335,544,320 fields in 115 bytes: arrow-go
+// would allocate 29 GiB for them and the process would die of it (found
+// by FuzzMessageStream in flight).
+var HugeSchema = []byte("\x10\x00\x00\x00\x00\x00\n\x00\f\x00\n\x00\t\x00\x04\x00\n\x00\x00\x00\x10\x00\x00\x00\x00\x01\x04\x00\b\x00\b\x00\x00\x00\x04\x00\b\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x14\x00\x00\x00\x10\x00\x14\x00\x10\x00\x00\x00\x0f\x00\b\x00\x00\x00\x04\x00\x10\x00\x00\x00\x10\x00\x00\x00\x18\x00\x00\x00\x00\x00\x00\x02\x1c\x00\x00\x00\x00\x00\x00\x00\b\x00\f\x00\b\x00\a\x00\b\x00\x00\x00\x00\x00\x00\x01@\x00\x00\x00\x01\x00\x00\x00")
+
+// Message is one message of an Arrow IPC stream: its header (a Message
+// flatbuffer) and body, as a FlightData carries them.
+type Message struct {
+	Header, Body []byte
+}
+
+// StreamMessages returns the messages of an IPC stream of rec written
+// with opts (compression), as a Flight writer sends them.
+func StreamMessages(t testing.TB, rec arrow.RecordBatch, opts ...ipc.Option) []Message {
+	t.Helper()
+	var sent collect
+	w := flight.NewRecordWriter(&sent, append([]ipc.Option{ipc.WithSchema(rec.Schema())}, opts...)...)
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return sent
+}
+
+// collect keeps the messages a Flight writer sends it.
+type collect []Message
+
+func (c *collect) Send(fd *flight.FlightData) error {
+	*c = append(*c, Message{Header: bytes.Clone(fd.DataHeader), Body: bytes.Clone(fd.DataBody)})
+	return nil
+}
+
+// CompressionBomb returns the messages of a stream of one LZ4-compressed
+// batch whose first compressed buffer says it decompresses to 1 TiB.
+func CompressionBomb(t testing.TB) []Message {
+	t.Helper()
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	for i := range 1000 {
+		b.Append(int64(i))
+	}
+	col := b.NewArray()
+	b.Release()
+	rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil), []arrow.Array{col}, 1000)
+	col.Release()
+	defer rec.Release()
+	msgs := StreamMessages(t, rec, ipc.WithLZ4())
+	// The values buffer (no validity bitmap: no nulls) starts the body
+	// with its uncompressed length.
+	binary.LittleEndian.PutUint64(msgs[1].Body, 1<<40)
+	return msgs
 }
