@@ -3,10 +3,19 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/lakehouse-dev/lakehouse/internal/arrowipc/ipctest"
 )
 
 // TestBadImportsLeaveStateUnchanged imports each kind of bad file through
@@ -54,6 +63,9 @@ func TestBadImportsLeaveStateUnchanged(t *testing.T) {
 		{"wrong-type.csv", "id,usd\n1,abc\n", `column "usd"`},
 		{"bad-magic.parquet", "PAR0 not really parquet PAR0", "not a Parquet file"},
 		{"huge.csv", huge.String(), "line"},
+		// arrow-go reads the stored schema first and would allocate 29 GiB
+		// for the fields it claims: the process would die.
+		{"schema-bomb.parquet", schemaBombParquet(t), "ARROW:schema"},
 	}
 	state := func() string {
 		t.Helper()
@@ -90,4 +102,35 @@ func TestBadImportsLeaveStateUnchanged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// schemaBombParquet is a valid Parquet file but for its stored Arrow
+// schema (ARROW:schema), a schema message claiming 335M fields.
+func schemaBombParquet(t *testing.T) string {
+	t.Helper()
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	b.Append(1)
+	col := b.NewArray()
+	b.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	rec := array.NewRecordBatch(schema, []arrow.Array{col}, 1)
+	col.Release()
+	defer rec.Release()
+	var buf bytes.Buffer
+	w, err := pqarrow.NewFileWriter(schema, &buf, parquet.NewWriterProperties(), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	stream := binary.LittleEndian.AppendUint32([]byte{0xff, 0xff, 0xff, 0xff}, uint32(len(ipctest.HugeSchema)))
+	stream = append(stream, ipctest.HugeSchema...)
+	if err := w.AppendKeyValueMetadata("ARROW:schema", base64.StdEncoding.EncodeToString(stream)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
 }

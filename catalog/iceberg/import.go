@@ -387,7 +387,7 @@ func fastPath(base *table.Table, asc *arrow.Schema, p *probe) bool {
 
 // copyParquet copies a Parquet file byte for byte into the table's data
 // directory and describes it from the footer already read.
-func (f *Format) copyParquet(base *table.Table, fs *writeOnceFS, src sourceFile, p *parquetProbe) (iceberg.DataFile, error) {
+func (f *Format) copyParquet(base *table.Table, fs *writeOnceFS, src sourceFile, p *parquetProbe) (_ iceberg.DataFile, err error) {
 	dst := strings.TrimSuffix(base.Location(), "/") + "/data/" + uuid.NewString() + ".parquet"
 	n, err := copyFile(fs, src.file, dst)
 	if err != nil {
@@ -397,6 +397,13 @@ func (f *Format) copyParquet(base *table.Table, fs *writeOnceFS, src sourceFile,
 		return nil, errdefs.WithHint(errdefs.ErrConflict, "import it again once it is complete",
 			"file %s changed while it was imported", src.Path)
 	}
+	// The footer is the file's: what iceberg-go cannot describe in it (a
+	// row group without its column chunks) is a corrupt file.
+	defer func() {
+		if r := recover(); r != nil {
+			err = corruptParquet(src.Path, fmt.Errorf("%v", r))
+		}
+	}()
 	df, err := table.DataFileFromMetadata(table.DataFileArgs{
 		Schema:        base.Schema(),
 		Spec:          base.Spec(),
@@ -409,7 +416,7 @@ func (f *Format) copyParquet(base *table.Table, fs *writeOnceFS, src sourceFile,
 		FormatVersion: base.Metadata().Version(),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("describing %s: %w", src.Path, err)
+		return nil, corruptParquet(src.Path, err)
 	}
 	return df, nil
 }

@@ -3,6 +3,7 @@ package iceberg
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/lakehouse-dev/lakehouse/internal/arrowipc"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 )
 
@@ -74,9 +76,9 @@ func probeParquet(path string, size int64) (p *parquetProbe, err error) {
 		return nil, corruptParquet(path, err)
 	}
 	defer rdr.Close()
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	fr, err := newParquetReader(path, rdr, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
 	if err != nil {
-		return nil, corruptParquet(path, err)
+		return nil, err
 	}
 	sc, err := fr.Schema()
 	if err != nil {
@@ -87,6 +89,35 @@ func probeParquet(path string, size int64) (p *parquetProbe, err error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// newParquetReader is pqarrow.NewFileReader over rdr once the Arrow
+// schema the file stores (ARROW:schema, which pyarrow and arrow-go write
+// and the reader decodes first) is checked: a crafted one makes arrow-go
+// allocate what it says, tens of GiB, and the process dies.
+func newParquetReader(path string, rdr *file.Reader, props pqarrow.ArrowReadProperties, mem memory.Allocator) (*pqarrow.FileReader, error) {
+	if v := rdr.MetaData().KeyValueMetadata().FindValue("ARROW:schema"); v != nil {
+		// Decoded as the reader decodes it: padded, else unpadded.
+		var b []byte
+		var err error
+		if len(*v)%4 == 0 {
+			b, err = base64.StdEncoding.DecodeString(*v)
+		}
+		if len(b) == 0 || err != nil {
+			b, err = base64.RawStdEncoding.DecodeString(*v)
+		}
+		if err == nil {
+			err = arrowipc.CheckSchema(b)
+		}
+		if err != nil {
+			return nil, corruptParquet(path, fmt.Errorf("its ARROW:schema: %v", err))
+		}
+	}
+	fr, err := pqarrow.NewFileReader(rdr, props, mem)
+	if err != nil {
+		return nil, corruptParquet(path, err)
+	}
+	return fr, nil
 }
 
 // parquetFieldID returns the Parquet field id of f, or -1.
@@ -122,9 +153,9 @@ func parquetBatches(ctx context.Context, mem memory.Allocator, path string, sche
 		return corruptParquet(path, err)
 	}
 	defer rdr.Close()
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: int64(batchRows)}, mem)
+	fr, err := newParquetReader(path, rdr, pqarrow.ArrowReadProperties{BatchSize: int64(batchRows)}, mem)
 	if err != nil {
-		return corruptParquet(path, err)
+		return err
 	}
 	rr, err := fr.GetRecordReader(ctx, nil, nil)
 	if err != nil {

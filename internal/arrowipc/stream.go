@@ -162,13 +162,16 @@ type Checker struct {
 	// replacements or deltas) and after record batches, as a stream may.
 	Dictionaries bool
 
-	layout    *fileLayout
-	schemaPos uint32 // where the Schema table lies in the schema message
-	dictIDs   map[int64]bool
-	messages  int
-	batches   int
-	rows      int64
-	scratch   []byte
+	// schemaOnly: the schema is all that is read (CheckSchema), so its
+	// byte order does not matter.
+	schemaOnly bool
+	layout     *fileLayout
+	schemaPos  uint32 // where the Schema table lies in the schema message
+	dictIDs    map[int64]bool
+	messages   int
+	batches    int
+	rows       int64
+	scratch    []byte
 }
 
 // Check checks the next message of the stream, its header (a Message
@@ -214,7 +217,7 @@ func (c *Checker) check(header, body []byte, bodyLen int64) (byte, error) {
 		if err := l.readSchema(c.Name, msg); err != nil {
 			return 0, err
 		}
-		if l.bigEndian {
+		if l.bigEndian && !c.schemaOnly {
 			return 0, fmt.Errorf("big-endian batches are not received")
 		}
 		c.layout = l
@@ -391,4 +394,40 @@ func (w *StreamFile) footer() []byte {
 	}
 	copy(b[schema:], w.schema)
 	return b
+}
+
+// CheckSchema checks b, an Arrow IPC stream that starts with a schema
+// message, as Checker checks a stream's first message: what a Parquet
+// file's ARROW:schema holds, which arrow-go's Parquet reader reads before
+// anything else (its message's body length alone can make it allocate
+// tens of GiB). The messages after the schema are not read. Errors are of
+// class InvalidArgument.
+func CheckSchema(b []byte) error {
+	meta, err := firstMessage(b)
+	if err != nil {
+		return errdefs.New(errdefs.ErrInvalidArgument, "the Arrow schema: %v", err)
+	}
+	c := Checker{schemaOnly: true}
+	_, err = c.Check(meta, nil, 0)
+	return err
+}
+
+// firstMessage returns the metadata of the first message of the IPC
+// stream b: after a continuation marker and its length (or its length
+// alone, as streams before Arrow 0.15 wrote it).
+func firstMessage(b []byte) ([]byte, error) {
+	if len(b) < 4 {
+		return nil, fmt.Errorf("%d bytes, not an IPC stream", len(b))
+	}
+	n, rest := binary.LittleEndian.Uint32(b), b[4:]
+	if n == 0xffffffff {
+		if len(rest) < 4 {
+			return nil, fmt.Errorf("%d bytes, not an IPC stream", len(b))
+		}
+		n, rest = binary.LittleEndian.Uint32(rest), rest[4:]
+	}
+	if uint64(n) > uint64(len(rest)) {
+		return nil, fmt.Errorf("a message of %d bytes in a stream of %d", n, len(b))
+	}
+	return rest[:n], nil
 }

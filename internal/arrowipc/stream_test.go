@@ -1,11 +1,14 @@
 package arrowipc
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -137,4 +140,35 @@ func FuzzStreamFile(f *testing.F) {
 			t.Fatalf("unclassed error reading what was written: %v", err)
 		}
 	})
+}
+
+// TestCheckSchema: a stored schema (Parquet's ARROW:schema) is checked
+// before arrow-go reads it; one whose message claims a body, or whose
+// fields cannot fit its bytes, is refused.
+func TestCheckSchema(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(schema))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	good := buf.Bytes()
+	if err := CheckSchema(good); err != nil {
+		t.Fatalf("a valid schema: %v", err)
+	}
+	// Without the continuation marker (streams before Arrow 0.15).
+	if err := CheckSchema(good[4:]); err != nil {
+		t.Errorf("a valid schema without continuation marker: %v", err)
+	}
+	huge := binary.LittleEndian.AppendUint32([]byte{0xff, 0xff, 0xff, 0xff}, uint32(len(ipctest.HugeSchema)))
+	huge = append(huge, ipctest.HugeSchema...)
+	for name, b := range map[string][]byte{
+		"empty":      nil,
+		"truncated":  good[:len(good)/2],
+		"huge count": huge,
+	} {
+		if err := CheckSchema(b); !errdefs.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }
