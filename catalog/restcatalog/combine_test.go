@@ -117,6 +117,12 @@ func FuzzRequests(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// A space or control character in the request line makes a
+		// malformed HTTP request, which net/http answers itself (400, in
+		// plain text) before any handler sees it.
+		if strings.IndexFunc(req.URL.RequestURI(), func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+			return
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
