@@ -6,9 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/lakehouse-dev/lakehouse/internal/arrowipc/ipctest"
+	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"google.golang.org/grpc/codes"
 )
 
@@ -84,4 +86,34 @@ func TestHostileArrowMessages(t *testing.T) {
 		t.Errorf("the catalog changed:\n%s\nwas\n%s", got, state)
 	}
 	settleGoroutines(t, before)
+}
+
+// panickyQueries panic on every query, as a bug reached by a request would.
+type panickyQueries struct{}
+
+func (panickyQueries) Run(context.Context, QueryCommand) (array.RecordReader, func() error, error) {
+	panic("a bug")
+}
+
+func (panickyQueries) Explain(context.Context, QueryCommand) (*ExplainResult, error) {
+	panic("a bug")
+}
+
+// A panic in a call's handler fails that call (Internal), not the server.
+func TestHandlerPanicFailsTheCall(t *testing.T) {
+	ts := startTestServer(t, Options{Queries: panickyQueries{}})
+	ctx := context.Background()
+	for range 2 {
+		_, err := ts.client.Query(ctx, QueryCommand{SQL: "SELECT 1"}) // GetFlightInfo, unary
+		if !errdefs.Is(err, errdefs.ErrInternal) || !strings.Contains(err.Error(), "bug of the server") {
+			t.Errorf("query: %v", err)
+		}
+		_, err = ts.client.Explain(ctx, QueryCommand{SQL: "SELECT 1"}) // DoAction, a stream
+		if !errdefs.Is(err, errdefs.ErrInternal) || !strings.Contains(err.Error(), "bug of the server") {
+			t.Errorf("explain: %v", err)
+		}
+	}
+	if _, err := ts.client.ServerInfo(ctx); err != nil {
+		t.Fatalf("the server after two panics: %v", err)
+	}
 }

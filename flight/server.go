@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -431,7 +433,7 @@ func (s *Server) authorize(ctx context.Context, perm Permission, body any) error
 
 // streamInterceptor authenticates every streaming call and refuses new
 // calls while closing.
-func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
 	ctx, err := s.enter(ss.Context())
 	if err != nil {
 		return ToStatus(err)
@@ -440,11 +442,12 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 	if err := workerGate(ctx, info.FullMethod, ""); err != nil {
 		return ToStatus(err)
 	}
+	defer s.survive(info.FullMethod, &err)
 	return h(srv, &ctxStream{ServerStream: ss, ctx: ctx})
 }
 
-func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	ctx, err := s.enter(ctx)
+func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (_ any, err error) {
+	ctx, err = s.enter(ctx)
 	if err != nil {
 		return nil, ToStatus(err)
 	}
@@ -452,7 +455,21 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 	if err := workerGate(ctx, info.FullMethod, ""); err != nil {
 		return nil, ToStatus(err)
 	}
+	defer s.survive(info.FullMethod, &err)
 	return h(ctx, req)
+}
+
+// survive turns a panic of a call's handler into the call's error
+// (Internal), logged with its stack, instead of the end of the server and
+// every other call: a request that reaches a bug is one failed request.
+// Goroutines a handler starts recover on their own.
+func (s *Server) survive(method string, err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	s.opts.Log.Error("a call panicked", "method", method, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	*err = ToStatus(errdefs.New(errdefs.ErrInternal, "%s failed on a bug of the server (it is logged): %v", method, r))
 }
 
 // enter authenticates a call and counts it as running.
