@@ -164,6 +164,16 @@ func (s *Server) stream(ctx context.Context, p *pending) <-chan arrowflight.Stre
 	go func() {
 		defer close(ch)
 		defer p.close()
+		// A panic reading the result fails this stream, not the server
+		// (the calls' own panics are the interceptors').
+		defer func() {
+			if r := recover(); r != nil {
+				select {
+				case ch <- arrowflight.StreamChunk{Err: status(errdefs.New(errdefs.ErrInternal, "the query's stream failed on a bug of the server: %v", r))}:
+				case <-ctx.Done():
+				}
+			}
+		}()
 		stop := context.AfterFunc(ctx, p.cancel)
 		defer stop()
 		for p.reader.Next() {
