@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strings"
 
 	"github.com/apache/iceberg-go"
@@ -162,6 +164,20 @@ func (rt route) match(method string, segs []string) (pathOK, ok bool) {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &call{w: w, r: r}
+	// A request that reaches a bug gets a 500 in the Iceberg error shape
+	// (net/http alone would drop the connection), and the stack goes to
+	// the server's log.
+	defer func() {
+		p := recover()
+		if p == nil || p == http.ErrAbortHandler {
+			if p != nil {
+				panic(p)
+			}
+			return
+		}
+		log.Printf("iceberg REST: %s %s panicked: %v\n%s", r.Method, r.URL.Path, p, debug.Stack())
+		writeError(w, r, errdefs.New(errdefs.ErrInternal, "%s %s failed on a bug of the server (it is logged): %v", r.Method, r.URL.Path, p))
+	}()
 	if err := h.serve(c); err != nil {
 		writeError(w, r, err)
 	}
