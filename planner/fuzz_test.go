@@ -29,8 +29,10 @@ func FuzzProjectYAML(f *testing.F) {
 		if cfg == nil {
 			t.Fatal("nil config")
 		}
-		// YAML breaks lines at \n, \r and \r\n.
-		lines := strings.Count(s, "\n") + strings.Count(s, "\r") + 1
+		// YAML breaks lines at \n, \r and \r\n, and yaml.v3 at NEL, LS and
+		// PS too.
+		lines := strings.Count(s, "\n") + strings.Count(s, "\r") + strings.Count(s, "\u0085") +
+			strings.Count(s, "\u2028") + strings.Count(s, "\u2029") + 1
 		for _, d := range ds {
 			if d.File != ConfigFile || d.Line < 0 || d.Line > lines+1 {
 				t.Fatalf("diagnostic %v outside the file (%d lines)", d, lines)
@@ -112,4 +114,21 @@ func FuzzSQLHeader(f *testing.F) {
 			t.Fatal("substitution broke UTF-8")
 		}
 	})
+}
+
+// TestConfigNotUTF8: a lakehouse.yml saved as UTF-16 (or any bytes that
+// are not UTF-8) is one diagnostic saying so, at the line it goes wrong.
+func TestConfigNotUTF8(t *testing.T) {
+	for name, c := range map[string]struct {
+		data string
+		line int
+	}{
+		"utf-16 with a byte order mark": {"\xfe\xff\x00p\x00r", 1},
+		"latin-1 on line 2":             {"project:\n  name: caf\xe9\n", 2},
+	} {
+		_, ds := ParseConfig([]byte(c.data))
+		if len(ds) != 1 || ds[0].Line != c.line || !strings.Contains(ds[0].Msg, "not UTF-8") {
+			t.Errorf("%s: %v", name, ds)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
 	"go.yaml.in/yaml/v3"
@@ -154,6 +156,13 @@ func readLimited(path string) ([]byte, error) {
 func ParseConfig(data []byte) (*Config, []Diagnostic) {
 	cfg := &Config{}
 	var ds diags
+	if !utf8.Valid(data) {
+		// The YAML parser would read a UTF-16 file (by its byte order
+		// mark) and number its lines its own way.
+		line := bytes.Count(data[:utf8ValidPrefix(data)], []byte("\n")) + 1
+		ds.add(ConfigFile, line, "the file is not UTF-8 text: save it as UTF-8")
+		return cfg, ds
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		ds.add(ConfigFile, yamlErrLine(err), "invalid YAML: %s", yamlErrMsg(err))
@@ -383,4 +392,18 @@ func yamlErrMsg(err error) string {
 	msg = yamlLineRE.ReplaceAllString(msg, "")
 	msg = strings.TrimPrefix(strings.TrimSpace(msg), ": ")
 	return strings.ReplaceAll(msg, "\n", " ")
+}
+
+// utf8ValidPrefix is the length of the longest prefix of b that is valid
+// UTF-8.
+func utf8ValidPrefix(b []byte) int {
+	n := 0
+	for n < len(b) {
+		r, size := utf8.DecodeRune(b[n:])
+		if r == utf8.RuneError && size <= 1 {
+			break
+		}
+		n += size
+	}
+	return n
 }

@@ -151,7 +151,13 @@ const OnlySelectMessage = "only SELECT queries are allowed (and WITH, VALUES, se
 func ParseStatement(sql string, astJSON []byte) (*Statement, error) {
 	var head parseError
 	if err := json.Unmarshal(astJSON, &head); err != nil {
-		return nil, fmt.Errorf("reading DuckDB's parse tree: %w", err)
+		// A literal beyond a double's range (SELECT 1e999) is written as
+		// Infinity, which is not JSON.
+		fixed, ok := quoteNonFinite(astJSON)
+		if !ok || json.Unmarshal(fixed, &head) != nil {
+			return nil, fmt.Errorf("reading DuckDB's parse tree: %w", err)
+		}
+		astJSON = fixed
 	}
 	if head.Error {
 		pos := -1
@@ -530,6 +536,12 @@ func constant(n map[string]any) (catalog.Literal, bool) {
 		case json.Number:
 			c.Text = x.String()
 		case string:
+			if id == "DOUBLE" || id == "FLOAT" {
+				// Infinity or NaN (quoteNonFinite): DuckDB orders NaN
+				// above every number, file statistics leave it out, so
+				// such a bound prunes nothing.
+				return catalog.Literal{}, false
+			}
 			c.Text = x
 		case bool:
 			c.Text = strconv.FormatBool(x)
@@ -605,4 +617,43 @@ func location(v any) int {
 		return -1
 	}
 	return int(n)
+}
+
+// quoteNonFinite returns b with the bare Infinity, -Infinity and NaN that
+// DuckDB writes for non-finite doubles quoted as JSON strings, and whether
+// there were any.
+func quoteNonFinite(b []byte) ([]byte, bool) {
+	var out []byte
+	last, inString, found := 0, false, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		if c == '"' {
+			inString = true
+			continue
+		}
+		for _, tok := range []string{"-Infinity", "Infinity", "NaN"} {
+			if bytes.HasPrefix(b[i:], []byte(tok)) {
+				out = append(out, b[last:i]...)
+				out = append(out, '"')
+				out = append(out, tok...)
+				out = append(out, '"')
+				i += len(tok) - 1
+				last, found = i+1, true
+				break
+			}
+		}
+	}
+	if !found {
+		return b, false
+	}
+	return append(out, b[last:]...), true
 }
