@@ -188,8 +188,10 @@ def main():
         # CPU time per byte does not. Server and client run side by side,
         # so with a core each the stream moves at about the slower one's
         # rate.
-        print("CPU per stream (median): server %.3f s (%.0f MB/CPU-s), client %.3f s (%.0f MB/CPU-s)" % (
-            srv_cpu, nbytes / srv_cpu / 1e6, cli_cpu, nbytes / cli_cpu / 1e6))
+        # /proc counts CPU in clock ticks (10 ms): a small run may show none.
+        rate = lambda cpu: "%.0f MB/CPU-s" % (nbytes / cpu / 1e6) if cpu > 0 else "under a clock tick"
+        print("CPU per stream (median): server %.3f s (%s), client %.3f s (%s)" % (
+            srv_cpu, rate(srv_cpu), cli_cpu, rate(cli_cpu)))
         print("client RSS growth while streaming: at most %.0f MB (result: %.0f MB)" % (
             growth[0] / 1e6, results["server → Client.query_to_reader"][0][1] / 1e6))
     finally:
