@@ -16,7 +16,7 @@ type checkedService struct {
 }
 
 func (s checkedService) DoPut(stream flight.FlightService_DoPutServer) error {
-	return s.FlightServer.DoPut(&checkedPut{FlightService_DoPutServer: stream, checker: arrowipc.Checker{Name: "DoPut", Dictionaries: true}})
+	return s.FlightServer.DoPut(&checkedPut{FlightService_DoPutServer: stream, checker: arrowipc.Checker{Name: "DoPut", Dictionaries: true, AnyType: true}})
 }
 
 // checkedPut is a DoPut stream whose Recv checks each message that

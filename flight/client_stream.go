@@ -32,7 +32,7 @@ type messageStream struct {
 
 // newMessageStream receives the stream's first message.
 func newMessageStream(stream grpc.ClientStream) (*messageStream, error) {
-	m := &messageStream{stream: stream, pending: true, checker: arrowipc.Checker{Name: "the query's stream", Dictionaries: true}}
+	m := &messageStream{stream: stream, pending: true, checker: arrowipc.Checker{Name: "the query's stream", Dictionaries: true, AnyType: true}}
 	m.refs.Add(1)
 	if err := stream.RecvMsg(&m.d); err != nil {
 		return nil, err

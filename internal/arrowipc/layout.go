@@ -40,6 +40,9 @@ type fileLayout struct {
 	// included, so that fields shared between parents cannot make the walk
 	// exponential.
 	fieldsLeft int
+	// unread: some column (a union, run-end encoded) is of a layout
+	// batchReader.column does not read.
+	unread bool
 }
 
 // block is where a message lies in the file.
@@ -218,6 +221,9 @@ func (l *fileLayout) readField(path string, f fbTable, top string, depth int) (c
 	}
 	if col.kind, col.bits, err = layoutOf(typeType, typ); err != nil {
 		return col, wrap(err)
+	}
+	if col.kind == layoutUnread {
+		l.unread = true
 	}
 	children, err := f.vector(14, 4)
 	if err != nil {

@@ -141,6 +141,33 @@ type batchReader struct {
 	compressed             bool
 	codec                  byte
 	inflated, limit        int64
+	// shallow checks a batch without walking its columns (bounds), for
+	// schemas with columns column does not read.
+	shallow bool
+}
+
+// bounds checks what arrow-go allocates or slices by, whatever the
+// columns: every field node's counts, every variadic buffer count, and
+// every buffer (within the body, checked already, and within the memory
+// limit once decompressed). It returns the bytes decompressed and rows.
+func (r *batchReader) bounds(rows int64) (inflated, _ int64, err error) {
+	for i := range r.nodes.n {
+		n, nulls := r.nodes.int64(i, 0), r.nodes.int64(i, 1)
+		if n < 0 || n > math.MaxInt32 || nulls < 0 || nulls > n {
+			return 0, 0, fmt.Errorf("field node %d: %d values, %d nulls", i, n, nulls)
+		}
+	}
+	for i := range r.variadic.n {
+		if k := r.variadic.int64(i, 0); k < 0 || k > int64(r.bufs.n) {
+			return 0, 0, fmt.Errorf("%d variadic buffers", k)
+		}
+	}
+	for i := range r.bufs.n {
+		if err := r.buffer(fmt.Sprintf("buffer %d:", i), 0, true); err != nil {
+			return 0, 0, err
+		}
+	}
+	return r.inflated, rows, nil
 }
 
 // checkRecordBatch checks a RecordBatch table (length 4, nodes 6, buffers
@@ -193,6 +220,9 @@ func checkRecordBatch(rb fbTable, r batchReader, cols []colLayout) (inflated, ro
 		if off < 0 || n < 0 || off > r.bodyLen || n > r.bodyLen-off {
 			return 0, 0, fmt.Errorf("buffer %d (offset %d, %d bytes) lies outside the %d-byte body", i, off, n, r.bodyLen)
 		}
+	}
+	if r.shallow {
+		return r.bounds(rows)
 	}
 	for _, c := range cols {
 		if err := r.column(c, rows, true); err != nil {

@@ -161,6 +161,12 @@ type Checker struct {
 	// Dictionaries lets dictionary batches come again for an id (as
 	// replacements or deltas) and after record batches, as a stream may.
 	Dictionaries bool
+	// AnyType takes columns of the types a file import does not read
+	// (unions, run-end encoded): with one in the schema, batches are
+	// checked for what arrow-go allocates or slices by (field nodes,
+	// buffers within the body and the memory limit, variadic counts), not
+	// column by column.
+	AnyType bool
 
 	// schemaOnly: the schema is all that is read (CheckSchema), so its
 	// byte order does not matter.
@@ -226,7 +232,7 @@ func (c *Checker) check(header, body []byte, bodyLen int64) (byte, error) {
 		return ipcSchema, nil
 	}
 	// A record batch, else a dictionary batch: the error of the first.
-	r := batchReader{body: body, bodyLen: bodyLen, limit: c.layout.limit}
+	r := batchReader{body: body, bodyLen: bodyLen, limit: c.layout.limit, shallow: c.AnyType && c.layout.unread}
 	rb, rerr := messageHeader(data, blk, ipcRecordBatch)
 	if rerr == nil {
 		if len(c.dictIDs) < len(c.layout.dictVals) {
