@@ -495,6 +495,14 @@ func FormatValue(c arrow.Array, i int) string {
 	if c.IsNull(i) {
 		return ""
 	}
+	if e, ok := c.(array.ExtensionArray); ok {
+		// An extension type (DuckDB's varint, as a server sends it) may
+		// not render itself: its storage does.
+		if s, ok := extensionText(e, i); ok {
+			return s
+		}
+		return FormatValue(e.Storage(), i)
+	}
 	switch a := c.(type) {
 	case *array.String:
 		return a.Value(i)
@@ -528,6 +536,17 @@ func FormatValue(c arrow.Array, i int) string {
 	}
 	s := c.ValueStr(i)
 	return strings.TrimSuffix(s, "\n")
+}
+
+// extensionText is an extension array's own text of row i, if it has one
+// (arrow-go's base panics for a type that does not).
+func extensionText(e array.ExtensionArray, i int) (s string, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return strings.TrimSuffix(e.ValueStr(i), "\n"), true
 }
 
 // elapsed renders a duration in seconds with milliseconds: "0.012 s".
