@@ -275,10 +275,22 @@ func rechunk(r array.RecordReader, mem memory.Allocator, emit func(arrow.RecordB
 			return emit(b), nil
 		}
 		b, err := concatBatches(pending, rows, mem)
-		release()
 		if err != nil {
-			return false, err
+			// arrow-go does not concatenate every type (sparse unions):
+			// those batches go as they came.
+			bs := pending
+			pending, rows, size = nil, 0, 0
+			for i, b := range bs {
+				if !emit(b) {
+					for _, rest := range bs[i+1:] {
+						rest.Release()
+					}
+					return false, nil
+				}
+			}
+			return true, nil
 		}
+		release()
 		return emit(b), nil
 	}
 	for r.Next() {

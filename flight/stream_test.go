@@ -108,3 +108,49 @@ func repeat(n, times int) []int {
 	}
 	return out
 }
+
+// TestRechunkSparseUnion: batches arrow-go cannot concatenate (a sparse
+// union column) go as they came, each once, all released.
+func TestRechunkSparseUnion(t *testing.T) {
+	t.Parallel()
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	var in []arrow.RecordBatch
+	var schema *arrow.Schema
+	for range 3 {
+		ib := array.NewInt8Builder(mem)
+		ib.AppendValues([]int8{0, 0}, nil)
+		ids := ib.NewArray()
+		ib.Release()
+		xb := array.NewInt64Builder(mem)
+		xb.AppendValues([]int64{1, 2}, nil)
+		xs := xb.NewArray()
+		xb.Release()
+		u, err := array.NewSparseUnionFromArrays(ids, []arrow.Array{xs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids.Release()
+		xs.Release()
+		schema = arrow.NewSchema([]arrow.Field{{Name: "u", Type: u.DataType(), Nullable: true}}, nil)
+		in = append(in, array.NewRecordBatch(schema, []arrow.Array{u}, 2))
+		u.Release()
+	}
+	r, err := array.NewRecordReader(schema, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range in {
+		b.Release()
+	}
+	var got []int64
+	err = rechunk(r, mem, func(b arrow.RecordBatch) bool {
+		got = append(got, b.NumRows())
+		b.Release()
+		return true
+	})
+	r.Release()
+	if err != nil || len(got) != 3 {
+		t.Fatalf("batches %v, err %v", got, err)
+	}
+}

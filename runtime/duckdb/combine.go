@@ -23,8 +23,30 @@ import (
 // into buffers that are reused once the batches holding them are
 // released. Other results go through DuckDB's Arrow conversion one chunk
 // at a time and are concatenated.
+//
+// A result with a sparse union (nested or not) stays one batch per chunk:
+// arrow-go cannot concatenate those.
 func (r *Reader) Combine(rows int) {
+	if r.schema != nil && !concatenable(r.schema.Fields()) {
+		return
+	}
 	r.combine = max(rows, 1)
+}
+
+// concatenable reports whether arrow-go's Concatenate takes columns of
+// these fields.
+func concatenable(fields []arrow.Field) bool {
+	for _, f := range fields {
+		switch t := f.Type.(type) {
+		case *arrow.SparseUnionType:
+			return false
+		case arrow.NestedType:
+			if !concatenable(t.Fields()) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // CombineWithin is Combine, except that a batch also ends once wait has

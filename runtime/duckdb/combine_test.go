@@ -256,3 +256,21 @@ func TestCombineWithin(t *testing.T) {
 		t.Errorf("%d rows, want 100000", n)
 	}
 }
+
+// TestCombineSparseUnion: a result arrow-go cannot concatenate (a sparse
+// union) is read one batch per chunk, all of it, instead of failing.
+func TestCombineSparseUnion(t *testing.T) {
+	r := queryDB(t, "SELECT union_value(k := range)::UNION(k BIGINT, s VARCHAR) AS u FROM range(10000)")
+	r.Combine(1 << 20)
+	var n, batches int64
+	for r.Next() {
+		n += r.RecordBatch().NumRows()
+		batches++
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != 10000 || batches < 2 {
+		t.Errorf("%d rows in %d batches", n, batches)
+	}
+}
