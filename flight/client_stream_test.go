@@ -8,7 +8,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/lakehouse-dev/lakehouse/internal/arrowipc/ipctest"
@@ -32,31 +31,14 @@ func (f *fakeStream) RecvMsg(m any) error {
 	return nil
 }
 
-// ipcMessages are the messages of an IPC stream of one batch of n rows
-// (column a: 0..n-1), as received data.
-func ipcMessages(t *testing.T, n int) []receivedData {
-	t.Helper()
-	schema := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil)
-	b := array.NewInt64Builder(memory.DefaultAllocator)
-	for i := range n {
-		b.Append(int64(i))
-	}
-	col := b.NewArray()
-	rec := array.NewRecordBatch(schema, []arrow.Array{col}, int64(n))
-	var sent collect
-	w := flight.NewRecordWriter(&sent, ipc.WithSchema(schema))
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	rec.Release()
-	col.Release()
+// received are msgs as a client receives them, each body in pieces of at
+// most piece bytes (gRPC's frames hold a body in pieces).
+func received(msgs []ipctest.Message, piece int) []receivedData {
 	var out []receivedData
-	for _, fd := range sent {
-		d := receivedData{header: fd.DataHeader, bodyLen: int64(len(fd.DataBody))}
-		// In pieces, as gRPC's frames hold a body.
-		for body := fd.DataBody; len(body) > 0; {
-			k := min(len(body), 1000)
+	for _, m := range msgs {
+		d := receivedData{header: m.Header, bodyLen: int64(len(m.Body))}
+		for body := m.Body; len(body) > 0; {
+			k := min(len(body), piece)
 			d.body = append(d.body, body[:k])
 			body = body[k:]
 		}
@@ -65,12 +47,20 @@ func ipcMessages(t *testing.T, n int) []receivedData {
 	return out
 }
 
-// collect keeps the FlightData messages sent to it.
-type collect []*flight.FlightData
-
-func (c *collect) Send(fd *flight.FlightData) error {
-	*c = append(*c, &flight.FlightData{DataHeader: slices.Clone(fd.DataHeader), DataBody: slices.Clone(fd.DataBody)})
-	return nil
+// ipcMessages are the messages of an IPC stream of one batch of n rows
+// (column a: 0..n-1), as received data.
+func ipcMessages(t *testing.T, n int) []receivedData {
+	t.Helper()
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	for i := range n {
+		b.Append(int64(i))
+	}
+	col := b.NewArray()
+	b.Release()
+	defer col.Release()
+	rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil), []arrow.Array{col}, int64(n))
+	defer rec.Release()
+	return received(ipctest.StreamMessages(t, rec), 1000)
 }
 
 func TestMessageStream(t *testing.T) {
@@ -188,15 +178,7 @@ func TestMessageStreamUnion(t *testing.T) {
 	defer u.Release()
 	rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "u", Type: u.DataType(), Nullable: true}}, nil), []arrow.Array{u}, 3)
 	defer rec.Release()
-	var got []receivedData
-	for _, m := range ipctest.StreamMessages(t, rec) {
-		d := receivedData{header: m.Header, bodyLen: int64(len(m.Body))}
-		if len(m.Body) > 0 {
-			d.body = [][]byte{m.Body}
-		}
-		got = append(got, d)
-	}
-	ms, err := newMessageStream(&fakeStream{msgs: got})
+	ms, err := newMessageStream(&fakeStream{msgs: received(ipctest.StreamMessages(t, rec), 1<<30)})
 	if err != nil {
 		t.Fatal(err)
 	}

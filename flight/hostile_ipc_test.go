@@ -50,15 +50,7 @@ func TestHostileArrowMessages(t *testing.T) {
 			wantCode(t, name, err, codes.InvalidArgument, c.want)
 
 			// The client refuses the same from a server.
-			var got []receivedData
-			for _, m := range c.msgs {
-				d := receivedData{header: m.Header, bodyLen: int64(len(m.Body))}
-				if len(m.Body) > 0 {
-					d.body = [][]byte{m.Body}
-				}
-				got = append(got, d)
-			}
-			ms, err := newMessageStream(&fakeStream{msgs: got})
+			ms, err := newMessageStream(&fakeStream{msgs: received(c.msgs, 1<<30)})
 			if err != nil {
 				t.Fatal(err)
 			}

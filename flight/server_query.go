@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/lakehouse-dev/lakehouse/internal/errdefs"
+	"github.com/lakehouse-dev/lakehouse/internal/recycle"
 )
 
 // Ticket is the JSON of a query's Flight ticket: the id of a query
@@ -275,27 +276,24 @@ func rechunk(r array.RecordReader, mem memory.Allocator, emit func(arrow.RecordB
 			return emit(b), nil
 		}
 		b, err := concatBatches(pending, rows, mem)
-		if err != nil {
-			// arrow-go does not concatenate every type (sparse unions):
-			// those batches go as they came.
-			bs := pending
-			pending, rows, size = nil, 0, 0
-			for i, b := range bs {
-				if !emit(b) {
-					for _, rest := range bs[i+1:] {
-						rest.Release()
-					}
-					return false, nil
-				}
-			}
-			return true, nil
-		}
 		release()
+		if err != nil {
+			return false, err
+		}
 		return emit(b), nil
 	}
+	// Batches arrow-go cannot concatenate (a sparse union) go as they come.
+	combine := recycle.Concatenable(r.Schema().Fields())
 	for r.Next() {
 		b := r.RecordBatch()
 		if b.NumRows() == 0 {
+			continue
+		}
+		if !combine {
+			b.Retain()
+			if !emit(b) {
+				return nil
+			}
 			continue
 		}
 		b.Retain()

@@ -192,9 +192,6 @@ func (c *Checker) Check(header, body []byte, bodyLen int64) (kind byte, err erro
 	return kind, nil
 }
 
-// Rows is the rows of the record batches checked so far.
-func (c *Checker) Rows() int64 { return c.rows }
-
 func (c *Checker) check(header, body []byte, bodyLen int64) (byte, error) {
 	if bodyLen < 0 || bodyLen%8 != 0 {
 		return 0, fmt.Errorf("body of %d bytes, not a multiple of 8", bodyLen)

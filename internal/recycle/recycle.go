@@ -2,14 +2,33 @@
 // Arrow batches (a DuckDB result being combined, a query's stream as a
 // client receives it): buffers released go back to it and serve later
 // batches of about the same size, instead of fresh memory the Go heap has
-// to fault in, zero and collect.
+// to fault in, zero and collect. Concatenable says whether a stream's
+// batches can be combined at all.
 package recycle
 
 import (
 	"sync"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
+
+// Concatenable reports whether arrow-go's array.Concatenate takes columns
+// of these fields: not a sparse union, at any depth. Batches that are not
+// go as they come, one by one.
+func Concatenable(fields []arrow.Field) bool {
+	for _, f := range fields {
+		switch t := f.Type.(type) {
+		case *arrow.SparseUnionType:
+			return false
+		case arrow.NestedType:
+			if !Concatenable(t.Fields()) {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 var _ memory.Allocator = (*Recycler)(nil)
 

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	bindings "github.com/duckdb/duckdb-go-bindings"
+	"github.com/lakehouse-dev/lakehouse/internal/recycle"
 )
 
 // Combine makes Next return batches of at least rows rows (the last one
@@ -27,26 +28,10 @@ import (
 // A result with a sparse union (nested or not) stays one batch per chunk:
 // arrow-go cannot concatenate those.
 func (r *Reader) Combine(rows int) {
-	if r.schema != nil && !concatenable(r.schema.Fields()) {
+	if r.schema != nil && !recycle.Concatenable(r.schema.Fields()) {
 		return
 	}
 	r.combine = max(rows, 1)
-}
-
-// concatenable reports whether arrow-go's Concatenate takes columns of
-// these fields.
-func concatenable(fields []arrow.Field) bool {
-	for _, f := range fields {
-		switch t := f.Type.(type) {
-		case *arrow.SparseUnionType:
-			return false
-		case arrow.NestedType:
-			if !concatenable(t.Fields()) {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // CombineWithin is Combine, except that a batch also ends once wait has
